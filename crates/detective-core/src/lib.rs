@@ -1,0 +1,15 @@
+//! Domain types and pure rules shared by every Defect Detective crate.
+//!
+//! Nothing here does I/O or async work: boxes, detections, the uncertainty rule,
+//! and a small deterministic random generator used wherever output must be
+//! reproducible from a seed.
+
+pub mod bbox;
+pub mod detection;
+pub mod error;
+pub mod rng;
+
+pub use bbox::BBox;
+pub use detection::{Detection, UncertainBand};
+pub use error::CoreError;
+pub use rng::Rng;

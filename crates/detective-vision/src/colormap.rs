@@ -1,0 +1,1 @@
+//! colormap (being written).

@@ -1,0 +1,1 @@
+//! encode (being written).

@@ -1,0 +1,1 @@
+//! font (being written).

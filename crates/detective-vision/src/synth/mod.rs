@@ -1,0 +1,1 @@
+//! Synthetic metal-surface defect generator (being written).
