@@ -13,6 +13,6 @@ pub mod overlay;
 pub mod preprocess;
 pub mod synth;
 
-
+pub use decode::{DecodeLimits, decode_file, decode_image};
 pub use error::VisionError;
 pub use frame::{Frame, GrayFrame, SourceInfo};
