@@ -1,0 +1,153 @@
+//! COCO JSON (detection boxes) import and export, so Label Studio and CVAT users can
+//! come and go.
+//!
+//! Export: categories get ids 1..=n in the order of the YOLO names; boxes are pixel
+//! `[x, y, w, h]`. Import: categories are mapped onto the given class names BY NAME;
+//! names the list does not have are appended in category-id order (reported, so a
+//! user sees that the class list grew). `iscrowd` annotations are skipped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image_size::image_size;
+use crate::labels::YoloLabel;
+use crate::{DataError, Sample};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CocoImage {
+    pub id: u64,
+    pub file_name: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CocoAnnotation {
+    pub id: u64,
+    pub image_id: u64,
+    pub category_id: u64,
+    /// `[x, y, width, height]` in pixels.
+    pub bbox: [f64; 4],
+    #[serde(default)]
+    pub area: f64,
+    #[serde(default)]
+    pub iscrowd: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CocoCategory {
+    pub id: u64,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supercategory: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CocoFile {
+    pub images: Vec<CocoImage>,
+    pub annotations: Vec<CocoAnnotation>,
+    pub categories: Vec<CocoCategory>,
+}
+
+/// COCO for a list of samples; `file_name` is the path relative to `images_root`.
+pub fn to_coco(samples: &[&Sample], names: &[String], images_root: &Path) -> Result<CocoFile, DataError> {
+    let categories = names.iter().enumerate().map(|(i, n)| CocoCategory { id: i as u64 + 1, name: n.clone(), supercategory: None }).collect();
+    let mut images = Vec::new();
+    let mut annotations = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        let (w, h) = image_size(&s.image)?;
+        let id = i as u64 + 1;
+        let rel = s.image.strip_prefix(images_root).unwrap_or(&s.image);
+        images.push(CocoImage { id, file_name: rel.to_string_lossy().replace('\\', "/"), width: w, height: h });
+        for l in &s.labels {
+            if l.class as usize >= names.len() {
+                return Err(DataError::Invalid(format!("{}: class {} out of range", s.label_path.display(), l.class)));
+            }
+            let [x1, y1, x2, y2] = l.to_xyxy(w, h);
+            annotations.push(CocoAnnotation {
+                id: annotations.len() as u64 + 1,
+                image_id: id,
+                category_id: l.class as u64 + 1,
+                bbox: [x1, y1, x2 - x1, y2 - y1],
+                area: (x2 - x1) * (y2 - y1),
+                iscrowd: 0,
+            });
+        }
+    }
+    Ok(CocoFile { images, annotations, categories })
+}
+
+/// One image of an import, with its YOLO labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedImage {
+    pub file_name: String,
+    pub width: u32,
+    pub height: u32,
+    pub labels: Vec<YoloLabel>,
+}
+
+/// The result of mapping a COCO file onto class names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CocoImport {
+    pub names: Vec<String>,
+    /// Names that were not in the given list and were appended.
+    pub added_names: Vec<String>,
+    pub images: Vec<ImportedImage>,
+}
+
+/// Maps a COCO file onto `names` (by category name) and converts boxes to YOLO.
+pub fn from_coco(coco: &CocoFile, names: &[String]) -> Result<CocoImport, DataError> {
+    let mut names = names.to_vec();
+    let mut added = Vec::new();
+    let mut cats: Vec<&CocoCategory> = coco.categories.iter().collect();
+    cats.sort_by_key(|c| c.id);
+    let mut class_of: HashMap<u64, u32> = HashMap::new();
+    for c in cats {
+        let idx = match names.iter().position(|n| n == &c.name) {
+            Some(i) => i,
+            None => {
+                names.push(c.name.clone());
+                added.push(c.name.clone());
+                names.len() - 1
+            }
+        };
+        class_of.insert(c.id, idx as u32);
+    }
+    let mut index_of: HashMap<u64, usize> = HashMap::new();
+    let mut images: Vec<ImportedImage> = Vec::new();
+    for im in &coco.images {
+        if im.width == 0 || im.height == 0 {
+            return Err(DataError::Invalid(format!("COCO image {} ({}) has zero size", im.id, im.file_name)));
+        }
+        index_of.insert(im.id, images.len());
+        images.push(ImportedImage { file_name: im.file_name.clone(), width: im.width, height: im.height, labels: Vec::new() });
+    }
+    for a in &coco.annotations {
+        if a.iscrowd != 0 {
+            continue;
+        }
+        let &i = index_of.get(&a.image_id).ok_or_else(|| DataError::Invalid(format!("annotation {} refers to unknown image {}", a.id, a.image_id)))?;
+        let &class = class_of.get(&a.category_id).ok_or_else(|| DataError::Invalid(format!("annotation {} refers to unknown category {}", a.id, a.category_id)))?;
+        let im = &mut images[i];
+        let [x, y, w, h] = a.bbox;
+        if !(w > 0.0 && h > 0.0) {
+            return Err(DataError::Invalid(format!("annotation {} has a zero-size box", a.id)));
+        }
+        im.labels.push(YoloLabel::from_xyxy(class, [x, y, x + w, y + h], im.width, im.height));
+    }
+    Ok(CocoImport { names, added_names: added, images })
+}
+
+/// Reads a COCO JSON file.
+pub fn read_coco(path: &Path) -> Result<CocoFile, DataError> {
+    let text = std::fs::read_to_string(path).map_err(DataError::io(path))?;
+    serde_json::from_str(&text).map_err(|e| DataError::Coco { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// Writes a COCO JSON file.
+pub fn write_coco(path: &Path, coco: &CocoFile) -> Result<(), DataError> {
+    let text = serde_json::to_string(coco).map_err(|e| DataError::Invalid(e.to_string()))?;
+    std::fs::write(path, text).map_err(DataError::io(path))
+}
