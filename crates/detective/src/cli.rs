@@ -1,0 +1,175 @@
+//! Command-line grammar (clap derive). Each sub-command's work lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "detective",
+    version,
+    about = "Defect Detective: find surface defects on parts coming down a production line",
+    long_about = "Defect Detective finds surface defects on parts coming down a production line.\n\
+                  One binary: synthetic data, datasets, and (as they land) training, serving and the edge agent."
+)]
+pub struct Cli {
+    /// Configuration file (default: ./detective.toml when present).
+    #[arg(long, global = true, env = "DETECTIVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Data folder for the embedded database, objects and spool (default ./detective-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a synthetic metal-surface defect dataset (YOLO layout, masks for segment).
+    Synth(SynthArgs),
+    /// Inspect, validate, split and convert datasets (YOLO, Roboflow, COCO).
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TaskArg {
+    Detect,
+    Segment,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImageFormatArg {
+    Png,
+    Jpg,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// detect: boxes only; segment: boxes plus binary masks under masks/.
+    #[arg(long, value_enum, default_value = "detect")]
+    pub task: TaskArg,
+    /// Number of images in total over the three splits.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// Image size as WxH.
+    #[arg(long, default_value = "320x320")]
+    pub size: String,
+    /// Output folder (created; must be empty or absent unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed: the same seed gives byte-identical output.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Probability that an image has at least one defect.
+    #[arg(long, default_value_t = 0.8)]
+    pub defect_rate: f32,
+    /// Most defects in one image.
+    #[arg(long, default_value_t = 4)]
+    pub max_defects: usize,
+    /// Defect classes, in class-index order.
+    #[arg(long, value_delimiter = ',', default_value = "scratch,spot,crack,dent")]
+    pub classes: Vec<String>,
+    /// Fractions for train,val,test.
+    #[arg(long, value_delimiter = ',', default_value = "0.7,0.15,0.15")]
+    pub split: Vec<f64>,
+    /// Image file format.
+    #[arg(long, value_enum, default_value = "png")]
+    pub format: ImageFormatArg,
+    /// Write into a non-empty output folder, replacing files of the same name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Images and instances per split and class, image sizes, box sizes (COCO small/medium/large).
+    Info {
+        /// Dataset folder (holding data.yaml) or the data.yaml itself.
+        path: PathBuf,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report every problem as file:line: reason; exit code 1 when anything is wrong.
+    Check {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deterministic stratified re-split of all images into a new dataset folder.
+    Split {
+        path: PathBuf,
+        #[arg(long, default_value_t = 0.7)]
+        train: f64,
+        #[arg(long, default_value_t = 0.15)]
+        val: f64,
+        #[arg(long, default_value_t = 0.15)]
+        test: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder for the new dataset.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Convert between YOLO and COCO JSON.
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DatasetFormat {
+    Yolo,
+    Coco,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Source: a YOLO dataset folder / data.yaml, or a COCO JSON file.
+    pub input: PathBuf,
+    /// Target format.
+    #[arg(long, value_enum)]
+    pub to: DatasetFormat,
+    /// Output: a COCO JSON file (to coco) or a dataset folder (to yolo).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// YOLO → COCO: which split to export.
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// COCO → YOLO: folder holding the images named in the JSON.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// COCO → YOLO: split to write the images into.
+    #[arg(long, default_value = "train")]
+    pub into_split: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults < file < DETECTIVE_* env < flags).
+    Show {
+        /// Output format.
+        #[arg(long, default_value = "toml", value_parser = ["toml", "json"])]
+        format: String,
+    },
+}

@@ -1,0 +1,24 @@
+//! `detective config show`: prints the effective configuration and where it came from.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::ConfigCommand;
+use crate::config::Config;
+
+pub fn run(cmd: ConfigCommand, config: &Config, file: Option<&Path>) -> Result<ExitCode> {
+    match cmd {
+        ConfigCommand::Show { format } => {
+            let text = if format == "json" {
+                serde_json::to_string_pretty(config).context("serialising config as JSON")?
+            } else {
+                let source = file.map_or("none (built-in defaults)".to_string(), |p| p.display().to_string());
+                format!("# config file: {source}\n{}", toml::to_string_pretty(config).context("serialising config as TOML")?)
+            };
+            println!("{text}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

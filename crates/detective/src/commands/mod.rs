@@ -1,0 +1,5 @@
+//! One module per sub-command; each exposes `run(...) -> anyhow::Result<ExitCode>`.
+
+pub mod config_show;
+pub mod dataset;
+pub mod synth;

@@ -1,0 +1,122 @@
+//! The effective configuration: built-in defaults < `detective.toml` < `DETECTIVE_*`
+//! environment variables < command-line flags.
+//!
+//! The file is the one named by `--config` or `DETECTIVE_CONFIG`, else
+//! `./detective.toml` when it exists. Nested keys in the environment use `__`:
+//! `DETECTIVE_LIMITS__MAX_PIXELS=1000000`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the binary can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folder for the embedded database, object store and spool.
+    pub data_dir: PathBuf,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub limits: Limits,
+    pub thresholds: Thresholds,
+    pub server: Server,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest image file accepted, in bytes.
+    pub max_image_bytes: u64,
+    /// Largest image accepted, in pixels.
+    pub max_pixels: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Default confidence threshold for reported detections.
+    pub conf: f32,
+    /// Predictions with `uncertain_low < conf < uncertain_high` go to human review.
+    pub uncertain_low: f32,
+    pub uncertain_high: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub bind: String,
+    /// Empty: SQLite file under the data dir.
+    pub database_url: String,
+    /// Empty: a folder under the data dir.
+    pub object_store: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let vision = detective_vision::DecodeLimits::default();
+        let band = detective_core::UncertainBand::default();
+        Config {
+            data_dir: PathBuf::from("./detective-data"),
+            log_format: "text".into(),
+            limits: Limits { max_image_bytes: vision.max_bytes, max_pixels: vision.max_pixels },
+            thresholds: Thresholds { conf: 0.25, uncertain_low: band.low, uncertain_high: band.high },
+            server: Server { bind: "127.0.0.1:8000".into(), database_url: String::new(), object_store: String::new() },
+        }
+    }
+}
+
+/// Values given as flags; only the ones present override.
+#[derive(Debug, Default, Clone)]
+pub struct FlagOverrides {
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Loads the layered configuration. `explicit` is `--config` (or
+    /// `DETECTIVE_CONFIG`, which clap maps to the same flag).
+    pub fn load(explicit: Option<&Path>, flags: &FlagOverrides) -> Result<(Config, Option<PathBuf>)> {
+        let file = match explicit {
+            Some(p) => {
+                if !p.is_file() {
+                    bail!("config file {} does not exist", p.display());
+                }
+                Some(p.to_path_buf())
+            }
+            None => Some(PathBuf::from("detective.toml")).filter(|p| p.is_file()),
+        };
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = &file {
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("DETECTIVE_").split("__").ignore(&["config"]));
+        if let Some(d) = &flags.data_dir {
+            fig = fig.merge(Serialized::default("data_dir", d));
+        }
+        if let Some(l) = &flags.log_format {
+            fig = fig.merge(Serialized::default("log_format", l));
+        }
+        let cfg: Config = fig.extract().map_err(|e| anyhow::anyhow!("{e}")).context("invalid configuration")?;
+        cfg.validate()?;
+        Ok((cfg, file))
+    }
+
+    /// Rejects values that would misbehave later, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!("log_format must be \"text\" or \"json\", not {:?}", self.log_format);
+        }
+        if self.limits.max_image_bytes == 0 || self.limits.max_pixels == 0 {
+            bail!("limits.max_image_bytes and limits.max_pixels must be positive");
+        }
+        detective_core::UncertainBand::new(self.thresholds.uncertain_low, self.thresholds.uncertain_high)
+            .context("thresholds.uncertain_low / uncertain_high")?;
+        if !(0.0..=1.0).contains(&self.thresholds.conf) {
+            bail!("thresholds.conf must be in 0..1, not {}", self.thresholds.conf);
+        }
+        Ok(())
+    }
+}
