@@ -19,7 +19,12 @@ pub struct BBox {
 
 impl From<[f32; 4]> for BBox {
     fn from(v: [f32; 4]) -> Self {
-        BBox { x1: v[0], y1: v[1], x2: v[2], y2: v[3] }
+        BBox {
+            x1: v[0],
+            y1: v[1],
+            x2: v[2],
+            y2: v[3],
+        }
     }
 }
 
@@ -41,7 +46,12 @@ impl BBox {
     pub fn validate(&self) -> Result<(), CoreError> {
         let finite = [self.x1, self.y1, self.x2, self.y2].iter().all(|v| v.is_finite());
         if !finite || self.x2 < self.x1 || self.y2 < self.y1 {
-            return Err(CoreError::InvalidBox { x1: self.x1, y1: self.y1, x2: self.x2, y2: self.y2 });
+            return Err(CoreError::InvalidBox {
+                x1: self.x1,
+                y1: self.y1,
+                x2: self.x2,
+                y2: self.y2,
+            });
         }
         Ok(())
     }

@@ -58,7 +58,11 @@ impl fmt::Display for CheckReport {
             "{} images, {} label files checked: {}",
             self.images_checked,
             self.label_files,
-            if self.is_ok() { "no problems".to_string() } else { format!("{} problems", self.problems.len()) }
+            if self.is_ok() {
+                "no problems".to_string()
+            } else {
+                format!("{} problems", self.problems.len())
+            }
         )
     }
 }
@@ -71,7 +75,11 @@ pub fn check_dataset(ds: &YoloDataset) -> CheckReport {
     let mut seen_paths: HashMap<PathBuf, String> = HashMap::new();
     for split in &ds.splits {
         for m in &split.missing {
-            report.problems.push(Problem { file: m.clone(), line: None, reason: format!("{} split: does not exist", split.name) });
+            report.problems.push(Problem {
+                file: m.clone(),
+                line: None,
+                reason: format!("{} split: does not exist", split.name),
+            });
         }
         for s in &split.samples {
             report.images_checked += 1;
@@ -84,7 +92,11 @@ pub fn check_dataset(ds: &YoloDataset) -> CheckReport {
                 continue;
             }
             if let Err(e) = image_size(&s.image) {
-                report.problems.push(Problem { file: s.image.clone(), line: None, reason: e.to_string().replace(&format!("{}: ", s.image.display()), "") });
+                report.problems.push(Problem {
+                    file: s.image.clone(),
+                    line: None,
+                    reason: e.to_string().replace(&format!("{}: ", s.image.display()), ""),
+                });
             }
             match std::fs::read(&s.image) {
                 Ok(bytes) => {
@@ -99,13 +111,21 @@ pub fn check_dataset(ds: &YoloDataset) -> CheckReport {
                         by_hash.insert(digest, s.image.clone());
                     }
                 }
-                Err(e) => report.problems.push(Problem { file: s.image.clone(), line: None, reason: format!("unreadable: {e}") }),
+                Err(e) => report.problems.push(Problem {
+                    file: s.image.clone(),
+                    line: None,
+                    reason: format!("unreadable: {e}"),
+                }),
             }
             if s.label_file_exists {
                 report.label_files += 1;
             }
             for issue in &s.issues {
-                report.problems.push(Problem { file: s.label_path.clone(), line: Some(issue.line), reason: issue.reason.clone() });
+                report.problems.push(Problem {
+                    file: s.label_path.clone(),
+                    line: Some(issue.line),
+                    reason: issue.reason.clone(),
+                });
             }
             check_label_lines(s, nc, &mut report);
         }
@@ -118,19 +138,31 @@ fn check_label_lines(s: &crate::Sample, nc: u32, report: &mut CheckReport) {
     if s.labels.is_empty() {
         return;
     }
-    let Ok(text) = std::fs::read_to_string(&s.label_path) else { return };
+    let Ok(text) = std::fs::read_to_string(&s.label_path) else {
+        return;
+    };
     let mut seen = HashSet::new();
     for (i, line) in text.lines().enumerate() {
-        let Ok(label) = crate::YoloLabel::parse(line) else { continue };
+        let Ok(label) = crate::YoloLabel::parse(line) else {
+            continue;
+        };
         if label.class >= nc {
             report.problems.push(Problem {
                 file: s.label_path.clone(),
                 line: Some(i + 1),
-                reason: format!("class {} out of range (data.yaml has {nc} classes: 0..{})", label.class, nc.saturating_sub(1)),
+                reason: format!(
+                    "class {} out of range (data.yaml has {nc} classes: 0..{})",
+                    label.class,
+                    nc.saturating_sub(1)
+                ),
             });
         }
         if !seen.insert(label.to_line()) {
-            report.problems.push(Problem { file: s.label_path.clone(), line: Some(i + 1), reason: "duplicate label line".into() });
+            report.problems.push(Problem {
+                file: s.label_path.clone(),
+                line: Some(i + 1),
+                reason: "duplicate label line".into(),
+            });
         }
     }
 }

@@ -53,17 +53,34 @@ pub struct CocoFile {
 
 /// COCO for a list of samples; `file_name` is the path relative to `images_root`.
 pub fn to_coco(samples: &[&Sample], names: &[String], images_root: &Path) -> Result<CocoFile, DataError> {
-    let categories = names.iter().enumerate().map(|(i, n)| CocoCategory { id: i as u64 + 1, name: n.clone(), supercategory: None }).collect();
+    let categories = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| CocoCategory {
+            id: i as u64 + 1,
+            name: n.clone(),
+            supercategory: None,
+        })
+        .collect();
     let mut images = Vec::new();
     let mut annotations = Vec::new();
     for (i, s) in samples.iter().enumerate() {
         let (w, h) = image_size(&s.image)?;
         let id = i as u64 + 1;
         let rel = s.image.strip_prefix(images_root).unwrap_or(&s.image);
-        images.push(CocoImage { id, file_name: rel.to_string_lossy().replace('\\', "/"), width: w, height: h });
+        images.push(CocoImage {
+            id,
+            file_name: rel.to_string_lossy().replace('\\', "/"),
+            width: w,
+            height: h,
+        });
         for l in &s.labels {
             if l.class as usize >= names.len() {
-                return Err(DataError::Invalid(format!("{}: class {} out of range", s.label_path.display(), l.class)));
+                return Err(DataError::Invalid(format!(
+                    "{}: class {} out of range",
+                    s.label_path.display(),
+                    l.class
+                )));
             }
             let [x1, y1, x2, y2] = l.to_xyxy(w, h);
             annotations.push(CocoAnnotation {
@@ -76,7 +93,11 @@ pub fn to_coco(samples: &[&Sample], names: &[String], images_root: &Path) -> Res
             });
         }
     }
-    Ok(CocoFile { images, annotations, categories })
+    Ok(CocoFile {
+        images,
+        annotations,
+        categories,
+    })
 }
 
 /// One image of an import, with its YOLO labels.
@@ -119,31 +140,54 @@ pub fn from_coco(coco: &CocoFile, names: &[String]) -> Result<CocoImport, DataEr
     let mut images: Vec<ImportedImage> = Vec::new();
     for im in &coco.images {
         if im.width == 0 || im.height == 0 {
-            return Err(DataError::Invalid(format!("COCO image {} ({}) has zero size", im.id, im.file_name)));
+            return Err(DataError::Invalid(format!(
+                "COCO image {} ({}) has zero size",
+                im.id, im.file_name
+            )));
         }
         index_of.insert(im.id, images.len());
-        images.push(ImportedImage { file_name: im.file_name.clone(), width: im.width, height: im.height, labels: Vec::new() });
+        images.push(ImportedImage {
+            file_name: im.file_name.clone(),
+            width: im.width,
+            height: im.height,
+            labels: Vec::new(),
+        });
     }
     for a in &coco.annotations {
         if a.iscrowd != 0 {
             continue;
         }
-        let &i = index_of.get(&a.image_id).ok_or_else(|| DataError::Invalid(format!("annotation {} refers to unknown image {}", a.id, a.image_id)))?;
-        let &class = class_of.get(&a.category_id).ok_or_else(|| DataError::Invalid(format!("annotation {} refers to unknown category {}", a.id, a.category_id)))?;
+        let &i = index_of
+            .get(&a.image_id)
+            .ok_or_else(|| DataError::Invalid(format!("annotation {} refers to unknown image {}", a.id, a.image_id)))?;
+        let &class = class_of.get(&a.category_id).ok_or_else(|| {
+            DataError::Invalid(format!(
+                "annotation {} refers to unknown category {}",
+                a.id, a.category_id
+            ))
+        })?;
         let im = &mut images[i];
         let [x, y, w, h] = a.bbox;
         if !(w > 0.0 && h > 0.0) {
             return Err(DataError::Invalid(format!("annotation {} has a zero-size box", a.id)));
         }
-        im.labels.push(YoloLabel::from_xyxy(class, [x, y, x + w, y + h], im.width, im.height));
+        im.labels
+            .push(YoloLabel::from_xyxy(class, [x, y, x + w, y + h], im.width, im.height));
     }
-    Ok(CocoImport { names, added_names: added, images })
+    Ok(CocoImport {
+        names,
+        added_names: added,
+        images,
+    })
 }
 
 /// Reads a COCO JSON file.
 pub fn read_coco(path: &Path) -> Result<CocoFile, DataError> {
     let text = std::fs::read_to_string(path).map_err(DataError::io(path))?;
-    serde_json::from_str(&text).map_err(|e| DataError::Coco { path: path.to_path_buf(), reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| DataError::Coco {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Writes a COCO JSON file.

@@ -40,13 +40,20 @@ pub struct DataYaml {
 }
 
 fn yaml_err(path: &Path, reason: impl Into<String>) -> DataError {
-    DataError::Yaml { path: path.to_path_buf(), reason: reason.into() }
+    DataError::Yaml {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 impl DataYaml {
     /// Reads `path`, or `path/data.yaml` when `path` is a folder.
     pub fn load(path: &Path) -> Result<DataYaml, DataError> {
-        let yaml_path = if path.is_dir() { path.join("data.yaml") } else { path.to_path_buf() };
+        let yaml_path = if path.is_dir() {
+            path.join("data.yaml")
+        } else {
+            path.to_path_buf()
+        };
         if !yaml_path.is_file() {
             return Err(DataError::NotFound { path: yaml_path });
         }
@@ -57,7 +64,9 @@ impl DataYaml {
     /// Parses yaml text as if it were the file at `yaml_path`.
     pub fn parse(text: &str, yaml_path: &Path) -> Result<DataYaml, DataError> {
         let doc: Value = serde_norway::from_str(text).map_err(|e| yaml_err(yaml_path, e.to_string()))?;
-        let map = doc.as_mapping().ok_or_else(|| yaml_err(yaml_path, "top level is not a mapping"))?;
+        let map = doc
+            .as_mapping()
+            .ok_or_else(|| yaml_err(yaml_path, "top level is not a mapping"))?;
         let get = |k: &str| map.get(Value::String(k.into()));
         let yaml_dir = yaml_path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = match get("path") {
@@ -72,9 +81,14 @@ impl DataYaml {
         match get("nc") {
             None | Some(Value::Null) => {}
             Some(v) => {
-                let nc = v.as_u64().ok_or_else(|| yaml_err(yaml_path, "`nc` must be a non-negative integer"))?;
+                let nc = v
+                    .as_u64()
+                    .ok_or_else(|| yaml_err(yaml_path, "`nc` must be a non-negative integer"))?;
                 if nc as usize != names.len() {
-                    return Err(yaml_err(yaml_path, format!("`nc` is {nc} but {} names are given", names.len())));
+                    return Err(yaml_err(
+                        yaml_path,
+                        format!("`nc` is {nc} but {} names are given", names.len()),
+                    ));
                 }
             }
         }
@@ -85,9 +99,18 @@ impl DataYaml {
                 Some(Value::String(s)) => vec![s.clone()],
                 Some(Value::Sequence(seq)) => seq
                     .iter()
-                    .map(|v| v.as_str().map(str::to_string).ok_or_else(|| yaml_err(yaml_path, format!("`{split}` entries must be strings"))))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| yaml_err(yaml_path, format!("`{split}` entries must be strings")))
+                    })
                     .collect::<Result<_, _>>()?,
-                Some(_) => return Err(yaml_err(yaml_path, format!("`{split}` must be a path or a list of paths"))),
+                Some(_) => {
+                    return Err(yaml_err(
+                        yaml_path,
+                        format!("`{split}` must be a path or a list of paths"),
+                    ));
+                }
             };
             let sources = entries.iter().map(|e| resolve_source(&root, e)).collect();
             splits.insert(split.to_string(), sources);
@@ -95,7 +118,12 @@ impl DataYaml {
         if splits.is_empty() {
             return Err(yaml_err(yaml_path, "no `train`, `val` or `test` split is given"));
         }
-        Ok(DataYaml { yaml_path: yaml_path.to_path_buf(), root, names, splits })
+        Ok(DataYaml {
+            yaml_path: yaml_path.to_path_buf(),
+            root,
+            names,
+            splits,
+        })
     }
 
     /// Writes a standard `data.yaml` into `dir`: `path: .`, `images/{split}` per split.
@@ -117,17 +145,23 @@ impl DataYaml {
 /// Quotes a name when YAML would otherwise read it as something else.
 fn yaml_scalar(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'))
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'))
         && !s.starts_with([' ', '-', '.'])
         && !s.ends_with(' ')
         && s.parse::<f64>().is_err()
-        && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "yes" | "no" | "null" | "on" | "off" | "~");
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "null" | "on" | "off" | "~"
+        );
     if plain { s.to_string() } else { format!("{s:?}") }
 }
 
 /// Drops `.` components (lexically; `..` is kept, links are not resolved).
 fn clean(p: &Path) -> PathBuf {
-    p.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn resolve_source(root: &Path, entry: &str) -> SplitSource {
@@ -213,7 +247,10 @@ mod tests {
         assert_eq!(y.root, PathBuf::from("/nonexistent/ds/../other"));
         let y = parse("train: images/train\nnames: [a]\n").unwrap();
         assert_eq!(y.root, PathBuf::from("/nonexistent/ds"));
-        assert_eq!(y.splits["train"], vec![SplitSource::Missing(PathBuf::from("/nonexistent/ds/images/train"))]);
+        assert_eq!(
+            y.splits["train"],
+            vec![SplitSource::Missing(PathBuf::from("/nonexistent/ds/images/train"))]
+        );
     }
 
     #[test]
@@ -224,7 +261,10 @@ mod tests {
         let p = DataYaml::write(dir.path(), &names, &["train", "val"]).unwrap();
         let y = DataYaml::load(&p).unwrap();
         assert_eq!(y.names, names);
-        assert_eq!(y.splits["train"], vec![SplitSource::Dir(dir.path().join("images/train"))]);
+        assert_eq!(
+            y.splits["train"],
+            vec![SplitSource::Dir(dir.path().join("images/train"))]
+        );
         assert!(matches!(y.splits["val"][0], SplitSource::Missing(_)));
     }
 }

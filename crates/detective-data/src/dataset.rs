@@ -9,15 +9,17 @@ use std::path::{Component, Path, PathBuf};
 
 use walkdir::WalkDir;
 
+use crate::DataError;
 use crate::data_yaml::{DataYaml, SplitSource};
 use crate::labels::{LineIssue, YoloLabel, read_label_file};
-use crate::DataError;
 
 /// Image file extensions read as images (case-insensitive).
 pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "dng"];
 
 pub fn is_image_path(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 fn sibling_path(image: &Path, folder: &str, ext: &str) -> PathBuf {
@@ -25,7 +27,11 @@ fn sibling_path(image: &Path, folder: &str, ext: &str) -> PathBuf {
     let last_images = comps.iter().rposition(|c| c.as_os_str() == "images");
     let mut out = PathBuf::new();
     for (i, c) in comps.iter().enumerate() {
-        if Some(i) == last_images { out.push(folder) } else { out.push(c.as_os_str()) }
+        if Some(i) == last_images {
+            out.push(folder)
+        } else {
+            out.push(c.as_os_str())
+        }
     }
     out.set_extension(ext);
     out
@@ -109,9 +115,19 @@ impl YoloDataset {
                 let label_path = label_path_for(&image);
                 let label_file_exists = label_path.is_file();
                 let (labels, issues) = read_label_file(&label_path)?;
-                samples.push(Sample { image, label_path, labels, issues, label_file_exists });
+                samples.push(Sample {
+                    image,
+                    label_path,
+                    labels,
+                    issues,
+                    label_file_exists,
+                });
             }
-            splits.push(SplitData { name: name.clone(), samples, missing });
+            splits.push(SplitData {
+                name: name.clone(),
+                samples,
+                missing,
+            });
         }
         // canonical order train, val, test
         splits.sort_by_key(|s| crate::SPLITS.iter().position(|n| *n == s.name));
@@ -128,7 +144,9 @@ impl YoloDataset {
 
     /// Every sample with its split name.
     pub fn samples(&self) -> impl Iterator<Item = (&str, &Sample)> {
-        self.splits.iter().flat_map(|s| s.samples.iter().map(move |x| (s.name.as_str(), x)))
+        self.splits
+            .iter()
+            .flat_map(|s| s.samples.iter().map(move |x| (s.name.as_str(), x)))
     }
 }
 
@@ -138,12 +156,18 @@ mod tests {
 
     #[test]
     fn label_path_replaces_the_last_images_folder() {
-        assert_eq!(label_path_for(Path::new("/d/images/train/a.jpg")), PathBuf::from("/d/labels/train/a.txt"));
+        assert_eq!(
+            label_path_for(Path::new("/d/images/train/a.jpg")),
+            PathBuf::from("/d/labels/train/a.txt")
+        );
         assert_eq!(
             label_path_for(Path::new("/images/x/images/val/sub/b.PNG")),
             PathBuf::from("/images/x/labels/val/sub/b.txt")
         );
-        assert_eq!(mask_path_for(Path::new("/d/images/test/c.jpg")), PathBuf::from("/d/masks/test/c.png"));
+        assert_eq!(
+            mask_path_for(Path::new("/d/images/test/c.jpg")),
+            PathBuf::from("/d/masks/test/c.png")
+        );
     }
 
     #[test]

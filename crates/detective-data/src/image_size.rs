@@ -9,11 +9,20 @@ pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
     let reader = image::ImageReader::open(path).map_err(DataError::io(path))?;
     let reader = reader.with_guessed_format().map_err(DataError::io(path))?;
     if reader.format().is_none() {
-        return Err(DataError::Image { path: path.to_path_buf(), reason: "not a recognised image format".into() });
+        return Err(DataError::Image {
+            path: path.to_path_buf(),
+            reason: "not a recognised image format".into(),
+        });
     }
-    let (w, h) = reader.into_dimensions().map_err(|e| DataError::Image { path: path.to_path_buf(), reason: e.to_string() })?;
+    let (w, h) = reader.into_dimensions().map_err(|e| DataError::Image {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     if w == 0 || h == 0 {
-        return Err(DataError::Image { path: path.to_path_buf(), reason: "zero width or height".into() });
+        return Err(DataError::Image {
+            path: path.to_path_buf(),
+            reason: "zero width or height".into(),
+        });
     }
     Ok((w, h))
 }

@@ -34,12 +34,14 @@ impl YoloLabel {
     pub fn parse(line: &str) -> Result<YoloLabel, String> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let n = fields.len();
-        if n != 5 && (n < 7 || n % 2 == 0) {
+        if n != 5 && (n < 7 || n.is_multiple_of(2)) {
             return Err(format!(
                 "wrong field count: {n} (expected 5: class cx cy w h, or a polygon: class x1 y1 x2 y2 x3 y3 …)"
             ));
         }
-        let class_f: f64 = fields[0].parse().map_err(|_| format!("class {:?} is not a number", fields[0]))?;
+        let class_f: f64 = fields[0]
+            .parse()
+            .map_err(|_| format!("class {:?} is not a number", fields[0]))?;
         if class_f < 0.0 || class_f.fract() != 0.0 || class_f > u32::MAX as f64 {
             return Err(format!("class {:?} is not a non-negative integer", fields[0]));
         }
@@ -55,13 +57,25 @@ impl YoloLabel {
             return Err("coordinates outside 0..1 (labels must be normalised to the image size)".into());
         }
         let label = if n == 5 {
-            YoloLabel { class: class_f as u32, cx: vals[0], cy: vals[1], w: vals[2], h: vals[3] }
+            YoloLabel {
+                class: class_f as u32,
+                cx: vals[0],
+                cy: vals[1],
+                w: vals[2],
+                h: vals[3],
+            }
         } else {
             let xs = vals.iter().step_by(2);
             let ys = vals.iter().skip(1).step_by(2);
             let (x1, x2) = xs.fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
             let (y1, y2) = ys.fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-            YoloLabel { class: class_f as u32, cx: (x1 + x2) / 2.0, cy: (y1 + y2) / 2.0, w: x2 - x1, h: y2 - y1 }
+            YoloLabel {
+                class: class_f as u32,
+                cx: (x1 + x2) / 2.0,
+                cy: (y1 + y2) / 2.0,
+                w: x2 - x1,
+                h: y2 - y1,
+            }
         };
         if label.w <= 0.0 || label.h <= 0.0 {
             return Err(format!("zero-size box (w {}, h {})", label.w, label.h));
@@ -78,19 +92,33 @@ impl YoloLabel {
 
     /// The line as written to a label file.
     pub fn to_line(&self) -> String {
-        format!("{} {:.6} {:.6} {:.6} {:.6}", self.class, self.cx, self.cy, self.w, self.h)
+        format!(
+            "{} {:.6} {:.6} {:.6} {:.6}",
+            self.class, self.cx, self.cy, self.w, self.h
+        )
     }
 
     /// Pixel box `[x1, y1, x2, y2]` in an image of the given size.
     pub fn to_xyxy(&self, img_w: u32, img_h: u32) -> [f64; 4] {
         let (iw, ih) = (img_w as f64, img_h as f64);
-        [(self.cx - self.w / 2.0) * iw, (self.cy - self.h / 2.0) * ih, (self.cx + self.w / 2.0) * iw, (self.cy + self.h / 2.0) * ih]
+        [
+            (self.cx - self.w / 2.0) * iw,
+            (self.cy - self.h / 2.0) * ih,
+            (self.cx + self.w / 2.0) * iw,
+            (self.cy + self.h / 2.0) * ih,
+        ]
     }
 
     /// From a pixel box `[x1, y1, x2, y2]` in an image of the given size.
     pub fn from_xyxy(class: u32, b: [f64; 4], img_w: u32, img_h: u32) -> YoloLabel {
         let (iw, ih) = (img_w as f64, img_h as f64);
-        YoloLabel { class, cx: (b[0] + b[2]) / 2.0 / iw, cy: (b[1] + b[3]) / 2.0 / ih, w: (b[2] - b[0]) / iw, h: (b[3] - b[1]) / ih }
+        YoloLabel {
+            class,
+            cx: (b[0] + b[2]) / 2.0 / iw,
+            cy: (b[1] + b[3]) / 2.0 / ih,
+            w: (b[2] - b[0]) / iw,
+            h: (b[3] - b[1]) / ih,
+        }
     }
 }
 
@@ -115,7 +143,10 @@ pub fn read_label_file(path: &Path) -> Result<(Vec<YoloLabel>, Vec<LineIssue>), 
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(parse_labels(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), Vec::new())),
-        Err(e) => Err(DataError::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => Err(DataError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
@@ -131,7 +162,16 @@ mod tests {
     #[test]
     fn valid_line_parses_and_formats_back() {
         let l = YoloLabel::parse("3 0.5 0.25 0.2 0.1").unwrap();
-        assert_eq!(l, YoloLabel { class: 3, cx: 0.5, cy: 0.25, w: 0.2, h: 0.1 });
+        assert_eq!(
+            l,
+            YoloLabel {
+                class: 3,
+                cx: 0.5,
+                cy: 0.25,
+                w: 0.2,
+                h: 0.1
+            }
+        );
         assert_eq!(l.to_line(), "3 0.500000 0.250000 0.200000 0.100000");
     }
 

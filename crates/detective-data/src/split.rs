@@ -59,7 +59,13 @@ pub fn stratified_split(samples: &[&Sample], nc: usize, ratios: SplitRatios, see
         let n_train = (n * ratios.train).round() as usize;
         let n_val = ((n * (ratios.train + ratios.val)).round() as usize).saturating_sub(n_train);
         for (k, &i) in members.iter().enumerate() {
-            out[i] = if k < n_train { 0 } else if k < n_train + n_val { 1 } else { 2 };
+            out[i] = if k < n_train {
+                0
+            } else if k < n_train + n_val {
+                1
+            } else {
+                2
+            };
         }
     }
     out
@@ -67,7 +73,13 @@ pub fn stratified_split(samples: &[&Sample], nc: usize, ratios: SplitRatios, see
 
 /// Re-splits every image of `ds` into a new dataset at `out` (images hard-linked or
 /// copied, labels rewritten, masks copied when present). Returns images per split.
-pub fn write_split(ds: &YoloDataset, ratios: SplitRatios, seed: u64, out: &Path, force: bool) -> Result<[usize; 3], DataError> {
+pub fn write_split(
+    ds: &YoloDataset,
+    ratios: SplitRatios,
+    seed: u64,
+    out: &Path,
+    force: bool,
+) -> Result<[usize; 3], DataError> {
     let samples: Vec<&Sample> = ds.samples().map(|(_, s)| s).collect();
     let assignment = stratified_split(&samples, ds.names().len(), ratios, seed);
     let writer = DatasetWriter::create(out, ds.names(), &crate::SPLITS, force)?;
@@ -75,7 +87,11 @@ pub fn write_split(ds: &YoloDataset, ratios: SplitRatios, seed: u64, out: &Path,
     let mut used = std::collections::HashSet::new();
     for (s, &k) in samples.iter().zip(&assignment) {
         let split = crate::SPLITS[k];
-        let base = s.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let base = s
+            .image
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         // the same file name may occur in two source splits: keep both
         let mut name = base.clone();
         let mut n = 1;

@@ -128,14 +128,30 @@ pub fn dataset_stats(ds: &YoloDataset) -> DatasetStats {
             most_common: common,
         }
     });
-    DatasetStats { root: ds.yaml.root.display().to_string(), names: ds.names().to_vec(), splits, sizes }
+    DatasetStats {
+        root: ds.yaml.root.display().to_string(),
+        names: ds.names().to_vec(),
+        splits,
+        sizes,
+    }
 }
 
 impl fmt::Display for DatasetStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "dataset {}  ({} classes, {} images, {} boxes)", self.root, self.names.len(), self.total_images(), self.total_instances())?;
+        writeln!(
+            f,
+            "dataset {}  ({} classes, {} images, {} boxes)",
+            self.root,
+            self.names.len(),
+            self.total_images(),
+            self.total_instances()
+        )?;
         writeln!(f)?;
-        writeln!(f, "{:<8} {:>7} {:>11} {:>9} {:>7} {:>7} {:>7}", "split", "images", "background", "boxes", "small", "medium", "large")?;
+        writeln!(
+            f,
+            "{:<8} {:>7} {:>11} {:>9} {:>7} {:>7} {:>7}",
+            "split", "images", "background", "boxes", "small", "medium", "large"
+        )?;
         for s in &self.splits {
             writeln!(
                 f,
@@ -159,8 +175,16 @@ impl fmt::Display for DatasetStats {
         }
         if let Some(sz) = &self.sizes {
             writeln!(f)?;
-            writeln!(f, "image width {}..{}, height {}..{}", sz.min_width, sz.max_width, sz.min_height, sz.max_height)?;
-            let common: Vec<String> = sz.most_common.iter().map(|(w, h, n)| format!("{w}×{h} ({n})")).collect();
+            writeln!(
+                f,
+                "image width {}..{}, height {}..{}",
+                sz.min_width, sz.max_width, sz.min_height, sz.max_height
+            )?;
+            let common: Vec<String> = sz
+                .most_common
+                .iter()
+                .map(|(w, h, n)| format!("{w}×{h} ({n})"))
+                .collect();
             writeln!(f, "most common sizes: {}", common.join(", "))?;
         }
         let unreadable: usize = self.splits.iter().map(|s| s.unreadable).sum();

@@ -17,11 +17,23 @@ pub struct DatasetWriter {
 pub fn safe_relative(name: &str) -> Result<&Path, DataError> {
     let p = Path::new(name);
     let ok = !name.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
-    if ok { Ok(p) } else { Err(DataError::Invalid(format!("unsafe file name {name:?} (absolute, empty or with ..)"))) }
+    if ok {
+        Ok(p)
+    } else {
+        Err(DataError::Invalid(format!(
+            "unsafe file name {name:?} (absolute, empty or with ..)"
+        )))
+    }
 }
 
 fn check_split(split: &str) -> Result<(), DataError> {
-    if crate::SPLITS.contains(&split) { Ok(()) } else { Err(DataError::Invalid(format!("unknown split {split:?} (train, val, test)"))) }
+    if crate::SPLITS.contains(&split) {
+        Ok(())
+    } else {
+        Err(DataError::Invalid(format!(
+            "unknown split {split:?} (train, val, test)"
+        )))
+    }
 }
 
 impl DatasetWriter {
@@ -44,7 +56,9 @@ impl DatasetWriter {
             }
         }
         DataYaml::write(root, names, splits)?;
-        Ok(DatasetWriter { root: root.to_path_buf() })
+        Ok(DatasetWriter {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -70,7 +84,13 @@ impl DatasetWriter {
     }
 
     /// Writes an encoded image and its labels.
-    pub fn add_image_bytes(&self, split: &str, file_name: &str, bytes: &[u8], labels: &[YoloLabel]) -> Result<PathBuf, DataError> {
+    pub fn add_image_bytes(
+        &self,
+        split: &str,
+        file_name: &str,
+        bytes: &[u8],
+        labels: &[YoloLabel],
+    ) -> Result<PathBuf, DataError> {
         let p = self.target("images", split, file_name, None)?;
         std::fs::write(&p, bytes).map_err(DataError::io(&p))?;
         self.write_labels(split, file_name, labels)?;
@@ -78,7 +98,13 @@ impl DatasetWriter {
     }
 
     /// Hard-links (or copies, across file systems) an image and writes its labels.
-    pub fn add_image_file(&self, split: &str, file_name: &str, src: &Path, labels: &[YoloLabel]) -> Result<PathBuf, DataError> {
+    pub fn add_image_file(
+        &self,
+        split: &str,
+        file_name: &str,
+        src: &Path,
+        labels: &[YoloLabel],
+    ) -> Result<PathBuf, DataError> {
         let p = self.target("images", split, file_name, None)?;
         if p.exists() {
             std::fs::remove_file(&p).map_err(DataError::io(&p))?;

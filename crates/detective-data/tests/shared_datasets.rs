@@ -9,13 +9,25 @@ use detective_data::stats::dataset_stats;
 use detective_data::{Sample, YoloDataset, mask_path_for};
 
 fn shared(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name)
 }
 
 #[test]
 fn neu_det_has_1800_images_4189_boxes_and_210_45_45_images_per_class() {
     let ds = YoloDataset::load(&shared("NEU-DET")).unwrap();
-    assert_eq!(ds.names(), ["crazing", "inclusion", "patches", "pitted_surface", "rolled-in_scale", "scratches"]);
+    assert_eq!(
+        ds.names(),
+        [
+            "crazing",
+            "inclusion",
+            "patches",
+            "pitted_surface",
+            "rolled-in_scale",
+            "scratches"
+        ]
+    );
     let st = dataset_stats(&ds);
     let per_split: Vec<usize> = st.splits.iter().map(|s| s.images).collect();
     assert_eq!(per_split, [1260, 270, 270]);
@@ -27,13 +39,22 @@ fn neu_det_has_1800_images_4189_boxes_and_210_45_45_images_per_class() {
             let n = split
                 .samples
                 .iter()
-                .filter(|s| s.image.file_name().unwrap().to_string_lossy().starts_with(&format!("{class}_")))
+                .filter(|s| {
+                    s.image
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&format!("{class}_"))
+                })
                 .count();
             assert_eq!(n, expected, "{} {class}", split.name);
         }
     }
     let sizes = st.sizes.unwrap();
-    assert_eq!((sizes.min_width, sizes.max_width, sizes.min_height, sizes.max_height), (200, 200, 200, 200));
+    assert_eq!(
+        (sizes.min_width, sizes.max_width, sizes.min_height, sizes.max_height),
+        (200, 200, 200, 200)
+    );
     println!("{}", dataset_stats(&ds));
 }
 
@@ -48,7 +69,11 @@ fn magnetic_tile_has_1338_images_with_masks_and_background_images() {
     assert!(background > 0, "defect-free images are present");
     for (_, s) in ds.samples() {
         assert!(mask_path_for(&s.image).is_file(), "mask for {}", s.image.display());
-        assert!(s.label_file_exists, "label file (possibly empty) for {}", s.image.display());
+        assert!(
+            s.label_file_exists,
+            "label file (possibly empty) for {}",
+            s.image.display()
+        );
     }
     let sizes = st.sizes.unwrap();
     assert!(sizes.min_width >= 100 && sizes.max_width <= 640, "{sizes:?}");
@@ -72,7 +97,11 @@ fn check_passes_magnetic_tile_and_finds_the_four_real_problems_of_neu_det() {
         .iter()
         .map(|p| {
             let file = p.file.file_name().unwrap().to_string_lossy().into_owned();
-            format!("{file}:{}: {}", p.line.map_or("-".into(), |l| l.to_string()), p.reason.split(':').next().unwrap())
+            format!(
+                "{file}:{}: {}",
+                p.line.map_or("-".into(), |l| l.to_string()),
+                p.reason.split(':').next().unwrap()
+            )
         })
         .collect();
     assert_eq!(

@@ -25,7 +25,10 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_bytes: 50 * 1024 * 1024, max_pixels: 40_000_000 }
+        DecodeLimits {
+            max_bytes: 50 * 1024 * 1024,
+            max_pixels: 40_000_000,
+        }
     }
 }
 
@@ -52,7 +55,10 @@ pub fn probe(bytes: &[u8], limits: &DecodeLimits) -> Result<(&'static str, u32, 
         return Err(VisionError::Empty);
     }
     if bytes.len() as u64 > limits.max_bytes {
-        return Err(VisionError::TooManyBytes { size: bytes.len() as u64, limit: limits.max_bytes });
+        return Err(VisionError::TooManyBytes {
+            size: bytes.len() as u64,
+            limit: limits.max_bytes,
+        });
     }
     let format = image::guess_format(bytes).map_err(|_| VisionError::UnknownFormat)?;
     let name = format_name(format).ok_or_else(|| VisionError::UnsupportedFormat(format!("{format:?}")))?;
@@ -63,7 +69,12 @@ pub fn probe(bytes: &[u8], limits: &DecodeLimits) -> Result<(&'static str, u32, 
     }
     let pixels = width as u64 * height as u64;
     if pixels > limits.max_pixels {
-        return Err(VisionError::TooManyPixels { width, height, pixels, limit: limits.max_pixels });
+        return Err(VisionError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: limits.max_pixels,
+        });
     }
     Ok((name, width, height))
 }
@@ -72,7 +83,10 @@ pub fn probe(bytes: &[u8], limits: &DecodeLimits) -> Result<(&'static str, u32, 
 pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame, VisionError> {
     let (name, width, height) = probe(bytes, limits)?;
     if name == "jpeg" && !jpeg_has_end_marker(bytes) {
-        return Err(VisionError::Corrupt { format: name.into(), reason: "missing end-of-image marker (truncated file)".into() });
+        return Err(VisionError::Corrupt {
+            format: name.into(),
+            reason: "missing end-of-image marker (truncated file)".into(),
+        });
     }
     let format = image::guess_format(bytes).map_err(|_| VisionError::UnknownFormat)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -88,10 +102,16 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame, Vision
 
 /// Reads and decodes a file, checking its size before reading it.
 pub fn decode_file(path: &Path, limits: &DecodeLimits) -> Result<Frame, VisionError> {
-    let io_err = |source| VisionError::Io { path: path.display().to_string(), source };
+    let io_err = |source| VisionError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let size = std::fs::metadata(path).map_err(io_err)?.len();
     if size > limits.max_bytes {
-        return Err(VisionError::TooManyBytes { size, limit: limits.max_bytes });
+        return Err(VisionError::TooManyBytes {
+            size,
+            limit: limits.max_bytes,
+        });
     }
     let bytes = std::fs::read(path).map_err(io_err)?;
     decode_image(&bytes, limits)
@@ -105,7 +125,11 @@ fn to_frame(image: DynamicImage, format: &str) -> Result<Frame, VisionError> {
     let rgb = image.into_rgb8();
     let (w, h) = rgb.dimensions();
     let mut frame = Frame::from_rgb(w, h, rgb.into_raw())?;
-    frame.source = SourceInfo { format: format.into(), channels, bits_per_channel: bits };
+    frame.source = SourceInfo {
+        format: format.into(),
+        channels,
+        bits_per_channel: bits,
+    };
     Ok(frame)
 }
 
@@ -117,11 +141,18 @@ fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
 
 fn map_error(format: &str, e: ImageError) -> VisionError {
     match e {
-        ImageError::Limits(l) => VisionError::Corrupt { format: format.into(), reason: format!("decoder allocation limit exceeded: {l}") },
+        ImageError::Limits(l) => VisionError::Corrupt {
+            format: format.into(),
+            reason: format!("decoder allocation limit exceeded: {l}"),
+        },
         ImageError::Unsupported(u) => VisionError::UnsupportedFormat(u.to_string()),
-        ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            VisionError::Corrupt { format: format.into(), reason: "unexpected end of data (truncated file)".into() }
-        }
-        other => VisionError::Corrupt { format: format.into(), reason: other.to_string() },
+        ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => VisionError::Corrupt {
+            format: format.into(),
+            reason: "unexpected end of data (truncated file)".into(),
+        },
+        other => VisionError::Corrupt {
+            format: format.into(),
+            reason: other.to_string(),
+        },
     }
 }

@@ -11,7 +11,9 @@ use crate::{Frame, GrayFrame, VisionError};
 /// JPEG at `quality` (1..=100).
 pub fn encode_jpeg(frame: &Frame, quality: u8) -> Result<Vec<u8>, VisionError> {
     if !(1..=100).contains(&quality) {
-        return Err(VisionError::InvalidArgument(format!("JPEG quality {quality} not in 1..=100")));
+        return Err(VisionError::InvalidArgument(format!(
+            "JPEG quality {quality} not in 1..=100"
+        )));
     }
     let mut out = Vec::new();
     JpegEncoder::new_with_quality(&mut out, quality)
@@ -41,9 +43,15 @@ fn png_bytes(data: &[u8], w: u32, h: u32, color: ExtendedColorType) -> Result<Ve
 /// Decodes an 8-bit single-channel PNG mask (any PNG is converted to luma).
 pub fn decode_gray(bytes: &[u8], limits: &crate::DecodeLimits) -> Result<GrayFrame, VisionError> {
     let (_, w, h) = crate::decode::probe(bytes, limits)?;
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| VisionError::Corrupt { format: "image".into(), reason: e.to_string() })?;
+    let img = image::load_from_memory(bytes).map_err(|e| VisionError::Corrupt {
+        format: "image".into(),
+        reason: e.to_string(),
+    })?;
     let luma = img.into_luma8();
     debug_assert_eq!(luma.dimensions(), (w, h));
-    Ok(GrayFrame { width: luma.width(), height: luma.height(), data: luma.into_raw() })
+    Ok(GrayFrame {
+        width: luma.width(),
+        height: luma.height(),
+        data: luma.into_raw(),
+    })
 }

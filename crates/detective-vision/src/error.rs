@@ -9,7 +9,12 @@ pub enum VisionError {
     #[error("file is {size} bytes, over the limit of {limit} bytes")]
     TooManyBytes { size: u64, limit: u64 },
     #[error("image is {width}×{height} = {pixels} pixels, over the limit of {limit} pixels")]
-    TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
     #[error("unrecognised image format (supported: JPEG, PNG, BMP, TIFF, WebP)")]
     UnknownFormat,
     #[error("unsupported image format {0}")]

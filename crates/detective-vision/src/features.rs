@@ -29,10 +29,26 @@ pub struct ImageFeatures {
 
 impl ImageFeatures {
     /// Feature names in a fixed order, matching [`ImageFeatures::values`].
-    pub const NAMES: [&'static str; 7] = ["brightness", "contrast", "sharpness", "mean_r", "mean_g", "mean_b", "saturation"];
+    pub const NAMES: [&'static str; 7] = [
+        "brightness",
+        "contrast",
+        "sharpness",
+        "mean_r",
+        "mean_g",
+        "mean_b",
+        "saturation",
+    ];
 
     pub fn values(&self) -> [f32; 7] {
-        [self.brightness, self.contrast, self.sharpness, self.mean_r, self.mean_g, self.mean_b, self.saturation]
+        [
+            self.brightness,
+            self.contrast,
+            self.sharpness,
+            self.mean_r,
+            self.mean_g,
+            self.mean_b,
+            self.saturation,
+        ]
     }
 }
 
@@ -47,11 +63,10 @@ pub fn compute_features(frame: &Frame) -> ImageFeatures {
     let mut rows: [Vec<f32>; 3] = [vec![0.0; w], vec![0.0; w], vec![0.0; w]];
     for y in 0..h {
         let cur = &mut rows[y % 3];
-        for x in 0..w {
-            let i = (y * w + x) * 3;
-            let (r, g, b) = (rgb[i], rgb[i + 1], rgb[i + 2]);
+        for (slot, px) in cur.iter_mut().zip(rgb[y * w * 3..(y + 1) * w * 3].chunks_exact(3)) {
+            let (r, g, b) = (px[0], px[1], px[2]);
             let l = luma(r, g, b);
-            cur[x] = l;
+            *slot = l;
             sum_l += l as f64;
             sum_l2 += (l as f64) * (l as f64);
             sum_r += r as f64;

@@ -20,7 +20,11 @@ pub struct SourceInfo {
 
 impl SourceInfo {
     pub fn raw() -> Self {
-        SourceInfo { format: "raw".into(), channels: 3, bits_per_channel: 8 }
+        SourceInfo {
+            format: "raw".into(),
+            channels: 3,
+            bits_per_channel: 8,
+        }
     }
 }
 
@@ -46,7 +50,12 @@ impl Frame {
                 data.len()
             )));
         }
-        Ok(Frame { width, height, data, source: SourceInfo::raw() })
+        Ok(Frame {
+            width,
+            height,
+            data,
+            source: SourceInfo::raw(),
+        })
     }
 
     /// A frame filled with one colour.
@@ -139,7 +148,11 @@ pub struct GrayFrame {
 
 impl GrayFrame {
     pub fn new(width: u32, height: u32) -> Self {
-        GrayFrame { width, height, data: vec![0; width as usize * height as usize] }
+        GrayFrame {
+            width,
+            height,
+            data: vec![0; width as usize * height as usize],
+        }
     }
 
     pub fn get(&self, x: u32, y: u32) -> u8 {

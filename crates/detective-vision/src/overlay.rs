@@ -43,7 +43,12 @@ pub fn draw_detections(frame: &mut Frame, detections: &[Detection]) {
     let (thickness, scale) = style_for(frame);
     for d in detections {
         let b = d.bbox.clamp_to(frame.width() as f32, frame.height() as f32);
-        let (x1, y1, x2, y2) = (b.x1.round() as i32, b.y1.round() as i32, b.x2.round() as i32, b.y2.round() as i32);
+        let (x1, y1, x2, y2) = (
+            b.x1.round() as i32,
+            b.y1.round() as i32,
+            b.x2.round() as i32,
+            b.y2.round() as i32,
+        );
         draw_rect(frame, x1, y1, x2.max(x1 + 1), y2.max(y1 + 1), thickness, DEFECT_RED);
         let label = format!("{} {:.2}", d.name, d.confidence);
         let (tw, th) = (text_width(&label, scale) as i32 + 4, text_height(scale) as i32 + 4);
@@ -114,7 +119,12 @@ mod tests {
     use detective_core::BBox;
 
     fn det(b: [f32; 4]) -> Detection {
-        Detection { class_id: 0, name: "scratch".into(), confidence: 0.87, bbox: BBox::from(b) }
+        Detection {
+            class_id: 0,
+            name: "scratch".into(),
+            confidence: 0.87,
+            bbox: BBox::from(b),
+        }
     }
 
     #[test]
@@ -126,7 +136,10 @@ mod tests {
         assert_eq!(f.pixel(100, 159), DEFECT_RED, "bottom edge");
         assert_eq!(f.pixel(100, 100), [100, 100, 100], "interior untouched");
         // label sits above the box and contains white text pixels
-        let white = (60 - 12..60).flat_map(|y| (50..120).map(move |x| (x, y))).filter(|&(x, y)| f.pixel(x, y) == [255, 255, 255]).count();
+        let white = (60 - 12..60)
+            .flat_map(|y| (50..120).map(move |x| (x, y)))
+            .filter(|&(x, y)| f.pixel(x, y) == [255, 255, 255])
+            .count();
         assert!(white > 10, "label text drawn above the box");
     }
 
@@ -148,14 +161,24 @@ mod tests {
     #[test]
     fn blend_weight_zero_keeps_frame_and_one_gives_heatmap() {
         let f = Frame::filled(2, 1, [10, 20, 30]).unwrap();
-        assert_eq!(blend_heatmap(&f, &[0.3, 0.9], 0.0).unwrap(), Frame::from_rgb(2, 1, f.as_rgb().to_vec()).unwrap());
-        assert_eq!(blend_heatmap(&f, &[0.3, 0.9], 1.0).unwrap().as_rgb(), heatmap(&[0.3, 0.9], 2, 1).unwrap().as_rgb());
+        assert_eq!(
+            blend_heatmap(&f, &[0.3, 0.9], 0.0).unwrap(),
+            Frame::from_rgb(2, 1, f.as_rgb().to_vec()).unwrap()
+        );
+        assert_eq!(
+            blend_heatmap(&f, &[0.3, 0.9], 1.0).unwrap().as_rgb(),
+            heatmap(&[0.3, 0.9], 2, 1).unwrap().as_rgb()
+        );
     }
 
     #[test]
     fn mask_overlay_tints_only_mask_pixels() {
         let mut f = Frame::filled(2, 1, [0, 0, 0]).unwrap();
-        let m = GrayFrame { width: 2, height: 1, data: vec![255, 0] };
+        let m = GrayFrame {
+            width: 2,
+            height: 1,
+            data: vec![255, 0],
+        };
         overlay_mask(&mut f, &m, [200, 100, 0], 0.5).unwrap();
         assert_eq!(f.pixel(0, 0), [100, 50, 0]);
         assert_eq!(f.pixel(1, 0), [0, 0, 0]);

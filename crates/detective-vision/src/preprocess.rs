@@ -69,7 +69,11 @@ impl Letterbox {
             LetterboxShape::Square(s) => (s, 32),
             LetterboxShape::Minimal { size, stride } => (size, stride),
         };
-        if size == 0 || stride == 0 || size % 32 != 0 || stride % 32 != 0 && 32 % stride != 0 {
+        if size == 0
+            || stride == 0
+            || !size.is_multiple_of(32)
+            || (!stride.is_multiple_of(32) && !32u32.is_multiple_of(stride))
+        {
             return Err(VisionError::InvalidArgument(format!(
                 "letterbox size {size} must be a positive multiple of 32 (stride {stride})"
             )));
@@ -110,16 +114,36 @@ impl Letterbox {
 
     /// A box in original-image pixels mapped into the letterboxed image.
     pub fn to_letterboxed(&self, b: &BBox) -> BBox {
-        let (sx, sy, px, py) = (self.scale_x(), self.scale_y(), self.pad_left as f32, self.pad_top as f32);
-        BBox { x1: b.x1 * sx + px, y1: b.y1 * sy + py, x2: b.x2 * sx + px, y2: b.y2 * sy + py }
+        let (sx, sy, px, py) = (
+            self.scale_x(),
+            self.scale_y(),
+            self.pad_left as f32,
+            self.pad_top as f32,
+        );
+        BBox {
+            x1: b.x1 * sx + px,
+            y1: b.y1 * sy + py,
+            x2: b.x2 * sx + px,
+            y2: b.y2 * sy + py,
+        }
     }
 
     /// A box predicted on the letterboxed image mapped back to the original image,
     /// clipped to its bounds.
     pub fn to_original(&self, b: &BBox) -> BBox {
-        let (sx, sy, px, py) = (self.scale_x(), self.scale_y(), self.pad_left as f32, self.pad_top as f32);
-        BBox { x1: (b.x1 - px) / sx, y1: (b.y1 - py) / sy, x2: (b.x2 - px) / sx, y2: (b.y2 - py) / sy }
-            .clamp_to(self.src_w as f32, self.src_h as f32)
+        let (sx, sy, px, py) = (
+            self.scale_x(),
+            self.scale_y(),
+            self.pad_left as f32,
+            self.pad_top as f32,
+        );
+        BBox {
+            x1: (b.x1 - px) / sx,
+            y1: (b.y1 - py) / sy,
+            x2: (b.x2 - px) / sx,
+            y2: (b.y2 - py) / sy,
+        }
+        .clamp_to(self.src_w as f32, self.src_h as f32)
     }
 
     /// Applies the plan to a frame.
@@ -169,14 +193,22 @@ pub struct Normalize {
 impl Default for Normalize {
     /// YOLO convention: RGB, pixel / 255.
     fn default() -> Self {
-        Normalize { mean: [0.0; 3], std: [1.0; 3], order: ChannelOrder::Rgb }
+        Normalize {
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            order: ChannelOrder::Rgb,
+        }
     }
 }
 
 impl Normalize {
     /// ImageNet statistics (for backbones trained that way).
     pub fn imagenet() -> Self {
-        Normalize { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], order: ChannelOrder::Rgb }
+        Normalize {
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            order: ChannelOrder::Rgb,
+        }
     }
 }
 
@@ -218,7 +250,9 @@ pub struct Batch {
 
 impl Batch {
     pub fn from_frames(frames: &[Frame], norm: &Normalize) -> Result<Self, VisionError> {
-        let first = frames.first().ok_or_else(|| VisionError::InvalidArgument("empty batch".into()))?;
+        let first = frames
+            .first()
+            .ok_or_else(|| VisionError::InvalidArgument("empty batch".into()))?;
         let (w, h) = (first.width(), first.height());
         let mut data = Vec::with_capacity(frames.len() * 3 * w as usize * h as usize);
         for (i, f) in frames.iter().enumerate() {
@@ -231,7 +265,12 @@ impl Batch {
             }
             to_chw_into(f, norm, &mut data);
         }
-        Ok(Batch { n: frames.len(), height: h as usize, width: w as usize, data })
+        Ok(Batch {
+            n: frames.len(),
+            height: h as usize,
+            width: w as usize,
+            data,
+        })
     }
 
     pub fn shape(&self) -> [usize; 4] {
@@ -255,10 +294,25 @@ mod tests {
 
     #[test]
     fn boxes_map_through_letterbox_and_back_within_half_a_pixel() {
-        let shapes = [(640, 480), (200, 200), (1280, 720), (333, 517), (103, 632), (1920, 1080)];
-        let boxes = [[0.0, 0.0, 10.0, 10.0], [12.3, 45.6, 78.9, 101.1], [50.5, 20.25, 99.75, 99.5]];
+        let shapes = [
+            (640, 480),
+            (200, 200),
+            (1280, 720),
+            (333, 517),
+            (103, 632),
+            (1920, 1080),
+        ];
+        let boxes = [
+            [0.0, 0.0, 10.0, 10.0],
+            [12.3, 45.6, 78.9, 101.1],
+            [50.5, 20.25, 99.75, 99.5],
+        ];
         for &(w, h) in &shapes {
-            for shape in [LetterboxShape::Square(320), LetterboxShape::Square(640), LetterboxShape::Minimal { size: 640, stride: 32 }] {
+            for shape in [
+                LetterboxShape::Square(320),
+                LetterboxShape::Square(640),
+                LetterboxShape::Minimal { size: 640, stride: 32 },
+            ] {
                 let lb = Letterbox::plan(w, h, shape).unwrap();
                 assert_eq!(lb.out_w % 32, 0, "{w}x{h} {shape:?} → {lb:?}");
                 assert_eq!(lb.out_h % 32, 0, "{w}x{h} {shape:?} → {lb:?}");
@@ -314,7 +368,13 @@ mod tests {
         let v = to_chw(&f, &Normalize::default());
         let close = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
         assert!(close(&v, &[1.0, 0.0, 0.0, 1.0, 0.2, 0.4]), "{v:?}");
-        let bgr = to_chw(&f, &Normalize { order: ChannelOrder::Bgr, ..Normalize::default() });
+        let bgr = to_chw(
+            &f,
+            &Normalize {
+                order: ChannelOrder::Bgr,
+                ..Normalize::default()
+            },
+        );
         assert!(close(&bgr, &[0.2, 0.4, 0.0, 1.0, 1.0, 0.0]), "{bgr:?}");
         let im = to_chw(&f, &Normalize::imagenet());
         assert!((im[0] - (1.0 - 0.485) / 0.229).abs() < 1e-5);

@@ -41,7 +41,17 @@ fn png_declaring_fifty_thousand_squared_is_refused_within_a_few_megabytes() {
     PEAK.store(before, Ordering::SeqCst);
     let result = decode_image(&bomb, &DecodeLimits::default());
     let peak = PEAK.load(Ordering::SeqCst) - before;
-    assert!(matches!(result, Err(VisionError::TooManyPixels { width: 50_000, height: 50_000, .. })), "{result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(VisionError::TooManyPixels {
+                width: 50_000,
+                height: 50_000,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
     println!("peak extra heap while refusing a 50000×50000 PNG: {peak} bytes");
     assert!(peak < 4 * 1024 * 1024, "peak heap {peak} bytes");
 }

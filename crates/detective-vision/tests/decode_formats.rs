@@ -23,7 +23,12 @@ fn every_supported_format_decodes_to_the_same_rgb_pixels() {
     }
     let jpeg = decode_image(&encoded(src.clone(), ImageFormat::Jpeg), &DecodeLimits::default()).unwrap();
     assert_eq!(jpeg.source.format, "jpeg");
-    let err: f64 = jpeg.as_rgb().iter().zip(src.to_rgb8().as_raw()).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>()
+    let err: f64 = jpeg
+        .as_rgb()
+        .iter()
+        .zip(src.to_rgb8().as_raw())
+        .map(|(&a, &b)| (a as f64 - b as f64).abs())
+        .sum::<f64>()
         / jpeg.as_rgb().len() as f64;
     assert!(err < 6.0, "JPEG mean abs error {err}");
 }
@@ -53,13 +58,19 @@ fn grey_rgba_and_sixteen_bit_images_become_rgb8_with_source_recorded() {
 
 #[test]
 fn empty_input_is_refused_as_empty() {
-    assert!(matches!(decode_image(&[], &DecodeLimits::default()), Err(VisionError::Empty)));
+    assert!(matches!(
+        decode_image(&[], &DecodeLimits::default()),
+        Err(VisionError::Empty)
+    ));
 }
 
 #[test]
 fn html_sent_as_jpeg_is_refused_as_unknown_format() {
     let html = b"<!DOCTYPE html><html><body>not an image</body></html>";
-    assert!(matches!(decode_image(html, &DecodeLimits::default()), Err(VisionError::UnknownFormat)));
+    assert!(matches!(
+        decode_image(html, &DecodeLimits::default()),
+        Err(VisionError::UnknownFormat)
+    ));
 }
 
 #[test]
@@ -81,13 +92,19 @@ fn garbage_after_a_valid_header_is_refused_as_corrupt() {
     for b in bytes.iter_mut().skip(60) {
         *b = b.wrapping_mul(31).wrapping_add(7);
     }
-    assert!(matches!(decode_image(&bytes, &DecodeLimits::default()), Err(VisionError::Corrupt { .. })));
+    assert!(matches!(
+        decode_image(&bytes, &DecodeLimits::default()),
+        Err(VisionError::Corrupt { .. })
+    ));
 }
 
 #[test]
 fn byte_limit_is_enforced_before_decoding() {
     let bytes = encoded(rgb_gradient(64, 64), ImageFormat::Png);
-    let limits = DecodeLimits { max_bytes: 100, ..DecodeLimits::default() };
+    let limits = DecodeLimits {
+        max_bytes: 100,
+        ..DecodeLimits::default()
+    };
     match decode_image(&bytes, &limits) {
         Err(VisionError::TooManyBytes { size, limit }) => assert_eq!((size, limit), (bytes.len() as u64, 100)),
         other => panic!("{other:?}"),
@@ -97,8 +114,16 @@ fn byte_limit_is_enforced_before_decoding() {
 #[test]
 fn a_hundred_megapixel_image_is_refused_by_the_default_pixel_limit() {
     match decode_image(&png_declaring(10_000, 10_000), &DecodeLimits::default()) {
-        Err(VisionError::TooManyPixels { width, height, pixels, limit }) => {
-            assert_eq!((width, height, pixels, limit), (10_000, 10_000, 100_000_000, 40_000_000));
+        Err(VisionError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit,
+        }) => {
+            assert_eq!(
+                (width, height, pixels, limit),
+                (10_000, 10_000, 100_000_000, 40_000_000)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -116,7 +141,16 @@ fn file_over_the_byte_limit_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("big.png");
     std::fs::write(&p, encoded(rgb_gradient(64, 64), ImageFormat::Png)).unwrap();
-    let limits = DecodeLimits { max_bytes: 10, ..DecodeLimits::default() };
-    assert!(matches!(decode_file(&p, &limits), Err(VisionError::TooManyBytes { .. })));
-    assert!(matches!(decode_file(&dir.path().join("missing.png"), &limits), Err(VisionError::Io { .. })));
+    let limits = DecodeLimits {
+        max_bytes: 10,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        decode_file(&p, &limits),
+        Err(VisionError::TooManyBytes { .. })
+    ));
+    assert!(matches!(
+        decode_file(&dir.path().join("missing.png"), &limits),
+        Err(VisionError::Io { .. })
+    ));
 }

@@ -61,9 +61,20 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./detective-data"),
             log_format: "text".into(),
-            limits: Limits { max_image_bytes: vision.max_bytes, max_pixels: vision.max_pixels },
-            thresholds: Thresholds { conf: 0.25, uncertain_low: band.low, uncertain_high: band.high },
-            server: Server { bind: "127.0.0.1:8000".into(), database_url: String::new(), object_store: String::new() },
+            limits: Limits {
+                max_image_bytes: vision.max_bytes,
+                max_pixels: vision.max_pixels,
+            },
+            thresholds: Thresholds {
+                conf: 0.25,
+                uncertain_low: band.low,
+                uncertain_high: band.high,
+            },
+            server: Server {
+                bind: "127.0.0.1:8000".into(),
+                database_url: String::new(),
+                object_store: String::new(),
+            },
         }
     }
 }
@@ -99,7 +110,10 @@ impl Config {
         if let Some(l) = &flags.log_format {
             fig = fig.merge(Serialized::default("log_format", l));
         }
-        let cfg: Config = fig.extract().map_err(|e| anyhow::anyhow!("{e}")).context("invalid configuration")?;
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("invalid configuration")?;
         cfg.validate()?;
         Ok((cfg, file))
     }

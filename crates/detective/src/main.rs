@@ -15,7 +15,10 @@ use crate::config::{Config, FlagOverrides};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let flags = FlagOverrides { data_dir: cli.data_dir.clone(), log_format: cli.log_format.map(|f| f.as_str().to_string()) };
+    let flags = FlagOverrides {
+        data_dir: cli.data_dir.clone(),
+        log_format: cli.log_format.map(|f| f.as_str().to_string()),
+    };
     let (config, config_file) = match Config::load(cli.config.as_deref(), &flags) {
         Ok(c) => c,
         Err(e) => {

@@ -10,8 +10,15 @@ fn help_lists_every_subcommand_with_a_purpose() {
     let o = run(detective(&std::env::temp_dir()).arg("--help"));
     assert!(o.status.success());
     let out = stdout(&o);
-    for (cmd, words) in [("synth", "synthetic"), ("dataset", "datasets"), ("config", "configuration")] {
-        let line = out.lines().find(|l| l.trim_start().starts_with(cmd)).unwrap_or_else(|| panic!("{cmd} missing in\n{out}"));
+    for (cmd, words) in [
+        ("synth", "synthetic"),
+        ("dataset", "datasets"),
+        ("config", "configuration"),
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(cmd))
+            .unwrap_or_else(|| panic!("{cmd} missing in\n{out}"));
         assert!(line.to_lowercase().contains(words), "{line}");
     }
 }
@@ -49,15 +56,33 @@ fn file_overrides_defaults_env_overrides_file_and_flags_override_env() {
     .unwrap();
     // file over defaults (./detective.toml picked up automatically)
     let v = show_json(&mut detective(dir.path()));
-    assert_eq!((v["data_dir"].as_str(), v["limits"]["max_pixels"].as_u64()), (Some("/from/file"), Some(1000)));
+    assert_eq!(
+        (v["data_dir"].as_str(), v["limits"]["max_pixels"].as_u64()),
+        (Some("/from/file"), Some(1000))
+    );
     assert_eq!(v["server"]["bind"], "0.0.0.0:9");
     // env over file, nested keys with __
-    let v = show_json(detective(dir.path()).env("DETECTIVE_DATA_DIR", "/from/env").env("DETECTIVE_LIMITS__MAX_PIXELS", "2000"));
-    assert_eq!((v["data_dir"].as_str(), v["limits"]["max_pixels"].as_u64()), (Some("/from/env"), Some(2000)));
+    let v = show_json(
+        detective(dir.path())
+            .env("DETECTIVE_DATA_DIR", "/from/env")
+            .env("DETECTIVE_LIMITS__MAX_PIXELS", "2000"),
+    );
+    assert_eq!(
+        (v["data_dir"].as_str(), v["limits"]["max_pixels"].as_u64()),
+        (Some("/from/env"), Some(2000))
+    );
     assert_eq!(v["log_format"], "json", "untouched keys keep the file's value");
     // flags over env
-    let v = show_json(detective(dir.path()).env("DETECTIVE_DATA_DIR", "/from/env").args(["--data-dir", "/from/flag", "--log-format", "text"]));
-    assert_eq!((v["data_dir"].as_str(), v["log_format"].as_str()), (Some("/from/flag"), Some("text")));
+    let v = show_json(detective(dir.path()).env("DETECTIVE_DATA_DIR", "/from/env").args([
+        "--data-dir",
+        "/from/flag",
+        "--log-format",
+        "text",
+    ]));
+    assert_eq!(
+        (v["data_dir"].as_str(), v["log_format"].as_str()),
+        (Some("/from/flag"), Some("text"))
+    );
 }
 
 #[test]
@@ -69,14 +94,20 @@ fn config_path_comes_from_flag_or_detective_config_env() {
     assert_eq!(v["data_dir"], "/other");
     let v = show_json(detective(dir.path()).env("DETECTIVE_CONFIG", &other));
     assert_eq!(v["data_dir"], "/other");
-    let o = run(detective(dir.path()).args(["config", "show", "--format", "toml"]).env("DETECTIVE_CONFIG", &other));
+    let o = run(detective(dir.path())
+        .args(["config", "show", "--format", "toml"])
+        .env("DETECTIVE_CONFIG", &other));
     assert!(stdout(&o).contains("# config file:") && stdout(&o).contains("other.toml"));
 }
 
 #[test]
 fn bad_config_is_refused_with_the_offending_key_named() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("detective.toml"), "[thresholds]\nuncertain_low = 0.9\nuncertain_high = 0.2\n").unwrap();
+    std::fs::write(
+        dir.path().join("detective.toml"),
+        "[thresholds]\nuncertain_low = 0.9\nuncertain_high = 0.2\n",
+    )
+    .unwrap();
     let o = run(detective(dir.path()).args(["config", "show"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("uncertain"), "{}", stderr(&o));
@@ -98,7 +129,10 @@ fn json_log_format_writes_json_lines_on_stderr() {
     let o = run(detective(dir.path()).args(["--log-format", "json", "dataset", "info", "/nonexistent/data"]));
     assert!(!o.status.success());
     let err = stderr(&o);
-    let json_line = err.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON log line in {err}"));
+    let json_line = err
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON log line in {err}"));
     let v: serde_json::Value = serde_json::from_str(json_line).unwrap();
     assert_eq!(v["level"], "ERROR");
 }

@@ -10,7 +10,10 @@ use common::{detective, run, stderr, stdout};
 fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     for e in walk(root) {
-        out.insert(e.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&e).unwrap());
+        out.insert(
+            e.strip_prefix(root).unwrap().display().to_string(),
+            std::fs::read(&e).unwrap(),
+        );
     }
     out
 }
@@ -19,13 +22,19 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
     let mut v = Vec::new();
     for e in std::fs::read_dir(p).unwrap() {
         let path = e.unwrap().path();
-        if path.is_dir() { v.extend(walk(&path)) } else { v.push(path) }
+        if path.is_dir() {
+            v.extend(walk(&path))
+        } else {
+            v.push(path)
+        }
     }
     v
 }
 
 fn synth(dir: &Path, out: &str, extra: &[&str]) -> std::process::Output {
-    let o = run(detective(dir).args(["synth", "--count", "40", "--size", "96x64", "--out", out]).args(extra));
+    let o = run(detective(dir)
+        .args(["synth", "--count", "40", "--size", "96x64", "--out", out])
+        .args(extra));
     assert!(o.status.success(), "{}", stderr(&o));
     o
 }
@@ -36,7 +45,11 @@ fn same_seed_gives_byte_identical_datasets_and_another_seed_does_not() {
     synth(d.path(), "a", &["--seed", "5", "--task", "segment"]);
     synth(d.path(), "b", &["--seed", "5", "--task", "segment"]);
     synth(d.path(), "c", &["--seed", "6", "--task", "segment"]);
-    let (a, b, c) = (files(&d.path().join("a")), files(&d.path().join("b")), files(&d.path().join("c")));
+    let (a, b, c) = (
+        files(&d.path().join("a")),
+        files(&d.path().join("b")),
+        files(&d.path().join("c")),
+    );
     assert_eq!(a.len(), 1 + 40 * 3, "data.yaml + image, label, mask per sample");
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -45,11 +58,18 @@ fn same_seed_gives_byte_identical_datasets_and_another_seed_does_not() {
 #[test]
 fn detect_layout_has_data_yaml_splits_and_no_masks() {
     let d = tempfile::tempdir().unwrap();
-    let o = synth(d.path(), "ds", &["--split", "0.5,0.25,0.25", "--classes", "crack,dent", "--format", "jpg"]);
+    let o = synth(
+        d.path(),
+        "ds",
+        &["--split", "0.5,0.25,0.25", "--classes", "crack,dent", "--format", "jpg"],
+    );
     assert!(stdout(&o).contains("20 train / 10 val / 10 test"), "{}", stdout(&o));
     let root = d.path().join("ds");
     let yaml = std::fs::read_to_string(root.join("data.yaml")).unwrap();
-    assert!(yaml.contains("train: images/train") && yaml.contains("0: crack") && yaml.contains("1: dent"), "{yaml}");
+    assert!(
+        yaml.contains("train: images/train") && yaml.contains("0: crack") && yaml.contains("1: dent"),
+        "{yaml}"
+    );
     assert_eq!(std::fs::read_dir(root.join("images/val")).unwrap().count(), 10);
     assert!(root.join("images/train/synth_000000.jpg").is_file());
     assert!(root.join("labels/test/synth_000039.txt").is_file());
@@ -61,7 +81,11 @@ fn detect_layout_has_data_yaml_splits_and_no_masks() {
 #[test]
 fn label_boxes_are_exactly_the_boxes_of_the_mask_pixels() {
     let d = tempfile::tempdir().unwrap();
-    synth(d.path(), "seg", &["--task", "segment", "--seed", "9", "--defect-rate", "1"]);
+    synth(
+        d.path(),
+        "seg",
+        &["--task", "segment", "--seed", "9", "--defect-rate", "1"],
+    );
     let root = d.path().join("seg");
     let mut checked_single = 0;
     for split in ["train", "val", "test"] {
@@ -69,7 +93,8 @@ fn label_boxes_are_exactly_the_boxes_of_the_mask_pixels() {
             let label_path = e.unwrap().path();
             let stem = label_path.file_stem().unwrap().to_string_lossy().into_owned();
             let bytes = std::fs::read(root.join("masks").join(split).join(format!("{stem}.png"))).unwrap();
-            let mask = detective_vision::encode::decode_gray(&bytes, &detective_vision::DecodeLimits::default()).unwrap();
+            let mask =
+                detective_vision::encode::decode_gray(&bytes, &detective_vision::DecodeLimits::default()).unwrap();
             let (w, h) = (mask.width, mask.height);
             let boxes: Vec<[f64; 4]> = std::fs::read_to_string(&label_path)
                 .unwrap()
@@ -86,7 +111,10 @@ fn label_boxes_are_exactly_the_boxes_of_the_mask_pixels() {
                 for x in 0..w {
                     if on(x, y) {
                         assert!(
-                            boxes.iter().any(|b| x as f64 + 0.5 > b[0] && x as f64 + 0.5 < b[2] && y as f64 + 0.5 > b[1] && y as f64 + 0.5 < b[3]),
+                            boxes.iter().any(|b| x as f64 + 0.5 > b[0]
+                                && x as f64 + 0.5 < b[2]
+                                && y as f64 + 0.5 > b[1]
+                                && y as f64 + 0.5 < b[3]),
                             "{stem}: mask pixel ({x},{y}) outside all boxes"
                         );
                     }
@@ -94,13 +122,27 @@ fn label_boxes_are_exactly_the_boxes_of_the_mask_pixels() {
             }
             // every box is tight: mask pixels on its first and last row and column
             for b in &boxes {
-                let (x1, y1, x2, y2) = (b[0].round() as u32, b[1].round() as u32, b[2].round() as u32, b[3].round() as u32);
-                assert!((x1..x2).any(|x| on(x, y1)) && (x1..x2).any(|x| on(x, y2 - 1)), "{stem}: {b:?} not tight vertically");
-                assert!((y1..y2).any(|y| on(x1, y)) && (y1..y2).any(|y| on(x2 - 1, y)), "{stem}: {b:?} not tight horizontally");
+                let (x1, y1, x2, y2) = (
+                    b[0].round() as u32,
+                    b[1].round() as u32,
+                    b[2].round() as u32,
+                    b[3].round() as u32,
+                );
+                assert!(
+                    (x1..x2).any(|x| on(x, y1)) && (x1..x2).any(|x| on(x, y2 - 1)),
+                    "{stem}: {b:?} not tight vertically"
+                );
+                assert!(
+                    (y1..y2).any(|y| on(x1, y)) && (y1..y2).any(|y| on(x2 - 1, y)),
+                    "{stem}: {b:?} not tight horizontally"
+                );
             }
             if boxes.len() == 1 {
                 let b = boxes[0];
-                let px: Vec<(u32, u32)> = (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).filter(|&(x, y)| on(x, y)).collect();
+                let px: Vec<(u32, u32)> = (0..h)
+                    .flat_map(|y| (0..w).map(move |x| (x, y)))
+                    .filter(|&(x, y)| on(x, y))
+                    .collect();
                 let derived = [
                     px.iter().map(|p| p.0).min().unwrap() as f64,
                     px.iter().map(|p| p.1).min().unwrap() as f64,
@@ -114,7 +156,10 @@ fn label_boxes_are_exactly_the_boxes_of_the_mask_pixels() {
             }
         }
     }
-    assert!(checked_single > 5, "{checked_single} single-defect images compared exactly");
+    assert!(
+        checked_single > 5,
+        "{checked_single} single-defect images compared exactly"
+    );
 }
 
 #[test]

@@ -61,9 +61,19 @@ impl InstanceMask {
             y2 = y2.max(y + 1);
         }
         if x1 == u32::MAX {
-            return BBox { x1: 0.0, y1: 0.0, x2: 0.0, y2: 0.0 };
+            return BBox {
+                x1: 0.0,
+                y1: 0.0,
+                x2: 0.0,
+                y2: 0.0,
+            };
         }
-        BBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 }
+        BBox {
+            x1: x1 as f32,
+            y1: y1 as f32,
+            x2: x2 as f32,
+            y2: y2 as f32,
+        }
     }
 }
 
@@ -111,7 +121,13 @@ impl Canvas {
             return None;
         }
         let (w, h) = (xe - x0, ye - y0);
-        Some(Canvas { x0, y0, w, h, cov: vec![0.0; w * h] })
+        Some(Canvas {
+            x0,
+            y0,
+            w,
+            h,
+            cov: vec![0.0; w * h],
+        })
     }
 
     /// Anti-aliased thick segment: coverage = clamp(half_width + 0.5 - distance).
@@ -148,11 +164,25 @@ impl Canvas {
 }
 
 fn finish(x0: usize, y0: usize, w: usize, h: usize, mul: Vec<f32>, add: Vec<f32>, bits: Vec<bool>) -> Option<Layer> {
-    let mask = InstanceMask { x0: x0 as u32, y0: y0 as u32, w: w as u32, h: h as u32, bits };
+    let mask = InstanceMask {
+        x0: x0 as u32,
+        y0: y0 as u32,
+        w: w as u32,
+        h: h as u32,
+        bits,
+    };
     if mask.count() < MIN_PIXELS {
         return None;
     }
-    Some(Layer { x0, y0, w, h, mul, add, mask })
+    Some(Layer {
+        x0,
+        y0,
+        w,
+        h,
+        mul,
+        add,
+        mask,
+    })
 }
 
 /// A log-uniform defect size between a few pixels and a third of the short side.
@@ -183,7 +213,10 @@ fn scratch(cx: f32, cy: f32, len: f32, w: usize, h: usize, surface: &Surface, rn
     let bend = len * rng.range_f32(-0.25, 0.25);
     let (nx, ny) = (-angle.sin(), angle.cos());
     let p1 = (p0.0 + dx * 0.66 + nx * bend, p0.1 + dy * 0.66 + ny * bend);
-    let p2 = (p0.0 + dx * 1.33 + nx * bend * rng.range_f32(-1.0, 1.0), p0.1 + dy * 1.33 + ny * bend * rng.range_f32(-1.0, 1.0));
+    let p2 = (
+        p0.0 + dx * 1.33 + nx * bend * rng.range_f32(-1.0, 1.0),
+        p0.1 + dy * 1.33 + ny * bend * rng.range_f32(-1.0, 1.0),
+    );
     let half = rng.range_f32(0.45, 1.3);
     let pad = half + 2.0;
     let xs = [p0.0, p1.0, p2.0, p3.0];
@@ -200,7 +233,10 @@ fn scratch(cx: f32, cy: f32, len: f32, w: usize, h: usize, surface: &Surface, rn
     let bez = |t: f32| {
         let u = 1.0 - t;
         let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
-        (a * p0.0 + b * p1.0 + c * p2.0 + d * p3.0, a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1)
+        (
+            a * p0.0 + b * p1.0 + c * p2.0 + d * p3.0,
+            a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1,
+        )
     };
     let mut prev = bez(0.0);
     for i in 1..=steps {
@@ -260,9 +296,12 @@ fn spot(cx: f32, cy: f32, s: f32, w: usize, h: usize, rng: &mut Rng) -> Option<L
     finish(canvas.x0, canvas.y0, canvas.w, canvas.h, mul, add, bits)
 }
 
+/// A crack segment: from, to, half width.
+type Segment = ((f32, f32), (f32, f32), f32);
+
 fn crack(cx: f32, cy: f32, len: f32, w: usize, h: usize, rng: &mut Rng) -> Option<Layer> {
     // random walk with branches, collected as segments first to know the extent
-    let mut segments: Vec<((f32, f32), (f32, f32), f32)> = Vec::new();
+    let mut segments: Vec<Segment> = Vec::new();
     let half0 = rng.range_f32(0.45, 1.0);
     let mut walks = vec![(cx, cy, rng.range_f32(0.0, std::f32::consts::TAU), len, half0, 0u8)];
     while let Some((mut x, mut y, mut dir, budget, half, depth)) = walks.pop() {
@@ -275,7 +314,14 @@ fn crack(cx: f32, cy: f32, len: f32, w: usize, h: usize, rng: &mut Rng) -> Optio
             segments.push(((x, y), (nx, ny), taper));
             if depth < 2 && segments.len() < 400 && rng.chance(0.05) {
                 let side = if rng.chance(0.5) { 0.7 } else { -0.7 };
-                walks.push((nx, ny, dir + side, budget * rng.range_f32(0.2, 0.45), taper * 0.8, depth + 1));
+                walks.push((
+                    nx,
+                    ny,
+                    dir + side,
+                    budget * rng.range_f32(0.2, 0.45),
+                    taper * 0.8,
+                    depth + 1,
+                ));
             }
             (x, y) = (nx, ny);
         }

@@ -40,7 +40,12 @@ pub enum DefectKind {
 }
 
 impl DefectKind {
-    pub const ALL: [DefectKind; 4] = [DefectKind::Scratch, DefectKind::Spot, DefectKind::Crack, DefectKind::Dent];
+    pub const ALL: [DefectKind; 4] = [
+        DefectKind::Scratch,
+        DefectKind::Spot,
+        DefectKind::Crack,
+        DefectKind::Dent,
+    ];
 
     pub fn from_name(name: &str) -> Result<Self, VisionError> {
         match name.trim().to_ascii_lowercase().as_str() {
@@ -95,7 +100,10 @@ impl SynthConfig {
     pub fn validate(&self) -> Result<(), VisionError> {
         let bad = |m: String| Err(VisionError::InvalidArgument(m));
         if !(32..=4096).contains(&self.width) || !(32..=4096).contains(&self.height) {
-            return bad(format!("image size {}×{} must be within 32..=4096 on each side", self.width, self.height));
+            return bad(format!(
+                "image size {}×{} must be within 32..=4096 on each side",
+                self.width, self.height
+            ));
         }
         if !(0.0..=1.0).contains(&self.defect_rate) {
             return bad(format!("defect rate {} must be within 0..=1", self.defect_rate));
@@ -158,17 +166,27 @@ pub fn generate(config: &SynthConfig, seed: u64, index: u64) -> Result<SynthSamp
             attempts += 1;
             let class = rng.range_usize(0, config.classes.len());
             let kind = config.classes[class];
-            let Some(layer) = defects::draw(kind, w, h, &surface, &mut rng) else { continue };
+            let Some(layer) = defects::draw(kind, w, h, &surface, &mut rng) else {
+                continue;
+            };
             layer.apply(&mut luma, w, h);
             let mask = layer.mask;
             for (x, y) in mask.pixels() {
                 union.set(x, y, 255);
             }
-            objects.push(SynthObject { class: class as u32, bbox: mask.bbox(), mask });
+            objects.push(SynthObject {
+                class: class as u32,
+                bbox: mask.bbox(),
+                mask,
+            });
         }
     }
     let image = surface.finish(&luma, w, h, &mut rng)?;
-    Ok(SynthSample { image, mask: union, objects })
+    Ok(SynthSample {
+        image,
+        mask: union,
+        objects,
+    })
 }
 
 #[cfg(test)]

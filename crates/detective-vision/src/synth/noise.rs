@@ -16,7 +16,10 @@ impl Noise1 {
     /// Noise over `[0, extent)` with one random value every `period` units.
     pub fn new(rng: &mut Rng, extent: f32, period: f32) -> Self {
         let n = (extent / period).ceil() as usize + 3;
-        Noise1 { vals: (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect(), scale: 1.0 / period }
+        Noise1 {
+            vals: (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect(),
+            scale: 1.0 / period,
+        }
     }
 
     /// Value in `-1..1` at `t >= 0`.
@@ -40,14 +43,22 @@ impl Noise2 {
     pub fn new(rng: &mut Rng, w: usize, h: usize, cell: f32) -> Self {
         let cols = (w as f32 / cell).ceil() as usize + 2;
         let rows = (h as f32 / cell).ceil() as usize + 2;
-        Noise2 { vals: (0..cols * rows).map(|_| rng.f32() * 2.0 - 1.0).collect(), cols, rows, inv: 1.0 / cell }
+        Noise2 {
+            vals: (0..cols * rows).map(|_| rng.f32() * 2.0 - 1.0).collect(),
+            cols,
+            rows,
+            inv: 1.0 / cell,
+        }
     }
 
     /// Value in `-1..1` at pixel `(x, y)`.
     pub fn at(&self, x: f32, y: f32) -> f32 {
         let (px, py) = (x.max(0.0) * self.inv, y.max(0.0) * self.inv);
         let (ix, iy) = ((px as usize).min(self.cols - 2), (py as usize).min(self.rows - 2));
-        let (fx, fy) = (smooth((px - ix as f32).clamp(0.0, 1.0)), smooth((py - iy as f32).clamp(0.0, 1.0)));
+        let (fx, fy) = (
+            smooth((px - ix as f32).clamp(0.0, 1.0)),
+            smooth((py - iy as f32).clamp(0.0, 1.0)),
+        );
         let v = |cx: usize, cy: usize| self.vals[cy * self.cols + cx];
         let top = v(ix, iy) * (1.0 - fx) + v(ix + 1, iy) * fx;
         let bottom = v(ix, iy + 1) * (1.0 - fx) + v(ix + 1, iy + 1) * fx;

@@ -3,7 +3,11 @@
 use super::*;
 
 fn cfg() -> SynthConfig {
-    SynthConfig { width: 160, height: 128, ..SynthConfig::default() }
+    SynthConfig {
+        width: 160,
+        height: 128,
+        ..SynthConfig::default()
+    }
 }
 
 #[test]
@@ -17,7 +21,10 @@ fn same_seed_and_index_give_identical_bytes_and_other_seeds_differ() {
 
 #[test]
 fn every_box_is_the_tight_box_of_its_instance_pixels_and_the_mask_is_their_union() {
-    let c = SynthConfig { defect_rate: 1.0, ..cfg() };
+    let c = SynthConfig {
+        defect_rate: 1.0,
+        ..cfg()
+    };
     for i in 0..60 {
         let s = generate(&c, 5, i).unwrap();
         let mut union = GrayFrame::new(c.width, c.height);
@@ -34,7 +41,16 @@ fn every_box_is_the_tight_box_of_its_instance_pixels_and_the_mask_is_their_union
                 }
             }
             assert!(n >= defects::MIN_PIXELS, "sample {i}: object with {n} pixels");
-            assert_eq!(o.bbox, BBox { x1: x1 as f32, y1: y1 as f32, x2: x2 as f32, y2: y2 as f32 }, "sample {i}");
+            assert_eq!(
+                o.bbox,
+                BBox {
+                    x1: x1 as f32,
+                    y1: y1 as f32,
+                    x2: x2 as f32,
+                    y2: y2 as f32
+                },
+                "sample {i}"
+            );
             assert!(o.bbox.x2 <= c.width as f32 && o.bbox.y2 <= c.height as f32);
         }
         assert_eq!(union, s.mask, "sample {i}: union mask equals the OR of instances");
@@ -46,7 +62,10 @@ fn every_box_is_the_tight_box_of_its_instance_pixels_and_the_mask_is_their_union
 fn defects_change_the_pixels_under_their_masks() {
     // Drawn pixels differ from the same image generated without defects? The texture
     // stream is shared, so compare instead the mean contrast inside vs around masks.
-    let c = SynthConfig { defect_rate: 1.0, ..cfg() };
+    let c = SynthConfig {
+        defect_rate: 1.0,
+        ..cfg()
+    };
     let mut visible = 0;
     let mut total = 0;
     for i in 0..40 {
@@ -54,7 +73,11 @@ fn defects_change_the_pixels_under_their_masks() {
         let luma = s.image.to_luma();
         let mean_all = luma.iter().map(|&v| v as f32).sum::<f32>() / luma.len() as f32;
         for o in &s.objects {
-            let px: Vec<f32> = o.mask.pixels().map(|(x, y)| luma[(y * c.width + x) as usize] as f32).collect();
+            let px: Vec<f32> = o
+                .mask
+                .pixels()
+                .map(|(x, y)| luma[(y * c.width + x) as usize] as f32)
+                .collect();
             let mean_in = px.iter().sum::<f32>() / px.len() as f32;
             total += 1;
             if (mean_in - mean_all).abs() > 4.0 {
@@ -62,12 +85,19 @@ fn defects_change_the_pixels_under_their_masks() {
             }
         }
     }
-    assert!(visible * 10 >= total * 7, "{visible} of {total} defects stand out from the surface");
+    assert!(
+        visible * 10 >= total * 7,
+        "{visible} of {total} defects stand out from the surface"
+    );
 }
 
 #[test]
 fn every_class_is_produced_and_class_index_follows_config_order() {
-    let c = SynthConfig { defect_rate: 1.0, classes: vec![DefectKind::Dent, DefectKind::Crack], ..cfg() };
+    let c = SynthConfig {
+        defect_rate: 1.0,
+        classes: vec![DefectKind::Dent, DefectKind::Crack],
+        ..cfg()
+    };
     let mut seen = [0; 2];
     for i in 0..40 {
         for o in generate(&c, 1, i).unwrap().objects {
@@ -75,7 +105,10 @@ fn every_class_is_produced_and_class_index_follows_config_order() {
         }
     }
     assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
-    let all = SynthConfig { defect_rate: 1.0, ..cfg() };
+    let all = SynthConfig {
+        defect_rate: 1.0,
+        ..cfg()
+    };
     let mut seen = [0; 4];
     for i in 0..60 {
         for o in generate(&all, 2, i).unwrap().objects {
@@ -87,20 +120,33 @@ fn every_class_is_produced_and_class_index_follows_config_order() {
 
 #[test]
 fn zero_defect_rate_gives_clean_images_and_rate_one_gives_defects() {
-    let clean = SynthConfig { defect_rate: 0.0, ..cfg() };
+    let clean = SynthConfig {
+        defect_rate: 0.0,
+        ..cfg()
+    };
     for i in 0..20 {
         let s = generate(&clean, 3, i).unwrap();
         assert!(s.objects.is_empty());
         assert!(s.mask.data.iter().all(|&v| v == 0));
     }
-    let dirty = SynthConfig { defect_rate: 1.0, ..cfg() };
-    let with = (0..50).filter(|&i| !generate(&dirty, 3, i).unwrap().objects.is_empty()).count();
+    let dirty = SynthConfig {
+        defect_rate: 1.0,
+        ..cfg()
+    };
+    let with = (0..50)
+        .filter(|&i| !generate(&dirty, 3, i).unwrap().objects.is_empty())
+        .count();
     assert!(with >= 48, "{with} of 50 images have defects");
 }
 
 #[test]
 fn defect_sizes_span_a_few_pixels_to_a_quarter_of_the_image() {
-    let c = SynthConfig { width: 256, height: 256, defect_rate: 1.0, ..SynthConfig::default() };
+    let c = SynthConfig {
+        width: 256,
+        height: 256,
+        defect_rate: 1.0,
+        ..SynthConfig::default()
+    };
     let (mut small, mut large) = (0, 0);
     for i in 0..150 {
         for o in generate(&c, 11, i).unwrap().objects {
@@ -132,7 +178,12 @@ fn autocorrelation(l: &[u8], w: usize, h: usize, dx: usize, dy: usize) -> f64 {
 
 #[test]
 fn surfaces_have_texture_and_brushed_ones_a_grain_direction() {
-    let clean = SynthConfig { defect_rate: 0.0, width: 192, height: 192, ..SynthConfig::default() };
+    let clean = SynthConfig {
+        defect_rate: 0.0,
+        width: 192,
+        height: 192,
+        ..SynthConfig::default()
+    };
     for i in 0..30 {
         let l = generate(&clean, 21, i).unwrap().image.to_luma();
         let mean = l.iter().map(|&v| v as f64).sum::<f64>() / l.len() as f64;
@@ -151,7 +202,10 @@ fn surfaces_have_texture_and_brushed_ones_a_grain_direction() {
         let l: Vec<u8> = tex.iter().map(|v| v.round().clamp(0.0, 255.0) as u8).collect();
         let along_x = autocorrelation(&l, 128, 128, 3, 0);
         let along_y = autocorrelation(&l, 128, 128, 0, 3);
-        assert!((along_x - along_y).abs() > 0.3, "brushed texture anisotropy: {along_x:.2} vs {along_y:.2}");
+        assert!(
+            (along_x - along_y).abs() > 0.3,
+            "brushed texture anisotropy: {along_x:.2} vs {along_y:.2}"
+        );
         checked += 1;
     }
 }
@@ -160,10 +214,22 @@ fn surfaces_have_texture_and_brushed_ones_a_grain_direction() {
 fn invalid_configs_are_refused_with_the_reason() {
     let bad = [
         SynthConfig { width: 8, ..cfg() },
-        SynthConfig { defect_rate: 1.5, ..cfg() },
-        SynthConfig { classes: vec![], ..cfg() },
-        SynthConfig { classes: vec![DefectKind::Spot, DefectKind::Spot], ..cfg() },
-        SynthConfig { max_defects: 0, ..cfg() },
+        SynthConfig {
+            defect_rate: 1.5,
+            ..cfg()
+        },
+        SynthConfig {
+            classes: vec![],
+            ..cfg()
+        },
+        SynthConfig {
+            classes: vec![DefectKind::Spot, DefectKind::Spot],
+            ..cfg()
+        },
+        SynthConfig {
+            max_defects: 0,
+            ..cfg()
+        },
     ];
     for c in bad {
         assert!(generate(&c, 0, 0).is_err(), "{c:?}");
@@ -171,4 +237,3 @@ fn invalid_configs_are_refused_with_the_reason() {
     assert!(DefectKind::from_name("bubble").is_err());
     assert_eq!(DefectKind::from_name(" Scratch ").unwrap(), DefectKind::Scratch);
 }
-

@@ -39,9 +39,18 @@ impl Surface {
             1 => SurfaceKind::Rolled,
             _ => SurfaceKind::Cast,
         };
-        let grain = if rng.chance(0.5) { 0.0 } else { std::f32::consts::FRAC_PI_2 } + rng.range_f32(-0.09, 0.09);
+        let grain = if rng.chance(0.5) {
+            0.0
+        } else {
+            std::f32::consts::FRAC_PI_2
+        } + rng.range_f32(-0.09, 0.09);
         // steel, aluminium, warm (brass-like) and blued steel tints, kept muted
-        let tints = [[0.97, 1.0, 1.04], [1.0, 1.0, 1.0], [1.06, 1.0, 0.88], [0.94, 0.99, 1.07]];
+        let tints = [
+            [0.97, 1.0, 1.04],
+            [1.0, 1.0, 1.0],
+            [1.06, 1.0, 0.88],
+            [0.94, 0.99, 1.07],
+        ];
         let t = tints[rng.range_usize(0, tints.len())];
         let angle = rng.range_f32(0.0, std::f32::consts::TAU);
         Surface {
@@ -68,8 +77,16 @@ impl Surface {
         let grit = Noise2::new(rng, w, h, 2.5);
         let mottle = Noise2::new(rng, w, h, 14.0);
         let (streak_amp, blotch_amp, grit_amp) = match self.kind {
-            SurfaceKind::Brushed => (rng.range_f32(7.0, 14.0), rng.range_f32(0.0, 4.0), rng.range_f32(1.0, 3.0)),
-            SurfaceKind::Rolled => (rng.range_f32(3.0, 7.0), rng.range_f32(8.0, 18.0), rng.range_f32(2.0, 4.0)),
+            SurfaceKind::Brushed => (
+                rng.range_f32(7.0, 14.0),
+                rng.range_f32(0.0, 4.0),
+                rng.range_f32(1.0, 3.0),
+            ),
+            SurfaceKind::Rolled => (
+                rng.range_f32(3.0, 7.0),
+                rng.range_f32(8.0, 18.0),
+                rng.range_f32(2.0, 4.0),
+            ),
             SurfaceKind::Cast => (0.0, rng.range_f32(3.0, 8.0), rng.range_f32(6.0, 12.0)),
         };
         let mut out = vec![0.0f32; w * h];
@@ -84,7 +101,11 @@ impl Surface {
                     v += streak_amp * streak * (0.75 + 0.25 * along.at(xf, yf));
                 }
                 let b = blotch.at(xf, yf);
-                v += if self.kind == SurfaceKind::Rolled { -blotch_amp * b.max(0.0).powf(0.7) } else { blotch_amp * b };
+                v += if self.kind == SurfaceKind::Rolled {
+                    -blotch_amp * b.max(0.0).powf(0.7)
+                } else {
+                    blotch_amp * b
+                };
                 v += grit_amp * grit.at(xf, yf) + 2.0 * mottle.at(xf, yf);
                 out[y * w + x] = v;
             }

@@ -14,7 +14,9 @@ pub fn encoded(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
 }
 
 pub fn rgb_gradient(w: u32, h: u32) -> DynamicImage {
-    DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 100])))
+    DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x * 7) as u8, (y * 5) as u8, 100])
+    }))
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -22,7 +24,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -15,7 +15,10 @@ pub fn run(cmd: ConfigCommand, config: &Config, file: Option<&Path>) -> Result<E
                 serde_json::to_string_pretty(config).context("serialising config as JSON")?
             } else {
                 let source = file.map_or("none (built-in defaults)".to_string(), |p| p.display().to_string());
-                format!("# config file: {source}\n{}", toml::to_string_pretty(config).context("serialising config as TOML")?)
+                format!(
+                    "# config file: {source}\n{}",
+                    toml::to_string_pretty(config).context("serialising config as TOML")?
+                )
             };
             println!("{text}");
         }

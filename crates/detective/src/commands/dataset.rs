@@ -36,12 +36,29 @@ pub fn run(cmd: DatasetCommand, _config: &Config) -> Result<ExitCode> {
             } else {
                 println!("{report}");
             }
-            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        DatasetCommand::Split { path, train, val, test, seed, out } => {
+        DatasetCommand::Split {
+            path,
+            train,
+            val,
+            test,
+            seed,
+            out,
+        } => {
             let ds = load(&path)?;
             let counts = write_split(&ds, SplitRatios::new(train, val, test)?, seed, &out, false)?;
-            println!("wrote {} train / {} val / {} test images to {}", counts[0], counts[1], counts[2], out.display());
+            println!(
+                "wrote {} train / {} val / {} test images to {}",
+                counts[0],
+                counts[1],
+                counts[2],
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::Convert(args) => convert(&args),
@@ -52,14 +69,25 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
     match args.to {
         DatasetFormat::Coco => {
             let ds = load(&args.input)?;
-            let split = ds.split(&args.split).with_context(|| format!("the dataset has no {:?} split", args.split))?;
+            let split = ds
+                .split(&args.split)
+                .with_context(|| format!("the dataset has no {:?} split", args.split))?;
             let samples: Vec<&Sample> = split.samples.iter().collect();
             let coco = to_coco(&samples, ds.names(), &ds.yaml.root)?;
             write_coco(&args.out, &coco)?;
-            println!("wrote {} images, {} boxes, {} categories to {}", coco.images.len(), coco.annotations.len(), coco.categories.len(), args.out.display());
+            println!(
+                "wrote {} images, {} boxes, {} categories to {}",
+                coco.images.len(),
+                coco.annotations.len(),
+                coco.categories.len(),
+                args.out.display()
+            );
         }
         DatasetFormat::Yolo => {
-            let images = args.images.as_ref().context("--images DIR is needed to convert COCO to YOLO")?;
+            let images = args
+                .images
+                .as_ref()
+                .context("--images DIR is needed to convert COCO to YOLO")?;
             if !detective_data::SPLITS.contains(&args.into_split.as_str()) {
                 bail!("--into-split must be train, val or test");
             }
@@ -76,7 +104,13 @@ fn convert(args: &ConvertArgs) -> Result<ExitCode> {
                 writer.add_image_file(&args.into_split, &im.file_name, &src, &im.labels)?;
                 boxes += im.labels.len();
             }
-            println!("wrote {} images, {} boxes, {} classes to {}", imp.images.len(), boxes, imp.names.len(), args.out.display());
+            println!(
+                "wrote {} images, {} boxes, {} classes to {}",
+                imp.images.len(),
+                boxes,
+                imp.names.len(),
+                args.out.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

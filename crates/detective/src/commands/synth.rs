@@ -17,13 +17,20 @@ use crate::config::Config;
 
 /// Parses `WxH`.
 pub fn parse_size(s: &str) -> Result<(u32, u32)> {
-    let (w, h) = s.split_once(['x', 'X']).with_context(|| format!("size {s:?} must look like 320x320"))?;
-    Ok((w.trim().parse().with_context(|| format!("width in {s:?}"))?, h.trim().parse().with_context(|| format!("height in {s:?}"))?))
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .with_context(|| format!("size {s:?} must look like 320x320"))?;
+    Ok((
+        w.trim().parse().with_context(|| format!("width in {s:?}"))?,
+        h.trim().parse().with_context(|| format!("height in {s:?}"))?,
+    ))
 }
 
 /// Split counts for `count` images; the rest after train and val goes to test.
 fn split_counts(count: u64, fractions: &[f64]) -> Result<[u64; 3]> {
-    let [train, val, test] = fractions else { bail!("--split needs three fractions train,val,test") };
+    let [train, val, test] = fractions else {
+        bail!("--split needs three fractions train,val,test")
+    };
     if [train, val, test].iter().any(|f| !f.is_finite() || **f < 0.0) || ((train + val + test) - 1.0).abs() > 1e-6 {
         bail!("--split fractions {train},{val},{test} must be non-negative and add up to 1");
     }
@@ -34,11 +41,19 @@ fn split_counts(count: u64, fractions: &[f64]) -> Result<[u64; 3]> {
 
 pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
     let (width, height) = parse_size(&args.size)?;
-    let classes = args.classes.iter().map(|c| DefectKind::from_name(c)).collect::<Result<Vec<_>, _>>()?;
+    let classes = args
+        .classes
+        .iter()
+        .map(|c| DefectKind::from_name(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let cfg = SynthConfig {
         width,
         height,
-        task: if args.task == TaskArg::Segment { Task::Segment } else { Task::Detect },
+        task: if args.task == TaskArg::Segment {
+            Task::Segment
+        } else {
+            Task::Detect
+        },
         classes,
         defect_rate: args.defect_rate,
         max_defects: args.max_defects,
@@ -48,7 +63,12 @@ pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
         bail!("--count {} must be within 1..=10000000", args.count);
     }
     let counts = split_counts(args.count, &args.split)?;
-    let splits: Vec<&str> = detective_data::SPLITS.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(s, _)| *s).collect();
+    let splits: Vec<&str> = detective_data::SPLITS
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, _)| *s)
+        .collect();
     let writer = DatasetWriter::create(&args.out, &cfg.class_names(), &splits, args.force)?;
     let ext = match args.format {
         ImageFormatArg::Png => "png",
@@ -63,7 +83,13 @@ pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
     let started = Instant::now();
     let boxes = AtomicU64::new(0);
     (0..args.count).into_par_iter().try_for_each(|i| -> Result<()> {
-        let split = if i < counts[0] { "train" } else if i < counts[0] + counts[1] { "val" } else { "test" };
+        let split = if i < counts[0] {
+            "train"
+        } else if i < counts[0] + counts[1] {
+            "val"
+        } else {
+            "test"
+        };
         let sample = generate(&cfg, args.seed, i)?;
         let name = format!("synth_{i:06}.{ext}");
         let bytes = match args.format {
@@ -73,7 +99,14 @@ pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
         let labels: Vec<YoloLabel> = sample
             .objects
             .iter()
-            .map(|o| YoloLabel::from_xyxy(o.class, [o.bbox.x1 as f64, o.bbox.y1 as f64, o.bbox.x2 as f64, o.bbox.y2 as f64], width, height))
+            .map(|o| {
+                YoloLabel::from_xyxy(
+                    o.class,
+                    [o.bbox.x1 as f64, o.bbox.y1 as f64, o.bbox.x2 as f64, o.bbox.y2 as f64],
+                    width,
+                    height,
+                )
+            })
             .collect();
         writer.add_image_bytes(split, &name, &bytes, &labels)?;
         if cfg.task == Task::Segment {

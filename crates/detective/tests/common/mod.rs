@@ -33,5 +33,7 @@ pub fn stderr(o: &Output) -> String {
 
 /// `../shared/data/<name>` relative to the repository root.
 pub fn shared_data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name)
 }
