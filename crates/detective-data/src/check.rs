@@ -1,12 +1,13 @@
 //! `dataset check`: every problem a user can act on, as `file:line: reason`.
 //!
 //! Checked: split sources named in data.yaml that do not exist, listed images that
-//! do not exist, unreadable or zero-size images (header only), malformed label lines
+//! do not exist, label folders that do not exist (every image of them would silently
+//! train as background), unreadable or zero-size images (header only), malformed label lines
 //! (field count, numbers, class range, coordinates, zero size), identical duplicate
 //! lines in one label file, and duplicate images (same SHA-256, anywhere in the
 //! dataset, including the same file listed in two splits).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -80,6 +81,24 @@ pub fn check_dataset(ds: &YoloDataset) -> CheckReport {
                 line: None,
                 reason: format!("{} split: does not exist", split.name),
             });
+        }
+        let mut images_by_label_dir: BTreeMap<PathBuf, usize> = BTreeMap::new();
+        for s in &split.samples {
+            if let Some(dir) = s.label_path.parent() {
+                *images_by_label_dir.entry(dir.to_path_buf()).or_default() += 1;
+            }
+        }
+        for (dir, n) in images_by_label_dir {
+            if !dir.is_dir() {
+                report.problems.push(Problem {
+                    file: dir,
+                    line: None,
+                    reason: format!(
+                        "{} split: label folder does not exist ({n} images would be read as background)",
+                        split.name
+                    ),
+                });
+            }
         }
         for s in &split.samples {
             report.images_checked += 1;

@@ -80,7 +80,7 @@ fn check_names_every_malformed_line_with_file_and_line() {
     write(&r.join("labels/train/good.txt"), "0 0.5 0.5 0.2 0.2\n");
     write(
         &r.join("labels/train/bad.txt"),
-        "0 0.5 0.5 0.2\n5 0.5 0.5 0.2 0.2\n0 1.5 0.5 0.2 0.2\n0 0.5 0.5 0 0.2\n1 0.5 0.5 0.1 0.1\n1 0.5 0.5 0.1 0.1\n",
+        "0 0.5 0.5 0.2\n5 0.5 0.5 0.2 0.2\n0 1.5 0.5 0.2 0.2\n0 0.5 0.5 0 0.2\n1 0.5 0.5 0.1 0.1\n1 0.5 0.5 0.1 0.1\n0 0.5 abc 0.2 0.2\n",
     );
     let report = check_dataset(&YoloDataset::load(r).unwrap());
     let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
@@ -90,6 +90,7 @@ fn check_names_every_malformed_line_with_file_and_line() {
     assert!(has("bad.txt:3: coordinates outside 0..1"), "{lines:#?}");
     assert!(has("bad.txt:4: zero-size box"), "{lines:#?}");
     assert!(has("bad.txt:6: duplicate label line"), "{lines:#?}");
+    assert!(has("bad.txt:7: value \"abc\" is not a number"), "{lines:#?}");
     assert!(has("broken.png: unreadable image"), "{lines:#?}");
     assert!(
         lines
@@ -97,8 +98,8 @@ fn check_names_every_malformed_line_with_file_and_line() {
             .any(|l| l.contains("duplicate image: same content as") && l.contains("good.png")),
         "{lines:#?}"
     );
-    assert_eq!(report.problems.len(), 7, "{lines:#?}");
-    assert!(report.to_string().ends_with("7 problems"));
+    assert_eq!(report.problems.len(), 8, "{lines:#?}");
+    assert!(report.to_string().ends_with("8 problems"));
 }
 
 fn sample(class: Option<u32>, i: usize) -> Sample {
@@ -244,5 +245,28 @@ fn coco_categories_map_by_name_and_unknown_names_are_appended() {
             .unwrap_err()
             .to_string()
             .contains("unknown image 99")
+    );
+}
+
+#[test]
+fn check_reports_a_split_whose_label_folder_is_missing() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    write(
+        &r.join("data.yaml"),
+        "train: images/train\nval: images/val\nnames: [a]\n",
+    );
+    png(&r.join("images/train/a.png"), 8, 8, 1);
+    write(&r.join("labels/train/a.txt"), "0 0.5 0.5 0.2 0.2\n");
+    png(&r.join("images/val/b.png"), 8, 8, 2);
+    png(&r.join("images/val/c.png"), 8, 8, 3);
+    let ds = YoloDataset::load(r).unwrap();
+    assert!(ds.split("val").unwrap().samples.iter().all(|s| s.labels.is_empty()));
+    let report = check_dataset(&ds);
+    let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].ends_with("val: val split: label folder does not exist (2 images would be read as background)"),
+        "{lines:#?}"
     );
 }
