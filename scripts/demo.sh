@@ -9,3 +9,6 @@ run() { cargo run --quiet --release --locked -p detective -- "$@"; }
 run synth --task segment --count 300 --size 320x320 --out "$out" --seed 1 --force
 run dataset info "$out"
 run dataset check "$out"
+# Serving: the Ultralytics YOLOv8n NEU-DET export on a few real steel images.
+"$(dirname "$0")/setup-onnxruntime.sh"
+run predict --model ../shared/models/neu-yolov8n-320.onnx --source "../shared/data/NEU-DET/images/test/scratches_26*.jpg" --save demo-data/predictions

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs, once. Safe to re-run.
-# Today: nothing beyond the Rust toolchain; later issues add ffmpeg, chromium,
-# chromium-driver and the ONNX Runtime library here.
+# Today: the ONNX Runtime library (from the PyPI wheel); later issues add ffmpeg,
+# chromium and chromium-driver here.
 set -euo pipefail
 need=()
 for tool in cargo python3; do
@@ -11,3 +11,5 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "missing tools: ${need[*]} (install the Rust toolchain and python3)" >&2
   exit 1
 fi
+
+"$(dirname "$0")/setup-onnxruntime.sh"

@@ -88,6 +88,9 @@ pub fn decode_image(bytes: &[u8], limits: &DecodeLimits) -> Result<Frame, Vision
             reason: "missing end-of-image marker (truncated file)".into(),
         });
     }
+    if name == "jpeg" {
+        return decode_jpeg_libjpeg(bytes, width, height);
+    }
     let format = image::guess_format(bytes).map_err(|_| VisionError::UnknownFormat)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut caps = Limits::default();
@@ -129,6 +132,45 @@ fn to_frame(image: DynamicImage, format: &str) -> Result<Frame, VisionError> {
         format: format.into(),
         channels,
         bits_per_channel: bits,
+    };
+    Ok(frame)
+}
+
+/// JPEG through libjpeg-turbo's decoder (vendored in `mozjpeg`; its integer IDCT is
+/// the one OpenCV's `imread` uses), so frames are bit-identical to what Ultralytics
+/// and OpenCV users feed their models. Dimensions were checked against the limits
+/// before this is called; libjpeg errors unwind and are caught here.
+fn decode_jpeg_libjpeg(bytes: &[u8], width: u32, height: u32) -> Result<Frame, VisionError> {
+    let corrupt = |reason: String| VisionError::Corrupt {
+        format: "jpeg".into(),
+        reason,
+    };
+    let result = std::panic::catch_unwind(|| -> std::io::Result<(Vec<u8>, u8, usize, usize)> {
+        let d = mozjpeg::Decompress::new_mem(bytes)?;
+        let channels = d.color_space() as u8;
+        let mut started = d.rgb()?;
+        let (w, h) = (started.width(), started.height());
+        let pixels: Vec<[u8; 3]> = started.read_scanlines()?;
+        started.finish()?;
+        Ok((pixels.into_iter().flatten().collect(), channels, w, h))
+    });
+    let (data, color_space, w, h) = match result {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(corrupt(e.to_string())),
+        Err(_) => return Err(corrupt("libjpeg refused the data".into())),
+    };
+    if (w as u32, h as u32) != (width, height) {
+        return Err(corrupt(format!(
+            "header said {width}×{height}, decoder produced {w}×{h}"
+        )));
+    }
+    let mut frame = Frame::from_rgb(width, height, data)?;
+    // JCS_GRAYSCALE = 1; everything else decodes from three or four components
+    let channels = if color_space == 1 { 1 } else { 3 };
+    frame.source = SourceInfo {
+        format: "jpeg".into(),
+        channels,
+        bits_per_channel: 8,
     };
     Ok(frame)
 }

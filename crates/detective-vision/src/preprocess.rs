@@ -32,6 +32,95 @@ pub fn resize(frame: &Frame, width: u32, height: u32) -> Result<Frame, VisionErr
     Frame::from_rgb(width, height, dst.into_vec())
 }
 
+/// Fixed-point taps of OpenCV's `INTER_LINEAR` along one axis:
+/// `(first source index, second source index, weight of first, weight of second)`,
+/// weights scaled by 2048. Positions are computed in `f32` as OpenCV does.
+/// Horizontally (`clamp_weights`) OpenCV moves out-of-range taps onto the edge
+/// pixel with weight 1; vertically it keeps the weights and clamps the row index.
+fn linear_taps(src: usize, dst: usize, clamp_weights: bool) -> Vec<(usize, usize, i32, i32)> {
+    let scale = src as f64 / dst as f64;
+    let last = src as isize - 1;
+    (0..dst)
+        .map(|d| {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let mut s = f.floor() as isize;
+            let mut frac = f - s as f32;
+            if clamp_weights {
+                if s < 0 {
+                    s = 0;
+                    frac = 0.0;
+                }
+                if s >= last {
+                    s = last;
+                    frac = 0.0;
+                }
+            }
+            let a0 = ((1.0 - frac) * 2048.0).round() as i32;
+            (
+                s.clamp(0, last) as usize,
+                (s + 1).clamp(0, last) as usize,
+                a0,
+                2048 - a0,
+            )
+        })
+        .collect()
+}
+
+/// Bilinear resize bit-exact with OpenCV's `cv2.resize(..., INTER_LINEAR)` on 8-bit
+/// images (11-bit fixed-point weights, its rounding). Ultralytics letterboxes with
+/// that call, so models trained there see exactly these pixels; the SIMD
+/// [`resize`] differs by ±1 level, which moves confidences by up to ~0.02.
+pub fn resize_like_opencv(frame: &Frame, width: u32, height: u32) -> Result<Frame, VisionError> {
+    if width == 0 || height == 0 {
+        return Err(VisionError::InvalidArgument(format!("resize target {width}×{height}")));
+    }
+    let (sw, sh) = (frame.width() as usize, frame.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    let xt = linear_taps(sw, dw, true);
+    let yt = linear_taps(sh, dh, false);
+    let src = frame.as_rgb();
+    // horizontal pass into i32 rows (value × 2048), computed once per source row
+    let hrow = |y: usize, out: &mut Vec<i32>| {
+        out.clear();
+        let row = &src[y * sw * 3..(y + 1) * sw * 3];
+        for &(sx, nx, a0, a1) in &xt {
+            for c in 0..3 {
+                out.push(row[sx * 3 + c] as i32 * a0 + row[nx * 3 + c] as i32 * a1);
+            }
+        }
+    };
+    let mut cache: Vec<(usize, Vec<i32>)> = Vec::with_capacity(2);
+    let mut out = Vec::with_capacity(dw * dh * 3);
+    for &(sy, ny, b0, b1) in &yt {
+        for y in [sy, ny] {
+            if !cache.iter().any(|(k, _)| *k == y) {
+                let mut v = Vec::with_capacity(dw * 3);
+                hrow(y, &mut v);
+                if cache.len() == 2 {
+                    cache.remove(0);
+                }
+                cache.push((y, v));
+            }
+        }
+        let r0 = &cache
+            .iter()
+            .find(|(k, _)| *k == sy)
+            .map(|(_, v)| v)
+            .ok_or(VisionError::ZeroSize)?;
+        let r1 = &cache
+            .iter()
+            .find(|(k, _)| *k == ny)
+            .map(|(_, v)| v)
+            .ok_or(VisionError::ZeroSize)?;
+        for (p0, p1) in r0.iter().zip(r1.iter()) {
+            // OpenCV's VResizeLinearVec_32s8u rounding
+            let v = (((b0 * (p0 >> 4)) >> 16) + ((b1 * (p1 >> 4)) >> 16) + 2) >> 2;
+            out.push(v.clamp(0, 255) as u8);
+        }
+    }
+    Frame::from_rgb(width, height, out)
+}
+
 /// How a frame was letterboxed: enough to map boxes both ways exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
@@ -157,7 +246,11 @@ impl Letterbox {
                 frame.height()
             )));
         }
-        let content = resize(frame, self.content_w, self.content_h)?;
+        let content = if (self.content_w, self.content_h) == (self.src_w, self.src_h) {
+            Frame::from_rgb(self.src_w, self.src_h, frame.as_rgb().to_vec())?
+        } else {
+            resize_like_opencv(frame, self.content_w, self.content_h)?
+        };
         let mut out = vec![PAD_VALUE; self.out_w as usize * self.out_h as usize * 3];
         let row = self.content_w as usize * 3;
         for y in 0..self.content_h as usize {

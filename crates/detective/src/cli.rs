@@ -48,6 +48,8 @@ pub enum Command {
     /// Inspect, validate, split and convert datasets (YOLO, Roboflow, COCO).
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Detect defects in images with a YOLO model (ONNX: ours or Ultralytics' export).
+    Predict(PredictArgs),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -162,6 +164,40 @@ pub struct ConvertArgs {
     /// COCO → YOLO: split to write the images into.
     #[arg(long, default_value = "train")]
     pub into_split: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model file (.onnx).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// An image, a folder of images, or a glob pattern (quote it: 'parts/*.jpg').
+    #[arg(long)]
+    pub source: String,
+    /// Confidence threshold (default: thresholds.conf of the configuration, 0.25).
+    #[arg(long)]
+    pub conf: Option<f32>,
+    /// IoU threshold of non-maximum suppression.
+    #[arg(long, default_value_t = 0.7)]
+    pub iou: f32,
+    /// Most detections per image.
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// Input size; must match a model with a fixed input size.
+    #[arg(long)]
+    pub imgsz: Option<u32>,
+    /// Class names, overriding the model's metadata (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub names: Option<Vec<String>>,
+    /// Write annotated images (red boxes) into this folder.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// One JSON object per image on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Inference threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Subcommand)]

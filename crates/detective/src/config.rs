@@ -133,4 +133,11 @@ impl Config {
         }
         Ok(())
     }
+
+    pub fn decode_limits(&self) -> detective_vision::DecodeLimits {
+        detective_vision::DecodeLimits {
+            max_bytes: self.limits.max_image_bytes,
+            max_pixels: self.limits.max_pixels,
+        }
+    }
 }

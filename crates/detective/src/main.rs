@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Synth(args) => commands::synth::run(&args, &config),
         Command::Dataset(cmd) => commands::dataset::run(cmd, &config),
+        Command::Predict(args) => commands::predict::run(&args, &config),
         Command::Config(cmd) => commands::config_show::run(cmd, &config, config_file.as_deref()),
     };
     match result {

@@ -2,4 +2,5 @@
 
 pub mod config_show;
 pub mod dataset;
+pub mod predict;
 pub mod synth;

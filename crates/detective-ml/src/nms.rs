@@ -1,0 +1,78 @@
+//! Class-aware non-maximum suppression, as Ultralytics applies it: boxes of
+//! different classes never suppress each other; within a class, a box is dropped
+//! when its IoU with a higher-scoring kept box is above the threshold.
+
+use detective_core::BBox;
+
+/// A candidate box before suppression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub bbox: BBox,
+    pub score: f32,
+    pub class: u32,
+}
+
+/// Indices of the kept candidates, best first, at most `max_det`.
+pub fn nms_class_aware(cands: &[Candidate], iou_threshold: f32, max_det: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..cands.len()).collect();
+    // stable sort: equal scores keep their input order, like torchvision
+    order.sort_by(|&a, &b| cands[b].score.total_cmp(&cands[a].score));
+    let mut keep: Vec<usize> = Vec::new();
+    for &i in &order {
+        if keep.len() >= max_det {
+            break;
+        }
+        let c = &cands[i];
+        let suppressed = keep
+            .iter()
+            .any(|&k| cands[k].class == c.class && cands[k].bbox.iou(&c.bbox) > iou_threshold);
+        if !suppressed {
+            keep.push(i);
+        }
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(b: [f32; 4], score: f32, class: u32) -> Candidate {
+        Candidate {
+            bbox: BBox::from(b),
+            score,
+            class,
+        }
+    }
+
+    #[test]
+    fn overlapping_boxes_of_one_class_keep_only_the_best() {
+        let c = [
+            cand([0.0, 0.0, 10.0, 10.0], 0.8, 0),
+            cand([1.0, 0.0, 11.0, 10.0], 0.9, 0),
+            cand([50.0, 50.0, 60.0, 60.0], 0.3, 0),
+        ];
+        assert_eq!(nms_class_aware(&c, 0.5, 300), vec![1, 2]);
+    }
+
+    #[test]
+    fn overlapping_boxes_of_different_classes_both_survive() {
+        let c = [
+            cand([0.0, 0.0, 10.0, 10.0], 0.8, 0),
+            cand([0.0, 0.0, 10.0, 10.0], 0.7, 1),
+        ];
+        assert_eq!(nms_class_aware(&c, 0.5, 300), vec![0, 1]);
+    }
+
+    #[test]
+    fn iou_exactly_at_threshold_is_kept_and_max_det_caps() {
+        // IoU of these two is exactly 0.5
+        let c = [
+            cand([0.0, 0.0, 10.0, 10.0], 0.9, 0),
+            cand([0.0, 0.0, 10.0, 20.0], 0.8, 0),
+            cand([30.0, 0.0, 40.0, 10.0], 0.7, 0),
+        ];
+        assert_eq!(nms_class_aware(&c, 0.5, 300), vec![0, 1, 2]);
+        assert_eq!(nms_class_aware(&c, 0.5, 2), vec![0, 1]);
+    }
+}

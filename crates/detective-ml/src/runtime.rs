@@ -1,0 +1,83 @@
+//! Finding and loading the ONNX Runtime shared library once per process.
+//!
+//! Search order: `DETECTIVE_ORT_LIB` (a file), `ORT_DYLIB_PATH` (a file), `lib/`
+//! next to the executable, `$DETECTIVE_ORT_HOME` or
+//! `~/.cache/defect-detective/onnxruntime/` (where `scripts/setup-onnxruntime.sh`
+//! installs it from the PyPI wheel), then the system's library path.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+
+use crate::MlError;
+
+const LIB: &str = "libonnxruntime.so";
+
+/// Candidate locations, in search order.
+pub fn candidate_paths() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for var in ["DETECTIVE_ORT_LIB", "ORT_DYLIB_PATH"] {
+        if let Some(p) = std::env::var_os(var) {
+            v.push(PathBuf::from(p));
+        }
+    }
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.to_path_buf()))
+    {
+        v.push(dir.join("lib").join(LIB));
+    }
+    if let Some(home) = std::env::var_os("DETECTIVE_ORT_HOME") {
+        v.push(PathBuf::from(home).join(LIB));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        v.push(
+            PathBuf::from(home)
+                .join(".cache/defect-detective/onnxruntime")
+                .join(LIB),
+        );
+    }
+    for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu"] {
+        v.push(PathBuf::from(dir).join(LIB));
+    }
+    v
+}
+
+/// The first existing candidate.
+pub fn find_library() -> Result<PathBuf, MlError> {
+    let paths = candidate_paths();
+    paths
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| MlError::RuntimeMissing {
+            searched: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+static ENV: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new();
+
+/// The process-wide ONNX Runtime environment (loaded on first use).
+pub fn environment() -> Result<&'static Environment, MlError> {
+    let entry = ENV.get_or_init(|| {
+        let path = find_library().map_err(|e| e.to_string())?;
+        let builder = ort::init_from(&path).map_err(|e| format!("could not load {}: {e}", path.display()))?;
+        let env = builder
+            .build()
+            .map_err(|e| format!("could not start ONNX Runtime from {}: {e}", path.display()))?;
+        tracing::info!(library = %path.display(), "ONNX Runtime loaded");
+        Ok((env, path))
+    });
+    match entry {
+        Ok((env, _)) => Ok(env),
+        Err(reason) => Err(MlError::RuntimeLoad {
+            path: "libonnxruntime".into(),
+            reason: reason.clone(),
+        }),
+    }
+}
