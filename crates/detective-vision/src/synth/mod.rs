@@ -1,21 +1,30 @@
 //! Synthetic metal-surface defect images with exact boxes and masks.
 //!
-//! Each sample depends only on `(config, seed, index)`, so samples can be generated
-//! in parallel and the same seed always gives the same bytes. A sample is built in
-//! luma (float): a surface texture ([`texture`]), defects blended into it
-//! ([`defects`]), then lighting gradient, vignetting, exposure, a metal tint and
-//! sensor noise. Masks and boxes come from each defect's own coverage, before any
-//! noise, so they are exact for what is drawn.
+//! Each sample depends only on `(config, seed, index)` (its random stream is
+//! `Rng::derive(seed, index)`), so samples can be generated in parallel and the same
+//! seed always gives the same bytes. A sample is built in luma (float): a surface
+//! texture ([`texture`]), defects rasterised each into its own coverage layer and
+//! blended in ([`defects`], [`raster`]), then lighting gradient, specular band,
+//! vignetting, exposure, a metal tint and sensor noise. Masks and boxes come from
+//! each defect's own coverage, so they are exact for what is drawn:
+//!
+//! - instance mask: pixels with coverage ≥ 0.5 ([`raster::MASK_COVERAGE`]); for a
+//!   dent, pixels whose luma it changes by ≥ [`defects::DENT_VISIBLE`] grey levels;
+//! - box: the tight box of the instance mask in pixel xyxy (`x2` = last column + 1);
+//! - a defect with fewer than [`raster::MIN_PIXELS`] mask pixels is not drawn;
+//! - the image mask (0/255) is the union of the instance masks.
 
 mod defects;
 mod noise;
+mod raster;
 mod texture;
 
 use detective_core::{BBox, Rng};
 
 use crate::{Frame, GrayFrame, VisionError};
 
-pub use defects::InstanceMask;
+pub use defects::DENT_VISIBLE;
+pub use raster::{InstanceMask, MASK_COVERAGE, MIN_PIXELS};
 
 /// Which labels a dataset carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +143,10 @@ pub struct SynthObject {
     pub class: u32,
     /// Tight box of the instance mask, pixel xyxy (x2 = last column + 1).
     pub bbox: BBox,
-    /// The defect's own pixels.
-    pub mask: InstanceMask,
+    /// Number of pixels of the instance mask (at least [`MIN_PIXELS`]).
+    pub instance_mask_pixels: usize,
+    /// The defect's own pixels, stored over its bounding region.
+    pub instance_mask: InstanceMask,
 }
 
 /// One generated image with its labels.
@@ -152,7 +163,7 @@ pub fn generate(config: &SynthConfig, seed: u64, index: u64) -> Result<SynthSamp
     config.validate()?;
     let mut rng = Rng::derive(seed, index);
     let (w, h) = (config.width as usize, config.height as usize);
-    let surface = texture::Surface::random(&mut rng);
+    let surface = texture::Surface::random(&mut rng, w, h);
     let mut luma = surface.render(w, h, &mut rng);
 
     let mut objects = Vec::new();
@@ -169,7 +180,7 @@ pub fn generate(config: &SynthConfig, seed: u64, index: u64) -> Result<SynthSamp
             let Some(layer) = defects::draw(kind, w, h, &surface, &mut rng) else {
                 continue;
             };
-            layer.apply(&mut luma, w, h);
+            layer.apply(&mut luma, w);
             let mask = layer.mask;
             for (x, y) in mask.pixels() {
                 union.set(x, y, 255);
@@ -177,7 +188,8 @@ pub fn generate(config: &SynthConfig, seed: u64, index: u64) -> Result<SynthSamp
             objects.push(SynthObject {
                 class: class as u32,
                 bbox: mask.bbox(),
-                mask,
+                instance_mask_pixels: mask.count(),
+                instance_mask: mask,
             });
         }
     }
