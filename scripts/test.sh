@@ -11,4 +11,14 @@ if [ ! -d ../shared/data/NEU-DET ]; then
   echo "warning: ../shared/data not found; real-data tests will fail" >&2
 fi
 
-cargo test --workspace --locked "$@"
+# Run everything, keep the output, and close with one total line
+# ("tests: N passed, M failed") so the last line is not a doc-test "0 passed".
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
