@@ -11,4 +11,4 @@ run dataset info "$out"
 run dataset check "$out"
 # Serving: the Ultralytics YOLOv8n NEU-DET export on a few real steel images.
 "$(dirname "$0")/setup-onnxruntime.sh"
-run predict --model ../shared/models/neu-yolov8n-320.onnx --source "../shared/data/NEU-DET/images/test/scratches_26*.jpg" --save demo-data/predictions
+run predict --model ../shared/models/neu-yolov8n-320.onnx --source "../shared/data/NEU-DET/images/test/patches_26*.jpg" --save demo-data/predictions
