@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::YoloDataset;
-use crate::image_size::image_size;
+use crate::image_size::image_size_of_bytes;
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,15 +110,16 @@ pub fn check_dataset(ds: &YoloDataset) -> CheckReport {
                 });
                 continue;
             }
-            if let Err(e) = image_size(&s.image) {
-                report.problems.push(Problem {
-                    file: s.image.clone(),
-                    line: None,
-                    reason: e.to_string().replace(&format!("{}: ", s.image.display()), ""),
-                });
-            }
+            // one read per image: header check and content hash from the same bytes
             match std::fs::read(&s.image) {
                 Ok(bytes) => {
+                    if let Err(e) = image_size_of_bytes(&s.image, &bytes) {
+                        report.problems.push(Problem {
+                            file: s.image.clone(),
+                            line: None,
+                            reason: e.to_string().replace(&format!("{}: ", s.image.display()), ""),
+                        });
+                    }
                     let digest: [u8; 32] = Sha256::digest(&bytes).into();
                     if let Some(first) = by_hash.get(&digest) {
                         report.problems.push(Problem {

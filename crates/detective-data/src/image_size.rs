@@ -1,12 +1,24 @@
 //! Image dimensions from the file header only (no pixel decoding).
 
+use std::io::{BufRead, Cursor, Seek};
 use std::path::Path;
+
+use image::ImageReader;
 
 use crate::DataError;
 
 /// `(width, height)` read from the header; an error names the file and the cause.
 pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
-    let reader = image::ImageReader::open(path).map_err(DataError::io(path))?;
+    let reader = ImageReader::open(path).map_err(DataError::io(path))?;
+    size_from_reader(reader, path)
+}
+
+/// The same, for a file already read into memory (`path` only names it in errors).
+pub fn image_size_of_bytes(path: &Path, bytes: &[u8]) -> Result<(u32, u32), DataError> {
+    size_from_reader(ImageReader::new(Cursor::new(bytes)), path)
+}
+
+fn size_from_reader<R: BufRead + Seek>(reader: ImageReader<R>, path: &Path) -> Result<(u32, u32), DataError> {
     let reader = reader.with_guessed_format().map_err(DataError::io(path))?;
     if reader.format().is_none() {
         return Err(DataError::Image {

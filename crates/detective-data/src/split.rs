@@ -29,6 +29,14 @@ impl SplitRatios {
         }
         Ok(SplitRatios { train, val, test })
     }
+
+    /// How many of `n` items go to train, val and test: cumulative rounding, so the
+    /// three always add up to `n`.
+    pub fn counts(&self, n: usize) -> [usize; 3] {
+        let n_train = (n as f64 * self.train).round() as usize;
+        let n_val = ((n as f64 * (self.train + self.val)).round() as usize).saturating_sub(n_train);
+        [n_train, n_val, n - n_train - n_val]
+    }
 }
 
 /// For each sample (by position), the split index: 0 train, 1 val, 2 test.
@@ -55,9 +63,7 @@ pub fn stratified_split(samples: &[&Sample], nc: usize, ratios: SplitRatios, see
     let mut out = vec![0; samples.len()];
     for members in strata.values_mut() {
         rng.shuffle(members);
-        let n = members.len() as f64;
-        let n_train = (n * ratios.train).round() as usize;
-        let n_val = ((n * (ratios.train + ratios.val)).round() as usize).saturating_sub(n_train);
+        let [n_train, n_val, _] = ratios.counts(members.len());
         for (k, &i) in members.iter().enumerate() {
             out[i] = if k < n_train {
                 0

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use detective_data::split::SplitRatios;
 use detective_data::{DatasetWriter, YoloLabel};
 use detective_vision::encode::{encode_gray_png, encode_jpeg, encode_png};
 use detective_vision::synth::{DefectKind, SynthConfig, Task, generate};
@@ -31,12 +32,8 @@ fn split_counts(count: u64, fractions: &[f64]) -> Result<[u64; 3]> {
     let [train, val, test] = fractions else {
         bail!("--split needs three fractions train,val,test")
     };
-    if [train, val, test].iter().any(|f| !f.is_finite() || **f < 0.0) || ((train + val + test) - 1.0).abs() > 1e-6 {
-        bail!("--split fractions {train},{val},{test} must be non-negative and add up to 1");
-    }
-    let n_train = (count as f64 * train).round() as u64;
-    let n_val = ((count as f64 * (train + val)).round() as u64).saturating_sub(n_train);
-    Ok([n_train, n_val, count - n_train - n_val])
+    let ratios = SplitRatios::new(*train, *val, *test).context("--split")?;
+    Ok(ratios.counts(count as usize).map(|c| c as u64))
 }
 
 pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
