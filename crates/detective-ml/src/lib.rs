@@ -1,12 +1,21 @@
-//! Models of Defect Detective. Today: serving YOLO detectors exported to ONNX
-//! (ours or Ultralytics' `best.onnx`) through ONNX Runtime, with the same
-//! post-processing as Ultralytics (confidence filter, class-aware NMS, max-det).
+//! Models of Defect Detective: the YOLOv8-style detector in Burn (network,
+//! loss, trainer), validation metrics, and serving through ONNX Runtime (ours
+//! or Ultralytics' `best.onnx`) or Burn, with Ultralytics' post-processing
+//! (confidence filter, class-aware NMS, max-det).
 
+pub mod burn_engine;
+pub mod checkpoint;
+pub mod detector;
 pub mod error;
+pub mod metrics;
 pub mod nms;
 pub mod onnx_detector;
+pub mod plots;
 pub mod runtime;
+pub mod train;
+pub mod yolo;
 pub mod yolo_output;
 
+pub use detector::{Detector, Engine};
 pub use error::MlError;
 pub use onnx_detector::{OnnxDetector, PredictOptions, Prediction};

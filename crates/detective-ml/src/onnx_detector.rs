@@ -7,20 +7,16 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use detective_core::Detection;
 use detective_vision::Frame;
-use detective_vision::preprocess::{Letterbox, LetterboxShape, Normalize, to_chw};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use serde::Serialize;
 
 use crate::MlError;
-use crate::nms::nms_class_aware;
 use crate::runtime::environment;
-use crate::yolo_output::decode;
 
 /// Thresholds of one prediction (Ultralytics' defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -166,15 +162,10 @@ impl OnnxDetector {
         })
     }
 
-    /// Detects defects in one frame.
-    pub fn predict(&self, frame: &Frame, opts: &PredictOptions) -> Result<Prediction, MlError> {
-        opts.validate()?;
-        let t0 = Instant::now();
-        let lb = Letterbox::plan(frame.width(), frame.height(), LetterboxShape::Square(self.imgsz))?;
-        let input = to_chw(&lb.apply(frame)?, &Normalize::default());
+    /// Runs the network on one `[1, 3, S, S]` input; returns the output shape and values.
+    pub fn infer(&self, input: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), MlError> {
         let s = self.imgsz as i64;
         let tensor = Tensor::from_array(([1i64, 3, s, s], input)).map_err(|e| MlError::Inference(e.to_string()))?;
-        let t1 = Instant::now();
         let mut session = self
             .session
             .lock()
@@ -185,35 +176,22 @@ impl OnnxDetector {
         let (shape, data) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| MlError::Inference(e.to_string()))?;
-        let t2 = Instant::now();
-        let cands = decode(data, shape, opts.conf)?;
-        drop(outputs);
-        drop(session);
-        let keep = nms_class_aware(&cands, opts.iou, opts.max_det);
-        let detections = keep
-            .into_iter()
-            .map(|i| {
-                let c = &cands[i];
-                Detection {
-                    class_id: c.class,
-                    name: self
-                        .names
-                        .get(c.class as usize)
-                        .cloned()
-                        .unwrap_or_else(|| format!("class{}", c.class)),
-                    confidence: c.score,
-                    bbox: lb.to_original(&c.bbox),
-                }
-            })
-            .collect();
-        let t3 = Instant::now();
-        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
-        Ok(Prediction {
-            detections,
-            preprocess_ms: ms(t0, t1),
-            inference_ms: ms(t1, t2),
-            postprocess_ms: ms(t2, t3),
-        })
+        Ok((shape.to_vec(), data.to_vec()))
+    }
+
+    /// Detects defects in one frame.
+    pub fn predict(&self, frame: &Frame, opts: &PredictOptions) -> Result<Prediction, MlError> {
+        crate::detector::predict_frame(self, &self.names, frame, opts)
+    }
+}
+
+impl crate::detector::Engine for OnnxDetector {
+    fn imgsz(&self) -> u32 {
+        self.imgsz
+    }
+
+    fn infer(&self, input: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), MlError> {
+        OnnxDetector::infer(self, input)
     }
 }
 

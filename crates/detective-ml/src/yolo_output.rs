@@ -14,6 +14,16 @@ pub const MAX_NMS: usize = 30_000;
 /// Candidates whose best class score is above `conf` (strictly, as Ultralytics),
 /// the best `MAX_NMS` of them, boxes in the model's input pixels.
 pub fn decode(output: &[f32], shape: &[i64], conf: f32) -> Result<Vec<Candidate>, MlError> {
+    decode_with(output, shape, conf, false)
+}
+
+/// Every (anchor, class) pair scoring above `conf` is a candidate: Ultralytics'
+/// `multi_label=True`, which its validator uses when computing mAP.
+pub fn decode_multi_label(output: &[f32], shape: &[i64], conf: f32) -> Result<Vec<Candidate>, MlError> {
+    decode_with(output, shape, conf, true)
+}
+
+fn decode_with(output: &[f32], shape: &[i64], conf: f32, multi_label: bool) -> Result<Vec<Candidate>, MlError> {
     let [batch, rows, n] = shape else {
         return Err(MlError::Inference(format!(
             "expected an output of rank 3 [1, 4+nc, N], got {shape:?}"
@@ -28,8 +38,30 @@ pub fn decode(output: &[f32], shape: &[i64], conf: f32) -> Result<Vec<Candidate>
     }
     let nc = rows - 4;
     let at = |r: usize, i: usize| output[r * n + i];
+    let bbox = |i: usize| {
+        let (cx, cy, w, h) = (at(0, i), at(1, i), at(2, i), at(3, i));
+        BBox {
+            x1: cx - w / 2.0,
+            y1: cy - h / 2.0,
+            x2: cx + w / 2.0,
+            y2: cy + h / 2.0,
+        }
+    };
     let mut cands = Vec::new();
     for i in 0..n {
+        if multi_label {
+            for c in 0..nc {
+                let s = at(4 + c, i);
+                if s > conf {
+                    cands.push(Candidate {
+                        bbox: bbox(i),
+                        score: s,
+                        class: c as u32,
+                    });
+                }
+            }
+            continue;
+        }
         let (mut best, mut class) = (f32::MIN, 0);
         for c in 0..nc {
             let s = at(4 + c, i);
@@ -39,14 +71,8 @@ pub fn decode(output: &[f32], shape: &[i64], conf: f32) -> Result<Vec<Candidate>
             }
         }
         if best > conf {
-            let (cx, cy, w, h) = (at(0, i), at(1, i), at(2, i), at(3, i));
             cands.push(Candidate {
-                bbox: BBox {
-                    x1: cx - w / 2.0,
-                    y1: cy - h / 2.0,
-                    x2: cx + w / 2.0,
-                    y2: cy + h / 2.0,
-                },
+                bbox: bbox(i),
                 score: best,
                 class: class as u32,
             });
@@ -94,6 +120,16 @@ mod tests {
             2,
             "score equal to conf is dropped"
         );
+    }
+
+    #[test]
+    fn multi_label_keeps_every_class_above_the_threshold() {
+        // one anchor, two classes both above conf
+        let out = [10.0, 10.0, 4.0, 2.0, 0.9, 0.5];
+        let c = decode_multi_label(&out, &[1, 6, 1], 0.3).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].class, c[1].class), (0, 1));
+        assert_eq!(decode(&out, &[1, 6, 1], 0.3).unwrap().len(), 1);
     }
 
     #[test]

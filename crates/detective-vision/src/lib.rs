@@ -2,6 +2,7 @@
 //! image-quality features for drift, overlays for people, and the synthetic
 //! metal-surface defect generator.
 
+pub mod augment;
 pub mod colormap;
 pub mod decode;
 pub mod encode;

@@ -48,8 +48,12 @@ pub enum Command {
     /// Inspect, validate, split and convert datasets (YOLO, Roboflow, COCO).
     #[command(subcommand)]
     Dataset(DatasetCommand),
-    /// Detect defects in images with a YOLO model (ONNX: ours or Ultralytics' export).
+    /// Detect defects in images with a YOLO model (ours, or any Ultralytics ONNX export).
     Predict(PredictArgs),
+    /// Train a YOLOv8-style detector on a YOLO dataset (Ultralytics' recipe).
+    Train(TrainCliArgs),
+    /// Precision, recall, mAP50 and mAP50-95 of a model on a dataset split.
+    Val(ValArgs),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -168,7 +172,7 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Model file (.onnx).
+    /// Model: our checkpoint (.bpk with its .json) or any YOLO ONNX export (.onnx).
     #[arg(long)]
     pub model: PathBuf,
     /// An image, a folder of images, or a glob pattern (quote it: 'parts/*.jpg').
@@ -208,4 +212,89 @@ pub enum ConfigCommand {
         #[arg(long, default_value = "toml", value_parser = ["toml", "json"])]
         format: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainCliArgs {
+    /// Dataset: folder holding data.yaml, or the data.yaml itself.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Model scale: n (depth 0.33, width 0.25) or s (0.33, 0.50).
+    #[arg(long, default_value = "n", value_parser = ["n", "s"])]
+    pub model: String,
+    /// Start from these weights (our .bpk); layers whose shape differs stay fresh.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Square input size (multiple of 32).
+    #[arg(long, default_value_t = 640)]
+    pub imgsz: u32,
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Run folder: results.csv, args.yaml, weights/, plots.
+    #[arg(long, default_value = "runs/detect/train")]
+    pub out: PathBuf,
+    /// Continue the interrupted run in --out exactly where it stopped.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Data-loading threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Stop when validation fitness has not improved for this many epochs.
+    #[arg(long, default_value_t = 100)]
+    pub patience: usize,
+    /// auto (Ultralytics' choice), SGD or AdamW.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "SGD", "AdamW"])]
+    pub optimizer: String,
+    /// Initial learning rate (SGD/AdamW; auto picks its own).
+    #[arg(long)]
+    pub lr0: Option<f32>,
+    /// Turn mosaic off for the last N epochs.
+    #[arg(long, default_value_t = 10)]
+    pub close_mosaic: usize,
+    /// Mosaic probability.
+    #[arg(long)]
+    pub mosaic: Option<f32>,
+    /// Skip validation after each epoch.
+    #[arg(long)]
+    pub no_val: bool,
+    /// Also save weights/epoch_N every this many epochs.
+    #[arg(long, default_value_t = 0)]
+    pub save_period: usize,
+    /// Do not write plots.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Also export best.bpk to ONNX at the end.
+    #[arg(long)]
+    pub export: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValArgs {
+    /// Model: our checkpoint (.bpk) or a YOLO ONNX export.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset: folder holding data.yaml, or the data.yaml itself.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split to evaluate.
+    #[arg(long, default_value = "val")]
+    pub split: String,
+    /// Input size; must match a model with a fixed input size.
+    #[arg(long)]
+    pub imgsz: Option<u32>,
+    /// NMS IoU threshold.
+    #[arg(long, default_value_t = 0.7)]
+    pub iou: f32,
+    #[arg(long, default_value_t = 300)]
+    pub max_det: usize,
+    /// Print JSON (precision, recall, map50, map50_95, per_class, coco).
+    #[arg(long)]
+    pub json: bool,
+    /// Inference threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }

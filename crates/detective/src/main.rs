@@ -31,6 +31,8 @@ fn main() -> ExitCode {
         Command::Synth(args) => commands::synth::run(&args, &config),
         Command::Dataset(cmd) => commands::dataset::run(cmd, &config),
         Command::Predict(args) => commands::predict::run(&args, &config),
+        Command::Train(args) => commands::train::run(&args, &config),
+        Command::Val(args) => commands::val::run(&args, &config),
         Command::Config(cmd) => commands::config_show::run(cmd, &config, config_file.as_deref()),
     };
     match result {

@@ -4,3 +4,5 @@ pub mod config_show;
 pub mod dataset;
 pub mod predict;
 pub mod synth;
+pub mod train;
+pub mod val;

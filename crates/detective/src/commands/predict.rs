@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use detective_ml::{OnnxDetector, PredictOptions};
+use detective_ml::{Detector, PredictOptions};
 use detective_vision::encode::{encode_jpeg, encode_png};
 use detective_vision::overlay::draw_detections;
 
@@ -56,7 +56,8 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
     };
     opts.validate()?;
     let images = resolve_source(&args.source)?;
-    let model = OnnxDetector::load(&args.model, args.names.clone(), args.threads)?;
+    let model = Detector::load(&args.model, args.names.clone(), args.threads)?;
+    tracing::debug!(backend = model.backend, "model loaded");
     if let Some(s) = args.imgsz
         && s != model.imgsz
     {

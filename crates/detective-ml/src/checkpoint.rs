@@ -1,0 +1,118 @@
+//! Our detector on disk: `NAME.bpk` holds the weights in Burn's burnpack
+//! format, `NAME.json` beside it what is needed to rebuild and use the network
+//! (scale, classes, names, input size) and where it came from (epoch, metrics).
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::MlError;
+use crate::yolo::{Scale, YoloConfig, YoloV8};
+
+/// Format marker of the metadata file.
+pub const FORMAT: &str = "defect-detective/yolov8";
+
+/// The metadata saved next to the weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelMeta {
+    pub format: String,
+    pub task: String,
+    pub scale: Scale,
+    pub num_classes: usize,
+    pub names: Vec<String>,
+    pub imgsz: u32,
+    #[serde(default)]
+    pub epoch: Option<usize>,
+    #[serde(default)]
+    pub metrics: Option<serde_json::Value>,
+}
+
+impl ModelMeta {
+    pub fn new(scale: Scale, names: Vec<String>, imgsz: u32) -> Self {
+        ModelMeta {
+            format: FORMAT.to_string(),
+            task: "detect".to_string(),
+            scale,
+            num_classes: names.len(),
+            names,
+            imgsz,
+            epoch: None,
+            metrics: None,
+        }
+    }
+
+    pub fn config(&self) -> YoloConfig {
+        YoloConfig {
+            scale: self.scale,
+            num_classes: self.num_classes,
+        }
+    }
+}
+
+/// The metadata path of a weights file (`best.bpk` → `best.json`).
+pub fn meta_path(weights: &Path) -> PathBuf {
+    weights.with_extension("json")
+}
+
+fn model_err(path: &Path, reason: impl ToString) -> MlError {
+    MlError::Model {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Writes `path` (burnpack) and its metadata; both via a temporary file and a
+/// rename, so a crash never leaves a half-written model behind.
+pub fn save_model(model: &YoloV8, meta: &ModelMeta, path: &Path) -> Result<(), MlError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| model_err(path, e))?;
+    }
+    let tmp = path.with_extension("bpk.tmp");
+    model
+        .clone()
+        .save_file(&tmp)
+        .map_err(|e| model_err(path, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| model_err(path, e))?;
+    let mp = meta_path(path);
+    let tmp_meta = mp.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(meta).map_err(|e| model_err(&mp, e))?;
+    std::fs::write(&tmp_meta, text).map_err(|e| model_err(&mp, e))?;
+    std::fs::rename(&tmp_meta, &mp).map_err(|e| model_err(&mp, e))?;
+    Ok(())
+}
+
+/// Reads only the metadata of a saved model.
+pub fn load_meta(path: &Path) -> Result<ModelMeta, MlError> {
+    let mp = meta_path(path);
+    let text = std::fs::read_to_string(&mp)
+        .map_err(|e| model_err(path, format!("cannot read its metadata {}: {e}", mp.display())))?;
+    let meta: ModelMeta =
+        serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(model_err(&mp, format!("format {:?} is not {FORMAT:?}", meta.format)));
+    }
+    if meta.num_classes == 0 || meta.names.len() != meta.num_classes {
+        return Err(model_err(
+            &mp,
+            format!("{} classes but {} names", meta.num_classes, meta.names.len()),
+        ));
+    }
+    if meta.imgsz == 0 || meta.imgsz % 32 != 0 || meta.imgsz > 4096 {
+        return Err(model_err(&mp, format!("imgsz {} is not a multiple of 32 in 32..4096", meta.imgsz)));
+    }
+    Ok(meta)
+}
+
+/// Loads weights and metadata onto `device`.
+pub fn load_model(path: &Path, device: &Device) -> Result<(YoloV8, ModelMeta), MlError> {
+    if !path.is_file() {
+        return Err(model_err(path, "file not found"));
+    }
+    let meta = load_meta(path)?;
+    let model = YoloV8::new(&meta.config(), device)
+        .try_load_file(path)
+        .map_err(|e| model_err(path, e))?;
+    Ok((model, meta))
+}

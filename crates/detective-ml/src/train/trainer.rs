@@ -1,0 +1,673 @@
+//! The epoch loop of `detective train`, Ultralytics' recipe: warm-up of learning
+//! rate, momentum and gradient accumulation; linear learning-rate decay;
+//! optimiser steps every `nbs / batch` batches with the global gradient norm
+//! clipped to 10; EMA of the weights; validation of the EMA after every epoch;
+//! `results.csv`, `args.yaml`, `weights/last.*` and `weights/best.*`; mosaic
+//! switched off for the last `close_mosaic` epochs; early stop on `patience`.
+//!
+//! A stop request (Ctrl-C, or the API) is honoured at the next optimiser-step
+//! boundary: the state is saved to `weights/last.state` and `--resume`
+//! continues from that exact batch.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use detective_data::YoloDataset;
+use detective_vision::augment::AugmentParams;
+use serde::Serialize;
+use thiserror::Error;
+
+use super::args::TrainArgs;
+use super::assigner::{AssignerConfig, GtBox};
+use super::ema::Ema;
+use super::loader::{LoaderConfig, LoaderError, TrainLoader, samples_from_split};
+use super::loss::{LossGains, LossItems, detection_loss};
+use super::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, take_grads};
+use super::params::{read_params, write_params};
+use super::state::{RunState, RunTensors, load_state, save_state};
+use super::validate::{ValReport, validate_model};
+use crate::MlError;
+use crate::checkpoint::{ModelMeta, save_model};
+use crate::yolo::{YoloConfig, YoloV8};
+
+/// Everything that can stop a training run.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error("invalid training settings: {0}")]
+    Args(String),
+    #[error(transparent)]
+    Data(#[from] detective_data::DataError),
+    #[error(transparent)]
+    Loader(#[from] LoaderError),
+    #[error(transparent)]
+    Model(#[from] MlError),
+    #[error("{0}")]
+    Io(String),
+    #[error("cannot resume: {0}")]
+    Resume(String),
+}
+
+/// What the trainer reports while it runs.
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    Started {
+        epochs: usize,
+        start_epoch: usize,
+        batches: usize,
+        images: usize,
+        optimizer: String,
+        lr0: f32,
+        resumed: bool,
+    },
+    Batch {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        /// Running means of the epoch so far.
+        loss: LossItems,
+        images_per_sec: f64,
+    },
+    Validating {
+        epoch: usize,
+    },
+    EpochEnd {
+        epoch: usize,
+        row: ResultsRow,
+        improved: bool,
+        train_images_per_sec: f64,
+    },
+    Stopped {
+        epoch: usize,
+        batch: usize,
+    },
+    Finished {
+        best: PathBuf,
+        last: PathBuf,
+        best_fitness: Option<f64>,
+    },
+}
+
+/// Receives [`TrainEvent`]s (progress bars, server-sent events, logs).
+pub trait TrainObserver {
+    fn on_event(&mut self, event: &TrainEvent);
+}
+
+impl<F: FnMut(&TrainEvent)> TrainObserver for F {
+    fn on_event(&mut self, event: &TrainEvent) {
+        self(event)
+    }
+}
+
+/// One line of `results.csv` (Ultralytics' columns).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultsRow {
+    pub epoch: usize,
+    pub time: f64,
+    pub train: LossItemsSer,
+    pub precision: f64,
+    pub recall: f64,
+    pub map50: f64,
+    pub map50_95: f64,
+    pub val: LossItemsSer,
+    pub lr: [f32; 3],
+    pub fitness: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct LossItemsSer {
+    pub box_loss: f64,
+    pub cls_loss: f64,
+    pub dfl_loss: f64,
+}
+
+impl From<LossItems> for LossItemsSer {
+    fn from(l: LossItems) -> Self {
+        LossItemsSer {
+            box_loss: l.box_loss as f64,
+            cls_loss: l.cls_loss as f64,
+            dfl_loss: l.dfl_loss as f64,
+        }
+    }
+}
+
+pub const RESULTS_HEADER: &str = "epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2";
+
+impl ResultsRow {
+    fn csv(&self) -> String {
+        // pg0 = biases, pg1 = decayed weights, pg2 = norm weights (Ultralytics' order).
+        format!(
+            "{},{:.3},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.6e},{:.6e},{:.6e}",
+            self.epoch,
+            self.time,
+            self.train.box_loss,
+            self.train.cls_loss,
+            self.train.dfl_loss,
+            self.precision,
+            self.recall,
+            self.map50,
+            self.map50_95,
+            self.val.box_loss,
+            self.val.cls_loss,
+            self.val.dfl_loss,
+            self.lr[2],
+            self.lr[0],
+            self.lr[1],
+        )
+    }
+}
+
+/// Result of a finished (or stopped) run.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub out: PathBuf,
+    pub best: PathBuf,
+    pub last: PathBuf,
+    pub best_fitness: Option<f64>,
+    pub epochs_done: usize,
+    pub stopped: bool,
+    pub final_val: Option<ValReport>,
+}
+
+/// Paths of a run folder.
+pub struct RunPaths {
+    pub out: PathBuf,
+    pub weights: PathBuf,
+    pub last: PathBuf,
+    pub best: PathBuf,
+    pub state: PathBuf,
+    pub results: PathBuf,
+    pub args: PathBuf,
+}
+
+impl RunPaths {
+    pub fn new(out: &Path) -> RunPaths {
+        let weights = out.join("weights");
+        RunPaths {
+            out: out.to_path_buf(),
+            last: weights.join("last.bpk"),
+            best: weights.join("best.bpk"),
+            state: weights.join("last.state"),
+            results: out.join("results.csv"),
+            args: out.join("args.yaml"),
+            weights,
+        }
+    }
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io(format!("{}: {e}", path.display()))
+}
+
+fn interp(x: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
+    if x <= x0 {
+        y0
+    } else if x >= x1 {
+        y1
+    } else {
+        y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    }
+}
+
+/// Optimiser, learning rate and momentum as Ultralytics' `optimizer=auto` picks them.
+fn choose_optimizer(args: &TrainArgs, images: usize, nc: usize) -> (OptimizerKind, f32, f32, f32) {
+    match args.optimizer.as_str() {
+        "SGD" => (OptimizerKind::Sgd, args.lr0, args.momentum, args.warmup_bias_lr),
+        "AdamW" => (OptimizerKind::AdamW, args.lr0, args.momentum, args.warmup_bias_lr),
+        _ => {
+            let iterations = images.div_ceil(args.batch.max(args.nbs)) * args.epochs;
+            if iterations > 10_000 {
+                (OptimizerKind::Sgd, 0.01, 0.9, 0.0)
+            } else {
+                let lr_fit = (0.002 * 5.0 / (4.0 + nc as f64) * 1e6).round() / 1e6;
+                (OptimizerKind::AdamW, lr_fit as f32, 0.9, 0.0)
+            }
+        }
+    }
+}
+
+/// Trains a detector. `resume` continues the run in `args.out` from its
+/// `weights/last.state` (the settings saved there win, except `epochs` when larger).
+pub fn train(
+    mut args: TrainArgs,
+    resume: bool,
+    observer: &mut dyn TrainObserver,
+    stop: Arc<AtomicBool>,
+) -> Result<TrainSummary, TrainError> {
+    let paths = RunPaths::new(&args.out);
+    let resumed: Option<(RunState, RunTensors)> = if resume {
+        if !paths.state.is_file() {
+            return Err(TrainError::Resume(format!(
+                "{} does not exist: nothing to resume in {}",
+                paths.state.display(),
+                args.out.display()
+            )));
+        }
+        let (state, tensors) = load_state(&paths.state).map_err(TrainError::Resume)?;
+        let epochs = args.epochs.max(state.args.epochs);
+        args = state.args.clone();
+        args.epochs = epochs;
+        Some((state, tensors))
+    } else {
+        if paths.state.exists() || paths.results.exists() {
+            return Err(TrainError::Args(format!(
+                "{} already holds a run: pass --resume to continue it, or choose another --out",
+                args.out.display()
+            )));
+        }
+        None
+    };
+    args.validate().map_err(TrainError::Args)?;
+
+    let dataset = YoloDataset::load(&args.data)?;
+    let names: Vec<String> = dataset.names().to_vec();
+    let nc = names.len();
+    if nc == 0 {
+        return Err(TrainError::Args("the dataset names no classes".into()));
+    }
+    let train_samples = samples_from_split(&dataset, "train")?;
+    if train_samples.is_empty() {
+        return Err(TrainError::Args("the train split has no images".into()));
+    }
+    let val_split = if dataset.split("val").is_some() { "val" } else { "test" };
+    let val_samples = if args.val { samples_from_split(&dataset, val_split).unwrap_or_default() } else { Vec::new() };
+
+    let hyp = AugmentParams {
+        hsv_h: args.hsv_h,
+        hsv_s: args.hsv_s,
+        hsv_v: args.hsv_v,
+        degrees: args.degrees,
+        translate: args.translate,
+        scale: args.scale,
+        shear: args.shear,
+        flipud: args.flipud,
+        fliplr: args.fliplr,
+    };
+    let loader = TrainLoader::new(
+        train_samples,
+        LoaderConfig {
+            imgsz: args.imgsz,
+            batch: args.batch,
+            workers: args.workers,
+            seed: args.seed,
+            mosaic: args.mosaic,
+            hyp,
+            cache_images: args.cache,
+            augment: true,
+        },
+    )?;
+    let nb = loader.len_batches();
+    let n_images = loader.len_images();
+
+    std::fs::create_dir_all(&paths.weights).map_err(|e| io_err(&paths.weights, e))?;
+    let args_yaml = serde_norway::to_string(&args).map_err(|e| io_err(&paths.args, e))?;
+    std::fs::write(&paths.args, args_yaml).map_err(|e| io_err(&paths.args, e))?;
+
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let cfg = YoloConfig {
+        scale: args.model,
+        num_classes: nc,
+    };
+    let mut model = YoloV8::new(&cfg, &ad);
+    let (infos, init_values) = read_params(&model);
+    let eval_template = YoloV8::new(&cfg, &device);
+
+    let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(&args, n_images, nc);
+    let accumulate_target = ((args.nbs as f64 / args.batch as f64).round() as usize).max(1);
+    let weight_decay = args.weight_decay * (args.batch * accumulate_target) as f32 / args.nbs as f32;
+
+    let (mut state, mut ema_values, mut acc) = match resumed {
+        Some((state, tensors)) => {
+            if tensors.model.len() != infos.len()
+                || tensors.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len())
+            {
+                return Err(TrainError::Resume(
+                    "the saved state does not match this model (scale or classes changed?)".into(),
+                ));
+            }
+            model = write_params(model, &tensors.model, &ad);
+            let mut state = state;
+            state.optimizer.m = tensors.m;
+            state.optimizer.v = tensors.v;
+            let acc = if tensors.acc.is_empty() { Vec::new() } else { tensors.acc };
+            (state, tensors.ema, acc)
+        }
+        None => {
+            let mut values = init_values;
+            if let Some(w) = &args.weights {
+                let (_, meta_w) = crate::checkpoint::load_model(w, &device)?;
+                let (pre_model, _) = crate::checkpoint::load_model(w, &device)?;
+                let (_, pre) = read_params(&pre_model);
+                let mut copied = 0;
+                for (dst, src) in values.iter_mut().zip(pre) {
+                    if dst.len() == src.len() {
+                        *dst = src;
+                        copied += 1;
+                    }
+                }
+                tracing::info!(
+                    "transferred {copied}/{} tensors from {} ({} classes)",
+                    infos.len(),
+                    w.display(),
+                    meta_w.num_classes
+                );
+                model = write_params(model, &values, &ad);
+            }
+            let ema = Ema::new(values.clone());
+            let state = RunState {
+                args: args.clone(),
+                names: names.clone(),
+                epoch: 0,
+                batch: 0,
+                last_opt_step: -1,
+                best_fitness: None,
+                best_epoch: None,
+                tloss: [0.0; 3],
+                tloss_count: 0,
+                optimizer: Optimizer::new(kind, weight_decay),
+                ema: ema.clone(),
+                elapsed_secs: 0.0,
+                lengths: Vec::new(),
+                sections: Vec::new(),
+            };
+            let csv = format!("{RESULTS_HEADER}\n");
+            std::fs::write(&paths.results, csv).map_err(|e| io_err(&paths.results, e))?;
+            (state, ema.values, Vec::new())
+        }
+    };
+    let mut ema = state.ema.clone();
+    ema.values = std::mem::take(&mut ema_values);
+
+    let nw: i64 = if args.warmup_epochs > 0.0 {
+        ((args.warmup_epochs * nb as f32).round() as i64).max(100)
+    } else {
+        -1
+    };
+    let lf = |e: usize| -> f64 {
+        (1.0 - e as f64 / args.epochs as f64).max(0.0) * (1.0 - args.lrf as f64) + args.lrf as f64
+    };
+    let assigner = AssignerConfig::default();
+    let gains = LossGains {
+        box_gain: args.box_gain,
+        cls_gain: args.cls_gain,
+        dfl_gain: args.dfl_gain,
+    };
+    let imgsz = args.imgsz as usize;
+    let mut meta = ModelMeta::new(args.model, names.clone(), args.imgsz);
+
+    observer.on_event(&TrainEvent::Started {
+        epochs: args.epochs,
+        start_epoch: state.epoch,
+        batches: nb,
+        images: n_images,
+        optimizer: kind.as_str().to_string(),
+        lr0,
+        resumed: resume,
+    });
+
+    let run_start = Instant::now() - std::time::Duration::from_secs_f64(state.elapsed_secs);
+    let mut stopped = false;
+    let mut last_lr: GroupLr = [0.0; 3];
+    let mut final_val = None;
+    while state.epoch < args.epochs {
+        let epoch = state.epoch;
+        let mosaic = epoch + args.close_mosaic < args.epochs;
+        let epoch_start = Instant::now();
+        let mut images_done = 0usize;
+        let skip = state.batch;
+        let mut iter = loader.epoch(epoch, mosaic);
+        for i in 0..nb {
+            let Some(batch) = iter.next() else { break };
+            if i < skip {
+                continue;
+            }
+            let batch = batch?;
+            let ni = (i + nb * epoch) as i64;
+            let base_lr = lr0 as f64 * lf(epoch);
+            let (accumulate_now, lr, mom) = if ni <= nw {
+                let acc_now = interp(ni as f64, 0.0, nw as f64, 1.0, args.nbs as f64 / args.batch as f64)
+                    .round()
+                    .max(1.0) as usize;
+                let lr_w = interp(ni as f64, 0.0, nw as f64, 0.0, base_lr) as f32;
+                let lr_b = interp(ni as f64, 0.0, nw as f64, warmup_bias_lr as f64, base_lr) as f32;
+                let m = if kind == OptimizerKind::Sgd {
+                    interp(ni as f64, 0.0, nw as f64, args.warmup_momentum as f64, momentum as f64) as f32
+                } else {
+                    momentum
+                };
+                (acc_now, [lr_w, lr_w, lr_b], m)
+            } else {
+                (accumulate_target, [base_lr as f32; 3], momentum)
+            };
+            last_lr = lr;
+
+            let b = batch.batch;
+            let x = Tensor::<1>::from_data(TensorData::new(batch.images, [b * 3 * imgsz * imgsz]), &ad)
+                .reshape([b, 3, imgsz, imgsz]);
+            let mut targets: Vec<Vec<GtBox>> = vec![Vec::new(); b];
+            for t in &batch.targets {
+                if t.image < b {
+                    targets[t.image].push(GtBox {
+                        class: t.class,
+                        xyxy: t.bbox,
+                    });
+                }
+            }
+            let raw = model.forward_raw(x);
+            let out = detection_loss(raw, &targets, nc, (imgsz, imgsz), &assigner, &gains);
+            let grads = out.total.backward();
+            let mut grads = GradientsParams::from_grads(grads, &model);
+            let g = take_grads(&model, &mut grads);
+            accumulate(&mut acc, g);
+
+            let items = out.items;
+            if items.box_loss.is_finite() && items.cls_loss.is_finite() && items.dfl_loss.is_finite() {
+                state.tloss[0] += items.box_loss as f64;
+                state.tloss[1] += items.cls_loss as f64;
+                state.tloss[2] += items.dfl_loss as f64;
+                state.tloss_count += 1;
+            }
+            images_done += b;
+
+            let stepped = ni - state.last_opt_step >= accumulate_now as i64;
+            if stepped {
+                clip_global_norm(&mut acc, 10.0);
+                let (_, mut values) = read_params(&model);
+                state.optimizer.step(&infos, &mut values, &acc, lr, mom);
+                model = write_params(model, &values, &ad);
+                ema.update(&values);
+                acc.clear();
+                state.last_opt_step = ni;
+            }
+            let n = state.tloss_count.max(1) as f64;
+            observer.on_event(&TrainEvent::Batch {
+                epoch,
+                batch: i,
+                batches: nb,
+                loss: LossItems {
+                    box_loss: (state.tloss[0] / n) as f32,
+                    cls_loss: (state.tloss[1] / n) as f32,
+                    dfl_loss: (state.tloss[2] / n) as f32,
+                },
+                images_per_sec: images_done as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9),
+            });
+            if stop.load(Ordering::SeqCst) && stepped && i + 1 < nb {
+                state.batch = i + 1;
+                save_run(&paths, &mut state, &model, &ema, &acc, &run_start)?;
+                save_model(&materialize(&eval_template, &ema.values, &device), &meta, &paths.last)?;
+                observer.on_event(&TrainEvent::Stopped { epoch, batch: i + 1 });
+                stopped = true;
+                break;
+            }
+        }
+        drop(iter);
+        if stopped {
+            break;
+        }
+        let train_secs = epoch_start.elapsed().as_secs_f64();
+        let train_ips = images_done as f64 / train_secs.max(1e-9);
+
+        // Validate the EMA.
+        let ema_model = materialize(&eval_template, &ema.values, &device);
+        let report = if args.val && !val_samples.is_empty() {
+            observer.on_event(&TrainEvent::Validating { epoch });
+            Some(validate_model(
+                &ema_model,
+                &val_samples,
+                &names,
+                args.imgsz,
+                args.iou,
+                args.max_det,
+                args.batch,
+                Some((&assigner, &gains)),
+            )?)
+        } else {
+            None
+        };
+        let n = state.tloss_count.max(1) as f64;
+        let train_items = LossItemsSer {
+            box_loss: state.tloss[0] / n,
+            cls_loss: state.tloss[1] / n,
+            dfl_loss: state.tloss[2] / n,
+        };
+        let (p, r, m50, m5095, fitness, val_items) = match &report {
+            Some(v) => (
+                v.metrics.precision,
+                v.metrics.recall,
+                v.metrics.map50,
+                v.metrics.map50_95,
+                v.metrics.fitness,
+                v.loss.map(LossItemsSer::from).unwrap_or_default(),
+            ),
+            // Without validation the latest epoch is the best one.
+            None => (0.0, 0.0, 0.0, 0.0, epoch as f64, LossItemsSer::default()),
+        };
+        let row = ResultsRow {
+            epoch: epoch + 1,
+            time: run_start.elapsed().as_secs_f64(),
+            train: train_items,
+            precision: p,
+            recall: r,
+            map50: m50,
+            map50_95: m5095,
+            val: val_items,
+            lr: last_lr,
+            fitness,
+        };
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(&paths.results)
+            .map_err(|e| io_err(&paths.results, e))?;
+        writeln!(f, "{}", row.csv()).map_err(|e| io_err(&paths.results, e))?;
+
+        let improved = state.best_fitness.is_none_or(|b| fitness > b);
+        meta.epoch = Some(epoch + 1);
+        meta.metrics = report.as_ref().map(|_| {
+            serde_json::json!({"precision": p, "recall": r, "map50": m50, "map50_95": m5095, "fitness": fitness, "split": val_split})
+        });
+        if improved {
+            state.best_fitness = Some(fitness);
+            state.best_epoch = Some(epoch);
+            save_model(&ema_model, &meta, &paths.best)?;
+        }
+        save_model(&ema_model, &meta, &paths.last)?;
+        if args.save_period > 0 && (epoch + 1) % args.save_period == 0 {
+            save_model(&ema_model, &meta, &paths.weights.join(format!("epoch_{}.bpk", epoch + 1)))?;
+        }
+        state.epoch = epoch + 1;
+        state.batch = 0;
+        state.tloss = [0.0; 3];
+        state.tloss_count = 0;
+        save_run(&paths, &mut state, &model, &ema, &acc, &run_start)?;
+        if args.plots {
+            let _ = crate::plots::plot_results_csv(&paths.results, &paths.out.join("results.svg"));
+        }
+        observer.on_event(&TrainEvent::EpochEnd {
+            epoch,
+            row,
+            improved,
+            train_images_per_sec: train_ips,
+        });
+        final_val = report;
+        if let Some(best) = state.best_epoch
+            && epoch >= best + args.patience
+        {
+            tracing::info!("no improvement for {} epochs: stopping early", args.patience);
+            break;
+        }
+        if stop.load(Ordering::SeqCst) {
+            stopped = state.epoch < args.epochs;
+            observer.on_event(&TrainEvent::Stopped { epoch: state.epoch, batch: 0 });
+            break;
+        }
+    }
+    if !stopped && args.plots {
+        if let Some(v) = &final_val {
+            let _ = crate::plots::plot_pr_curve(&v.metrics, &paths.out.join("PR_curve.svg"));
+            let _ = crate::plots::plot_confusion_matrix(
+                &v.confusion,
+                &names,
+                &paths.out.join("confusion_matrix.svg"),
+                false,
+            );
+            let _ = crate::plots::plot_confusion_matrix(
+                &v.confusion,
+                &names,
+                &paths.out.join("confusion_matrix_normalized.svg"),
+                true,
+            );
+        }
+    }
+    observer.on_event(&TrainEvent::Finished {
+        best: paths.best.clone(),
+        last: paths.last.clone(),
+        best_fitness: state.best_fitness,
+    });
+    Ok(TrainSummary {
+        out: paths.out.clone(),
+        best: paths.best,
+        last: paths.last,
+        best_fitness: state.best_fitness,
+        epochs_done: state.epoch,
+        stopped,
+        final_val,
+    })
+}
+
+/// The EMA values in a fresh non-autodiff model.
+fn materialize(template: &YoloV8, values: &[Vec<f32>], device: &Device) -> YoloV8 {
+    write_params(template.clone(), values, device)
+}
+
+fn save_run(
+    paths: &RunPaths,
+    state: &mut RunState,
+    model: &YoloV8,
+    ema: &Ema,
+    acc: &[Option<Vec<f32>>],
+    run_start: &Instant,
+) -> Result<(), TrainError> {
+    let (_, values) = read_params(model);
+    state.elapsed_secs = run_start.elapsed().as_secs_f64();
+    state.ema = Ema {
+        values: Vec::new(),
+        ..ema.clone()
+    };
+    let tensors = RunTensors {
+        model: values,
+        ema: ema.values.clone(),
+        m: state.optimizer.m.clone(),
+        v: state.optimizer.v.clone(),
+        acc: acc.to_vec(),
+    };
+    let mut header = state.clone();
+    header.optimizer.m = Vec::new();
+    header.optimizer.v = Vec::new();
+    save_state(&paths.state, &header, &tensors).map_err(TrainError::Io)
+}

@@ -1,0 +1,302 @@
+//! Training-time augmentation of images together with their boxes, following the
+//! default detection recipe of Ultralytics YOLOv8 so our trainer sees the same kind of
+//! data as theirs:
+//!
+//! 1. [`load_resized`]: long side to `imgsz`, aspect kept (their `load_image`);
+//! 2. either [`mosaic4`] on a `2·imgsz` canvas followed by [`random_perspective`] with
+//!    border `-imgsz/2` (which crops the canvas back to `imgsz × imgsz`), or — mosaic
+//!    off, e.g. the last `close_mosaic` epochs — [`letterbox_train`] followed by
+//!    [`random_perspective`] with border 0;
+//! 3. [`random_hsv`] (LUTs on OpenCV's 8-bit HSV);
+//! 4. [`flip_ud`] with probability `flipud`, then [`flip_lr`] with probability `fliplr`.
+//!
+//! Boxes are `(class, [x1, y1, x2, y2])` in pixels of the frame they travel with.
+//! Every random choice comes from a caller-owned [`Rng`](detective_core::Rng), so the
+//! same seed gives the same bytes. Pixel operations reproduce OpenCV 4.x on 8-bit
+//! images bit for bit (`cv2.resize` `INTER_LINEAR`, `cv2.warpAffine` `INTER_LINEAR`
+//! with a constant border, `COLOR_RGB2HSV`/`COLOR_HSV2RGB`); only the random draws
+//! differ from Ultralytics (another generator).
+
+mod affine;
+mod flip;
+mod hsv;
+mod letterbox;
+mod mosaic;
+mod resize;
+
+pub use affine::{
+    AR_THR, AREA_THR, WH_THR, affine_matrix, box_candidates, random_perspective, transform_boxes, warp_affine,
+};
+pub use flip::{flip_lr, flip_ud};
+pub use hsv::{HsvLuts, apply_hsv_luts, hsv_to_rgb, random_hsv, rgb_to_hsv};
+pub use letterbox::letterbox_train;
+pub use mosaic::mosaic4;
+pub use resize::load_resized;
+
+use crate::VisionError;
+
+/// Grey of every area not covered by an image (mosaic canvas, warp border, padding).
+pub const FILL: u8 = crate::preprocess::PAD_VALUE;
+
+/// A box with its class: `(class, [x1, y1, x2, y2])` in pixels.
+pub type LabeledBox = (usize, [f32; 4]);
+
+/// Augmentation hyper-parameters, named and defaulted as Ultralytics' `default.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AugmentParams {
+    /// Hue shift range, as a fraction of the hue circle (±).
+    pub hsv_h: f32,
+    /// Saturation gain range (±, multiplicative around 1).
+    pub hsv_s: f32,
+    /// Value (brightness) gain range (±, multiplicative around 1).
+    pub hsv_v: f32,
+    /// Rotation range in degrees (±).
+    pub degrees: f32,
+    /// Translation range as a fraction of the output size (±, around the centre).
+    pub translate: f32,
+    /// Scale range (±, around 1): the image is zoomed by a factor in `[1 - scale, 1 + scale]`.
+    pub scale: f32,
+    /// Shear range in degrees (±).
+    pub shear: f32,
+    /// Probability of a vertical flip.
+    pub flipud: f32,
+    /// Probability of a horizontal flip.
+    pub fliplr: f32,
+}
+
+impl Default for AugmentParams {
+    /// Ultralytics' defaults: hsv 0.015/0.7/0.4, translate 0.1, scale 0.5, fliplr 0.5,
+    /// no rotation, shear or vertical flip.
+    fn default() -> Self {
+        AugmentParams {
+            hsv_h: 0.015,
+            hsv_s: 0.7,
+            hsv_v: 0.4,
+            degrees: 0.0,
+            translate: 0.1,
+            scale: 0.5,
+            shear: 0.0,
+            flipud: 0.0,
+            fliplr: 0.5,
+        }
+    }
+}
+
+impl AugmentParams {
+    /// No augmentation at all (identity geometry, no colour change, no flips).
+    pub fn none() -> Self {
+        AugmentParams {
+            hsv_h: 0.0,
+            hsv_s: 0.0,
+            hsv_v: 0.0,
+            degrees: 0.0,
+            translate: 0.0,
+            scale: 0.0,
+            shear: 0.0,
+            flipud: 0.0,
+            fliplr: 0.0,
+        }
+    }
+
+    /// Refuses values that would break the transforms (non-finite, negative, a scale
+    /// that can reach zero, probabilities outside 0..1).
+    pub fn validate(&self) -> Result<(), VisionError> {
+        let named = [
+            ("hsv_h", self.hsv_h),
+            ("hsv_s", self.hsv_s),
+            ("hsv_v", self.hsv_v),
+            ("degrees", self.degrees),
+            ("translate", self.translate),
+            ("scale", self.scale),
+            ("shear", self.shear),
+            ("flipud", self.flipud),
+            ("fliplr", self.fliplr),
+        ];
+        for (name, v) in named {
+            if !v.is_finite() || v < 0.0 {
+                return Err(VisionError::InvalidArgument(format!(
+                    "augmentation {name} = {v} must be finite and ≥ 0"
+                )));
+            }
+        }
+        if self.scale >= 1.0 {
+            return Err(VisionError::InvalidArgument(format!(
+                "augmentation scale = {} must be below 1 (the zoom factor 1 - scale must stay positive)",
+                self.scale
+            )));
+        }
+        for (name, p) in [("flipud", self.flipud), ("fliplr", self.fliplr)] {
+            if p > 1.0 {
+                return Err(VisionError::InvalidArgument(format!(
+                    "augmentation {name} = {p} is a probability and must be within 0..=1"
+                )));
+            }
+        }
+        if self.degrees >= 90.0 || self.shear >= 90.0 {
+            return Err(VisionError::InvalidArgument(format!(
+                "augmentation degrees = {} and shear = {} must be below 90",
+                self.degrees, self.shear
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Uniform draw in `[lo, hi)` computed as Python's `random.uniform` does (`lo + (hi - lo) · u`).
+pub(crate) fn uniform(rng: &mut detective_core::Rng, lo: f64, hi: f64) -> f64 {
+    lo + (hi - lo) * rng.f64()
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Helpers shared by the augmentation tests: frames with solid rectangles and a
+    //! check that a box encloses the rectangle's pixels.
+
+    use crate::Frame;
+
+    /// A grey frame with one filled rectangle `[x1, y1, x2, y2)` of `colour`.
+    pub fn frame_with_rect(w: u32, h: u32, rect: [u32; 4], colour: [u8; 3]) -> Frame {
+        let mut f = Frame::filled(w, h, [40, 40, 40]).unwrap();
+        for y in rect[1]..rect[3] {
+            for x in rect[0]..rect[2] {
+                f.put_pixel(x, y, colour);
+            }
+        }
+        f
+    }
+
+    /// The tight box `[x1, y1, x2 + 1, y2 + 1]` of the pixels close to `colour`.
+    pub fn colour_extent(f: &Frame, colour: [u8; 3], tol: i32) -> Option<[f32; 4]> {
+        let (mut x1, mut y1, mut x2, mut y2) = (u32::MAX, u32::MAX, 0, 0);
+        let mut any = false;
+        for y in 0..f.height() {
+            for x in 0..f.width() {
+                let p = f.pixel(x, y);
+                if (0..3).all(|c| (p[c] as i32 - colour[c] as i32).abs() <= tol) {
+                    any = true;
+                    x1 = x1.min(x);
+                    y1 = y1.min(y);
+                    x2 = x2.max(x + 1);
+                    y2 = y2.max(y + 1);
+                }
+            }
+        }
+        any.then_some([x1 as f32, y1 as f32, x2 as f32, y2 as f32])
+    }
+
+    /// Asserts that `b` matches `extent` within `tol` pixels on every side.
+    pub fn assert_box_near(b: [f32; 4], extent: [f32; 4], tol: f32, what: &str) {
+        for k in 0..4 {
+            assert!(
+                (b[k] - extent[k]).abs() <= tol,
+                "{what}: box {b:?} vs drawn pixels {extent:?} (tolerance {tol})"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_ultralytics_and_valid() {
+        let p = AugmentParams::default();
+        assert_eq!((p.hsv_h, p.hsv_s, p.hsv_v), (0.015, 0.7, 0.4));
+        assert_eq!((p.translate, p.scale, p.fliplr, p.flipud), (0.1, 0.5, 0.5, 0.0));
+        p.validate().unwrap();
+        AugmentParams::none().validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_params_are_refused() {
+        for bad in [
+            AugmentParams {
+                scale: 1.0,
+                ..AugmentParams::default()
+            },
+            AugmentParams {
+                fliplr: 1.5,
+                ..AugmentParams::default()
+            },
+            AugmentParams {
+                hsv_h: f32::NAN,
+                ..AugmentParams::default()
+            },
+            AugmentParams {
+                translate: -0.1,
+                ..AugmentParams::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tmp_bench {
+    use super::*;
+    use detective_core::Rng;
+    use std::time::Instant;
+    #[test]
+    #[ignore]
+    fn stage_timings() {
+        let dir = std::path::Path::new("/work/shared/data/NEU-DET/images/train");
+        let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        let paths = &paths[..64];
+        let n = paths.len();
+        let t = Instant::now();
+        let frames: Vec<_> = paths
+            .iter()
+            .map(|p| crate::decode_file(p, &crate::DecodeLimits::default()).unwrap())
+            .collect();
+        eprintln!("decode {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        let t = Instant::now();
+        let resized: Vec<_> = frames.iter().map(|f| load_resized(f.clone(), 320).unwrap()).collect();
+        eprintln!("resize {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        let boxes = vec![(0usize, [10.0f32, 10.0, 100.0, 100.0])];
+        let mut rng = Rng::new(0);
+        let t = Instant::now();
+        let mut mos = Vec::new();
+        for i in 0..n {
+            let r = &resized;
+            mos.push(
+                mosaic4(
+                    [
+                        (&r[i], &boxes[..]),
+                        (&r[(i + 1) % n], &boxes[..]),
+                        (&r[(i + 2) % n], &boxes[..]),
+                        (&r[(i + 3) % n], &boxes[..]),
+                    ],
+                    320,
+                    &mut rng,
+                )
+                .unwrap(),
+            );
+        }
+        eprintln!("mosaic {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        let t = Instant::now();
+        let mut warped = Vec::new();
+        for (m, b) in &mos {
+            warped.push(random_perspective(m, b, -160, &AugmentParams::default(), &mut rng).unwrap());
+        }
+        eprintln!("perspective {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        let t = Instant::now();
+        for (w, _) in warped.iter_mut() {
+            random_hsv(w, 0.015, 0.7, 0.4, &mut rng);
+        }
+        eprintln!("hsv {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        let t = Instant::now();
+        for (w, b) in warped.iter_mut() {
+            flip_lr(w, b);
+        }
+        eprintln!("flip {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+        let t = Instant::now();
+        let mut out = Vec::new();
+        for (w, _) in &warped {
+            crate::preprocess::to_chw_into(w, &crate::preprocess::Normalize::default(), &mut out);
+        }
+        eprintln!("chw {:.3} ms", t.elapsed().as_secs_f64() * 1e3 / n as f64);
+    }
+}

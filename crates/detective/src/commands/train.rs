@@ -1,0 +1,166 @@
+//! `detective train`: trains a detector with a progress bar per epoch; Ctrl-C
+//! stops at the next optimiser step and saves `weights/last` for `--resume`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use detective_ml::train::args::TrainArgs;
+use detective_ml::train::trainer::{TrainEvent, train};
+use detective_ml::yolo::Scale;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::TrainCliArgs;
+use crate::config::Config;
+
+fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
+    let mut args = TrainArgs {
+        model: Scale::parse(&a.model).context("--model must be n or s")?,
+        weights: a.weights.clone(),
+        epochs: a.epochs,
+        imgsz: a.imgsz,
+        batch: a.batch,
+        out: a.out.clone(),
+        seed: a.seed,
+        workers: a.workers,
+        patience: a.patience,
+        optimizer: a.optimizer.clone(),
+        close_mosaic: a.close_mosaic,
+        val: !a.no_val,
+        save_period: a.save_period,
+        plots: !a.no_plots,
+        ..TrainArgs::default()
+    };
+    if let Some(d) = &a.data {
+        args.data = d.clone();
+    }
+    if let Some(lr) = a.lr0 {
+        args.lr0 = lr;
+    }
+    if let Some(m) = a.mosaic {
+        args.mosaic = m;
+    }
+    Ok(args)
+}
+
+pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
+    if a.data.is_none() && !a.resume {
+        bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");
+    }
+    let args = to_args(a)?;
+    args.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without saving");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current step and saving weights/last (Ctrl-C again to abort)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let style = ProgressStyle::with_template(
+        "{prefix:>9} {bar:30.cyan/blue} {pos:>4}/{len:4} {msg} [{elapsed_precise}<{eta_precise}]",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut bar: Option<ProgressBar> = None;
+    let mut epochs = 0usize;
+    let mut observer = |e: &TrainEvent| match e {
+        TrainEvent::Started {
+            epochs: n,
+            start_epoch,
+            batches,
+            images,
+            optimizer,
+            lr0,
+            resumed,
+        } => {
+            epochs = *n;
+            eprintln!(
+                "{} {images} training images, {batches} batches per epoch, epochs {}..{n}, optimizer {optimizer} lr0 {lr0}",
+                if *resumed { "resuming:" } else { "training:" },
+                start_epoch + 1
+            );
+            eprintln!(
+                "{:>9} {:>9} {:>9} {:>9}  then P, R, mAP50, mAP50-95 on validation",
+                "epoch", "box_loss", "cls_loss", "dfl_loss"
+            );
+        }
+        TrainEvent::Batch {
+            epoch,
+            batch,
+            batches,
+            loss,
+            images_per_sec,
+        } => {
+            let b = bar.get_or_insert_with(|| {
+                let b = ProgressBar::new(*batches as u64).with_style(style.clone());
+                b.set_prefix(format!("{}/{}", epoch + 1, epochs));
+                b
+            });
+            b.set_position(*batch as u64 + 1);
+            b.set_message(format!(
+                "{:>8.4} {:>8.4} {:>8.4} {:>5.1} img/s",
+                loss.box_loss, loss.cls_loss, loss.dfl_loss, images_per_sec
+            ));
+        }
+        TrainEvent::Validating { .. } => {
+            if let Some(b) = &bar {
+                b.set_message(format!("{} validating…", b.message()));
+            }
+        }
+        TrainEvent::EpochEnd {
+            row,
+            improved,
+            train_images_per_sec,
+            ..
+        } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!(
+                "{:>9} {:>9.4} {:>9.4} {:>9.4}  P {:.3} R {:.3} mAP50 {:.3} mAP50-95 {:.3}  {:.1} img/s{}",
+                format!("{}/{}", row.epoch, epochs),
+                row.train.box_loss,
+                row.train.cls_loss,
+                row.train.dfl_loss,
+                row.precision,
+                row.recall,
+                row.map50,
+                row.map50_95,
+                train_images_per_sec,
+                if *improved { "  *best" } else { "" }
+            );
+        }
+        TrainEvent::Stopped { epoch, batch } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!("stopped at epoch {} batch {batch}: resume with --resume", epoch + 1);
+        }
+        TrainEvent::Finished { best, last, best_fitness } => {
+            eprintln!(
+                "weights: {} (fitness {}), {}",
+                best.display(),
+                best_fitness.map(|f| format!("{f:.4}")).unwrap_or_else(|| "-".into()),
+                last.display()
+            );
+        }
+    };
+    let summary = train(args, a.resume, &mut observer, stop)?;
+    if let Some(v) = &summary.final_val {
+        println!(
+            "{}",
+            serde_json::json!({"out": summary.out, "best": summary.best, "epochs": summary.epochs_done,
+                "precision": v.metrics.precision, "recall": v.metrics.recall,
+                "map50": v.metrics.map50, "map50_95": v.metrics.map50_95})
+        );
+    }
+    if a.export && !summary.stopped {
+        eprintln!("--export: ONNX export is not available yet; use the .bpk checkpoint");
+    }
+    Ok(if summary.stopped { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}

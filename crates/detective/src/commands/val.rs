@@ -1,0 +1,91 @@
+//! `detective val`: precision, recall, mAP50 and mAP50-95 of a model on a split,
+//! overall and per class, as a table or JSON.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use detective_data::YoloDataset;
+use detective_ml::Detector;
+use detective_ml::train::loader::samples_from_split;
+use detective_ml::train::validate::validate_engine;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ValArgs;
+use crate::config::Config;
+
+pub fn run(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&a.iou) || a.max_det == 0 {
+        bail!("--iou must be within 0..1 and --max-det positive");
+    }
+    let ds = YoloDataset::load(&a.data)?;
+    let samples = samples_from_split(&ds, &a.split)?;
+    if samples.is_empty() {
+        bail!("split {:?} of {} has no images", a.split, a.data.display());
+    }
+    let model = Detector::load(&a.model, None, a.threads)?;
+    if let Some(s) = a.imgsz
+        && s != model.imgsz
+    {
+        bail!("--imgsz {s} does not match the model's fixed input size {}", model.imgsz);
+    }
+    let names = ds.names().to_vec();
+    if names.len() != model.names.len() {
+        bail!(
+            "the dataset has {} classes but the model {} ({})",
+            names.len(),
+            model.names.len(),
+            model.names.join(", ")
+        );
+    }
+    let bar = if a.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(samples.len() as u64).with_style(
+            ProgressStyle::with_template("validating {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}<{eta_precise}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    };
+    let report = validate_engine(model.engine(), &samples, &names, a.iou, a.max_det, |i, _| {
+        bar.set_position(i as u64)
+    })?;
+    bar.finish_and_clear();
+    let m = &report.metrics;
+    let coco = report.evaluator.finish_coco_with_max_dets(100);
+    if a.json {
+        let out = serde_json::json!({
+            "model": a.model, "data": a.data, "split": a.split, "backend": model.backend,
+            "images": report.images, "instances": m.instances,
+            "precision": m.precision, "recall": m.recall, "map50": m.map50, "map50_95": m.map50_95,
+            "fitness": m.fitness,
+            "per_class": m.per_class.iter().map(|c| serde_json::json!({
+                "class": c.class, "name": c.name, "images": c.images, "instances": c.instances,
+                "precision": c.precision, "recall": c.recall, "map50": c.map50, "map50_95": c.map50_95})).collect::<Vec<_>>(),
+            "coco": {"ap": coco.ap, "ap50": coco.ap50, "ap75": coco.ap75, "max_dets": coco.max_dets},
+            "ms_per_image": report.ms_per_image,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{:>18} {:>7} {:>9} {:>7} {:>7} {:>7} {:>9}",
+            "class", "images", "instances", "P", "R", "mAP50", "mAP50-95"
+        );
+        println!(
+            "{:>18} {:>7} {:>9} {:>7.3} {:>7.3} {:>7.3} {:>9.3}",
+            "all", m.images, m.instances, m.precision, m.recall, m.map50, m.map50_95
+        );
+        for c in &m.per_class {
+            println!(
+                "{:>18} {:>7} {:>9} {:>7.3} {:>7.3} {:>7.3} {:>9.3}",
+                c.name, c.images, c.instances, c.precision, c.recall, c.map50, c.map50_95
+            );
+        }
+        println!(
+            "COCO (pycocotools method, maxDets 100): AP50 {:.3}  AP50-95 {:.3}   {:.1} ms per image on {}",
+            coco.ap50.unwrap_or(f64::NAN),
+            coco.ap.unwrap_or(f64::NAN),
+            report.ms_per_image,
+            model.backend
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
