@@ -47,8 +47,8 @@ impl BurnEngine {
                 input.len()
             )));
         }
-        let x = Tensor::<1>::from_data(TensorData::new(input, [batch * 3 * s * s]), &self.device)
-            .reshape([batch, 3, s, s]);
+        let x =
+            Tensor::<1>::from_data(TensorData::new(input, [batch * 3 * s * s]), &self.device).reshape([batch, 3, s, s]);
         let model = self
             .model
             .lock()

@@ -70,10 +70,7 @@ pub fn save_model(model: &YoloV8, meta: &ModelMeta, path: &Path) -> Result<(), M
         std::fs::create_dir_all(dir).map_err(|e| model_err(path, e))?;
     }
     let tmp = path.with_extension("bpk.tmp");
-    model
-        .clone()
-        .save_file(&tmp)
-        .map_err(|e| model_err(path, e))?;
+    model.clone().save_file(&tmp).map_err(|e| model_err(path, e))?;
     std::fs::rename(&tmp, path).map_err(|e| model_err(path, e))?;
     let mp = meta_path(path);
     let tmp_meta = mp.with_extension("json.tmp");
@@ -88,8 +85,7 @@ pub fn load_meta(path: &Path) -> Result<ModelMeta, MlError> {
     let mp = meta_path(path);
     let text = std::fs::read_to_string(&mp)
         .map_err(|e| model_err(path, format!("cannot read its metadata {}: {e}", mp.display())))?;
-    let meta: ModelMeta =
-        serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
+    let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
     if meta.format != FORMAT {
         return Err(model_err(&mp, format!("format {:?} is not {FORMAT:?}", meta.format)));
     }
@@ -99,8 +95,11 @@ pub fn load_meta(path: &Path) -> Result<ModelMeta, MlError> {
             format!("{} classes but {} names", meta.num_classes, meta.names.len()),
         ));
     }
-    if meta.imgsz == 0 || meta.imgsz % 32 != 0 || meta.imgsz > 4096 {
-        return Err(model_err(&mp, format!("imgsz {} is not a multiple of 32 in 32..4096", meta.imgsz)));
+    if meta.imgsz == 0 || !meta.imgsz.is_multiple_of(32) || meta.imgsz > 4096 {
+        return Err(model_err(
+            &mp,
+            format!("imgsz {} is not a multiple of 32 in 32..4096", meta.imgsz),
+        ));
     }
     Ok(meta)
 }

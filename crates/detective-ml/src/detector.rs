@@ -4,8 +4,9 @@
 //! boxes mapped back to the original image.
 //!
 //! `Detector::load` picks the engine from the file: `.onnx` runs in ONNX Runtime;
-//! our checkpoint (`.bpk` + `.json`) runs through its ONNX export in ONNX Runtime
-//! when both exist, else on Burn's CPU backend (the fallback engine).
+//! our checkpoint (`.bpk` + `.json`) runs through its ONNX export (`NAME.onnx`, if
+//! not older than the weights) in ONNX Runtime, else on Burn's CPU backend (the
+//! fallback engine).
 
 use std::path::Path;
 use std::sync::Once;
@@ -144,7 +145,16 @@ impl Detector {
                     None => meta.names.clone(),
                 };
                 let onnx = path.with_extension("onnx");
-                if onnx.is_file() {
+                let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                let stale = matches!((modified(&onnx), modified(path)), (Some(o), Some(w)) if o < w);
+                if stale {
+                    tracing::warn!(
+                        "{} is older than {}: ignoring it (re-run `detective export`)",
+                        onnx.display(),
+                        path.display()
+                    );
+                }
+                if onnx.is_file() && !stale {
                     match OnnxDetector::load(&onnx, Some(names.clone()), threads) {
                         Ok(m) => {
                             return Ok(Detector {

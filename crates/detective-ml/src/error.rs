@@ -14,6 +14,8 @@ pub enum MlError {
     Model { path: String, reason: String },
     #[error("inference failed: {0}")]
     Inference(String),
+    #[error("export failed: {0}")]
+    Export(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     #[error(transparent)]

@@ -3,10 +3,12 @@
 //! or Ultralytics' `best.onnx`) or Burn, with Ultralytics' post-processing
 //! (confidence filter, class-aware NMS, max-det).
 
+pub mod bench;
 pub mod burn_engine;
 pub mod checkpoint;
 pub mod detector;
 pub mod error;
+pub mod export;
 pub mod metrics;
 pub mod nms;
 pub mod onnx_detector;

@@ -54,6 +54,11 @@ pub enum Command {
     Train(TrainCliArgs),
     /// Precision, recall, mAP50 and mAP50-95 of a model on a dataset split.
     Val(ValArgs),
+    /// Export our checkpoint (.bpk) to ONNX for serving in ONNX Runtime.
+    Export(ExportArgs),
+    /// Measure inference latency or training throughput.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -225,8 +230,9 @@ pub struct TrainCliArgs {
     /// Start from these weights (our .bpk); layers whose shape differs stay fresh.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    #[arg(long, default_value_t = 100)]
-    pub epochs: usize,
+    /// Epochs (default 100; with --resume: raise the saved run's count).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Square input size (multiple of 32).
     #[arg(long, default_value_t = 640)]
     pub imgsz: u32,
@@ -267,7 +273,7 @@ pub struct TrainCliArgs {
     /// Do not write plots.
     #[arg(long)]
     pub no_plots: bool,
-    /// Also export best.bpk to ONNX at the end.
+    /// Also export weights/best.bpk to weights/best.onnx at the end.
     #[arg(long)]
     pub export: bool,
 }
@@ -297,4 +303,57 @@ pub struct ValArgs {
     /// Inference threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Latency of one prediction (letterbox, engine, NMS): median, p95, images/s.
+    Infer {
+        /// Model: our checkpoint (.bpk) or a YOLO ONNX export.
+        #[arg(long)]
+        model: PathBuf,
+        /// Image to predict on (default: a synthetic 640×480 part).
+        #[arg(long)]
+        source: Option<PathBuf>,
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Inference threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Training throughput (forward, loss, backward, optimiser) of a fresh model on a fixed batch.
+    Train {
+        #[arg(long, default_value = "n", value_parser = ["n", "s"])]
+        model: String,
+        #[arg(long, default_value_t = 320)]
+        imgsz: u32,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Our checkpoint (.bpk, with its .json beside it).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output format.
+    #[arg(long, default_value = "onnx", value_parser = ["onnx"])]
+    pub format: String,
+    /// Square input size of the exported model, a multiple of 32 (default: the checkpoint's).
+    #[arg(long)]
+    pub imgsz: Option<u32>,
+    /// Output file (default: the model's path with extension .onnx, where `predict` finds it).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

@@ -33,6 +33,8 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(&args, &config),
         Command::Train(args) => commands::train::run(&args, &config),
         Command::Val(args) => commands::val::run(&args, &config),
+        Command::Export(args) => commands::export::run(&args, &config),
+        Command::Bench(cmd) => commands::bench::run(cmd, &config),
         Command::Config(cmd) => commands::config_show::run(cmd, &config, config_file.as_deref()),
     };
     match result {

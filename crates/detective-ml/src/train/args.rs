@@ -125,7 +125,10 @@ impl TrainArgs {
             bad.push(format!("epochs {} must be within 1..=100000", self.epochs));
         }
         if self.imgsz < 32 || !self.imgsz.is_multiple_of(32) || self.imgsz > 4096 {
-            bad.push(format!("imgsz {} must be a multiple of 32 within 32..=4096", self.imgsz));
+            bad.push(format!(
+                "imgsz {} must be a multiple of 32 within 32..=4096",
+                self.imgsz
+            ));
         }
         if self.batch == 0 || self.batch > 1024 {
             bad.push(format!("batch {} must be within 1..=1024", self.batch));

@@ -107,7 +107,11 @@ pub fn assign(
             let overlap = ciou(gt.xyxy, boxes[a]).max(0.0);
             let s = scores[a * num_classes + gt.class.min(num_classes - 1)];
             let align = s.powf(cfg.alpha) * overlap.powf(cfg.beta);
-            cands.push(Cand { anchor: a, overlap, align });
+            cands.push(Cand {
+                anchor: a,
+                overlap,
+                align,
+            });
         }
         // Top-k by alignment (stable: ties keep anchor order).
         cands.sort_by(|p, q| q.align.total_cmp(&p.align).then(p.anchor.cmp(&q.anchor)));
@@ -171,7 +175,10 @@ mod tests {
     #[test]
     fn only_anchors_inside_the_box_become_positive_and_at_most_topk() {
         let points = grid(10, 8.0);
-        let gt = GtBox { class: 1, xyxy: [8.0, 8.0, 48.0, 40.0] };
+        let gt = GtBox {
+            class: 1,
+            xyxy: [8.0, 8.0, 48.0, 40.0],
+        };
         let boxes: Vec<[f32; 4]> = points.iter().map(|_| gt.xyxy).collect();
         let scores = vec![0.5; points.len() * 2];
         let cfg = AssignerConfig::default();
@@ -193,8 +200,14 @@ mod tests {
         let boxes = vec![[10.0, 10.0, 30.0, 30.0]];
         let scores = vec![0.5, 0.5];
         let gts = [
-            GtBox { class: 0, xyxy: [0.0, 0.0, 60.0, 60.0] },
-            GtBox { class: 1, xyxy: [11.0, 11.0, 31.0, 29.0] },
+            GtBox {
+                class: 0,
+                xyxy: [0.0, 0.0, 60.0, 60.0],
+            },
+            GtBox {
+                class: 1,
+                xyxy: [11.0, 11.0, 31.0, 29.0],
+            },
         ];
         let a = assign(&AssignerConfig::default(), &scores, 2, &boxes, &points, &gts);
         assert!(a.fg[0]);
@@ -205,7 +218,7 @@ mod tests {
     fn image_without_boxes_has_no_positives() {
         let points = grid(4, 8.0);
         let boxes = vec![[0.0, 0.0, 8.0, 8.0]; points.len()];
-        let a = assign(&AssignerConfig::default(), &vec![0.9; 16], 1, &boxes, &points, &[]);
+        let a = assign(&AssignerConfig::default(), &[0.9; 16], 1, &boxes, &points, &[]);
         assert!(a.fg.iter().all(|f| !f));
     }
 }

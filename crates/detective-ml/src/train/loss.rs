@@ -8,7 +8,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::assigner::{Assignment, AssignerConfig, GtBox, assign};
+use super::assigner::{AssignerConfig, Assignment, GtBox, assign};
 use crate::yolo::{REG_MAX, anchors};
 
 /// Loss gains (Ultralytics' `box`, `cls`, `dfl` hyper-parameters).
@@ -138,8 +138,11 @@ pub fn detection_loss(
     let device = raw.device();
     let nc = num_classes;
     let (points_grid, strides) = anchors(input_hw.0, input_hw.1);
-    let points_px: Vec<[f32; 2]> =
-        points_grid.iter().zip(&strides).map(|(p, s)| [p[0] * s, p[1] * s]).collect();
+    let points_px: Vec<[f32; 2]> = points_grid
+        .iter()
+        .zip(&strides)
+        .map(|(p, s)| [p[0] * s, p[1] * s])
+        .collect();
 
     // Assignment on detached predictions.
     let raw_host: Vec<f32> = raw
@@ -264,4 +267,89 @@ fn scalar(t: &Tensor<1>) -> f32 {
         .ok()
         .and_then(|v| v.first().copied())
         .unwrap_or(f32::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::optim::GradientsParams;
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
+    use crate::train::params::{read_params, write_params};
+    use crate::yolo::{Scale, YoloConfig, YoloV8};
+
+    /// Model, loss and optimiser together can fit one batch: bright rectangles on
+    /// a dark background, one per image.
+    #[test]
+    fn fitting_one_batch_drives_every_loss_down() {
+        let (s, batch, nc) = (64usize, 2usize, 2usize);
+        let device = Device::flex().autodiff();
+        device.seed(1);
+        let mut model = YoloV8::new(
+            &YoloConfig {
+                scale: Scale::N,
+                num_classes: nc,
+            },
+            &device,
+        );
+        let mut data = vec![0.1f32; batch * 3 * s * s];
+        let mut targets = Vec::new();
+        for b in 0..batch {
+            let (x1, y1, w, h) = (8 + 12 * b, 10 + 6 * b, 24, 20 + 4 * b);
+            for c in 0..3 {
+                for y in y1..y1 + h {
+                    for x in x1..x1 + w {
+                        data[((b * 3 + c) * s + y) * s + x] = 0.9;
+                    }
+                }
+            }
+            let xyxy = [x1 as f32, y1 as f32, (x1 + w) as f32, (y1 + h) as f32];
+            targets.push(vec![GtBox { class: b % nc, xyxy }]);
+        }
+        let mut opt = Optimizer::new(OptimizerKind::AdamW, 0.0);
+        for _ in 0..40 {
+            let x =
+                Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &device).reshape([batch, 3, s, s]);
+            let out = detection_loss(
+                model.forward_raw(x),
+                &targets,
+                nc,
+                (s, s),
+                &AssignerConfig::default(),
+                &LossGains::default(),
+            );
+            let mut gp = GradientsParams::from_grads(out.total.backward(), &model);
+            let g = take_grads(&model, &mut gp);
+            let (infos, mut values) = read_params(&model);
+            opt.step(&infos, &mut values, &g, [0.003; 3], 0.9);
+            model = write_params(model, &values, &device);
+        }
+        // The best-scoring prediction of each image is its rectangle, of its class.
+        let x = Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &device).reshape([batch, 3, s, s]);
+        let y = model
+            .forward(x)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        let a = y.len() / (batch * (4 + nc));
+        for (b, t) in targets.iter().enumerate() {
+            let at = |r: usize, i: usize| y[(b * (4 + nc) + r) * a + i];
+            let (mut best, mut best_i, mut best_c) = (0f32, 0, 0);
+            for i in 0..a {
+                for c in 0..nc {
+                    if at(4 + c, i) > best {
+                        (best, best_i, best_c) = (at(4 + c, i), i, c);
+                    }
+                }
+            }
+            let (cx, cy, w, h) = (at(0, best_i), at(1, best_i), at(2, best_i), at(3, best_i));
+            let p = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
+            let iou = crate::train::assigner::ciou(p, t[0].xyxy);
+            assert_eq!(best_c, t[0].class, "image {b}");
+            assert!(best > 0.3, "image {b}: score {best}");
+            assert!(iou > 0.5, "image {b}: CIoU {iou} of {p:?} with {:?}", t[0].xyxy);
+        }
+    }
 }

@@ -164,10 +164,7 @@ impl ModuleVisitor for GradTaker<'_> {
 
 /// Takes each tensor's gradient out of `grads`, in visit order (None where absent).
 pub fn take_grads<M: Module>(model: &M, grads: &mut GradientsParams) -> Vec<Option<Vec<f32>>> {
-    let mut t = GradTaker {
-        grads,
-        out: Vec::new(),
-    };
+    let mut t = GradTaker { grads, out: Vec::new() };
     model.visit(&mut t);
     t.out
 }
@@ -214,7 +211,11 @@ mod tests {
 
     #[test]
     fn weight_decay_applies_to_weights_only() {
-        let infos = [info(ParamKind::Weight, 1), info(ParamKind::NormWeight, 1), info(ParamKind::Bias, 1)];
+        let infos = [
+            info(ParamKind::Weight, 1),
+            info(ParamKind::NormWeight, 1),
+            info(ParamKind::Bias, 1),
+        ];
         let mut values = vec![vec![1.0f32], vec![1.0], vec![1.0]];
         let grads = vec![Some(vec![0.0f32]), Some(vec![0.0]), Some(vec![0.0])];
         let mut opt = Optimizer::new(OptimizerKind::Sgd, 0.5);

@@ -43,7 +43,11 @@ impl ParamInfo {
 
 fn kind_of(path: &[String]) -> ParamKind {
     let last = path.last().map(String::as_str).unwrap_or("");
-    let parent = if path.len() >= 2 { path[path.len() - 2].as_str() } else { "" };
+    let parent = if path.len() >= 2 {
+        path[path.len() - 2].as_str()
+    } else {
+        ""
+    };
     match last {
         "running_mean" | "running_var" => ParamKind::Buffer,
         "gamma" => ParamKind::NormWeight,
@@ -97,8 +101,18 @@ pub fn param_infos<M: Module>(model: &M) -> Vec<ParamInfo> {
     c.infos
 }
 
+/// Folds pending batch-norm statistics into the module: Burn's `RunningState`
+/// keeps the latest update aside until it is synchronised, so a visit would
+/// otherwise read the statistics of one step earlier, and a write would be
+/// overwritten by that pending update. `valid()` synchronises every running
+/// state (shared with `model`) as a side effect.
+fn sync_running_states<M: Module>(model: &M) {
+    let _ = model.valid();
+}
+
 /// Layout and host copies of every float tensor (parameters and buffers).
 pub fn read_params<M: Module>(model: &M) -> (Vec<ParamInfo>, Vec<Vec<f32>>) {
+    sync_running_states(model);
     let mut c = Collector {
         path: Vec::new(),
         infos: Vec::new(),
@@ -136,6 +150,7 @@ impl ModuleMapper for Writer<'_> {
 /// Replaces every float tensor of `model` with `values` (same order and sizes as
 /// [`read_params`]); tensors whose size does not match are left unchanged.
 pub fn write_params<M: Module>(model: M, values: &[Vec<f32>], device: &Device) -> M {
+    sync_running_states(&model);
     let mut w = Writer {
         values,
         index: 0,

@@ -78,7 +78,8 @@ pub fn save_state(path: &Path, state: &RunState, t: &RunTensors) -> Result<(), S
         let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
         let mut w = std::io::BufWriter::new(file);
         w.write_all(MAGIC).map_err(|e| io(&tmp, e))?;
-        w.write_all(&(json.len() as u64).to_le_bytes()).map_err(|e| io(&tmp, e))?;
+        w.write_all(&(json.len() as u64).to_le_bytes())
+            .map_err(|e| io(&tmp, e))?;
         w.write_all(&json).map_err(|e| io(&tmp, e))?;
         let zero: Vec<f32> = Vec::new();
         for s in &sections {
@@ -92,7 +93,11 @@ pub fn save_state(path: &Path, state: &RunState, t: &RunTensors) -> Result<(), S
                 };
                 let padded = data.len() != *len;
                 for k in 0..*len {
-                    let x = if padded { data.get(k).copied().unwrap_or(0.0) } else { data[k] };
+                    let x = if padded {
+                        data.get(k).copied().unwrap_or(0.0)
+                    } else {
+                        data[k]
+                    };
                     w.write_all(&x.to_le_bytes()).map_err(|e| io(&tmp, e))?;
                 }
             }

@@ -275,7 +275,11 @@ pub fn train(
         return Err(TrainError::Args("the train split has no images".into()));
     }
     let val_split = if dataset.split("val").is_some() { "val" } else { "test" };
-    let val_samples = if args.val { samples_from_split(&dataset, val_split).unwrap_or_default() } else { Vec::new() };
+    let val_samples = if args.val {
+        samples_from_split(&dataset, val_split).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
 
     let hyp = AugmentParams {
         hsv_h: args.hsv_h,
@@ -314,6 +318,9 @@ pub fn train(
         scale: args.model,
         num_classes: nc,
     };
+    // Same seed, same initial weights (Burn's initialisers draw from the device's generator).
+    device.seed(args.seed);
+    ad.seed(args.seed);
     let mut model = YoloV8::new(&cfg, &ad);
     let (infos, init_values) = read_params(&model);
     let eval_template = YoloV8::new(&cfg, &device);
@@ -324,9 +331,7 @@ pub fn train(
 
     let (mut state, mut ema_values, mut acc) = match resumed {
         Some((state, tensors)) => {
-            if tensors.model.len() != infos.len()
-                || tensors.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len())
-            {
+            if tensors.model.len() != infos.len() || tensors.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len()) {
                 return Err(TrainError::Resume(
                     "the saved state does not match this model (scale or classes changed?)".into(),
                 ));
@@ -335,7 +340,11 @@ pub fn train(
             let mut state = state;
             state.optimizer.m = tensors.m;
             state.optimizer.v = tensors.v;
-            let acc = if tensors.acc.is_empty() { Vec::new() } else { tensors.acc };
+            let acc = if tensors.acc.is_empty() {
+                Vec::new()
+            } else {
+                tensors.acc
+            };
             (state, tensors.ema, acc)
         }
         None => {
@@ -421,12 +430,9 @@ pub fn train(
         let epoch_start = Instant::now();
         let mut images_done = 0usize;
         let skip = state.batch;
-        let mut iter = loader.epoch(epoch, mosaic);
-        for i in 0..nb {
+        let mut iter = loader.epoch_from(epoch, mosaic, skip);
+        for i in skip..nb {
             let Some(batch) = iter.next() else { break };
-            if i < skip {
-                continue;
-            }
             let batch = batch?;
             let ni = (i + nb * epoch) as i64;
             let base_lr = lr0 as f64 * lf(epoch);
@@ -578,7 +584,11 @@ pub fn train(
         }
         save_model(&ema_model, &meta, &paths.last)?;
         if args.save_period > 0 && (epoch + 1) % args.save_period == 0 {
-            save_model(&ema_model, &meta, &paths.weights.join(format!("epoch_{}.bpk", epoch + 1)))?;
+            save_model(
+                &ema_model,
+                &meta,
+                &paths.weights.join(format!("epoch_{}.bpk", epoch + 1)),
+            )?;
         }
         state.epoch = epoch + 1;
         state.batch = 0;
@@ -586,7 +596,7 @@ pub fn train(
         state.tloss_count = 0;
         save_run(&paths, &mut state, &model, &ema, &acc, &run_start)?;
         if args.plots {
-            let _ = crate::plots::plot_results_csv(&paths.results, &paths.out.join("results.svg"));
+            let _ = crate::plots::plot_results_csv(&paths.results, paths.out.join("results.svg"));
         }
         observer.on_event(&TrainEvent::EpochEnd {
             epoch,
@@ -603,26 +613,26 @@ pub fn train(
         }
         if stop.load(Ordering::SeqCst) {
             stopped = state.epoch < args.epochs;
-            observer.on_event(&TrainEvent::Stopped { epoch: state.epoch, batch: 0 });
+            observer.on_event(&TrainEvent::Stopped {
+                epoch: state.epoch,
+                batch: 0,
+            });
             break;
         }
     }
-    if !stopped && args.plots {
-        if let Some(v) = &final_val {
-            let _ = crate::plots::plot_pr_curve(&v.metrics, &paths.out.join("PR_curve.svg"));
-            let _ = crate::plots::plot_confusion_matrix(
-                &v.confusion,
-                &names,
-                &paths.out.join("confusion_matrix.svg"),
-                false,
-            );
-            let _ = crate::plots::plot_confusion_matrix(
-                &v.confusion,
-                &names,
-                &paths.out.join("confusion_matrix_normalized.svg"),
-                true,
-            );
-        }
+    if !stopped
+        && args.plots
+        && let Some(v) = &final_val
+    {
+        let _ = crate::plots::plot_pr_curve(&v.metrics, paths.out.join("PR_curve.svg"));
+        let _ =
+            crate::plots::plot_confusion_matrix(&v.confusion, &names, paths.out.join("confusion_matrix.svg"), false);
+        let _ = crate::plots::plot_confusion_matrix(
+            &v.confusion,
+            &names,
+            paths.out.join("confusion_matrix_normalized.svg"),
+            true,
+        );
     }
     observer.on_event(&TrainEvent::Finished {
         best: paths.best.clone(),

@@ -71,7 +71,13 @@ fn preds_of(cands: &[Candidate], keep: &[usize], to_original: impl Fn(&BBox) -> 
         .collect()
 }
 
-fn finish(evaluator: DetectionEvaluator, names: &[String], loss: Option<LossItems>, images: usize, ms: f64) -> ValReport {
+fn finish(
+    evaluator: DetectionEvaluator,
+    names: &[String],
+    loss: Option<LossItems>,
+    images: usize,
+    ms: f64,
+) -> ValReport {
     let metrics = evaluator.finish(names);
     let confusion = evaluator.confusion_matrix(0.25, 0.45);
     ValReport {
@@ -197,7 +203,10 @@ pub fn validate_engine(
         let t0 = Instant::now();
         let fc = frame_candidates(engine, &frame, VAL_CONF, true)?;
         let keep = nms_class_aware(&fc.candidates, iou, max_det);
-        evaluator.add_image(&preds_of(&fc.candidates, &keep, |bb| fc.letterbox.to_original(bb)), &gts);
+        evaluator.add_image(
+            &preds_of(&fc.candidates, &keep, |bb| fc.letterbox.to_original(bb)),
+            &gts,
+        );
         ms += t0.elapsed().as_secs_f64() * 1000.0;
         progress(i + 1, samples.len());
     }

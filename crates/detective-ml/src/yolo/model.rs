@@ -193,8 +193,12 @@ impl YoloV8 {
         let p5 = self.b9.forward(self.b8.forward(self.b7.forward(p4.clone())));
         let h12 = self.n12.forward(Tensor::cat(vec![self.up.forward(p5.clone()), p4], 1));
         let h15 = self.n15.forward(Tensor::cat(vec![self.up.forward(h12.clone()), p3], 1));
-        let h18 = self.n18.forward(Tensor::cat(vec![self.n16.forward(h15.clone()), h12], 1));
-        let h21 = self.n21.forward(Tensor::cat(vec![self.n19.forward(h18.clone()), p5], 1));
+        let h18 = self
+            .n18
+            .forward(Tensor::cat(vec![self.n16.forward(h15.clone()), h12], 1));
+        let h21 = self
+            .n21
+            .forward(Tensor::cat(vec![self.n19.forward(h18.clone()), p5], 1));
         [h15, h18, h21]
     }
 
@@ -300,16 +304,34 @@ mod tests {
         // count 16 more: the DFL's fixed 1×1 convolution (weights 0..15), which we
         // compute as an expectation instead of storing.
         let device = Device::flex();
-        let n = YoloV8::new(&YoloConfig { scale: Scale::N, num_classes: 80 }, &device);
+        let n = YoloV8::new(
+            &YoloConfig {
+                scale: Scale::N,
+                num_classes: 80,
+            },
+            &device,
+        );
         assert_eq!(trainable(&n) + 16, 3_157_200);
-        let s = YoloV8::new(&YoloConfig { scale: Scale::S, num_classes: 80 }, &device);
+        let s = YoloV8::new(
+            &YoloConfig {
+                scale: Scale::S,
+                num_classes: 80,
+            },
+            &device,
+        );
         assert_eq!(trainable(&s) + 16, 11_166_560);
     }
 
     #[test]
     fn forward_gives_ultralytics_export_layout() {
         let device = Device::flex();
-        let model = YoloV8::new(&YoloConfig { scale: Scale::N, num_classes: 3 }, &device);
+        let model = YoloV8::new(
+            &YoloConfig {
+                scale: Scale::N,
+                num_classes: 3,
+            },
+            &device,
+        );
         let y = model.forward(Tensor::<4>::zeros([2, 3, 64, 96], &device));
         // anchors: 8×12 + 4×6 + 2×3
         assert_eq!(y.dims(), [2, 4 + 3, 96 + 24 + 6]);
@@ -328,7 +350,13 @@ mod tests {
     #[test]
     fn every_trainable_tensor_receives_a_gradient() {
         let device = Device::flex().autodiff();
-        let model = YoloV8::new(&YoloConfig { scale: Scale::N, num_classes: 2 }, &device);
+        let model = YoloV8::new(
+            &YoloConfig {
+                scale: Scale::N,
+                num_classes: 2,
+            },
+            &device,
+        );
         let raw = model.forward_raw(Tensor::<4>::ones([1, 3, 64, 64], &device));
         let grads = raw.sum().backward();
         let mut gp = GradientsParams::from_grads(grads, &model);

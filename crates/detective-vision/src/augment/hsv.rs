@@ -283,37 +283,3 @@ mod tests {
         assert_ne!(run(3), run(4));
     }
 }
-
-#[cfg(test)]
-mod tmp_opencv_tables {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn full_tables_match_opencv() {
-        let dir = std::env::var("CVCHECK").unwrap();
-        let fwd = std::fs::read(format!("{dir}/hsv_fwd.bin")).unwrap();
-        let inv = std::fs::read(format!("{dir}/hsv_inv.bin")).unwrap();
-        let (mut bad_f, mut bad_i) = (0, 0);
-        for x in 0..(1usize << 24) {
-            let (hi, mid, lo) = ((x >> 16) as u8, ((x >> 8) & 255) as u8, (x & 255) as u8);
-            // forward: input BGR = (hi, mid, lo) → RGB = (lo, mid, hi)
-            let h = rgb_to_hsv([lo, mid, hi]);
-            if h[..] != fwd[x * 3..x * 3 + 3] {
-                if bad_f < 5 {
-                    eprintln!("fwd {:?} -> {:?} cv {:?}", [lo, mid, hi], h, &fwd[x * 3..x * 3 + 3]);
-                }
-                bad_f += 1;
-            }
-            // inverse: input HSV = (hi, mid, lo) → output BGR
-            let rgb = hsv_to_rgb([hi, mid, lo]);
-            let cv = [inv[x * 3 + 2], inv[x * 3 + 1], inv[x * 3]];
-            if rgb != cv {
-                if bad_i < 5 {
-                    eprintln!("inv {:?} -> {:?} cv {:?}", [hi, mid, lo], rgb, cv);
-                }
-                bad_i += 1;
-            }
-        }
-        assert_eq!((bad_f, bad_i), (0, 0));
-    }
-}

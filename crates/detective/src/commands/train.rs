@@ -18,7 +18,8 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
     let mut args = TrainArgs {
         model: Scale::parse(&a.model).context("--model must be n or s")?,
         weights: a.weights.clone(),
-        epochs: a.epochs,
+        // On resume the saved count wins unless a larger one is given.
+        epochs: a.epochs.unwrap_or(if a.resume { 0 } else { 100 }),
         imgsz: a.imgsz,
         batch: a.batch,
         out: a.out.clone(),
@@ -49,7 +50,9 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");
     }
     let args = to_args(a)?;
-    args.validate().map_err(|e| anyhow::anyhow!(e))?;
+    if !a.resume {
+        args.validate().map_err(|e| anyhow::anyhow!(e))?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -141,7 +144,11 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
             }
             eprintln!("stopped at epoch {} batch {batch}: resume with --resume", epoch + 1);
         }
-        TrainEvent::Finished { best, last, best_fitness } => {
+        TrainEvent::Finished {
+            best,
+            last,
+            best_fitness,
+        } => {
             eprintln!(
                 "weights: {} (fitness {}), {}",
                 best.display(),
@@ -159,8 +166,14 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
                 "map50": v.metrics.map50, "map50_95": v.metrics.map50_95})
         );
     }
-    if a.export && !summary.stopped {
-        eprintln!("--export: ONNX export is not available yet; use the .bpk checkpoint");
+    if a.export && !summary.stopped && summary.best.is_file() {
+        let onnx = summary.best.with_extension("onnx");
+        let report = detective_ml::export::export_checkpoint(&summary.best, None, &onnx)?;
+        eprintln!("exported {} ({} bytes)", report.path.display(), report.bytes);
     }
-    Ok(if summary.stopped { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if summary.stopped {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -26,7 +26,10 @@ pub fn run(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     if let Some(s) = a.imgsz
         && s != model.imgsz
     {
-        bail!("--imgsz {s} does not match the model's fixed input size {}", model.imgsz);
+        bail!(
+            "--imgsz {s} does not match the model's fixed input size {}",
+            model.imgsz
+        );
     }
     let names = ds.names().to_vec();
     if names.len() != model.names.len() {

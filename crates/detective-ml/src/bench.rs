@@ -1,0 +1,177 @@
+//! Benchmarks behind `detective bench`: training throughput of the detector
+//! (forward, loss, backward and optimiser step on a fixed batch) and inference
+//! latency of any model through the serving path.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use detective_core::Rng;
+use detective_vision::Frame;
+use serde::Serialize;
+
+use crate::train::assigner::{AssignerConfig, GtBox};
+use crate::train::loss::{LossGains, detection_loss};
+use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
+use crate::train::params::{read_params, write_params};
+use crate::yolo::{Scale, YoloConfig, YoloV8};
+use crate::{Detector, MlError, PredictOptions};
+
+/// Latency summary in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub runs: usize,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub mean_ms: f64,
+    pub images_per_sec: f64,
+}
+
+impl Timing {
+    /// From per-run times in ms, each covering `images` images.
+    pub fn from_ms(mut ms: Vec<f64>, images: usize) -> Timing {
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len().max(1);
+        let at = |q: f64| {
+            ms.get(((n as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        let mean = ms.iter().sum::<f64>() / n as f64;
+        Timing {
+            runs: ms.len(),
+            median_ms: at(0.5),
+            p95_ms: at(0.95),
+            mean_ms: mean,
+            images_per_sec: images as f64 * 1000.0 / mean,
+        }
+    }
+}
+
+/// Training-step figures, with the split of one step's time.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainBench {
+    pub scale: Scale,
+    pub imgsz: u32,
+    pub batch: usize,
+    pub step: Timing,
+    pub forward_ms: f64,
+    pub loss_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+}
+
+/// Times `steps` full training steps (after `warmup` untimed ones) of a fresh
+/// model on a random batch with a few boxes per image.
+pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps: usize) -> Result<TrainBench, MlError> {
+    if imgsz == 0 || !imgsz.is_multiple_of(32) || batch == 0 || steps == 0 {
+        return Err(MlError::InvalidArgument(
+            "imgsz must be a positive multiple of 32, batch and steps positive".into(),
+        ));
+    }
+    let nc = 6;
+    let s = imgsz as usize;
+    let device = Device::flex().autodiff();
+    let mut model = YoloV8::new(&YoloConfig { scale, num_classes: nc }, &device);
+    let mut rng = Rng::new(0);
+    let data: Vec<f32> = (0..batch * 3 * s * s).map(|_| rng.f32()).collect();
+    let targets: Vec<Vec<GtBox>> = (0..batch)
+        .map(|_| {
+            (0..3)
+                .map(|_| {
+                    let w = rng.range_f32(0.05, 0.4) * s as f32;
+                    let h = rng.range_f32(0.05, 0.4) * s as f32;
+                    let x = rng.range_f32(0.0, s as f32 - w);
+                    let y = rng.range_f32(0.0, s as f32 - h);
+                    GtBox {
+                        class: rng.range_usize(0, nc),
+                        xyxy: [x, y, x + w, y + h],
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let mut opt = Optimizer::new(OptimizerKind::AdamW, 5e-4);
+    let (mut fw, mut ls, mut bw, mut op) = (0.0, 0.0, 0.0, 0.0);
+    let mut step_ms = Vec::new();
+    for i in 0..warmup + steps {
+        let t0 = Instant::now();
+        let x = Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &device).reshape([batch, 3, s, s]);
+        let raw = model.forward_raw(x);
+        // materialise the forward pass before timing the loss
+        let _ = raw.clone().detach().into_data();
+        let t1 = Instant::now();
+        let out = detection_loss(
+            raw,
+            &targets,
+            nc,
+            (s, s),
+            &AssignerConfig::default(),
+            &LossGains::default(),
+        );
+        let t2 = Instant::now();
+        let grads = out.total.backward();
+        let mut gp = GradientsParams::from_grads(grads, &model);
+        let g = take_grads(&model, &mut gp);
+        let t3 = Instant::now();
+        let (infos, mut values) = read_params(&model);
+        opt.step(&infos, &mut values, &g, [1e-3; 3], 0.9);
+        model = write_params(model, &values, &device);
+        let t4 = Instant::now();
+        if i >= warmup {
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+            fw += ms(t0, t1);
+            ls += ms(t1, t2);
+            bw += ms(t2, t3);
+            op += ms(t3, t4);
+            step_ms.push(ms(t0, t4));
+        }
+    }
+    let n = steps as f64;
+    Ok(TrainBench {
+        scale,
+        imgsz,
+        batch,
+        step: Timing::from_ms(step_ms, batch),
+        forward_ms: fw / n,
+        loss_ms: ls / n,
+        backward_ms: bw / n,
+        optimizer_ms: op / n,
+    })
+}
+
+/// Times `runs` predictions (after `warmup`) of `frame` through the full serving
+/// path: letterbox, engine, decoding and NMS.
+pub fn bench_infer(detector: &Detector, frame: &Frame, warmup: usize, runs: usize) -> Result<Timing, MlError> {
+    let opts = PredictOptions::default();
+    let mut ms = Vec::with_capacity(runs);
+    for i in 0..warmup + runs {
+        let t0 = Instant::now();
+        detector.predict(frame, &opts)?;
+        if i >= warmup {
+            ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    Ok(Timing::from_ms(ms, 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_percentiles_come_from_sorted_runs() {
+        let t = Timing::from_ms(vec![5.0, 1.0, 3.0, 2.0, 4.0], 2);
+        assert_eq!(t.median_ms, 3.0);
+        assert_eq!(t.p95_ms, 5.0);
+        assert!((t.images_per_sec - 2.0 * 1000.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn train_bench_refuses_bad_sizes_and_runs_a_tiny_step() {
+        assert!(bench_train(Scale::N, 50, 1, 0, 1).is_err());
+        let b = bench_train(Scale::N, 64, 1, 0, 1).unwrap();
+        assert_eq!(b.step.runs, 1);
+        assert!(b.forward_ms > 0.0 && b.backward_ms > 0.0);
+    }
+}

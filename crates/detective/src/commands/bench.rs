@@ -1,0 +1,86 @@
+//! `detective bench infer|train`: the speed figures of the benchmarks doc.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use detective_ml::Detector;
+use detective_ml::bench::{bench_infer, bench_train};
+use detective_ml::yolo::Scale;
+use detective_vision::synth::{SynthConfig, generate};
+
+use crate::cli::BenchCommand;
+use crate::config::Config;
+
+pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
+    match cmd {
+        BenchCommand::Infer {
+            model,
+            source,
+            warmup,
+            runs,
+            threads,
+            json,
+        } => {
+            let detector = Detector::load(&model, None, threads)?;
+            let frame = match &source {
+                Some(p) => detective_vision::decode_file(p, &config.decode_limits())
+                    .with_context(|| format!("reading {}", p.display()))?,
+                None => {
+                    let cfg = SynthConfig {
+                        width: 640,
+                        height: 480,
+                        ..SynthConfig::default()
+                    };
+                    generate(&cfg, 1, 0)?.image
+                }
+            };
+            let t = bench_infer(&detector, &frame, warmup, runs.max(1))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"model": model, "backend": detector.backend, "imgsz": detector.imgsz,
+                        "image": [frame.width(), frame.height()], "timing": t})
+                );
+            } else {
+                println!(
+                    "{} on {} at {}: median {:.2} ms, p95 {:.2} ms, {:.1} images/s ({} runs, image {}×{})",
+                    model.display(),
+                    detector.backend,
+                    detector.imgsz,
+                    t.median_ms,
+                    t.p95_ms,
+                    t.images_per_sec,
+                    t.runs,
+                    frame.width(),
+                    frame.height()
+                );
+            }
+        }
+        BenchCommand::Train {
+            model,
+            imgsz,
+            batch,
+            warmup,
+            steps,
+            json,
+        } => {
+            let scale = Scale::parse(&model).context("--model must be n or s")?;
+            let b = bench_train(scale, imgsz, batch, warmup, steps.max(1))?;
+            if json {
+                println!("{}", serde_json::to_string(&b)?);
+            } else {
+                println!(
+                    "yolov8{} train step at {imgsz}, batch {batch}: {:.1} images/s (median step {:.0} ms: forward {:.0}, loss {:.0}, backward {:.0}, optimiser {:.0})",
+                    scale.as_str(),
+                    b.step.images_per_sec,
+                    b.step.median_ms,
+                    b.forward_ms,
+                    b.loss_ms,
+                    b.backward_ms,
+                    b.optimizer_ms
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
