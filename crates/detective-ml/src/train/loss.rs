@@ -308,7 +308,7 @@ mod tests {
             targets.push(vec![GtBox { class: b % nc, xyxy }]);
         }
         let mut opt = Optimizer::new(OptimizerKind::AdamW, 0.0);
-        for _ in 0..40 {
+        for _ in 0..60 {
             let x =
                 Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &device).reshape([batch, 3, s, s]);
             let out = detection_loss(
@@ -322,7 +322,7 @@ mod tests {
             let mut gp = GradientsParams::from_grads(out.total.backward(), &model);
             let g = take_grads(&model, &mut gp);
             let (infos, mut values) = read_params(&model);
-            opt.step(&infos, &mut values, &g, [0.003; 3], 0.9);
+            opt.step(&infos, &mut values, &g, [0.002; 3], 0.9);
             model = write_params(model, &values, &device);
         }
         // The best-scoring prediction of each image is its rectangle, of its class.
