@@ -1,6 +1,7 @@
 //! `detective train`: trains a detector with a progress bar per epoch; Ctrl-C
 //! stops at the next optimiser step and saves `weights/last` for `--resume`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +72,8 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut bar: Option<ProgressBar> = None;
     let mut epochs = 0usize;
+    // Without a terminal the bar is hidden: print a plain line every tenth of an epoch.
+    let plain = !std::io::stderr().is_terminal();
     let mut observer = |e: &TrainEvent| match e {
         TrainEvent::Started {
             epochs: n,
@@ -105,6 +108,19 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
                 b
             });
             b.set_position(*batch as u64 + 1);
+            let step = (*batches / 10).max(1);
+            if plain && (batch + 1) % step == 0 && batch + 1 < *batches {
+                eprintln!(
+                    "{:>9} batch {}/{}: box {:.4} cls {:.4} dfl {:.4}, {:.1} img/s",
+                    format!("{}/{}", epoch + 1, epochs),
+                    batch + 1,
+                    batches,
+                    loss.box_loss,
+                    loss.cls_loss,
+                    loss.dfl_loss,
+                    images_per_sec
+                );
+            }
             b.set_message(format!(
                 "{:>8.4} {:>8.4} {:>8.4} {:>5.1} img/s",
                 loss.box_loss, loss.cls_loss, loss.dfl_loss, images_per_sec
