@@ -129,6 +129,15 @@ fn train_writes_results_csv_args_weights_and_plots_then_val_reads_the_best_weigh
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 4);
 
+    // fine-tuning starts from a checkpoint
+    let mut ft = train_args("ft");
+    ft.extend(["--weights".into(), "run/weights/best.bpk".into()]);
+    let i = ft.iter().position(|a| a == "--epochs").unwrap();
+    ft[i + 1] = "1".into();
+    let o = run(detective(d.path()).args(&ft));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.path().join("ft/weights/best.bpk").is_file());
+
     // an existing run is not overwritten by accident
     let o = run(detective(d.path()).args(train_args("run")));
     assert!(!o.status.success());

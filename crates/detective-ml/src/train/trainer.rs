@@ -274,12 +274,16 @@ pub fn train(
     if train_samples.is_empty() {
         return Err(TrainError::Args("the train split has no images".into()));
     }
-    let val_split = if dataset.split("val").is_some() { "val" } else { "test" };
-    let val_samples = if args.val {
-        samples_from_split(&dataset, val_split).unwrap_or_default()
-    } else {
-        Vec::new()
+    let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
+    let val_samples = match (args.val, val_split) {
+        (true, Some(split)) => samples_from_split(&dataset, split)?,
+        (true, None) => {
+            tracing::warn!("the dataset has no val or test split: training without validation");
+            Vec::new()
+        }
+        (false, _) => Vec::new(),
     };
+    let val_split = val_split.unwrap_or("none");
 
     let hyp = AugmentParams {
         hsv_h: args.hsv_h,
@@ -350,8 +354,7 @@ pub fn train(
         None => {
             let mut values = init_values;
             if let Some(w) = &args.weights {
-                let (_, meta_w) = crate::checkpoint::load_model(w, &device)?;
-                let (pre_model, _) = crate::checkpoint::load_model(w, &device)?;
+                let (pre_model, meta_w) = crate::checkpoint::load_model(w, &device)?;
                 let (_, pre) = read_params(&pre_model);
                 let mut copied = 0;
                 for (dst, src) in values.iter_mut().zip(pre) {
