@@ -149,6 +149,7 @@ pub fn detection_loss(
         .clone()
         .detach()
         .into_data()
+        .convert::<f32>()
         .try_into_vec::<f32>()
         .unwrap_or_default();
     let decoded = decode_detached(&raw_host, batch, channels, a_count, nc, &points_grid, &strides);

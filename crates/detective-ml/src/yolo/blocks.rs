@@ -8,6 +8,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use super::fast_conv::conv2d_fast;
+
 /// Batch-norm epsilon and momentum of Ultralytics' `Conv` (PyTorch momentum 0.03).
 pub const BN_EPS: f64 = 1e-3;
 pub const BN_MOMENTUM: f64 = 0.03;
@@ -34,7 +36,12 @@ impl ConvBnSilu {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        silu(self.bn.forward(self.conv.forward(x)))
+        // Our convolution (gemm forward and backward, NCHW throughout) instead of
+        // Burn's generic one: 1.0–4.5× faster backward on these shapes (see fast_conv).
+        let w = self.conv.weight.val();
+        let k = w.dims()[2];
+        let y = conv2d_fast(x, w, None, self.conv.stride, [k / 2, k / 2]);
+        silu(self.bn.forward(y))
     }
 
     /// Output channels.

@@ -2,6 +2,7 @@
 //! head into Ultralytics' export layout.
 
 pub mod blocks;
+pub mod fast_conv;
 pub mod model;
 
 pub use model::{REG_MAX, STRIDES, Scale, YoloConfig, YoloV8, anchors, decode_raw, dfl_distances};
