@@ -250,8 +250,11 @@ pub fn train(
         }
         let (state, tensors) = load_state(&paths.state).map_err(TrainError::Resume)?;
         let epochs = args.epochs.max(state.args.epochs);
+        // The run folder is where it is now, even if it was moved since.
+        let out = args.out.clone();
         args = state.args.clone();
         args.epochs = epochs;
+        args.out = out;
         Some((state, tensors))
     } else {
         if paths.state.exists() || paths.results.exists() {
