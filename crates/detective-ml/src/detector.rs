@@ -29,7 +29,7 @@ pub trait Engine: Send + Sync {
     fn infer(&self, input: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), MlError>;
 }
 
-/// Candidates of one frame (before NMS unless `nms` is set) and the letterbox used.
+/// Candidates of one frame (before NMS), the letterbox used and the timings.
 pub struct FrameCandidates {
     pub candidates: Vec<Candidate>,
     pub letterbox: Letterbox,
