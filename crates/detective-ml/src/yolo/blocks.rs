@@ -5,9 +5,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
+use super::bn_silu::batch_norm_silu;
 use super::fast_conv::conv2d_fast;
 
 /// Batch-norm epsilon and momentum of Ultralytics' `Conv` (PyTorch momentum 0.03).
@@ -41,7 +41,8 @@ impl ConvBnSilu {
         let w = self.conv.weight.val();
         let k = w.dims()[2];
         let y = conv2d_fast(x, w, None, self.conv.stride, [k / 2, k / 2]);
-        silu(self.bn.forward(y))
+        // Batch norm + SiLU fused (one pass each way instead of Burn's transposes).
+        batch_norm_silu(&self.bn, y)
     }
 
     /// Output channels.

@@ -1,13 +1,14 @@
-//! Experimental 2-D convolution with a hand-written backward pass, plugged into
-//! Burn's autodiff through a backend extension on `Flex` / `Autodiff<Flex>`.
+//! 2-D convolution with a hand-written backward pass, plugged into Burn's autodiff
+//! through a backend extension on `Flex` / `Autodiff<Flex>`; every `Conv` block of
+//! the network uses it.
 //!
 //! Everything stays in NCHW (no NHWC layout copies):
 //! - forward, per image: `Y_b[Cout, Ho·Wo] = W[Cout, Cin·k·k] × im2col(x_b)[Cin·k·k, Ho·Wo]`;
 //! - weight gradient: `dW = Σ_b dY_b × im2col(x_b)ᵀ`, accumulated with gemm;
 //! - input gradient: `dcol_b = Wᵀ × dY_b` then col2im (a plain gemm for 1×1/stride-1/pad-0).
 //!
-//! Only `f32`, `groups = 1`, `dilation = 1`. Not wired into the model: this is a measurement
-//! experiment (see the `#[ignore]` benchmark at the bottom).
+//! Only `f32`, `groups = 1`, `dilation = 1`. The `#[ignore]` benchmark at the bottom
+//! compares it with Burn's own convolution.
 
 use burn::backend::autodiff::{
     Autodiff,
@@ -104,6 +105,19 @@ fn flex_from(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape))
 }
 
+/// Output columns `ox` whose input column `ox·stride + j − pad` lies inside `[0, w)`.
+fn valid_cols(ox_count: usize, w: usize, stride: usize, j: usize, pad: usize) -> std::ops::Range<usize> {
+    // ox·s + j ≥ pad  ⇔  ox ≥ ceil((pad − j) / s)
+    let lo = if pad > j { (pad - j).div_ceil(stride) } else { 0 };
+    // ox·s + j − pad ≤ w − 1  ⇔  ox ≤ (w − 1 + pad − j) / s
+    let hi = if w + pad > j {
+        ((w - 1 + pad - j) / stride + 1).min(ox_count)
+    } else {
+        0
+    };
+    lo.min(hi)..hi
+}
+
 /// `col[K, Ho·Wo]` of one image `x_b[Cin, H, W]`.
 fn im2col(g: &Geom, xb: &[f32], col: &mut [f32]) {
     let hw = g.hw_out();
@@ -113,32 +127,24 @@ fn im2col(g: &Geom, xb: &[f32], col: &mut [f32]) {
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let row = &mut col[r * hw..(r + 1) * hw];
+                let cols = valid_cols(g.wo, g.w, g.sw, j, g.pw);
                 for oy in 0..g.ho {
                     let iy = (oy * g.sh + i) as isize - g.ph as isize;
                     let dst = &mut row[oy * g.wo..(oy + 1) * g.wo];
-                    if iy < 0 || iy >= g.h as isize {
+                    if iy < 0 || iy >= g.h as isize || cols.is_empty() {
                         dst.fill(0.0);
                         continue;
                     }
                     let src = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    dst[..cols.start].fill(0.0);
+                    dst[cols.end..].fill(0.0);
+                    let first = cols.start * g.sw + j - g.pw;
+                    let d = &mut dst[cols.clone()];
                     if g.sw == 1 {
-                        // Contiguous run with zero borders.
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            let ix = (ox + j) as isize - g.pw as isize;
-                            *d = if ix < 0 || ix >= g.w as isize {
-                                0.0
-                            } else {
-                                src[ix as usize]
-                            };
-                        }
+                        d.copy_from_slice(&src[first..first + d.len()]);
                     } else {
-                        for (ox, d) in dst.iter_mut().enumerate() {
-                            let ix = (ox * g.sw + j) as isize - g.pw as isize;
-                            *d = if ix < 0 || ix >= g.w as isize {
-                                0.0
-                            } else {
-                                src[ix as usize]
-                            };
+                        for (d, s) in d.iter_mut().zip(src[first..].iter().step_by(g.sw)) {
+                            *d = *s;
                         }
                     }
                 }
@@ -157,21 +163,29 @@ fn col2im(g: &Geom, dcol: &[f32], dxb: &mut [f32]) {
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let row = &dcol[r * hw..(r + 1) * hw];
+                let cols = valid_cols(g.wo, g.w, g.sw, j, g.pw);
+                r += 1;
+                if cols.is_empty() {
+                    continue;
+                }
+                let first = cols.start * g.sw + j - g.pw;
                 for oy in 0..g.ho {
                     let iy = (oy * g.sh + i) as isize - g.ph as isize;
                     if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
                     let dst = &mut dxc[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    let src = &row[oy * g.wo..(oy + 1) * g.wo];
-                    for (ox, s) in src.iter().enumerate() {
-                        let ix = (ox * g.sw + j) as isize - g.pw as isize;
-                        if ix >= 0 && ix < g.w as isize {
-                            dst[ix as usize] += *s;
+                    let src = &row[oy * g.wo + cols.start..oy * g.wo + cols.end];
+                    if g.sw == 1 {
+                        for (d, s) in dst[first..first + src.len()].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (d, s) in dst[first..].iter_mut().step_by(g.sw).zip(src) {
+                            *d += *s;
                         }
                     }
                 }
-                r += 1;
             }
         }
     }
@@ -463,6 +477,10 @@ mod tests {
         (2, 4, 6, 6, 3, 1, 2, 0),
         (1, 3, 10, 10, 2, 5, 2, 2),
         (2, 4, 5, 7, 5, 3, 1, 0),
+        // Images smaller than the kernel's reach, odd strides.
+        (1, 2, 1, 1, 3, 3, 1, 1),
+        (2, 3, 2, 3, 4, 5, 2, 2),
+        (1, 2, 7, 9, 3, 3, 3, 1),
     ];
 
     #[test]

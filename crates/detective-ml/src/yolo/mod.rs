@@ -2,6 +2,7 @@
 //! head into Ultralytics' export layout.
 
 pub mod blocks;
+pub mod bn_silu;
 pub mod fast_conv;
 pub mod model;
 
