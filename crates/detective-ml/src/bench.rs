@@ -140,19 +140,45 @@ pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps:
     })
 }
 
+/// Inference figures: the whole serving path, and the median of each part of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InferBench {
+    pub total: Timing,
+    /// Letterbox and normalisation (our code).
+    pub preprocess_ms: f64,
+    /// The engine's forward pass (ONNX Runtime or Burn).
+    pub inference_ms: f64,
+    /// Decoding and NMS (our code).
+    pub postprocess_ms: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Times `runs` predictions (after `warmup`) of `frame` through the full serving
 /// path: letterbox, engine, decoding and NMS.
-pub fn bench_infer(detector: &Detector, frame: &Frame, warmup: usize, runs: usize) -> Result<Timing, MlError> {
+pub fn bench_infer(detector: &Detector, frame: &Frame, warmup: usize, runs: usize) -> Result<InferBench, MlError> {
     let opts = PredictOptions::default();
     let mut ms = Vec::with_capacity(runs);
+    let (mut pre, mut inf, mut post) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..warmup + runs {
         let t0 = Instant::now();
-        detector.predict(frame, &opts)?;
+        let p = detector.predict(frame, &opts)?;
         if i >= warmup {
             ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+            pre.push(p.preprocess_ms);
+            inf.push(p.inference_ms);
+            post.push(p.postprocess_ms);
         }
     }
-    Ok(Timing::from_ms(ms, 1))
+    Ok(InferBench {
+        total: Timing::from_ms(ms, 1),
+        preprocess_ms: median(pre),
+        inference_ms: median(inf),
+        postprocess_ms: median(post),
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! (confidence filter, class-aware NMS, max-det).
 
 pub mod bench;
+pub mod bundled;
 pub mod burn_engine;
 pub mod checkpoint;
 pub mod detector;

@@ -220,6 +220,13 @@ impl Letterbox {
     /// A box predicted on the letterboxed image mapped back to the original image,
     /// clipped to its bounds.
     pub fn to_original(&self, b: &BBox) -> BBox {
+        self.to_original_unclipped(b)
+            .clamp_to(self.src_w as f32, self.src_h as f32)
+    }
+
+    /// [`to_original`](Self::to_original) without the clipping: what Ultralytics'
+    /// validation matches against ground truth.
+    pub fn to_original_unclipped(&self, b: &BBox) -> BBox {
         let (sx, sy, px, py) = (
             self.scale_x(),
             self.scale_y(),
@@ -232,7 +239,6 @@ impl Letterbox {
             x2: (b.x2 - px) / sx,
             y2: (b.y2 - py) / sy,
         }
-        .clamp_to(self.src_w as f32, self.src_h as f32)
     }
 
     /// Applies the plan to a frame.

@@ -103,7 +103,14 @@ impl Config {
         if let Some(f) = &file {
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("DETECTIVE_").split("__").ignore(&["config"]));
+        fig = fig.merge(Env::prefixed("DETECTIVE_").split("__").ignore(&[
+            "config",
+            "ort_lib",
+            "ort_home",
+            "cache_dir",
+            "ffmpeg",
+            "ffprobe",
+        ]));
         if let Some(d) = &flags.data_dir {
             fig = fig.merge(Serialized::default("data_dir", d));
         }

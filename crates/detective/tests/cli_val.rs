@@ -23,9 +23,10 @@ fn val_reproduces_ultralytics_metrics_on_their_neu_det_model() {
     let want = |k: &str| expected[k].as_f64().unwrap();
     assert_eq!(v["images"], 270);
     assert_eq!(v["per_class"].as_array().unwrap().len(), 6);
-    // Ultralytics prints P and R to 3-4 decimals; mAP50-95 differs by ~0.004 (see docs/training.md)
-    assert!((got("precision") - want("test_P")).abs() < 0.002, "{v}");
-    assert!((got("recall") - want("test_R")).abs() < 0.002, "{v}");
-    assert!((got("map50") - want("test_mAP50")).abs() < 0.002, "{v}");
-    assert!((got("map50_95") - want("test_mAP50_95")).abs() < 0.005, "{v}");
+    // The reference holds 4 decimals. mAP50-95 only agrees because predictions are
+    // matched unclipped, as Ultralytics 8.4 does (clipped: 0.2698, see docs/training.md).
+    assert!((got("precision") - want("test_P")).abs() < 0.001, "{v}");
+    assert!((got("recall") - want("test_R")).abs() < 0.001, "{v}");
+    assert!((got("map50") - want("test_mAP50")).abs() < 0.001, "{v}");
+    assert!((got("map50_95") - want("test_mAP50_95")).abs() < 0.001, "{v}");
 }

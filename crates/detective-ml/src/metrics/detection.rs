@@ -69,6 +69,9 @@ pub struct PredBox {
 #[derive(Debug, Clone)]
 struct ImageRecord {
     preds: Vec<PredBox>,
+    /// The predictions as pycocotools sees them when they differ from `preds`
+    /// (clipped to the image, as Ultralytics' JSON export writes them).
+    coco_preds: Option<Vec<PredBox>>,
     gts: Vec<GtBox>,
     correct: Vec<[bool; NUM_IOU_THRESHOLDS]>,
 }
@@ -460,9 +463,34 @@ impl DetectionEvaluator {
         let correct = match_ultralytics(&preds, gts);
         self.images.push(ImageRecord {
             preds,
+            coco_preds: None,
             gts: gts.to_vec(),
             correct,
         });
+    }
+
+    /// [`add_image`](Self::add_image) for predictions that are not clipped to the
+    /// image, as Ultralytics 8.4 validates them (its IoU is taken in the letterboxed
+    /// input space on the raw NMS output); the COCO figures see them clipped to
+    /// `width`×`height`, as Ultralytics' JSON export and so pycocotools do.
+    pub fn add_image_unclipped(&mut self, preds: &[PredBox], gts: &[GtBox], width: f32, height: f32) {
+        self.add_image(preds, gts);
+        if let Some(im) = self.images.last_mut() {
+            let clipped = im
+                .preds
+                .iter()
+                .map(|p| PredBox {
+                    bbox: [
+                        p.bbox[0].clamp(0.0, width),
+                        p.bbox[1].clamp(0.0, height),
+                        p.bbox[2].clamp(0.0, width),
+                        p.bbox[3].clamp(0.0, height),
+                    ],
+                    ..*p
+                })
+                .collect();
+            im.coco_preds = Some(clipped);
+        }
     }
 
     /// Ultralytics' metrics (see the module docs). `names[c]` names class
@@ -640,7 +668,14 @@ impl DetectionEvaluator {
                     .collect();
                 // Predictions are stored in stable descending-score order,
                 // which is pycocotools' mergesort on -score.
-                let dts: Vec<&PredBox> = im.preds.iter().filter(|p| p.class == class).take(max_dets).collect();
+                let dts: Vec<&PredBox> = im
+                    .coco_preds
+                    .as_ref()
+                    .unwrap_or(&im.preds)
+                    .iter()
+                    .filter(|p| p.class == class)
+                    .take(max_dets)
+                    .collect();
                 if gts.is_empty() && dts.is_empty() {
                     continue;
                 }

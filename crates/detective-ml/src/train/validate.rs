@@ -167,7 +167,12 @@ pub fn validate_model(
             let slice = &host[k * rows * a..(k + 1) * rows * a];
             let cands = decode_multi_label(slice, &[1, rows as i64, a as i64], VAL_CONF)?;
             let keep = nms_class_aware(&cands, iou, max_det);
-            evaluator.add_image(&preds_of(&cands, &keep, |bb| lb.to_original(bb)), g);
+            evaluator.add_image_unclipped(
+                &preds_of(&cands, &keep, |bb| lb.to_original_unclipped(bb)),
+                g,
+                lb.src_w as f32,
+                lb.src_h as f32,
+            );
         }
         ms += t0.elapsed().as_secs_f64() * 1000.0;
     }
@@ -203,9 +208,11 @@ pub fn validate_engine(
         let t0 = Instant::now();
         let fc = frame_candidates(engine, &frame, VAL_CONF, true)?;
         let keep = nms_class_aware(&fc.candidates, iou, max_det);
-        evaluator.add_image(
-            &preds_of(&fc.candidates, &keep, |bb| fc.letterbox.to_original(bb)),
+        evaluator.add_image_unclipped(
+            &preds_of(&fc.candidates, &keep, |bb| fc.letterbox.to_original_unclipped(bb)),
             &gts,
+            frame.width() as f32,
+            frame.height() as f32,
         );
         ms += t0.elapsed().as_secs_f64() * 1000.0;
         progress(i + 1, samples.len());

@@ -21,7 +21,7 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             threads,
             json,
         } => {
-            let detector = Detector::load(&model, None, threads)?;
+            let detector = Detector::load(&detective_ml::bundled::resolve(&model)?, None, threads)?;
             let frame = match &source {
                 Some(p) => detective_vision::decode_file(p, &config.decode_limits())
                     .with_context(|| format!("reading {}", p.display()))?,
@@ -34,16 +34,19 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                     generate(&cfg, 1, 0)?.image
                 }
             };
-            let t = bench_infer(&detector, &frame, warmup, runs.max(1))?;
+            let b = bench_infer(&detector, &frame, warmup, runs.max(1))?;
+            let t = &b.total;
             if json {
                 println!(
                     "{}",
                     serde_json::json!({"model": model, "backend": detector.backend, "imgsz": detector.imgsz,
-                        "image": [frame.width(), frame.height()], "timing": t})
+                        "image": [frame.width(), frame.height()], "timing": t,
+                        "median_ms": {"preprocess": b.preprocess_ms, "inference": b.inference_ms, "postprocess": b.postprocess_ms}})
                 );
             } else {
                 println!(
-                    "{} on {} at {}: median {:.2} ms, p95 {:.2} ms, {:.1} images/s ({} runs, image {}×{})",
+                    "{} on {} at {}: median {:.2} ms, p95 {:.2} ms, {:.1} images/s ({} runs, image {}×{})\n  \
+                     medians: preprocess {:.2} ms, engine {:.2} ms, postprocess {:.2} ms",
                     model.display(),
                     detector.backend,
                     detector.imgsz,
@@ -52,7 +55,10 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                     t.images_per_sec,
                     t.runs,
                     frame.width(),
-                    frame.height()
+                    frame.height(),
+                    b.preprocess_ms,
+                    b.inference_ms,
+                    b.postprocess_ms
                 );
             }
         }
@@ -64,7 +70,7 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             steps,
             json,
         } => {
-            let scale = Scale::parse(&model).context("--model must be n or s")?;
+            let scale = Scale::parse(&model).context("--model must be t, n or s")?;
             let b = bench_train(scale, imgsz, batch, warmup, steps.max(1))?;
             if json {
                 println!("{}", serde_json::to_string(&b)?);

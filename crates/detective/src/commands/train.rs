@@ -17,7 +17,7 @@ use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
     let mut args = TrainArgs {
-        model: Scale::parse(&a.model).context("--model must be n or s")?,
+        model: Scale::parse(&a.model).context("--model must be t, n or s")?,
         weights: a.weights.clone(),
         // On resume the saved count wins unless a larger one is given.
         epochs: a.epochs.unwrap_or(if a.resume { 0 } else { 100 }),

@@ -22,7 +22,7 @@ pub fn run(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!("split {:?} of {} has no images", a.split, a.data.display());
     }
-    let model = Detector::load(&a.model, None, a.threads)?;
+    let model = Detector::load(&detective_ml::bundled::resolve(&a.model)?, None, a.threads)?;
     if let Some(s) = a.imgsz
         && s != model.imgsz
     {

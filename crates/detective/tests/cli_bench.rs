@@ -1,0 +1,45 @@
+//! `detective bench` through the real binary: the figures are printed and
+//! consistent (their size depends on the machine, so only their shape is checked).
+
+mod common;
+
+use common::{detective, run, stderr, stdout};
+
+#[test]
+fn bench_infer_reports_the_serving_path_and_its_parts() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path())
+        .env("DETECTIVE_CACHE_DIR", d.path().join("cache"))
+        .args(["bench", "infer", "--warmup", "1", "--runs", "3", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["imgsz"], 320);
+    assert_eq!(v["timing"]["runs"], 3);
+    let total = v["timing"]["median_ms"].as_f64().unwrap();
+    let parts: f64 = ["preprocess", "inference", "postprocess"]
+        .iter()
+        .map(|k| v["median_ms"][k].as_f64().unwrap())
+        .sum();
+    assert!(total > 0.0 && parts > 0.0);
+    assert!(v["timing"]["p95_ms"].as_f64().unwrap() >= total);
+}
+
+#[test]
+fn bench_train_reports_a_step_split_into_its_phases() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "bench", "train", "--model", "t", "--imgsz", "64", "--batch", "2", "--warmup", "0", "--steps", "1", "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["scale"], "t");
+    for k in ["forward_ms", "loss_ms", "backward_ms", "optimizer_ms"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
+    }
+    let o = run(detective(d.path()).args(["bench", "train", "--imgsz", "50"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("multiple of 32"),
+        "{}",
+        stderr(&o)
+    );
+}
