@@ -79,7 +79,7 @@ fn exp_approx(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting rounds to an integer
-    let x = x.max(-87.0).min(88.0);
+    let x = x.clamp(-87.0, 88.0);
     let n = (x * LOG2E + ROUND) - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
@@ -213,7 +213,7 @@ multiversion! {
 
 /// `(mean, biased variance)` per channel.
 fn stats_raw(y: &[f32], c: usize, hw: usize) -> (Vec<f32>, Vec<f32>) {
-    let n_planes = if hw == 0 { 0 } else { y.len() / hw };
+    let n_planes = y.len().checked_div(hw).unwrap_or(0);
     let count = (n_planes / c.max(1) * hw).max(1) as f64;
     let per_channel = |partial: Vec<f64>| {
         let mut acc = vec![0.0f64; c];
