@@ -62,6 +62,10 @@ fn tool_path(env: &str, default: &str) -> PathBuf {
 }
 
 fn spawn(tool: &'static str, env: &'static str, cmd: &mut Command) -> Result<Child, EdgeError> {
+    // Own process group: a Ctrl-C in the terminal reaches us, not ffmpeg, so that we
+    // stop reading and still finish an output video cleanly.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
     cmd.spawn().map_err(|e| EdgeError::ToolMissing {
         tool,
         env,
