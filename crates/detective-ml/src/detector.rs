@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use detective_core::Detection;
 use detective_vision::Frame;
-use detective_vision::preprocess::{Letterbox, LetterboxShape, Normalize, to_chw};
+use detective_vision::preprocess::{Letterbox, LetterboxShape, Normalize, letterbox_chw_into};
 
 use crate::burn_engine::BurnEngine;
 use crate::nms::{Candidate, nms_class_aware};
@@ -50,7 +50,8 @@ pub fn frame_candidates(
 ) -> Result<FrameCandidates, MlError> {
     let t0 = Instant::now();
     let lb = Letterbox::plan(frame.width(), frame.height(), LetterboxShape::Square(engine.imgsz()))?;
-    let input = to_chw(&lb.apply(frame)?, &Normalize::default());
+    let mut input = Vec::new();
+    letterbox_chw_into(&lb, frame, &Normalize::default(), &mut input)?;
     let t1 = Instant::now();
     let (shape, data) = engine.infer(input)?;
     let t2 = Instant::now();

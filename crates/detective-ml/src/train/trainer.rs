@@ -79,6 +79,8 @@ pub enum TrainEvent {
     EpochEnd {
         epoch: usize,
         row: ResultsRow,
+        /// False when validation was off (`--no-val`): the row's metrics are zeros.
+        validated: bool,
         improved: bool,
         train_images_per_sec: f64,
     },
@@ -606,6 +608,7 @@ pub fn train(
         }
         observer.on_event(&TrainEvent::EpochEnd {
             epoch,
+            validated: report.is_some(),
             row,
             improved,
             train_images_per_sec: train_ips,

@@ -133,6 +133,7 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
         }
         TrainEvent::EpochEnd {
             row,
+            validated,
             improved,
             train_images_per_sec,
             ..
@@ -140,16 +141,20 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
+            let metrics = if *validated {
+                format!(
+                    "P {:.3} R {:.3} mAP50 {:.3} mAP50-95 {:.3}",
+                    row.precision, row.recall, row.map50, row.map50_95
+                )
+            } else {
+                "(no validation)".to_string()
+            };
             eprintln!(
-                "{:>9} {:>9.4} {:>9.4} {:>9.4}  P {:.3} R {:.3} mAP50 {:.3} mAP50-95 {:.3}  {:.1} img/s{}",
+                "{:>9} {:>9.4} {:>9.4} {:>9.4}  {metrics}  {:.1} img/s{}",
                 format!("{}/{}", row.epoch, epochs),
                 row.train.box_loss,
                 row.train.cls_loss,
                 row.train.dfl_loss,
-                row.precision,
-                row.recall,
-                row.map50,
-                row.map50_95,
                 train_images_per_sec,
                 if *improved { "  *best" } else { "" }
             );
