@@ -66,33 +66,27 @@ fn linear_taps(src: usize, dst: usize, clamp_weights: bool) -> Vec<(usize, usize
         .collect()
 }
 
-/// Bilinear resize bit-exact with OpenCV's `cv2.resize(..., INTER_LINEAR)` on 8-bit
-/// images (11-bit fixed-point weights, its rounding). Ultralytics letterboxes with
-/// that call, so models trained there see exactly these pixels; the SIMD
-/// [`resize`] differs by ±1 level, which moves confidences by up to ~0.02.
-pub fn resize_like_opencv(frame: &Frame, width: u32, height: u32) -> Result<Frame, VisionError> {
-    if width == 0 || height == 0 {
-        return Err(VisionError::InvalidArgument(format!("resize target {width}×{height}")));
-    }
-    let (sw, sh) = (frame.width() as usize, frame.height() as usize);
-    let (dw, dh) = (width as usize, height as usize);
-    let xt = linear_taps(sw, dw, true);
-    let yt = linear_taps(sh, dh, false);
-    let src = frame.as_rgb();
-    let row_len = dw * 3;
+/// The rows of an OpenCV-exact bilinear resize whose vertical taps are `yt`, written
+/// into `out` (`yt.len()` rows of `xt.len() * 3` bytes).
+fn resize_rows(
+    src: &[u8],
+    sw: usize,
+    xt: &[(usize, usize, i32, i32)],
+    yt: &[(usize, usize, i32, i32)],
+    out: &mut [u8],
+) {
+    let row_len = xt.len() * 3;
     // horizontal pass into i32 rows (value × 2048), computed once per source row and
     // kept in a two-row ring: consecutive output rows share their source rows
     let hrow = |y: usize, out: &mut [i32]| {
-        let row = &src[y * sw * 3..(y + 1) * sw * 3];
-        for (o, &(sx, nx, a0, a1)) in out.chunks_exact_mut(3).zip(&xt) {
-            let (p, q) = (&row[sx * 3..sx * 3 + 3], &row[nx * 3..nx * 3 + 3]);
-            for c in 0..3 {
-                o[c] = p[c] as i32 * a0 + q[c] as i32 * a1;
-            }
+        let (row, _) = src[y * sw * 3..(y + 1) * sw * 3].as_chunks::<3>();
+        let (out, _) = out.as_chunks_mut::<3>();
+        for (o, &(sx, nx, a0, a1)) in out.iter_mut().zip(xt) {
+            let (p, q) = (row[sx], row[nx]);
+            *o = std::array::from_fn(|c| p[c] as i32 * a0 + q[c] as i32 * a1);
         }
     };
     let mut ring = [(usize::MAX, vec![0i32; row_len]), (usize::MAX, vec![0i32; row_len])];
-    let mut out = vec![0u8; row_len * dh];
     for (&(sy, ny, b0, b1), dst) in yt.iter().zip(out.chunks_exact_mut(row_len)) {
         for y in [sy, ny] {
             if ring[0].0 != y && ring[1].0 != y {
@@ -110,6 +104,45 @@ pub fn resize_like_opencv(frame: &Frame, width: u32, height: u32) -> Result<Fram
             *o = v.clamp(0, 255) as u8;
         }
     }
+}
+
+/// Bilinear resize bit-exact with OpenCV's `cv2.resize(..., INTER_LINEAR)` on 8-bit
+/// images (11-bit fixed-point weights, its rounding). Ultralytics letterboxes with
+/// that call, so models trained there see exactly these pixels; the SIMD
+/// [`resize`] differs by ±1 level, which moves confidences by up to ~0.02.
+pub fn resize_like_opencv(frame: &Frame, width: u32, height: u32) -> Result<Frame, VisionError> {
+    if width == 0 || height == 0 {
+        return Err(VisionError::InvalidArgument(format!("resize target {width}×{height}")));
+    }
+    let (sw, sh) = (frame.width() as usize, frame.height() as usize);
+    let (dw, dh) = (width as usize, height as usize);
+    let xt = linear_taps(sw, dw, true);
+    let yt = linear_taps(sh, dh, false);
+    let row_len = dw * 3;
+    let mut out = vec![0u8; row_len * dh];
+    // Large outputs are split into bands of rows resized on scoped threads (the
+    // result does not depend on the split); small ones stay on this thread.
+    let bands = if dw * dh >= 128 * 128 {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)
+    } else {
+        1
+    };
+    let rows_per_band = dh.div_ceil(bands);
+    let src = frame.as_rgb();
+    std::thread::scope(|scope| {
+        let mut parts = out
+            .chunks_mut(rows_per_band * row_len)
+            .zip(yt.chunks(rows_per_band))
+            .map(|(dst, taps)| (dst, taps));
+        let first = parts.next();
+        for (dst, taps) in parts {
+            let xt = &xt;
+            scope.spawn(move || resize_rows(src, sw, xt, taps, dst));
+        }
+        if let Some((dst, taps)) = first {
+            resize_rows(src, sw, &xt, taps, dst);
+        }
+    });
     Frame::from_rgb(width, height, out)
 }
 
@@ -356,11 +389,7 @@ pub fn letterbox_chw_into(
         resized = resize_like_opencv(frame, plan.content_w, plan.content_h)?;
         resized.as_rgb()
     };
-    let (ow, cw, ch) = (
-        plan.out_w as usize,
-        plan.content_w as usize,
-        plan.content_h as usize,
-    );
+    let (ow, cw, ch) = (plan.out_w as usize, plan.content_w as usize, plan.content_h as usize);
     let (left, top) = (plan.pad_left as usize, plan.pad_top as usize);
     let right = ow - cw - left;
     let bottom = plan.out_h as usize - ch - top;
