@@ -16,6 +16,7 @@ pub mod onnx_detector;
 pub mod plots;
 pub mod runtime;
 pub mod train;
+pub mod unet;
 pub mod yolo;
 pub mod yolo_output;
 

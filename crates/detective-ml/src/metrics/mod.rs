@@ -1,10 +1,13 @@
-//! Evaluation metrics of the ml crate. Today: object detection (Ultralytics'
-//! mAP50 / mAP50-95 / P / R, pycocotools' AP, the confusion matrix).
+//! Evaluation metrics of the ml crate: object detection (Ultralytics'
+//! mAP50 / mAP50-95 / P / R, pycocotools' AP, the confusion matrix) and
+//! segmentation (Dice, IoU, best threshold).
 
 pub mod detection;
 mod numeric;
+pub mod segmentation;
 
 pub use detection::{
     COCO_DEFAULT_MAX_DETS, ClassCurve, ClassMetrics, CocoClassMetrics, CocoMetrics, ConfusionMatrix,
     DetectionEvaluator, DetectionMetrics, GtBox, PrCurve, PredBox,
 };
+pub use segmentation::{PixelCounts, SegEvaluator, SegMetrics, SegScores};

@@ -11,6 +11,8 @@
 //! 4. [`flip_ud`] with probability `flipud`, then [`flip_lr`] with probability `fliplr`.
 //!
 //! Boxes are `(class, [x1, y1, x2, y2])` in pixels of the frame they travel with.
+//! The segmenter's paired image + mask augmentation is [`augment_pair`].
+//!
 //! Every random choice comes from a caller-owned [`Rng`](detective_core::Rng), so the
 //! same seed gives the same bytes. Pixel operations reproduce OpenCV on 8-bit images
 //! bit for bit — `cv2.resize` `INTER_LINEAR`, `cv2.warpAffine` `INTER_LINEAR` with a
@@ -25,6 +27,7 @@ mod hsv;
 mod letterbox;
 mod mosaic;
 mod resize;
+mod segment;
 
 pub use affine::{
     AR_THR, AREA_THR, WH_THR, affine_matrix, box_candidates, random_perspective, transform_boxes, warp_affine,
@@ -34,6 +37,7 @@ pub use hsv::{HsvLuts, apply_hsv_luts, hsv_to_rgb, random_hsv, rgb_to_hsv};
 pub use letterbox::letterbox_train;
 pub use mosaic::mosaic4;
 pub use resize::load_resized;
+pub use segment::{SegAugmentParams, augment_pair, resize_mask_nearest, resize_pair};
 
 use crate::VisionError;
 

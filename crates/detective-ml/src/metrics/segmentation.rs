@@ -1,0 +1,236 @@
+//! Segmentation metrics: Dice and IoU of predicted defect pixels against the
+//! ground-truth mask, at a threshold and swept over thresholds.
+//!
+//! Two averages, both reported:
+//! - **per image** (mean over images): every image weighs the same, and a defect-free
+//!   image counts: predicting nothing on it scores 1, any false alarm scores 0;
+//! - **over all pixels** (pooled true/false positives of the whole split): big
+//!   defects weigh more.
+//!
+//! Thresholds: the one asked for (a pixel is a defect when `p ≥ threshold`),
+//! counted exactly, plus a sweep over 0.01…0.99 (from 1000-bin histograms of the
+//! probabilities, exact for thresholds that are multiples of 0.001) that gives the
+//! best threshold of the split by per-image Dice.
+
+/// Histogram bins of the probability sweep.
+const BINS: usize = 1000;
+/// Thresholds of the sweep: 0.01, 0.02, … 0.99.
+const SWEEP: usize = 99;
+
+/// Pixel counts of one image at one threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PixelCounts {
+    pub tp: u64,
+    pub fp: u64,
+    pub fn_: u64,
+}
+
+impl PixelCounts {
+    /// `2·tp / (2·tp + fp + fn)`; 1 when the image has no defect and none is predicted.
+    pub fn dice(&self) -> f64 {
+        let d = 2 * self.tp + self.fp + self.fn_;
+        if d == 0 { 1.0 } else { 2.0 * self.tp as f64 / d as f64 }
+    }
+
+    /// `tp / (tp + fp + fn)`; 1 when both are empty.
+    pub fn iou(&self) -> f64 {
+        let d = self.tp + self.fp + self.fn_;
+        if d == 0 { 1.0 } else { self.tp as f64 / d as f64 }
+    }
+
+    fn add(&mut self, o: &PixelCounts) {
+        self.tp += o.tp;
+        self.fp += o.fp;
+        self.fn_ += o.fn_;
+    }
+}
+
+/// Dice and IoU at one threshold.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SegScores {
+    pub threshold: f32,
+    /// Means over images.
+    pub dice: f64,
+    pub iou: f64,
+    /// Over all pixels of the split.
+    pub dice_pixels: f64,
+    pub iou_pixels: f64,
+}
+
+/// What [`SegEvaluator::finish`] reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SegMetrics {
+    pub images: usize,
+    /// Images with at least one defect pixel in the ground truth.
+    pub images_with_defects: usize,
+    /// At the requested threshold.
+    pub at: SegScores,
+    /// At the threshold of the sweep with the best per-image Dice.
+    pub best: SegScores,
+    /// Clean images (no ground-truth defect) with at least one predicted defect
+    /// pixel at the requested threshold.
+    pub false_alarms: usize,
+}
+
+/// Accumulates images, then reports.
+#[derive(Debug, Clone)]
+pub struct SegEvaluator {
+    threshold: f32,
+    at: Vec<PixelCounts>,
+    sweep: Vec<[PixelCounts; SWEEP]>,
+    with_defects: usize,
+    false_alarms: usize,
+}
+
+impl SegEvaluator {
+    /// `threshold` must be within (0, 1).
+    pub fn new(threshold: f32) -> Self {
+        SegEvaluator {
+            threshold,
+            at: Vec::new(),
+            sweep: Vec::new(),
+            with_defects: 0,
+            false_alarms: 0,
+        }
+    }
+
+    /// Adds one image: defect probabilities and the ground truth (`true` = defect),
+    /// both row-major and the same length.
+    pub fn add_image(&mut self, probs: &[f32], truth: &[bool]) {
+        let mut pos = vec![0u64; BINS];
+        let mut neg = vec![0u64; BINS];
+        let mut at = PixelCounts::default();
+        for (&p, &t) in probs.iter().zip(truth) {
+            let hit = p >= self.threshold;
+            match (hit, t) {
+                (true, true) => at.tp += 1,
+                (true, false) => at.fp += 1,
+                (false, true) => at.fn_ += 1,
+                (false, false) => {}
+            }
+            let bin = ((p * BINS as f32) as usize).min(BINS - 1);
+            if t {
+                pos[bin] += 1;
+            } else {
+                neg[bin] += 1;
+            }
+        }
+        // counts with p ≥ bin / BINS, from the top bin down
+        let mut sweep = [PixelCounts::default(); SWEEP];
+        let total_pos: u64 = pos.iter().sum();
+        let (mut cp, mut cn) = (0u64, 0u64);
+        let mut next = SWEEP;
+        for bin in (0..BINS).rev() {
+            cp += pos[bin];
+            cn += neg[bin];
+            while next > 0 && bin == next * BINS / 100 {
+                next -= 1;
+                sweep[next] = PixelCounts {
+                    tp: cp,
+                    fp: cn,
+                    fn_: total_pos - cp,
+                };
+            }
+        }
+        if total_pos > 0 {
+            self.with_defects += 1;
+        } else if at.fp > 0 {
+            self.false_alarms += 1;
+        }
+        self.at.push(at);
+        self.sweep.push(sweep);
+    }
+
+    fn scores(threshold: f32, counts: impl Iterator<Item = PixelCounts> + Clone) -> SegScores {
+        let n = counts.clone().count().max(1) as f64;
+        let mut pooled = PixelCounts::default();
+        let (mut dice, mut iou) = (0.0, 0.0);
+        for c in counts {
+            dice += c.dice();
+            iou += c.iou();
+            pooled.add(&c);
+        }
+        SegScores {
+            threshold,
+            dice: dice / n,
+            iou: iou / n,
+            dice_pixels: pooled.dice(),
+            iou_pixels: pooled.iou(),
+        }
+    }
+
+    pub fn finish(&self) -> SegMetrics {
+        let at = Self::scores(self.threshold, self.at.iter().copied());
+        let mut best = Self::scores(0.5, self.sweep.iter().map(|s| s[49]));
+        for k in 0..SWEEP {
+            let s = Self::scores((k + 1) as f32 / 100.0, self.sweep.iter().map(|s| s[k]));
+            if s.dice > best.dice {
+                best = s;
+            }
+        }
+        SegMetrics {
+            images: self.at.len(),
+            images_with_defects: self.with_defects,
+            at,
+            best,
+            false_alarms: self.false_alarms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perfect_prediction_scores_one_and_clean_image_with_false_alarm_scores_zero() {
+        let mut e = SegEvaluator::new(0.5);
+        e.add_image(&[0.9, 0.1, 0.8, 0.2], &[true, false, true, false]);
+        e.add_image(&[0.1, 0.2, 0.3, 0.4], &[false; 4]);
+        let m = e.finish();
+        assert_eq!((m.images, m.images_with_defects, m.false_alarms), (2, 1, 0));
+        assert_eq!((m.at.dice, m.at.iou, m.at.dice_pixels), (1.0, 1.0, 1.0));
+        e.add_image(&[0.6, 0.0, 0.0, 0.0], &[false; 4]);
+        let m = e.finish();
+        assert_eq!(m.false_alarms, 1);
+        assert!((m.at.dice - 2.0 / 3.0).abs() < 1e-12, "{}", m.at.dice);
+        // pooled: tp 2, fp 1, fn 0 → dice 4/5, iou 2/3
+        assert!((m.at.dice_pixels - 0.8).abs() < 1e-12);
+        assert!((m.at.iou_pixels - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dice_and_iou_follow_their_definitions() {
+        let mut e = SegEvaluator::new(0.5);
+        // tp 1, fp 1, fn 2
+        e.add_image(&[0.7, 0.6, 0.4, 0.1, 0.0], &[true, false, true, true, false]);
+        let m = e.finish();
+        assert!((m.at.dice - 2.0 / 5.0).abs() < 1e-12);
+        assert!((m.at.iou - 1.0 / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sweep_finds_the_threshold_that_separates_the_classes() {
+        let mut e = SegEvaluator::new(0.5);
+        // defects at 0.3, background at 0.2: 0.5 misses everything, 0.21..0.30 is perfect
+        e.add_image(&[0.3, 0.3, 0.2, 0.2], &[true, true, false, false]);
+        let m = e.finish();
+        assert_eq!(m.at.dice, 0.0);
+        assert_eq!(m.best.dice, 1.0);
+        assert!((0.21..=0.30).contains(&m.best.threshold), "{}", m.best.threshold);
+    }
+
+    #[test]
+    fn sweep_counts_agree_with_exact_counting_on_the_grid() {
+        let probs: Vec<f32> = (0..500).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+        let truth: Vec<bool> = (0..500).map(|i| (i * 13) % 7 < 3).collect();
+        let mut e = SegEvaluator::new(0.5);
+        e.add_image(&probs, &truth);
+        for k in [9usize, 29, 49, 89] {
+            let th = (k + 1) as f32 / 100.0;
+            let mut exact = SegEvaluator::new(th);
+            exact.add_image(&probs, &truth);
+            assert_eq!(e.sweep[0][k], exact.at[0], "threshold {th}");
+        }
+    }
+}
