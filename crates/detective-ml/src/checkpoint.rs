@@ -1,6 +1,7 @@
-//! Our detector on disk: `NAME.bpk` holds the weights in Burn's burnpack
+//! Our models on disk: `NAME.bpk` holds the weights in Burn's burnpack
 //! format, `NAME.json` beside it what is needed to rebuild and use the network
-//! (scale, classes, names, input size) and where it came from (epoch, metrics).
+//! (detector: scale, classes, names, input size; segmenter: outputs, names, input
+//! size, threshold) and where it came from (epoch, metrics).
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +10,13 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::MlError;
+use crate::unet::{UNetConfig, UNetTiny};
 use crate::yolo::{Scale, YoloConfig, YoloV8};
 
-/// Format marker of the metadata file.
+/// Format marker of the detector's metadata file.
 pub const FORMAT: &str = "defect-detective/yolov8";
+/// Format marker of the segmenter's metadata file.
+pub const SEG_FORMAT: &str = "defect-detective/unet-tiny";
 
 /// The metadata saved next to the weights.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -66,6 +70,10 @@ fn model_err(path: &Path, reason: impl ToString) -> MlError {
 /// Writes `path` (burnpack) and its metadata; both via a temporary file and a
 /// rename, so a crash never leaves a half-written model behind.
 pub fn save_model(model: &YoloV8, meta: &ModelMeta, path: &Path) -> Result<(), MlError> {
+    save_with_meta(model, meta, path)
+}
+
+fn save_with_meta<M: Module, T: Serialize>(model: &M, meta: &T, path: &Path) -> Result<(), MlError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| model_err(path, e))?;
     }
@@ -85,7 +93,16 @@ pub fn load_meta(path: &Path) -> Result<ModelMeta, MlError> {
     let mp = meta_path(path);
     let text = std::fs::read_to_string(&mp)
         .map_err(|e| model_err(path, format!("cannot read its metadata {}: {e}", mp.display())))?;
-    let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) == Some(SEG_FORMAT) {
+        return Err(model_err(
+            path,
+            "this is a segmentation model (UNetTiny), not a detector: use --task segment",
+        ));
+    }
+    let meta: ModelMeta =
+        serde_json::from_value(value).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
     if meta.format != FORMAT {
         return Err(model_err(&mp, format!("format {:?} is not {FORMAT:?}", meta.format)));
     }
@@ -111,6 +128,107 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(YoloV8, ModelMeta), M
     }
     let meta = load_meta(path)?;
     let model = YoloV8::new(&meta.config(), device)
+        .try_load_file(path)
+        .map_err(|e| model_err(path, e))?;
+    Ok((model, meta))
+}
+
+/// The metadata saved next to a segmenter's weights.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegMeta {
+    pub format: String,
+    pub task: String,
+    /// Logit maps per pixel (1: defect or not).
+    pub outputs: usize,
+    /// What each output marks.
+    pub names: Vec<String>,
+    /// Square input side the model was trained at (a multiple of 16).
+    pub imgsz: u32,
+    /// Probability from which a pixel counts as a defect.
+    pub threshold: f32,
+    #[serde(default)]
+    pub epoch: Option<usize>,
+    #[serde(default)]
+    pub metrics: Option<serde_json::Value>,
+}
+
+impl SegMeta {
+    pub fn new(names: Vec<String>, imgsz: u32, threshold: f32) -> Self {
+        SegMeta {
+            format: SEG_FORMAT.to_string(),
+            task: "segment".to_string(),
+            outputs: names.len(),
+            names,
+            imgsz,
+            threshold,
+            epoch: None,
+            metrics: None,
+        }
+    }
+
+    pub fn config(&self) -> UNetConfig {
+        UNetConfig {
+            in_channels: 3,
+            classes: self.outputs,
+        }
+    }
+}
+
+/// Writes a segmenter and its metadata (atomically, as [`save_model`]).
+pub fn save_segmenter(model: &UNetTiny, meta: &SegMeta, path: &Path) -> Result<(), MlError> {
+    save_with_meta(model, meta, path)
+}
+
+/// Which task a saved model is for, from its metadata (`detect` or `segment`).
+pub fn model_task(path: &Path) -> Result<String, MlError> {
+    let mp = meta_path(path);
+    let text = std::fs::read_to_string(&mp)
+        .map_err(|e| model_err(path, format!("cannot read its metadata {}: {e}", mp.display())))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
+    Ok(v.get("task").and_then(|t| t.as_str()).unwrap_or("detect").to_string())
+}
+
+/// Reads only the metadata of a saved segmenter.
+pub fn load_seg_meta(path: &Path) -> Result<SegMeta, MlError> {
+    let mp = meta_path(path);
+    let text = std::fs::read_to_string(&mp)
+        .map_err(|e| model_err(path, format!("cannot read its metadata {}: {e}", mp.display())))?;
+    let meta: SegMeta = serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
+    if meta.format != SEG_FORMAT {
+        return Err(model_err(
+            &mp,
+            format!("format {:?} is not {SEG_FORMAT:?}", meta.format),
+        ));
+    }
+    if meta.outputs == 0 || meta.names.len() != meta.outputs {
+        return Err(model_err(
+            &mp,
+            format!("{} outputs but {} names", meta.outputs, meta.names.len()),
+        ));
+    }
+    if meta.imgsz == 0 || !meta.imgsz.is_multiple_of(16) || meta.imgsz > 4096 {
+        return Err(model_err(
+            &mp,
+            format!("imgsz {} is not a multiple of 16 in 16..4096", meta.imgsz),
+        ));
+    }
+    if !(meta.threshold > 0.0 && meta.threshold < 1.0) {
+        return Err(model_err(
+            &mp,
+            format!("threshold {} is not within (0, 1)", meta.threshold),
+        ));
+    }
+    Ok(meta)
+}
+
+/// Loads a segmenter's weights and metadata onto `device`.
+pub fn load_segmenter(path: &Path, device: &Device) -> Result<(UNetTiny, SegMeta), MlError> {
+    if !path.is_file() {
+        return Err(model_err(path, "file not found"));
+    }
+    let meta = load_seg_meta(path)?;
+    let model = UNetTiny::new(&meta.config(), device)
         .try_load_file(path)
         .map_err(|e| model_err(path, e))?;
     Ok((model, meta))

@@ -15,6 +15,7 @@ pub mod nms;
 pub mod onnx_detector;
 pub mod plots;
 pub mod runtime;
+pub mod segmenter;
 pub mod train;
 pub mod unet;
 pub mod yolo;

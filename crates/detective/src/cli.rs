@@ -224,6 +224,10 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct TrainCliArgs {
+    /// detect: the YOLO-style detector (boxes); segment: the UNetTiny segmenter
+    /// (pixel masks from masks/{split}/).
+    #[arg(long, value_enum, default_value = "detect")]
+    pub task: TaskArg,
     /// Dataset: folder holding data.yaml, or the data.yaml itself.
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -234,17 +238,20 @@ pub struct TrainCliArgs {
     /// Start from these weights (our .bpk); layers whose shape differs stay fresh.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Epochs (default 100; with --resume: raise the saved run's count).
+    /// Epochs (default 100 detect, 50 segment; with --resume: raise the saved run's count).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Square input size (multiple of 32).
-    #[arg(long, default_value_t = 640)]
-    pub imgsz: u32,
-    #[arg(long, default_value_t = 16)]
-    pub batch: usize,
-    /// Run folder: results.csv, args.yaml, weights/, plots.
-    #[arg(long, default_value = "runs/detect/train")]
-    pub out: PathBuf,
+    /// Square input size (multiple of 32 for detect, of 16 for segment; default 640
+    /// detect, 256 segment).
+    #[arg(long)]
+    pub imgsz: Option<u32>,
+    /// Images per batch (default 16 detect, 8 segment).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Run folder: results.csv, args.yaml, weights/, plots (default
+    /// runs/detect/train or runs/segment/train).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Continue the interrupted run in --out exactly where it stopped.
     #[arg(long)]
     pub resume: bool,
@@ -284,6 +291,9 @@ pub struct TrainCliArgs {
 
 #[derive(Debug, Args)]
 pub struct ValArgs {
+    /// detect or segment (default: what the model's metadata says, else detect).
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
     /// Model: our checkpoint (.bpk), a YOLO ONNX export, or "bundled".
     #[arg(long)]
     pub model: PathBuf,
@@ -301,7 +311,11 @@ pub struct ValArgs {
     pub iou: f32,
     #[arg(long, default_value_t = 300)]
     pub max_det: usize,
-    /// Print JSON (precision, recall, map50, map50_95, per_class, coco).
+    /// Segment: probability from which a pixel is a defect (default: the model's).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Print JSON (detect: precision, recall, map50, map50_95, per_class, coco;
+    /// segment: dice, iou, dice_pixels, iou_pixels, best_threshold, best_dice).
     #[arg(long)]
     pub json: bool,
     /// Inference threads (0 = all cores).

@@ -1,5 +1,6 @@
-//! Training of the YOLOv8 detector: data loading, target assignment, loss,
-//! optimiser, EMA, checkpoints and the epoch loop.
+//! Training of the YOLOv8 detector (data loading, target assignment, loss,
+//! optimiser, EMA, checkpoints and the epoch loop) and of the segmenter
+//! ([`segment`], which reuses the optimiser, parameter and checkpoint machinery).
 
 pub mod args;
 pub mod assigner;
@@ -8,6 +9,7 @@ pub mod loader;
 pub mod loss;
 pub mod optimizer;
 pub mod params;
+pub mod segment;
 pub mod state;
 pub mod trainer;
 pub mod validate;

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
 /// The two parts of the loss, for logging.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct SegLossItems {
     pub bce: f32,
     pub dice: f32,

@@ -7,4 +7,5 @@ pub mod export;
 pub mod predict;
 pub mod synth;
 pub mod train;
+pub mod train_segment;
 pub mod val;

@@ -12,7 +12,7 @@ use detective_ml::train::trainer::{TrainEvent, train};
 use detective_ml::yolo::Scale;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::TrainCliArgs;
+use crate::cli::{TaskArg, TrainCliArgs};
 use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
@@ -21,9 +21,9 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
         weights: a.weights.clone(),
         // On resume the saved count wins unless a larger one is given.
         epochs: a.epochs.unwrap_or(if a.resume { 0 } else { 100 }),
-        imgsz: a.imgsz,
-        batch: a.batch,
-        out: a.out.clone(),
+        imgsz: a.imgsz.unwrap_or(640),
+        batch: a.batch.unwrap_or(16),
+        out: a.out.clone().unwrap_or_else(|| "runs/detect/train".into()),
         seed: a.seed,
         workers: a.workers,
         patience: a.patience,
@@ -46,7 +46,10 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
     Ok(args)
 }
 
-pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
+pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
+    if a.task == TaskArg::Segment {
+        return super::train_segment::run(a, config);
+    }
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");
     }

@@ -10,10 +10,23 @@ use detective_ml::train::loader::samples_from_split;
 use detective_ml::train::validate::validate_engine;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::ValArgs;
+use crate::cli::{TaskArg, ValArgs};
 use crate::config::Config;
 
-pub fn run(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
+pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
+    let segment = match a.task {
+        Some(t) => t == TaskArg::Segment,
+        None => {
+            a.model.extension().is_some_and(|e| e == "bpk")
+                && detective_ml::checkpoint::model_task(&a.model).is_ok_and(|t| t == "segment")
+        }
+    };
+    if segment {
+        return run_segment(a, config);
+    }
+    if a.threshold.is_some() {
+        bail!("--threshold is for segmentation models (detection uses --iou and conf 0.001)");
+    }
     if !(0.0..=1.0).contains(&a.iou) || a.max_det == 0 {
         bail!("--iou must be within 0..1 and --max-det positive");
     }
@@ -89,6 +102,65 @@ pub fn run(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             report.ms_per_image,
             model.backend
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `detective val --task segment`: Dice and IoU of a segmenter on a split.
+fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
+    use detective_ml::train::segment::seg_samples;
+    let seg = detective_ml::segmenter::Segmenter::load(&a.model)?;
+    let meta = &seg.meta;
+    let imgsz = a.imgsz.unwrap_or(meta.imgsz);
+    if imgsz == 0 || imgsz % 16 != 0 || imgsz > 4096 {
+        bail!("--imgsz {imgsz} must be a multiple of 16 up to 4096");
+    }
+    let threshold = a.threshold.unwrap_or(meta.threshold);
+    if !(threshold > 0.0 && threshold < 1.0) {
+        bail!("--threshold {threshold} must be within (0, 1)");
+    }
+    let ds = YoloDataset::load(&a.data)?;
+    let samples = seg_samples(&ds, &a.split);
+    if samples.is_empty() {
+        bail!("split {:?} of {} has no images", a.split, a.data.display());
+    }
+    if samples.iter().all(|s| s.mask.is_none()) {
+        bail!(
+            "no masks for split {:?} in {} (expected masks/{}/<stem>.png)",
+            a.split,
+            a.data.display(),
+            a.split
+        );
+    }
+    let start = std::time::Instant::now();
+    let m = seg.validate(&samples, imgsz, threshold)?;
+    let ms = start.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
+    if a.json {
+        let out = serde_json::json!({
+            "model": a.model, "data": a.data, "split": a.split, "task": "segment", "imgsz": imgsz,
+            "images": m.images, "images_with_defects": m.images_with_defects, "false_alarms": m.false_alarms,
+            "threshold": m.at.threshold, "dice": m.at.dice, "iou": m.at.iou,
+            "dice_pixels": m.at.dice_pixels, "iou_pixels": m.at.iou_pixels,
+            "best_threshold": m.best.threshold, "best_dice": m.best.dice, "best_iou": m.best.iou,
+            "ms_per_image": ms,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{} images ({} with defects) at imgsz {imgsz}, threshold {:.2}",
+            m.images, m.images_with_defects, m.at.threshold
+        );
+        println!("{:>22} {:>8} {:>8}", "", "Dice", "IoU");
+        println!("{:>22} {:>8.4} {:>8.4}", "mean per image", m.at.dice, m.at.iou);
+        println!(
+            "{:>22} {:>8.4} {:>8.4}",
+            "over all pixels", m.at.dice_pixels, m.at.iou_pixels
+        );
+        println!(
+            "best threshold {:.2}: Dice {:.4}, IoU {:.4} (per image); false alarms on clean parts: {}",
+            m.best.threshold, m.best.dice, m.best.iou, m.false_alarms
+        );
+        println!("{ms:.1} ms per image on burn");
     }
     Ok(ExitCode::SUCCESS)
 }

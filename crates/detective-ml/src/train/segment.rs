@@ -1,0 +1,671 @@
+//! `detective train --task segment`: the epoch loop of the segmenter (UNetTiny).
+//!
+//! It shares the detector's machinery — the dataset layout and reader, the
+//! optimiser (AdamW with the three parameter groups), gradient clipping, the
+//! parameter read/write helpers, the checkpoint format (burnpack + JSON) and the
+//! run folder (`args.yaml`, `results.csv`, `weights/`) — and differs where the task
+//! does: masks from `masks/{split}/` (binary PNG, same stem as the image; no mask
+//! file = a defect-free part), paired augmentation, BCE + soft Dice, Dice/IoU
+//! validation, and a checkpoint per epoch (`weights/epoch_{N}.*`, so epochs can be
+//! compared side by side) as well as `last` and `best` (by per-image Dice).
+//!
+//! Batches are decoded and augmented on a worker thread and handed over through a
+//! bounded channel, so the trainer does not wait on image decoding and memory stays
+//! bounded. Learning rate: linear warm-up over `warmup_epochs`, then linear decay
+//! to `lr0 · lrf`. Ctrl-C (the `stop` flag) ends the run after the current batch,
+//! saving `weights/last.*`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+use detective_core::Rng;
+use detective_data::{YoloDataset, mask_path_for};
+use detective_vision::augment::{SegAugmentParams, augment_pair};
+use detective_vision::preprocess::resize_like_opencv;
+use detective_vision::{DecodeLimits, Frame, GrayFrame, decode_file};
+use serde::{Deserialize, Serialize};
+
+use super::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
+use super::params::{read_params, write_params};
+use super::trainer::TrainError;
+use crate::checkpoint::{SegMeta, save_segmenter};
+use crate::metrics::{SegEvaluator, SegMetrics};
+use crate::unet::{SegLossItems, UNET_DIVISOR, UNetConfig, UNetTiny, segmentation_loss};
+
+/// Settings of a segmentation run (saved as `args.yaml`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SegTrainArgs {
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub epochs: usize,
+    /// Square training size, a multiple of 16.
+    pub imgsz: u32,
+    pub batch: usize,
+    pub lr0: f32,
+    /// Final learning rate as a fraction of `lr0`.
+    pub lrf: f32,
+    pub weight_decay: f32,
+    pub warmup_epochs: f32,
+    pub seed: u64,
+    /// Threshold of the validation metrics (and saved with the model).
+    pub threshold: f32,
+    pub val: bool,
+    /// Stop when the validation Dice has not improved for this many epochs.
+    pub patience: usize,
+    pub fliplr: f32,
+    pub flipud: f32,
+    pub rot90: bool,
+    pub brightness: f32,
+    pub contrast: f32,
+    pub crop_min: f32,
+}
+
+impl Default for SegTrainArgs {
+    fn default() -> Self {
+        let aug = SegAugmentParams::default();
+        SegTrainArgs {
+            data: PathBuf::new(),
+            out: PathBuf::from("runs/segment/train"),
+            epochs: 50,
+            imgsz: 256,
+            batch: 8,
+            lr0: 1e-3,
+            lrf: 0.01,
+            weight_decay: 1e-4,
+            warmup_epochs: 1.0,
+            seed: 0,
+            threshold: 0.5,
+            val: true,
+            patience: 100,
+            fliplr: aug.fliplr,
+            flipud: aug.flipud,
+            rot90: aug.rot90,
+            brightness: aug.brightness,
+            contrast: aug.contrast,
+            crop_min: aug.crop_min,
+        }
+    }
+}
+
+impl SegTrainArgs {
+    pub fn augment(&self) -> SegAugmentParams {
+        SegAugmentParams {
+            fliplr: self.fliplr,
+            flipud: self.flipud,
+            rot90: self.rot90,
+            brightness: self.brightness,
+            contrast: self.contrast,
+            crop_min: self.crop_min,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if !(1..=100_000).contains(&self.epochs) {
+            bad.push(format!("epochs {} must be within 1..=100000", self.epochs));
+        }
+        if self.imgsz < 32 || self.imgsz > 2048 || !(self.imgsz as usize).is_multiple_of(UNET_DIVISOR) {
+            bad.push(format!(
+                "imgsz {} must be a multiple of {UNET_DIVISOR} within 32..=2048",
+                self.imgsz
+            ));
+        }
+        if !(1..=512).contains(&self.batch) {
+            bad.push(format!("batch {} must be within 1..=512", self.batch));
+        }
+        if !(self.lr0 > 0.0 && self.lr0 <= 1.0) {
+            bad.push(format!("lr0 {} must be within (0, 1]", self.lr0));
+        }
+        if !(self.lrf > 0.0 && self.lrf <= 1.0) {
+            bad.push(format!("lrf {} must be within (0, 1]", self.lrf));
+        }
+        if !(0.0..=1.0).contains(&self.weight_decay) {
+            bad.push(format!("weight decay {} must be within 0..=1", self.weight_decay));
+        }
+        if !(0.0..=100.0).contains(&self.warmup_epochs) {
+            bad.push(format!("warmup epochs {} must be within 0..=100", self.warmup_epochs));
+        }
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            bad.push(format!("threshold {} must be within (0, 1)", self.threshold));
+        }
+        if let Err(e) = self.augment().validate() {
+            bad.push(e.to_string());
+        }
+        if bad.is_empty() { Ok(()) } else { Err(bad.join("; ")) }
+    }
+}
+
+/// One row of `results.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SegResultsRow {
+    pub epoch: usize,
+    pub time: f64,
+    pub train: SegLossItems,
+    /// Zero when validation is off.
+    pub dice: f64,
+    pub iou: f64,
+    pub dice_pixels: f64,
+    pub iou_pixels: f64,
+    pub best_threshold: f32,
+    pub best_dice: f64,
+    pub lr: f32,
+}
+
+/// Header of `results.csv`.
+pub const SEG_RESULTS_HEADER: &str = "epoch,time,train/bce_loss,train/dice_loss,metrics/dice,metrics/iou,metrics/dice_pixels,metrics/iou_pixels,metrics/best_threshold,metrics/best_dice,lr/pg0";
+
+impl SegResultsRow {
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{:.3},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.2},{:.5},{:.8}",
+            self.epoch,
+            self.time,
+            self.train.bce,
+            self.train.dice,
+            self.dice,
+            self.iou,
+            self.dice_pixels,
+            self.iou_pixels,
+            self.best_threshold,
+            self.best_dice,
+            self.lr
+        )
+    }
+}
+
+/// What the segmentation trainer reports while it runs.
+#[derive(Debug, Clone)]
+pub enum SegTrainEvent {
+    Started {
+        epochs: usize,
+        batches: usize,
+        images: usize,
+        val_images: usize,
+        params: usize,
+    },
+    Batch {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        /// Running means of the epoch so far.
+        loss: SegLossItems,
+        images_per_sec: f64,
+    },
+    Validating {
+        epoch: usize,
+    },
+    EpochEnd {
+        row: SegResultsRow,
+        validated: bool,
+        improved: bool,
+        train_images_per_sec: f64,
+    },
+    Stopped {
+        epoch: usize,
+    },
+    Finished {
+        best: PathBuf,
+        last: PathBuf,
+    },
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct SegTrainSummary {
+    pub out: PathBuf,
+    pub best: PathBuf,
+    pub last: PathBuf,
+    pub epochs_done: usize,
+    pub stopped: bool,
+    pub final_val: Option<SegMetrics>,
+}
+
+/// An image and its mask file (None: a defect-free part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegSample {
+    pub image: PathBuf,
+    pub mask: Option<PathBuf>,
+}
+
+/// The images of `split` with their masks.
+pub fn seg_samples(ds: &YoloDataset, split: &str) -> Vec<SegSample> {
+    ds.split(split)
+        .map(|s| {
+            s.samples
+                .iter()
+                .map(|s| {
+                    let m = mask_path_for(&s.image);
+                    SegSample {
+                        image: s.image.clone(),
+                        mask: m.is_file().then_some(m),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Decodes an image and its mask (mask pixels ≥ 128 are defects); a missing mask
+/// is an empty one. The mask must have the image's size.
+pub fn load_pair(sample: &SegSample, limits: &DecodeLimits) -> Result<(Frame, GrayFrame), TrainError> {
+    let frame =
+        decode_file(&sample.image, limits).map_err(|e| TrainError::Io(format!("{}: {e}", sample.image.display())))?;
+    let mask = match &sample.mask {
+        None => GrayFrame::new(frame.width(), frame.height()),
+        Some(p) => {
+            let m = decode_file(p, limits).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
+            if (m.width(), m.height()) != (frame.width(), frame.height()) {
+                return Err(TrainError::Io(format!(
+                    "mask {} is {}×{} but its image is {}×{}",
+                    p.display(),
+                    m.width(),
+                    m.height(),
+                    frame.width(),
+                    frame.height()
+                )));
+            }
+            let data = m
+                .as_rgb()
+                .chunks_exact(3)
+                .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
+                .collect();
+            GrayFrame {
+                width: m.width(),
+                height: m.height(),
+                data,
+            }
+        }
+    };
+    Ok((frame, mask))
+}
+
+/// A batch ready for the network.
+struct SegBatch {
+    n: usize,
+    /// `[n, 3, s, s]`, 0..1.
+    images: Vec<f32>,
+    /// `[n, 1, s, s]`, 0 or 1.
+    masks: Vec<f32>,
+}
+
+fn push_pair(frame: &Frame, mask: &GrayFrame, images: &mut Vec<f32>, masks: &mut Vec<f32>) {
+    let plane = frame.width() as usize * frame.height() as usize;
+    let start = images.len();
+    images.resize(start + 3 * plane, 0.0);
+    for (i, px) in frame.as_rgb().chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            images[start + c * plane + i] = px[c] as f32 / 255.0;
+        }
+    }
+    masks.extend(mask.data.iter().map(|&v| if v >= 128 { 1.0 } else { 0.0 }));
+}
+
+/// Starts the worker that decodes and augments the batches of one epoch.
+fn epoch_batches(
+    samples: Arc<Vec<SegSample>>,
+    args: &SegTrainArgs,
+    epoch: usize,
+) -> Receiver<Result<SegBatch, TrainError>> {
+    let (tx, rx) = sync_channel(2);
+    let (size, batch, seed, aug) = (args.imgsz, args.batch, args.seed, args.augment());
+    std::thread::spawn(move || {
+        let mut order: Vec<usize> = (0..samples.len()).collect();
+        let mut rng = Rng::derive(seed, 0x5e9_0000 + epoch as u64);
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.range_usize(0, i + 1));
+        }
+        let limits = DecodeLimits::default();
+        for chunk in order.chunks(batch) {
+            let mut b = SegBatch {
+                n: chunk.len(),
+                images: Vec::with_capacity(chunk.len() * 3 * (size * size) as usize),
+                masks: Vec::with_capacity(chunk.len() * (size * size) as usize),
+            };
+            let mut failed = None;
+            for &i in chunk {
+                let mut rng = Rng::derive(seed ^ ((epoch as u64) << 32), i as u64);
+                match load_pair(&samples[i], &limits).and_then(|(f, m)| {
+                    augment_pair(&f, &m, size, &aug, &mut rng)
+                        .map_err(|e| TrainError::Io(format!("{}: {e}", samples[i].image.display())))
+                }) {
+                    Ok((f, m)) => push_pair(&f, &m, &mut b.images, &mut b.masks),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let msg = match failed {
+                Some(e) => Err(e),
+                None => Ok(b),
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Bilinear resize of a probability map (half-pixel centres, edges clamped).
+pub fn resize_map(map: &[f32], w: usize, h: usize, dw: usize, dh: usize) -> Vec<f32> {
+    if (w, h) == (dw, dh) {
+        return map.to_vec();
+    }
+    let taps = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
+        (0..dst)
+            .map(|d| {
+                let f = ((d as f32 + 0.5) * src as f32 / dst as f32 - 0.5).max(0.0);
+                let i0 = (f as usize).min(src - 1);
+                let i1 = (i0 + 1).min(src - 1);
+                (i0, i1, f - i0 as f32)
+            })
+            .collect()
+    };
+    let (xt, yt) = (taps(w, dw), taps(h, dh));
+    let mut out = Vec::with_capacity(dw * dh);
+    for &(y0, y1, fy) in &yt {
+        let (r0, r1) = (&map[y0 * w..(y0 + 1) * w], &map[y1 * w..(y1 + 1) * w]);
+        for &(x0, x1, fx) in &xt {
+            let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+            let bottom = r1[x0] + (r1[x1] - r1[x0]) * fx;
+            out.push(top + (bottom - top) * fy);
+        }
+    }
+    out
+}
+
+/// Defect probability per pixel of `frame`, at the frame's own resolution: the
+/// frame is resized to `imgsz × imgsz`, run, and the map resized back.
+pub fn predict_probs(model: &UNetTiny, frame: &Frame, imgsz: u32, device: &Device) -> Result<Vec<f32>, TrainError> {
+    let s = imgsz as usize;
+    let resized = resize_like_opencv(frame, imgsz, imgsz).map_err(|e| TrainError::Io(e.to_string()))?;
+    let mut x = Vec::with_capacity(3 * s * s);
+    push_pair(&resized, &GrayFrame::new(imgsz, imgsz), &mut x, &mut Vec::new());
+    let input = Tensor::<1>::from_data(TensorData::new(x, [3 * s * s]), device).reshape([1, 3, s, s]);
+    // channel 0: the defect map (one output), or the first class
+    let logits = model.forward(input).narrow(1, 0, 1);
+    let probs: Vec<f32> = sigmoid(logits)
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Io(format!("{e:?}")))?;
+    Ok(resize_map(
+        &probs,
+        s,
+        s,
+        frame.width() as usize,
+        frame.height() as usize,
+    ))
+}
+
+/// Dice/IoU of `model` on `samples` at the images' own resolution.
+pub fn validate_segmenter(
+    model: &UNetTiny,
+    samples: &[SegSample],
+    imgsz: u32,
+    threshold: f32,
+    device: &Device,
+) -> Result<SegMetrics, TrainError> {
+    let limits = DecodeLimits::default();
+    let mut eval = SegEvaluator::new(threshold);
+    for s in samples {
+        let (frame, mask) = load_pair(s, &limits)?;
+        let probs = predict_probs(model, &frame, imgsz, device)?;
+        let truth: Vec<bool> = mask.data.iter().map(|&v| v >= 128).collect();
+        eval.add_image(&probs, &truth);
+    }
+    Ok(eval.finish())
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io(format!("{}: {e}", path.display()))
+}
+
+/// Trains a UNetTiny as `args` say.
+pub fn train_segmenter(
+    args: SegTrainArgs,
+    observer: &mut dyn FnMut(&SegTrainEvent),
+    stop: Arc<AtomicBool>,
+) -> Result<SegTrainSummary, TrainError> {
+    args.validate().map_err(TrainError::Args)?;
+    let weights_dir = args.out.join("weights");
+    let results = args.out.join("results.csv");
+    if results.exists() {
+        return Err(TrainError::Args(format!(
+            "{} already holds a run: choose another --out",
+            args.out.display()
+        )));
+    }
+    let dataset = YoloDataset::load(&args.data)?;
+    let train = seg_samples(&dataset, "train");
+    if train.is_empty() {
+        return Err(TrainError::Args("the train split has no images".into()));
+    }
+    let with_masks = train.iter().filter(|s| s.mask.is_some()).count();
+    if with_masks == 0 {
+        return Err(TrainError::Args(format!(
+            "no masks found for the train images (expected masks/train/<stem>.png next to images/train/ in {})",
+            args.data.display()
+        )));
+    }
+    let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
+    let val = match (args.val, val_split) {
+        (true, Some(split)) => seg_samples(&dataset, split),
+        _ => Vec::new(),
+    };
+    std::fs::create_dir_all(&weights_dir).map_err(|e| io_err(&weights_dir, e))?;
+    let args_path = args.out.join("args.yaml");
+    let yaml = serde_norway::to_string(&args).map_err(|e| io_err(&args_path, e))?;
+    std::fs::write(&args_path, yaml).map_err(|e| io_err(&args_path, e))?;
+    std::fs::write(&results, format!("{SEG_RESULTS_HEADER}\n")).map_err(|e| io_err(&results, e))?;
+
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    device.seed(args.seed);
+    ad.seed(args.seed);
+    let cfg = UNetConfig::default();
+    let mut model = UNetTiny::new(&cfg, &ad);
+    let (infos, _) = read_params(&model);
+    let template = UNetTiny::new(&cfg, &device);
+    let mut opt = Optimizer::new(OptimizerKind::AdamW, args.weight_decay);
+    let nb = train.len().div_ceil(args.batch);
+    let warmup_steps = (args.warmup_epochs * nb as f32).round() as usize;
+    let total_steps = nb * args.epochs;
+    let lr_at = |step: usize| -> f32 {
+        let decay = 1.0 - (1.0 - args.lrf) * step as f32 / total_steps.max(1) as f32;
+        let warm = if step < warmup_steps {
+            (step + 1) as f32 / warmup_steps as f32
+        } else {
+            1.0
+        };
+        args.lr0 * decay * warm
+    };
+    let names = vec!["defect".to_string()];
+    let mut meta = SegMeta::new(names, args.imgsz, args.threshold);
+    let last = weights_dir.join("last.bpk");
+    let best = weights_dir.join("best.bpk");
+    observer(&SegTrainEvent::Started {
+        epochs: args.epochs,
+        batches: nb,
+        images: train.len(),
+        val_images: val.len(),
+        params: infos.iter().map(|i| i.len()).sum(),
+    });
+
+    let samples = Arc::new(train);
+    let run_start = Instant::now();
+    let s = args.imgsz as usize;
+    let mut best_dice: Option<f64> = None;
+    let mut best_epoch = 0usize;
+    let mut final_val = None;
+    let mut stopped = false;
+    let mut epochs_done = 0;
+    let mut step = 0usize;
+    for epoch in 0..args.epochs {
+        let epoch_start = Instant::now();
+        let rx = epoch_batches(samples.clone(), &args, epoch);
+        let (mut sum, mut count, mut images_done) = (SegLossItems::default(), 0usize, 0usize);
+        let mut lr = 0.0;
+        for (i, batch) in rx.iter().enumerate() {
+            let b = batch?;
+            let x = Tensor::<1>::from_data(TensorData::new(b.images, [b.n * 3 * s * s]), &ad).reshape([b.n, 3, s, s]);
+            let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * s * s]), &ad).reshape([b.n, 1, s, s]);
+            let (loss, items) = segmentation_loss(model.forward(x), y);
+            let grads = loss.backward();
+            let mut grads = GradientsParams::from_grads(grads, &model);
+            let mut g = take_grads(&model, &mut grads);
+            clip_global_norm(&mut g, 10.0);
+            lr = lr_at(step);
+            let (_, mut values) = read_params(&model);
+            opt.step(&infos, &mut values, &g, [lr; 3], 0.9);
+            model = write_params(model, &values, &ad);
+            step += 1;
+            if items.bce.is_finite() && items.dice.is_finite() {
+                sum.bce += items.bce;
+                sum.dice += items.dice;
+                count += 1;
+            }
+            images_done += b.n;
+            let n = count.max(1) as f32;
+            observer(&SegTrainEvent::Batch {
+                epoch,
+                batch: i,
+                batches: nb,
+                loss: SegLossItems {
+                    bce: sum.bce / n,
+                    dice: sum.dice / n,
+                },
+                images_per_sec: images_done as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9),
+            });
+            if stop.load(Ordering::SeqCst) {
+                stopped = true;
+                break;
+            }
+        }
+        let train_ips = images_done as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
+        let (_, values) = read_params(&model);
+        let eval_model = write_params(template.clone(), &values, &device);
+        if stopped {
+            save_segmenter(&eval_model, &meta, &last)?;
+            observer(&SegTrainEvent::Stopped { epoch });
+            break;
+        }
+        let report = if !val.is_empty() {
+            observer(&SegTrainEvent::Validating { epoch });
+            Some(validate_segmenter(
+                &eval_model,
+                &val,
+                args.imgsz,
+                args.threshold,
+                &device,
+            )?)
+        } else {
+            None
+        };
+        let n = count.max(1) as f32;
+        let row = SegResultsRow {
+            epoch: epoch + 1,
+            time: run_start.elapsed().as_secs_f64(),
+            train: SegLossItems {
+                bce: sum.bce / n,
+                dice: sum.dice / n,
+            },
+            dice: report.as_ref().map_or(0.0, |r| r.at.dice),
+            iou: report.as_ref().map_or(0.0, |r| r.at.iou),
+            dice_pixels: report.as_ref().map_or(0.0, |r| r.at.dice_pixels),
+            iou_pixels: report.as_ref().map_or(0.0, |r| r.at.iou_pixels),
+            best_threshold: report.as_ref().map_or(0.0, |r| r.best.threshold),
+            best_dice: report.as_ref().map_or(0.0, |r| r.best.dice),
+            lr,
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&results)
+            .map_err(|e| io_err(&results, e))?;
+        writeln!(f, "{}", row.csv()).map_err(|e| io_err(&results, e))?;
+        // without validation the latest epoch is the best
+        let score = report.as_ref().map_or(epoch as f64, |r| r.at.dice);
+        let improved = best_dice.is_none_or(|b| score > b);
+        meta.epoch = Some(epoch + 1);
+        meta.metrics = report.as_ref().and_then(|r| serde_json::to_value(r).ok());
+        save_segmenter(
+            &eval_model,
+            &meta,
+            &weights_dir.join(format!("epoch_{}.bpk", epoch + 1)),
+        )?;
+        save_segmenter(&eval_model, &meta, &last)?;
+        if improved {
+            best_dice = Some(score);
+            best_epoch = epoch;
+            save_segmenter(&eval_model, &meta, &best)?;
+        }
+        observer(&SegTrainEvent::EpochEnd {
+            row,
+            validated: report.is_some(),
+            improved,
+            train_images_per_sec: train_ips,
+        });
+        final_val = report;
+        epochs_done = epoch + 1;
+        if epoch >= best_epoch + args.patience {
+            tracing::info!(
+                "no improvement for {} epochs (best: epoch {}): stopping early",
+                args.patience,
+                best_epoch + 1
+            );
+            break;
+        }
+    }
+    if !stopped {
+        observer(&SegTrainEvent::Finished {
+            best: best.clone(),
+            last: last.clone(),
+        });
+    }
+    Ok(SegTrainSummary {
+        out: args.out.clone(),
+        best,
+        last,
+        epochs_done,
+        stopped,
+        final_val,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_resize_keeps_constants_and_interpolates_between_pixels() {
+        let m = resize_map(&[0.25; 6], 3, 2, 7, 5);
+        assert_eq!(m.len(), 35);
+        assert!(m.iter().all(|&v| (v - 0.25).abs() < 1e-6));
+        // 2×1 → 4×1: centres at 0.25, 0.75 of the first pixel …
+        let m = resize_map(&[0.0, 1.0], 2, 1, 4, 1);
+        assert_eq!(m, vec![0.0, 0.25, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_every_reason() {
+        let args = SegTrainArgs {
+            imgsz: 100,
+            batch: 0,
+            threshold: 1.5,
+            ..SegTrainArgs::default()
+        };
+        let e = args.validate().unwrap_err();
+        assert!(
+            e.contains("imgsz 100") && e.contains("batch 0") && e.contains("threshold 1.5"),
+            "{e}"
+        );
+        assert!(SegTrainArgs::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,184 @@
+//! `detective train --task segment`: trains the UNetTiny segmenter with a progress
+//! bar per epoch; Ctrl-C ends the run after the current batch and saves
+//! `weights/last`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use detective_ml::train::segment::{SegTrainArgs, SegTrainEvent, train_segmenter};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::TrainCliArgs;
+use crate::config::Config;
+
+fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
+    if a.resume {
+        bail!(
+            "--resume is not available for --task segment yet: start a new run (every epoch is saved as weights/epoch_N.bpk)"
+        );
+    }
+    if a.weights.is_some() {
+        bail!("--weights is not available for --task segment yet");
+    }
+    let data = a
+        .data
+        .clone()
+        .context("--data is required (a dataset folder holding data.yaml and masks/, or the yaml itself)")?;
+    let mut args = SegTrainArgs {
+        data,
+        seed: a.seed,
+        patience: a.patience,
+        val: !a.no_val,
+        ..SegTrainArgs::default()
+    };
+    if let Some(e) = a.epochs {
+        args.epochs = e;
+    }
+    if let Some(s) = a.imgsz {
+        args.imgsz = s;
+    }
+    if let Some(b) = a.batch {
+        args.batch = b;
+    }
+    if let Some(o) = &a.out {
+        args.out = o.clone();
+    }
+    if let Some(lr) = a.lr0 {
+        args.lr0 = lr;
+    }
+    args.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(args)
+}
+
+pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
+    let args = to_args(a)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without saving");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current batch and saving weights/last (Ctrl-C again to abort)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let style = ProgressStyle::with_template(
+        "{prefix:>9} {bar:30.cyan/blue} {pos:>4}/{len:4} {msg} [{elapsed_precise}<{eta_precise}]",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut bar: Option<ProgressBar> = None;
+    let mut epochs = 0usize;
+    let plain = !std::io::stderr().is_terminal();
+    let mut observer = |e: &SegTrainEvent| match e {
+        SegTrainEvent::Started {
+            epochs: n,
+            batches,
+            images,
+            val_images,
+            params,
+        } => {
+            epochs = *n;
+            eprintln!(
+                "training UNetTiny ({params} parameters): {images} training images, {batches} batches per epoch, \
+                 {n} epochs, {val_images} validation images"
+            );
+            eprintln!(
+                "{:>9} {:>9} {:>9}  then Dice and IoU on validation (per image / over pixels)",
+                "epoch", "bce_loss", "dice_loss"
+            );
+        }
+        SegTrainEvent::Batch {
+            epoch,
+            batch,
+            batches,
+            loss,
+            images_per_sec,
+        } => {
+            if plain {
+                let step = (batches / 10).max(1);
+                if (batch + 1) % step == 0 || batch + 1 == *batches {
+                    eprintln!(
+                        "{:>9} batch {}/{batches}: bce {:.4} dice {:.4}, {images_per_sec:.1} img/s",
+                        format!("{}/{}", epoch + 1, epochs),
+                        batch + 1,
+                        loss.bce,
+                        loss.dice
+                    );
+                }
+                return;
+            }
+            let b = bar.get_or_insert_with(|| {
+                let b = ProgressBar::new(*batches as u64);
+                b.set_style(style.clone());
+                b.set_prefix(format!("{}/{}", epoch + 1, epochs));
+                b
+            });
+            b.set_position(*batch as u64 + 1);
+            b.set_message(format!(
+                "{:>8.4} {:>8.4} {:>5.1} img/s",
+                loss.bce, loss.dice, images_per_sec
+            ));
+        }
+        SegTrainEvent::Validating { .. } => {
+            if let Some(b) = &bar {
+                b.set_message(format!("{} validating…", b.message()));
+            }
+        }
+        SegTrainEvent::EpochEnd {
+            row,
+            validated,
+            improved,
+            train_images_per_sec,
+        } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            let metrics = if *validated {
+                format!(
+                    "Dice {:.3} / {:.3}  IoU {:.3} / {:.3}  (best threshold {:.2}: Dice {:.3})",
+                    row.dice, row.dice_pixels, row.iou, row.iou_pixels, row.best_threshold, row.best_dice
+                )
+            } else {
+                "(no validation)".to_string()
+            };
+            eprintln!(
+                "{:>9} {:>9.4} {:>9.4}  {metrics}  {train_images_per_sec:.1} img/s{}",
+                format!("{}/{}", row.epoch, epochs),
+                row.train.bce,
+                row.train.dice,
+                if *improved { "  *best" } else { "" }
+            );
+        }
+        SegTrainEvent::Stopped { epoch } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!("stopped in epoch {}: weights/last saved", epoch + 1);
+        }
+        SegTrainEvent::Finished { best, last } => {
+            eprintln!("weights: {}, {}", best.display(), last.display());
+        }
+    };
+    let summary = train_segmenter(args, &mut observer, stop)?;
+    if let Some(v) = &summary.final_val {
+        println!(
+            "{}",
+            serde_json::json!({"out": summary.out, "best": summary.best, "epochs": summary.epochs_done,
+                "dice": v.at.dice, "iou": v.at.iou, "dice_pixels": v.at.dice_pixels, "iou_pixels": v.at.iou_pixels,
+                "threshold": v.at.threshold, "best_threshold": v.best.threshold, "best_dice": v.best.dice})
+        );
+    }
+    if a.export {
+        eprintln!("--export is not available for --task segment yet");
+    }
+    Ok(if summary.stopped {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
