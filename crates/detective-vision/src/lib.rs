@@ -12,6 +12,7 @@ pub mod font;
 pub mod frame;
 pub mod overlay;
 pub mod preprocess;
+pub mod regions;
 pub mod synth;
 
 pub use decode::{DecodeLimits, decode_file, decode_image};

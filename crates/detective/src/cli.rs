@@ -52,7 +52,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Train a YOLOv8-style detector on a YOLO dataset (Ultralytics' recipe).
     Train(TrainCliArgs),
-    /// Precision, recall, mAP50 and mAP50-95 of a model on a dataset split.
+    /// Precision, recall, mAP50 and mAP50-95 of a detector, or Dice and IoU of a
+    /// segmenter, on a dataset split.
     Val(ValArgs),
     /// Export our checkpoint (.bpk) to ONNX for serving in ONNX Runtime.
     Export(ExportArgs),
@@ -177,6 +178,9 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
+    /// detect or segment (default: what the model's metadata says, else detect).
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
     /// Model: our checkpoint (.bpk with its .json), any YOLO ONNX export (.onnx), or
     /// "bundled": the synthetic metal-defect detector built into the binary.
     #[arg(long, default_value = "bundled")]
@@ -185,7 +189,8 @@ pub struct PredictArgs {
     /// video: a file (mp4, mkv, avi, mov, …) or a stream URL (rtsp://…), decoded by ffmpeg.
     #[arg(long)]
     pub source: String,
-    /// Confidence threshold (default: thresholds.conf of the configuration, 0.25).
+    /// Confidence threshold (default: thresholds.conf of the configuration, 0.25);
+    /// for a segmenter, the pixel probability threshold (default: the model's, 0.5).
     #[arg(long)]
     pub conf: Option<f32>,
     /// IoU threshold of non-maximum suppression.
@@ -201,7 +206,8 @@ pub struct PredictArgs {
     #[arg(long, value_delimiter = ',')]
     pub names: Option<Vec<String>>,
     /// Write annotated images (red boxes) into this folder; for a video, one
-    /// annotated NAME.mp4.
+    /// annotated NAME.mp4; for a segmenter NAME_heatmap.png, NAME_overlay.png and
+    /// NAME_mask.png per image.
     #[arg(long)]
     pub save: Option<PathBuf>,
     /// One JSON object per image (per frame for a video, with "frame") on stdout.

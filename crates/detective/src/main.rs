@@ -13,7 +13,19 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 use crate::config::{Config, FlagOverrides};
 
+/// Output piped into `head` and the like: end quietly when the reader goes away,
+/// as command-line tools do, instead of panicking on the next `println!`.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to its default has no preconditions;
+    // it runs first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let flags = FlagOverrides {
         data_dir: cli.data_dir.clone(),

@@ -5,6 +5,7 @@ pub mod config_show;
 pub mod dataset;
 pub mod export;
 pub mod predict;
+pub mod predict_segment;
 pub mod synth;
 pub mod train;
 pub mod train_segment;

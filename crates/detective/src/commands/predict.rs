@@ -13,7 +13,7 @@ use detective_vision::Frame;
 use detective_vision::encode::{encode_jpeg, encode_png};
 use detective_vision::overlay::draw_detections;
 
-use crate::cli::PredictArgs;
+use crate::cli::{PredictArgs, TaskArg};
 use crate::config::Config;
 
 /// The images a `--source` names, in a stable order.
@@ -48,6 +48,20 @@ pub fn resolve_source(source: &str) -> Result<Vec<PathBuf>> {
 }
 
 pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
+    let segment = match args.task {
+        Some(t) => t == TaskArg::Segment,
+        None => {
+            args.model.extension().is_some_and(|e| e == "bpk")
+                && detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == "segment")
+        }
+    };
+    if segment {
+        if is_video_source(&args.source) {
+            bail!("video sources are not supported for segmentation models yet: extract frames or pass images");
+        }
+        let images = resolve_source(&args.source)?;
+        return super::predict_segment::run(args, config, &images);
+    }
     let opts = PredictOptions {
         conf: args.conf.unwrap_or(config.thresholds.conf),
         iou: args.iou,

@@ -1,0 +1,138 @@
+//! `detective predict --task segment`: defect masks for images. Per image it
+//! reports the defect regions (connected components of the thresholded
+//! probability map) as detections — box, area, mean probability — and with
+//! `--save DIR` writes `NAME_heatmap.png` (probabilities in the turbo colour map),
+//! `NAME_overlay.png` (heatmap blended over the image, regions boxed in red),
+//! `NAME_mask.png` (binary mask, 0/255).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use detective_core::{BBox, Detection};
+use detective_ml::segmenter::Segmenter;
+use detective_vision::GrayFrame;
+use detective_vision::encode::{encode_gray_png, encode_png};
+use detective_vision::overlay::{blend_heatmap, draw_detections, heatmap};
+use detective_vision::regions::connected_regions;
+
+use crate::cli::PredictArgs;
+use crate::config::Config;
+
+/// Regions smaller than this many pixels are noise, not defects.
+const MIN_REGION_PIXELS: usize = 4;
+
+pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<ExitCode> {
+    let model_path = detective_ml::bundled::resolve(&args.model)?;
+    let seg = Segmenter::load(&model_path)?;
+    let imgsz = args.imgsz.unwrap_or(seg.meta.imgsz);
+    if imgsz == 0 || imgsz % 16 != 0 || imgsz > 4096 {
+        bail!("--imgsz {imgsz} must be a multiple of 16 up to 4096");
+    }
+    let threshold = args.conf.unwrap_or(seg.meta.threshold);
+    if !(threshold > 0.0 && threshold < 1.0) {
+        bail!("--conf {threshold} (the pixel threshold of a segmenter) must be within (0, 1)");
+    }
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let name = seg.meta.names.first().cloned().unwrap_or_else(|| "defect".into());
+    let limits = config.decode_limits();
+    let (mut total_ms, mut failed) = (0.0, 0usize);
+    for path in images {
+        let frame = match detective_vision::decode_file(path, &limits) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{}: skipped: {e}", path.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let t0 = Instant::now();
+        let probs = seg.probabilities(&frame, imgsz)?;
+        let mask = GrayFrame {
+            width: frame.width(),
+            height: frame.height(),
+            data: probs.iter().map(|&p| if p >= threshold { 255 } else { 0 }).collect(),
+        };
+        let regions = connected_regions(&mask, &probs, MIN_REGION_PIXELS)?;
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        total_ms += ms;
+        let detections: Vec<Detection> = regions
+            .iter()
+            .map(|r| Detection {
+                class_id: 0,
+                name: name.clone(),
+                confidence: r.mean_prob,
+                bbox: r.bbox,
+            })
+            .collect();
+        let defect_pixels = mask.data.iter().filter(|&&v| v > 0).count();
+        if args.json {
+            let regions_json: Vec<serde_json::Value> = regions
+                .iter()
+                .zip(&detections)
+                .map(|(r, d)| {
+                    let b: [f32; 4] = BBox::into(d.bbox);
+                    serde_json::json!({"class": 0, "name": d.name, "confidence": r.mean_prob, "bbox": b, "area": r.area})
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"image": path.display().to_string(), "detections": regions_json,
+                    "defect_pixels": defect_pixels, "threshold": threshold, "ms": (ms * 1000.0).round() / 1000.0})
+            );
+        } else {
+            println!(
+                "{}: {} defect regions, {defect_pixels} defect pixels ({ms:.1} ms)",
+                path.display(),
+                regions.len()
+            );
+        }
+        if let Some(dir) = &args.save {
+            save_outputs(dir, path, &frame, &probs, &mask, &detections)?;
+        }
+    }
+    let done = images.len() - failed;
+    if !args.json {
+        eprintln!(
+            "{done} images in {total_ms:.0} ms ({:.1} ms per image) at imgsz {imgsz}, threshold {threshold:.2}{}",
+            total_ms / done.max(1) as f64,
+            if failed > 0 {
+                format!(", {failed} unreadable")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn save_outputs(
+    dir: &Path,
+    path: &Path,
+    frame: &detective_vision::Frame,
+    probs: &[f32],
+    mask: &GrayFrame,
+    detections: &[Detection],
+) -> Result<()> {
+    let stem = path
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    let write = |suffix: &str, bytes: Vec<u8>| -> Result<()> {
+        let out = dir.join(format!("{stem}_{suffix}.png"));
+        std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))
+    };
+    write("heatmap", encode_png(&heatmap(probs, frame.width(), frame.height())?)?)?;
+    let mut overlay = blend_heatmap(frame, probs, 0.45)?;
+    draw_detections(&mut overlay, detections);
+    write("overlay", encode_png(&overlay)?)?;
+    write("mask", encode_gray_png(mask)?)?;
+    Ok(())
+}
