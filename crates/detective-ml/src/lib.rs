@@ -13,6 +13,7 @@ pub mod export;
 pub mod metrics;
 pub mod nms;
 pub mod onnx_detector;
+pub mod onnx_segmenter;
 pub mod plots;
 pub mod runtime;
 pub mod segmenter;

@@ -11,12 +11,10 @@ use std::sync::Mutex;
 use detective_core::Detection;
 use detective_vision::Frame;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use serde::Serialize;
 
 use crate::MlError;
-use crate::runtime::environment;
 
 /// Thresholds of one prediction (Ultralytics' defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,20 +97,7 @@ impl OnnxDetector {
         if !path.is_file() {
             return Err(model_err(path, "file not found"));
         }
-        let env = environment()?;
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
-        let session = Session::builder(env)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::Level3)
-                    .map_err(Into::into)
-            })
-            .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
-            .and_then(|mut b| b.commit_from_file(path))
-            .map_err(|e| model_err(path, e))?;
+        let session = crate::runtime::open_session(path, threads)?;
         let input = session
             .inputs()
             .first()

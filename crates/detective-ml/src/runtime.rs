@@ -81,3 +81,27 @@ pub fn environment() -> Result<&'static Environment, MlError> {
         }),
     }
 }
+
+/// An ONNX Runtime session on `path` (graph optimisations on, `threads` intra-op
+/// threads, 0 = every core).
+pub fn open_session(path: &std::path::Path, threads: usize) -> Result<ort::session::Session, MlError> {
+    use ort::session::Session;
+    use ort::session::builder::GraphOptimizationLevel;
+    let env = environment()?;
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    Session::builder(env)
+        .and_then(|b| {
+            b.with_optimization_level(GraphOptimizationLevel::Level3)
+                .map_err(Into::into)
+        })
+        .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+        .and_then(|mut b| b.commit_from_file(path))
+        .map_err(|e| MlError::Model {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}

@@ -4,9 +4,13 @@
 //! so that ONNX Runtime serves it exactly like an Ultralytics `best.onnx`;
 //! [`export_checkpoint`] does the same from a `.bpk` file; [`compare_with_burn`]
 //! and [`verify_checkpoint_export`] check an export against Burn's own forward pass.
+//! The segmenter (UNetTiny) has the same three: [`export_segmenter`],
+//! [`export_seg_checkpoint`] and [`verify_seg_export`] (its output `output0`
+//! `[1, C, S, S]` holds probabilities).
 
 pub mod onnx;
 pub mod proto;
+pub mod unet_onnx;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use prost::Message;
 use serde::Serialize;
 
-use crate::checkpoint::{ModelMeta, load_model, meta_path};
+use crate::checkpoint::{ModelMeta, SegMeta, load_model, load_segmenter, meta_path};
+use crate::onnx_segmenter::OnnxSegmenter;
+use crate::unet::UNetTiny;
 use crate::yolo::YoloV8;
 use crate::{MlError, OnnxDetector};
 
@@ -67,25 +73,9 @@ pub fn export_onnx(model: &YoloV8, meta: &ModelMeta, imgsz: u32, out: &Path) -> 
             model.num_classes
         )));
     }
-    let file_name = out
-        .file_name()
-        .ok_or_else(|| MlError::InvalidArgument(format!("output {} is not a file path", out.display())))?;
     let built = onnx::build_model(model, meta, imgsz)?;
     let bytes = built.model.encode_to_vec();
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    }
-    let tmp = out.with_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, out)
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(out, e));
-    }
+    write_model_file(&bytes, out)?;
     tracing::info!(path = %out.display(), bytes = bytes.len(), nodes = built.nodes, "exported ONNX model");
     Ok(ExportReport {
         path: out.to_path_buf(),
@@ -98,9 +88,37 @@ pub fn export_onnx(model: &YoloV8, meta: &ModelMeta, imgsz: u32, out: &Path) -> 
     })
 }
 
+/// Writes `bytes` to `out` through a temporary file and a rename.
+fn write_model_file(bytes: &[u8], out: &Path) -> Result<(), MlError> {
+    let file_name = out
+        .file_name()
+        .ok_or_else(|| MlError::InvalidArgument(format!("output {} is not a file path", out.display())))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    }
+    let tmp = out.with_file_name(format!(".{}.tmp", file_name.to_string_lossy()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, out)
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(out, e));
+    }
+    Ok(())
+}
+
 /// Loads our checkpoint `weights` (`.bpk` with its `.json`) on the CPU and exports it
 /// to `out`; `imgsz` defaults to the checkpoint's.
 pub fn export_checkpoint(weights: &Path, imgsz: Option<u32>, out: &Path) -> Result<ExportReport, MlError> {
+    check_checkpoint_paths(weights, out)?;
+    let (model, meta) = load_model(weights, &Device::flex())?;
+    export_onnx(&model, &meta, imgsz.unwrap_or(meta.imgsz), out)
+}
+
+fn check_checkpoint_paths(weights: &Path, out: &Path) -> Result<(), MlError> {
     let ext = weights
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -117,8 +135,7 @@ pub fn export_checkpoint(weights: &Path, imgsz: Option<u32>, out: &Path) -> Resu
             out.display()
         )));
     }
-    let (model, meta) = load_model(weights, &Device::flex())?;
-    export_onnx(&model, &meta, imgsz.unwrap_or(meta.imgsz), out)
+    Ok(())
 }
 
 /// Checks an export of the checkpoint `weights`: max |Δ| between ONNX Runtime on
@@ -174,7 +191,88 @@ pub fn compare_with_burn(model: &YoloV8, onnx: &Path, input: &[f32]) -> Result<f
             "ONNX output shape {ort_shape:?} differs from Burn's {burn_shape:?}"
         )));
     }
-    Ok(ort.iter().zip(&burn).map(|(a, b)| (a - b).abs()).fold(0.0f32, |m, d| {
-        if m.is_nan() || d.is_nan() { f32::NAN } else { m.max(d) }
-    }))
+    Ok(max_abs_diff(&ort, &burn))
+}
+
+/// Writes the segmenter `model` to `out` as an ONNX graph for a square input of
+/// `imgsz` (a multiple of 16).
+pub fn export_segmenter(model: &UNetTiny, meta: &SegMeta, imgsz: u32, out: &Path) -> Result<ExportReport, MlError> {
+    if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > MAX_IMGSZ {
+        return Err(MlError::InvalidArgument(format!(
+            "imgsz {imgsz} must be a multiple of 16 in 16..={MAX_IMGSZ}"
+        )));
+    }
+    let built = unet_onnx::build_unet(model, meta, imgsz)?;
+    let bytes = built.model.encode_to_vec();
+    write_model_file(&bytes, out)?;
+    tracing::info!(path = %out.display(), bytes = bytes.len(), nodes = built.nodes, "exported ONNX segmenter");
+    Ok(ExportReport {
+        path: out.to_path_buf(),
+        bytes: bytes.len() as u64,
+        nodes: built.nodes,
+        params: built.params,
+        imgsz,
+        anchors: 0,
+        opset: OPSET,
+    })
+}
+
+/// Exports the segmenter checkpoint `weights`; `imgsz` defaults to the checkpoint's.
+pub fn export_seg_checkpoint(weights: &Path, imgsz: Option<u32>, out: &Path) -> Result<ExportReport, MlError> {
+    check_checkpoint_paths(weights, out)?;
+    let (model, meta) = load_segmenter(weights, &Device::flex())?;
+    export_segmenter(&model, &meta, imgsz.unwrap_or(meta.imgsz), out)
+}
+
+/// Burn's probabilities (sigmoid of the logits) of `model` on one `[1, 3, S, S]` input.
+pub fn burn_seg_forward(model: &UNetTiny, input: &[f32], imgsz: u32) -> Result<(Vec<i64>, Vec<f32>), MlError> {
+    let s = imgsz as usize;
+    if input.len() != 3 * s * s {
+        return Err(MlError::InvalidArgument(format!(
+            "input has {} values, expected 3×{s}×{s}",
+            input.len()
+        )));
+    }
+    let device = model.head.weight.val().device();
+    let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), [1, 3, s, s]), &device);
+    let y = burn::tensor::activation::sigmoid(model.forward(x));
+    let shape = y.dims().iter().map(|&d| d as i64).collect();
+    let values = y
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| MlError::Inference(format!("{e:?}")))?;
+    Ok((shape, values))
+}
+
+/// Largest absolute difference between ONNX Runtime on the exported segmenter
+/// `onnx` and Burn's probabilities of `model` on `input`.
+pub fn compare_seg_with_burn(model: &UNetTiny, onnx: &Path, input: &[f32]) -> Result<f32, MlError> {
+    let session = OnnxSegmenter::load(onnx, 0)?;
+    let (ort_shape, ort) = session.infer(input.to_vec())?;
+    let (burn_shape, burn) = burn_seg_forward(model, input, session.imgsz)?;
+    if ort_shape != burn_shape || ort.len() != burn.len() {
+        return Err(MlError::Export(format!(
+            "ONNX output shape {ort_shape:?} differs from Burn's {burn_shape:?}"
+        )));
+    }
+    Ok(max_abs_diff(&ort, &burn))
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(
+        0.0f32,
+        |m, d| {
+            if m.is_nan() || d.is_nan() { f32::NAN } else { m.max(d) }
+        },
+    )
+}
+
+/// Checks a segmenter export against its checkpoint on a deterministic textured
+/// image (a grey image would leave most of the net in one regime).
+pub fn verify_seg_export(weights: &Path, onnx: &Path) -> Result<f32, MlError> {
+    let (model, _) = load_segmenter(weights, &Device::flex())?;
+    let s = OnnxSegmenter::load(onnx, 0)?.imgsz as usize;
+    let input: Vec<f32> = (0..3 * s * s).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+    compare_seg_with_burn(&model, onnx, &input)
 }

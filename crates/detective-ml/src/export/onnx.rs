@@ -13,10 +13,10 @@
 
 use std::collections::HashSet;
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::interpolate::{Interpolate2d, InterpolateMode};
 use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::Tensor;
 
 use super::proto::{
@@ -38,29 +38,29 @@ pub const INPUT: &str = "images";
 /// Name of the graph output.
 pub const OUTPUT: &str = "output0";
 
-fn err(reason: impl Into<String>) -> MlError {
+pub(crate) fn err(reason: impl Into<String>) -> MlError {
     MlError::Export(reason.into())
 }
 
-fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, MlError> {
+pub(crate) fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, MlError> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| err(format!("reading a tensor: {e:?}")))
 }
 
-fn i64s(v: &[usize]) -> Vec<i64> {
+pub(crate) fn i64s(v: &[usize]) -> Vec<i64> {
     v.iter().map(|&x| x as i64).collect()
 }
 
 /// The graph under construction: nodes in topological order and initializers.
 #[derive(Default)]
-struct GraphBuilder {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
+pub(crate) struct GraphBuilder {
+    pub nodes: Vec<NodeProto>,
+    pub initializers: Vec<TensorProto>,
     used: HashSet<String>,
     /// Float values of weights and biases (not counting graph constants).
-    params: usize,
+    pub params: usize,
 }
 
 impl GraphBuilder {
@@ -79,7 +79,7 @@ impl GraphBuilder {
     }
 
     /// Adds a node `/{scope}/{op}` with `outputs` outputs; returns their names.
-    fn node_n(
+    pub(crate) fn node_n(
         &mut self,
         op: &str,
         scope: &str,
@@ -101,7 +101,7 @@ impl GraphBuilder {
     }
 
     /// Adds a node with one output; returns its name.
-    fn node(&mut self, op: &str, scope: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
+    pub(crate) fn node(&mut self, op: &str, scope: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
         let name = self.unique(format!("/{scope}/{op}"));
         let output = format!("{name}_output_0");
         self.nodes.push(NodeProto {
@@ -115,7 +115,7 @@ impl GraphBuilder {
         output
     }
 
-    fn float_initializer(&mut self, name: &str, dims: &[usize], values: &[f32]) -> Result<String, MlError> {
+    pub(crate) fn float_initializer(&mut self, name: &str, dims: &[usize], values: &[f32]) -> Result<String, MlError> {
         if dims.iter().product::<usize>() != values.len() {
             return Err(err(format!("{name}: {} values for shape {dims:?}", values.len())));
         }
@@ -132,18 +132,18 @@ impl GraphBuilder {
     }
 
     /// A learned tensor (counted in `params`).
-    fn weight(&mut self, name: &str, dims: &[usize], values: &[f32]) -> Result<String, MlError> {
+    pub(crate) fn weight(&mut self, name: &str, dims: &[usize], values: &[f32]) -> Result<String, MlError> {
         self.params += values.len();
         self.float_initializer(name, dims, values)
     }
 
     /// A float constant of the graph (anchors, strides, bins, scales).
-    fn constant(&mut self, name: &str, dims: &[usize], values: &[f32]) -> Result<String, MlError> {
+    pub(crate) fn constant(&mut self, name: &str, dims: &[usize], values: &[f32]) -> Result<String, MlError> {
         self.float_initializer(name, dims, values)
     }
 
     /// An int64 constant (shapes, split sizes).
-    fn constant_i64(&mut self, name: &str, values: &[i64]) -> String {
+    pub(crate) fn constant_i64(&mut self, name: &str, values: &[i64]) -> String {
         let name = self.unique(name.to_string());
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializers.push(TensorProto {
@@ -156,12 +156,12 @@ impl GraphBuilder {
         name
     }
 
-    fn silu(&mut self, scope: &str, x: &str) -> String {
+    pub(crate) fn silu(&mut self, scope: &str, x: &str) -> String {
         let s = self.node("Sigmoid", scope, &[x], vec![]);
         self.node("Mul", scope, &[x, &s], vec![])
     }
 
-    fn split(&mut self, scope: &str, x: &str, axis: i64, sizes: &[i64]) -> Vec<String> {
+    pub(crate) fn split(&mut self, scope: &str, x: &str, axis: i64, sizes: &[i64]) -> Vec<String> {
         let split = self.constant_i64(&format!("{}.split", scope.replace('/', ".")), sizes);
         self.node_n(
             "Split",
@@ -172,11 +172,11 @@ impl GraphBuilder {
         )
     }
 
-    fn concat(&mut self, scope: &str, xs: &[&str], axis: i64) -> String {
+    pub(crate) fn concat(&mut self, scope: &str, xs: &[&str], axis: i64) -> String {
         self.node("Concat", scope, xs, vec![AttributeProto::int("axis", axis)])
     }
 
-    fn reshape(&mut self, scope: &str, x: &str, shape: &[i64]) -> String {
+    pub(crate) fn reshape(&mut self, scope: &str, x: &str, shape: &[i64]) -> String {
         let s = self.constant_i64(&format!("{}.shape", scope.replace('/', ".")), shape);
         self.node("Reshape", scope, &[x, &s], vec![])
     }
@@ -184,7 +184,7 @@ impl GraphBuilder {
 
 /// `[top, left, bottom, right]` of a Burn padding, which is ONNX's `pads` order
 /// (`[x1_begin, x2_begin, x1_end, x2_end]` with x1 the height).
-fn pads(p: &PaddingConfig2d, what: &str) -> Result<[usize; 4], MlError> {
+pub(crate) fn pads(p: &PaddingConfig2d, what: &str) -> Result<[usize; 4], MlError> {
     match p {
         PaddingConfig2d::Explicit(t, l, b, r) => Ok([*t, *l, *b, *r]),
         PaddingConfig2d::Valid => Ok([0; 4]),
@@ -192,7 +192,7 @@ fn pads(p: &PaddingConfig2d, what: &str) -> Result<[usize; 4], MlError> {
     }
 }
 
-fn conv_attributes(c: &Conv2d, what: &str) -> Result<Vec<AttributeProto>, MlError> {
+pub(crate) fn conv_attributes(c: &Conv2d, what: &str) -> Result<Vec<AttributeProto>, MlError> {
     let [_, _, kh, kw] = c.weight.dims();
     Ok(vec![
         AttributeProto::ints("dilations", &i64s(&c.dilation)),
@@ -205,16 +205,21 @@ fn conv_attributes(c: &Conv2d, what: &str) -> Result<Vec<AttributeProto>, MlErro
 
 /// Convolution weights and bias with the batch norm folded in.
 pub(crate) fn fold_conv_bn(m: &ConvBnSilu) -> Result<(Vec<f32>, Vec<f32>), MlError> {
-    let [co, ci, kh, kw] = m.conv.weight.dims();
-    let w = host(m.conv.weight.val())?;
-    let conv_bias = match &m.conv.bias {
+    fold_conv_batch_norm(&m.conv, &m.bn)
+}
+
+/// `conv` followed by `bn` as one convolution with bias.
+pub(crate) fn fold_conv_batch_norm(conv: &Conv2d, bn: &BatchNorm) -> Result<(Vec<f32>, Vec<f32>), MlError> {
+    let [co, ci, kh, kw] = conv.weight.dims();
+    let w = host(conv.weight.val())?;
+    let conv_bias = match &conv.bias {
         Some(b) => host(b.val())?,
         None => vec![0.0; co],
     };
-    let gamma = host(m.bn.gamma.val())?;
-    let beta = host(m.bn.beta.val())?;
-    let mean = host(m.bn.running_mean.value())?;
-    let var = host(m.bn.running_var.value())?;
+    let gamma = host(bn.gamma.val())?;
+    let beta = host(bn.beta.val())?;
+    let mean = host(bn.running_mean.value())?;
+    let var = host(bn.running_var.value())?;
     if [gamma.len(), beta.len(), mean.len(), var.len(), conv_bias.len()]
         .iter()
         .any(|&n| n != co)
@@ -225,7 +230,7 @@ pub(crate) fn fold_conv_bn(m: &ConvBnSilu) -> Result<(Vec<f32>, Vec<f32>), MlErr
     let mut wf = vec![0.0f32; w.len()];
     let mut bf = vec![0.0f32; co];
     for o in 0..co {
-        let scale = gamma[o] as f64 / (var[o] as f64 + m.bn.epsilon).sqrt();
+        let scale = gamma[o] as f64 / (var[o] as f64 + bn.epsilon).sqrt();
         for j in 0..per {
             wf[o * per + j] = (w[o * per + j] as f64 * scale) as f32;
         }
@@ -237,6 +242,18 @@ pub(crate) fn fold_conv_bn(m: &ConvBnSilu) -> Result<(Vec<f32>, Vec<f32>), MlErr
         ));
     }
     Ok((wf, bf))
+}
+
+/// A `MaxPool` node for a Burn max-pool module.
+pub(crate) fn max_pool_node(g: &mut GraphBuilder, p: &MaxPool2d, scope: &str, x: &str) -> Result<String, MlError> {
+    let attrs = vec![
+        AttributeProto::int("ceil_mode", i64::from(p.ceil_mode)),
+        AttributeProto::ints("dilations", &i64s(&p.dilation)),
+        AttributeProto::ints("kernel_shape", &i64s(&p.kernel_size)),
+        AttributeProto::ints("pads", &i64s(&pads(&p.padding, scope)?)),
+        AttributeProto::ints("strides", &i64s(&p.stride)),
+    ];
+    Ok(g.node("MaxPool", scope, &[x], attrs))
 }
 
 /// Writes the network's modules into a [`GraphBuilder`].
@@ -300,14 +317,7 @@ impl NetWriter {
     }
 
     fn max_pool(&mut self, p: &MaxPool2d, scope: &str, x: &str) -> Result<String, MlError> {
-        let attrs = vec![
-            AttributeProto::int("ceil_mode", i64::from(p.ceil_mode)),
-            AttributeProto::ints("dilations", &i64s(&p.dilation)),
-            AttributeProto::ints("kernel_shape", &i64s(&p.kernel_size)),
-            AttributeProto::ints("pads", &i64s(&pads(&p.padding, scope)?)),
-            AttributeProto::ints("strides", &i64s(&p.stride)),
-        ];
-        Ok(self.g.node("MaxPool", scope, &[x], attrs))
+        max_pool_node(&mut self.g, p, scope, x)
     }
 
     fn sppf(&mut self, m: &Sppf, path: &str, x: &str) -> Result<String, MlError> {

@@ -1,12 +1,13 @@
-//! `detective export`: our checkpoint (`.bpk` + `.json`) to an ONNX model in
-//! Ultralytics' export layout, then, when ONNX Runtime is available, a check of
-//! the export against Burn's forward pass on a grey image.
+//! `detective export`: our checkpoint (`.bpk` + `.json`) to an ONNX model — a
+//! detector in Ultralytics' export layout, a segmenter with a probability map out
+//! — then, when ONNX Runtime is available, a check of the export against Burn's
+//! forward pass.
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use detective_ml::MlError;
-use detective_ml::export::{export_checkpoint, verify_checkpoint_export};
+use detective_ml::export::{export_checkpoint, export_seg_checkpoint, verify_checkpoint_export, verify_seg_export};
 
 use crate::cli::ExportArgs;
 use crate::config::Config;
@@ -14,6 +15,8 @@ use crate::config::Config;
 /// Largest acceptable max |Δ| between the export and Burn (box coordinates are in
 /// input pixels, so float rounding alone reaches ~1e-4 at 640).
 const VERIFY_TOLERANCE: f32 = 1e-2;
+/// The same for a segmenter, whose outputs are probabilities.
+const SEG_VERIFY_TOLERANCE: f32 = 1e-3;
 
 fn human_size(bytes: u64) -> String {
     if bytes >= 1_000_000 {
@@ -28,7 +31,12 @@ pub fn run(args: &ExportArgs, _config: &Config) -> Result<ExitCode> {
         bail!("unsupported --format {:?}: only onnx", args.format);
     }
     let out = args.out.clone().unwrap_or_else(|| args.model.with_extension("onnx"));
-    let report = export_checkpoint(&args.model, args.imgsz, &out)?;
+    let segment = detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == "segment");
+    let report = if segment {
+        export_seg_checkpoint(&args.model, args.imgsz, &out)?
+    } else {
+        export_checkpoint(&args.model, args.imgsz, &out)?
+    };
     println!(
         "exported {} ({}, {} nodes, {:.2} M parameters, imgsz {}, opset {})",
         report.path.display(),
@@ -38,12 +46,26 @@ pub fn run(args: &ExportArgs, _config: &Config) -> Result<ExitCode> {
         report.imgsz,
         report.opset
     );
-    match verify_checkpoint_export(&args.model, &out) {
-        Ok(d) if d <= VERIFY_TOLERANCE => {
-            println!("verified in ONNX Runtime: max |Δ| vs Burn = {d:.1e} on a grey image");
+    let (verified, tolerance, on) = if segment {
+        // probabilities in 0..1
+        (
+            verify_seg_export(&args.model, &out),
+            SEG_VERIFY_TOLERANCE,
+            "a textured test image",
+        )
+    } else {
+        (
+            verify_checkpoint_export(&args.model, &out),
+            VERIFY_TOLERANCE,
+            "a grey image",
+        )
+    };
+    match verified {
+        Ok(d) if d <= tolerance => {
+            println!("verified in ONNX Runtime: max |Δ| vs Burn = {d:.1e} on {on}");
         }
         Ok(d) => bail!(
-            "verification failed: {} differs from Burn's forward pass by up to {d} (tolerance {VERIFY_TOLERANCE})",
+            "verification failed: {} differs from Burn's forward pass by up to {d} (tolerance {tolerance})",
             out.display()
         ),
         Err(e @ (MlError::RuntimeMissing { .. } | MlError::RuntimeLoad { .. })) => {

@@ -51,8 +51,9 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
     let segment = match args.task {
         Some(t) => t == TaskArg::Segment,
         None => {
-            args.model.extension().is_some_and(|e| e == "bpk")
-                && detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == "segment")
+            (args.model.extension().is_some_and(|e| e == "bpk")
+                && detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == "segment"))
+                || super::predict_segment::is_onnx_segmenter(&args.model)
         }
     };
     if segment {
