@@ -77,7 +77,11 @@ fn exported_segmenter_matches_burn_on_noise_and_a_real_tile() {
         .unwrap()
         .probabilities(&frame, 96)
         .unwrap();
-    let diff = probs.iter().zip(&burn).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = probs
+        .iter()
+        .zip(&burn)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff <= TOLERANCE, "real tile: max |Δ| {diff}");
 }
 
