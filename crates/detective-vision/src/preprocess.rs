@@ -130,10 +130,7 @@ pub fn resize_like_opencv(frame: &Frame, width: u32, height: u32) -> Result<Fram
     let rows_per_band = dh.div_ceil(bands);
     let src = frame.as_rgb();
     std::thread::scope(|scope| {
-        let mut parts = out
-            .chunks_mut(rows_per_band * row_len)
-            .zip(yt.chunks(rows_per_band))
-            .map(|(dst, taps)| (dst, taps));
+        let mut parts = out.chunks_mut(rows_per_band * row_len).zip(yt.chunks(rows_per_band));
         let first = parts.next();
         for (dst, taps) in parts {
             let xt = &xt;

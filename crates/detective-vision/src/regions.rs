@@ -75,7 +75,7 @@ pub fn connected_regions(mask: &GrayFrame, probs: &[f32], min_area: usize) -> Re
             });
         }
     }
-    out.sort_by(|a, b| b.area.cmp(&a.area));
+    out.sort_by_key(|r| std::cmp::Reverse(r.area));
     Ok(out)
 }
 

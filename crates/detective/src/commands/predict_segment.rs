@@ -27,7 +27,7 @@ const MIN_REGION_PIXELS: usize = 4;
 /// The segmenter behind a prediction: our checkpoint on Burn, or an ONNX export
 /// in ONNX Runtime.
 enum Engine {
-    Burn(Segmenter),
+    Burn(Box<Segmenter>),
     Onnx(OnnxSegmenter),
 }
 
@@ -60,10 +60,10 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
     } else {
         let s = Segmenter::load(&model_path)?;
         let (imgsz, th, names) = (s.meta.imgsz, s.meta.threshold, s.meta.names.clone());
-        (Engine::Burn(s), imgsz, th, names)
+        (Engine::Burn(Box::new(s)), imgsz, th, names)
     };
     let imgsz = args.imgsz.unwrap_or(model_imgsz);
-    if imgsz == 0 || imgsz % 16 != 0 || imgsz > 4096 {
+    if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {
         bail!("--imgsz {imgsz} must be a multiple of 16 up to 4096");
     }
     if onnx && imgsz != model_imgsz {

@@ -112,7 +112,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     let seg = detective_ml::segmenter::Segmenter::load(&a.model)?;
     let meta = &seg.meta;
     let imgsz = a.imgsz.unwrap_or(meta.imgsz);
-    if imgsz == 0 || imgsz % 16 != 0 || imgsz > 4096 {
+    if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {
         bail!("--imgsz {imgsz} must be a multiple of 16 up to 4096");
     }
     let threshold = a.threshold.unwrap_or(meta.threshold);
