@@ -11,7 +11,6 @@ use std::sync::Mutex;
 use detective_core::Detection;
 use detective_vision::Frame;
 use ort::session::Session;
-use ort::value::Tensor;
 use serde::Serialize;
 
 use crate::MlError;
@@ -149,19 +148,7 @@ impl OnnxDetector {
 
     /// Runs the network on one `[1, 3, S, S]` input; returns the output shape and values.
     pub fn infer(&self, input: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), MlError> {
-        let s = self.imgsz as i64;
-        let tensor = Tensor::from_array(([1i64, 3, s, s], input)).map_err(|e| MlError::Inference(e.to_string()))?;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| MlError::Inference("session lock poisoned".into()))?;
-        let outputs = session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| MlError::Inference(e.to_string()))?;
-        let (shape, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| MlError::Inference(e.to_string()))?;
-        Ok((shape.to_vec(), data.to_vec()))
+        crate::runtime::run_image(&self.session, &self.input_name, self.imgsz, input)
     }
 
     /// Detects defects in one frame.

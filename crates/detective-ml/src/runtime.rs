@@ -82,6 +82,29 @@ pub fn environment() -> Result<&'static Environment, MlError> {
     }
 }
 
+/// Runs a one-input session on an `[1, 3, S, S]` float input: the first output's
+/// shape and values.
+pub fn run_image(
+    session: &std::sync::Mutex<ort::session::Session>,
+    input_name: &str,
+    imgsz: u32,
+    input: Vec<f32>,
+) -> Result<(Vec<i64>, Vec<f32>), MlError> {
+    let s = imgsz as i64;
+    let tensor =
+        ort::value::Tensor::from_array(([1i64, 3, s, s], input)).map_err(|e| MlError::Inference(e.to_string()))?;
+    let mut session = session
+        .lock()
+        .map_err(|_| MlError::Inference("session lock poisoned".into()))?;
+    let outputs = session
+        .run(ort::inputs![input_name => tensor])
+        .map_err(|e| MlError::Inference(e.to_string()))?;
+    let (shape, data) = outputs[0]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| MlError::Inference(e.to_string()))?;
+    Ok((shape.to_vec(), data.to_vec()))
+}
+
 /// An ONNX Runtime session on `path` (graph optimisations on, `threads` intra-op
 /// threads, 0 = every core).
 pub fn open_session(path: &std::path::Path, threads: usize) -> Result<ort::session::Session, MlError> {

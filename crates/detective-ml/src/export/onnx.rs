@@ -361,6 +361,28 @@ impl NetWriter {
     }
 }
 
+/// A model of opset [`OPSET`] around `graph`, with `props` as its metadata.
+pub(crate) fn model_proto<const N: usize>(graph: GraphProto, props: [(&str, String); N]) -> ModelProto {
+    ModelProto {
+        ir_version: Some(IR_VERSION),
+        producer_name: Some("defect-detective".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        metadata_props: props
+            .into_iter()
+            .map(|(k, v)| StringStringEntryProto {
+                key: Some(k.to_string()),
+                value: Some(v),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// What [`build_model`] produced.
 pub(crate) struct Built {
     pub model: ModelProto,
@@ -495,24 +517,7 @@ pub(crate) fn build_model(model: &YoloV8, meta: &ModelMeta, imgsz: u32) -> Resul
         ("channels", "3".to_string()),
         ("end2end", "False".to_string()),
     ];
-    let model = ModelProto {
-        ir_version: Some(IR_VERSION),
-        producer_name: Some("defect-detective".into()),
-        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
-        graph: Some(graph),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(OPSET),
-        }],
-        metadata_props: props
-            .into_iter()
-            .map(|(k, v)| StringStringEntryProto {
-                key: Some(k.to_string()),
-                value: Some(v),
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let model = model_proto(graph, props);
     Ok(Built {
         model,
         nodes,

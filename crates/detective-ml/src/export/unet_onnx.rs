@@ -8,12 +8,10 @@
 //! defect probabilities. Input `images` `[1, 3, S, S]`, RGB in 0..1.
 
 use super::onnx::{
-    GraphBuilder, INPUT, IR_VERSION, OPSET, OUTPUT, conv_attributes, fold_conv_batch_norm, host, max_pool_node,
+    GraphBuilder, INPUT, OUTPUT, conv_attributes, fold_conv_batch_norm, host, max_pool_node, model_proto,
     names_metadata,
 };
-use super::proto::{
-    AttributeProto, GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto, ValueInfoProto,
-};
+use super::proto::{AttributeProto, GraphProto, ModelProto, ValueInfoProto};
 use crate::MlError;
 use crate::checkpoint::SegMeta;
 use crate::unet::UNetTiny;
@@ -126,23 +124,6 @@ pub(crate) fn build_unet(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result
         ("threshold", format!("{}", meta.threshold)),
         ("channels", "3".to_string()),
     ];
-    let model = ModelProto {
-        ir_version: Some(IR_VERSION),
-        producer_name: Some("defect-detective".into()),
-        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
-        graph: Some(graph),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(OPSET),
-        }],
-        metadata_props: props
-            .into_iter()
-            .map(|(k, v)| StringStringEntryProto {
-                key: Some(k.to_string()),
-                value: Some(v),
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let model = model_proto(graph, props);
     Ok(BuiltUnet { model, nodes, params })
 }

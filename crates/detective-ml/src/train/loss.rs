@@ -260,7 +260,8 @@ pub fn detection_loss(
     LossOutput { total, items }
 }
 
-fn scalar(t: &Tensor<1>) -> f32 {
+/// The value of a one-element tensor (NaN if it cannot be read).
+pub(crate) fn scalar(t: &Tensor<1>) -> f32 {
     t.clone()
         .detach()
         .into_data()

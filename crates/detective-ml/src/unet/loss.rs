@@ -6,6 +6,8 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
+use crate::train::loss::scalar;
+
 /// The two parts of the loss, for logging.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct SegLossItems {
@@ -28,16 +30,6 @@ pub fn segmentation_loss(logits: Tensor<4>, targets: Tensor<4>) -> (Tensor<1>, S
         dice: scalar(&dice),
     };
     (bce + dice, items)
-}
-
-fn scalar(t: &Tensor<1>) -> f32 {
-    t.clone()
-        .detach()
-        .into_data()
-        .try_into_vec::<f32>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(f32::NAN)
 }
 
 #[cfg(test)]

@@ -46,6 +46,30 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
     Ok(args)
 }
 
+/// Ctrl-C sets the returned flag (the trainer stops at the next `unit` and saves
+/// `weights/last`); a second Ctrl-C exits at once.
+pub fn install_stop_handler(unit: &'static str) -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond interrupt: exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupt: finishing the current {unit} and saving weights/last (Ctrl-C again to abort)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// The per-epoch progress bar of `detective train`.
+pub fn epoch_bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix:>9} {bar:30.cyan/blue} {pos:>4}/{len:4} {msg} [{elapsed_precise}<{eta_precise}]",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
 pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if a.task == TaskArg::Segment {
         return super::train_segment::run(a, config);
@@ -57,22 +81,8 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if !a.resume {
         args.validate().map_err(|e| anyhow::anyhow!(e))?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without saving");
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupt: finishing the current step and saving weights/last (Ctrl-C again to abort)");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
-    let style = ProgressStyle::with_template(
-        "{prefix:>9} {bar:30.cyan/blue} {pos:>4}/{len:4} {msg} [{elapsed_precise}<{eta_precise}]",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let stop = install_stop_handler("step")?;
+    let style = epoch_bar_style();
     let mut bar: Option<ProgressBar> = None;
     let mut epochs = 0usize;
     // Without a terminal the bar is hidden: print a plain line every tenth of an epoch.

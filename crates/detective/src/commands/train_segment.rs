@@ -4,12 +4,10 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use detective_ml::train::segment::{SegTrainArgs, SegTrainEvent, train_segmenter};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cli::TrainCliArgs;
 use crate::config::Config;
@@ -55,22 +53,8 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
 
 pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
     let args = to_args(a)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without saving");
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupt: finishing the current batch and saving weights/last (Ctrl-C again to abort)");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
-    let style = ProgressStyle::with_template(
-        "{prefix:>9} {bar:30.cyan/blue} {pos:>4}/{len:4} {msg} [{elapsed_precise}<{eta_precise}]",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let stop = super::train::install_stop_handler("batch")?;
+    let style = super::train::epoch_bar_style();
     let mut bar: Option<ProgressBar> = None;
     let mut epochs = 0usize;
     let plain = !std::io::stderr().is_terminal();
