@@ -39,3 +39,86 @@ impl Segmenter {
             .map_err(|e| MlError::InvalidArgument(e.to_string()))
     }
 }
+
+/// A segmenter behind either engine: our checkpoint on Burn (`.bpk`), or an ONNX
+/// export in ONNX Runtime (`.onnx`, fixed input size, threshold 0.5).
+pub enum AnySegmenter {
+    Burn(Box<Segmenter>),
+    Onnx(crate::onnx_segmenter::OnnxSegmenter),
+}
+
+impl AnySegmenter {
+    /// Loads by extension; `threads` applies to ONNX Runtime (0 = every core).
+    pub fn load(path: &Path, threads: usize) -> Result<Self, MlError> {
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+            Ok(AnySegmenter::Onnx(crate::onnx_segmenter::OnnxSegmenter::load(
+                path, threads,
+            )?))
+        } else {
+            Ok(AnySegmenter::Burn(Box::new(Segmenter::load(path)?)))
+        }
+    }
+
+    /// The input side the model was trained or exported at.
+    pub fn imgsz(&self) -> u32 {
+        match self {
+            AnySegmenter::Burn(s) => s.meta.imgsz,
+            AnySegmenter::Onnx(s) => s.imgsz,
+        }
+    }
+
+    /// Whether the input side is fixed (ONNX graphs are exported for one size).
+    pub fn fixed_size(&self) -> bool {
+        matches!(self, AnySegmenter::Onnx(_))
+    }
+
+    /// The model's pixel threshold.
+    pub fn threshold(&self) -> f32 {
+        match self {
+            AnySegmenter::Burn(s) => s.meta.threshold,
+            AnySegmenter::Onnx(_) => 0.5,
+        }
+    }
+
+    /// What the output marks.
+    pub fn name(&self) -> String {
+        match self {
+            AnySegmenter::Burn(s) => s.meta.names.first().cloned().unwrap_or_else(|| "defect".into()),
+            AnySegmenter::Onnx(_) => "defect".into(),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            AnySegmenter::Burn(_) => "burn",
+            AnySegmenter::Onnx(_) => "onnxruntime",
+        }
+    }
+
+    /// Defect probability per pixel of `frame` at the frame's size; `imgsz` is
+    /// used by Burn (ONNX uses its own).
+    pub fn probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<f32>, MlError> {
+        match self {
+            AnySegmenter::Burn(s) => s.probabilities(frame, imgsz),
+            AnySegmenter::Onnx(s) => s.probabilities(frame),
+        }
+    }
+}
+
+/// Whether `path` is a segmenter: our checkpoint whose metadata says so, or an
+/// ONNX model with `task: segment` in its metadata.
+pub fn is_segmenter(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "bpk" => crate::checkpoint::model_task(path).is_ok_and(|t| t == "segment"),
+        "onnx" => crate::export::read_onnx(path).is_ok_and(|m| {
+            m.metadata_props
+                .iter()
+                .any(|p| p.key.as_deref() == Some("task") && p.value.as_deref() == Some("segment"))
+        }),
+        _ => false,
+    }
+}

@@ -87,6 +87,48 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
         let x = v[k].as_f64().unwrap_or(f64::NAN);
         assert!((0.0..=1.0).contains(&x), "{k} = {x}");
     }
+    // its ONNX export validates to the same figures in ONNX Runtime
+    let o = run(detective(d.path()).args(["export", "--model", "run/weights/best.bpk"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("verified in ONNX Runtime"), "{}", stdout(&o));
+    let o = run(detective(d.path()).args([
+        "val",
+        "--model",
+        "run/weights/best.onnx",
+        "--data",
+        "data",
+        "--split",
+        "val",
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(w["backend"], "onnxruntime");
+    for k in ["dice", "iou", "dice_pixels"] {
+        let (a, b) = (v[k].as_f64().unwrap(), w[k].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-3, "{k}: burn {a}, onnx {b}");
+    }
+    // predict writes heatmap, overlay and mask per image
+    let o = run(detective(d.path()).args([
+        "predict",
+        "--model",
+        "run/weights/best.bpk",
+        "--source",
+        "data/images/val",
+        "--save",
+        "pred",
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["detections"].is_array() && l["defect_pixels"].is_u64())
+    );
+    let saved = std::fs::read_dir(d.path().join("pred")).unwrap().count();
+    assert_eq!(saved, 18, "heatmap, overlay and mask for each of 6 images");
     // the segmenter is not a detector
     let o = run(detective(d.path()).args([
         "val",

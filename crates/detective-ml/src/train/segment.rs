@@ -413,13 +413,31 @@ pub fn validate_segmenter(
     threshold: f32,
     device: &Device,
 ) -> Result<SegMetrics, TrainError> {
+    validate_with(samples, threshold, |frame| predict_probs(model, frame, imgsz, device))
+}
+
+/// Dice/IoU on `samples` of any segmenter: `probs` gives a frame's defect
+/// probabilities at the frame's own size.
+pub fn validate_with(
+    samples: &[SegSample],
+    threshold: f32,
+    mut probs: impl FnMut(&Frame) -> Result<Vec<f32>, TrainError>,
+) -> Result<SegMetrics, TrainError> {
     let limits = DecodeLimits::default();
     let mut eval = SegEvaluator::new(threshold);
     for s in samples {
         let (frame, mask) = load_pair(s, &limits)?;
-        let probs = predict_probs(model, &frame, imgsz, device)?;
+        let p = probs(&frame)?;
+        if p.len() != mask.data.len() {
+            return Err(TrainError::Io(format!(
+                "{}: {} probabilities for {} pixels",
+                s.image.display(),
+                p.len(),
+                mask.data.len()
+            )));
+        }
         let truth: Vec<bool> = mask.data.iter().map(|&v| v >= 128).collect();
-        eval.add_image(&probs, &truth);
+        eval.add_image(&p, &truth);
     }
     Ok(eval.finish())
 }

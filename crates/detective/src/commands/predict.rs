@@ -50,11 +50,7 @@ pub fn resolve_source(source: &str) -> Result<Vec<PathBuf>> {
 pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
     let segment = match args.task {
         Some(t) => t == TaskArg::Segment,
-        None => {
-            (args.model.extension().is_some_and(|e| e == "bpk")
-                && detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == "segment"))
-                || super::predict_segment::is_onnx_segmenter(&args.model)
-        }
+        None => detective_ml::segmenter::is_segmenter(&args.model),
     };
     if segment {
         if is_video_source(&args.source) {

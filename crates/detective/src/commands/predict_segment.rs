@@ -11,8 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use detective_core::{BBox, Detection};
-use detective_ml::onnx_segmenter::OnnxSegmenter;
-use detective_ml::segmenter::Segmenter;
+use detective_ml::segmenter::AnySegmenter;
 use detective_vision::GrayFrame;
 use detective_vision::encode::{encode_gray_png, encode_png};
 use detective_vision::overlay::{blend_heatmap, draw_detections, heatmap};
@@ -24,49 +23,15 @@ use crate::config::Config;
 /// Regions smaller than this many pixels are noise, not defects.
 const MIN_REGION_PIXELS: usize = 4;
 
-/// The segmenter behind a prediction: our checkpoint on Burn, or an ONNX export
-/// in ONNX Runtime.
-enum Engine {
-    Burn(Box<Segmenter>),
-    Onnx(OnnxSegmenter),
-}
-
-impl Engine {
-    fn probabilities(&self, frame: &detective_vision::Frame, imgsz: u32) -> Result<Vec<f32>> {
-        Ok(match self {
-            Engine::Burn(s) => s.probabilities(frame, imgsz)?,
-            Engine::Onnx(s) => s.probabilities(frame)?,
-        })
-    }
-}
-
-/// Whether `path` is an ONNX model whose metadata says `task: segment`.
-pub fn is_onnx_segmenter(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
-        && detective_ml::export::read_onnx(path).is_ok_and(|m| {
-            m.metadata_props
-                .iter()
-                .any(|p| p.key.as_deref() == Some("task") && p.value.as_deref() == Some("segment"))
-        })
-}
-
 pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<ExitCode> {
     let model_path = detective_ml::bundled::resolve(&args.model)?;
-    let onnx = model_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
-    let (engine, model_imgsz, model_threshold, names) = if onnx {
-        let s = OnnxSegmenter::load(&model_path, args.threads)?;
-        let imgsz = s.imgsz;
-        (Engine::Onnx(s), imgsz, 0.5, vec!["defect".to_string()])
-    } else {
-        let s = Segmenter::load(&model_path)?;
-        let (imgsz, th, names) = (s.meta.imgsz, s.meta.threshold, s.meta.names.clone());
-        (Engine::Burn(Box::new(s)), imgsz, th, names)
-    };
+    let engine = AnySegmenter::load(&model_path, args.threads)?;
+    let (model_imgsz, model_threshold) = (engine.imgsz(), engine.threshold());
     let imgsz = args.imgsz.unwrap_or(model_imgsz);
     if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {
         bail!("--imgsz {imgsz} must be a multiple of 16 up to 4096");
     }
-    if onnx && imgsz != model_imgsz {
+    if engine.fixed_size() && imgsz != model_imgsz {
         bail!("--imgsz {imgsz} does not match the ONNX model's fixed input size {model_imgsz}");
     }
     let threshold = args.conf.unwrap_or(model_threshold);
@@ -76,7 +41,7 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let name = names.first().cloned().unwrap_or_else(|| "defect".into());
+    let name = engine.name();
     let limits = config.decode_limits();
     let (mut total_ms, mut failed) = (0.0, 0usize);
     for path in images {

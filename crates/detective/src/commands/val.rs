@@ -16,10 +16,7 @@ use crate::config::Config;
 pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     let segment = match a.task {
         Some(t) => t == TaskArg::Segment,
-        None => {
-            a.model.extension().is_some_and(|e| e == "bpk")
-                && detective_ml::checkpoint::model_task(&a.model).is_ok_and(|t| t == "segment")
-        }
+        None => detective_ml::segmenter::is_segmenter(&a.model),
     };
     if segment {
         return run_segment(a, config);
@@ -108,14 +105,18 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
 
 /// `detective val --task segment`: Dice and IoU of a segmenter on a split.
 fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
-    use detective_ml::train::segment::seg_samples;
-    let seg = detective_ml::segmenter::Segmenter::load(&a.model)?;
-    let meta = &seg.meta;
-    let imgsz = a.imgsz.unwrap_or(meta.imgsz);
+    use detective_ml::segmenter::AnySegmenter;
+    use detective_ml::train::segment::{seg_samples, validate_with};
+    let seg = AnySegmenter::load(&a.model, a.threads)?;
+    let (model_imgsz, model_threshold) = (seg.imgsz(), seg.threshold());
+    let imgsz = a.imgsz.unwrap_or(model_imgsz);
     if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {
         bail!("--imgsz {imgsz} must be a multiple of 16 up to 4096");
     }
-    let threshold = a.threshold.unwrap_or(meta.threshold);
+    if seg.fixed_size() && imgsz != model_imgsz {
+        bail!("--imgsz {imgsz} does not match the ONNX model's fixed input size {model_imgsz}");
+    }
+    let threshold = a.threshold.unwrap_or(model_threshold);
     if !(threshold > 0.0 && threshold < 1.0) {
         bail!("--threshold {threshold} must be within (0, 1)");
     }
@@ -133,7 +134,11 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
         );
     }
     let start = std::time::Instant::now();
-    let m = seg.validate(&samples, imgsz, threshold)?;
+    let m = validate_with(&samples, threshold, |frame| {
+        seg.probabilities(frame, imgsz)
+            .map_err(|e| detective_ml::train::trainer::TrainError::Io(e.to_string()))
+    })?;
+    let backend = seg.backend();
     let ms = start.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
     if a.json {
         let out = serde_json::json!({
@@ -142,7 +147,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             "threshold": m.at.threshold, "dice": m.at.dice, "iou": m.at.iou,
             "dice_pixels": m.at.dice_pixels, "iou_pixels": m.at.iou_pixels,
             "best_threshold": m.best.threshold, "best_dice": m.best.dice, "best_iou": m.best.iou,
-            "ms_per_image": ms,
+            "ms_per_image": ms, "backend": backend,
         });
         println!("{out}");
     } else {
@@ -160,7 +165,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             "best threshold {:.2}: Dice {:.4}, IoU {:.4} (per image); false alarms on clean parts: {}",
             m.best.threshold, m.best.dice, m.best.iou, m.false_alarms
         );
-        println!("{ms:.1} ms per image on burn");
+        println!("{ms:.1} ms per image on {backend}");
     }
     Ok(ExitCode::SUCCESS)
 }
