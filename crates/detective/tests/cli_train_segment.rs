@@ -129,6 +129,26 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
     );
     let saved = std::fs::read_dir(d.path().join("pred")).unwrap().count();
     assert_eq!(saved, 18, "heatmap, overlay and mask for each of 6 images");
+    // training can continue from a checkpoint
+    let o = run(detective(d.path()).args([
+        "train",
+        "--task",
+        "segment",
+        "--data",
+        "data",
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "4",
+        "--weights",
+        "run/weights/best.bpk",
+        "--out",
+        "run2",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(d.path().join("run2/weights/epoch_1.bpk").is_file());
     // the segmenter is not a detector
     let o = run(detective(d.path()).args([
         "val",

@@ -44,6 +44,9 @@ use crate::unet::{SegLossItems, UNET_DIVISOR, UNetConfig, UNetTiny, segmentation
 pub struct SegTrainArgs {
     pub data: PathBuf,
     pub out: PathBuf,
+    /// Start from this segmenter checkpoint (fine-tuning, or training longer).
+    #[serde(default)]
+    pub weights: Option<PathBuf>,
     pub epochs: usize,
     /// Square training size, a multiple of 16.
     pub imgsz: u32,
@@ -73,6 +76,7 @@ impl Default for SegTrainArgs {
         SegTrainArgs {
             data: PathBuf::new(),
             out: PathBuf::from("runs/segment/train"),
+            weights: None,
             epochs: 50,
             imgsz: 256,
             batch: 8,
@@ -491,6 +495,18 @@ pub fn train_segmenter(
     let cfg = UNetConfig::default();
     let mut model = UNetTiny::new(&cfg, &ad);
     let (infos, _) = read_params(&model);
+    if let Some(w) = &args.weights {
+        let (pre, _) = crate::checkpoint::load_segmenter(w, &device)?;
+        let (pre_infos, values) = read_params(&pre);
+        if pre_infos.len() != infos.len() || pre_infos.iter().zip(&infos).any(|(a, b)| a.shape != b.shape) {
+            return Err(TrainError::Args(format!(
+                "{} is not a UNetTiny of this shape",
+                w.display()
+            )));
+        }
+        model = write_params(model, &values, &ad);
+        tracing::info!("starting from the weights of {}", w.display());
+    }
     let template = UNetTiny::new(&cfg, &device);
     let mut opt = Optimizer::new(OptimizerKind::AdamW, args.weight_decay);
     let nb = train.len().div_ceil(args.batch);

@@ -18,15 +18,13 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
             "--resume is not available for --task segment yet: start a new run (every epoch is saved as weights/epoch_N.bpk)"
         );
     }
-    if a.weights.is_some() {
-        bail!("--weights is not available for --task segment yet");
-    }
     let data = a
         .data
         .clone()
         .context("--data is required (a dataset folder holding data.yaml and masks/, or the yaml itself)")?;
     let mut args = SegTrainArgs {
         data,
+        weights: a.weights.clone(),
         seed: a.seed,
         patience: a.patience,
         val: !a.no_val,
