@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use detective_vision::Frame;
-use detective_vision::preprocess::resize_like_opencv;
+use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
 use crate::MlError;
@@ -65,13 +65,7 @@ impl OnnxSegmenter {
         let s = self.imgsz as usize;
         let resized = resize_like_opencv(frame, self.imgsz, self.imgsz)?;
         let plane = s * s;
-        let mut x = vec![0.0f32; 3 * plane];
-        for (i, px) in resized.as_rgb().chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                x[c * plane + i] = px[c] as f32 / 255.0;
-            }
-        }
-        let (_, probs) = self.infer(x)?;
+        let (_, probs) = self.infer(to_chw(&resized, &Normalize::default()))?;
         if probs.len() < plane {
             return Err(MlError::Inference(format!(
                 "output of {} values is smaller than one {s}×{s} map",

@@ -169,7 +169,11 @@ pub fn burn_forward(model: &YoloV8, input: &[f32], imgsz: u32) -> Result<(Vec<i6
     }
     let device = model.b0.conv.weight.val().device();
     let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), [1, 3, s, s]), &device);
-    let y = model.forward(x);
+    host_output(model.forward(x))
+}
+
+/// A network output as `(shape, values)` on the host.
+fn host_output<const D: usize>(y: Tensor<D>) -> Result<(Vec<i64>, Vec<f32>), MlError> {
     let shape = y.dims().iter().map(|&d| d as i64).collect();
     let values = y
         .into_data()
@@ -179,19 +183,26 @@ pub fn burn_forward(model: &YoloV8, input: &[f32], imgsz: u32) -> Result<(Vec<i6
     Ok((shape, values))
 }
 
-/// Largest absolute difference between ONNX Runtime on the exported `onnx` and
-/// Burn's forward of `model`, on one `[1, 3, S, S]` input (S = the export's size).
-/// Fails when ONNX Runtime is missing, or when the output shapes differ.
-pub fn compare_with_burn(model: &YoloV8, onnx: &Path, input: &[f32]) -> Result<f32, MlError> {
-    let session = OnnxDetector::load(onnx, None, 0)?;
-    let (ort_shape, ort) = session.infer(input.to_vec())?;
-    let (burn_shape, burn) = burn_forward(model, input, session.imgsz)?;
+/// Max |Δ| of two `(shape, values)` outputs; an error when their shapes differ.
+fn output_diff(ort: (Vec<i64>, Vec<f32>), burn: (Vec<i64>, Vec<f32>)) -> Result<f32, MlError> {
+    let ((ort_shape, ort), (burn_shape, burn)) = (ort, burn);
     if ort_shape != burn_shape || ort.len() != burn.len() {
         return Err(MlError::Export(format!(
             "ONNX output shape {ort_shape:?} differs from Burn's {burn_shape:?}"
         )));
     }
     Ok(max_abs_diff(&ort, &burn))
+}
+
+/// Largest absolute difference between ONNX Runtime on the exported `onnx` and
+/// Burn's forward of `model`, on one `[1, 3, S, S]` input (S = the export's size).
+/// Fails when ONNX Runtime is missing, or when the output shapes differ.
+pub fn compare_with_burn(model: &YoloV8, onnx: &Path, input: &[f32]) -> Result<f32, MlError> {
+    let session = OnnxDetector::load(onnx, None, 0)?;
+    output_diff(
+        session.infer(input.to_vec())?,
+        burn_forward(model, input, session.imgsz)?,
+    )
 }
 
 /// Writes the segmenter `model` to `out` as an ONNX graph for a square input of
@@ -235,28 +246,17 @@ pub fn burn_seg_forward(model: &UNetTiny, input: &[f32], imgsz: u32) -> Result<(
     }
     let device = model.head.weight.val().device();
     let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), [1, 3, s, s]), &device);
-    let y = burn::tensor::activation::sigmoid(model.forward(x));
-    let shape = y.dims().iter().map(|&d| d as i64).collect();
-    let values = y
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| MlError::Inference(format!("{e:?}")))?;
-    Ok((shape, values))
+    host_output(burn::tensor::activation::sigmoid(model.forward(x)))
 }
 
 /// Largest absolute difference between ONNX Runtime on the exported segmenter
 /// `onnx` and Burn's probabilities of `model` on `input`.
 pub fn compare_seg_with_burn(model: &UNetTiny, onnx: &Path, input: &[f32]) -> Result<f32, MlError> {
     let session = OnnxSegmenter::load(onnx, 0)?;
-    let (ort_shape, ort) = session.infer(input.to_vec())?;
-    let (burn_shape, burn) = burn_seg_forward(model, input, session.imgsz)?;
-    if ort_shape != burn_shape || ort.len() != burn.len() {
-        return Err(MlError::Export(format!(
-            "ONNX output shape {ort_shape:?} differs from Burn's {burn_shape:?}"
-        )));
-    }
-    Ok(max_abs_diff(&ort, &burn))
+    output_diff(
+        session.infer(input.to_vec())?,
+        burn_seg_forward(model, input, session.imgsz)?,
+    )
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {

@@ -28,7 +28,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use detective_core::Rng;
 use detective_data::{YoloDataset, mask_path_for};
 use detective_vision::augment::{SegAugmentParams, augment_pair};
-use detective_vision::preprocess::resize_like_opencv;
+use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw, to_chw_into};
 use detective_vision::{DecodeLimits, Frame, GrayFrame, decode_file};
 use serde::{Deserialize, Serialize};
 
@@ -300,14 +300,7 @@ struct SegBatch {
 }
 
 fn push_pair(frame: &Frame, mask: &GrayFrame, images: &mut Vec<f32>, masks: &mut Vec<f32>) {
-    let plane = frame.width() as usize * frame.height() as usize;
-    let start = images.len();
-    images.resize(start + 3 * plane, 0.0);
-    for (i, px) in frame.as_rgb().chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            images[start + c * plane + i] = px[c] as f32 / 255.0;
-        }
-    }
+    to_chw_into(frame, &Normalize::default(), images);
     masks.extend(mask.data.iter().map(|&v| if v >= 128 { 1.0 } else { 0.0 }));
 }
 
@@ -391,8 +384,7 @@ pub fn resize_map(map: &[f32], w: usize, h: usize, dw: usize, dh: usize) -> Vec<
 pub fn predict_probs(model: &UNetTiny, frame: &Frame, imgsz: u32, device: &Device) -> Result<Vec<f32>, TrainError> {
     let s = imgsz as usize;
     let resized = resize_like_opencv(frame, imgsz, imgsz).map_err(|e| TrainError::Io(e.to_string()))?;
-    let mut x = Vec::with_capacity(3 * s * s);
-    push_pair(&resized, &GrayFrame::new(imgsz, imgsz), &mut x, &mut Vec::new());
+    let x = to_chw(&resized, &Normalize::default());
     let input = Tensor::<1>::from_data(TensorData::new(x, [3 * s * s]), device).reshape([1, 3, s, s]);
     // channel 0: the defect map (one output), or the first class
     let logits = model.forward(input).narrow(1, 0, 1);

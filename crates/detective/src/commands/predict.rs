@@ -149,10 +149,16 @@ fn run_images(
             save_image(dir, path, frame, &pred)?;
         }
     }
-    let done = images.len() - failed;
-    if !args.json {
+    finish_images(args.json, images.len(), failed, total_ms, "")
+}
+
+/// The closing line of an image run (unless `--json`) and its exit code: failure
+/// when any image could not be read.
+pub(super) fn finish_images(json: bool, images: usize, failed: usize, total_ms: f64, extra: &str) -> Result<ExitCode> {
+    let done = images - failed;
+    if !json {
         eprintln!(
-            "{done} images in {total_ms:.0} ms ({:.1} ms per image){}",
+            "{done} images in {total_ms:.0} ms ({:.1} ms per image){extra}{}",
             total_ms / done.max(1) as f64,
             if failed > 0 {
                 format!(", {failed} unreadable")

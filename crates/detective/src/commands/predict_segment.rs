@@ -98,23 +98,8 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
             save_outputs(dir, path, &frame, &probs, &mask, &detections)?;
         }
     }
-    let done = images.len() - failed;
-    if !args.json {
-        eprintln!(
-            "{done} images in {total_ms:.0} ms ({:.1} ms per image) at imgsz {imgsz}, threshold {threshold:.2}{}",
-            total_ms / done.max(1) as f64,
-            if failed > 0 {
-                format!(", {failed} unreadable")
-            } else {
-                String::new()
-            }
-        );
-    }
-    Ok(if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let extra = format!(" at imgsz {imgsz}, threshold {threshold:.2}");
+    super::predict::finish_images(args.json, images.len(), failed, total_ms, &extra)
 }
 
 fn save_outputs(
