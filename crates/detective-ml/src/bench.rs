@@ -1,6 +1,6 @@
 //! Benchmarks behind `detective bench`: training throughput of the detector
 //! (forward, loss, backward and optimiser step on a fixed batch) and inference
-//! latency of any model through the serving path.
+//! latency of any model (detector or segmenter) through the serving path.
 
 use std::time::Instant;
 
@@ -10,10 +10,13 @@ use detective_core::Rng;
 use detective_vision::Frame;
 use serde::Serialize;
 
+use crate::onnx_segmenter::segmenter_input;
+use crate::segmenter::AnySegmenter;
 use crate::train::assigner::{AssignerConfig, GtBox};
 use crate::train::loss::{LossGains, detection_loss};
 use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
 use crate::train::params::{read_params, write_params};
+use crate::train::segment::resize_map;
 use crate::yolo::{Scale, YoloConfig, YoloV8};
 use crate::{Detector, MlError, PredictOptions};
 
@@ -171,6 +174,63 @@ pub fn bench_infer(detector: &Detector, frame: &Frame, warmup: usize, runs: usiz
             pre.push(p.preprocess_ms);
             inf.push(p.inference_ms);
             post.push(p.postprocess_ms);
+        }
+    }
+    Ok(InferBench {
+        total: Timing::from_ms(ms, 1),
+        preprocess_ms: median(pre),
+        inference_ms: median(inf),
+        postprocess_ms: median(post),
+    })
+}
+
+/// Times `runs` segmentations (after `warmup`) of `frame`: for an ONNX model the
+/// resize to the input (preprocess), ONNX Runtime (engine) and the resize of the
+/// map back to the frame (postprocess); for a Burn checkpoint the whole call is
+/// counted as engine time.
+pub fn bench_infer_segmenter(
+    seg: &AnySegmenter,
+    frame: &Frame,
+    warmup: usize,
+    runs: usize,
+) -> Result<InferBench, MlError> {
+    let mut ms = Vec::with_capacity(runs);
+    let (mut pre, mut inf, mut post) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..warmup + runs {
+        let t0 = Instant::now();
+        let (a, b) = match seg {
+            AnySegmenter::Onnx(s) => {
+                let input = segmenter_input(frame, s.imgsz)?;
+                let t1 = Instant::now();
+                let (_, probs) = s.infer(input)?;
+                let t2 = Instant::now();
+                let side = s.imgsz as usize;
+                let plane = side * side;
+                if probs.len() < plane {
+                    return Err(MlError::Inference("segmenter output smaller than its input".into()));
+                }
+                std::hint::black_box(resize_map(
+                    &probs[..plane],
+                    side,
+                    side,
+                    frame.width() as usize,
+                    frame.height() as usize,
+                ));
+                (t1, t2)
+            }
+            AnySegmenter::Burn(_) => {
+                std::hint::black_box(seg.probabilities(frame, seg.imgsz())?);
+                let t = Instant::now();
+                (t0, t)
+            }
+        };
+        let t3 = Instant::now();
+        if i >= warmup {
+            let d = |x: Instant, y: Instant| (y - x).as_secs_f64() * 1000.0;
+            ms.push(d(t0, t3));
+            pre.push(d(t0, a));
+            inf.push(d(a, b));
+            post.push(d(b, t3));
         }
     }
     Ok(InferBench {

@@ -41,6 +41,15 @@ fn ms(a: Instant, b: Instant) -> f64 {
     (b - a).as_secs_f64() * 1000.0
 }
 
+/// The detector's input for `frame`: letterboxed to `imgsz × imgsz` (grey 114
+/// padding), RGB in 0..1, planar `[3, S, S]`; and the letterbox used.
+pub fn detector_input(frame: &Frame, imgsz: u32) -> Result<(Vec<f32>, Letterbox), MlError> {
+    let lb = Letterbox::plan(frame.width(), frame.height(), LetterboxShape::Square(imgsz))?;
+    let mut input = Vec::new();
+    letterbox_chw_into(&lb, frame, &Normalize::default(), &mut input)?;
+    Ok((input, lb))
+}
+
 /// Letterboxes, runs the engine and decodes (no NMS yet).
 pub fn frame_candidates(
     engine: &dyn Engine,
@@ -49,9 +58,7 @@ pub fn frame_candidates(
     multi_label: bool,
 ) -> Result<FrameCandidates, MlError> {
     let t0 = Instant::now();
-    let lb = Letterbox::plan(frame.width(), frame.height(), LetterboxShape::Square(engine.imgsz()))?;
-    let mut input = Vec::new();
-    letterbox_chw_into(&lb, frame, &Normalize::default(), &mut input)?;
+    let (input, lb) = detector_input(frame, engine.imgsz())?;
     let t1 = Instant::now();
     let (shape, data) = engine.infer(input)?;
     let t2 = Instant::now();

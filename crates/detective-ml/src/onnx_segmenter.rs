@@ -13,6 +13,13 @@ use ort::session::Session;
 use crate::MlError;
 use crate::train::segment::resize_map;
 
+/// The segmenter's input for `frame`: stretched to `imgsz × imgsz`, RGB in 0..1,
+/// planar `[3, S, S]`.
+pub fn segmenter_input(frame: &Frame, imgsz: u32) -> Result<Vec<f32>, MlError> {
+    let resized = resize_like_opencv(frame, imgsz, imgsz)?;
+    Ok(to_chw(&resized, &Normalize::default()))
+}
+
 pub struct OnnxSegmenter {
     session: Mutex<Session>,
     input_name: String,
@@ -63,9 +70,8 @@ impl OnnxSegmenter {
     /// frame's own size.
     pub fn probabilities(&self, frame: &Frame) -> Result<Vec<f32>, MlError> {
         let s = self.imgsz as usize;
-        let resized = resize_like_opencv(frame, self.imgsz, self.imgsz)?;
         let plane = s * s;
-        let (_, probs) = self.infer(to_chw(&resized, &Normalize::default()))?;
+        let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
         if probs.len() < plane {
             return Err(MlError::Inference(format!(
                 "output of {} values is smaller than one {s}×{s} map",

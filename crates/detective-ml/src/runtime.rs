@@ -108,9 +108,29 @@ pub fn run_image(
 /// An ONNX Runtime session on `path` (graph optimisations on, `threads` intra-op
 /// threads, 0 = every core).
 pub fn open_session(path: &std::path::Path, threads: usize) -> Result<ort::session::Session, MlError> {
+    let env = environment()?;
+    session_builder(env, threads)
+        .and_then(|mut b| b.commit_from_file(path))
+        .map_err(|e| MlError::Model {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// The same for a model held in memory (`what` names it in errors).
+pub fn open_session_from_memory(bytes: &[u8], what: &str, threads: usize) -> Result<ort::session::Session, MlError> {
+    let env = environment()?;
+    session_builder(env, threads)
+        .and_then(|mut b| b.commit_from_memory(bytes))
+        .map_err(|e| MlError::Model {
+            path: what.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn session_builder(env: &Environment, threads: usize) -> ort::Result<ort::session::builder::SessionBuilder> {
     use ort::session::Session;
     use ort::session::builder::GraphOptimizationLevel;
-    let env = environment()?;
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -122,9 +142,4 @@ pub fn open_session(path: &std::path::Path, threads: usize) -> Result<ort::sessi
                 .map_err(Into::into)
         })
         .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
-        .and_then(|mut b| b.commit_from_file(path))
-        .map_err(|e| MlError::Model {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })
 }

@@ -300,7 +300,7 @@ pub struct ValArgs {
     /// detect or segment (default: what the model's metadata says, else detect).
     #[arg(long, value_enum)]
     pub task: Option<TaskArg>,
-    /// Model: our checkpoint (.bpk), a YOLO ONNX export, or "bundled".
+    /// Model: our checkpoint (.bpk), an ONNX export (detector or segmenter, float or int8), or "bundled".
     #[arg(long)]
     pub model: PathBuf,
     /// Dataset: folder holding data.yaml, or the data.yaml itself.
@@ -331,9 +331,10 @@ pub struct ValArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Latency of one prediction (letterbox, engine, NMS): median, p95, images/s.
+    /// Latency of one prediction (detector: letterbox, engine, NMS; segmenter: resize, engine,
+    /// map back to the frame): median, p95, images/s.
     Infer {
-        /// Model: our checkpoint (.bpk), a YOLO ONNX export, or "bundled".
+        /// Model: our checkpoint (.bpk), an ONNX export (detector or segmenter, float or int8), or "bundled".
         #[arg(long, default_value = "bundled")]
         model: PathBuf,
         /// Image to predict on (default: a synthetic 640×480 part).
@@ -374,10 +375,37 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, default_value = "onnx", value_parser = ["onnx"])]
     pub format: String,
-    /// Square input size of the exported model, a multiple of 32 (default: the checkpoint's).
+    /// Square input size of the exported model, a multiple of 32 for a detector, of 16 for
+    /// a segmenter (default: the checkpoint's).
     #[arg(long)]
     pub imgsz: Option<u32>,
-    /// Output file (default: the model's path with extension .onnx, where `predict` finds it).
+    /// Output file (default: the model's path with extension .onnx, where `predict` finds
+    /// it; with --int8, .int8.onnx).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Static int8 quantisation (QDQ: int8 weights per output channel, uint8 activations
+    /// per tensor), calibrated on --calibration images.
+    #[arg(long, requires = "calibration")]
+    pub int8: bool,
+    /// Calibration images for --int8: a folder, a glob pattern or one image (use images
+    /// like the ones the model will see, e.g. the dataset's train or val folder).
+    #[arg(long, requires = "int8")]
+    pub calibration: Option<String>,
+    /// How many calibration images to use, spread over the folder.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub calib_count: u64,
+    /// How activation ranges are taken: minmax, or percentile (see --percentile).
+    #[arg(long, default_value = "minmax", value_parser = ["minmax", "percentile"])]
+    pub calib_method: String,
+    /// Percentile for --calib-method percentile (50..=100).
+    #[arg(long, default_value_t = 99.99)]
+    pub percentile: f32,
+    /// Bits of the int8 weights: 7 (±63) avoids the int16 saturation of ONNX Runtime's
+    /// AVX2 kernels on CPUs without VNNI, which costs accuracy; 8 (±127) is finer
+    /// where the serving CPU has VNNI.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u8).range(7..=8))]
+    pub weight_bits: u8,
+    /// ONNX Runtime threads for calibration and the check (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }

@@ -119,3 +119,66 @@ fn bad_format_missing_model_and_bad_imgsz_are_refused_clearly() {
     );
     assert!(!d.path().join("best.onnx").exists(), "nothing was exported");
 }
+
+#[test]
+fn int8_export_calibrates_on_a_folder_and_predict_serves_it() {
+    let d = tempfile::tempdir().unwrap();
+    checkpoint(d.path());
+    let calib = d.path().join("calib");
+    std::fs::create_dir(&calib).unwrap();
+    for name in ["a", "b", "c"] {
+        std::fs::copy(png(d.path()), calib.join(format!("{name}.png"))).unwrap();
+    }
+    let o = run(detective(d.path()).args([
+        "export",
+        "--model",
+        "best.bpk",
+        "--int8",
+        "--calibration",
+        "calib",
+        "--calib-count",
+        "2",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("exported best.int8.onnx (int8 QDQ, "), "{out}");
+    assert!(out.contains("convolutions with int8 weights"), "{out}");
+    assert!(
+        out.contains("checked in ONNX Runtime against the float graph on 2 calibration images"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("calibrating on 2 of 3 images"), "{}", stderr(&o));
+    let o = run(detective(d.path()).args(["predict", "--model", "best.int8.onnx", "--source", "part.png"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // --int8 without images, an empty folder, a bad percentile: clear errors, nothing written
+    for (args, says) in [
+        (vec!["--int8"], "--calibration"),
+        (vec!["--int8", "--calibration", "empty"], "no images found"),
+        (
+            vec![
+                "--int8",
+                "--calibration",
+                "calib",
+                "--calib-method",
+                "percentile",
+                "--percentile",
+                "30",
+            ],
+            "percentile",
+        ),
+        (
+            vec!["--int8", "--calibration", "calib", "--weight-bits", "4"],
+            "weight-bits",
+        ),
+    ] {
+        std::fs::create_dir_all(d.path().join("empty")).unwrap();
+        let mut cmd = detective(d.path());
+        cmd.args(["export", "--model", "best.bpk", "--out", "bad.onnx"])
+            .args(&args);
+        let o = run(&mut cmd);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(!d.path().join("bad.onnx").exists());
+    }
+}

@@ -8,8 +8,11 @@
 //! [`export_seg_checkpoint`] and [`verify_seg_export`] (its output `output0`
 //! `[1, C, S, S]` holds probabilities).
 
+pub mod calibrate;
+pub mod int8;
 pub mod onnx;
 pub mod proto;
+pub mod quantize;
 pub mod unet_onnx;
 
 use std::io::Write;
@@ -64,16 +67,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> MlError {
 /// Writes `model` (with its metadata `meta`) to `out` as an ONNX graph for a square
 /// input of `imgsz`, through a temporary file and a rename.
 pub fn export_onnx(model: &YoloV8, meta: &ModelMeta, imgsz: u32, out: &Path) -> Result<ExportReport, MlError> {
-    check_imgsz(imgsz)?;
-    if meta.num_classes != model.num_classes || meta.names.len() != model.num_classes {
-        return Err(MlError::InvalidArgument(format!(
-            "metadata has {} classes and {} names but the network has {} classes",
-            meta.num_classes,
-            meta.names.len(),
-            model.num_classes
-        )));
-    }
-    let built = onnx::build_model(model, meta, imgsz)?;
+    let built = detector_graph(model, meta, imgsz)?;
     let bytes = built.model.encode_to_vec();
     write_model_file(&bytes, out)?;
     tracing::info!(path = %out.display(), bytes = bytes.len(), nodes = built.nodes, "exported ONNX model");
@@ -86,6 +80,30 @@ pub fn export_onnx(model: &YoloV8, meta: &ModelMeta, imgsz: u32, out: &Path) -> 
         anchors: built.anchors,
         opset: OPSET,
     })
+}
+
+/// The ONNX graph of the detector `model` for a square input of `imgsz`.
+fn detector_graph(model: &YoloV8, meta: &ModelMeta, imgsz: u32) -> Result<onnx::Built, MlError> {
+    check_imgsz(imgsz)?;
+    if meta.num_classes != model.num_classes || meta.names.len() != model.num_classes {
+        return Err(MlError::InvalidArgument(format!(
+            "metadata has {} classes and {} names but the network has {} classes",
+            meta.num_classes,
+            meta.names.len(),
+            model.num_classes
+        )));
+    }
+    onnx::build_model(model, meta, imgsz)
+}
+
+/// The ONNX graph of the segmenter `model` for a square input of `imgsz`.
+fn segmenter_graph(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result<unet_onnx::BuiltUnet, MlError> {
+    if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > MAX_IMGSZ {
+        return Err(MlError::InvalidArgument(format!(
+            "imgsz {imgsz} must be a multiple of 16 in 16..={MAX_IMGSZ}"
+        )));
+    }
+    unet_onnx::build_unet(model, meta, imgsz)
 }
 
 /// Writes `bytes` to `out` through a temporary file and a rename.
@@ -208,12 +226,7 @@ pub fn compare_with_burn(model: &YoloV8, onnx: &Path, input: &[f32]) -> Result<f
 /// Writes the segmenter `model` to `out` as an ONNX graph for a square input of
 /// `imgsz` (a multiple of 16).
 pub fn export_segmenter(model: &UNetTiny, meta: &SegMeta, imgsz: u32, out: &Path) -> Result<ExportReport, MlError> {
-    if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > MAX_IMGSZ {
-        return Err(MlError::InvalidArgument(format!(
-            "imgsz {imgsz} must be a multiple of 16 in 16..={MAX_IMGSZ}"
-        )));
-    }
-    let built = unet_onnx::build_unet(model, meta, imgsz)?;
+    let built = segmenter_graph(model, meta, imgsz)?;
     let bytes = built.model.encode_to_vec();
     write_model_file(&bytes, out)?;
     tracing::info!(path = %out.display(), bytes = bytes.len(), nodes = built.nodes, "exported ONNX segmenter");

@@ -9,6 +9,12 @@
 
 /// `TensorProto.DataType.FLOAT`.
 pub const FLOAT: i32 = 1;
+/// `TensorProto.DataType.UINT8`.
+pub const UINT8: i32 = 2;
+/// `TensorProto.DataType.INT8`.
+pub const INT8: i32 = 3;
+/// `TensorProto.DataType.INT32`.
+pub const INT32: i32 = 6;
 /// `TensorProto.DataType.INT64`.
 pub const INT64: i32 = 7;
 
@@ -207,6 +213,20 @@ impl ValueInfoProto {
                             })
                             .collect(),
                     }),
+                })),
+            }),
+            doc_string: None,
+        }
+    }
+
+    /// A float tensor whose shape is left to the runtime (calibration outputs).
+    pub fn float_any(name: &str) -> Self {
+        ValueInfoProto {
+            name: Some(name.to_string()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(FLOAT),
+                    shape: None,
                 })),
             }),
             doc_string: None,

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use detective_ml::Detector;
-use detective_ml::bench::{bench_infer, bench_train};
+use detective_ml::bench::{bench_infer, bench_infer_segmenter, bench_train};
+use detective_ml::segmenter::AnySegmenter;
 use detective_ml::yolo::Scale;
 use detective_vision::synth::{SynthConfig, generate};
 
@@ -21,7 +22,6 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             threads,
             json,
         } => {
-            let detector = Detector::load(&detective_ml::bundled::resolve(&model)?, None, threads)?;
             let frame = match &source {
                 Some(p) => detective_vision::decode_file(p, &config.decode_limits())
                     .with_context(|| format!("reading {}", p.display()))?,
@@ -34,12 +34,27 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                     generate(&cfg, 1, 0)?.image
                 }
             };
-            let b = bench_infer(&detector, &frame, warmup, runs.max(1))?;
+            let path = detective_ml::bundled::resolve(&model)?;
+            let (b, backend, imgsz) = if detective_ml::segmenter::is_segmenter(&path) {
+                let seg = AnySegmenter::load(&path, threads)?;
+                (
+                    bench_infer_segmenter(&seg, &frame, warmup, runs.max(1))?,
+                    seg.backend(),
+                    seg.imgsz(),
+                )
+            } else {
+                let detector = Detector::load(&path, None, threads)?;
+                (
+                    bench_infer(&detector, &frame, warmup, runs.max(1))?,
+                    detector.backend,
+                    detector.imgsz,
+                )
+            };
             let t = &b.total;
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"model": model, "backend": detector.backend, "imgsz": detector.imgsz,
+                    serde_json::json!({"model": model, "backend": backend, "imgsz": imgsz,
                         "image": [frame.width(), frame.height()], "timing": t,
                         "median_ms": {"preprocess": b.preprocess_ms, "inference": b.inference_ms, "postprocess": b.postprocess_ms}})
                 );
@@ -48,8 +63,8 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                     "{} on {} at {}: median {:.2} ms, p95 {:.2} ms, {:.1} images/s ({} runs, image {}×{})\n  \
                      medians: preprocess {:.2} ms, engine {:.2} ms, postprocess {:.2} ms",
                     model.display(),
-                    detector.backend,
-                    detector.imgsz,
+                    backend,
+                    imgsz,
                     t.median_ms,
                     t.p95_ms,
                     t.images_per_sec,
