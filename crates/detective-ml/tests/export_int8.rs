@@ -5,11 +5,12 @@
 //! the same probabilities; both files must hold int8 weights and quantise/dequantise
 //! pairs, be smaller than the float graph, and bad requests must fail cleanly.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use detective_core::Rng;
 use detective_ml::checkpoint::{SegMeta, save_segmenter};
 use detective_ml::export::calibrate::CalibMethod;
 use detective_ml::export::int8::{Int8Options, export_checkpoint_int8};
@@ -152,19 +153,7 @@ fn segmenter_checkpoint(dir: &Path, imgsz: u32) -> PathBuf {
     let device = Device::flex();
     let model = UNetTiny::new(&UNetConfig::default(), &device);
     let (infos, mut values) = read_params(&model);
-    let mut rng = Rng::new(11);
-    for (info, v) in infos.iter().zip(values.iter_mut()) {
-        let range = if info.path.ends_with("bn.gamma") {
-            (0.5, 1.5)
-        } else if info.path.ends_with("bn.beta") || info.path.ends_with("bn.running_mean") {
-            (-0.3, 0.3)
-        } else if info.path.ends_with("bn.running_var") {
-            (0.3, 2.0)
-        } else {
-            continue;
-        };
-        v.iter_mut().for_each(|x| *x = rng.range_f32(range.0, range.1));
-    }
+    common::randomize_batch_norms(&infos, &mut values, 11, |_| None);
     let model = write_params(model, &values, &device);
     let path = dir.join("seg.bpk");
     save_segmenter(&model, &SegMeta::new(vec!["defect".into()], imgsz, 0.5), &path).unwrap();

@@ -4,6 +4,8 @@
 //! scale, shift and running statistics, so the folding into the convolutions is
 //! exercised, and the checkpoint goes through `save_model` / `load_model` first.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -32,24 +34,10 @@ fn checkpoint(dir: &Path, name: &str, scale: Scale, nc: usize, imgsz: u32, seed:
     let device = Device::flex();
     let model = YoloV8::new(&YoloConfig { scale, num_classes: nc }, &device);
     let (infos, mut values) = read_params(&model);
-    let mut rng = Rng::new(seed);
-    let mut touched = 0;
-    for (info, v) in infos.iter().zip(values.iter_mut()) {
-        let range = if info.path.ends_with("bn.gamma") {
-            (0.5, 1.5)
-        } else if info.path.ends_with("bn.beta") || info.path.ends_with("bn.running_mean") {
-            (-0.3, 0.3)
-        } else if info.path.ends_with("bn.running_var") {
-            (0.3, 2.0)
-        } else if info.path.starts_with("cls_branches") && info.path.ends_with("pred.bias") {
-            // Scores around 0.5 rather than the tiny prior, so their differences mean something.
-            (-1.0, 1.0)
-        } else {
-            continue;
-        };
-        v.iter_mut().for_each(|x| *x = rng.range_f32(range.0, range.1));
-        touched += 1;
-    }
+    let touched = common::randomize_batch_norms(&infos, &mut values, seed, |p| {
+        // Scores around 0.5 rather than the tiny prior, so their differences mean something.
+        (p.starts_with("cls_branches") && p.ends_with("pred.bias")).then_some((-1.0, 1.0))
+    });
     assert!(touched > 100, "only {touched} batch-norm tensors found");
     let model = write_params(model, &values, &device);
     let meta = ModelMeta::new(scale, names(nc), imgsz);

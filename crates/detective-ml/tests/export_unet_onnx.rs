@@ -5,6 +5,8 @@
 //! `save_segmenter` / `load_segmenter` first; inputs are noise and a real
 //! MagneticTile image.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -22,21 +24,7 @@ fn checkpoint(dir: &Path, imgsz: u32, seed: u64) -> (PathBuf, UNetTiny) {
     let device = Device::flex();
     let model = UNetTiny::new(&UNetConfig::default(), &device);
     let (infos, mut values) = read_params(&model);
-    let mut rng = Rng::new(seed);
-    let mut touched = 0;
-    for (info, v) in infos.iter().zip(values.iter_mut()) {
-        let range = if info.path.ends_with("bn.gamma") {
-            (0.5, 1.5)
-        } else if info.path.ends_with("bn.beta") || info.path.ends_with("bn.running_mean") {
-            (-0.3, 0.3)
-        } else if info.path.ends_with("bn.running_var") {
-            (0.3, 2.0)
-        } else {
-            continue;
-        };
-        v.iter_mut().for_each(|x| *x = rng.range_f32(range.0, range.1));
-        touched += 1;
-    }
+    let touched = common::randomize_batch_norms(&infos, &mut values, seed, |_| None);
     assert!(touched >= 4 * 14, "only {touched} batch-norm tensors found");
     let model = write_params(model, &values, &device);
     let path = dir.join("seg.bpk");

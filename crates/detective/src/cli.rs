@@ -394,11 +394,12 @@ pub struct ExportArgs {
     /// How many calibration images to use, spread over the folder.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub calib_count: u64,
-    /// How activation ranges are taken: minmax, or percentile (see --percentile).
-    #[arg(long, default_value = "minmax", value_parser = ["minmax", "percentile"])]
+    /// How activation ranges are taken: percentile (the --percentile-th and its mirror,
+    /// ignoring rare outliers) or minmax (every value seen).
+    #[arg(long, default_value = "percentile", value_parser = ["minmax", "percentile"])]
     pub calib_method: String,
     /// Percentile for --calib-method percentile (50..=100).
-    #[arg(long, default_value_t = 99.99)]
+    #[arg(long, default_value_t = 99.999)]
     pub percentile: f32,
     /// Bits of the int8 weights: 7 (±63) avoids the int16 saturation of ONNX Runtime's
     /// AVX2 kernels on CPUs without VNNI, which costs accuracy; 8 (±127) is finer
