@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod detector;
 pub mod error;
 pub mod export;
+pub mod init;
 pub mod metrics;
 pub mod nms;
 pub mod onnx_detector;

@@ -143,6 +143,9 @@ pub struct UNetTiny {
     pub pool: MaxPool2d,
 }
 
+/// Initial defect probability of every pixel (through the head's bias).
+pub const HEAD_PRIOR: f32 = 0.01;
+
 impl UNetTiny {
     pub fn new(cfg: &UNetConfig, device: &Device) -> Self {
         let ch = UNET_CHANNELS;
@@ -160,6 +163,11 @@ impl UNetTiny {
             dec.push(DoubleConv::new(2 * ch[i], ch[i], device));
         }
         let head = Conv2dConfig::new([ch[0], cfg.classes.max(1)], [1, 1]).init(device);
+        // Defects cover a few percent of the pixels at most: starting every pixel at
+        // that prior (RetinaNet's trick, as the detector's class bias) instead of 0.5
+        // spares the first epochs of only pushing the background down, during which
+        // the Dice term has nothing to work with.
+        let head = crate::init::conv_with_bias(head, (HEAD_PRIOR / (1.0 - HEAD_PRIOR)).ln());
         UNetTiny {
             enc,
             up,

@@ -102,12 +102,7 @@ impl HeadBranch {
 
     /// Sets the prediction bias to a constant (Ultralytics' `bias_init`).
     fn with_bias(mut self, value: f32) -> Self {
-        if let Some(bias) = self.pred.bias.take() {
-            let n = bias.dims()[0];
-            let device = bias.device();
-            let t = Tensor::<1>::from_data(TensorData::new(vec![value; n], [n]), &device);
-            self.pred.bias = Some(bias.map(|old| if old.is_require_grad() { t.require_grad() } else { t }));
-        }
+        self.pred = crate::init::conv_with_bias(self.pred, value);
         self
     }
 }
