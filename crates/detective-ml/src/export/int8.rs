@@ -12,7 +12,7 @@ use prost::Message;
 use serde::Serialize;
 
 use super::calibrate::{CalibMethod, calibrate};
-use super::proto::{ModelProto, StringStringEntryProto};
+use super::proto::StringStringEntryProto;
 use super::quantize::{QuantOptions, QuantSummary, calibration_points, quantize_model};
 use super::{
     ExportReport, OPSET, check_checkpoint_paths, detector_graph, max_abs_diff, segmenter_graph, write_model_file,
@@ -140,7 +140,14 @@ pub fn export_checkpoint_int8(
     write_model_file(&bytes, out)?;
     let float_bytes = float.encode_to_vec();
     let compare: Vec<&PathBuf> = opts.images.iter().take(COMPARE_IMAGES).collect();
-    let (max_abs, mean_abs) = compare_graphs(&float_bytes, out, &family, &compare, imgsz, opts.threads)?;
+    let (max_abs, mean_abs) = match compare_graphs(&float_bytes, out, &family, &compare, imgsz, opts.threads) {
+        Ok(d) => d,
+        Err(e) => {
+            // a model ONNX Runtime cannot run is not left behind
+            let _ = std::fs::remove_file(out);
+            return Err(e);
+        }
+    };
     let nodes = quantized.graph.as_ref().map_or(0, |g| g.node.len());
     Ok(Int8Report {
         export: ExportReport {
@@ -197,11 +204,6 @@ fn compare_graphs(
         n += fa.len();
     }
     Ok((max, if n > 0 { (sum / n as f64) as f32 } else { 0.0 }))
-}
-
-/// Reads back the `quantization` metadata of an ONNX file (None for a float model).
-pub fn quantization_of(model: &ModelProto) -> Option<&str> {
-    model.metadata("quantization")
 }
 
 #[cfg(test)]

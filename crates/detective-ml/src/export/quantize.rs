@@ -352,7 +352,7 @@ fn per_channel_dequantize(
 }
 
 /// The QDQ model of `model`: `ranges` must hold every tensor of
-/// [`calibration_points`]. Metadata is kept; `quantization` is added.
+/// [`calibration_points`]. Metadata is kept as it is.
 pub fn quantize_model(
     model: &ModelProto,
     ranges: &HashMap<String, Range>,
