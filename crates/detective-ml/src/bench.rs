@@ -16,7 +16,6 @@ use crate::train::assigner::{AssignerConfig, GtBox};
 use crate::train::loss::{LossGains, detection_loss};
 use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
 use crate::train::params::{read_params, write_params};
-use crate::train::segment::resize_map;
 use crate::yolo::{Scale, YoloConfig, YoloV8};
 use crate::{Detector, MlError, PredictOptions};
 
@@ -204,18 +203,7 @@ pub fn bench_infer_segmenter(
                 let t1 = Instant::now();
                 let (_, probs) = s.infer(input)?;
                 let t2 = Instant::now();
-                let side = s.imgsz as usize;
-                let plane = side * side;
-                if probs.len() < plane {
-                    return Err(MlError::Inference("segmenter output smaller than its input".into()));
-                }
-                std::hint::black_box(resize_map(
-                    &probs[..plane],
-                    side,
-                    side,
-                    frame.width() as usize,
-                    frame.height() as usize,
-                ));
+                std::hint::black_box(s.map_to_frame(&probs, frame)?);
                 (t1, t2)
             }
             AnySegmenter::Burn(_) => {

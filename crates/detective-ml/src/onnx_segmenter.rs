@@ -69,9 +69,14 @@ impl OnnxSegmenter {
     /// Defect probability per pixel of `frame` (first output channel), at the
     /// frame's own size.
     pub fn probabilities(&self, frame: &Frame) -> Result<Vec<f32>, MlError> {
+        let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
+        self.map_to_frame(&probs, frame)
+    }
+
+    /// The first `S × S` map of the graph's output `probs`, resized to `frame`.
+    pub fn map_to_frame(&self, probs: &[f32], frame: &Frame) -> Result<Vec<f32>, MlError> {
         let s = self.imgsz as usize;
         let plane = s * s;
-        let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
         if probs.len() < plane {
             return Err(MlError::Inference(format!(
                 "output of {} values is smaller than one {s}×{s} map",

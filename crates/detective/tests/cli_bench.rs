@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{detective, run, stderr, stdout};
+use common::{detective, json_stdout, run, stderr};
 
 #[test]
 fn bench_infer_reports_the_serving_path_and_its_parts() {
@@ -11,8 +11,7 @@ fn bench_infer_reports_the_serving_path_and_its_parts() {
     let o = run(detective(d.path())
         .env("DETECTIVE_CACHE_DIR", d.path().join("cache"))
         .args(["bench", "infer", "--warmup", "1", "--runs", "3", "--json"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let v = json_stdout(&o);
     assert_eq!(v["imgsz"], 320);
     assert_eq!(v["timing"]["runs"], 3);
     let total = v["timing"]["median_ms"].as_f64().unwrap();
@@ -30,8 +29,7 @@ fn bench_train_reports_a_step_split_into_its_phases() {
     let o = run(detective(d.path()).args([
         "bench", "train", "--model", "t", "--imgsz", "64", "--batch", "2", "--warmup", "0", "--steps", "1", "--json",
     ]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let v = json_stdout(&o);
     assert_eq!(v["scale"], "t");
     for k in ["forward_ms", "loss_ms", "backward_ms", "optimizer_ms"] {
         assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use common::{detective, run, stderr, stdout};
+use common::{detective, json_stdout, run, stderr, stdout};
 use detective_ml::checkpoint::{ModelMeta, save_model};
 use detective_ml::yolo::{Scale, YoloConfig, YoloV8};
 use detective_vision::encode::encode_png;
@@ -71,8 +71,7 @@ fn export_writes_a_verified_onnx_model_that_predict_serves() {
         .args(["predict", "--model", "models/part.onnx", "--source"])
         .arg(&image)
         .arg("--json"));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let line: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let line = json_stdout(&o);
     assert!(line["image"].as_str().unwrap().ends_with("part.png"));
     assert!(line["detections"].is_array());
     // The checkpoint itself now runs through its export too.

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 
-use common::{detective, run, stderr, stdout};
+use common::{detective, json_stdout, run, stderr, stdout};
 
 fn synth(dir: &Path) {
     let o = run(detective(dir).args([
@@ -109,8 +109,7 @@ fn train_writes_results_csv_args_weights_and_plots_then_val_reads_the_best_weigh
 
     // val and predict read our checkpoint
     let o = run(detective(d.path()).args(["val", "--model", "run/weights/best.bpk", "--data", "data", "--json"]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let v = json_stdout(&o);
     for k in ["precision", "recall", "map50", "map50_95"] {
         let x = v[k].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&x), "{k} = {x}");

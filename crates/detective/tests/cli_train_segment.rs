@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{detective, run, stderr, stdout};
+use common::{detective, json_stdout, run, stderr, stdout};
 
 fn synth(dir: &Path) {
     let o = run(detective(dir).args([
@@ -62,18 +62,12 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
     assert_eq!(meta["imgsz"], 64);
 
     // val finds out from the checkpoint that it is a segmenter
-    let o = run(detective(d.path()).args([
-        "val",
-        "--model",
-        "run/weights/best.bpk",
-        "--data",
-        "data",
-        "--split",
-        "val",
-        "--json",
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let val_json = |model: &str| {
+        json_stdout(&run(
+            detective(d.path()).args(["val", "--model", model, "--data", "data", "--split", "val", "--json"])
+        ))
+    };
+    let v = val_json("run/weights/best.bpk");
     assert_eq!(v["task"], "segment");
     assert_eq!(v["images"], 6);
     for k in [
@@ -91,18 +85,7 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
     let o = run(detective(d.path()).args(["export", "--model", "run/weights/best.bpk"]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("verified in ONNX Runtime"), "{}", stdout(&o));
-    let o = run(detective(d.path()).args([
-        "val",
-        "--model",
-        "run/weights/best.onnx",
-        "--data",
-        "data",
-        "--split",
-        "val",
-        "--json",
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let w: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let w = val_json("run/weights/best.onnx");
     assert_eq!(w["backend"], "onnxruntime");
     for k in ["dice", "iou", "dice_pixels"] {
         let (a, b) = (v[k].as_f64().unwrap(), w[k].as_f64().unwrap());

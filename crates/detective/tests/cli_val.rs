@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{detective, run, stderr, stdout};
+use common::{detective, json_stdout, run};
 
 #[test]
 fn val_reproduces_ultralytics_metrics_on_their_neu_det_model() {
@@ -17,8 +17,7 @@ fn val_reproduces_ultralytics_metrics_on_their_neu_det_model() {
         .arg(root.join("models/neu-yolov8n-320.onnx"))
         .arg("--data")
         .arg(root.join("data/NEU-DET")));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let v = json_stdout(&o);
     let got = |k: &str| v[k].as_f64().unwrap();
     let want = |k: &str| expected[k].as_f64().unwrap();
     assert_eq!(v["images"], 270);

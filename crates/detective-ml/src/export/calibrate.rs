@@ -151,7 +151,7 @@ where
         let input = input?;
         let offset = k.wrapping_mul(7919);
         for (p, c) in points.iter().zip(collectors.iter_mut()) {
-            if *p == input_name {
+            if inputs_of_graph.contains(p) {
                 c.add(&input, cap, offset)?;
             }
         }
@@ -161,7 +161,7 @@ where
             .run(ort::inputs![input_name.as_str() => tensor])
             .map_err(|e| MlError::Inference(e.to_string()))?;
         for (p, c) in points.iter().zip(collectors.iter_mut()) {
-            if *p == input_name {
+            if inputs_of_graph.contains(p) {
                 continue;
             }
             let value = outputs

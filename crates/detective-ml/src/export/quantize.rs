@@ -567,19 +567,23 @@ mod tests {
         assert_eq!(q, vec![500, -5]);
     }
 
+    /// A node `op(inputs) → output` without attributes.
+    fn n(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+        node(
+            op,
+            format!("{op}_{output}"),
+            inputs.iter().map(|s| s.to_string()).collect(),
+            output.to_string(),
+            vec![],
+        )
+    }
+
     fn conv_relu_conv() -> ModelProto {
         let init = |name: &str, dims: &[i64], v: &[f32]| TensorProto {
             dims: dims.to_vec(),
             data_type: Some(FLOAT),
             name: Some(name.into()),
             raw_data: Some(f32_bytes(v)),
-            ..Default::default()
-        };
-        let n = |op: &str, i: &[&str], o: &str| NodeProto {
-            input: i.iter().map(|s| s.to_string()).collect(),
-            output: vec![o.to_string()],
-            name: Some(format!("{op}_{o}")),
-            op_type: Some(op.into()),
             ..Default::default()
         };
         ModelProto {
@@ -660,13 +664,6 @@ mod tests {
     fn silu_pool_graph() -> ModelProto {
         let mut m = conv_relu_conv();
         let g = m.graph.as_mut().unwrap();
-        let n = |op: &str, i: &[&str], o: &str| NodeProto {
-            input: i.iter().map(|s| s.to_string()).collect(),
-            output: vec![o.to_string()],
-            name: Some(format!("{op}_{o}")),
-            op_type: Some(op.into()),
-            ..Default::default()
-        };
         g.node = vec![
             n("Conv", &["x", "w1", "b1"], "c1"),
             n("Sigmoid", &["c1"], "s1"),
