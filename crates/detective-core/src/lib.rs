@@ -7,9 +7,14 @@
 pub mod bbox;
 pub mod detection;
 pub mod error;
+pub mod names;
 pub mod rng;
+pub mod role;
+pub mod wire;
 
 pub use bbox::BBox;
 pub use detection::{Detection, UncertainBand};
 pub use error::CoreError;
 pub use rng::Rng;
+pub use role::{Action, Role};
+pub use wire::{BatchError, LogBatch, LoggedDetection, LoggedPrediction};

@@ -1,0 +1,20 @@
+//! Storage of Defect Detective: the database (sqlx over SQLite or PostgreSQL,
+//! one schema and one repository code for both, migrations embedded) and the
+//! object store (a local folder or S3). Repositories are modules of plain async
+//! functions taking a [`Db`].
+
+pub mod api_keys;
+pub mod clock;
+pub mod datasets;
+pub mod db;
+pub mod error;
+pub mod images;
+pub mod models;
+pub mod objects;
+pub mod predictions;
+mod sql_args;
+pub mod testing;
+
+pub use db::{Backend, Db};
+pub use error::StoreError;
+pub use objects::{Objects, keys};

@@ -1,0 +1,191 @@
+//! Registered models and their versions (the read side the API needs now;
+//! stages, promotion and rollback grow here with the MLOps loop).
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::clock::{now_ms, to_rfc3339};
+use crate::{Db, StoreError};
+
+/// One version of a registered model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    pub name: String,
+    pub task: String,
+    pub version: i64,
+    /// None, Staging, Production or Archived.
+    pub stage: String,
+    pub metrics: serde_json::Value,
+    pub params: serde_json::Value,
+    pub artifact_key: String,
+    pub dataset_version_id: Option<i64>,
+    pub created_at: String,
+}
+
+/// A model and how many versions it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub name: String,
+    pub task: String,
+    pub versions: i64,
+    pub created_at: String,
+}
+
+const VERSION_COLUMNS: &str = "m.name, m.task, v.version, v.stage, v.metrics, v.params, v.artifact_key, \
+                               v.dataset_version_id, v.created_at";
+
+fn version_row(r: &sqlx::any::AnyRow) -> Result<ModelVersion, StoreError> {
+    let metrics: String = r.try_get("metrics")?;
+    let params: String = r.try_get("params")?;
+    Ok(ModelVersion {
+        name: r.try_get("name")?,
+        task: r.try_get("task")?,
+        version: r.try_get("version")?,
+        stage: r.try_get("stage")?,
+        metrics: serde_json::from_str(&metrics)?,
+        params: serde_json::from_str(&params)?,
+        artifact_key: r.try_get("artifact_key")?,
+        dataset_version_id: r.try_get("dataset_version_id")?,
+        created_at: to_rfc3339(r.try_get("created_at")?),
+    })
+}
+
+/// Adds the next version of model `name` (created on first use) at stage None.
+pub async fn add_version(
+    db: &Db,
+    name: &str,
+    task: &str,
+    metrics: &serde_json::Value,
+    params: &serde_json::Value,
+    artifact_key: &str,
+    dataset_version_id: Option<i64>,
+) -> Result<ModelVersion, StoreError> {
+    detective_core::names::check_segment("model name", name).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let mut tx = db.begin_write().await?;
+    let existing = sqlx::query("SELECT id, task FROM models WHERE name = $1")
+        .bind(name)
+        .fetch_optional(tx.conn())
+        .await?;
+    let model_id: i64 = match existing {
+        Some(r) => {
+            let t: String = r.try_get("task")?;
+            if t != task {
+                return Err(StoreError::Conflict(format!("model {name} is a {t} model, not {task}")));
+            }
+            r.try_get("id")?
+        }
+        None => {
+            sqlx::query_scalar("INSERT INTO models (name, task, created_at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(name)
+                .bind(task)
+                .bind(now_ms())
+                .fetch_one(tx.conn())
+                .await?
+        }
+    };
+    let version: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM model_versions WHERE model_id = $1")
+        .bind(model_id)
+        .fetch_one(tx.conn())
+        .await?;
+    sqlx::query(
+        "INSERT INTO model_versions (model_id, version, stage, metrics, params, artifact_key, dataset_version_id, created_at) \
+         VALUES ($1, $2, 'None', $3, $4, $5, $6, $7)",
+    )
+    .bind(model_id)
+    .bind(version)
+    .bind(serde_json::to_string(metrics)?)
+    .bind(serde_json::to_string(params)?)
+    .bind(artifact_key)
+    .bind(dataset_version_id)
+    .bind(now_ms())
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    get_version(db, name, version).await
+}
+
+pub async fn get_version(db: &Db, name: &str, version: i64) -> Result<ModelVersion, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = $1 AND v.version = $2"
+    ))
+    .bind(name)
+    .bind(version)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| StoreError::not_found(format!("model {name} version {version}")))?;
+    version_row(&row)
+}
+
+/// Sets the stage of one version; making one Production archives the previous one.
+pub async fn set_stage(db: &Db, name: &str, version: i64, stage: &str) -> Result<ModelVersion, StoreError> {
+    if !matches!(stage, "None" | "Staging" | "Production" | "Archived") {
+        return Err(StoreError::Invalid(format!(
+            "stage {stage:?} is not None, Staging, Production or Archived"
+        )));
+    }
+    let current = get_version(db, name, version).await?;
+    let mut tx = db.begin_write().await?;
+    if stage == "Production" {
+        sqlx::query(
+            "UPDATE model_versions SET stage = 'Archived' WHERE stage = 'Production' \
+             AND model_id = (SELECT id FROM models WHERE name = $1) AND version <> $2",
+        )
+        .bind(name)
+        .bind(version)
+        .execute(tx.conn())
+        .await?;
+    }
+    sqlx::query("UPDATE model_versions SET stage = $1 WHERE model_id = (SELECT id FROM models WHERE name = $2) AND version = $3")
+        .bind(stage)
+        .bind(name)
+        .bind(current.version)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    get_version(db, name, version).await
+}
+
+/// The Production version of each task (newest model first when several).
+pub async fn production(db: &Db) -> Result<Vec<ModelVersion>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
+         WHERE v.stage = 'Production' ORDER BY m.task, v.created_at DESC"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(version_row).collect()
+}
+
+/// Every model.
+pub async fn list(db: &Db) -> Result<Vec<Model>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.name, m.task, m.created_at, COUNT(v.id) AS n FROM models m LEFT JOIN model_versions v ON v.model_id = m.id \
+         GROUP BY m.id, m.name, m.task, m.created_at ORDER BY m.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Model {
+                name: r.try_get("name")?,
+                task: r.try_get("task")?,
+                versions: r.try_get("n")?,
+                created_at: to_rfc3339(r.try_get("created_at")?),
+            })
+        })
+        .collect()
+}
+
+/// Versions of one model, newest first.
+pub async fn versions(db: &Db, name: &str) -> Result<Vec<ModelVersion>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = $1 ORDER BY v.version DESC"
+    ))
+    .bind(name)
+    .fetch_all(db.pool())
+    .await?;
+    if rows.is_empty() {
+        return Err(StoreError::not_found(format!("model {name}")));
+    }
+    rows.iter().map(version_row).collect()
+}

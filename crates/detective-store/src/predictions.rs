@@ -1,0 +1,379 @@
+//! The prediction log: idempotent ingest of edge batches (with the labeling
+//! queue and the camera's live counters in the same transaction), filtered
+//! keyset-paged reads, and the counts behind `/api/metrics`.
+
+use std::collections::HashMap;
+
+use detective_core::{LogBatch, LoggedDetection, UncertainBand};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::clock::{now_ms, parse_rfc3339_ms, start_of_day, to_rfc3339};
+use crate::sql_args::{Arg, Args, like_literal};
+use crate::{Db, StoreError};
+
+/// Rows per multi-row INSERT (14 values each, well under both databases' limits).
+const INSERT_CHUNK: usize = 100;
+
+/// The project of a batch that names none.
+pub const DEFAULT_PROJECT: &str = "default";
+
+/// What a batch amounted to. It depends on the batch alone, not on what was
+/// stored before, so a repeated batch gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestSummary {
+    pub accepted: usize,
+    pub defective: usize,
+    pub uncertain: usize,
+    pub frames: usize,
+}
+
+/// A detection as stored: as logged, with `uncertain` decided by the server's band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredDetection {
+    pub class: u32,
+    pub name: String,
+    pub confidence: f32,
+    pub bbox: [f32; 4],
+    pub uncertain: bool,
+}
+
+fn stored(d: &LoggedDetection, band: &UncertainBand) -> StoredDetection {
+    StoredDetection {
+        class: d.class,
+        name: if d.name.is_empty() { format!("class{}", d.class) } else { d.name.clone() },
+        confidence: d.confidence,
+        bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
+        uncertain: band.is_uncertain(d.confidence),
+    }
+}
+
+/// `,name1,name2,` — the class names present, for `LIKE '%,name,%'` filters.
+fn class_list(dets: &[StoredDetection]) -> String {
+    let mut names: Vec<String> = dets.iter().map(|d| d.name.replace(',', " ")).collect();
+    names.sort();
+    names.dedup();
+    format!(",{},", names.join(","))
+}
+
+/// Stores a validated batch. `frame_keys` maps prediction ids to the object keys
+/// of their frames (already written). Everything commits together or not at all;
+/// predictions whose id is already stored are left as they are.
+pub async fn ingest(
+    db: &Db,
+    batch: &LogBatch,
+    band: &UncertainBand,
+    frame_keys: &HashMap<String, String>,
+) -> Result<IngestSummary, StoreError> {
+    batch.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let project = batch.project.as_deref().unwrap_or(DEFAULT_PROJECT);
+    let received = now_ms();
+    let mut summary = IngestSummary {
+        accepted: batch.predictions.len(),
+        defective: 0,
+        uncertain: 0,
+        frames: 0,
+    };
+    let mut tx = db.begin_write().await?;
+    for chunk in batch.predictions.chunks(INSERT_CHUNK) {
+        let mut args = Args::default();
+        let mut rows = Vec::with_capacity(chunk.len());
+        let mut queue = Args::default();
+        let mut queue_rows = Vec::new();
+        for p in chunk {
+            let id = p.id.to_ascii_lowercase();
+            let captured = parse_rfc3339_ms(&p.captured_at)?;
+            let dets: Vec<StoredDetection> = p.detections.iter().map(|d| stored(d, band)).collect();
+            let defective = p.is_defective(band);
+            let uncertain = p.is_uncertain(band);
+            summary.defective += defective as usize;
+            summary.uncertain += uncertain as usize;
+            let frame_key = frame_keys.get(&id).or_else(|| frame_keys.get(&p.id)).cloned();
+            summary.frames += frame_key.is_some() as usize;
+            let values = [
+                args.push(Arg::Str(id.clone())),
+                args.push(Arg::Str(batch.camera_id.clone())),
+                args.push(Arg::Str(project.to_string())),
+                args.push(Arg::I64(captured)),
+                args.push(Arg::I64(received)),
+                args.push(Arg::Str(p.model_version.clone())),
+                args.push(Arg::I64(dets.len() as i64)),
+                args.push(Arg::F64(p.max_confidence() as f64)),
+                args.push(Arg::I64(defective as i64)),
+                args.push(Arg::I64(uncertain as i64)),
+                args.push(Arg::Str(class_list(&dets))),
+                args.push(Arg::Str(serde_json::to_string(&dets)?)),
+                args.push(Arg::Str(serde_json::to_string(&p.features)?)),
+                args.push(Arg::OptStr(frame_key.clone())),
+            ];
+            rows.push(format!("({})", values.join(", ")));
+            if uncertain {
+                let mid = (band.low + band.high) / 2.0;
+                let margin = dets
+                    .iter()
+                    .filter(|d| d.uncertain)
+                    .map(|d| (d.confidence - mid).abs())
+                    .fold(f32::INFINITY, f32::min);
+                let v = [
+                    queue.push(Arg::Str(id)),
+                    queue.push(Arg::Str(batch.camera_id.clone())),
+                    queue.push(Arg::I64(received)),
+                    queue.push(Arg::F64(margin as f64)),
+                    queue.push(Arg::OptStr(frame_key)),
+                ];
+                queue_rows.push(format!("({}, 'pending')", v.join(", ")));
+            }
+        }
+        let sql = format!(
+            "INSERT INTO prediction_logs (id, camera_id, project, captured_at, received_at, model_version, \
+             n_detections, max_confidence, defective, uncertain, classes, detections, features, frame_key) \
+             VALUES {} ON CONFLICT (id) DO NOTHING",
+            rows.join(", ")
+        );
+        args.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
+        if !queue_rows.is_empty() {
+            let sql = format!(
+                "INSERT INTO labeling_queue (prediction_id, camera_id, created_at, margin, frame_key, status) \
+                 VALUES {} ON CONFLICT (prediction_id) DO NOTHING",
+                queue_rows.join(", ")
+            );
+            queue.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
+        }
+    }
+    let (fps, inf) = match &batch.stats {
+        Some(s) => (Some(s.fps), Some(s.inference_ms)),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO cameras (id, project, first_seen, last_seen, fps, inference_ms) VALUES ($1, $2, $3, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, \
+         fps = COALESCE(excluded.fps, cameras.fps), inference_ms = COALESCE(excluded.inference_ms, cameras.inference_ms)",
+    )
+    .bind(&batch.camera_id)
+    .bind(project)
+    .bind(received)
+    .bind(fps)
+    .bind(inf)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// Filters of `GET /api/inspection-logs`; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub camera: Option<String>,
+    /// Captured at or after (ms).
+    pub from_ms: Option<i64>,
+    /// Captured before (ms).
+    pub to_ms: Option<i64>,
+    /// Has a detection of this class name.
+    pub class: Option<String>,
+    /// Highest confidence at least this.
+    pub min_confidence: Option<f64>,
+    /// Highest confidence at most this.
+    pub max_confidence: Option<f64>,
+    pub uncertain: Option<bool>,
+    pub defective: Option<bool>,
+}
+
+/// One logged prediction as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRow {
+    pub id: String,
+    pub camera_id: String,
+    pub project: String,
+    pub captured_at: String,
+    pub received_at: String,
+    pub model_version: String,
+    pub max_confidence: f64,
+    pub defective: bool,
+    pub uncertain: bool,
+    pub detections: Vec<StoredDetection>,
+    pub features: serde_json::Value,
+    pub frame_key: Option<String>,
+}
+
+/// A position in the newest-first order: `{captured_at_ms}_{id}`.
+fn parse_cursor(c: &str) -> Result<(i64, String), StoreError> {
+    let bad = || StoreError::Invalid(format!("cursor {c:?} is not one this API returned"));
+    let (t, id) = c.split_once('_').ok_or_else(bad)?;
+    let t: i64 = t.parse().map_err(|_| bad())?;
+    if !detective_core::wire::is_uuid(id) {
+        return Err(bad());
+    }
+    Ok((t, id.to_string()))
+}
+
+fn where_clause(f: &LogFilter, args: &mut Args) -> String {
+    let mut conds: Vec<String> = Vec::new();
+    if let Some(c) = &f.camera {
+        conds.push(format!("camera_id = {}", args.push(Arg::Str(c.clone()))));
+    }
+    if let Some(t) = f.from_ms {
+        conds.push(format!("captured_at >= {}", args.push(Arg::I64(t))));
+    }
+    if let Some(t) = f.to_ms {
+        conds.push(format!("captured_at < {}", args.push(Arg::I64(t))));
+    }
+    if let Some(c) = &f.class {
+        let pat = format!("%,{},%", like_literal(&c.replace(',', " ")));
+        conds.push(format!("classes LIKE {} ESCAPE '\\'", args.push(Arg::Str(pat))));
+    }
+    if let Some(v) = f.min_confidence {
+        conds.push(format!("max_confidence >= {}", args.push(Arg::F64(v))));
+    }
+    if let Some(v) = f.max_confidence {
+        conds.push(format!("max_confidence <= {}", args.push(Arg::F64(v))));
+    }
+    if let Some(u) = f.uncertain {
+        conds.push(format!("uncertain = {}", args.push(Arg::I64(u as i64))));
+    }
+    if let Some(d) = f.defective {
+        conds.push(format!("defective = {}", args.push(Arg::I64(d as i64))));
+    }
+    if conds.is_empty() {
+        String::from("1 = 1")
+    } else {
+        conds.join(" AND ")
+    }
+}
+
+fn log_row(r: &sqlx::any::AnyRow) -> Result<LogRow, StoreError> {
+    let dets: String = r.try_get("detections")?;
+    let feats: String = r.try_get("features")?;
+    Ok(LogRow {
+        id: r.try_get("id")?,
+        camera_id: r.try_get("camera_id")?,
+        project: r.try_get("project")?,
+        captured_at: to_rfc3339(r.try_get("captured_at")?),
+        received_at: to_rfc3339(r.try_get("received_at")?),
+        model_version: r.try_get("model_version")?,
+        max_confidence: r.try_get("max_confidence")?,
+        defective: r.try_get::<i64, _>("defective")? != 0,
+        uncertain: r.try_get::<i64, _>("uncertain")? != 0,
+        detections: serde_json::from_str(&dets)?,
+        features: serde_json::from_str(&feats)?,
+        frame_key: r.try_get("frame_key")?,
+    })
+}
+
+/// One page of the log, newest first, and the cursor of the next page.
+pub async fn query(
+    db: &Db,
+    f: &LogFilter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<LogRow>, Option<String>), StoreError> {
+    let limit = limit.clamp(1, 1000);
+    let mut args = Args::default();
+    let mut cond = where_clause(f, &mut args);
+    if let Some(c) = cursor {
+        let (t, id) = parse_cursor(c)?;
+        let pt = args.push(Arg::I64(t));
+        let pid = args.push(Arg::Str(id));
+        cond = format!("{cond} AND (captured_at < {pt} OR (captured_at = {pt} AND id < {pid}))");
+    }
+    let pl = args.push(Arg::I64(limit as i64 + 1));
+    let sql = format!(
+        "SELECT id, camera_id, project, captured_at, received_at, model_version, max_confidence, defective, \
+         uncertain, detections, features, frame_key FROM prediction_logs WHERE {cond} \
+         ORDER BY captured_at DESC, id DESC LIMIT {pl}"
+    );
+    let rows = args.bind_all(sqlx::query(&sql)).fetch_all(db.pool()).await?;
+    let mut out: Vec<LogRow> = rows.iter().map(log_row).collect::<Result<_, _>>()?;
+    let next = if out.len() > limit {
+        out.truncate(limit);
+        out.last()
+            .map(|r| parse_rfc3339_ms(&r.captured_at).map(|t| format!("{t}_{}", r.id)))
+            .transpose()?
+    } else {
+        None
+    };
+    Ok((out, next))
+}
+
+/// One logged prediction by id.
+pub async fn get(db: &Db, id: &str) -> Result<LogRow, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, camera_id, project, captured_at, received_at, model_version, max_confidence, defective, \
+         uncertain, detections, features, frame_key FROM prediction_logs WHERE id = $1",
+    )
+    .bind(id.to_ascii_lowercase())
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| StoreError::not_found(format!("prediction {id}")))?;
+    log_row(&row)
+}
+
+/// A camera as the agents last reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraStatus {
+    pub id: String,
+    pub project: String,
+    pub last_seen: String,
+    pub fps: Option<f64>,
+    pub inference_ms: Option<f64>,
+}
+
+/// The figures of `GET /api/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogStats {
+    pub predictions_total: i64,
+    pub predictions_today: i64,
+    pub defective_today: i64,
+    /// Defective share of today's predictions (0 with none).
+    pub defect_rate_today: f64,
+    /// Predictions received in the last minute, per second.
+    pub ingest_rate_per_s: f64,
+    pub uncertain_queue: i64,
+    pub cameras: Vec<CameraStatus>,
+}
+
+/// Counts for the metrics endpoints.
+pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
+    let now = now_ms();
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prediction_logs")
+        .fetch_one(db.pool())
+        .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(defective), 0) AS BIGINT) AS d FROM prediction_logs WHERE captured_at >= $1",
+    )
+    .bind(start_of_day(now))
+    .fetch_one(db.pool())
+    .await?;
+    let today: i64 = row.try_get("n")?;
+    let defective: i64 = row.try_get("d")?;
+    let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM prediction_logs WHERE received_at >= $1")
+        .bind(now - 60_000)
+        .fetch_one(db.pool())
+        .await?;
+    let queue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labeling_queue WHERE status = 'pending'")
+        .fetch_one(db.pool())
+        .await?;
+    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms FROM cameras ORDER BY id")
+        .fetch_all(db.pool())
+        .await?;
+    let cameras = cams
+        .iter()
+        .map(|r| {
+            Ok(CameraStatus {
+                id: r.try_get("id")?,
+                project: r.try_get("project")?,
+                last_seen: to_rfc3339(r.try_get("last_seen")?),
+                fps: r.try_get("fps")?,
+                inference_ms: r.try_get("inference_ms")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(LogStats {
+        predictions_total: total,
+        predictions_today: today,
+        defective_today: defective,
+        defect_rate_today: if today > 0 { defective as f64 / today as f64 } else { 0.0 },
+        ingest_rate_per_s: recent as f64 / 60.0,
+        uncertain_queue: queue,
+        cameras,
+    })
+}
