@@ -128,6 +128,14 @@ impl DataYaml {
 
     /// Writes a standard `data.yaml` into `dir`: `path: .`, `images/{split}` per split.
     pub fn write(dir: &Path, names: &[String], splits: &[&str]) -> Result<PathBuf, DataError> {
+        let text = DataYaml::text(names, splits);
+        let path = dir.join("data.yaml");
+        std::fs::write(&path, text).map_err(DataError::io(&path))?;
+        Ok(path)
+    }
+
+    /// The text of a standard `data.yaml`: `path: .`, `images/{split}` per split, names.
+    pub fn text(names: &[String], splits: &[&str]) -> String {
         let mut text = String::from("path: .\n");
         for s in splits {
             text.push_str(&format!("{s}: images/{s}\n"));
@@ -136,9 +144,7 @@ impl DataYaml {
         for (i, n) in names.iter().enumerate() {
             text.push_str(&format!("  {i}: {}\n", yaml_scalar(n)));
         }
-        let path = dir.join("data.yaml");
-        std::fs::write(&path, text).map_err(DataError::io(&path))?;
-        Ok(path)
+        text
     }
 }
 

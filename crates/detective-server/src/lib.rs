@@ -1,1 +1,73 @@
-//! placeholder
+//! The cloud tier of Defect Detective: the axum application behind
+//! `detective serve` — REST API under `/api` (DESIGN.md §5), API-key auth with
+//! roles, problem+json errors, OpenAPI document, Prometheus metrics.
+
+pub mod auth;
+pub mod openapi;
+pub mod predictor;
+pub mod problem;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+pub use predictor::PredictorPool;
+pub use problem::ApiError;
+pub use state::{AppState, ServerSettings};
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+}
+
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(openapi::document())
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let big = DefaultBodyLimit::max(state.settings.max_body_bytes);
+    let image = DefaultBodyLimit::max(state.settings.limits.max_bytes as usize + 64 * 1024);
+    let json = DefaultBodyLimit::max(16 * 1024 * 1024);
+    use routes::*;
+    Router::new()
+        .route("/api/health", get(status::health))
+        .route("/api/metrics", get(status::metrics))
+        .route("/metrics", get(status::prometheus))
+        .route("/api/model-status", get(status::model_status))
+        .route("/api/log", post(log::log).layer(big))
+        .route("/api/inspection-logs", get(inspections::list))
+        .route("/api/inference/predict", post(predict::predict).layer(image))
+        .route("/api/images/upload", post(images::upload).layer(big))
+        .route("/api/images", get(images::list))
+        .route("/api/datasets/create", post(datasets::create).layer(json))
+        .route("/api/datasets", get(datasets::list))
+        .route("/api/datasets/{id}", get(datasets::get))
+        .route("/api/datasets/{id}/versions", post(datasets::add_version).layer(json))
+        .route("/api/datasets/{id}/export", get(datasets::export))
+        .route("/api/keys", get(keys::list).post(keys::create))
+        .route("/api/keys/{id}/revoke", post(keys::revoke))
+        .route("/api/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `state` on `addr` until `shutdown` resolves; returns the bound address
+/// through `on_bound` first (useful with port 0).
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    on_bound(listener.local_addr()?);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -63,6 +63,94 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the cloud API (and, as it lands, the dashboard) on SQLite + a local
+    /// folder by default, or PostgreSQL + S3.
+    Serve(ServeArgs),
+    /// Manage API keys (stored hashed; a new key is shown once).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// Where the service keeps its data; the same flags on every command that
+/// touches storage, so `keys create` works on the database a server uses.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite file
+    /// DATA_DIR/detective.db).
+    #[arg(long, env = "DETECTIVE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Object store: a folder, file:///path or s3://bucket/prefix (credentials,
+    /// region and endpoint from the AWS_* variables; default DATA_DIR/objects).
+    #[arg(long, env = "DETECTIVE_OBJECT_STORE", value_name = "URL")]
+    pub object_store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Detector served by /api/inference/predict: a .onnx or .bpk file, or `bundled`.
+    #[arg(long, default_value = "bundled")]
+    pub model: PathBuf,
+    /// Predictions run at once (each uses --threads cores).
+    #[arg(long, default_value_t = 1)]
+    pub predict_workers: usize,
+    /// Predict requests allowed to wait for a worker; more get 503 + Retry-After.
+    #[arg(long, default_value_t = 8)]
+    pub predict_queue: usize,
+    /// ONNX Runtime threads per prediction (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Serve without API keys: every caller is admin. Local demos only.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RoleArg {
+    Admin,
+    Operator,
+    Device,
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; prints it alone on the last line (it is not stored, only its hash).
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List keys (id, name, role, prefix, created, revoked).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a key by id; it stops working at once.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Apply the embedded migrations (serve does this at start too).
+    Migrate {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -48,6 +48,9 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(&args, &config),
         Command::Bench(cmd) => commands::bench::run(cmd, &config),
         Command::Config(cmd) => commands::config_show::run(cmd, &config, config_file.as_deref()),
+        Command::Serve(args) => commands::serve::run(&args, &config),
+        Command::Keys(cmd) => commands::keys::run(cmd, &config),
+        Command::Db(cmd) => commands::db::run(cmd, &config),
     };
     match result {
         Ok(code) => code,

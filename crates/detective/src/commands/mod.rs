@@ -3,9 +3,13 @@
 pub mod bench;
 pub mod config_show;
 pub mod dataset;
+pub mod db;
 pub mod export;
+pub mod keys;
 pub mod predict;
 pub mod predict_segment;
+pub mod serve;
+pub mod storage;
 pub mod synth;
 pub mod train;
 pub mod train_segment;

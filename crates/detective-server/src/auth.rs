@@ -1,0 +1,66 @@
+//! Who is calling: the API key in `Authorization: Bearer …` (looked up by hash),
+//! checked against the role matrix of `detective_core::Role`.
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use detective_core::{Action, Role};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    /// Key id; `None` when the server runs with `--insecure-no-auth`.
+    pub key_id: Option<String>,
+    pub key_name: String,
+}
+
+impl Caller {
+    /// 403 unless the caller's role allows `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.may(action) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("a {} key may not do this ({action:?} needs another role)", self.role),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if state.settings.insecure_no_auth {
+            return Ok(Caller {
+                role: Role::Admin,
+                key_id: None,
+                key_name: "insecure-no-auth".into(),
+            });
+        }
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer <API key>"))?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Authorization must be `Bearer <API key>`"))?;
+        match detective_store::api_keys::authenticate(&state.db, secret).await? {
+            Some(k) => Ok(Caller {
+                role: k.role,
+                key_id: Some(k.id),
+                key_name: k.name,
+            }),
+            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key")),
+        }
+    }
+}

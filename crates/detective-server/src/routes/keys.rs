@@ -1,0 +1,50 @@
+//! API keys over HTTP (admin only): create (the secret is in this one answer),
+//! list, revoke.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use detective_core::{Action, Role};
+use detective_store::api_keys;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiJson, ApiResult};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    /// admin, operator, device or viewer.
+    pub role: String,
+}
+
+/// Creates a key; `key` in the answer is shown only this once.
+#[utoipa::path(post, path = "/api/keys", request_body = CreateKey, responses((status = 200, description = "the key and its secret")), security(("bearer" = [])))]
+pub async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateKey>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Admin)?;
+    let role: Role = req.role.parse().map_err(ApiError::bad_request)?;
+    let (key, secret) = api_keys::create(&st.db, &req.name, role).await?;
+    Ok(Json(json!({ "key": secret, "api_key": key })))
+}
+
+/// Lists keys (never their secrets).
+#[utoipa::path(get, path = "/api/keys", responses((status = 200, description = "{items, next}")), security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Admin)?;
+    Ok(Json(json!({ "items": api_keys::list(&st.db).await?, "next": null })))
+}
+
+/// Revokes a key at once.
+#[utoipa::path(post, path = "/api/keys/{id}/revoke", responses((status = 200, description = "revoked")), security(("bearer" = [])))]
+pub async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Admin)?;
+    api_keys::revoke(&st.db, &id).await?;
+    Ok(Json(json!({ "revoked": id })))
+}

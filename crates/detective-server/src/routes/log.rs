@@ -1,0 +1,139 @@
+//! `POST /api/log`: a batch of predictions from an edge agent, as JSON, or as
+//! multipart with the JSON in a part named `batch` and frame JPEGs in parts
+//! named `frame` whose file name is `{prediction id}.jpg`. The whole batch is
+//! validated first (one bad prediction refuses it, naming its index), frames go
+//! to the object store, then everything is committed in one transaction; the
+//! answer comes only after the commit and is the same for a repeated batch.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use detective_core::{Action, LogBatch};
+use detective_store::clock::{day_of, parse_rfc3339_ms};
+use detective_store::predictions::{DEFAULT_PROJECT, IngestSummary};
+use serde_json::json;
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiMultipart, ApiResult};
+use crate::state::{AppState, Counters};
+
+fn refuse(e: detective_core::BatchError) -> ApiError {
+    let extra = json!({ "index": e.index });
+    ApiError::unprocessable(e.to_string()).with(extra)
+}
+
+/// Parses a batch; when one prediction does not parse, names its index (422),
+/// otherwise a syntax error is 400.
+fn parse_batch(bytes: &[u8]) -> Result<LogBatch, ApiError> {
+    let err = match serde_json::from_slice::<LogBatch>(bytes) {
+        Ok(b) => return Ok(b),
+        Err(e) => e,
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(ApiError::bad_request(format!("malformed JSON: {err}")));
+    };
+    if let Some(preds) = value.get("predictions").and_then(|p| p.as_array()) {
+        for (i, p) in preds.iter().enumerate() {
+            if let Err(e) = serde_json::from_value::<detective_core::LoggedPrediction>(p.clone()) {
+                return Err(ApiError::unprocessable(format!("predictions[{i}]: {e}")).with(json!({ "index": i })));
+            }
+        }
+    }
+    Err(ApiError::unprocessable(format!("not a prediction batch: {err}")).with(json!({ "index": null })))
+}
+
+/// Stores a batch of predictions (idempotent by prediction id).
+#[utoipa::path(post, path = "/api/log", request_body(content = String, description = "LogBatch JSON (or multipart: part `batch` + parts `frame` named {id}.jpg)"),
+    responses((status = 200, description = "accepted, defective, uncertain, frames"), (status = 422, description = "invalid batch, nothing stored")),
+    security(("bearer" = [])))]
+pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> ApiResult<Json<IngestSummary>> {
+    caller.require(Action::Log)?;
+    let is_multipart = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (batch, frames) = if is_multipart {
+        let ApiMultipart(mut mp) = ApiMultipart::from_request(req, &st).await?;
+        let mut batch: Option<LogBatch> = None;
+        let mut frames: Vec<(String, Bytes)> = Vec::new();
+        while let Some(field) = mp.next_field().await? {
+            match field.name().unwrap_or("") {
+                "batch" => {
+                    batch = Some(parse_batch(&field.bytes().await?)?);
+                }
+                "frame" => {
+                    let name = field.file_name().unwrap_or("").to_string();
+                    let id = name
+                        .strip_suffix(".jpg")
+                        .or_else(|| name.strip_suffix(".jpeg"))
+                        .filter(|s| detective_core::wire::is_uuid(s))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "frame part file name {name:?} must be {{prediction id}}.jpg"
+                            ))
+                        })?
+                        .to_ascii_lowercase();
+                    frames.push((id, field.bytes().await?));
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "unexpected multipart part {other:?}: expected `batch` and `frame`"
+                    )));
+                }
+            }
+        }
+        let batch = batch.ok_or_else(|| ApiError::bad_request("multipart body has no `batch` part"))?;
+        (batch, frames)
+    } else {
+        let json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the batch as application/json, or as multipart/form-data with a `batch` part",
+            ));
+        }
+        let bytes = Bytes::from_request(req, &st)
+            .await
+            .map_err(|e| ApiError::new(e.status(), format!("reading the body: {}", e.body_text())))?;
+        (parse_batch(&bytes)?, Vec::new())
+    };
+    batch.validate().map_err(refuse)?;
+
+    // Frames: each must belong to a prediction of this batch and be a sane JPEG.
+    let mut by_id: HashMap<String, &detective_core::LoggedPrediction> = HashMap::new();
+    for p in &batch.predictions {
+        by_id.insert(p.id.to_ascii_lowercase(), p);
+    }
+    let project = batch.project.as_deref().unwrap_or(DEFAULT_PROJECT);
+    let mut keys = HashMap::new();
+    let limits = st.settings.limits;
+    for (id, bytes) in &frames {
+        let p = by_id
+            .get(id)
+            .ok_or_else(|| ApiError::unprocessable(format!("frame {id}.jpg belongs to no prediction of the batch")))?;
+        match detective_vision::decode::probe(bytes, &limits) {
+            Ok(("jpeg", _, _)) => {}
+            Ok((fmt, _, _)) => return Err(ApiError::unprocessable(format!("frame {id}.jpg is {fmt}, not JPEG"))),
+            Err(e) => return Err(ApiError::unprocessable(format!("frame {id}.jpg: {e}"))),
+        }
+        let day = day_of(parse_rfc3339_ms(&p.captured_at)?);
+        keys.insert(id.clone(), detective_store::keys::frame(project, &batch.camera_id, &day, id));
+    }
+    for (id, bytes) in frames {
+        if let Some(k) = keys.get(&id) {
+            st.objects.put(k, bytes).await?;
+        }
+    }
+    let summary = detective_store::predictions::ingest(&st.db, &batch, &st.settings.band, &keys).await?;
+    Counters::add(&st.counters.log_batches, 1);
+    Counters::add(&st.counters.logged_predictions, summary.accepted as u64);
+    Ok(Json(summary))
+}

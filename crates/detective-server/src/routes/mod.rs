@@ -1,0 +1,10 @@
+//! The handlers of `/api`, one module per resource. Handlers stay thin: parse,
+//! check the caller's role, call the store, map the result.
+
+pub mod datasets;
+pub mod images;
+pub mod inspections;
+pub mod keys;
+pub mod log;
+pub mod predict;
+pub mod status;

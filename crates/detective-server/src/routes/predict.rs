@@ -1,0 +1,154 @@
+//! `POST /api/inference/predict`: one image (multipart part `image`, or the raw
+//! body) → detections with boxes in the original image's pixels, timings and
+//! the model that made them; `?annotated=true` answers the JPEG with red boxes.
+//! Runs on the bounded predictor pool (503 + `Retry-After` when it is full).
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use detective_core::Action;
+use detective_ml::PredictOptions;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiMultipart, ApiQuery, ApiResult};
+use crate::state::{AppState, Counters};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PredictQuery {
+    /// Confidence threshold (default: the server's, 0.25).
+    pub conf: Option<f32>,
+    /// NMS IoU threshold (default 0.7).
+    pub iou: Option<f32>,
+    /// `name`, `name@version` or a stage; only the served model is available.
+    pub model: Option<String>,
+    /// `detect` (default).
+    pub task: Option<String>,
+    /// Answer the image as JPEG with the detections drawn in red.
+    pub annotated: Option<bool>,
+}
+
+async fn image_bytes(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if ct.starts_with("multipart/form-data") {
+        let ApiMultipart(mut mp) = ApiMultipart::from_request(req, st).await?;
+        while let Some(field) = mp.next_field().await? {
+            if field.name() == Some("image") || field.file_name().is_some() {
+                return Ok(field.bytes().await?);
+            }
+        }
+        return Err(ApiError::bad_request("multipart body has no `image` part"));
+    }
+    Bytes::from_request(req, st)
+        .await
+        .map_err(|e| ApiError::new(e.status(), format!("reading the body: {}", e.body_text())))
+}
+
+/// Detects defects in one image.
+#[utoipa::path(post, path = "/api/inference/predict", params(PredictQuery),
+    request_body(content = Vec<u8>, description = "the image (JPEG, PNG, BMP, TIFF, WebP), raw or as multipart part `image`"),
+    responses((status = 200, description = "detections, timings, model"), (status = 503, description = "pool full, retry")),
+    security(("bearer" = [])))]
+pub async fn predict(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PredictQuery>,
+    req: Request,
+) -> ApiResult<Response> {
+    caller.require(Action::Predict)?;
+    let pool = st
+        .predictor
+        .clone()
+        .ok_or_else(|| ApiError::busy("no model is loaded on this server", 30))?;
+    match q.task.as_deref().unwrap_or("detect") {
+        "detect" => {}
+        "segment" => return Err(ApiError::not_found("no segmentation model is served by this server yet")),
+        other => return Err(ApiError::bad_request(format!("task {other:?} is not detect or segment"))),
+    }
+    if let Some(m) = &q.model {
+        let name = m.split('@').next().unwrap_or("");
+        if name != pool.name && !m.eq_ignore_ascii_case("production") {
+            return Err(ApiError::not_found(format!(
+                "model {m:?} is not loaded; this server serves {:?}",
+                pool.name
+            )));
+        }
+    }
+    let opts = PredictOptions {
+        conf: q.conf.unwrap_or(st.settings.conf),
+        iou: q.iou.unwrap_or(0.7),
+        ..PredictOptions::default()
+    };
+    opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let bytes = image_bytes(&st, req).await?;
+    let limits = st.settings.limits;
+    let band = st.settings.band;
+    let annotated = q.annotated.unwrap_or(false);
+    let t0 = Instant::now();
+    let outcome = pool
+        .run(move |det| {
+            let t = Instant::now();
+            let frame = detective_vision::decode::decode_image(&bytes, &limits)
+                .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
+            let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+            let pred = det
+                .predict(&frame, &opts)
+                .map_err(|e| ApiError::internal(format!("prediction failed: {e}")))?;
+            let jpeg = if annotated {
+                let mut f = frame.clone();
+                detective_vision::overlay::draw_detections(&mut f, &pred.detections);
+                Some(
+                    detective_vision::encode::encode_jpeg(&f, 90)
+                        .map_err(|e| ApiError::internal(format!("encoding the annotated image: {e}")))?,
+                )
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((frame.width(), frame.height(), decode_ms, pred, jpeg))
+        })
+        .await;
+    let (w, h, decode_ms, pred, jpeg) = match outcome {
+        Ok(r) => r?,
+        Err(e) => {
+            if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                Counters::add(&st.counters.predict_rejected_busy, 1);
+            }
+            return Err(e);
+        }
+    };
+    let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    Counters::add(&st.counters.predict_requests, 1);
+    Counters::add(&st.counters.predict_ms_total, total_ms as u64);
+    if let Some(jpeg) = jpeg {
+        return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
+    }
+    let detections: Vec<serde_json::Value> = pred
+        .detections
+        .iter()
+        .map(|d| {
+            json!({"class": d.class_id, "name": d.name, "confidence": d.confidence, "bbox": d.bbox,
+                   "uncertain": band.is_uncertain(d.confidence)})
+        })
+        .collect();
+    let det = pool.detector();
+    Ok(Json(json!({
+        "model": {"name": pool.name, "source": pool.source, "backend": det.backend, "imgsz": det.imgsz},
+        "image": {"width": w, "height": h},
+        "detections": detections,
+        "timings_ms": {"decode": decode_ms, "preprocess": pred.preprocess_ms, "inference": pred.inference_ms,
+                        "postprocess": pred.postprocess_ms, "total": total_ms},
+    }))
+    .into_response())
+}

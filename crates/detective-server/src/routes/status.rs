@@ -1,0 +1,168 @@
+//! Health, metrics (JSON and Prometheus text) and the served model's status.
+
+use std::fmt::Write;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use detective_core::Action;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::problem::ApiResult;
+use crate::state::{AppState, Counters};
+
+/// One component's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Component {
+    /// `up` or `down`.
+    pub status: &'static str,
+    pub latency_ms: Option<f64>,
+    pub detail: String,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when every component is up, else `degraded`.
+    pub status: &'static str,
+    pub database: Component,
+    pub object_store: Component,
+    pub model: Component,
+    pub uptime_s: f64,
+    pub version: &'static str,
+}
+
+fn up(latency: std::time::Duration, detail: String) -> Component {
+    Component {
+        status: "up",
+        latency_ms: Some(latency.as_secs_f64() * 1000.0),
+        detail,
+    }
+}
+
+fn down(detail: String) -> Component {
+    Component {
+        status: "down",
+        latency_ms: None,
+        detail,
+    }
+}
+
+/// Liveness and component status; 503 when a component is down. Needs no key,
+/// so load balancers can probe it.
+#[utoipa::path(get, path = "/api/health", responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub async fn health(State(st): State<AppState>) -> Response {
+    let database = match st.db.ping().await {
+        Ok(t) => up(t, format!("{} {}", st.db.backend().as_str(), st.db.display_url())),
+        Err(e) => down(e.to_string()),
+    };
+    let object_store = match st.objects.ping().await {
+        Ok(t) => up(t, st.objects.display().to_string()),
+        Err(e) => down(e.to_string()),
+    };
+    let model = match &st.predictor {
+        Some(p) => Component {
+            status: "up",
+            latency_ms: None,
+            detail: format!("{} ({}, {})", p.name, p.detector().backend, p.source),
+        },
+        None => down("no model loaded".into()),
+    };
+    let ok = [&database, &object_store, &model].iter().all(|c| c.status == "up");
+    let body = Health {
+        status: if ok { "ok" } else { "degraded" },
+        database,
+        object_store,
+        model,
+        uptime_s: st.started.elapsed().as_secs_f64(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
+}
+
+/// Live figures for the dashboard: ingest, defects, queue, cameras, predict load.
+#[utoipa::path(get, path = "/api/metrics", responses((status = 200, description = "metrics object")), security(("bearer" = [])))]
+pub async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Read)?;
+    let s = detective_store::predictions::stats(&st.db).await?;
+    let c = &st.counters;
+    let (running, waiting) = st.predictor.as_ref().map(|p| p.load()).unwrap_or((0, 0));
+    let predict_n = Counters::get(&c.predict_requests);
+    Ok(Json(json!({
+        "predictions_total": s.predictions_total,
+        "predictions_today": s.predictions_today,
+        "defective_today": s.defective_today,
+        "defect_rate_today": s.defect_rate_today,
+        "ingest_rate_per_s": s.ingest_rate_per_s,
+        "uncertain_queue": s.uncertain_queue,
+        "cameras": s.cameras,
+        "predict": {
+            "requests": predict_n,
+            "rejected_busy": Counters::get(&c.predict_rejected_busy),
+            "mean_ms": if predict_n > 0 { Counters::get(&c.predict_ms_total) as f64 / predict_n as f64 } else { 0.0 },
+            "running": running,
+            "waiting": waiting,
+        },
+        "uptime_s": st.started.elapsed().as_secs_f64(),
+    })))
+}
+
+/// Prometheus text exposition of the same figures.
+pub async fn prometheus(State(st): State<AppState>) -> ApiResult<Response> {
+    let s = detective_store::predictions::stats(&st.db).await?;
+    let c = &st.counters;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric("detective_predictions_total", "counter", "Predictions stored in the log.", s.predictions_total as f64);
+    metric("detective_predictions_today", "gauge", "Predictions captured today (UTC).", s.predictions_today as f64);
+    metric("detective_defect_rate_today", "gauge", "Defective share of today's predictions.", s.defect_rate_today);
+    metric("detective_ingest_rate_per_second", "gauge", "Predictions received per second over the last minute.", s.ingest_rate_per_s);
+    metric("detective_uncertain_queue", "gauge", "Uncertain predictions waiting for a label.", s.uncertain_queue as f64);
+    metric("detective_log_batches_total", "counter", "POST /api/log batches accepted by this process.", Counters::get(&c.log_batches) as f64);
+    metric("detective_predict_requests_total", "counter", "Predictions served by this process.", Counters::get(&c.predict_requests) as f64);
+    metric("detective_predict_rejected_total", "counter", "Predict requests refused because the pool was full.", Counters::get(&c.predict_rejected_busy) as f64);
+    metric("detective_uploads_total", "counter", "Images stored through uploads by this process.", Counters::get(&c.uploads) as f64);
+    let _ = writeln!(out, "# HELP detective_camera_fps Frames per second reported by the camera's agent.\n# TYPE detective_camera_fps gauge");
+    for cam in &s.cameras {
+        if let Some(f) = cam.fps {
+            let _ = writeln!(out, "detective_camera_fps{{camera=\"{}\"}} {f}", cam.id);
+        }
+    }
+    let _ = writeln!(out, "# HELP detective_camera_inference_ms Inference time reported by the camera's agent.\n# TYPE detective_camera_inference_ms gauge");
+    for cam in &s.cameras {
+        if let Some(f) = cam.inference_ms {
+            let _ = writeln!(out, "detective_camera_inference_ms{{camera=\"{}\"}} {f}", cam.id);
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// Active model per task: the registry's Production version, or the model this
+/// process serves when the registry has none.
+#[utoipa::path(get, path = "/api/model-status", responses((status = 200, description = "models per task")), security(("bearer" = [])))]
+pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Read)?;
+    let production = detective_store::models::production(&st.db).await?;
+    let mut models: Vec<serde_json::Value> = Vec::new();
+    for task in ["detect", "segment"] {
+        if let Some(v) = production.iter().find(|v| v.task == task) {
+            models.push(json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
+                                "metrics": v.metrics, "source": "registry"}));
+        } else if task == "detect"
+            && let Some(p) = &st.predictor
+        {
+            let d = p.detector();
+            models.push(json!({"task": task, "name": p.name, "version": null, "stage": "None",
+                                "metrics": {}, "source": p.source, "backend": d.backend,
+                                "imgsz": d.imgsz, "classes": d.names}));
+        }
+    }
+    Ok(Json(json!({ "models": models })))
+}

@@ -1,0 +1,86 @@
+//! What every handler can reach: the database, the object store, the predictor
+//! pool, thresholds and limits, and the counters behind the metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use detective_core::UncertainBand;
+use detective_store::{Db, Objects};
+use detective_vision::DecodeLimits;
+
+use crate::predictor::PredictorPool;
+
+/// Settings of a running server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Serve without API keys (every caller is admin). For local demos only.
+    pub insecure_no_auth: bool,
+    pub band: UncertainBand,
+    /// Default confidence threshold of `/api/inference/predict`.
+    pub conf: f32,
+    pub limits: DecodeLimits,
+    /// Largest request body of the upload and log routes, in bytes.
+    pub max_body_bytes: usize,
+    /// Most files in one upload request.
+    pub max_files: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            insecure_no_auth: false,
+            band: UncertainBand::default(),
+            conf: 0.25,
+            limits: DecodeLimits::default(),
+            max_body_bytes: 256 * 1024 * 1024,
+            max_files: 1000,
+        }
+    }
+}
+
+/// Monotonic counters, exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub log_batches: AtomicU64,
+    pub logged_predictions: AtomicU64,
+    pub predict_requests: AtomicU64,
+    pub predict_rejected_busy: AtomicU64,
+    pub predict_ms_total: AtomicU64,
+    pub uploads: AtomicU64,
+    pub http_errors: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub objects: Objects,
+    pub predictor: Option<Arc<PredictorPool>>,
+    pub settings: Arc<ServerSettings>,
+    pub counters: Arc<Counters>,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(db: Db, objects: Objects, predictor: Option<PredictorPool>, settings: ServerSettings) -> Self {
+        AppState {
+            db,
+            objects,
+            predictor: predictor.map(Arc::new),
+            settings: Arc::new(settings),
+            counters: Arc::new(Counters::default()),
+            started: Instant::now(),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `detective serve`: the cloud API on the configured storage, with the detector
+//! behind `/api/inference/predict`. Stops cleanly on Ctrl-C or SIGTERM (requests
+//! in flight finish first).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use detective_core::UncertainBand;
+use detective_ml::detector::Detector;
+use detective_server::{AppState, PredictorPool, ServerSettings};
+
+use crate::cli::ServeArgs;
+use crate::commands::storage::{open_db, open_objects, runtime};
+use crate::config::Config;
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
+    let bind = args.bind.clone().unwrap_or_else(|| config.server.bind.clone());
+    let addr: SocketAddr = bind
+        .parse()
+        .with_context(|| format!("--bind {bind:?} is not an address like 127.0.0.1:8000"))?;
+    let model_path = detective_ml::bundled::resolve(&args.model)?;
+    let detector = Detector::load(&model_path, None, args.threads)
+        .with_context(|| format!("loading the model {}", args.model.display()))?;
+    let name = if detective_ml::bundled::is_bundled(&args.model) {
+        "bundled".to_string()
+    } else {
+        args.model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    };
+    tracing::info!(
+        "model {name}: {} classes at {}×{} on {}",
+        detector.names.len(),
+        detector.imgsz,
+        detector.imgsz,
+        detector.backend
+    );
+    let pool = PredictorPool::new(
+        detector,
+        name,
+        args.model.display().to_string(),
+        args.predict_workers,
+        args.predict_queue,
+    );
+    let settings = ServerSettings {
+        insecure_no_auth: args.insecure_no_auth,
+        band: UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?,
+        conf: config.thresholds.conf,
+        limits: config.decode_limits(),
+        ..ServerSettings::default()
+    };
+    runtime()?.block_on(async {
+        let db = open_db(&args.storage, config).await?;
+        let objects = open_objects(&args.storage, config)?;
+        if args.insecure_no_auth {
+            tracing::warn!("!!! --insecure-no-auth: EVERY caller is admin, no API key is checked. Local demos only. !!!");
+        } else if detective_store::api_keys::count_active(&db).await? == 0 {
+            tracing::warn!(
+                "no API keys yet: every /api call but /api/health will answer 401. Create one with \
+                 `detective keys create --role admin --name me` (same --data-dir/--database-url)"
+            );
+        }
+        tracing::info!("database {} ({})", db.display_url(), db.backend().as_str());
+        tracing::info!("object store {}", objects.display());
+        let state = AppState::new(db.clone(), objects, Some(pool), settings);
+        detective_server::serve(
+            state,
+            addr,
+            |a| {
+                tracing::info!("listening on http://{a}");
+                eprintln!("Defect Detective API on http://{a} (health: http://{a}/api/health)");
+            },
+            shutdown_signal(),
+        )
+        .await
+        .with_context(|| format!("serving on {addr}"))?;
+        db.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
