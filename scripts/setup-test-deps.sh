@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs, once. Safe to re-run.
-# Today: the ONNX Runtime library (from the PyPI wheel) and ffmpeg (video sources);
-# later issues add chromium and chromium-driver here.
+# The ONNX Runtime library (from the PyPI wheel), ffmpeg (video sources) and
+# s3s-fs, a real S3-protocol server the object-store tests start on loopback;
+# PostgreSQL itself is the machine's (127.0.0.1:5432, database `test`).
+# Later issues add chromium and chromium-driver here.
 set -euo pipefail
 need=()
 for tool in cargo python3; do
@@ -23,4 +25,17 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
     "${sudo_cmd[@]}" apt-get update >/dev/null
     "${sudo_cmd[@]}" apt-get install -y --no-install-recommends ffmpeg >/dev/null
   fi
+fi
+
+# s3s-fs: an S3-protocol server backed by a folder (crates.io), for the S3 tests.
+# Pinned to the last release that builds with Rust 1.95.
+tools="$HOME/.cache/defect-detective/tools"
+if [ ! -x "$tools/bin/s3s-fs" ] && ! command -v s3s-fs >/dev/null 2>&1; then
+  echo "installing s3s-fs 0.14.1 into $tools (about 2 minutes, once)" >&2
+  cargo install s3s-fs@0.14.1 --features binary --locked --quiet --root "$tools"
+fi
+
+# PostgreSQL: the repository and API tests run against the machine's server.
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "warning: PostgreSQL is not answering on 127.0.0.1:5432; the PostgreSQL tests will fail" >&2
 fi

@@ -17,4 +17,4 @@ pub mod testing;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;
-pub use objects::{Objects, keys};
+pub use objects::{Objects, S3Config, keys};

@@ -23,6 +23,20 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::StoreError;
 
+/// Where an S3 object store is.
+#[derive(Debug, Clone, Default)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Key prefix inside the bucket ("" for the whole bucket).
+    pub prefix: String,
+    /// S3-compatible server, e.g. `http://127.0.0.1:9000`; `None` for AWS.
+    pub endpoint: Option<String>,
+    /// Default `us-east-1`.
+    pub region: Option<String>,
+    /// Access key and secret; `None` to take them from the environment.
+    pub credentials: Option<(String, String)>,
+}
+
 /// An object store and a printable description of where it is.
 #[derive(Clone)]
 pub struct Objects {
@@ -62,37 +76,15 @@ impl Objects {
         }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(StoreError::Config(format!("object store URL {url:?} names no bucket")));
-            }
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            let endpoint = std::env::var("AWS_ENDPOINT_URL")
-                .ok()
-                .or_else(|| std::env::var("AWS_ENDPOINT").ok())
-                .filter(|e| !e.is_empty());
-            if let Some(ep) = &endpoint {
-                b = b
-                    .with_endpoint(ep.clone())
-                    .with_allow_http(ep.starts_with("http://"))
-                    .with_virtual_hosted_style_request(false);
-            }
-            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
-                b = b.with_region("us-east-1");
-            }
-            let s3 = b
-                .build()
-                .map_err(|e| StoreError::Config(format!("object store {url:?}: {e}")))?;
-            let prefix = prefix.trim_matches('/');
-            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                Arc::new(s3)
-            } else {
-                Arc::new(PrefixStore::new(s3, key_path(prefix)?))
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let cfg = S3Config {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
+                endpoint: env("AWS_ENDPOINT_URL").or_else(|| env("AWS_ENDPOINT")),
+                region: env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")),
+                credentials: None,
             };
-            let display = match &endpoint {
-                Some(ep) => format!("{url} (endpoint {ep})"),
-                None => url.to_string(),
-            };
-            return Ok(Objects { store, display, kind: "s3" });
+            return Objects::s3(&cfg);
         }
         if let Some(path) = url.strip_prefix("file://") {
             return Objects::local(Path::new(path));
@@ -103,6 +95,41 @@ impl Objects {
             )));
         }
         Objects::local(Path::new(url))
+    }
+
+    /// An S3 bucket (or a prefix in it). Credentials not given here come from
+    /// the usual AWS variables; with an endpoint (an S3-compatible server) the
+    /// bucket is addressed path-style.
+    pub fn s3(cfg: &S3Config) -> Result<Objects, StoreError> {
+        if cfg.bucket.is_empty() {
+            return Err(StoreError::Config("S3 object store: no bucket named".into()));
+        }
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(cfg.bucket.clone())
+            .with_region(cfg.region.clone().unwrap_or_else(|| "us-east-1".into()));
+        if let Some(ep) = &cfg.endpoint {
+            b = b
+                .with_endpoint(ep.clone())
+                .with_allow_http(ep.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        if let Some((key, secret)) = &cfg.credentials {
+            b = b.with_access_key_id(key.clone()).with_secret_access_key(secret.clone());
+        }
+        let s3 = b
+            .build()
+            .map_err(|e| StoreError::Config(format!("S3 bucket {}: {e}", cfg.bucket)))?;
+        let prefix = cfg.prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, key_path(prefix)?))
+        };
+        let mut display = format!("s3://{}/{prefix}", cfg.bucket);
+        if let Some(ep) = &cfg.endpoint {
+            display.push_str(&format!(" (endpoint {ep})"));
+        }
+        Ok(Objects { store, display, kind: "s3" })
     }
 
     /// "local" or "s3".

@@ -21,3 +21,95 @@ pub async fn fresh_postgres_url() -> Result<String, StoreError> {
     let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
+
+/// A real S3-protocol server (`s3s-fs`, installed by `scripts/setup-test-deps.sh`)
+/// on a free loopback port, storing into a temporary folder, with one bucket.
+/// Killed when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    _root: tempfile::TempDir,
+}
+
+/// The `s3s-fs` binary: `$DETECTIVE_S3S_FS`, else the one the setup script
+/// installs under `~/.cache/defect-detective/tools/bin`, else `s3s-fs` on PATH.
+pub fn s3s_fs_binary() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("DETECTIVE_S3S_FS").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let p = std::path::Path::new(&home).join(".cache/defect-detective/tools/bin/s3s-fs");
+        if p.is_file() {
+            return p;
+        }
+    }
+    "s3s-fs".into()
+}
+
+impl S3Server {
+    /// Starts the server and waits until it accepts connections.
+    pub fn start() -> Result<S3Server, String> {
+        let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let bucket = "detective-test".to_string();
+        std::fs::create_dir_all(root.path().join(&bucket)).map_err(|e| e.to_string())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let (access_key, secret_key) = ("detective".to_string(), "detective-secret".to_string());
+        let bin = s3s_fs_binary();
+        let child = std::process::Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", &access_key, "--secret-key", &secret_key])
+            .arg(root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {} ({e}); run ./scripts/setup-test-deps.sh to install it",
+                    bin.display()
+                )
+            })?;
+        let mut server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket,
+            access_key,
+            secret_key,
+            _root: root,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("s3s-fs exited at start: {status}"));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("s3s-fs did not listen within 10 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// The configuration of an object store in this server's bucket under `prefix`.
+    pub fn config(&self, prefix: &str) -> crate::S3Config {
+        crate::S3Config {
+            bucket: self.bucket.clone(),
+            prefix: prefix.to_string(),
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            credentials: Some((self.access_key.clone(), self.secret_key.clone())),
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
