@@ -112,8 +112,10 @@ pub async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<Js
     })))
 }
 
-/// Prometheus text exposition of the same figures.
-pub async fn prometheus(State(st): State<AppState>) -> ApiResult<Response> {
+/// Prometheus text exposition of the same figures (scrape with a viewer key:
+/// `authorization: {credentials: KEY}` in the scrape config).
+pub async fn prometheus(State(st): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require(Action::Read)?;
     let s = detective_store::predictions::stats(&st.db).await?;
     let c = &st.counters;
     let mut out = String::new();
