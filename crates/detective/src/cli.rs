@@ -438,6 +438,43 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Load on a running server's POST /api/log: N clients send batches of B
+    /// predictions (fresh ids) for S seconds; predictions/s and p50/p99 latency.
+    Ingest {
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        url: String,
+        /// API key (device or admin); default $DETECTIVE_KEY.
+        #[arg(long, env = "DETECTIVE_KEY", hide_env_values = true)]
+        key: Option<String>,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Predictions per batch (1..=1000).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Throughput of a running server's POST /api/inference/predict with N
+    /// concurrent clients sending one image.
+    Predict {
+        #[arg(long, default_value = "http://127.0.0.1:8000")]
+        url: String,
+        #[arg(long, env = "DETECTIVE_KEY", hide_env_values = true)]
+        key: Option<String>,
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Image to send (default: a synthetic 640×480 part as JPEG).
+        #[arg(long)]
+        source: Option<PathBuf>,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Training throughput (forward, loss, backward, optimiser) of a fresh model on a fixed batch.
     Train {
         #[arg(long, default_value = "n", value_parser = ["t", "n", "s"])]
