@@ -13,5 +13,9 @@ pub enum CoreError {
     InvalidBox { x1: f32, y1: f32, x2: f32, y2: f32 },
     /// A name used as a path segment (project, camera, dataset) that is unsafe or malformed.
     #[error("invalid {what} {name:?}: {reason}")]
-    InvalidName { what: &'static str, name: String, reason: String },
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
 }

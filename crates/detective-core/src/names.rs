@@ -27,7 +27,9 @@ pub fn check_segment(what: &'static str, name: &str) -> Result<(), CoreError> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(bad(&format!("contains {c:?}; only letters, digits, '-', '_' and '.' are allowed")));
+        return Err(bad(&format!(
+            "contains {c:?}; only letters, digits, '-', '_' and '.' are allowed"
+        )));
     }
     Ok(())
 }
@@ -45,7 +47,18 @@ mod tests {
 
     #[test]
     fn traversal_absolute_and_odd_names_are_refused() {
-        for n in ["", "..", ".", "../etc", "/etc/passwd", "a/b", "a\\b", "x'; DROP TABLE images;--", "é", &"a".repeat(65)] {
+        for n in [
+            "",
+            "..",
+            ".",
+            "../etc",
+            "/etc/passwd",
+            "a/b",
+            "a\\b",
+            "x'; DROP TABLE images;--",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert!(check_segment("camera", n).is_err(), "{n}");
         }
     }

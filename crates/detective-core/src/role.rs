@@ -72,7 +72,9 @@ impl FromStr for Role {
             "operator" => Ok(Role::Operator),
             "device" => Ok(Role::Device),
             "viewer" => Ok(Role::Viewer),
-            other => Err(format!("unknown role {other:?}: expected admin, operator, device or viewer")),
+            other => Err(format!(
+                "unknown role {other:?}: expected admin, operator, device or viewer"
+            )),
         }
     }
 }

@@ -155,7 +155,10 @@ impl LogBatch {
         let mut seen = HashSet::with_capacity(self.predictions.len());
         for (i, p) in self.predictions.iter().enumerate() {
             if !is_uuid(&p.id) {
-                return Err(at(i, format!("id {:?} is not a UUID", p.id.chars().take(40).collect::<String>())));
+                return Err(at(
+                    i,
+                    format!("id {:?} is not a UUID", p.id.chars().take(40).collect::<String>()),
+                ));
             }
             if !seen.insert(p.id.to_ascii_lowercase()) {
                 return Err(at(i, format!("id {} appears twice in the batch", p.id)));
@@ -177,7 +180,10 @@ impl LogBatch {
             }
             for (k, v) in &p.features {
                 if k.is_empty() || !printable(k, 64) || !v.is_finite() {
-                    return Err(at(i, format!("feature {k:?} must have a short name and a finite value")));
+                    return Err(at(
+                        i,
+                        format!("feature {k:?} must have a short name and a finite value"),
+                    ));
                 }
             }
             if p.detections.len() > MAX_DETECTIONS {

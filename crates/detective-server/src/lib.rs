@@ -54,7 +54,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys/{id}/revoke", post(keys::revoke))
         .route("/api/openapi.json", get(openapi_json))
         .fallback(not_found)
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+        })
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -69,5 +71,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -2,8 +2,8 @@
 //! `detail` that tells the caller what to fix; plus the extractors whose
 //! rejections must come out in the same shape.
 
-use axum::extract::{FromRequest, FromRequestParts};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use detective_store::StoreError;

@@ -22,145 +22,248 @@ fn prediction(i: u32, minute: u32, conf: Option<f32>) -> Value {
 }
 
 async fn metrics(s: &TestServer, key: &str) -> Value {
-    client().get(s.at("/api/metrics")).bearer_auth(key).send().await.unwrap().json().await.unwrap()
-}
-
-on_both!(health_reports_database_object_store_and_model_up, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let r = client().get(s.at("/api/health")).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let h: Value = r.json().await.unwrap();
-    for c in ["database", "object_store", "model"] {
-        assert_eq!(h[c]["status"], "up", "{c}: {h}");
-    }
-    let doc: Value = client().get(s.at("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
-    for p in ["/api/log", "/api/inference/predict", "/api/datasets/{id}/export", "/api/images/upload"] {
-        assert!(doc["paths"].get(p).is_some(), "OpenAPI lacks {p}");
-    }
-    let r = client().get(s.at("/api/nope")).send().await.unwrap();
-    assert_eq!(r.status(), 404);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-});
-
-on_both!(log_batches_are_idempotent_and_feed_metrics_and_the_queue, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let key = s.key(Role::Device).await;
-    let viewer = s.key(Role::Viewer).await;
-    let batch = json!({"camera_id": "line1-cam2", "stats": {"fps": 28.0, "inference_ms": 5.5},
-                       "predictions": [prediction(1, 0, Some(0.9)), prediction(2, 1, Some(0.55)), prediction(3, 2, None)]});
-    let post = || client().post(s.at("/api/log")).bearer_auth(&key).json(&batch).send();
-    let first = post().await.unwrap();
-    assert_eq!(first.status(), 200);
-    let first: Value = first.json().await.unwrap();
-    assert_eq!(first, json!({"accepted": 3, "defective": 1, "uncertain": 1, "frames": 0}));
-    let again: Value = post().await.unwrap().json().await.unwrap();
-    assert_eq!(first, again, "a repeated batch answers the same");
-    let m = metrics(&s, &viewer).await;
-    assert_eq!(m["predictions_total"], 3, "{m}");
-    assert_eq!(m["uncertain_queue"], 1);
-    assert_eq!(m["cameras"][0]["id"], "line1-cam2");
-    assert_eq!(m["cameras"][0]["fps"], 28.0);
-    let prom = client().get(s.at("/metrics")).bearer_auth(&viewer).send().await.unwrap().text().await.unwrap();
-    assert!(prom.contains("detective_predictions_total 3"), "{prom}");
-    assert!(prom.contains("detective_camera_fps{camera=\"line1-cam2\"} 28"), "{prom}");
-});
-
-on_both!(a_batch_with_one_bad_prediction_is_refused_whole, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let key = s.key(Role::Device).await;
-    let admin = s.key(Role::Admin).await;
-    let send = |body: String| {
-        client()
-            .post(s.at("/api/log"))
-            .bearer_auth(&key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let mut bad = prediction(2, 0, Some(0.5));
-    bad["detections"][0]["confidence"] = json!(1.7);
-    let cases = [
-        (json!({"camera_id": "c1", "predictions": [prediction(1, 0, None), bad]}), 422, Some(1)),
-        (json!({"camera_id": "c1", "predictions": [prediction(1, 0, None), {"id": uuid(2)}]}), 422, Some(1)),
-        (json!({"camera_id": "c1", "predictions": [prediction(1, 0, None), prediction(1, 1, None)]}), 422, Some(1)),
-        (json!({"camera_id": "../../etc", "predictions": [prediction(1, 0, None)]}), 422, None),
-        (json!({"camera_id": "c1'; DROP TABLE prediction_logs;--", "predictions": [prediction(1, 0, None)]}), 422, None),
-        (json!({"camera_id": "c1", "predictions": (0..1001).map(|i| prediction(i, 0, None)).collect::<Vec<_>>()}), 422, None),
-    ];
-    for (body, status, index) in cases {
-        let r = send(body.to_string()).await.unwrap();
-        assert_eq!(r.status(), status);
-        assert_eq!(r.headers()["content-type"], "application/problem+json");
-        let p: Value = r.json().await.unwrap();
-        assert_eq!(p["index"], json!(index), "{p}");
-        assert!(!p["detail"].as_str().unwrap().is_empty());
-    }
-    let r = send("{\"camera_id\": \"c1\", \"predictions\": [".into()).await.unwrap();
-    assert_eq!(r.status(), 400, "malformed JSON");
-    let r = client().post(s.at("/api/log")).bearer_auth(&key).body("x").send().await.unwrap();
-    assert_eq!(r.status(), 415);
-    assert_eq!(metrics(&s, &admin).await["predictions_total"], 0, "nothing was written");
-});
-
-on_both!(frames_of_a_multipart_batch_are_stored_under_the_camera_and_day, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let key = s.key(Role::Device).await;
-    let viewer = s.key(Role::Viewer).await;
-    let batch = json!({"camera_id": "line1-cam2", "project": "steel",
-                       "predictions": [prediction(1, 0, Some(0.55)), prediction(2, 1, None)]});
-    let form = |frame: Vec<u8>, name: String| {
-        reqwest::multipart::Form::new()
-            .text("batch", batch.to_string())
-            .part("frame", reqwest::multipart::Part::bytes(frame).file_name(name))
-    };
-    let bad = client()
-        .post(s.at("/api/log"))
-        .bearer_auth(&key)
-        .multipart(form(b"<html>not a jpeg</html>".to_vec(), format!("{}.jpg", uuid(1))))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 422);
-    let stray = client()
-        .post(s.at("/api/log"))
-        .bearer_auth(&key)
-        .multipart(form(part_jpeg(64, 48, 0), format!("{}.jpg", uuid(9))))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stray.status(), 422);
-    assert_eq!(metrics(&s, &viewer).await["predictions_total"], 0);
-    let jpeg = part_jpeg(64, 48, 0);
-    let ok = client()
-        .post(s.at("/api/log"))
-        .bearer_auth(&key)
-        .multipart(form(jpeg.clone(), format!("{}.jpg", uuid(1))))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
-    let sum: Value = ok.json().await.unwrap();
-    assert_eq!(sum["frames"], 1);
-    let key_expected = format!("projects/steel/frames/line1-cam2/2026-11-24/{}.jpg", uuid(1));
-    assert_eq!(&s.state.objects.get(&key_expected).await.unwrap()[..], &jpeg[..]);
-    let logs: Value = client()
-        .get(s.at("/api/inspection-logs?uncertain=true"))
-        .bearer_auth(&viewer)
+    client()
+        .get(s.at("/api/metrics"))
+        .bearer_auth(key)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    assert_eq!(logs["items"][0]["frame_key"], key_expected);
-});
+        .unwrap()
+}
+
+on_both!(
+    health_reports_database_object_store_and_model_up,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let r = client().get(s.at("/api/health")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let h: Value = r.json().await.unwrap();
+        for c in ["database", "object_store", "model"] {
+            assert_eq!(h[c]["status"], "up", "{c}: {h}");
+        }
+        let doc: Value = client()
+            .get(s.at("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for p in [
+            "/api/log",
+            "/api/inference/predict",
+            "/api/datasets/{id}/export",
+            "/api/images/upload",
+        ] {
+            assert!(doc["paths"].get(p).is_some(), "OpenAPI lacks {p}");
+        }
+        let r = client().get(s.at("/api/nope")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+);
+
+on_both!(
+    log_batches_are_idempotent_and_feed_metrics_and_the_queue,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let key = s.key(Role::Device).await;
+        let viewer = s.key(Role::Viewer).await;
+        let mut sql = prediction(4, 3, None);
+        sql["model_version"] = json!("m'; DROP TABLE prediction_logs;--@1");
+        sql["features"] = json!({"bright\"ness'); --": 0.5});
+        let batch = json!({"camera_id": "line1-cam2", "stats": {"fps": 28.0, "inference_ms": 5.5},
+                       "predictions": [prediction(1, 0, Some(0.9)), prediction(2, 1, Some(0.55)), prediction(3, 2, None), sql]});
+        let post = || client().post(s.at("/api/log")).bearer_auth(&key).json(&batch).send();
+        let first = post().await.unwrap();
+        assert_eq!(first.status(), 200);
+        let first: Value = first.json().await.unwrap();
+        assert_eq!(
+            first,
+            json!({"accepted": 4, "defective": 1, "uncertain": 1, "frames": 0})
+        );
+        let again: Value = post().await.unwrap().json().await.unwrap();
+        assert_eq!(first, again, "a repeated batch answers the same");
+        let m = metrics(&s, &viewer).await;
+        assert_eq!(m["predictions_total"], 4, "{m}");
+        let logs: Value = client()
+            .get(s.at("/api/inspection-logs?limit=1"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            logs["items"][0]["model_version"], "m'; DROP TABLE prediction_logs;--@1",
+            "SQL metacharacters are stored as data"
+        );
+        assert_eq!(logs["items"][0]["features"]["bright\"ness'); --"], 0.5);
+        assert_eq!(m["uncertain_queue"], 1);
+        assert_eq!(m["cameras"][0]["id"], "line1-cam2");
+        assert_eq!(m["cameras"][0]["fps"], 28.0);
+        let prom = client()
+            .get(s.at("/metrics"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(prom.contains("detective_predictions_total 4"), "{prom}");
+        assert!(
+            prom.contains("detective_camera_fps{camera=\"line1-cam2\"} 28"),
+            "{prom}"
+        );
+    }
+);
+
+on_both!(
+    a_batch_with_one_bad_prediction_is_refused_whole,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let key = s.key(Role::Device).await;
+        let admin = s.key(Role::Admin).await;
+        let send = |body: String| {
+            client()
+                .post(s.at("/api/log"))
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+        };
+        let mut bad = prediction(2, 0, Some(0.5));
+        bad["detections"][0]["confidence"] = json!(1.7);
+        let cases = [
+            (
+                json!({"camera_id": "c1", "predictions": [prediction(1, 0, None), bad]}),
+                422,
+                Some(1),
+            ),
+            (
+                json!({"camera_id": "c1", "predictions": [prediction(1, 0, None), {"id": uuid(2)}]}),
+                422,
+                Some(1),
+            ),
+            (
+                json!({"camera_id": "c1", "predictions": [prediction(1, 0, None), prediction(1, 1, None)]}),
+                422,
+                Some(1),
+            ),
+            (
+                json!({"camera_id": "../../etc", "predictions": [prediction(1, 0, None)]}),
+                422,
+                None,
+            ),
+            (
+                json!({"camera_id": "c1'; DROP TABLE prediction_logs;--", "predictions": [prediction(1, 0, None)]}),
+                422,
+                None,
+            ),
+            (
+                json!({"camera_id": "c1", "predictions": (0..1001).map(|i| prediction(i, 0, None)).collect::<Vec<_>>()}),
+                422,
+                None,
+            ),
+        ];
+        for (body, status, index) in cases {
+            let r = send(body.to_string()).await.unwrap();
+            assert_eq!(r.status(), status);
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            let p: Value = r.json().await.unwrap();
+            assert_eq!(p["index"], json!(index), "{p}");
+            assert!(!p["detail"].as_str().unwrap().is_empty());
+        }
+        let r = send("{\"camera_id\": \"c1\", \"predictions\": [".into()).await.unwrap();
+        assert_eq!(r.status(), 400, "malformed JSON");
+        let r = client()
+            .post(s.at("/api/log"))
+            .bearer_auth(&key)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415);
+        assert_eq!(metrics(&s, &admin).await["predictions_total"], 0, "nothing was written");
+    }
+);
+
+on_both!(
+    frames_of_a_multipart_batch_are_stored_under_the_camera_and_day,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let key = s.key(Role::Device).await;
+        let viewer = s.key(Role::Viewer).await;
+        let batch = json!({"camera_id": "line1-cam2", "project": "steel",
+                       "predictions": [prediction(1, 0, Some(0.55)), prediction(2, 1, None)]});
+        let form = |frame: Vec<u8>, name: String| {
+            reqwest::multipart::Form::new()
+                .text("batch", batch.to_string())
+                .part("frame", reqwest::multipart::Part::bytes(frame).file_name(name))
+        };
+        let bad = client()
+            .post(s.at("/api/log"))
+            .bearer_auth(&key)
+            .multipart(form(b"<html>not a jpeg</html>".to_vec(), format!("{}.jpg", uuid(1))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 422);
+        let stray = client()
+            .post(s.at("/api/log"))
+            .bearer_auth(&key)
+            .multipart(form(part_jpeg(64, 48, 0), format!("{}.jpg", uuid(9))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stray.status(), 422);
+        assert_eq!(metrics(&s, &viewer).await["predictions_total"], 0);
+        let jpeg = part_jpeg(64, 48, 0);
+        let ok = client()
+            .post(s.at("/api/log"))
+            .bearer_auth(&key)
+            .multipart(form(jpeg.clone(), format!("{}.jpg", uuid(1))))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let sum: Value = ok.json().await.unwrap();
+        assert_eq!(sum["frames"], 1);
+        let key_expected = format!("projects/steel/frames/line1-cam2/2026-11-24/{}.jpg", uuid(1));
+        assert_eq!(&s.state.objects.get(&key_expected).await.unwrap()[..], &jpeg[..]);
+        let logs: Value = client()
+            .get(s.at("/api/inspection-logs?uncertain=true"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(logs["items"][0]["frame_key"], key_expected);
+    }
+);
 
 on_both!(inspection_logs_filter_page_and_export_csv, |kind: Kind| async move {
     let s = TestServer::start(kind).await;
     let key = s.key(Role::Device).await;
     let viewer = s.key(Role::Viewer).await;
     let preds: Vec<Value> = (0..30)
-        .map(|i| prediction(i, i / 2, match i % 3 { 0 => Some(0.9), 1 => Some(0.5), _ => None }))
+        .map(|i| {
+            prediction(
+                i,
+                i / 2,
+                match i % 3 {
+                    0 => Some(0.9),
+                    1 => Some(0.5),
+                    _ => None,
+                },
+            )
+        })
         .collect();
     let r = client()
         .post(s.at("/api/log"))
@@ -171,7 +274,9 @@ on_both!(inspection_logs_filter_page_and_export_csv, |kind: Kind| async move {
         .unwrap();
     assert_eq!(r.status(), 200);
     let get = |q: String| {
-        let c = client().get(s.at(&format!("/api/inspection-logs{q}"))).bearer_auth(&viewer);
+        let c = client()
+            .get(s.at(&format!("/api/inspection-logs{q}")))
+            .bearer_auth(&viewer);
         async move { c.send().await.unwrap() }
     };
     let mut ids = std::collections::HashSet::new();
@@ -195,7 +300,12 @@ on_both!(inspection_logs_filter_page_and_export_csv, |kind: Kind| async move {
     assert_eq!((ids.len(), pages), (30, 5));
     let count = |q: &str| {
         let q = q.to_string();
-        async move { get(q).await.json::<Value>().await.unwrap()["items"].as_array().unwrap().len() }
+        async move {
+            get(q).await.json::<Value>().await.unwrap()["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
     };
     assert_eq!(count("?defective=true&limit=1000").await, 10);
     assert_eq!(count("?uncertain=true").await, 10);
@@ -203,8 +313,19 @@ on_both!(inspection_logs_filter_page_and_export_csv, |kind: Kind| async move {
     assert_eq!(count("?min_conf=0.8").await, 10);
     assert_eq!(count("?camera=cam-b").await, 0);
     assert_eq!(count("?from=2026-11-24T08:10:00Z&to=2026-11-24T08:12:00Z").await, 4);
-    assert_eq!(count("?class=%25%27%20OR%201%3D1%20--").await, 0, "SQL metacharacters are data");
-    for bad in ["?min_conf=2", "?from=yesterday", "?limit=0", "?cursor=zzz", "?bogus=1", "?uncertain=maybe"] {
+    assert_eq!(
+        count("?class=%25%27%20OR%201%3D1%20--").await,
+        0,
+        "SQL metacharacters are data"
+    );
+    for bad in [
+        "?min_conf=2",
+        "?from=yesterday",
+        "?limit=0",
+        "?cursor=zzz",
+        "?bogus=1",
+        "?uncertain=maybe",
+    ] {
         let r = get(bad.into()).await;
         assert_eq!(r.status(), 400, "{bad}");
         assert_eq!(r.headers()["content-type"], "application/problem+json");
@@ -223,67 +344,74 @@ on_both!(inspection_logs_filter_page_and_export_csv, |kind: Kind| async move {
     assert_eq!(lines.len(), 11);
 });
 
-on_both!(predict_answers_boxes_in_original_pixels_or_an_annotated_jpeg, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let key = s.key(Role::Device).await;
-    // Non-square parts: boxes must come back in the 480×320 frame, not the 320² input.
-    let mut found = 0;
-    let mut png = Vec::new();
-    for index in 0..8 {
-        png = part_png(480, 320, index);
+on_both!(
+    predict_answers_boxes_in_original_pixels_or_an_annotated_jpeg,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let key = s.key(Role::Device).await;
+        // Non-square parts: boxes must come back in the 480×320 frame, not the 320² input.
+        let mut found = 0;
+        let mut png = Vec::new();
+        for index in 0..8 {
+            png = part_png(480, 320, index);
+            let r = client()
+                .post(s.at("/api/inference/predict?conf=0.25"))
+                .bearer_auth(&key)
+                .header("content-type", "image/png")
+                .body(png.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let p: Value = r.json().await.unwrap();
+            assert_eq!(p["image"], json!({"width": 480, "height": 320}));
+            assert_eq!(p["model"]["name"], "bundled");
+            assert!(p["timings_ms"]["total"].as_f64().unwrap() > 0.0);
+            for d in p["detections"].as_array().unwrap() {
+                found += 1;
+                let b: Vec<f64> = serde_json::from_value(d["bbox"].clone()).unwrap();
+                assert!(
+                    b[0] >= -1.0 && b[2] <= 481.0 && b[1] >= -1.0 && b[3] <= 321.0 && b[0] < b[2],
+                    "{b:?}"
+                );
+                let c = d["confidence"].as_f64().unwrap();
+                assert_eq!(d["uncertain"], json!(c > 0.4 && c < 0.7));
+            }
+        }
+        assert!(found > 0, "the bundled model finds some of the synthetic defects");
+        let form =
+            reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(png).file_name("part.png"));
         let r = client()
-            .post(s.at("/api/inference/predict?conf=0.25"))
+            .post(s.at("/api/inference/predict?annotated=true"))
             .bearer_auth(&key)
-            .header("content-type", "image/png")
-            .body(png.clone())
+            .multipart(form)
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        let p: Value = r.json().await.unwrap();
-        assert_eq!(p["image"], json!({"width": 480, "height": 320}));
-        assert_eq!(p["model"]["name"], "bundled");
-        assert!(p["timings_ms"]["total"].as_f64().unwrap() > 0.0);
-        for d in p["detections"].as_array().unwrap() {
-            found += 1;
-            let b: Vec<f64> = serde_json::from_value(d["bbox"].clone()).unwrap();
-            assert!(b[0] >= -1.0 && b[2] <= 481.0 && b[1] >= -1.0 && b[3] <= 321.0 && b[0] < b[2], "{b:?}");
-            let c = d["confidence"].as_f64().unwrap();
-            assert_eq!(d["uncertain"], json!(c > 0.4 && c < 0.7));
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        let jpeg = r.bytes().await.unwrap();
+        let img = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!((img.width(), img.height()), (480, 320));
+        for (q, body, status) in [
+            ("", b"<html><body>hi</body></html>".to_vec(), 422),
+            ("", Vec::new(), 422),
+            ("?conf=1.5", part_png(64, 64, 0), 400),
+            ("?model=other@3", part_png(64, 64, 0), 404),
+            ("?task=classify", part_png(64, 64, 0), 400),
+        ] {
+            let r = client()
+                .post(s.at(&format!("/api/inference/predict{q}")))
+                .bearer_auth(&key)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), status, "{q}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
         }
     }
-    assert!(found > 0, "the bundled model finds some of the synthetic defects");
-    let form = reqwest::multipart::Form::new().part("image", reqwest::multipart::Part::bytes(png).file_name("part.png"));
-    let r = client()
-        .post(s.at("/api/inference/predict?annotated=true"))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "image/jpeg");
-    let jpeg = r.bytes().await.unwrap();
-    let img = image::load_from_memory(&jpeg).unwrap();
-    assert_eq!((img.width(), img.height()), (480, 320));
-    for (q, body, status) in [
-        ("", b"<html><body>hi</body></html>".to_vec(), 422),
-        ("", Vec::new(), 422),
-        ("?conf=1.5", part_png(64, 64, 0), 400),
-        ("?model=other@3", part_png(64, 64, 0), 404),
-        ("?task=classify", part_png(64, 64, 0), 400),
-    ] {
-        let r = client()
-            .post(s.at(&format!("/api/inference/predict{q}")))
-            .bearer_auth(&key)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), status, "{q}");
-        assert_eq!(r.headers()["content-type"], "application/problem+json");
-    }
-});
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_answers_503_with_retry_after_when_the_pool_is_full() {
@@ -342,79 +470,154 @@ fn file(bytes: Vec<u8>, name: &str) -> reqwest::multipart::Part {
     reqwest::multipart::Part::bytes(bytes).file_name(name.to_string())
 }
 
-on_both!(uploads_are_checked_per_file_stored_by_hash_and_deduplicated, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let op = s.key(Role::Operator).await;
-    let good = part_png(96, 64, 1);
-    let jpeg = part_jpeg(96, 64, 2);
-    let mut truncated = jpeg.clone();
-    truncated.truncate(jpeg.len() / 2);
-    // A PNG header claiming 10 000 × 10 000 pixels (100 MP) over a few bytes: a bomb.
-    let mut bomb = part_png(32, 32, 0);
-    bomb[16..20].copy_from_slice(&10_000u32.to_be_bytes());
-    bomb[20..24].copy_from_slice(&10_000u32.to_be_bytes());
-    let crc = crc32(&bomb[12..29]);
-    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
-    let form = reqwest::multipart::Form::new()
-        .text("project", "steel")
-        .text("tags", "line1, night'; DROP TABLE images;--")
-        .part("file", file(good.clone(), "good.png"))
-        .part("file", file(b"0 0.5 0.5 0.25 0.25\n".to_vec(), "good.txt"))
-        .part("file", file(jpeg.clone(), "part.jpg"))
-        .part("file", file(truncated, "truncated.jpg"))
-        .part("file", file(Vec::new(), "empty.png"))
-        .part("file", file(b"<!doctype html><html></html>".to_vec(), "page.jpg"))
-        .part("file", file(bomb, "bomb.png"))
-        .part("file", file(good.clone(), "../../etc/evil.png"))
-        .part("file", file(good.clone(), "/etc/passwd"))
-        .part("file", file(b"7 2 2 2\n".to_vec(), "part.txt"));
-    let r = client().post(s.at("/api/images/upload")).bearer_auth(&op).multipart(form).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    let status: std::collections::BTreeMap<String, (String, String)> = v["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["file"].as_str().unwrap().to_string(),
-                (f["status"].as_str().unwrap().to_string(), f["reason"].as_str().unwrap_or("").to_string()),
-            )
-        })
-        .collect();
-    assert_eq!(status["good.png"].0, "stored");
-    assert_eq!(status["part.jpg"].0, "refused", "its label file is malformed: {:?}", status["part.jpg"]);
-    assert!(status["part.jpg"].1.contains("label"), "{:?}", status["part.jpg"]);
-    assert!(status["truncated.jpg"].1.contains("truncated") || status["truncated.jpg"].1.contains("corrupt"), "{:?}", status["truncated.jpg"]);
-    assert!(status["empty.png"].1.contains("0 bytes"), "{:?}", status["empty.png"]);
-    assert!(status["page.jpg"].1.contains("unrecognised"), "{:?}", status["page.jpg"]);
-    assert!(status["bomb.png"].1.contains("pixels"), "{:?}", status["bomb.png"]);
-    assert!(status["../../etc/evil.png"].1.contains("plain name"));
-    assert!(status["/etc/passwd"].1.contains("plain name"));
-    assert_eq!((v["stored"].as_u64(), v["refused"].as_u64()), (Some(1), Some(7)));
-    let sha = v["files"].as_array().unwrap().iter().find(|f| f["file"] == "good.png").unwrap()["sha256"].as_str().unwrap().to_string();
-    let stored = s.state.objects.get(&format!("projects/steel/images/{sha}.png")).await.unwrap();
-    assert_eq!(&stored[..], &good[..]);
+on_both!(
+    uploads_are_checked_per_file_stored_by_hash_and_deduplicated,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let op = s.key(Role::Operator).await;
+        let good = part_png(96, 64, 1);
+        let jpeg = part_jpeg(96, 64, 2);
+        let mut truncated = jpeg.clone();
+        truncated.truncate(jpeg.len() / 2);
+        // A PNG header claiming 10 000 × 10 000 pixels (100 MP) over a few bytes: a bomb.
+        let mut bomb = part_png(32, 32, 0);
+        bomb[16..20].copy_from_slice(&10_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&10_000u32.to_be_bytes());
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let form = reqwest::multipart::Form::new()
+            .text("project", "steel")
+            .text("tags", "line1, night'; DROP TABLE images;--")
+            .part("file", file(good.clone(), "good.png"))
+            .part("file", file(b"0 0.5 0.5 0.25 0.25\n".to_vec(), "good.txt"))
+            .part("file", file(jpeg.clone(), "part.jpg"))
+            .part("file", file(truncated, "truncated.jpg"))
+            .part("file", file(Vec::new(), "empty.png"))
+            .part("file", file(b"<!doctype html><html></html>".to_vec(), "page.jpg"))
+            .part("file", file(bomb, "bomb.png"))
+            .part("file", file(good.clone(), "../../etc/evil.png"))
+            .part("file", file(good.clone(), "/etc/passwd"))
+            .part("file", file(b"7 2 2 2\n".to_vec(), "part.txt"));
+        let r = client()
+            .post(s.at("/api/images/upload"))
+            .bearer_auth(&op)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let status: std::collections::BTreeMap<String, (String, String)> = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["file"].as_str().unwrap().to_string(),
+                    (
+                        f["status"].as_str().unwrap().to_string(),
+                        f["reason"].as_str().unwrap_or("").to_string(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(status["good.png"].0, "stored");
+        assert_eq!(
+            status["part.jpg"].0, "refused",
+            "its label file is malformed: {:?}",
+            status["part.jpg"]
+        );
+        assert!(status["part.jpg"].1.contains("label"), "{:?}", status["part.jpg"]);
+        assert!(
+            status["truncated.jpg"].1.contains("truncated") || status["truncated.jpg"].1.contains("corrupt"),
+            "{:?}",
+            status["truncated.jpg"]
+        );
+        assert!(status["empty.png"].1.contains("0 bytes"), "{:?}", status["empty.png"]);
+        assert!(
+            status["page.jpg"].1.contains("unrecognised"),
+            "{:?}",
+            status["page.jpg"]
+        );
+        assert!(status["bomb.png"].1.contains("pixels"), "{:?}", status["bomb.png"]);
+        assert!(status["../../etc/evil.png"].1.contains("plain name"));
+        assert!(status["/etc/passwd"].1.contains("plain name"));
+        assert_eq!((v["stored"].as_u64(), v["refused"].as_u64()), (Some(1), Some(7)));
+        let sha = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"] == "good.png")
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stored = s
+            .state
+            .objects
+            .get(&format!("projects/steel/images/{sha}.png"))
+            .await
+            .unwrap();
+        assert_eq!(&stored[..], &good[..]);
 
-    // The same bytes again: a duplicate with the same id; tags kept verbatim.
-    let form = reqwest::multipart::Form::new().text("project", "steel").part("file", file(good.clone(), "again.png"));
-    let v2: Value = client().post(s.at("/api/images/upload")).bearer_auth(&op).multipart(form).send().await.unwrap().json().await.unwrap();
-    assert_eq!(v2["files"][0]["status"], "duplicate");
-    let list: Value = client().get(s.at("/api/images?project=steel&tag=line1")).bearer_auth(&op).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    assert_eq!(list["items"][0]["tags"][1], "night'; DROP TABLE images;--");
-    let label: Vec<f64> = list["items"][0]["label"].as_str().unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect();
-    assert_eq!(label, [0.0, 0.5, 0.5, 0.25, 0.25]);
+        // The same bytes again: a duplicate with the same id; tags kept verbatim.
+        let form = reqwest::multipart::Form::new()
+            .text("project", "steel")
+            .part("file", file(good.clone(), "again.png"));
+        let v2: Value = client()
+            .post(s.at("/api/images/upload"))
+            .bearer_auth(&op)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v2["files"][0]["status"], "duplicate");
+        let list: Value = client()
+            .get(s.at("/api/images?project=steel&tag=line1"))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        assert_eq!(list["items"][0]["tags"][1], "night'; DROP TABLE images;--");
+        let label: Vec<f64> = list["items"][0]["label"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(label, [0.0, 0.5, 0.5, 0.25, 0.25]);
 
-    for project in ["../x", "/abs", "a b", "x'; DROP TABLE images;--"] {
-        let form = reqwest::multipart::Form::new().text("project", project.to_string()).part("file", file(good.clone(), "g.png"));
-        let r = client().post(s.at("/api/images/upload")).bearer_auth(&op).multipart(form).send().await.unwrap();
-        assert_eq!(r.status(), 400, "{project}");
+        for project in ["../x", "/abs", "a b", "x'; DROP TABLE images;--"] {
+            let form = reqwest::multipart::Form::new()
+                .text("project", project.to_string())
+                .part("file", file(good.clone(), "g.png"));
+            let r = client()
+                .post(s.at("/api/images/upload"))
+                .bearer_auth(&op)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{project}");
+        }
+        let r = client()
+            .post(s.at("/api/images/upload"))
+            .bearer_auth(&op)
+            .body("not multipart")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error());
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
     }
-    let r = client().post(s.at("/api/images/upload")).bearer_auth(&op).body("not multipart").send().await.unwrap();
-    assert!(r.status().is_client_error());
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-});
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_over_the_body_limit_get_413_and_store_nothing() {
@@ -427,27 +630,65 @@ async fn uploads_over_the_body_limit_get_413_and_store_nothing() {
     let form = reqwest::multipart::Form::new()
         .text("project", "steel")
         .part("file", file(vec![0u8; 400_000], "big.png"));
-    let r = client().post(s.at("/api/images/upload")).bearer_auth(&op).multipart(form).send().await.unwrap();
+    let r = client()
+        .post(s.at("/api/images/upload"))
+        .bearer_auth(&op)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let list: Value = client().get(s.at("/api/images")).bearer_auth(&op).send().await.unwrap().json().await.unwrap();
+    let list: Value = client()
+        .get(s.at("/api/images"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(list["items"].as_array().unwrap().is_empty());
 }
 
 async fn upload(s: &TestServer, key: &str, project: &str, first: u64, n: u64, tag: &str) -> Vec<i64> {
-    let mut form = reqwest::multipart::Form::new().text("project", project.to_string()).text("tags", tag.to_string());
+    let mut form = reqwest::multipart::Form::new()
+        .text("project", project.to_string())
+        .text("tags", tag.to_string());
     for i in 0..n {
         form = form
             .part("file", file(part_png(64, 48, first + i), &format!("p{i}.png")))
-            .part("file", file(format!("{} 0.5 0.5 0.25 0.5\n", i % 2).into_bytes(), &format!("p{i}.txt")));
+            .part(
+                "file",
+                file(
+                    format!("{} 0.5 0.5 0.25 0.5\n", i % 2).into_bytes(),
+                    &format!("p{i}.txt"),
+                ),
+            );
     }
-    let v: Value = client().post(s.at("/api/images/upload")).bearer_auth(key).multipart(form).send().await.unwrap().json().await.unwrap();
-    v["files"].as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect()
+    let v: Value = client()
+        .post(s.at("/api/images/upload"))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect()
 }
 
 fn zip_names(bytes: &[u8]) -> Vec<String> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    let mut names: Vec<String> = (0..z.len()).map(|i| z.by_index(i).unwrap().name().to_string()).collect();
+    let mut names: Vec<String> = (0..z.len())
+        .map(|i| z.by_index(i).unwrap().name().to_string())
+        .collect();
     names.sort();
     names
 }
@@ -459,72 +700,148 @@ fn zip_text(bytes: &[u8], name: &str) -> String {
     s
 }
 
-on_both!(datasets_are_versioned_and_export_as_yolov8_and_coco, |kind: Kind| async move {
-    let s = TestServer::start(kind).await;
-    let op = s.key(Role::Operator).await;
-    let ids = upload(&s, &op, "steel", 100, 10, "batch1").await;
-    let create = json!({"name": "steel-defects", "project": "steel", "classes": ["scratch", "dent"], "tag": "batch1",
+on_both!(
+    datasets_are_versioned_and_export_as_yolov8_and_coco,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let op = s.key(Role::Operator).await;
+        let ids = upload(&s, &op, "steel", 100, 10, "batch1").await;
+        let create = json!({"name": "steel-defects", "project": "steel", "classes": ["scratch", "dent"], "tag": "batch1",
                         "split_ratios": {"train": 0.6, "val": 0.2, "test": 0.2}});
-    let r = client().post(s.at("/api/datasets/create")).bearer_auth(&op).json(&create).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let ds: Value = r.json().await.unwrap();
-    let id = ds["id"].as_i64().unwrap();
-    assert_eq!(ds["versions"][0]["splits"], json!({"train": 6, "val": 2, "test": 2}));
-    let r = client().post(s.at("/api/datasets/create")).bearer_auth(&op).json(&create).send().await.unwrap();
-    assert_eq!(r.status(), 409, "names are unique per project");
+        let r = client()
+            .post(s.at("/api/datasets/create"))
+            .bearer_auth(&op)
+            .json(&create)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let ds: Value = r.json().await.unwrap();
+        let id = ds["id"].as_i64().unwrap();
+        assert_eq!(ds["versions"][0]["splits"], json!({"train": 6, "val": 2, "test": 2}));
+        let r = client()
+            .post(s.at("/api/datasets/create"))
+            .bearer_auth(&op)
+            .json(&create)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409, "names are unique per project");
 
-    let more = upload(&s, &op, "steel", 200, 2, "batch2").await;
-    let v2 = json!({"add": more, "remove": [ids[0]], "splits": {"val": [more[0]]}, "note": "second batch"});
-    let ds: Value = client().post(s.at(&format!("/api/datasets/{id}/versions"))).bearer_auth(&op).json(&v2).send().await.unwrap().json().await.unwrap();
-    assert_eq!(ds["versions"].as_array().unwrap().len(), 2);
-    assert_eq!(ds["versions"][1]["n_images"], 11);
-    let got: Value = client().get(s.at(&format!("/api/datasets/{id}"))).bearer_auth(&op).send().await.unwrap().json().await.unwrap();
-    assert_eq!(got["versions"][0]["n_images"], 10, "version 1 is unchanged");
-    let list: Value = client().get(s.at("/api/datasets?project=steel")).bearer_auth(&op).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        let more = upload(&s, &op, "steel", 200, 2, "batch2").await;
+        let v2 = json!({"add": more, "remove": [ids[0]], "splits": {"val": [more[0]]}, "note": "second batch"});
+        let ds: Value = client()
+            .post(s.at(&format!("/api/datasets/{id}/versions")))
+            .bearer_auth(&op)
+            .json(&v2)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ds["versions"].as_array().unwrap().len(), 2);
+        assert_eq!(ds["versions"][1]["n_images"], 11);
+        let got: Value = client()
+            .get(s.at(&format!("/api/datasets/{id}")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(got["versions"][0]["n_images"], 10, "version 1 is unchanged");
+        let list: Value = client()
+            .get(s.at("/api/datasets?project=steel"))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
-    let r = client().get(s.at(&format!("/api/datasets/{id}/export?version=1&format=yolov8"))).bearer_auth(&op).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "application/zip");
-    let zip = r.bytes().await.unwrap();
-    let names = zip_names(&zip);
-    assert_eq!(names.iter().filter(|n| n.starts_with("images/")).count(), 10);
-    assert_eq!(names.iter().filter(|n| n.starts_with("labels/")).count(), 10);
-    let yaml = zip_text(&zip, "data.yaml");
-    assert!(yaml.contains("train: images/train") && yaml.contains("nc: 2") && yaml.contains("1: dent"), "{yaml}");
-    let label_name = names.iter().find(|n| n.starts_with("labels/train/")).unwrap();
-    let label: Vec<f64> = zip_text(&zip, label_name).split_whitespace().map(|v| v.parse().unwrap()).collect();
-    assert_eq!(label[1..], [0.5, 0.5, 0.25, 0.5]);
-    let copy = s.state.objects.list("projects/steel/datasets/v1").await.unwrap();
-    assert!(copy.contains(&"projects/steel/datasets/v1/data.yaml".to_string()));
-    assert_eq!(copy.len(), 21, "data.yaml + 10 images + 10 labels: {copy:?}");
+        let r = client()
+            .get(s.at(&format!("/api/datasets/{id}/export?version=1&format=yolov8")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/zip");
+        let zip = r.bytes().await.unwrap();
+        let names = zip_names(&zip);
+        assert_eq!(names.iter().filter(|n| n.starts_with("images/")).count(), 10);
+        assert_eq!(names.iter().filter(|n| n.starts_with("labels/")).count(), 10);
+        let yaml = zip_text(&zip, "data.yaml");
+        assert!(
+            yaml.contains("train: images/train") && yaml.contains("nc: 2") && yaml.contains("1: dent"),
+            "{yaml}"
+        );
+        let label_name = names.iter().find(|n| n.starts_with("labels/train/")).unwrap();
+        let label: Vec<f64> = zip_text(&zip, label_name)
+            .split_whitespace()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(label[1..], [0.5, 0.5, 0.25, 0.5]);
+        let copy = s.state.objects.list("projects/steel/datasets/v1").await.unwrap();
+        assert!(copy.contains(&"projects/steel/datasets/v1/data.yaml".to_string()));
+        assert_eq!(copy.len(), 21, "data.yaml + 10 images + 10 labels: {copy:?}");
 
-    let coco = client().get(s.at(&format!("/api/datasets/{id}/export?format=coco"))).bearer_auth(&op).send().await.unwrap().bytes().await.unwrap();
-    let ann: Value = serde_json::from_str(&zip_text(&coco, "annotations/instances_train.json")).unwrap();
-    assert_eq!(ann["categories"][1]["name"], "dent");
-    let a = &ann["annotations"][0];
-    assert_eq!(a["bbox"], json!([24.0, 12.0, 16.0, 24.0]), "YOLO 0.5 0.5 0.25 0.5 on 64×48 in pixels");
+        let coco = client()
+            .get(s.at(&format!("/api/datasets/{id}/export?format=coco")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let ann: Value = serde_json::from_str(&zip_text(&coco, "annotations/instances_train.json")).unwrap();
+        assert_eq!(ann["categories"][1]["name"], "dent");
+        let a = &ann["annotations"][0];
+        assert_eq!(
+            a["bbox"],
+            json!([24.0, 12.0, 16.0, 24.0]),
+            "YOLO 0.5 0.5 0.25 0.5 on 64×48 in pixels"
+        );
 
-    for (path, status) in [
-        (format!("/api/datasets/{id}/export?format=voc"), 400),
-        (format!("/api/datasets/{id}/export?version=9"), 404),
-        ("/api/datasets/999999".to_string(), 404),
-        ("/api/datasets/abc".to_string(), 400),
-    ] {
-        let r = client().get(s.at(&path)).bearer_auth(&op).send().await.unwrap();
-        assert_eq!(r.status(), status, "{path}");
+        for (path, status) in [
+            (format!("/api/datasets/{id}/export?format=voc"), 400),
+            (format!("/api/datasets/{id}/export?version=9"), 404),
+            ("/api/datasets/999999".to_string(), 404),
+            ("/api/datasets/abc".to_string(), 400),
+        ] {
+            let r = client().get(s.at(&path)).bearer_auth(&op).send().await.unwrap();
+            assert_eq!(r.status(), status, "{path}");
+        }
+        for body in [
+            json!({"name": "x", "project": "steel", "classes": ["a"], "image_ids": [999999]}),
+            json!({"name": "../x", "project": "steel", "classes": ["a"], "image_ids": [ids[1]]}),
+            json!({"name": "x", "project": "steel", "classes": [], "image_ids": [ids[1]]}),
+            json!({"name": "x", "project": "steel", "classes": ["a"], "image_ids": [ids[1]], "split_ratios": {"train": 0.5}}),
+            json!({"name": "x'; DROP TABLE datasets;--", "project": "steel", "classes": ["a"], "image_ids": [ids[1]]}),
+        ] {
+            let r = client()
+                .post(s.at("/api/datasets/create"))
+                .bearer_auth(&op)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(matches!(r.status().as_u16(), 400 | 404), "{body}: {}", r.status());
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+        }
+        let r = client()
+            .post(s.at("/api/datasets/create"))
+            .bearer_auth(&op)
+            .header("content-type", "application/json")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
     }
-    for body in [
-        json!({"name": "x", "project": "steel", "classes": ["a"], "image_ids": [999999]}),
-        json!({"name": "../x", "project": "steel", "classes": ["a"], "image_ids": [ids[1]]}),
-        json!({"name": "x", "project": "steel", "classes": [], "image_ids": [ids[1]]}),
-        json!({"name": "x", "project": "steel", "classes": ["a"], "image_ids": [ids[1]], "split_ratios": {"train": 0.5}}),
-        json!({"name": "x'; DROP TABLE datasets;--", "project": "steel", "classes": ["a"], "image_ids": [ids[1]]}),
-    ] {
-        let r = client().post(s.at("/api/datasets/create")).bearer_auth(&op).json(&body).send().await.unwrap();
-        assert!(matches!(r.status().as_u16(), 400 | 404), "{body}: {}", r.status());
-        assert_eq!(r.headers()["content-type"], "application/problem+json");
-    }
-    let r = client().post(s.at("/api/datasets/create")).bearer_auth(&op).header("content-type", "application/json").body("{oops").send().await.unwrap();
-    assert_eq!(r.status(), 400);
-});
+);

@@ -50,13 +50,14 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
             "id": format!("00000000-0000-4000-8000-{n:012x}"), "captured_at": "2026-11-24T08:00:00Z",
             "model_version": "m@1", "detections": []}]})),
         Body::Png => req.header("content-type", "image/png").body(part_png(64, 64, 0)),
-        Body::Upload => req.multipart(
-            reqwest::multipart::Form::new()
-                .text("project", "steel")
-                .part("file", reqwest::multipart::Part::bytes(part_png(64, 48, 50 + n as u64)).file_name("a.png")),
+        Body::Upload => req.multipart(reqwest::multipart::Form::new().text("project", "steel").part(
+            "file",
+            reqwest::multipart::Part::bytes(part_png(64, 48, 50 + n as u64)).file_name("a.png"),
+        )),
+        Body::CreateDataset => req.json(
+            &json!({"name": format!("ds-{n}"), "project": "steel", "classes": ["scratch"],
+                                               "image_ids": [image_ids[0]]}),
         ),
-        Body::CreateDataset => req.json(&json!({"name": format!("ds-{n}"), "project": "steel", "classes": ["scratch"],
-                                               "image_ids": [image_ids[0]]})),
         Body::NewVersion => req.json(&json!({"add": [image_ids[1]]})),
         Body::CreateKey => req.json(&json!({"name": format!("k{n}"), "role": "viewer"})),
     };
@@ -69,10 +70,30 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
     // Fixtures: two images, a dataset, a key to revoke.
     let form = reqwest::multipart::Form::new()
         .text("project", "steel")
-        .part("file", reqwest::multipart::Part::bytes(part_png(64, 48, 1)).file_name("1.png"))
-        .part("file", reqwest::multipart::Part::bytes(part_png(64, 48, 2)).file_name("2.png"));
-    let up: serde_json::Value = client().post(s.at("/api/images/upload")).bearer_auth(&admin).multipart(form).send().await.unwrap().json().await.unwrap();
-    let image_ids: Vec<i64> = up["files"].as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect();
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(part_png(64, 48, 1)).file_name("1.png"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(part_png(64, 48, 2)).file_name("2.png"),
+        );
+    let up: serde_json::Value = client()
+        .post(s.at("/api/images/upload"))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let image_ids: Vec<i64> = up["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
     let ds: serde_json::Value = client()
         .post(s.at("/api/datasets/create"))
         .bearer_auth(&admin)
@@ -84,7 +105,9 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         .await
         .unwrap();
     let ds = ds["id"].as_i64().unwrap();
-    let (victim, _) = detective_store::api_keys::create(&s.state.db, "victim", Role::Viewer).await.unwrap();
+    let (victim, _) = detective_store::api_keys::create(&s.state.db, "victim", Role::Viewer)
+        .await
+        .unwrap();
 
     use Action::*;
     let routes = vec![
@@ -101,17 +124,29 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("POST", "/api/datasets/create", Some(ManageData), Body::CreateDataset),
         route("GET", "/api/datasets", Some(Read), Body::None),
         route("GET", &format!("/api/datasets/{ds}"), Some(Read), Body::None),
-        route("POST", &format!("/api/datasets/{ds}/versions"), Some(ManageData), Body::NewVersion),
+        route(
+            "POST",
+            &format!("/api/datasets/{ds}/versions"),
+            Some(ManageData),
+            Body::NewVersion,
+        ),
         route("GET", &format!("/api/datasets/{ds}/export"), Some(Read), Body::None),
         route("GET", "/api/keys", Some(Admin), Body::None),
         route("POST", "/api/keys", Some(Admin), Body::CreateKey),
-        route("POST", &format!("/api/keys/{}/revoke", victim.id), Some(Admin), Body::None),
+        route(
+            "POST",
+            &format!("/api/keys/{}/revoke", victim.id),
+            Some(Admin),
+            Body::None,
+        ),
     ];
     let mut keys = Vec::new();
     for role in Role::ALL {
         keys.push((role, s.key(role).await));
     }
-    let (gone, revoked) = detective_store::api_keys::create(&s.state.db, "gone", Role::Admin).await.unwrap();
+    let (gone, revoked) = detective_store::api_keys::create(&s.state.db, "gone", Role::Admin)
+        .await
+        .unwrap();
     detective_store::api_keys::revoke(&s.state.db, &gone.id).await.unwrap();
 
     let mut n = 0u32;
@@ -123,7 +158,13 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
             let status = resp.status().as_u16();
             let allowed = r.action.is_none_or(|a| role.may(a));
             if allowed {
-                assert!((200..300).contains(&status), "{role} {} {}: {status} {}", r.method, r.path, resp.text().await.unwrap());
+                assert!(
+                    (200..300).contains(&status),
+                    "{role} {} {}: {status} {}",
+                    r.method,
+                    r.path,
+                    resp.text().await.unwrap()
+                );
             } else {
                 assert_eq!(status, 403, "{role} {} {}", r.method, r.path);
                 assert_eq!(resp.headers()["content-type"], "application/problem+json");
@@ -131,7 +172,12 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
             checked += 1;
         }
         if r.action.is_some() {
-            for (label, key) in [("no key", None), ("unknown key", Some("dd_".to_string() + &"0".repeat(64))), ("revoked key", Some(revoked.clone())), ("garbage", Some("Basic abc".to_string()))] {
+            for (label, key) in [
+                ("no key", None),
+                ("unknown key", Some("dd_".to_string() + &"0".repeat(64))),
+                ("revoked key", Some(revoked.clone())),
+                ("garbage", Some("Basic abc".to_string())),
+            ] {
                 n += 1;
                 let resp = call(&s, r, key.as_deref(), n, &image_ids).await;
                 assert_eq!(resp.status(), 401, "{label} {} {}", r.method, r.path);

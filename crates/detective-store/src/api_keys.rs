@@ -45,7 +45,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, StoreError> {
 pub async fn create(db: &Db, name: &str, role: Role) -> Result<(ApiKey, String), StoreError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(StoreError::Invalid("key name must be 1..100 printable characters".into()));
+        return Err(StoreError::Invalid(
+            "key name must be 1..100 printable characters".into(),
+        ));
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -53,17 +55,15 @@ pub async fn create(db: &Db, name: &str, role: Role) -> Result<(ApiKey, String),
     let id = uuid::Uuid::new_v4().to_string();
     let prefix: String = secret.chars().take(10).collect();
     let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO api_keys (id, name, role, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(name)
-    .bind(role.as_str())
-    .bind(hash(&secret))
-    .bind(&prefix)
-    .bind(now_ms())
-    .execute(tx.conn())
-    .await?;
+    sqlx::query("INSERT INTO api_keys (id, name, role, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&id)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(hash(&secret))
+        .bind(&prefix)
+        .bind(now_ms())
+        .execute(tx.conn())
+        .await?;
     tx.commit().await?;
     let key = get(db, &id).await?;
     Ok((key, secret))
@@ -95,11 +95,10 @@ pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<ApiKey>, Store
 
 /// All keys, newest first.
 pub async fn list(db: &Db) -> Result<Vec<ApiKey>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT id, name, role, prefix, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id",
-    )
-    .fetch_all(db.pool())
-    .await?;
+    let rows =
+        sqlx::query("SELECT id, name, role, prefix, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id")
+            .fetch_all(db.pool())
+            .await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -120,7 +119,9 @@ pub async fn revoke(db: &Db, id: &str) -> Result<(), StoreError> {
 
 /// How many keys are active (a fresh install has none).
 pub async fn count_active(db: &Db) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
-        .fetch_one(db.pool())
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")
+            .fetch_one(db.pool())
+            .await?,
+    )
 }

@@ -60,7 +60,7 @@ fn check_items(items: &[DatasetItem]) -> Result<(), StoreError> {
 
 async fn insert_items(tx: &mut crate::db::WriteTx, version_id: i64, items: &[DatasetItem]) -> Result<(), StoreError> {
     for chunk in items.chunks(200) {
-        let mut args = Args::default();
+        let mut args = Args::new(tx.backend());
         let rows: Vec<String> = chunk
             .iter()
             .map(|it| {
@@ -138,7 +138,9 @@ pub async fn create(
         .fetch_optional(tx.conn())
         .await?;
     if taken.is_some() {
-        return Err(StoreError::Conflict(format!("project {project} already has a dataset named {name:?}")));
+        return Err(StoreError::Conflict(format!(
+            "project {project} already has a dataset named {name:?}"
+        )));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO datasets (name, project, task, classes, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -173,7 +175,9 @@ pub struct VersionChange {
 pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dataset, StoreError> {
     check_items(&change.upsert)?;
     if change.upsert.is_empty() && change.remove.is_empty() {
-        return Err(StoreError::Invalid("a new version must add, change or remove at least one image".into()));
+        return Err(StoreError::Invalid(
+            "a new version must add, change or remove at least one image".into(),
+        ));
     }
     let ds = get(db, id).await?;
     let ids: Vec<i64> = change.upsert.iter().map(|i| i.image_id).collect();
@@ -181,10 +185,11 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
         check_project(db, &ids, &ds.project).await?;
     }
     let mut tx = db.begin_write().await?;
-    let latest = sqlx::query("SELECT id, version FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1")
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await?;
+    let latest =
+        sqlx::query("SELECT id, version FROM dataset_versions WHERE dataset_id = $1 ORDER BY version DESC LIMIT 1")
+            .bind(id)
+            .fetch_one(tx.conn())
+            .await?;
     let (latest_id, latest_version): (i64, i64) = (latest.try_get("id")?, latest.try_get("version")?);
     let rows = sqlx::query("SELECT image_id, split, label FROM dataset_items WHERE version_id = $1")
         .bind(latest_id)
@@ -201,7 +206,9 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
     }
     for rid in &change.remove {
         if items.remove(rid).is_none() {
-            return Err(StoreError::Invalid(format!("image {rid} is not in version {latest_version}")));
+            return Err(StoreError::Invalid(format!(
+                "image {rid} is not in version {latest_version}"
+            )));
         }
     }
     for it in &change.upsert {
@@ -274,10 +281,12 @@ pub async fn get(db: &Db, id: i64) -> Result<Dataset, StoreError> {
 pub async fn list(db: &Db, project: Option<&str>) -> Result<Vec<Dataset>, StoreError> {
     let rows = match project {
         Some(p) => {
-            sqlx::query("SELECT id, name, project, task, classes, created_at FROM datasets WHERE project = $1 ORDER BY id")
-                .bind(p.to_string())
-                .fetch_all(db.pool())
-                .await?
+            sqlx::query(
+                "SELECT id, name, project, task, classes, created_at FROM datasets WHERE project = $1 ORDER BY id",
+            )
+            .bind(p.to_string())
+            .fetch_all(db.pool())
+            .await?
         }
         None => {
             sqlx::query("SELECT id, name, project, task, classes, created_at FROM datasets ORDER BY id")

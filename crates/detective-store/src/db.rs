@@ -48,10 +48,15 @@ pub struct Db {
 /// A write transaction (holding SQLite's writer slot for its lifetime).
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
@@ -113,6 +118,11 @@ impl Db {
                                 "PRAGMA synchronous = NORMAL",
                                 "PRAGMA busy_timeout = 10000",
                                 "PRAGMA foreign_keys = ON",
+                                // Pages from memory instead of read() calls: 64 MiB of
+                                // cache per connection, the file mapped up to 1 GiB.
+                                "PRAGMA cache_size = -65536",
+                                "PRAGMA mmap_size = 1073741824",
+                                "PRAGMA temp_store = MEMORY",
                             ] {
                                 sqlx::query(pragma).execute(&mut *conn).await?;
                             }
@@ -141,12 +151,11 @@ impl Db {
     /// Opens (creating it) the SQLite file at `path`.
     pub async fn open_sqlite_file(path: &Path) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
         }
-        let p = path.to_str().ok_or_else(|| {
-            StoreError::Config(format!("database path {} is not valid UTF-8", path.display()))
-        })?;
+        let p = path
+            .to_str()
+            .ok_or_else(|| StoreError::Config(format!("database path {} is not valid UTF-8", path.display())))?;
         Db::connect(&format!("sqlite://{p}")).await
     }
 
@@ -172,7 +181,9 @@ impl Db {
     /// Round-trip time of a trivial query.
     pub async fn ping(&self) -> Result<Duration, StoreError> {
         let t = Instant::now();
-        let _: i64 = sqlx::query_scalar("SELECT CAST(1 AS BIGINT)").fetch_one(&self.pool).await?;
+        let _: i64 = sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(t.elapsed())
     }
 
@@ -196,7 +207,11 @@ impl Db {
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _guard: guard })
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            _guard: guard,
+        })
     }
 
     pub async fn close(&self) {

@@ -91,11 +91,13 @@ pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreEr
     match id {
         Some(id) => Ok((get(db, id).await?, false)),
         None => {
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM images WHERE project = $1 AND sha256 = $2"))
-                .bind(&img.project)
-                .bind(&img.sha256)
-                .fetch_one(db.pool())
-                .await?;
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM images WHERE project = $1 AND sha256 = $2"
+            ))
+            .bind(&img.project)
+            .bind(&img.sha256)
+            .fetch_one(db.pool())
+            .await?;
             Ok((image_row(&row)?, true))
         }
     }
@@ -126,7 +128,7 @@ pub async fn list(
     limit: usize,
 ) -> Result<(Vec<ImageRow>, Option<String>), StoreError> {
     let limit = limit.clamp(1, 10_000);
-    let mut args = Args::default();
+    let mut args = Args::new(db.backend());
     let mut conds = vec![format!("id > {}", args.push(Arg::I64(after.unwrap_or(0))))];
     if let Some(p) = &f.project {
         conds.push(format!("project = {}", args.push(Arg::Str(p.clone()))));
@@ -139,7 +141,10 @@ pub async fn list(
         conds.push(format!("split = {}", args.push(Arg::Str(s.clone()))));
     }
     let pl = args.push(Arg::I64(limit as i64 + 1));
-    let sql = format!("SELECT {COLUMNS} FROM images WHERE {} ORDER BY id LIMIT {pl}", conds.join(" AND "));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM images WHERE {} ORDER BY id LIMIT {pl}",
+        conds.join(" AND ")
+    );
     let rows = args.bind_all(sqlx::query(&sql)).fetch_all(db.pool()).await?;
     let mut out: Vec<ImageRow> = rows.iter().map(image_row).collect::<Result<_, _>>()?;
     let next = if out.len() > limit {
@@ -155,9 +160,12 @@ pub async fn list(
 pub async fn get_many(db: &Db, ids: &[i64]) -> Result<Vec<ImageRow>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let mut args = Args::default();
+        let mut args = Args::new(db.backend());
         let ph: Vec<String> = chunk.iter().map(|i| args.push(Arg::I64(*i))).collect();
-        let sql = format!("SELECT {COLUMNS} FROM images WHERE id IN ({}) ORDER BY id", ph.join(", "));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE id IN ({}) ORDER BY id",
+            ph.join(", ")
+        );
         let rows = args.bind_all(sqlx::query(&sql)).fetch_all(db.pool()).await?;
         for r in &rows {
             out.push(image_row(r)?);
@@ -168,7 +176,10 @@ pub async fn get_many(db: &Db, ids: &[i64]) -> Result<Vec<ImageRow>, StoreError>
     let mut wanted: Vec<i64> = ids.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
-    if let Some(missing) = wanted.iter().find(|id| out.binary_search_by_key(*id, |r| r.id).is_err()) {
+    if let Some(missing) = wanted
+        .iter()
+        .find(|id| out.binary_search_by_key(*id, |r| r.id).is_err())
+    {
         return Err(StoreError::not_found(format!("image {missing}")));
     }
     Ok(out)

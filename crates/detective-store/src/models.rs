@@ -83,10 +83,12 @@ pub async fn add_version(
                 .await?
         }
     };
-    let version: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM model_versions WHERE model_id = $1")
-        .bind(model_id)
-        .fetch_one(tx.conn())
-        .await?;
+    let version: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM model_versions WHERE model_id = $1",
+    )
+    .bind(model_id)
+    .fetch_one(tx.conn())
+    .await?;
     sqlx::query(
         "INSERT INTO model_versions (model_id, version, stage, metrics, params, artifact_key, dataset_version_id, created_at) \
          VALUES ($1, $2, 'None', $3, $4, $5, $6, $7)",

@@ -47,7 +47,9 @@ pub struct Objects {
 
 fn key_path(key: &str) -> Result<ObjPath, StoreError> {
     if key.is_empty() || key.starts_with('/') || key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(StoreError::Invalid(format!("object key {key:?} is not a relative path")));
+        return Err(StoreError::Invalid(format!(
+            "object key {key:?} is not a relative path"
+        )));
     }
     ObjPath::parse(key).map_err(|e| StoreError::Invalid(format!("object key {key:?}: {e}")))
 }
@@ -129,7 +131,11 @@ impl Objects {
         if let Some(ep) = &cfg.endpoint {
             display.push_str(&format!(" (endpoint {ep})"));
         }
-        Ok(Objects { store, display, kind: "s3" })
+        Ok(Objects {
+            store,
+            display,
+            kind: "s3",
+        })
     }
 
     /// "local" or "s3".

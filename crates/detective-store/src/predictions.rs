@@ -41,7 +41,11 @@ pub struct StoredDetection {
 fn stored(d: &LoggedDetection, band: &UncertainBand) -> StoredDetection {
     StoredDetection {
         class: d.class,
-        name: if d.name.is_empty() { format!("class{}", d.class) } else { d.name.clone() },
+        name: if d.name.is_empty() {
+            format!("class{}", d.class)
+        } else {
+            d.name.clone()
+        },
         confidence: d.confidence,
         bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
         uncertain: band.is_uncertain(d.confidence),
@@ -76,9 +80,9 @@ pub async fn ingest(
     };
     let mut tx = db.begin_write().await?;
     for chunk in batch.predictions.chunks(INSERT_CHUNK) {
-        let mut args = Args::default();
+        let mut args = Args::new(db.backend());
         let mut rows = Vec::with_capacity(chunk.len());
-        let mut queue = Args::default();
+        let mut queue = Args::new(db.backend());
         let mut queue_rows = Vec::new();
         for p in chunk {
             let id = p.id.to_ascii_lowercase();
@@ -267,13 +271,14 @@ pub async fn query(
     limit: usize,
 ) -> Result<(Vec<LogRow>, Option<String>), StoreError> {
     let limit = limit.clamp(1, 1000);
-    let mut args = Args::default();
+    let mut args = Args::new(db.backend());
     let mut cond = where_clause(f, &mut args);
     if let Some(c) = cursor {
         let (t, id) = parse_cursor(c)?;
         let pt = args.push(Arg::I64(t));
+        let pt2 = args.push(Arg::I64(t));
         let pid = args.push(Arg::Str(id));
-        cond = format!("{cond} AND (captured_at < {pt} OR (captured_at = {pt} AND id < {pid}))");
+        cond = format!("{cond} AND (captured_at < {pt} OR (captured_at = {pt2} AND id < {pid}))");
     }
     let pl = args.push(Arg::I64(limit as i64 + 1));
     let sql = format!(
@@ -371,7 +376,11 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
         predictions_total: total,
         predictions_today: today,
         defective_today: defective,
-        defect_rate_today: if today > 0 { defective as f64 / today as f64 } else { 0.0 },
+        defect_rate_today: if today > 0 {
+            defective as f64 / today as f64
+        } else {
+            0.0
+        },
         ingest_rate_per_s: recent as f64 / 60.0,
         uncertain_queue: queue,
         cameras,

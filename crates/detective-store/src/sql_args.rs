@@ -1,9 +1,11 @@
 //! Values for dynamically built SQL (filters, multi-row inserts): collected in
 //! order, then bound to `$1, $2, …` of the same statement.
 
+use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::Any;
+
+use crate::Backend;
 
 /// One bind value.
 #[derive(Debug, Clone)]
@@ -14,20 +16,35 @@ pub enum Arg {
     OptStr(Option<String>),
 }
 
-/// The values of one statement, numbered as they are pushed.
-#[derive(Debug, Default)]
-pub struct Args(Vec<Arg>);
+/// The values of one statement, in placeholder order.
+#[derive(Debug)]
+pub struct Args {
+    values: Vec<Arg>,
+    numbered: bool,
+}
 
 impl Args {
-    /// Adds a value; returns its placeholder (`$N`).
+    /// Placeholders for `backend`.
+    pub fn new(backend: Backend) -> Args {
+        Args {
+            values: Vec::new(),
+            numbered: backend == Backend::Postgres,
+        }
+    }
+
+    /// Adds a value; returns its placeholder. Each use of a value needs its own push.
     pub fn push(&mut self, a: Arg) -> String {
-        self.0.push(a);
-        format!("${}", self.0.len())
+        self.values.push(a);
+        if self.numbered {
+            format!("${}", self.values.len())
+        } else {
+            String::from("?")
+        }
     }
 
     /// Binds every value to `q` in order.
     pub fn bind_all<'q>(self, mut q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
-        for a in self.0 {
+        for a in self.values {
             q = match a {
                 Arg::I64(v) => q.bind(v),
                 Arg::F64(v) => q.bind(v),

@@ -14,9 +14,26 @@ pub fn postgres_base_url() -> String {
 pub async fn fresh_postgres_url() -> Result<String, StoreError> {
     use sqlx::Connection;
     let base = postgres_base_url();
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let now = crate::clock::now_ms() / 1000;
+    let schema = format!("dd_test_{now}_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&base).await?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await?;
+    // Schemas of runs more than an hour old are left-overs: drop them.
+    let old: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::TEXT FROM pg_namespace WHERE nspname LIKE 'dd\\_test\\_%'")
+            .fetch_all(&mut conn)
+            .await?;
+    for name in old {
+        let stamp = name.split('_').nth(2).and_then(|t| t.parse::<i64>().ok());
+        if stamp.is_some_and(|t| t < now - 3600) {
+            // Another run may be dropping it too; that is fine.
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await?;
     conn.close().await?;
     let sep = if base.contains('?') { '&' } else { '?' };
     Ok(format!("{base}{sep}options=-c%20search_path%3D{schema}"))

@@ -7,19 +7,36 @@ use detective_store::{Objects, StoreError, keys};
 async fn exercise(objects: Objects) {
     objects.ping().await.unwrap();
     let img = keys::image("steel", &"ab".repeat(32), "png");
-    let frame = keys::frame("steel", "line1-cam2", "2026-11-24", "00000000-0000-4000-8000-000000000001");
+    let frame = keys::frame(
+        "steel",
+        "line1-cam2",
+        "2026-11-24",
+        "00000000-0000-4000-8000-000000000001",
+    );
     assert!(!objects.exists(&img).await.unwrap());
     assert!(matches!(objects.get(&img).await, Err(StoreError::NotFound { .. })));
-    objects.put(&img, bytes::Bytes::from_static(b"png bytes")).await.unwrap();
+    objects
+        .put(&img, bytes::Bytes::from_static(b"png bytes"))
+        .await
+        .unwrap();
     objects.put(&frame, bytes::Bytes::from_static(b"jpeg")).await.unwrap();
     assert!(objects.exists(&img).await.unwrap());
     assert_eq!(&objects.get(&img).await.unwrap()[..], b"png bytes");
     objects.put(&img, bytes::Bytes::from_static(b"replaced")).await.unwrap();
     assert_eq!(&objects.get(&img).await.unwrap()[..], b"replaced");
-    assert_eq!(objects.list("projects/steel").await.unwrap(), vec![frame.clone(), img.clone()]);
-    assert_eq!(objects.list("projects/steel/frames/").await.unwrap(), vec![frame.clone()]);
+    assert_eq!(
+        objects.list("projects/steel").await.unwrap(),
+        vec![frame.clone(), img.clone()]
+    );
+    assert_eq!(
+        objects.list("projects/steel/frames/").await.unwrap(),
+        vec![frame.clone()]
+    );
     for bad in ["../etc/passwd", "/etc/passwd", "projects/../x", ""] {
-        assert!(matches!(objects.put(bad, bytes::Bytes::new()).await, Err(StoreError::Invalid(_))), "{bad}");
+        assert!(
+            matches!(objects.put(bad, bytes::Bytes::new()).await, Err(StoreError::Invalid(_))),
+            "{bad}"
+        );
     }
     objects.delete(&img).await.unwrap();
     objects.delete(&img).await.unwrap();
@@ -32,7 +49,13 @@ async fn local_folder_stores_lists_and_deletes_objects() {
     let objects = Objects::from_url("", dir.path()).unwrap();
     assert_eq!(objects.kind(), "local");
     exercise(objects).await;
-    assert!(!dir.path().join("projects/steel/images").read_dir().unwrap().any(|_| true));
+    assert!(
+        !dir.path()
+            .join("projects/steel/images")
+            .read_dir()
+            .unwrap()
+            .any(|_| true)
+    );
 }
 
 #[tokio::test]
@@ -48,7 +71,9 @@ async fn s3_prefixes_keep_stores_apart() {
     let s3 = S3Server::start().unwrap();
     let a = Objects::s3(&s3.config("a")).unwrap();
     let b = Objects::s3(&s3.config("b")).unwrap();
-    a.put("models/m/v1/metrics.json", bytes::Bytes::from_static(b"{}")).await.unwrap();
+    a.put("models/m/v1/metrics.json", bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
     assert!(!b.exists("models/m/v1/metrics.json").await.unwrap());
     assert!(b.list("models").await.unwrap().is_empty());
 }

@@ -39,7 +39,10 @@ fn batch(camera: &str, preds: Vec<LoggedPrediction>) -> LogBatch {
     LogBatch {
         camera_id: camera.into(),
         project: None,
-        stats: Some(detective_core::wire::AgentStats { fps: 29.5, inference_ms: 6.1 }),
+        stats: Some(detective_core::wire::AgentStats {
+            fps: 29.5,
+            inference_ms: 6.1,
+        }),
         predictions: preds,
     }
 }
@@ -56,41 +59,61 @@ on_both!(api_keys_authenticate_until_revoked, |db: Db| async move {
     assert!(secret.starts_with("dd_") && secret.len() == 67);
     let found = api_keys::authenticate(&db, &secret).await.unwrap().unwrap();
     assert_eq!((found.id.as_str(), found.role), (key.id.as_str(), Role::Device));
-    assert!(api_keys::authenticate(&db, &secret.replace("dd_", "dd_0")[..67]).await.unwrap().is_none());
+    assert!(
+        api_keys::authenticate(&db, &secret.replace("dd_", "dd_0")[..67])
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(api_keys::authenticate(&db, "' OR 1=1 --").await.unwrap().is_none());
     assert_eq!(api_keys::count_active(&db).await.unwrap(), 1);
     api_keys::revoke(&db, &key.id).await.unwrap();
     assert!(api_keys::authenticate(&db, &secret).await.unwrap().is_none());
-    assert!(matches!(api_keys::revoke(&db, &key.id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        api_keys::revoke(&db, &key.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert_eq!(api_keys::list(&db).await.unwrap().len(), 1);
 });
 
-on_both!(a_repeated_batch_stores_nothing_new_and_answers_the_same, |db: Db| async move {
-    let band = UncertainBand::default();
-    let b = batch(
-        "line1-cam2",
-        vec![
-            pred(1, 0, &[("scratch", 0.9)]),
-            pred(2, 1, &[("spot", 0.55)]),
-            pred(3, 2, &[]),
-        ],
-    );
-    let frames = HashMap::from([(uuid(2), "projects/default/frames/line1-cam2/2026-11-24/x.jpg".to_string())]);
-    let first = predictions::ingest(&db, &b, &band, &frames).await.unwrap();
-    assert_eq!((first.accepted, first.defective, first.uncertain, first.frames), (3, 1, 1, 1));
-    let again = predictions::ingest(&db, &b, &band, &frames).await.unwrap();
-    assert_eq!(first, again);
-    let stats = predictions::stats(&db).await.unwrap();
-    assert_eq!(stats.predictions_total, 3);
-    assert_eq!(stats.uncertain_queue, 1);
-    assert_eq!(stats.cameras.len(), 1);
-    assert_eq!(stats.cameras[0].fps, Some(29.5));
-    let row = predictions::get(&db, &uuid(2)).await.unwrap();
-    assert!(row.uncertain && !row.defective);
-    assert!(row.detections[0].uncertain);
-    assert_eq!(row.frame_key.as_deref(), Some("projects/default/frames/line1-cam2/2026-11-24/x.jpg"));
-    assert_eq!(row.captured_at, "2026-11-24T08:01:00.000Z");
-});
+on_both!(
+    a_repeated_batch_stores_nothing_new_and_answers_the_same,
+    |db: Db| async move {
+        let band = UncertainBand::default();
+        let b = batch(
+            "line1-cam2",
+            vec![
+                pred(1, 0, &[("scratch", 0.9)]),
+                pred(2, 1, &[("spot", 0.55)]),
+                pred(3, 2, &[]),
+            ],
+        );
+        let frames = HashMap::from([(
+            uuid(2),
+            "projects/default/frames/line1-cam2/2026-11-24/x.jpg".to_string(),
+        )]);
+        let first = predictions::ingest(&db, &b, &band, &frames).await.unwrap();
+        assert_eq!(
+            (first.accepted, first.defective, first.uncertain, first.frames),
+            (3, 1, 1, 1)
+        );
+        let again = predictions::ingest(&db, &b, &band, &frames).await.unwrap();
+        assert_eq!(first, again);
+        let stats = predictions::stats(&db).await.unwrap();
+        assert_eq!(stats.predictions_total, 3);
+        assert_eq!(stats.uncertain_queue, 1);
+        assert_eq!(stats.cameras.len(), 1);
+        assert_eq!(stats.cameras[0].fps, Some(29.5));
+        let row = predictions::get(&db, &uuid(2)).await.unwrap();
+        assert!(row.uncertain && !row.defective);
+        assert!(row.detections[0].uncertain);
+        assert_eq!(
+            row.frame_key.as_deref(),
+            Some("projects/default/frames/line1-cam2/2026-11-24/x.jpg")
+        );
+        assert_eq!(row.captured_at, "2026-11-24T08:01:00.000Z");
+    }
+);
 
 on_both!(a_batch_with_one_bad_prediction_writes_nothing, |db: Db| async move {
     let mut bad = pred(2, 0, &[("spot", 0.5)]);
@@ -117,8 +140,12 @@ on_both!(inspection_logs_filter_and_page_without_gaps, |db: Db| async move {
         let p = pred(i, i / 2, &confs);
         if i % 2 == 0 { preds_a.push(p) } else { preds_b.push(p) }
     }
-    predictions::ingest(&db, &batch("cam-a", preds_a), &band, &HashMap::new()).await.unwrap();
-    predictions::ingest(&db, &batch("cam-b", preds_b), &band, &HashMap::new()).await.unwrap();
+    predictions::ingest(&db, &batch("cam-a", preds_a), &band, &HashMap::new())
+        .await
+        .unwrap();
+    predictions::ingest(&db, &batch("cam-b", preds_b), &band, &HashMap::new())
+        .await
+        .unwrap();
 
     let all = LogFilter::default();
     let mut seen = Vec::new();
@@ -141,16 +168,75 @@ on_both!(inspection_logs_filter_and_page_without_gaps, |db: Db| async move {
         let db = db.clone();
         async move { predictions::query(&db, &f, None, 1000).await.unwrap().0.len() }
     };
-    assert_eq!(count(LogFilter { camera: Some("cam-a".into()), ..Default::default() }).await, 13);
-    assert_eq!(count(LogFilter { class: Some("scratch".into()), ..Default::default() }).await, 9);
-    assert_eq!(count(LogFilter { uncertain: Some(true), ..Default::default() }).await, 8);
-    assert_eq!(count(LogFilter { defective: Some(true), ..Default::default() }).await, 9);
-    assert_eq!(count(LogFilter { defective: Some(false), ..Default::default() }).await, 16);
-    assert_eq!(count(LogFilter { min_confidence: Some(0.4), max_confidence: Some(0.6), ..Default::default() }).await, 8);
+    assert_eq!(
+        count(LogFilter {
+            camera: Some("cam-a".into()),
+            ..Default::default()
+        })
+        .await,
+        13
+    );
+    assert_eq!(
+        count(LogFilter {
+            class: Some("scratch".into()),
+            ..Default::default()
+        })
+        .await,
+        9
+    );
+    assert_eq!(
+        count(LogFilter {
+            uncertain: Some(true),
+            ..Default::default()
+        })
+        .await,
+        8
+    );
+    assert_eq!(
+        count(LogFilter {
+            defective: Some(true),
+            ..Default::default()
+        })
+        .await,
+        9
+    );
+    assert_eq!(
+        count(LogFilter {
+            defective: Some(false),
+            ..Default::default()
+        })
+        .await,
+        16
+    );
+    assert_eq!(
+        count(LogFilter {
+            min_confidence: Some(0.4),
+            max_confidence: Some(0.6),
+            ..Default::default()
+        })
+        .await,
+        8
+    );
     let t = |m: u32| detective_store::clock::parse_rfc3339_ms(&format!("2026-11-24T08:{m:02}:00Z")).unwrap();
-    assert_eq!(count(LogFilter { from_ms: Some(t(2)), to_ms: Some(t(4)), ..Default::default() }).await, 4);
+    assert_eq!(
+        count(LogFilter {
+            from_ms: Some(t(2)),
+            to_ms: Some(t(4)),
+            ..Default::default()
+        })
+        .await,
+        4
+    );
     for evil in ["%", "_", "scratch' OR '1'='1", "\\"] {
-        assert_eq!(count(LogFilter { class: Some(evil.into()), ..Default::default() }).await, 0, "{evil}");
+        assert_eq!(
+            count(LogFilter {
+                class: Some(evil.into()),
+                ..Default::default()
+            })
+            .await,
+            0,
+            "{evil}"
+        );
     }
     assert!(predictions::query(&db, &all, Some("not-a-cursor"), 10).await.is_err());
 });
@@ -172,25 +258,37 @@ fn new_image(project: &str, n: u8, tags: &[&str]) -> NewImage {
     }
 }
 
-on_both!(images_are_deduplicated_per_project_and_listed_by_tag, |db: Db| async move {
-    let (a, dup) = images::insert(&db, &new_image("steel", 1, &["line1"])).await.unwrap();
-    assert!(!dup);
-    let (a2, dup) = images::insert(&db, &new_image("steel", 1, &["other"])).await.unwrap();
-    assert!(dup);
-    assert_eq!(a.id, a2.id);
-    assert_eq!(a2.tags, vec!["line1".to_string()], "a duplicate changes nothing");
-    let (_, dup) = images::insert(&db, &new_image("pcb", 1, &[])).await.unwrap();
-    assert!(!dup, "another project keeps its own copy");
-    images::insert(&db, &new_image("steel", 2, &["line2"])).await.unwrap();
-    let f = ImageFilter { project: Some("steel".into()), tag: Some("line1".into()), split: None };
-    let (rows, next) = images::list(&db, &f, None, 10).await.unwrap();
-    assert_eq!((rows.len(), next), (1, None));
-    let (rows, next) = images::list(&db, &ImageFilter::default(), None, 2).await.unwrap();
-    assert_eq!(rows.len(), 2);
-    let (rest, _) = images::list(&db, &ImageFilter::default(), next.map(|n| n.parse().unwrap()), 2).await.unwrap();
-    assert_eq!(rest.len(), 1);
-    assert!(matches!(images::get_many(&db, &[a.id, 999]).await, Err(StoreError::NotFound { .. })));
-});
+on_both!(
+    images_are_deduplicated_per_project_and_listed_by_tag,
+    |db: Db| async move {
+        let (a, dup) = images::insert(&db, &new_image("steel", 1, &["line1"])).await.unwrap();
+        assert!(!dup);
+        let (a2, dup) = images::insert(&db, &new_image("steel", 1, &["other"])).await.unwrap();
+        assert!(dup);
+        assert_eq!(a.id, a2.id);
+        assert_eq!(a2.tags, vec!["line1".to_string()], "a duplicate changes nothing");
+        let (_, dup) = images::insert(&db, &new_image("pcb", 1, &[])).await.unwrap();
+        assert!(!dup, "another project keeps its own copy");
+        images::insert(&db, &new_image("steel", 2, &["line2"])).await.unwrap();
+        let f = ImageFilter {
+            project: Some("steel".into()),
+            tag: Some("line1".into()),
+            split: None,
+        };
+        let (rows, next) = images::list(&db, &f, None, 10).await.unwrap();
+        assert_eq!((rows.len(), next), (1, None));
+        let (rows, next) = images::list(&db, &ImageFilter::default(), None, 2).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let (rest, _) = images::list(&db, &ImageFilter::default(), next.map(|n| n.parse().unwrap()), 2)
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        assert!(matches!(
+            images::get_many(&db, &[a.id, 999]).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+);
 
 on_both!(dataset_versions_are_immutable, |db: Db| async move {
     let mut ids = Vec::new();
@@ -198,14 +296,38 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
         ids.push(images::insert(&db, &new_image("steel", n, &[])).await.unwrap().0.id);
     }
     let other = images::insert(&db, &new_image("pcb", 9, &[])).await.unwrap().0.id;
-    let item = |id: i64, split: &str| DatasetItem { image_id: id, split: split.into(), label: None };
+    let item = |id: i64, split: &str| DatasetItem {
+        image_id: id,
+        split: split.into(),
+        label: None,
+    };
     let classes = vec!["scratch".to_string()];
-    let ds = datasets::create(&db, "steel-v", "steel", "detect", &classes, &[item(ids[0], "train"), item(ids[1], "val")], None)
-        .await
-        .unwrap();
+    let ds = datasets::create(
+        &db,
+        "steel-v",
+        "steel",
+        "detect",
+        &classes,
+        &[item(ids[0], "train"), item(ids[1], "val")],
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(ds.versions.len(), 1);
-    assert_eq!(ds.versions[0].splits, BTreeMap::from([("train".into(), 1), ("val".into(), 1)]));
-    let dup = datasets::create(&db, "steel-v", "steel", "detect", &classes, &[item(ids[2], "train")], None).await;
+    assert_eq!(
+        ds.versions[0].splits,
+        BTreeMap::from([("train".into(), 1), ("val".into(), 1)])
+    );
+    let dup = datasets::create(
+        &db,
+        "steel-v",
+        "steel",
+        "detect",
+        &classes,
+        &[item(ids[2], "train")],
+        None,
+    )
+    .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
     let foreign = datasets::create(&db, "x", "steel", "detect", &classes, &[item(other, "train")], None).await;
     assert!(matches!(foreign, Err(StoreError::Invalid(_))));
@@ -213,7 +335,13 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
     assert!(matches!(bad_split, Err(StoreError::Invalid(_))));
 
     let change = VersionChange {
-        upsert: vec![item(ids[2], "test"), DatasetItem { label: Some("0 0.5 0.5 0.1 0.1".into()), ..item(ids[1], "train") }],
+        upsert: vec![
+            item(ids[2], "test"),
+            DatasetItem {
+                label: Some("0 0.5 0.5 0.1 0.1".into()),
+                ..item(ids[1], "train")
+            },
+        ],
         remove: vec![ids[0]],
         note: Some("relabelled".into()),
     };
@@ -221,22 +349,41 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
     assert_eq!(ds.versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2]);
     let v1 = datasets::items(&db, ds.id, 1).await.unwrap();
     let v2 = datasets::items(&db, ds.id, 2).await.unwrap();
-    assert_eq!(v1.iter().map(|(i, _)| i.image_id).collect::<Vec<_>>(), vec![ids[0], ids[1]]);
+    assert_eq!(
+        v1.iter().map(|(i, _)| i.image_id).collect::<Vec<_>>(),
+        vec![ids[0], ids[1]]
+    );
     assert_eq!(v1[1].0.split, "val", "version 1 is unchanged");
-    assert_eq!(v2.iter().map(|(i, _)| (i.image_id, i.split.as_str())).collect::<Vec<_>>(), vec![(ids[1], "train"), (ids[2], "test")]);
+    assert_eq!(
+        v2.iter()
+            .map(|(i, _)| (i.image_id, i.split.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(ids[1], "train"), (ids[2], "test")]
+    );
     assert!(datasets::items(&db, ds.id, 3).await.is_err());
     assert_eq!(datasets::list(&db, Some("steel")).await.unwrap().len(), 1);
     assert!(datasets::list(&db, Some("pcb")).await.unwrap().is_empty());
-    assert!(matches!(datasets::get(&db, 12345).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        datasets::get(&db, 12345).await,
+        Err(StoreError::NotFound { .. })
+    ));
 });
 
 on_both!(one_production_version_per_model, |db: Db| async move {
     let m = serde_json::json!({"map50": 0.7});
     let p = serde_json::json!({});
-    let v1 = models::add_version(&db, "detector", "detect", &m, &p, "models/detector/v1", None).await.unwrap();
-    let v2 = models::add_version(&db, "detector", "detect", &m, &p, "models/detector/v2", None).await.unwrap();
+    let v1 = models::add_version(&db, "detector", "detect", &m, &p, "models/detector/v1", None)
+        .await
+        .unwrap();
+    let v2 = models::add_version(&db, "detector", "detect", &m, &p, "models/detector/v2", None)
+        .await
+        .unwrap();
     assert_eq!((v1.version, v2.version, v1.stage.as_str()), (1, 2, "None"));
-    assert!(models::add_version(&db, "detector", "segment", &m, &p, "k", None).await.is_err());
+    assert!(
+        models::add_version(&db, "detector", "segment", &m, &p, "k", None)
+            .await
+            .is_err()
+    );
     models::set_stage(&db, "detector", 1, "Production").await.unwrap();
     models::set_stage(&db, "detector", 2, "Production").await.unwrap();
     let prod = models::production(&db).await.unwrap();

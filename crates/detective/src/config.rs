@@ -110,6 +110,12 @@ impl Config {
             "cache_dir",
             "ffmpeg",
             "ffprobe",
+            // Flags' own variables (clap reads them) and test-tool paths.
+            "database_url",
+            "object_store",
+            "key",
+            "test_postgres",
+            "s3s_fs",
         ]));
         if let Some(d) = &flags.data_dir {
             fig = fig.merge(Serialized::default("data_dir", d));

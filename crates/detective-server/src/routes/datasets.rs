@@ -101,7 +101,13 @@ fn assign_splits(images: &[ImageRow], ratios: [f64; 3], explicit: &BTreeMap<i64,
     let n_val = ((ratios[1] * n as f64).round() as usize).min(n - n_train.min(n));
     let mut by_id: BTreeMap<i64, String> = BTreeMap::new();
     for (k, img) in free.iter().enumerate() {
-        let s = if k < n_train { "train" } else if k < n_train + n_val { "val" } else { "test" };
+        let s = if k < n_train {
+            "train"
+        } else if k < n_train + n_val {
+            "val"
+        } else {
+            "test"
+        };
         by_id.insert(img.id, s.to_string());
     }
     images
@@ -123,7 +129,9 @@ fn explicit_splits(splits: &Option<BTreeMap<String, Vec<i64>>>) -> Result<BTreeM
     let mut out = BTreeMap::new();
     for (split, ids) in splits.iter().flatten() {
         if !SPLITS.contains(&split.as_str()) {
-            return Err(ApiError::bad_request(format!("splits: {split:?} is not train, val or test")));
+            return Err(ApiError::bad_request(format!(
+                "splits: {split:?} is not train, val or test"
+            )));
         }
         for id in ids {
             if out.insert(*id, split.clone()).is_some() {
@@ -170,8 +178,15 @@ pub async fn create(
     if !matches!(task.as_str(), "detect" | "segment") {
         return Err(ApiError::bad_request(format!("task {task:?} is not detect or segment")));
     }
-    if req.classes.is_empty() || req.classes.iter().any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request("classes must be a non-empty list of names (1..64 characters)"));
+    if req.classes.is_empty()
+        || req
+            .classes
+            .iter()
+            .any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "classes must be a non-empty list of names (1..64 characters)",
+        ));
     }
     let explicit = explicit_splits(&req.splits)?;
     let mut ids: Vec<i64> = req.image_ids.clone();
@@ -194,7 +209,16 @@ pub async fn create(
     )?;
     let images = detective_store::images::get_many(&st.db, &ids).await?;
     let items = assign_splits(&images, ratios, &explicit);
-    let ds = datasets::create(&st.db, &req.name, &req.project, &task, &req.classes, &items, req.note.as_deref()).await?;
+    let ds = datasets::create(
+        &st.db,
+        &req.name,
+        &req.project,
+        &task,
+        &req.classes,
+        &items,
+        req.note.as_deref(),
+    )
+    .await?;
     Ok(Json(ds))
 }
 
@@ -243,7 +267,11 @@ pub async fn list(
 
 /// One dataset with its versions.
 #[utoipa::path(get, path = "/api/datasets/{id}", responses((status = 200, description = "the dataset")), security(("bearer" = [])))]
-pub async fn get(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<datasets::Dataset>> {
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<datasets::Dataset>> {
     caller.require(Action::Read)?;
     Ok(Json(datasets::get(&st.db, id).await?))
 }
@@ -279,7 +307,9 @@ pub async fn export(
     caller.require(Action::Read)?;
     let format = q.format.clone().unwrap_or_else(|| "yolov8".into());
     if !matches!(format.as_str(), "yolov8" | "coco") {
-        return Err(ApiError::bad_request(format!("format {format:?} is not yolov8 or coco")));
+        return Err(ApiError::bad_request(format!(
+            "format {format:?} is not yolov8 or coco"
+        )));
     }
     let ds = datasets::get(&st.db, id).await?;
     let version = match q.version {
@@ -316,7 +346,9 @@ pub async fn export(
         })
         .collect();
 
-    st.objects.put(&format!("{prefix}/data.yaml"), data_yaml.clone().into()).await?;
+    st.objects
+        .put(&format!("{prefix}/data.yaml"), data_yaml.clone().into())
+        .await?;
     if format == "yolov8" {
         zip.start_file("data.yaml", deflated).map_err(zerr)?;
         zip.write_all(data_yaml.as_bytes()).map_err(ierr)?;
@@ -330,19 +362,26 @@ pub async fn export(
             .put(&format!("{prefix}/images/{}/{name}", item.split), bytes.clone())
             .await?;
         st.objects
-            .put(&format!("{prefix}/labels/{}/{label_name}", item.split), label.clone().into())
+            .put(
+                &format!("{prefix}/labels/{}/{label_name}", item.split),
+                label.clone().into(),
+            )
             .await?;
-        zip.start_file(format!("images/{}/{name}", item.split), stored).map_err(zerr)?;
+        zip.start_file(format!("images/{}/{name}", item.split), stored)
+            .map_err(zerr)?;
         zip.write_all(&bytes).map_err(ierr)?;
         if format == "yolov8" {
-            zip.start_file(format!("labels/{}/{label_name}", item.split), deflated).map_err(zerr)?;
+            zip.start_file(format!("labels/{}/{label_name}", item.split), deflated)
+                .map_err(zerr)?;
             zip.write_all(label.as_bytes()).map_err(ierr)?;
         } else {
-            let file = coco.entry(item.split.clone()).or_insert_with(|| detective_data::coco::CocoFile {
-                images: Vec::new(),
-                annotations: Vec::new(),
-                categories: categories.clone(),
-            });
+            let file = coco
+                .entry(item.split.clone())
+                .or_insert_with(|| detective_data::coco::CocoFile {
+                    images: Vec::new(),
+                    annotations: Vec::new(),
+                    categories: categories.clone(),
+                });
             let image_id = img.id as u64;
             file.images.push(detective_data::coco::CocoImage {
                 id: image_id,
@@ -367,7 +406,8 @@ pub async fn export(
     }
     for (split, file) in &coco {
         let text = serde_json::to_vec_pretty(file).map_err(|e| ApiError::internal(e.to_string()))?;
-        zip.start_file(format!("annotations/instances_{split}.json"), deflated).map_err(zerr)?;
+        zip.start_file(format!("annotations/instances_{split}.json"), deflated)
+            .map_err(zerr)?;
         zip.write_all(&text).map_err(ierr)?;
     }
     let mut file = zip.finish().map_err(zerr)?;
@@ -380,7 +420,10 @@ pub async fn export(
         [
             (header::CONTENT_TYPE, "application/zip".to_string()),
             (header::CONTENT_LENGTH, len.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
         ],
         Body::from_stream(stream),
     )

@@ -143,7 +143,9 @@ pub async fn upload(
     }
     for t in &tags {
         if t.len() > 64 || t.chars().any(char::is_control) {
-            return Err(ApiError::bad_request("tags must be at most 64 printable characters each"));
+            return Err(ApiError::bad_request(
+                "tags must be at most 64 printable characters each",
+            ));
         }
     }
     if files.is_empty() && results.is_empty() {
@@ -152,7 +154,10 @@ pub async fn upload(
     let limits = st.settings.limits;
     for (file, bytes) in files {
         let label = match labels.remove(stem(&file)) {
-            Some(b) => match std::str::from_utf8(&b).map_err(|_| "label file is not UTF-8 text".to_string()).and_then(check_label) {
+            Some(b) => match std::str::from_utf8(&b)
+                .map_err(|_| "label file is not UTF-8 text".to_string())
+                .and_then(check_label)
+            {
                 Ok(l) => Some(l),
                 Err(reason) => {
                     results.push(refused(&file, reason));
@@ -210,7 +215,10 @@ pub async fn upload(
         });
     }
     for name in labels.keys() {
-        results.push(refused(&format!("{name}.txt"), "label file without an image of the same name"));
+        results.push(refused(
+            &format!("{name}.txt"),
+            "label file without an image of the same name",
+        ));
     }
     let stored = results.iter().filter(|r| r.status == "stored").count();
     let duplicates = results.iter().filter(|r| r.status == "duplicate").count();
@@ -245,7 +253,10 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::bad_request("cursor is not one this API returned")))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("cursor is not one this API returned"))
+        })
         .transpose()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -256,6 +267,7 @@ pub async fn list(
         tag: q.tag,
         split: q.split,
     };
-    let (items, next): (Vec<ImageRow>, Option<String>) = detective_store::images::list(&st.db, &f, after, limit).await?;
+    let (items, next): (Vec<ImageRow>, Option<String>) =
+        detective_store::images::list(&st.db, &f, after, limit).await?;
     Ok(Json(json!({ "items": items, "next": next })))
 }

@@ -124,7 +124,10 @@ pub async fn list(
         return Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"inspection-logs.csv\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"inspection-logs.csv\"",
+                ),
             ],
             out,
         )

@@ -43,7 +43,11 @@ pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<
 
 /// Revokes a key at once.
 #[utoipa::path(post, path = "/api/keys/{id}/revoke", responses((status = 200, description = "revoked")), security(("bearer" = [])))]
-pub async fn revoke(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn revoke(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require(Action::Admin)?;
     api_keys::revoke(&st.db, &id).await?;
     Ok(Json(json!({ "revoked": id })))

@@ -125,7 +125,10 @@ pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> Ap
             Err(e) => return Err(ApiError::unprocessable(format!("frame {id}.jpg: {e}"))),
         }
         let day = day_of(parse_rfc3339_ms(&p.captured_at)?);
-        keys.insert(id.clone(), detective_store::keys::frame(project, &batch.camera_id, &day, id));
+        keys.insert(
+            id.clone(),
+            detective_store::keys::frame(project, &batch.camera_id, &day, id),
+        );
     }
     for (id, bytes) in frames {
         if let Some(k) = keys.get(&id) {

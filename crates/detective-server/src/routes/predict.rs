@@ -74,8 +74,16 @@ pub async fn predict(
         .ok_or_else(|| ApiError::busy("no model is loaded on this server", 30))?;
     match q.task.as_deref().unwrap_or("detect") {
         "detect" => {}
-        "segment" => return Err(ApiError::not_found("no segmentation model is served by this server yet")),
-        other => return Err(ApiError::bad_request(format!("task {other:?} is not detect or segment"))),
+        "segment" => {
+            return Err(ApiError::not_found(
+                "no segmentation model is served by this server yet",
+            ));
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "task {other:?} is not detect or segment"
+            )));
+        }
     }
     if let Some(m) = &q.model {
         let name = m.split('@').next().unwrap_or("");

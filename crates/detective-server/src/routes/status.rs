@@ -81,7 +81,11 @@ pub async fn health(State(st): State<AppState>) -> Response {
         uptime_s: st.started.elapsed().as_secs_f64(),
         version: env!("CARGO_PKG_VERSION"),
     };
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 
@@ -122,22 +126,73 @@ pub async fn prometheus(State(st): State<AppState>, caller: Caller) -> ApiResult
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
-    metric("detective_predictions_total", "counter", "Predictions stored in the log.", s.predictions_total as f64);
-    metric("detective_predictions_today", "gauge", "Predictions captured today (UTC).", s.predictions_today as f64);
-    metric("detective_defect_rate_today", "gauge", "Defective share of today's predictions.", s.defect_rate_today);
-    metric("detective_ingest_rate_per_second", "gauge", "Predictions received per second over the last minute.", s.ingest_rate_per_s);
-    metric("detective_uncertain_queue", "gauge", "Uncertain predictions waiting for a label.", s.uncertain_queue as f64);
-    metric("detective_log_batches_total", "counter", "POST /api/log batches accepted by this process.", Counters::get(&c.log_batches) as f64);
-    metric("detective_predict_requests_total", "counter", "Predictions served by this process.", Counters::get(&c.predict_requests) as f64);
-    metric("detective_predict_rejected_total", "counter", "Predict requests refused because the pool was full.", Counters::get(&c.predict_rejected_busy) as f64);
-    metric("detective_uploads_total", "counter", "Images stored through uploads by this process.", Counters::get(&c.uploads) as f64);
-    let _ = writeln!(out, "# HELP detective_camera_fps Frames per second reported by the camera's agent.\n# TYPE detective_camera_fps gauge");
+    metric(
+        "detective_predictions_total",
+        "counter",
+        "Predictions stored in the log.",
+        s.predictions_total as f64,
+    );
+    metric(
+        "detective_predictions_today",
+        "gauge",
+        "Predictions captured today (UTC).",
+        s.predictions_today as f64,
+    );
+    metric(
+        "detective_defect_rate_today",
+        "gauge",
+        "Defective share of today's predictions.",
+        s.defect_rate_today,
+    );
+    metric(
+        "detective_ingest_rate_per_second",
+        "gauge",
+        "Predictions received per second over the last minute.",
+        s.ingest_rate_per_s,
+    );
+    metric(
+        "detective_uncertain_queue",
+        "gauge",
+        "Uncertain predictions waiting for a label.",
+        s.uncertain_queue as f64,
+    );
+    metric(
+        "detective_log_batches_total",
+        "counter",
+        "POST /api/log batches accepted by this process.",
+        Counters::get(&c.log_batches) as f64,
+    );
+    metric(
+        "detective_predict_requests_total",
+        "counter",
+        "Predictions served by this process.",
+        Counters::get(&c.predict_requests) as f64,
+    );
+    metric(
+        "detective_predict_rejected_total",
+        "counter",
+        "Predict requests refused because the pool was full.",
+        Counters::get(&c.predict_rejected_busy) as f64,
+    );
+    metric(
+        "detective_uploads_total",
+        "counter",
+        "Images stored through uploads by this process.",
+        Counters::get(&c.uploads) as f64,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP detective_camera_fps Frames per second reported by the camera's agent.\n# TYPE detective_camera_fps gauge"
+    );
     for cam in &s.cameras {
         if let Some(f) = cam.fps {
             let _ = writeln!(out, "detective_camera_fps{{camera=\"{}\"}} {f}", cam.id);
         }
     }
-    let _ = writeln!(out, "# HELP detective_camera_inference_ms Inference time reported by the camera's agent.\n# TYPE detective_camera_inference_ms gauge");
+    let _ = writeln!(
+        out,
+        "# HELP detective_camera_inference_ms Inference time reported by the camera's agent.\n# TYPE detective_camera_inference_ms gauge"
+    );
     for cam in &s.cameras {
         if let Some(f) = cam.inference_ms {
             let _ = writeln!(out, "detective_camera_inference_ms{{camera=\"{}\"}} {f}", cam.id);
@@ -155,8 +210,10 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
     let mut models: Vec<serde_json::Value> = Vec::new();
     for task in ["detect", "segment"] {
         if let Some(v) = production.iter().find(|v| v.task == task) {
-            models.push(json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
-                                "metrics": v.metrics, "source": "registry"}));
+            models.push(
+                json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
+                                "metrics": v.metrics, "source": "registry"}),
+            );
         } else if task == "detect"
             && let Some(p) = &st.predictor
         {

@@ -14,10 +14,24 @@ use crate::config::Config;
 
 pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
     match cmd {
-        BenchCommand::Ingest { url, key, clients, batch, duration, json } => {
+        BenchCommand::Ingest {
+            url,
+            key,
+            clients,
+            batch,
+            duration,
+            json,
+        } => {
             return super::bench_http::ingest(&url, key, clients, batch, duration, json);
         }
-        BenchCommand::Predict { url, key, clients, source, duration, json } => {
+        BenchCommand::Predict {
+            url,
+            key,
+            clients,
+            source,
+            duration,
+            json,
+        } => {
             return super::bench_http::predict(&url, key, clients, source.as_deref(), duration, json, config);
         }
         BenchCommand::Infer {

@@ -88,7 +88,14 @@ fn key_or_bail(key: Option<String>) -> Result<String> {
         .context("give an API key with --key or DETECTIVE_KEY (a device or admin key)")
 }
 
-pub fn ingest(url: &str, key: Option<String>, clients: usize, batch: usize, duration: f64, as_json: bool) -> Result<ExitCode> {
+pub fn ingest(
+    url: &str,
+    key: Option<String>,
+    clients: usize,
+    batch: usize,
+    duration: f64,
+    as_json: bool,
+) -> Result<ExitCode> {
     check(clients, duration)?;
     if !(1..=1000).contains(&batch) {
         bail!("--batch must be within 1..=1000");
@@ -109,7 +116,8 @@ pub fn ingest(url: &str, key: Option<String>, clients: usize, batch: usize, dura
                 let preds: Vec<serde_json::Value> = (0..batch)
                     .map(|i| {
                         let conf = ((n * batch + i) % 100) as f64 / 100.0;
-                        json!({"id": uuid::Uuid::new_v4().to_string(), "captured_at": now, "model_version": "bench@1",
+                        // Time-ordered UUIDv7 ids, as the edge agent makes them.
+                        json!({"id": uuid::Uuid::now_v7().to_string(), "captured_at": now, "model_version": "bench@1",
                                "features": {"brightness": 0.4, "contrast": 0.2, "blur": 100.0},
                                "detections": [{"class": 0, "name": "scratch", "confidence": conf, "bbox": [10.0, 10.0, 40.0, 30.0]}]})
                     })
@@ -128,7 +136,10 @@ pub fn ingest(url: &str, key: Option<String>, clients: usize, batch: usize, dura
     let elapsed = started.elapsed().as_secs_f64();
     let ok = outcome.latencies_ms.len();
     let preds_per_s = (ok * batch) as f64 / elapsed;
-    let (p50, p99) = (percentile(&outcome.latencies_ms, 50.0), percentile(&outcome.latencies_ms, 99.0));
+    let (p50, p99) = (
+        percentile(&outcome.latencies_ms, 50.0),
+        percentile(&outcome.latencies_ms, 99.0),
+    );
     if as_json {
         println!(
             "{}",
@@ -184,7 +195,13 @@ pub fn predict(
             let key = key.clone();
             let image = image.clone();
             async move {
-                let r = http.post(&endpoint).bearer_auth(&key).body(image).send().await.map_err(|e| e.to_string())?;
+                let r = http
+                    .post(&endpoint)
+                    .bearer_auth(&key)
+                    .body(image)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if r.status().is_success() {
                     Ok(())
                 } else {
@@ -196,7 +213,10 @@ pub fn predict(
     });
     let elapsed = started.elapsed().as_secs_f64();
     let ok = outcome.latencies_ms.len();
-    let (p50, p99) = (percentile(&outcome.latencies_ms, 50.0), percentile(&outcome.latencies_ms, 99.0));
+    let (p50, p99) = (
+        percentile(&outcome.latencies_ms, 50.0),
+        percentile(&outcome.latencies_ms, 99.0),
+    );
     if as_json {
         println!(
             "{}",

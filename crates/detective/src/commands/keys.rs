@@ -33,7 +33,10 @@ pub fn run(cmd: KeysCommand, config: &Config) -> Result<ExitCode> {
             }
             KeysCommand::List { storage } => {
                 let db = open_db(&storage, config).await?;
-                println!("{:<36}  {:<8}  {:<10}  {:<24}  {:<7}  name", "id", "role", "prefix", "created", "state");
+                println!(
+                    "{:<36}  {:<8}  {:<10}  {:<24}  {:<7}  name",
+                    "id", "role", "prefix", "created", "state"
+                );
                 for k in api_keys::list(&db).await? {
                     println!(
                         "{:<36}  {:<8}  {:<10}  {:<24}  {:<7}  {}",

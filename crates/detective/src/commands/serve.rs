@@ -77,7 +77,9 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         let db = open_db(&args.storage, config).await?;
         let objects = open_objects(&args.storage, config)?;
         if args.insecure_no_auth {
-            tracing::warn!("!!! --insecure-no-auth: EVERY caller is admin, no API key is checked. Local demos only. !!!");
+            tracing::warn!(
+                "!!! --insecure-no-auth: EVERY caller is admin, no API key is checked. Local demos only. !!!"
+            );
         } else if detective_store::api_keys::count_active(&db).await? == 0 {
             tracing::warn!(
                 "no API keys yet: every /api call but /api/health will answer 401. Create one with \
