@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use burn::tensor::Device;
-use detective_vision::Frame;
+use detective_vision::{Frame, GrayFrame};
 
 use crate::MlError;
 use crate::checkpoint::{SegMeta, load_segmenter};
@@ -102,6 +102,56 @@ impl AnySegmenter {
             AnySegmenter::Burn(s) => s.probabilities(frame, imgsz),
             AnySegmenter::Onnx(s) => s.probabilities(frame),
         }
+    }
+}
+
+/// Regions smaller than this many pixels are noise, not defects.
+pub const MIN_REGION_PIXELS: usize = 4;
+
+/// One frame seen by a segmenter: the probability map, the thresholded mask, and
+/// the defect regions (connected components) as detections, so masks flow
+/// through the same `Detection` type and pipeline as the detector's boxes.
+pub struct Segmentation {
+    /// Defect probability per pixel, row-major at the frame's size.
+    pub probs: Vec<f32>,
+    /// 255 where `probs >= threshold`, else 0.
+    pub mask: GrayFrame,
+    pub regions: Vec<detective_vision::regions::Region>,
+    /// One per region: class 0, the model's class name, mean probability, box.
+    pub detections: Vec<detective_core::Detection>,
+    /// Pixels marked as defect.
+    pub defect_pixels: usize,
+}
+
+impl AnySegmenter {
+    /// Segments `frame` at `imgsz` (Burn; ONNX uses its fixed size) with a pixel
+    /// `threshold`.
+    pub fn segment(&self, frame: &Frame, imgsz: u32, threshold: f32) -> Result<Segmentation, MlError> {
+        let probs = self.probabilities(frame, imgsz)?;
+        let mask = GrayFrame {
+            width: frame.width(),
+            height: frame.height(),
+            data: probs.iter().map(|&p| if p >= threshold { 255 } else { 0 }).collect(),
+        };
+        let regions = detective_vision::regions::connected_regions(&mask, &probs, MIN_REGION_PIXELS)?;
+        let name = self.name();
+        let detections = regions
+            .iter()
+            .map(|r| detective_core::Detection {
+                class_id: 0,
+                name: name.clone(),
+                confidence: r.mean_prob,
+                bbox: r.bbox,
+            })
+            .collect();
+        let defect_pixels = mask.data.iter().filter(|&&v| v > 0).count();
+        Ok(Segmentation {
+            probs,
+            mask,
+            regions,
+            detections,
+            defect_pixels,
+        })
     }
 }
 

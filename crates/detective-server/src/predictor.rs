@@ -1,4 +1,5 @@
-//! The bounded worker pool in front of the detector: at most `workers`
+//! The bounded worker pool in front of a model (the detector or the segmenter):
+//! at most `workers`
 //! predictions run at once (on blocking threads) and at most `max_waiting`
 //! requests wait for a slot; any more are answered 503 with `Retry-After` at
 //! once, so a burst of clients can never pile up an unbounded queue.
@@ -11,9 +12,9 @@ use tokio::sync::Semaphore;
 
 use crate::problem::ApiError;
 
-/// A loaded detector and the slots to run it.
-pub struct PredictorPool {
-    detector: Arc<Detector>,
+/// A loaded model and the slots to run it.
+pub struct PredictorPool<M = Detector> {
+    model: Arc<M>,
     /// Name the model is served under (`bundled`, or the file stem).
     pub name: String,
     /// Where it came from (path, or `bundled`).
@@ -33,11 +34,11 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl PredictorPool {
-    pub fn new(detector: Detector, name: String, source: String, workers: usize, max_waiting: usize) -> Self {
+impl<M: Send + Sync + 'static> PredictorPool<M> {
+    pub fn new(model: M, name: String, source: String, workers: usize, max_waiting: usize) -> Self {
         let workers = workers.max(1);
         PredictorPool {
-            detector: Arc::new(detector),
+            model: Arc::new(model),
             name,
             source,
             slots: Arc::new(Semaphore::new(workers)),
@@ -47,8 +48,8 @@ impl PredictorPool {
         }
     }
 
-    pub fn detector(&self) -> &Detector {
-        &self.detector
+    pub fn model(&self) -> &M {
+        &self.model
     }
 
     /// Predictions running now and requests waiting for a slot.
@@ -59,11 +60,11 @@ impl PredictorPool {
         )
     }
 
-    /// Runs `f` with the detector on a blocking thread once a slot is free, or
+    /// Runs `f` with the model on a blocking thread once a slot is free, or
     /// refuses at once when too many requests are already waiting.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Detector) -> T + Send + 'static,
+        F: FnOnce(&M) -> T + Send + 'static,
         T: Send + 'static,
     {
         let permit = match self.slots.clone().try_acquire_owned() {
@@ -87,10 +88,10 @@ impl PredictorPool {
                     .map_err(|_| ApiError::internal("predictor pool closed"))?
             }
         };
-        let det = self.detector.clone();
+        let model = self.model.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            f(&det)
+            f(&model)
         })
         .await
         .map_err(|e| ApiError::internal(format!("prediction task failed: {e}")))

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use detective_core::UncertainBand;
+use detective_ml::segmenter::AnySegmenter;
 use detective_store::{Db, Objects};
 use detective_vision::DecodeLimits;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub db: Db,
     pub objects: Objects,
     pub predictor: Option<Arc<PredictorPool>>,
+    /// The segmenter behind `task=segment`, when one is served.
+    pub segmenter: Option<Arc<PredictorPool<AnySegmenter>>>,
     pub settings: Arc<ServerSettings>,
     pub counters: Arc<Counters>,
     pub started: Instant,
@@ -78,9 +81,16 @@ impl AppState {
             db,
             objects,
             predictor: predictor.map(Arc::new),
+            segmenter: None,
             settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
             started: Instant::now(),
         }
+    }
+
+    /// Also serves `segmenter` for `POST /api/inference/predict?task=segment`.
+    pub fn with_segmenter(mut self, segmenter: PredictorPool<AnySegmenter>) -> Self {
+        self.segmenter = Some(Arc::new(segmenter));
+        self
     }
 }

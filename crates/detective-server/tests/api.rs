@@ -845,3 +845,102 @@ on_both!(
         assert_eq!(r.status(), 400);
     }
 );
+
+/// A fresh (untrained) UNetTiny checkpoint: its head starts at a 1 % defect prior.
+fn fresh_segmenter(dir: &std::path::Path) -> std::path::PathBuf {
+    use detective_ml::checkpoint::{SegMeta, save_segmenter};
+    use detective_ml::unet::{UNetConfig, UNetTiny};
+    let device = burn::tensor::Device::flex();
+    let model = UNetTiny::new(&UNetConfig::default(), &device);
+    let path = dir.join("unet.bpk");
+    save_segmenter(&model, &SegMeta::new(vec!["defect".into()], 64, 0.5), &path).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predict_with_task_segment_answers_regions_and_an_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = detective_ml::segmenter::AnySegmenter::load(&fresh_segmenter(dir.path()), 1).unwrap();
+    let plain = TestServer::start(Kind::SqliteFolder).await;
+    let key = plain.key(Role::Device).await;
+    let r = client()
+        .post(plain.at("/api/inference/predict?task=segment"))
+        .bearer_auth(&key)
+        .body(part_png(96, 64, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "no segmenter served");
+    let s = TestServer::start_with_segmenter(
+        Kind::SqliteFolder,
+        detective_server::ServerSettings::default(),
+        Some(common::bundled_pool(1, 4)),
+        Some(detective_server::PredictorPool::new(
+            seg,
+            "unet".into(),
+            "test".into(),
+            1,
+            4,
+        )),
+    )
+    .await;
+    let key = s.key(Role::Device).await;
+    let url = s.url.clone();
+    // Threshold below the untrained model's 1 % prior: the whole part is one region.
+    let r = client()
+        .post(format!("{url}/api/inference/predict?task=segment&conf=0.001"))
+        .bearer_auth(&key)
+        .body(part_png(96, 64, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["model"]["task"], "segment");
+    assert_eq!(v["image"], json!({"width": 96, "height": 64}));
+    assert_eq!(v["defect_pixels"], 96 * 64);
+    assert_eq!(v["detections"][0]["bbox"], json!([0.0, 0.0, 96.0, 64.0]));
+    assert_eq!(v["detections"][0]["area"], 96 * 64);
+    // At the model's own threshold (0.5) nothing is a defect.
+    let v: Value = client()
+        .post(format!("{url}/api/inference/predict?task=segment"))
+        .bearer_auth(&key)
+        .body(part_png(96, 64, 0))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["defect_pixels"], 0);
+    let r = client()
+        .post(format!("{url}/api/inference/predict?task=segment&annotated=true"))
+        .bearer_auth(&key)
+        .body(part_png(96, 64, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (96, 64));
+    let status: Value = client()
+        .get(format!("{url}/api/model-status"))
+        .bearer_auth(s.key(Role::Viewer).await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["models"][1]["task"], "segment", "{status}");
+    for q in ["conf=1.5", "model=other"] {
+        let r = client()
+            .post(format!("{url}/api/inference/predict?task=segment&{q}"))
+            .bearer_auth(&key)
+            .body(part_png(96, 64, 0))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{q}");
+    }
+}

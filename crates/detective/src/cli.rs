@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Detector served by /api/inference/predict: a .onnx or .bpk file, or `bundled`.
     #[arg(long, default_value = "bundled")]
     pub model: PathBuf,
+    /// Segmenter served by /api/inference/predict?task=segment: our UNetTiny
+    /// checkpoint (.bpk) or its ONNX export. None by default.
+    #[arg(long, value_name = "PATH")]
+    pub segment_model: Option<PathBuf>,
     /// Predictions run at once (each uses --threads cores).
     #[arg(long, default_value_t = 1)]
     pub predict_workers: usize,

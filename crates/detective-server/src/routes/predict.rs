@@ -29,7 +29,8 @@ pub struct PredictQuery {
     pub iou: Option<f32>,
     /// `name`, `name@version` or a stage; only the served model is available.
     pub model: Option<String>,
-    /// `detect` (default).
+    /// `detect` (default) or `segment` (when the server serves a segmenter; `conf`
+    /// is then the pixel threshold, default the model's).
     pub task: Option<String>,
     /// Answer the image as JPEG with the detections drawn in red.
     pub annotated: Option<bool>,
@@ -68,23 +69,19 @@ pub async fn predict(
     req: Request,
 ) -> ApiResult<Response> {
     caller.require(Action::Predict)?;
-    let pool = st
-        .predictor
-        .clone()
-        .ok_or_else(|| ApiError::busy("no model is loaded on this server", 30))?;
     match q.task.as_deref().unwrap_or("detect") {
         "detect" => {}
-        "segment" => {
-            return Err(ApiError::not_found(
-                "no segmentation model is served by this server yet",
-            ));
-        }
+        "segment" => return segment(st, q, req).await,
         other => {
             return Err(ApiError::bad_request(format!(
                 "task {other:?} is not detect or segment"
             )));
         }
     }
+    let pool = st
+        .predictor
+        .clone()
+        .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
     if let Some(m) = &q.model {
         let name = m.split('@').next().unwrap_or("");
         if name != pool.name && !m.eq_ignore_ascii_case("production") {
@@ -150,13 +147,97 @@ pub async fn predict(
                    "uncertain": band.is_uncertain(d.confidence)})
         })
         .collect();
-    let det = pool.detector();
+    let det = pool.model();
     Ok(Json(json!({
         "model": {"name": pool.name, "source": pool.source, "backend": det.backend, "imgsz": det.imgsz},
         "image": {"width": w, "height": h},
         "detections": detections,
         "timings_ms": {"decode": decode_ms, "preprocess": pred.preprocess_ms, "inference": pred.inference_ms,
                         "postprocess": pred.postprocess_ms, "total": total_ms},
+    }))
+    .into_response())
+}
+
+/// `task=segment`: the defect regions of the segmenter's mask as detections (box,
+/// area, mean probability), the count of defect pixels; `annotated=true` answers
+/// the heatmap blended over the image with the regions boxed in red.
+async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Response> {
+    let pool = st.segmenter.clone().ok_or_else(|| {
+        ApiError::not_found("this server serves no segmentation model (start it with --segment-model)")
+    })?;
+    if let Some(m) = &q.model {
+        let name = m.split('@').next().unwrap_or("");
+        if name != pool.name {
+            return Err(ApiError::not_found(format!(
+                "model {m:?} is not loaded; this server segments with {:?}",
+                pool.name
+            )));
+        }
+    }
+    let threshold = q.conf.unwrap_or_else(|| pool.model().threshold());
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(ApiError::bad_request(
+            "conf (the pixel threshold of a segmenter) must be within (0, 1)",
+        ));
+    }
+    let bytes = image_bytes(&st, req).await?;
+    let limits = st.settings.limits;
+    let band = st.settings.band;
+    let annotated = q.annotated.unwrap_or(false);
+    let t0 = Instant::now();
+    let outcome = pool
+        .run(move |seg| {
+            let frame = detective_vision::decode::decode_image(&bytes, &limits)
+                .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
+            let out = seg
+                .segment(&frame, seg.imgsz(), threshold)
+                .map_err(|e| ApiError::internal(format!("segmentation failed: {e}")))?;
+            let jpeg = if annotated {
+                let mut f = detective_vision::overlay::blend_heatmap(&frame, &out.probs, 0.45)
+                    .map_err(|e| ApiError::internal(format!("drawing the heatmap: {e}")))?;
+                detective_vision::overlay::draw_detections(&mut f, &out.detections);
+                Some(
+                    detective_vision::encode::encode_jpeg(&f, 90)
+                        .map_err(|e| ApiError::internal(format!("encoding the annotated image: {e}")))?,
+                )
+            } else {
+                None
+            };
+            Ok::<_, ApiError>((frame.width(), frame.height(), out, jpeg))
+        })
+        .await;
+    let (w, h, out, jpeg) = match outcome {
+        Ok(r) => r?,
+        Err(e) => {
+            if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                Counters::add(&st.counters.predict_rejected_busy, 1);
+            }
+            return Err(e);
+        }
+    };
+    let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    Counters::add(&st.counters.predict_requests, 1);
+    Counters::add(&st.counters.predict_ms_total, total_ms as u64);
+    if let Some(jpeg) = jpeg {
+        return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
+    }
+    let detections: Vec<serde_json::Value> = out
+        .regions
+        .iter()
+        .zip(&out.detections)
+        .map(|(r, d)| {
+            json!({"class": d.class_id, "name": d.name, "confidence": d.confidence, "bbox": d.bbox,
+                   "area": r.area, "uncertain": band.is_uncertain(d.confidence)})
+        })
+        .collect();
+    let m = pool.model();
+    Ok(Json(json!({
+        "model": {"name": pool.name, "source": pool.source, "backend": m.backend(), "imgsz": m.imgsz(), "task": "segment"},
+        "image": {"width": w, "height": h},
+        "threshold": threshold,
+        "defect_pixels": out.defect_pixels,
+        "detections": detections,
+        "timings_ms": {"total": total_ms},
     }))
     .into_response())
 }

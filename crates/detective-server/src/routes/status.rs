@@ -68,7 +68,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
         Some(p) => Component {
             status: "up",
             latency_ms: None,
-            detail: format!("{} ({}, {})", p.name, p.detector().backend, p.source),
+            detail: format!("{} ({}, {})", p.name, p.model().backend, p.source),
         },
         None => down("no model loaded".into()),
     };
@@ -214,10 +214,17 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
                 json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
                                 "metrics": v.metrics, "source": "registry"}),
             );
+        } else if task == "segment"
+            && let Some(p) = &st.segmenter
+        {
+            let m = p.model();
+            models.push(json!({"task": task, "name": p.name, "version": null, "stage": "None",
+                                "metrics": {}, "source": p.source, "backend": m.backend(),
+                                "imgsz": m.imgsz(), "classes": [m.name()]}));
         } else if task == "detect"
             && let Some(p) = &st.predictor
         {
-            let d = p.detector();
+            let d = p.model();
             models.push(json!({"task": task, "name": p.name, "version": null, "stage": "None",
                                 "metrics": {}, "source": p.source, "backend": d.backend,
                                 "imgsz": d.imgsz, "classes": d.names}));

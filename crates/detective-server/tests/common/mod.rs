@@ -39,6 +39,15 @@ impl TestServer {
     }
 
     pub async fn start_with(kind: Kind, settings: ServerSettings, pool: Option<PredictorPool>) -> TestServer {
+        TestServer::start_with_segmenter(kind, settings, pool, None).await
+    }
+
+    pub async fn start_with_segmenter(
+        kind: Kind,
+        settings: ServerSettings,
+        pool: Option<PredictorPool>,
+        segmenter: Option<PredictorPool<detective_ml::segmenter::AnySegmenter>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (db, objects, s3) = match kind {
             Kind::SqliteFolder => {
@@ -56,7 +65,10 @@ impl TestServer {
             }
         };
         db.migrate().await.unwrap();
-        let state = AppState::new(db, objects, pool, settings);
+        let mut state = AppState::new(db, objects, pool, settings);
+        if let Some(seg) = segmenter {
+            state = state.with_segmenter(seg);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
         let st = state.clone();

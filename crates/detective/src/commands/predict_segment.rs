@@ -15,13 +15,9 @@ use detective_ml::segmenter::AnySegmenter;
 use detective_vision::GrayFrame;
 use detective_vision::encode::{encode_gray_png, encode_png};
 use detective_vision::overlay::{blend_heatmap, draw_detections, heatmap};
-use detective_vision::regions::connected_regions;
 
 use crate::cli::PredictArgs;
 use crate::config::Config;
-
-/// Regions smaller than this many pixels are noise, not defects.
-const MIN_REGION_PIXELS: usize = 4;
 
 pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<ExitCode> {
     let model_path = detective_ml::bundled::resolve(&args.model)?;
@@ -41,7 +37,6 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let name = engine.name();
     let limits = config.decode_limits();
     let (mut total_ms, mut failed) = (0.0, 0usize);
     for path in images {
@@ -54,25 +49,11 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
             }
         };
         let t0 = Instant::now();
-        let probs = engine.probabilities(&frame, imgsz)?;
-        let mask = GrayFrame {
-            width: frame.width(),
-            height: frame.height(),
-            data: probs.iter().map(|&p| if p >= threshold { 255 } else { 0 }).collect(),
-        };
-        let regions = connected_regions(&mask, &probs, MIN_REGION_PIXELS)?;
+        let seg = engine.segment(&frame, imgsz, threshold)?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         total_ms += ms;
-        let detections: Vec<Detection> = regions
-            .iter()
-            .map(|r| Detection {
-                class_id: 0,
-                name: name.clone(),
-                confidence: r.mean_prob,
-                bbox: r.bbox,
-            })
-            .collect();
-        let defect_pixels = mask.data.iter().filter(|&&v| v > 0).count();
+        let (probs, mask, regions, detections, defect_pixels) =
+            (seg.probs, seg.mask, seg.regions, seg.detections, seg.defect_pixels);
         if args.json {
             let regions_json: Vec<serde_json::Value> = regions
                 .iter()

@@ -73,6 +73,25 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         limits: config.decode_limits(),
         ..ServerSettings::default()
     };
+    let segmenter = match &args.segment_model {
+        Some(path) => {
+            let seg = detective_ml::segmenter::AnySegmenter::load(path, args.threads)
+                .with_context(|| format!("loading the segmenter {}", path.display()))?;
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "segmenter".into());
+            tracing::info!("segmenter {name}: input {} on {}", seg.imgsz(), seg.backend());
+            Some(PredictorPool::new(
+                seg,
+                name,
+                path.display().to_string(),
+                args.predict_workers,
+                args.predict_queue,
+            ))
+        }
+        None => None,
+    };
     runtime()?.block_on(async {
         let db = open_db(&args.storage, config).await?;
         let objects = open_objects(&args.storage, config)?;
@@ -88,7 +107,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         }
         tracing::info!("database {} ({})", db.display_url(), db.backend().as_str());
         tracing::info!("object store {}", objects.display());
-        let state = AppState::new(db.clone(), objects, Some(pool), settings);
+        let mut state = AppState::new(db.clone(), objects, Some(pool), settings);
+        if let Some(seg) = segmenter {
+            state = state.with_segmenter(seg);
+        }
         detective_server::serve(
             state,
             addr,
