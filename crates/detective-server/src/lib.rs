@@ -3,6 +3,7 @@
 //! roles, problem+json errors, OpenAPI document, Prometheus metrics.
 
 pub mod auth;
+pub mod model_cache;
 pub mod openapi;
 pub mod predictor;
 pub mod problem;

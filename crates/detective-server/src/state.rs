@@ -10,6 +10,7 @@ use detective_ml::segmenter::AnySegmenter;
 use detective_store::{Db, Objects};
 use detective_vision::DecodeLimits;
 
+use crate::model_cache::ModelCache;
 use crate::predictor::PredictorPool;
 
 /// Settings of a running server.
@@ -25,6 +26,12 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Most files in one upload request.
     pub max_files: usize,
+    /// Where registry models named by `?model=` are copied to be loaded.
+    pub model_cache_dir: std::path::PathBuf,
+    /// ONNX Runtime threads per prediction of a registry model (0 = every core).
+    pub predict_threads: usize,
+    pub predict_workers: usize,
+    pub predict_queue: usize,
 }
 
 impl Default for ServerSettings {
@@ -36,6 +43,10 @@ impl Default for ServerSettings {
             limits: DecodeLimits::default(),
             max_body_bytes: 256 * 1024 * 1024,
             max_files: 1000,
+            model_cache_dir: std::env::temp_dir().join("detective-model-cache"),
+            predict_threads: 0,
+            predict_workers: 1,
+            predict_queue: 8,
         }
     }
 }
@@ -71,6 +82,8 @@ pub struct AppState {
     /// The segmenter behind `task=segment`, when one is served.
     pub segmenter: Option<Arc<PredictorPool<AnySegmenter>>>,
     pub settings: Arc<ServerSettings>,
+    /// Registry versions loaded on demand for `?model=`.
+    pub models: Arc<ModelCache>,
     pub counters: Arc<Counters>,
     pub started: Instant,
 }
@@ -82,6 +95,12 @@ impl AppState {
             objects,
             predictor: predictor.map(Arc::new),
             segmenter: None,
+            models: Arc::new(ModelCache::new(
+                settings.model_cache_dir.clone(),
+                settings.predict_threads,
+                settings.predict_workers,
+                settings.predict_queue,
+            )),
             settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
             started: Instant::now(),

@@ -944,3 +944,67 @@ async fn predict_with_task_segment_answers_regions_and_an_overlay() {
         assert!(r.status().is_client_error(), "{q}");
     }
 }
+
+on_both!(
+    predict_loads_registered_versions_by_number_or_stage,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let key = s.key(Role::Device).await;
+        // Register the bundled detector's ONNX as det@1 (Production) and a broken det@2.
+        let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+        let onnx = std::fs::read(bundled.with_extension("onnx")).unwrap();
+        s.state
+            .objects
+            .put("models/det/v1/model.onnx", onnx.into())
+            .await
+            .unwrap();
+        s.state
+            .objects
+            .put("models/det/v2/notes.txt", bytes::Bytes::from_static(b"no model"))
+            .await
+            .unwrap();
+        let m = json!({"map50": 0.7});
+        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), "models/det/v1", None)
+            .await
+            .unwrap();
+        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), "models/det/v2", None)
+            .await
+            .unwrap();
+        detective_store::models::set_stage(&s.state.db, "det", 1, "Production")
+            .await
+            .unwrap();
+        let predict = |q: &str| {
+            client()
+                .post(s.at(&format!("/api/inference/predict?{q}")))
+                .bearer_auth(&key)
+                .body(part_png(320, 320, 1))
+                .send()
+        };
+        let served: Value = predict("").await.unwrap().json().await.unwrap();
+        for q in ["model=det@1", "model=det@production", "model=Production", "model=det"] {
+            let r = predict(q).await.unwrap();
+            assert_eq!(r.status(), 200, "{q}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(
+                (v["model"]["name"].as_str(), v["model"]["version"].as_i64()),
+                (Some("det"), Some(1)),
+                "{q}"
+            );
+            assert_eq!(
+                v["detections"], served["detections"],
+                "the same network as the served one"
+            );
+        }
+        for (q, status) in [
+            ("model=det@2", 422),
+            ("model=det@7", 404),
+            ("model=det@Staging", 404),
+            ("model=det@gold", 400),
+            ("model=nope", 404),
+        ] {
+            let r = predict(q).await.unwrap();
+            assert_eq!(r.status(), status, "{q}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+        }
+    }
+);

@@ -191,3 +191,28 @@ pub async fn versions(db: &Db, name: &str) -> Result<Vec<ModelVersion>, StoreErr
     }
     rows.iter().map(version_row).collect()
 }
+
+/// The newest version of model `name` (or of any `task` model when `name` is
+/// `None`) at `stage`.
+pub async fn at_stage(
+    db: &Db,
+    name: Option<&str>,
+    task: &str,
+    stage: &str,
+) -> Result<Option<ModelVersion>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
+         WHERE v.stage = $1 AND m.task = $2 ORDER BY v.created_at DESC, v.version DESC"
+    ))
+    .bind(stage)
+    .bind(task)
+    .fetch_all(db.pool())
+    .await?;
+    for r in &rows {
+        let v = version_row(r)?;
+        if name.is_none_or(|n| n == v.name) {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}

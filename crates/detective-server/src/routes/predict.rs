@@ -27,7 +27,8 @@ pub struct PredictQuery {
     pub conf: Option<f32>,
     /// NMS IoU threshold (default 0.7).
     pub iou: Option<f32>,
-    /// `name`, `name@version` or a stage; only the served model is available.
+    /// The served model's name (default), or a registered version: `name@3`,
+    /// `name@Production` (any stage), or a stage alone for the task's model.
     pub model: Option<String>,
     /// `detect` (default) or `segment` (when the server serves a segmenter; `conf`
     /// is then the pixel threshold, default the model's).
@@ -78,19 +79,19 @@ pub async fn predict(
             )));
         }
     }
-    let pool = st
-        .predictor
-        .clone()
-        .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
-    if let Some(m) = &q.model {
-        let name = m.split('@').next().unwrap_or("");
-        if name != pool.name && !m.eq_ignore_ascii_case("production") {
-            return Err(ApiError::not_found(format!(
-                "model {m:?} is not loaded; this server serves {:?}",
-                pool.name
-            )));
+    // No `model`, or the served model's name: the served model; anything else
+    // names a registered version (`name@3`, `name@Production`, `production`).
+    let served = st.predictor.clone();
+    let (pool, version) = match q.model.as_deref() {
+        Some(m) if served.as_ref().is_none_or(|p| p.name != m) => {
+            let (v, p) = st.models.get(&st, m).await?;
+            (p, Some(v.version))
         }
-    }
+        _ => (
+            served.ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?,
+            None,
+        ),
+    };
     let opts = PredictOptions {
         conf: q.conf.unwrap_or(st.settings.conf),
         iou: q.iou.unwrap_or(0.7),
@@ -149,7 +150,7 @@ pub async fn predict(
         .collect();
     let det = pool.model();
     Ok(Json(json!({
-        "model": {"name": pool.name, "source": pool.source, "backend": det.backend, "imgsz": det.imgsz},
+        "model": {"name": pool.name, "version": version, "source": pool.source, "backend": det.backend, "imgsz": det.imgsz},
         "image": {"width": w, "height": h},
         "detections": detections,
         "timings_ms": {"decode": decode_ms, "preprocess": pred.preprocess_ms, "inference": pred.inference_ms,

@@ -65,6 +65,10 @@ impl TestServer {
             }
         };
         db.migrate().await.unwrap();
+        let settings = ServerSettings {
+            model_cache_dir: dir.path().join("model-cache"),
+            ..settings
+        };
         let mut state = AppState::new(db, objects, pool, settings);
         if let Some(seg) = segmenter {
             state = state.with_segmenter(seg);

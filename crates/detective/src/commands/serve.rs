@@ -71,6 +71,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         band: UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?,
         conf: config.thresholds.conf,
         limits: config.decode_limits(),
+        model_cache_dir: config.data_dir.join("model-cache"),
+        predict_threads: args.threads,
+        predict_workers: args.predict_workers,
+        predict_queue: args.predict_queue,
         ..ServerSettings::default()
     };
     let segmenter = match &args.segment_model {

@@ -1,0 +1,138 @@
+//! Registered model versions loaded on demand for `?model=` of the predict
+//! route: `name@3`, `name@Production` (or any stage), or a stage alone
+//! (`production`: the task's Production model). The version's artifact
+//! (`models/{name}/v{n}/model.onnx`, else `model.bpk` + `model.json`) is copied
+//! from the object store to a local cache folder and loaded into its own bounded
+//! pool; the few most recently used stay loaded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use detective_ml::detector::Detector;
+use detective_store::models::{self, ModelVersion};
+use tokio::sync::Mutex;
+
+use crate::PredictorPool;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Loaded registry models kept at once.
+const KEEP: usize = 3;
+
+/// Where and how registry models are loaded.
+pub struct ModelCache {
+    dir: PathBuf,
+    threads: usize,
+    workers: usize,
+    max_waiting: usize,
+    /// (name@version, pool), most recently used last.
+    loaded: Mutex<Vec<(String, Arc<PredictorPool>)>>,
+}
+
+const STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];
+
+fn stage_of(s: &str) -> Option<&'static str> {
+    STAGES.iter().copied().find(|st| st.eq_ignore_ascii_case(s))
+}
+
+impl ModelCache {
+    pub fn new(dir: PathBuf, threads: usize, workers: usize, max_waiting: usize) -> Self {
+        ModelCache {
+            dir,
+            threads,
+            workers,
+            max_waiting,
+            loaded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The registered detect version `spec` names, or 404.
+    async fn resolve(&self, st: &AppState, spec: &str) -> Result<ModelVersion, ApiError> {
+        let not_found = || ApiError::not_found(format!("no registered detect model matches {spec:?}"));
+        let v = match spec.split_once('@') {
+            Some((name, v)) => {
+                if let Ok(n) = v.parse::<i64>() {
+                    models::get_version(&st.db, name, n).await.map_err(|_| not_found())?
+                } else {
+                    let stage = stage_of(v).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "model {spec:?}: after @ comes a version number or a stage (None, Staging, Production, Archived)"
+                        ))
+                    })?;
+                    models::at_stage(&st.db, Some(name), "detect", stage)
+                        .await?
+                        .ok_or_else(not_found)?
+                }
+            }
+            None => match stage_of(spec) {
+                Some(stage) => models::at_stage(&st.db, None, "detect", stage)
+                    .await?
+                    .ok_or_else(not_found)?,
+                None => models::at_stage(&st.db, Some(spec), "detect", "Production")
+                    .await?
+                    .ok_or_else(not_found)?,
+            },
+        };
+        if v.task != "detect" {
+            return Err(ApiError::bad_request(format!(
+                "{}@{} is a {} model",
+                v.name, v.version, v.task
+            )));
+        }
+        Ok(v)
+    }
+
+    /// The pool of the version `spec` names, loading it if needed.
+    pub async fn get(&self, st: &AppState, spec: &str) -> Result<(ModelVersion, Arc<PredictorPool>), ApiError> {
+        let v = self.resolve(st, spec).await?;
+        let id = format!("{}@{}", v.name, v.version);
+        let mut loaded = self.loaded.lock().await;
+        if let Some(i) = loaded.iter().position(|(k, _)| *k == id) {
+            let entry = loaded.remove(i);
+            let pool = entry.1.clone();
+            loaded.push(entry);
+            return Ok((v, pool));
+        }
+        // Fetch the artifact into the cache folder.
+        let prefix = v.artifact_key.trim_end_matches('/').to_string();
+        let keys = st.objects.list(&prefix).await?;
+        let file = |n: &str| format!("{prefix}/{n}");
+        let dest = self.dir.join(&v.name).join(format!("v{}", v.version));
+        std::fs::create_dir_all(&dest)
+            .map_err(|e| ApiError::internal(format!("model cache {}: {e}", dest.display())))?;
+        let model_path = if keys.contains(&file("model.onnx")) {
+            let bytes = st.objects.get(&file("model.onnx")).await?;
+            let p = dest.join("model.onnx");
+            std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
+            p
+        } else if keys.contains(&file("model.bpk")) && keys.contains(&file("model.json")) {
+            for n in ["model.json", "model.bpk"] {
+                let bytes = st.objects.get(&file(n)).await?;
+                let p = dest.join(n);
+                std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
+            }
+            dest.join("model.bpk")
+        } else {
+            return Err(ApiError::unprocessable(format!(
+                "{id} has no model.onnx or model.bpk + model.json under {prefix}/"
+            )));
+        };
+        let threads = self.threads;
+        let det = tokio::task::spawn_blocking(move || Detector::load(&model_path, None, threads))
+            .await
+            .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
+            .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
+        let pool = Arc::new(PredictorPool::new(
+            det,
+            v.name.clone(),
+            format!("registry {id}"),
+            self.workers,
+            self.max_waiting,
+        ));
+        loaded.push((id, pool.clone()));
+        if loaded.len() > KEEP {
+            loaded.remove(0);
+        }
+        Ok((v, pool))
+    }
+}
