@@ -729,7 +729,8 @@ on_both!(
         assert_eq!(r.status(), 409, "names are unique per project");
 
         let more = upload(&s, &op, "steel", 200, 2, "batch2").await;
-        let v2 = json!({"add": more, "remove": [ids[0]], "splits": {"val": [more[0]]}, "note": "second batch"});
+        let v2 = json!({"add": more, "remove": [ids[0]], "splits": {"val": [more[0]]}, "note": "second batch",
+                        "labels": {ids[1].to_string(): "1 0.25 0.25 0.5 0.5\n", more[1].to_string(): ""}});
         let ds: Value = client()
             .post(s.at(&format!("/api/datasets/{id}/versions")))
             .bearer_auth(&op)
@@ -742,6 +743,14 @@ on_both!(
             .unwrap();
         assert_eq!(ds["versions"].as_array().unwrap().len(), 2);
         assert_eq!(ds["versions"][1]["n_images"], 11);
+        let r = client()
+            .post(s.at(&format!("/api/datasets/{id}/versions")))
+            .bearer_auth(&op)
+            .json(&json!({"labels": {ids[1].to_string(): "9 x y"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "a malformed label is refused");
         let got: Value = client()
             .get(s.at(&format!("/api/datasets/{id}")))
             .bearer_auth(&op)
@@ -791,7 +800,7 @@ on_both!(
         assert_eq!(copy.len(), 21, "data.yaml + 10 images + 10 labels: {copy:?}");
 
         let coco = client()
-            .get(s.at(&format!("/api/datasets/{id}/export?format=coco")))
+            .get(s.at(&format!("/api/datasets/{id}/export?version=1&format=coco")))
             .bearer_auth(&op)
             .send()
             .await
@@ -800,6 +809,21 @@ on_both!(
             .await
             .unwrap();
         let ann: Value = serde_json::from_str(&zip_text(&coco, "annotations/instances_train.json")).unwrap();
+        let latest = client()
+            .get(s.at(&format!("/api/datasets/{id}/export")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let relabelled = zip_names(&latest)
+            .iter()
+            .filter(|n| n.starts_with("labels/"))
+            .filter(|n| zip_text(&latest, n).starts_with("1 0.25"))
+            .count();
+        assert_eq!(relabelled, 1, "version 2 carries the new label");
         assert_eq!(ann["categories"][1]["name"], "dent");
         let a = &ann["annotations"][0];
         assert_eq!(

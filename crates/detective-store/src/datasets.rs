@@ -166,6 +166,9 @@ pub struct VersionChange {
     /// Image ids to drop.
     #[serde(default)]
     pub remove: Vec<i64>,
+    /// New labels (YOLO text; `None`: background) for images of the new version.
+    #[serde(default)]
+    pub labels: BTreeMap<i64, Option<String>>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -174,7 +177,7 @@ pub struct VersionChange {
 /// `change` applied. Returns the dataset with all its versions.
 pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dataset, StoreError> {
     check_items(&change.upsert)?;
-    if change.upsert.is_empty() && change.remove.is_empty() {
+    if change.upsert.is_empty() && change.remove.is_empty() && change.labels.is_empty() {
         return Err(StoreError::Invalid(
             "a new version must add, change or remove at least one image".into(),
         ));
@@ -213,6 +216,16 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
     }
     for it in &change.upsert {
         items.insert(it.image_id, it.clone());
+    }
+    for (image, label) in &change.labels {
+        match items.get_mut(image) {
+            Some(it) => it.label = label.clone(),
+            None => {
+                return Err(StoreError::Invalid(format!(
+                    "labels: image {image} is not in the new version"
+                )));
+            }
+        }
     }
     if items.is_empty() {
         return Err(StoreError::Invalid("the new version would have no images".into()));

@@ -343,6 +343,7 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
             },
         ],
         remove: vec![ids[0]],
+        labels: BTreeMap::from([(ids[2], Some("0 0.2 0.2 0.1 0.1\n".to_string()))]),
         note: Some("relabelled".into()),
     };
     let ds = datasets::add_version(&db, ds.id, &change).await.unwrap();
@@ -360,6 +361,15 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
             .collect::<Vec<_>>(),
         vec![(ids[1], "train"), (ids[2], "test")]
     );
+    assert_eq!(v2[1].0.label.as_deref(), Some("0 0.2 0.2 0.1 0.1\n"));
+    let stray = VersionChange {
+        labels: BTreeMap::from([(ids[3], None)]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        datasets::add_version(&db, ds.id, &stray).await,
+        Err(StoreError::Invalid(_))
+    ));
     assert!(datasets::items(&db, ds.id, 3).await.is_err());
     assert_eq!(datasets::list(&db, Some("steel")).await.unwrap().len(), 1);
     assert!(datasets::list(&db, Some("pcb")).await.unwrap().is_empty());

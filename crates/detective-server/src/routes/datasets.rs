@@ -65,6 +65,10 @@ pub struct NewVersion {
     pub splits: Option<BTreeMap<String, Vec<i64>>>,
     #[serde(default)]
     pub remove: Vec<i64>,
+    /// New YOLO label text per image id (`""`: no defects), for added images or
+    /// images already in the dataset.
+    #[serde(default)]
+    pub labels: BTreeMap<i64, String>,
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -239,9 +243,16 @@ pub async fn add_version(
     ids.dedup();
     let images = detective_store::images::get_many(&st.db, &ids).await?;
     let upsert = assign_splits(&images, [0.7, 0.15, 0.15], &explicit);
+    let mut labels = BTreeMap::new();
+    for (image, text) in req.labels {
+        let label = crate::routes::images::check_label(&text)
+            .map_err(|e| ApiError::bad_request(format!("labels[{image}]: {e}")))?;
+        labels.insert(image, Some(label).filter(|l| !l.is_empty()));
+    }
     let change = VersionChange {
         upsert,
         remove: req.remove,
+        labels,
         note: req.note,
     };
     Ok(Json(datasets::add_version(&st.db, id, &change).await?))
