@@ -58,6 +58,30 @@ async fn image_bytes(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
         .map_err(|e| ApiError::new(e.status(), format!("reading the body: {}", e.body_text())))
 }
 
+/// The result of a pooled prediction, counted in the metrics (served, or refused
+/// because the pool was full), with the total time since `t0` in ms.
+fn counted<T>(
+    st: &AppState,
+    outcome: Result<Result<T, ApiError>, ApiError>,
+    t0: Instant,
+) -> Result<(T, f64), ApiError> {
+    match outcome {
+        Ok(r) => {
+            let r = r?;
+            let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            Counters::add(&st.counters.predict_requests, 1);
+            Counters::add(&st.counters.predict_ms_total, total_ms as u64);
+            Ok((r, total_ms))
+        }
+        Err(e) => {
+            if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                Counters::add(&st.counters.predict_rejected_busy, 1);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Detects defects in one image.
 #[utoipa::path(post, path = "/api/inference/predict", params(PredictQuery),
     request_body(content = Vec<u8>, description = "the image (JPEG, PNG, BMP, TIFF, WebP), raw or as multipart part `image`"),
@@ -125,18 +149,7 @@ pub async fn predict(
             Ok::<_, ApiError>((frame.width(), frame.height(), decode_ms, pred, jpeg))
         })
         .await;
-    let (w, h, decode_ms, pred, jpeg) = match outcome {
-        Ok(r) => r?,
-        Err(e) => {
-            if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
-                Counters::add(&st.counters.predict_rejected_busy, 1);
-            }
-            return Err(e);
-        }
-    };
-    let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    Counters::add(&st.counters.predict_requests, 1);
-    Counters::add(&st.counters.predict_ms_total, total_ms as u64);
+    let ((w, h, decode_ms, pred, jpeg), total_ms) = counted(&st, outcome, t0)?;
     if let Some(jpeg) = jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }
@@ -207,18 +220,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
             Ok::<_, ApiError>((frame.width(), frame.height(), out, jpeg))
         })
         .await;
-    let (w, h, out, jpeg) = match outcome {
-        Ok(r) => r?,
-        Err(e) => {
-            if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE {
-                Counters::add(&st.counters.predict_rejected_busy, 1);
-            }
-            return Err(e);
-        }
-    };
-    let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    Counters::add(&st.counters.predict_requests, 1);
-    Counters::add(&st.counters.predict_ms_total, total_ms as u64);
+    let ((w, h, out, jpeg), total_ms) = counted(&st, outcome, t0)?;
     if let Some(jpeg) = jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }

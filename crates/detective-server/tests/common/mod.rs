@@ -125,27 +125,23 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// A synthetic part (PNG) of `w×h` with defects (sample `index` of seed 7).
-pub fn part_png(w: u32, h: u32, index: u64) -> Vec<u8> {
+/// Sample `index` of seed 7: a synthetic part of `w×h` with defects.
+fn part(w: u32, h: u32, index: u64) -> detective_vision::Frame {
     let cfg = SynthConfig {
         width: w,
         height: h,
         defect_rate: 1.0,
         ..SynthConfig::default()
     };
-    let s = generate(&cfg, 7, index).unwrap();
-    detective_vision::encode::encode_png(&s.image).unwrap()
+    generate(&cfg, 7, index).unwrap().image
+}
+
+pub fn part_png(w: u32, h: u32, index: u64) -> Vec<u8> {
+    detective_vision::encode::encode_png(&part(w, h, index)).unwrap()
 }
 
 pub fn part_jpeg(w: u32, h: u32, index: u64) -> Vec<u8> {
-    let cfg = SynthConfig {
-        width: w,
-        height: h,
-        defect_rate: 1.0,
-        ..SynthConfig::default()
-    };
-    let s = generate(&cfg, 7, index).unwrap();
-    detective_vision::encode::encode_jpeg(&s.image, 90).unwrap()
+    detective_vision::encode::encode_jpeg(&part(w, h, index), 90).unwrap()
 }
 
 /// Runs one async test body against SQLite + folder and PostgreSQL + S3.

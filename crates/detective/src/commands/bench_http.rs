@@ -83,6 +83,16 @@ where
     out
 }
 
+/// Ok for a 2xx answer, else the status and body (or the transport error).
+async fn succeeded(r: reqwest::Result<reqwest::Response>) -> Result<(), String> {
+    let r = r.map_err(|e| e.to_string())?;
+    if r.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))
+    }
+}
+
 fn key_or_bail(key: Option<String>) -> Result<String> {
     key.filter(|k| !k.is_empty())
         .context("give an API key with --key or DETECTIVE_KEY (a device or admin key)")
@@ -123,12 +133,7 @@ pub fn ingest(
                     })
                     .collect();
                 let body = json!({"camera_id": format!("bench-{}-{c}", &run_id[..8]), "predictions": preds});
-                let r = http.post(&endpoint).bearer_auth(&key).json(&body).send().await.map_err(|e| e.to_string())?;
-                if r.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))
-                }
+                succeeded(http.post(&endpoint).bearer_auth(&key).json(&body).send().await).await
             }
         })
         .await
@@ -194,20 +199,7 @@ pub fn predict(
             let endpoint = endpoint.clone();
             let key = key.clone();
             let image = image.clone();
-            async move {
-                let r = http
-                    .post(&endpoint)
-                    .bearer_auth(&key)
-                    .body(image)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if r.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()))
-                }
-            }
+            async move { succeeded(http.post(&endpoint).bearer_auth(&key).body(image).send().await).await }
         })
         .await
     });
