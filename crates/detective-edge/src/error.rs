@@ -38,4 +38,7 @@ pub enum EdgeError {
     },
     #[error(transparent)]
     Vision(#[from] detective_vision::VisionError),
+    /// The local spool database failed.
+    #[error("spool: {0}")]
+    Spool(String),
 }

@@ -6,6 +6,8 @@
 //! of the edge agent build on these.
 
 pub mod error;
+pub mod source;
+pub mod spool;
 pub mod video;
 
 pub use error::EdgeError;

@@ -1,0 +1,258 @@
+//! Where the agent's frames come from, chosen by `--source URI`:
+//!
+//! - `synthetic://?fps=30&defect_rate=0.2&seed=1[&count=N][&width=640&height=480]` —
+//!   parts from the synthetic generator, no camera needed;
+//! - `dir://PATH[?fps=10&loop=1]` — the images of a folder in name order;
+//! - `file://PATH` and `rtsp://…` (or `http(s)://…`) — decoded by an ffmpeg subprocess.
+//!
+//! A source paces itself to its `fps` (sleeping, never spinning) and ends with
+//! `Ok(None)` (a finite file or folder, or `count` reached).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use detective_vision::synth::{SynthConfig, generate};
+use detective_vision::{DecodeLimits, Frame};
+
+use crate::{EdgeError, VideoReader};
+
+/// A stream of frames.
+pub trait FrameSource: Send {
+    /// The next frame, `None` at the end.
+    fn next_frame(&mut self) -> Result<Option<Frame>, EdgeError>;
+    /// What it is, for logs.
+    fn describe(&self) -> String;
+}
+
+fn bad(uri: &str, reason: impl Into<String>) -> EdgeError {
+    EdgeError::Source {
+        source_name: uri.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn query(uri: &str) -> (&str, HashMap<String, String>) {
+    let (base, q) = uri.split_once('?').unwrap_or((uri, ""));
+    let params = q
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    (base, params)
+}
+
+fn num<T: std::str::FromStr>(uri: &str, params: &HashMap<String, String>, key: &str, default: T) -> Result<T, EdgeError> {
+    match params.get(key) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| bad(uri, format!("{key}={v} is not a valid number"))),
+    }
+}
+
+/// Sleeps until the next frame is due at `fps` (0: as fast as possible).
+struct Pacer {
+    period: Option<Duration>,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(fps: f64) -> Pacer {
+        Pacer {
+            period: (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps)),
+            next: Instant::now(),
+        }
+    }
+
+    fn wait(&mut self) {
+        if let Some(p) = self.period {
+            let now = Instant::now();
+            if self.next > now {
+                std::thread::sleep(self.next - now);
+            }
+            // Never try to catch up more than one period after a stall.
+            self.next = self.next.max(now) + p;
+        }
+    }
+}
+
+/// Parts from the synthetic generator.
+pub struct SyntheticSource {
+    config: SynthConfig,
+    seed: u64,
+    index: u64,
+    count: Option<u64>,
+    pacer: Pacer,
+    fps: f64,
+}
+
+impl FrameSource for SyntheticSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, EdgeError> {
+        if self.count.is_some_and(|c| self.index >= c) {
+            return Ok(None);
+        }
+        self.pacer.wait();
+        let s = generate(&self.config, self.seed, self.index)?;
+        self.index += 1;
+        Ok(Some(s.image))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "synthetic {}×{} at {} fps (defect rate {}, seed {})",
+            self.config.width, self.config.height, self.fps, self.config.defect_rate, self.seed
+        )
+    }
+}
+
+/// The images of a folder, in name order.
+pub struct DirSource {
+    files: Vec<PathBuf>,
+    pos: usize,
+    looping: bool,
+    limits: DecodeLimits,
+    pacer: Pacer,
+    dir: String,
+}
+
+impl FrameSource for DirSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, EdgeError> {
+        loop {
+            if self.pos >= self.files.len() {
+                if !self.looping {
+                    return Ok(None);
+                }
+                self.pos = 0;
+            }
+            let path = &self.files[self.pos];
+            self.pos += 1;
+            self.pacer.wait();
+            match detective_vision::decode_file(path, &self.limits) {
+                Ok(f) => return Ok(Some(f)),
+                // One unreadable file does not stop the line.
+                Err(e) => tracing::warn!("{}: skipped: {e}", path.display()),
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{} images from {}", self.files.len(), self.dir)
+    }
+}
+
+/// A video file or stream through ffmpeg.
+pub struct VideoSource {
+    reader: VideoReader,
+    uri: String,
+}
+
+impl FrameSource for VideoSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, EdgeError> {
+        self.reader.next().transpose()
+    }
+
+    fn describe(&self) -> String {
+        let i = self.reader.info();
+        format!("{} ({}×{})", self.uri, i.width, i.height)
+    }
+}
+
+/// Opens `uri` (see the module doc).
+pub fn open_source(uri: &str, limits: &DecodeLimits) -> Result<Box<dyn FrameSource>, EdgeError> {
+    if let Some(rest) = uri.strip_prefix("synthetic://") {
+        let (_, p) = query(rest);
+        let fps: f64 = num(uri, &p, "fps", 30.0)?;
+        let defect_rate: f32 = num(uri, &p, "defect_rate", 0.2)?;
+        let config = SynthConfig {
+            width: num(uri, &p, "width", 640)?,
+            height: num(uri, &p, "height", 480)?,
+            defect_rate,
+            ..SynthConfig::default()
+        };
+        config.validate()?;
+        if !(fps.is_finite() && (0.0..=1000.0).contains(&fps)) {
+            return Err(bad(uri, "fps must be within 0..1000 (0: as fast as possible)"));
+        }
+        let count = p.get("count").map(|_| num(uri, &p, "count", 0u64)).transpose()?;
+        return Ok(Box::new(SyntheticSource {
+            config,
+            seed: num(uri, &p, "seed", 1)?,
+            index: 0,
+            count,
+            pacer: Pacer::new(fps),
+            fps,
+        }));
+    }
+    if let Some(rest) = uri.strip_prefix("dir://") {
+        let (path, p) = query(rest);
+        let fps: f64 = num(uri, &p, "fps", 10.0)?;
+        let looping = matches!(p.get("loop").map(String::as_str), Some("1" | "true"));
+        let rd = std::fs::read_dir(path).map_err(|e| bad(uri, format!("cannot read the folder: {e}")))?;
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| {
+                    matches!(e.to_string_lossy().to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "tif" | "tiff" | "webp")
+                })
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(bad(uri, "the folder has no images"));
+        }
+        return Ok(Box::new(DirSource {
+            files,
+            pos: 0,
+            looping,
+            limits: *limits,
+            pacer: Pacer::new(fps),
+            dir: path.to_string(),
+        }));
+    }
+    let video = uri.strip_prefix("file://").unwrap_or(uri);
+    if uri.starts_with("file://") || uri.starts_with("rtsp://") || uri.starts_with("http://") || uri.starts_with("https://") {
+        let reader = VideoReader::open(video, limits)?;
+        return Ok(Box::new(VideoSource {
+            reader,
+            uri: uri.to_string(),
+        }));
+    }
+    Err(bad(
+        uri,
+        "unknown source: expected synthetic://…, dir://PATH, file://PATH, rtsp://… (v4l2:// is not built yet)",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_source_ends_after_count_frames_of_the_asked_size() {
+        let mut s = open_source("synthetic://?fps=0&count=3&width=96&height=64&seed=2", &DecodeLimits::default()).unwrap();
+        let mut n = 0;
+        while let Some(f) = s.next_frame().unwrap() {
+            assert_eq!((f.width(), f.height()), (96, 64));
+            n += 1;
+        }
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn bad_uris_are_refused_with_the_reason() {
+        for uri in ["synthetic://?fps=abc", "synthetic://?fps=5000", "dir:///no/such/folder", "ftp://x", "synthetic://?width=5"] {
+            assert!(open_source(uri, &DecodeLimits::default()).is_err(), "{uri}");
+        }
+    }
+
+    #[test]
+    fn pacing_holds_the_frame_rate() {
+        let mut s = open_source("synthetic://?fps=50&count=6&width=64&height=64", &DecodeLimits::default()).unwrap();
+        let t = Instant::now();
+        while s.next_frame().unwrap().is_some() {}
+        // 6 frames at 50 fps: the first at once, then 5 periods of 20 ms.
+        assert!(t.elapsed() >= Duration::from_millis(95), "{:?}", t.elapsed());
+    }
+}
