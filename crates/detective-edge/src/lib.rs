@@ -5,9 +5,11 @@
 //! annotated output videos. The camera pipeline and the store-and-forward uploader
 //! of the edge agent build on these.
 
+pub mod agent;
 pub mod error;
 pub mod source;
 pub mod spool;
+pub mod uploader;
 pub mod video;
 
 pub use error::EdgeError;

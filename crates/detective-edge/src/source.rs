@@ -45,10 +45,17 @@ fn query(uri: &str) -> (&str, HashMap<String, String>) {
     (base, params)
 }
 
-fn num<T: std::str::FromStr>(uri: &str, params: &HashMap<String, String>, key: &str, default: T) -> Result<T, EdgeError> {
+fn num<T: std::str::FromStr>(
+    uri: &str,
+    params: &HashMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, EdgeError> {
     match params.get(key) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| bad(uri, format!("{key}={v} is not a valid number"))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(uri, format!("{key}={v} is not a valid number"))),
     }
 }
 
@@ -194,7 +201,10 @@ pub fn open_source(uri: &str, limits: &DecodeLimits) -> Result<Box<dyn FrameSour
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension().is_some_and(|e| {
-                    matches!(e.to_string_lossy().to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "tif" | "tiff" | "webp")
+                    matches!(
+                        e.to_string_lossy().to_ascii_lowercase().as_str(),
+                        "jpg" | "jpeg" | "png" | "bmp" | "tif" | "tiff" | "webp"
+                    )
                 })
             })
             .collect();
@@ -212,7 +222,11 @@ pub fn open_source(uri: &str, limits: &DecodeLimits) -> Result<Box<dyn FrameSour
         }));
     }
     let video = uri.strip_prefix("file://").unwrap_or(uri);
-    if uri.starts_with("file://") || uri.starts_with("rtsp://") || uri.starts_with("http://") || uri.starts_with("https://") {
+    if uri.starts_with("file://")
+        || uri.starts_with("rtsp://")
+        || uri.starts_with("http://")
+        || uri.starts_with("https://")
+    {
         let reader = VideoReader::open(video, limits)?;
         return Ok(Box::new(VideoSource {
             reader,
@@ -231,7 +245,11 @@ mod tests {
 
     #[test]
     fn synthetic_source_ends_after_count_frames_of_the_asked_size() {
-        let mut s = open_source("synthetic://?fps=0&count=3&width=96&height=64&seed=2", &DecodeLimits::default()).unwrap();
+        let mut s = open_source(
+            "synthetic://?fps=0&count=3&width=96&height=64&seed=2",
+            &DecodeLimits::default(),
+        )
+        .unwrap();
         let mut n = 0;
         while let Some(f) = s.next_frame().unwrap() {
             assert_eq!((f.width(), f.height()), (96, 64));
@@ -242,14 +260,24 @@ mod tests {
 
     #[test]
     fn bad_uris_are_refused_with_the_reason() {
-        for uri in ["synthetic://?fps=abc", "synthetic://?fps=5000", "dir:///no/such/folder", "ftp://x", "synthetic://?width=5"] {
+        for uri in [
+            "synthetic://?fps=abc",
+            "synthetic://?fps=5000",
+            "dir:///no/such/folder",
+            "ftp://x",
+            "synthetic://?width=5",
+        ] {
             assert!(open_source(uri, &DecodeLimits::default()).is_err(), "{uri}");
         }
     }
 
     #[test]
     fn pacing_holds_the_frame_rate() {
-        let mut s = open_source("synthetic://?fps=50&count=6&width=64&height=64", &DecodeLimits::default()).unwrap();
+        let mut s = open_source(
+            "synthetic://?fps=50&count=6&width=64&height=64",
+            &DecodeLimits::default(),
+        )
+        .unwrap();
         let t = Instant::now();
         while s.next_frame().unwrap().is_some() {}
         // 6 frames at 50 fps: the first at once, then 5 periods of 20 ms.

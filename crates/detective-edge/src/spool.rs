@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use detective_core::LoggedPrediction;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::EdgeError;
 
@@ -142,10 +142,11 @@ impl Spool {
                 self.evict(&clean, incoming, &self.evicted_clean).await?;
                 continue;
             }
-            let framed = sqlx::query("SELECT seq, LENGTH(frame) AS n FROM spool WHERE frame IS NOT NULL ORDER BY seq LIMIT 16")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db_err)?;
+            let framed =
+                sqlx::query("SELECT seq, LENGTH(frame) AS n FROM spool WHERE frame IS NOT NULL ORDER BY seq LIMIT 16")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
             if !framed.is_empty() {
                 for r in &framed {
                     if self.fits(incoming) {
@@ -180,7 +181,12 @@ impl Spool {
         self.bytes() + incoming <= self.quota_bytes
     }
 
-    async fn evict(&self, rows: &[sqlx::sqlite::SqliteRow], incoming: u64, counter: &AtomicU64) -> Result<(), EdgeError> {
+    async fn evict(
+        &self,
+        rows: &[sqlx::sqlite::SqliteRow],
+        incoming: u64,
+        counter: &AtomicU64,
+    ) -> Result<(), EdgeError> {
         for r in rows {
             if self.fits(incoming) {
                 break;
@@ -211,7 +217,8 @@ impl Spool {
                 let text: String = r.get("prediction");
                 Ok(SpoolItem {
                     seq: r.get("seq"),
-                    prediction: serde_json::from_str(&text).map_err(|e| EdgeError::Spool(format!("corrupt spool row: {e}")))?,
+                    prediction: serde_json::from_str(&text)
+                        .map_err(|e| EdgeError::Spool(format!("corrupt spool row: {e}")))?,
                     frame: r.get("frame"),
                 })
             })
@@ -224,10 +231,12 @@ impl Spool {
             return Ok(());
         }
         let list = seqs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
-        let freed: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(SUM(bytes), 0) FROM spool WHERE seq IN ({list})"))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let freed: i64 = sqlx::query_scalar(&format!(
+            "SELECT COALESCE(SUM(bytes), 0) FROM spool WHERE seq IN ({list})"
+        ))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
         sqlx::query(&format!("DELETE FROM spool WHERE seq IN ({list})"))
             .execute(&self.pool)
             .await
@@ -287,7 +296,9 @@ mod tests {
         assert_eq!(s.pending().await.unwrap(), 5, "the same id is stored once");
         let items = s.peek(3).await.unwrap();
         assert_eq!(items[0].prediction.id, pred(0).id);
-        s.remove(&items.iter().map(|i| i.seq).collect::<Vec<_>>()).await.unwrap();
+        s.remove(&items.iter().map(|i| i.seq).collect::<Vec<_>>())
+            .await
+            .unwrap();
         assert_eq!(s.pending().await.unwrap(), 2);
         assert_eq!(s.peek(10).await.unwrap()[0].prediction.id, pred(3).id);
     }
@@ -298,12 +309,21 @@ mod tests {
         let one = serde_json::to_string(&pred(0)).unwrap().len() as u64;
         let frame = vec![0u8; 1000];
         // Room for 3 framed results.
-        let s = Spool::open(&dir.path().join("spool.db"), 3 * (one + 1000) + 10).await.unwrap();
+        let s = Spool::open(&dir.path().join("spool.db"), 3 * (one + 1000) + 10)
+            .await
+            .unwrap();
         s.push(&pred(1), Some(&frame), true).await.unwrap();
         s.push(&pred(2), None, false).await.unwrap();
         s.push(&pred(3), Some(&frame), true).await.unwrap();
         s.push(&pred(4), Some(&frame), true).await.unwrap();
-        assert_eq!(s.evictions(), Evictions { clean_results: 1, frames: 0, results: 0 });
+        assert_eq!(
+            s.evictions(),
+            Evictions {
+                clean_results: 1,
+                frames: 0,
+                results: 0
+            }
+        );
         let ids: Vec<String> = s.peek(10).await.unwrap().into_iter().map(|i| i.prediction.id).collect();
         assert_eq!(ids, [pred(1).id, pred(3).id, pred(4).id]);
         s.push(&pred(5), Some(&frame), true).await.unwrap();

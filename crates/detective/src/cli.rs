@@ -66,6 +66,8 @@ pub enum Command {
     /// Run the cloud API (and, as it lands, the dashboard) on SQLite + a local
     /// folder by default, or PostgreSQL + S3.
     Serve(ServeArgs),
+    /// Run the edge agent: camera → detector → local spool → cloud (POST /api/log).
+    Edge(EdgeArgs),
     /// Manage API keys (stored hashed; a new key is shown once).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -114,6 +116,49 @@ pub struct ServeArgs {
     /// Serve without API keys: every caller is admin. Local demos only.
     #[arg(long)]
     pub insecure_no_auth: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// synthetic://?fps=30&defect_rate=0.2&seed=1, dir://PATH?fps=10&loop=1,
+    /// file://clip.mp4, rtsp://…
+    #[arg(long)]
+    pub source: String,
+    /// Cloud base URL (a `detective serve`).
+    #[arg(long)]
+    pub cloud: String,
+    /// API key (device role); default $DETECTIVE_KEY.
+    #[arg(long, env = "DETECTIVE_KEY", hide_env_values = true)]
+    pub key: String,
+    #[arg(long, default_value = "camera-1")]
+    pub camera_id: String,
+    /// Project the frames belong to in the cloud.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Detector: .onnx, .bpk or `bundled`.
+    #[arg(long, default_value = "bundled")]
+    pub model: PathBuf,
+    /// Confidence threshold of reported detections (default: thresholds.conf).
+    #[arg(long)]
+    pub conf: Option<f32>,
+    /// Spool quota in MB (defective and uncertain results are evicted last).
+    #[arg(long, default_value_t = 512)]
+    pub spool_mb: u64,
+    /// Do not keep frame JPEGs of defective and uncertain results.
+    #[arg(long)]
+    pub no_frames: bool,
+    /// Stop after this many frames.
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    /// Seconds to keep uploading after the source ends or a stop signal.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain_secs: f64,
+    /// Results per upload batch.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// ONNX Runtime threads (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -1,0 +1,302 @@
+//! The edge agent's pipeline: capture → (newest frame wins) → resize to 640×480
+//! → detect → uncertain flag → image features → spool → uploader.
+//!
+//! Capture runs on its own thread and hands frames over through a one-frame
+//! slot: when inference is slower than the camera, the newest frame replaces the
+//! waiting one and the replaced frame is counted as dropped, so latency never
+//! grows. Results go to the spool writer through a bounded channel (64); the
+//! uploader drains the spool to the cloud on its own schedule.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use detective_core::{LoggedDetection, LoggedPrediction, UncertainBand, wire::AgentStats};
+use detective_ml::PredictOptions;
+use detective_ml::detector::Detector;
+use detective_vision::{DecodeLimits, Frame};
+
+use crate::EdgeError;
+use crate::source::open_source;
+use crate::spool::{Evictions, Spool};
+use crate::uploader::{UploadTarget, Uploader};
+
+/// What the agent is told to do.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub source: String,
+    pub data_dir: PathBuf,
+    /// Spool quota in bytes.
+    pub spool_quota: u64,
+    pub band: UncertainBand,
+    pub conf: f32,
+    /// `name@version` sent with every prediction.
+    pub model_version: String,
+    /// Frame size the pipeline works at (the seed's 640×480).
+    pub frame_size: (u32, u32),
+    /// Keep the JPEG of defective and uncertain frames.
+    pub keep_frames: bool,
+    /// Stop after this many frames (tests, benchmarks).
+    pub max_frames: Option<u64>,
+    /// Seconds to keep uploading after the stop.
+    pub drain_secs: f64,
+    pub limits: DecodeLimits,
+}
+
+/// The figures the agent ends with.
+#[derive(Debug, Clone, Default)]
+pub struct AgentReport {
+    pub captured: u64,
+    pub produced: u64,
+    pub dropped: u64,
+    pub delivered: u64,
+    pub pending: u64,
+    pub refused: u64,
+    pub evictions: Evictions,
+    pub seconds: f64,
+    pub inference_ms_p50: f64,
+    pub inference_ms_p95: f64,
+}
+
+/// The one-frame hand-over between capture and inference.
+struct LatestSlot {
+    state: Mutex<(Option<(Frame, chrono::DateTime<chrono::Utc>)>, bool)>,
+    ready: Condvar,
+    dropped: AtomicU64,
+}
+
+impl LatestSlot {
+    fn put(&self, f: Frame) {
+        if let Ok(mut s) = self.state.lock() {
+            if s.0.replace((f, chrono::Utc::now())).is_some() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            self.ready.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 = true;
+            self.ready.notify_all();
+        }
+    }
+
+    /// The newest frame; `None` once closed and empty.
+    fn take(&self) -> Option<(Frame, chrono::DateTime<chrono::Utc>)> {
+        let mut s = self.state.lock().ok()?;
+        loop {
+            if let Some(f) = s.0.take() {
+                return Some(f);
+            }
+            if s.1 {
+                return None;
+            }
+            s = self.ready.wait_timeout(s, Duration::from_millis(200)).ok()?.0;
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
+}
+
+/// One frame's result as the wire type, and whether to keep its frame.
+fn to_prediction(
+    det: &Detector,
+    frame: &Frame,
+    captured: chrono::DateTime<chrono::Utc>,
+    cfg: &AgentConfig,
+) -> Result<(LoggedPrediction, bool, f64), EdgeError> {
+    let opts = PredictOptions {
+        conf: cfg.conf,
+        ..PredictOptions::default()
+    };
+    let pred = det
+        .predict(frame, &opts)
+        .map_err(|e| EdgeError::InvalidArgument(format!("inference: {e}")))?;
+    let f = detective_vision::features::compute_features(frame);
+    let features: BTreeMap<String, f64> = detective_vision::features::ImageFeatures::NAMES
+        .iter()
+        .zip(f.values())
+        .map(|(n, v)| (n.to_string(), v as f64))
+        .collect();
+    let detections: Vec<LoggedDetection> = pred
+        .detections
+        .iter()
+        .map(|d| LoggedDetection {
+            class: d.class_id,
+            name: d.name.clone(),
+            confidence: d.confidence,
+            bbox: d.bbox,
+            uncertain: Some(cfg.band.is_uncertain(d.confidence)),
+        })
+        .collect();
+    let p = LoggedPrediction {
+        // Time-ordered ids keep the cloud's id index local (see docs/server.md).
+        id: uuid::Uuid::now_v7().to_string(),
+        captured_at: captured.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        model_version: cfg.model_version.clone(),
+        features,
+        detections,
+    };
+    let keep = p.is_defective(&cfg.band) || p.is_uncertain(&cfg.band);
+    Ok((p, keep, pred.inference_ms + pred.preprocess_ms + pred.postprocess_ms))
+}
+
+/// Runs the agent until the source ends, `max_frames` is reached or `stop` is
+/// set; then drains the spool for up to `drain_secs` and reports.
+pub fn run_agent(
+    cfg: AgentConfig,
+    detector: Detector,
+    target: UploadTarget,
+    stop: Arc<AtomicBool>,
+) -> Result<AgentReport, EdgeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| EdgeError::InvalidArgument(format!("runtime: {e}")))?;
+    let spool = Arc::new(rt.block_on(Spool::open(&cfg.data_dir.join("spool.db"), cfg.spool_quota))?);
+    let pending_at_start = rt.block_on(spool.pending())?;
+    if pending_at_start > 0 {
+        tracing::info!("{pending_at_start} results from an earlier run are waiting in the spool");
+    }
+    let uploader = Arc::new(Uploader::new(spool.clone(), target)?);
+    let mut source = open_source(&cfg.source, &cfg.limits)?;
+    tracing::info!("source: {}", source.describe());
+
+    let slot = Arc::new(LatestSlot {
+        state: Mutex::new((None, false)),
+        ready: Condvar::new(),
+        dropped: AtomicU64::new(0),
+    });
+    let captured = Arc::new(AtomicU64::new(0));
+    let produced = Arc::new(AtomicU64::new(0));
+    let fps_x100 = Arc::new(AtomicU64::new(0));
+    let inf_x100 = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+
+    // Capture thread.
+    let cap = {
+        let slot = slot.clone();
+        let stop = stop.clone();
+        let captured = captured.clone();
+        let max = cfg.max_frames;
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) && max.is_none_or(|m| captured.load(Ordering::Relaxed) < m) {
+                    match source.next_frame() {
+                        Ok(Some(f)) => {
+                            captured.fetch_add(1, Ordering::Relaxed);
+                            slot.put(f);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!("source: {e}");
+                            break;
+                        }
+                    }
+                }
+                slot.close();
+            })
+            .map_err(|e| EdgeError::InvalidArgument(format!("capture thread: {e}")))?
+    };
+
+    // Spool writer and uploader.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(LoggedPrediction, Option<Vec<u8>>, bool)>(64);
+    let writer = {
+        let spool = spool.clone();
+        rt.spawn(async move {
+            while let Some((p, frame, keep)) = rx.recv().await {
+                if let Err(e) = spool.push(&p, frame.as_deref(), keep).await {
+                    tracing::error!("spool: {e}");
+                }
+            }
+        })
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel::<Option<Instant>>(None);
+    let up = {
+        let uploader = uploader.clone();
+        let (fps, inf) = (fps_x100.clone(), inf_x100.clone());
+        rt.spawn(async move {
+            uploader
+                .run(stop_rx, move || {
+                    Some(AgentStats {
+                        fps: fps.load(Ordering::Relaxed) as f64 / 100.0,
+                        inference_ms: inf.load(Ordering::Relaxed) as f64 / 100.0,
+                    })
+                })
+                .await
+        })
+    };
+
+    // Inference on this thread.
+    let mut times: Vec<f64> = Vec::new();
+    let mut window = (Instant::now(), 0u64);
+    let (w, h) = cfg.frame_size;
+    while let Some((frame, at)) = slot.take() {
+        let frame = if (frame.width(), frame.height()) != (w, h) {
+            detective_vision::preprocess::resize(&frame, w, h)?
+        } else {
+            frame
+        };
+        let (p, keep, ms) = to_prediction(&detector, &frame, at, &cfg)?;
+        times.push(ms);
+        let jpeg = if keep && cfg.keep_frames {
+            Some(detective_vision::encode::encode_jpeg(&frame, 85)?)
+        } else {
+            None
+        };
+        if tx.blocking_send((p, jpeg, keep)).is_err() {
+            break;
+        }
+        produced.fetch_add(1, Ordering::Relaxed);
+        window.1 += 1;
+        let el = window.0.elapsed().as_secs_f64();
+        if el >= 2.0 {
+            fps_x100.store((window.1 as f64 / el * 100.0) as u64, Ordering::Relaxed);
+            inf_x100.store((ms * 100.0) as u64, Ordering::Relaxed);
+            tracing::info!(
+                "fps out {:.1}, inference {:.1} ms, captured {}, dropped {}, delivered {}",
+                window.1 as f64 / el,
+                ms,
+                captured.load(Ordering::Relaxed),
+                slot.dropped.load(Ordering::Relaxed),
+                uploader.delivered.load(Ordering::Relaxed)
+            );
+            window = (Instant::now(), 0);
+        }
+    }
+    let _ = cap.join();
+    drop(tx);
+    let _ = rt.block_on(writer);
+    // Drain: keep uploading for up to drain_secs, then stop.
+    let _ = stop_tx.send(Some(Instant::now() + Duration::from_secs_f64(cfg.drain_secs)));
+    match rt.block_on(up) {
+        Ok(Err(e)) => tracing::error!("uploader: {e}"),
+        Err(e) => tracing::error!("uploader task: {e}"),
+        Ok(Ok(())) => {}
+    }
+    let pending = rt.block_on(spool.pending())?;
+    rt.block_on(spool.close());
+    times.sort_by(f64::total_cmp);
+    Ok(AgentReport {
+        captured: captured.load(Ordering::Relaxed),
+        produced: produced.load(Ordering::Relaxed),
+        dropped: slot.dropped.load(Ordering::Relaxed),
+        delivered: uploader.delivered.load(Ordering::Relaxed),
+        pending,
+        refused: uploader.refused.load(Ordering::Relaxed),
+        evictions: spool.evictions(),
+        seconds: started.elapsed().as_secs_f64(),
+        inference_ms_p50: percentile(&times, 50.0),
+        inference_ms_p95: percentile(&times, 95.0),
+    })
+}

@@ -1,0 +1,140 @@
+//! `detective edge` against a real `detective serve`, both through the binary:
+//! the cloud is down while the agent runs, then comes back, and every
+//! prediction arrives exactly once.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{detective, run, stderr, stdout};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_server(dir: &std::path::Path, data: &str, port: u16) -> Child {
+    let mut child = detective(dir)
+        .args([
+            "--data-dir",
+            data,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--threads",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve started").unwrap();
+        if line.contains("API on ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+fn total(port: u16, key: &str) -> i64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/metrics"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["predictions_total"].as_i64().unwrap()
+    })
+}
+
+fn field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn predictions_made_while_the_cloud_is_down_arrive_exactly_once_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let o = run(detective(dir.path()).args([
+        "--data-dir",
+        server_data,
+        "keys",
+        "create",
+        "--role",
+        "device",
+        "--name",
+        "agent",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = stdout(&o).lines().last().unwrap().trim().to_string();
+    let o = run(detective(dir.path()).args([
+        "--data-dir",
+        server_data,
+        "keys",
+        "create",
+        "--role",
+        "viewer",
+        "--name",
+        "v",
+    ]));
+    let viewer = stdout(&o).lines().last().unwrap().trim().to_string();
+    let port = free_port();
+
+    // The agent starts while nothing listens on the cloud's port.
+    let agent = detective(dir.path())
+        .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+        .args(["--source", "synthetic://?fps=40&defect_rate=0.5&seed=3"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args([
+            "--camera-id",
+            "line1-cam1",
+            "--max-frames",
+            "60",
+            "--batch",
+            "16",
+            "--drain-secs",
+            "60",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut server = start_server(dir.path(), server_data, port);
+    let t = Instant::now();
+    let out = agent.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(t.elapsed() < Duration::from_secs(70));
+    let produced = field(&line, "produced");
+    assert!(produced > 0 && produced <= 60, "{line}");
+    assert_eq!(field(&line, "delivered"), produced, "{line}");
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert_eq!(total(port, &viewer), produced as i64, "each prediction stored once");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("upload failed"),
+        "the outage was seen"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
