@@ -138,3 +138,130 @@ fn predictions_made_while_the_cloud_is_down_arrive_exactly_once_when_it_returns(
     let _ = server.kill();
     let _ = server.wait();
 }
+
+fn logged_ids(port: u16, key: &str) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let v: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for it in v["items"].as_array().unwrap() {
+                assert!(
+                    ids.insert(it["id"].as_str().unwrap().to_string()),
+                    "a prediction stored twice"
+                );
+            }
+            match v["next"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return ids,
+            }
+        }
+    })
+}
+
+fn spooled_ids(path: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM spool")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        ids.into_iter().collect()
+    })
+}
+
+#[test]
+fn an_agent_killed_mid_upload_loses_and_duplicates_nothing_it_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let key_of = |role: &str| {
+        let o = run(detective(dir.path()).args([
+            "--data-dir",
+            server_data,
+            "keys",
+            "create",
+            "--role",
+            role,
+            "--name",
+            role,
+        ]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().last().unwrap().trim().to_string()
+    };
+    let (key, viewer) = (key_of("device"), key_of("viewer"));
+    let port = free_port();
+    let edge_data = dir.path().join("edge");
+    let agent = |extra: &[&str]| {
+        let mut c = detective(dir.path());
+        c.args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+            .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+            .args(["--camera-id", "line1-cam1", "--batch", "4", "--threads", "1"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c
+    };
+    // The agent spools for a while with the cloud down, then the cloud comes up and
+    // the agent is killed as soon as the first batches arrive: mid-upload, with most
+    // of its results still in the spool.
+    let mut first = agent(&["--source", "synthetic://?fps=40&defect_rate=0.5&seed=4"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut server = start_server(dir.path(), server_data, port);
+    let t = Instant::now();
+    while total(port, &viewer) < 1 {
+        assert!(t.elapsed() < Duration::from_secs(60), "the agent delivers");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap(); // SIGKILL
+    let _ = first.wait();
+    let stored = logged_ids(port, &viewer);
+    let spool = edge_data.join("edge/line1-cam1/spool.db");
+    let spooled = spooled_ids(&spool);
+    eprintln!("at the kill: {} stored, {} spooled", stored.len(), spooled.len());
+    assert!(
+        !stored.is_empty() && spooled.len() > 10,
+        "killed mid-upload with a backlog"
+    );
+
+    // Restarted without new frames: it sends what the first run left in its spool.
+    let out = agent(&[
+        "--source",
+        "synthetic://?fps=30",
+        "--max-frames",
+        "0",
+        "--drain-secs",
+        "30",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert_eq!(field(&line, "produced"), 0, "{line}");
+    let after = logged_ids(port, &viewer);
+    let expected: std::collections::BTreeSet<String> = stored.union(&spooled).cloned().collect();
+    assert_eq!(after, expected, "everything spooled arrived, nothing else");
+    assert!(spooled_ids(&spool).is_empty());
+    let _ = server.kill();
+    let _ = server.wait();
+}
