@@ -60,9 +60,13 @@ pub struct AgentReport {
     pub inference_ms_p95: f64,
 }
 
-/// The one-frame hand-over between capture and inference.
+/// A captured frame and when it was captured.
+type Stamped = (Frame, chrono::DateTime<chrono::Utc>);
+
+/// The one-frame hand-over between capture and inference: the waiting frame (if
+/// any) and whether capture has ended.
 struct LatestSlot {
-    state: Mutex<(Option<(Frame, chrono::DateTime<chrono::Utc>)>, bool)>,
+    state: Mutex<(Option<Stamped>, bool)>,
     ready: Condvar,
     dropped: AtomicU64,
 }
@@ -85,7 +89,7 @@ impl LatestSlot {
     }
 
     /// The newest frame; `None` once closed and empty.
-    fn take(&self) -> Option<(Frame, chrono::DateTime<chrono::Utc>)> {
+    fn take(&self) -> Option<Stamped> {
         let mut s = self.state.lock().ok()?;
         loop {
             if let Some(f) = s.0.take() {

@@ -1,9 +1,10 @@
-//! The edge side of Defect Detective: where frames come from.
+//! The edge side of Defect Detective: the agent next to a camera.
 //!
-//! Today: video files and network streams decoded by an `ffmpeg` subprocess that
-//! writes raw RGB frames to a pipe ([`video`]), and the matching encoder for
-//! annotated output videos. The camera pipeline and the store-and-forward uploader
-//! of the edge agent build on these.
+//! [`source`] reads frames (synthetic parts, image folders, video files and
+//! streams through an `ffmpeg` subprocess, see [`video`]); [`agent`] runs the
+//! pipeline (newest frame wins → detect → features → spool); [`spool`] keeps
+//! every result on disk until the cloud has it; [`uploader`] sends the spool to
+//! `POST /api/log` with backoff.
 
 pub mod agent;
 pub mod error;
