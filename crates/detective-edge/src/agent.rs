@@ -19,6 +19,7 @@ use detective_ml::detector::Detector;
 use detective_vision::{DecodeLimits, Frame};
 
 use crate::EdgeError;
+use crate::mqtt::RejectPublisher;
 use crate::source::open_source;
 use crate::spool::{Evictions, Spool};
 use crate::uploader::{UploadTarget, Uploader};
@@ -43,6 +44,8 @@ pub struct AgentConfig {
     /// Seconds to keep uploading after the stop.
     pub drain_secs: f64,
     pub limits: DecodeLimits,
+    /// `(broker URL, line)`: publish a reject message per defective frame.
+    pub mqtt: Option<(String, String)>,
 }
 
 /// The figures the agent ends with.
@@ -58,6 +61,8 @@ pub struct AgentReport {
     pub seconds: f64,
     pub inference_ms_p50: f64,
     pub inference_ms_p95: f64,
+    /// MQTT reject messages sent, acknowledged by the broker, dropped.
+    pub rejects: (u64, u64, u64),
 }
 
 /// A captured frame and when it was captured.
@@ -171,6 +176,7 @@ pub fn run_agent(
     if pending_at_start > 0 {
         tracing::info!("{pending_at_start} results from an earlier run are waiting in the spool");
     }
+    let target_camera = target.camera_id.clone();
     let uploader = Arc::new(Uploader::new(spool.clone(), target)?);
     let mut source = open_source(&cfg.source, &cfg.limits)?;
     tracing::info!("source: {}", source.describe());
@@ -215,10 +221,24 @@ pub fn run_agent(
 
     // Spool writer and uploader.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(LoggedPrediction, Option<Vec<u8>>, bool)>(64);
+    let rejects = match &cfg.mqtt {
+        Some((url, line)) => {
+            let _guard = rt.enter();
+            Some(Arc::new(RejectPublisher::start(url, line, &target_camera)?))
+        }
+        None => None,
+    };
     let writer = {
         let spool = spool.clone();
+        let rejects = rejects.clone();
+        let band = cfg.band;
         rt.spawn(async move {
             while let Some((p, frame, keep)) = rx.recv().await {
+                if let Some(r) = &rejects
+                    && p.is_defective(&band)
+                {
+                    r.reject(&p);
+                }
                 if let Err(e) = spool.push(&p, frame.as_deref(), keep).await {
                     tracing::error!("spool: {e}");
                 }
@@ -288,6 +308,10 @@ pub fn run_agent(
         Err(e) => tracing::error!("uploader task: {e}"),
         Ok(Ok(())) => {}
     }
+    let rejects = match rejects.and_then(|r| Arc::try_unwrap(r).ok()) {
+        Some(r) => rt.block_on(r.finish(Duration::from_secs(5))),
+        None => (0, 0, 0),
+    };
     let pending = rt.block_on(spool.pending())?;
     rt.block_on(spool.close());
     times.sort_by(f64::total_cmp);
@@ -302,5 +326,6 @@ pub fn run_agent(
         seconds: started.elapsed().as_secs_f64(),
         inference_ms_p50: percentile(&times, 50.0),
         inference_ms_p95: percentile(&times, 95.0),
+        rejects,
     })
 }

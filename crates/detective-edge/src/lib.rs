@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod error;
+pub mod mqtt;
 pub mod source;
 pub mod spool;
 pub mod uploader;

@@ -159,6 +159,12 @@ pub struct EdgeArgs {
     /// ONNX Runtime threads (0 = every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// MQTT broker for reject messages, e.g. mqtt://127.0.0.1:1883 (needs --line).
+    #[arg(long, requires = "line")]
+    pub mqtt: Option<String>,
+    /// Production line: reject messages go to detective/{line}/reject.
+    #[arg(long, requires = "mqtt")]
+    pub line: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -265,3 +265,99 @@ fn an_agent_killed_mid_upload_loses_and_duplicates_nothing_it_spooled() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn every_defective_frame_publishes_a_reject_message_on_the_line_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let key_of = |role: &str| {
+        let o = run(detective(dir.path()).args([
+            "--data-dir",
+            server_data,
+            "keys",
+            "create",
+            "--role",
+            role,
+            "--name",
+            role,
+        ]));
+        stdout(&o).lines().last().unwrap().trim().to_string()
+    };
+    let (key, viewer) = (key_of("device"), key_of("viewer"));
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    let line = format!("test-{}", std::process::id());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Subscribe on the machine's Mosquitto before the agent starts.
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let topic = format!("detective/{line}/reject");
+    rt.spawn(async move {
+        let opts = rumqttc::MqttOptions::new(format!("sub-{}", std::process::id()), "127.0.0.1", 1883);
+        let (client, mut events) = rumqttc::AsyncClient::new(opts, 64);
+        client.subscribe(&topic, rumqttc::QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ = tx.send(serde_json::from_slice(&p.payload).unwrap());
+                }
+                Ok(_) => {}
+                Err(e) => panic!("Mosquitto must run on 127.0.0.1:1883: {e}"),
+            }
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+    let out = detective(dir.path())
+        .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+        .args(["--source", "synthetic://?fps=0&defect_rate=1&seed=5"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args(["--camera-id", "cam-r", "--max-frames", "20", "--threads", "1"])
+        .args(["--mqtt", "mqtt://127.0.0.1:1883", "--line", &line])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let sent = field(&summary, "rejects_sent");
+    assert_eq!(field(&summary, "rejects_acked"), sent, "{summary}");
+    assert_eq!(field(&summary, "rejects_dropped"), 0, "{summary}");
+    let mut msgs = Vec::new();
+    while let Ok(m) = rx.recv_timeout(Duration::from_secs(2)) {
+        msgs.push(m);
+    }
+    // Defective predictions as the cloud recorded them.
+    let defective: std::collections::BTreeSet<String> = rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{port}/api/inspection-logs?defective=true&limit=1000"
+            ))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    });
+    assert!(!defective.is_empty(), "{summary}");
+    let got: std::collections::BTreeSet<String> = msgs
+        .iter()
+        .map(|m| m["frame_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, defective, "one reject per defective frame");
+    assert_eq!(sent as usize, defective.len());
+    let m = &msgs[0];
+    assert_eq!(m["camera_id"], "cam-r");
+    assert!(m["max_confidence"].as_f64().unwrap() >= 0.7 && !m["classes"].as_array().unwrap().is_empty());
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -62,6 +62,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         max_frames: args.max_frames,
         drain_secs: args.drain_secs,
         limits: config.decode_limits(),
+        mqtt: args.mqtt.clone().zip(args.line.clone()),
     };
     let target = UploadTarget {
         cloud: args.cloud.clone(),
@@ -74,7 +75,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let ev = r.evictions;
     let line = format!(
         "produced={} delivered={} pending={} captured={} dropped={} refused={} evicted_clean={} evicted_frames={} evicted_results={} \
-         seconds={:.1} fps={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1}",
+         seconds={:.1} fps={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1} rejects_sent={} rejects_acked={} rejects_dropped={}",
         r.produced,
         r.delivered,
         r.pending,
@@ -87,7 +88,10 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         r.seconds,
         r.produced as f64 / r.seconds.max(1e-9),
         r.inference_ms_p50,
-        r.inference_ms_p95
+        r.inference_ms_p95,
+        r.rejects.0,
+        r.rejects.1,
+        r.rejects.2
     );
     tracing::info!("{line}");
     println!("{line}");
