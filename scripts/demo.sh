@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the product on its embedded defaults: generates a synthetic metal-defect
-# dataset, describes it, detects defects with the bundled model, then serves the
-# cloud API on a SQLite file and a local object folder. Later issues add the
-# dashboard and an edge agent on a synthetic camera.
+# dataset, describes it, detects defects with the bundled model, then runs
+# `detective demo`: the cloud API on a SQLite file and a local object folder with an
+# edge agent on a synthetic camera logging to it. The dashboard comes later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo-data/synth}
@@ -19,11 +19,11 @@ if [ -f ../shared/models/neu-yolov8n-320.onnx ]; then
   run predict --model ../shared/models/neu-yolov8n-320.onnx \
     --source "../shared/data/NEU-DET/images/test/patches_26*.jpg" --save demo-data/predictions-neu
 fi
-# The cloud API on the embedded defaults (SQLite file + object folder under
-# demo-data/service, the bundled model), open to this machine without keys.
+# The whole product in one process on the embedded defaults (SQLite file + object
+# folder under demo-data/service, the bundled model): the API, open to this machine
+# without keys, and an edge agent on a synthetic camera logging to it.
 # DEMO_SERVE=0 skips it; Ctrl-C stops it.
 if [ "${DEMO_SERVE:-1}" != 0 ]; then
-  echo "serving the API on http://127.0.0.1:8000 (try: curl -s localhost:8000/api/health;"
-  echo "  curl -s --data-binary @demo-data/parts/images/test/$(ls demo-data/parts/images/test | head -1) localhost:8000/api/inference/predict)"
-  run --data-dir demo-data/service serve --insecure-no-auth --bind 127.0.0.1:8000
+  echo "try: curl -s localhost:8000/api/metrics; curl -s 'localhost:8000/api/inspection-logs?defective=true&limit=5'"
+  run --data-dir demo-data/service demo --bind 127.0.0.1:8000
 fi

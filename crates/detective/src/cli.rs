@@ -68,6 +68,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the edge agent: camera → detector → local spool → cloud (POST /api/log).
     Edge(EdgeArgs),
+    /// The whole product in one process on embedded defaults: the API on SQLite and a
+    /// local folder, the bundled model, and an edge agent on a synthetic camera.
+    Demo(DemoArgs),
     /// Manage API keys (stored hashed; a new key is shown once).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -165,6 +168,22 @@ pub struct EdgeArgs {
     /// Production line: reject messages go to detective/{line}/reject.
     #[arg(long, requires = "mqtt")]
     pub line: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the API.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub bind: String,
+    /// Frames per second of the synthetic camera.
+    #[arg(long, default_value_t = 10.0)]
+    pub fps: f64,
+    /// Share of parts with a defect.
+    #[arg(long, default_value_t = 0.3)]
+    pub defect_rate: f32,
+    /// Stop after this many frames (default: run until Ctrl-C).
+    #[arg(long)]
+    pub max_frames: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args, &config),
         Command::Keys(cmd) => commands::keys::run(cmd, &config),
         Command::Edge(args) => commands::edge::run(&args, &config),
+        Command::Demo(args) => commands::demo::run(&args, &config),
         Command::Db(cmd) => commands::db::run(cmd, &config),
     };
     match result {

@@ -361,3 +361,40 @@ fn every_defective_frame_publishes_a_reject_message_on_the_line_topic() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn the_demo_runs_api_and_agent_in_one_process_on_the_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data = data.to_str().unwrap();
+    let out = detective(dir.path())
+        .args([
+            "--data-dir",
+            data,
+            "demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--fps",
+            "50",
+            "--max-frames",
+            "15",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let produced = field(&line, "produced");
+    assert!(produced > 0, "{line}");
+    assert_eq!(field(&line, "delivered"), produced, "{line}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("API on http://127.0.0.1:"));
+    // The predictions are in the demo's SQLite file: a server on the same data dir sees them.
+    let o = run(detective(dir.path()).args(["--data-dir", data, "keys", "create", "--role", "viewer", "--name", "v"]));
+    let viewer = stdout(&o).lines().last().unwrap().trim().to_string();
+    let port = free_port();
+    let mut server = start_server(dir.path(), data, port);
+    assert_eq!(total(port, &viewer), produced as i64);
+    let _ = server.kill();
+    let _ = server.wait();
+    let o = run(detective(dir.path()).args(["demo", "--bind", "0.0.0.0:8000"]));
+    assert!(!o.status.success(), "the keyless demo stays on loopback");
+}

@@ -5,6 +5,7 @@ pub mod bench_http;
 pub mod config_show;
 pub mod dataset;
 pub mod db;
+pub mod demo;
 pub mod edge;
 pub mod export;
 pub mod keys;

@@ -1,0 +1,122 @@
+//! `detective demo`: the whole product in one process on embedded defaults — the
+//! API on a SQLite file and an object folder under the data dir (open to this
+//! machine without keys), the bundled model, and an edge agent on a synthetic
+//! camera logging to it. Prints the URLs and runs until Ctrl-C (or
+//! `--max-frames`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, bail};
+use detective_core::UncertainBand;
+use detective_edge::agent::{AgentConfig, run_agent};
+use detective_edge::uploader::UploadTarget;
+use detective_ml::detector::Detector;
+use detective_server::{AppState, PredictorPool, ServerSettings};
+
+use crate::cli::{DemoArgs, StorageArgs};
+use crate::commands::storage::{open_db, open_objects, runtime};
+use crate::config::Config;
+
+pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
+    let addr: SocketAddr = args
+        .bind
+        .parse()
+        .with_context(|| format!("--bind {:?} is not an address like 127.0.0.1:8000", args.bind))?;
+    if !addr.ip().is_loopback() {
+        bail!("the demo serves without keys, so it only binds to a loopback address (not {addr})");
+    }
+    if !(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 1000.0) {
+        bail!("--fps must be within (0, 1000]");
+    }
+    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
+    let band = UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?;
+    let storage = StorageArgs {
+        database_url: None,
+        object_store: None,
+    };
+    let rt = runtime()?;
+    let db = rt.block_on(open_db(&storage, config))?;
+    let objects = open_objects(&storage, config)?;
+    let settings = ServerSettings {
+        insecure_no_auth: true,
+        band,
+        conf: config.thresholds.conf,
+        limits: config.decode_limits(),
+        model_cache_dir: config.data_dir.join("model-cache"),
+        ..ServerSettings::default()
+    };
+    let pool = PredictorPool::new(
+        Detector::load(&bundled, None, 1)?,
+        "bundled".into(),
+        "bundled".into(),
+        1,
+        8,
+    );
+    let state = AppState::new(db, objects, Some(pool), settings);
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<SocketAddr>();
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(detective_server::serve(
+        state,
+        addr,
+        move |a| {
+            let _ = bound_tx.send(a);
+        },
+        async move {
+            let _ = shutdown_rx.await;
+        },
+    ));
+    let bound = bound_rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the API did not start (is {addr} in use?)"))?;
+    tracing::warn!("demo: the API at http://{bound} takes no keys (local demo only)");
+    eprintln!("Defect Detective demo: API on http://{bound} — try http://{bound}/api/metrics or /api/inspection-logs");
+    eprintln!(
+        "an edge agent on a synthetic camera ({} fps) is logging to it; Ctrl-C stops both",
+        args.fps
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
+    }
+    let cfg = AgentConfig {
+        source: format!("synthetic://?fps={}&defect_rate={}&seed=1", args.fps, args.defect_rate),
+        data_dir: config.data_dir.join("edge").join("demo-cam"),
+        spool_quota: 256 * 1024 * 1024,
+        band,
+        conf: config.thresholds.conf,
+        model_version: "bundled@local".into(),
+        frame_size: (640, 480),
+        keep_frames: true,
+        max_frames: args.max_frames,
+        drain_secs: 10.0,
+        limits: config.decode_limits(),
+        mqtt: None,
+    };
+    let target = UploadTarget {
+        cloud: format!("http://{bound}"),
+        key: "demo".into(),
+        camera_id: "demo-cam".into(),
+        project: None,
+        batch: 200,
+    };
+    let agent_detector = Detector::load(&bundled, None, 1)?;
+    let report = std::thread::spawn(move || run_agent(cfg, agent_detector, target, stop))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the edge agent panicked"))??;
+    let _ = shutdown_tx.send(());
+    rt.block_on(server).context("API task")?.context("serving")?;
+    println!(
+        "produced={} delivered={} pending={} dropped={} fps={:.1}",
+        report.produced,
+        report.delivered,
+        report.pending,
+        report.dropped,
+        report.produced as f64 / report.seconds.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
