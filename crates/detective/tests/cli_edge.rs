@@ -60,6 +60,13 @@ fn total(port: u16, key: &str) -> i64 {
     })
 }
 
+/// A new API key of `role` on the storage under `data`.
+fn key_of(dir: &std::path::Path, data: &str, role: &str) -> String {
+    let o = run(detective(dir).args(["--data-dir", data, "keys", "create", "--role", role, "--name", role]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).lines().last().unwrap().trim().to_string()
+}
+
 fn field(line: &str, name: &str) -> u64 {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
@@ -73,29 +80,10 @@ fn predictions_made_while_the_cloud_is_down_arrive_exactly_once_when_it_returns(
     let dir = tempfile::tempdir().unwrap();
     let server_data = dir.path().join("cloud");
     let server_data = server_data.to_str().unwrap();
-    let o = run(detective(dir.path()).args([
-        "--data-dir",
-        server_data,
-        "keys",
-        "create",
-        "--role",
-        "device",
-        "--name",
-        "agent",
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let key = stdout(&o).lines().last().unwrap().trim().to_string();
-    let o = run(detective(dir.path()).args([
-        "--data-dir",
-        server_data,
-        "keys",
-        "create",
-        "--role",
-        "viewer",
-        "--name",
-        "v",
-    ]));
-    let viewer = stdout(&o).lines().last().unwrap().trim().to_string();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
     let port = free_port();
 
     // The agent starts while nothing listens on the cloud's port.
@@ -192,21 +180,10 @@ fn an_agent_killed_mid_upload_loses_and_duplicates_nothing_it_spooled() {
     let dir = tempfile::tempdir().unwrap();
     let server_data = dir.path().join("cloud");
     let server_data = server_data.to_str().unwrap();
-    let key_of = |role: &str| {
-        let o = run(detective(dir.path()).args([
-            "--data-dir",
-            server_data,
-            "keys",
-            "create",
-            "--role",
-            role,
-            "--name",
-            role,
-        ]));
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o).lines().last().unwrap().trim().to_string()
-    };
-    let (key, viewer) = (key_of("device"), key_of("viewer"));
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
     let port = free_port();
     let edge_data = dir.path().join("edge");
     let agent = |extra: &[&str]| {
@@ -271,20 +248,10 @@ fn every_defective_frame_publishes_a_reject_message_on_the_line_topic() {
     let dir = tempfile::tempdir().unwrap();
     let server_data = dir.path().join("cloud");
     let server_data = server_data.to_str().unwrap();
-    let key_of = |role: &str| {
-        let o = run(detective(dir.path()).args([
-            "--data-dir",
-            server_data,
-            "keys",
-            "create",
-            "--role",
-            role,
-            "--name",
-            role,
-        ]));
-        stdout(&o).lines().last().unwrap().trim().to_string()
-    };
-    let (key, viewer) = (key_of("device"), key_of("viewer"));
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
     let port = free_port();
     let mut server = start_server(dir.path(), server_data, port);
     let line = format!("test-{}", std::process::id());
@@ -388,8 +355,7 @@ fn the_demo_runs_api_and_agent_in_one_process_on_the_embedded_defaults() {
     assert_eq!(field(&line, "delivered"), produced, "{line}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("API on http://127.0.0.1:"));
     // The predictions are in the demo's SQLite file: a server on the same data dir sees them.
-    let o = run(detective(dir.path()).args(["--data-dir", data, "keys", "create", "--role", "viewer", "--name", "v"]));
-    let viewer = stdout(&o).lines().last().unwrap().trim().to_string();
+    let viewer = key_of(dir.path(), data, "viewer");
     let port = free_port();
     let mut server = start_server(dir.path(), data, port);
     assert_eq!(total(port, &viewer), produced as i64);
