@@ -532,6 +532,22 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The edge pipeline end to end (source → detector → spool → an API in this
+    /// process): FPS, inference latency, drops, CPU use and peak RSS.
+    Edge {
+        #[arg(long, default_value = "synthetic://?fps=0&defect_rate=0.2&seed=1")]
+        source: String,
+        /// Detector: .onnx, .bpk or `bundled`.
+        #[arg(long, default_value = "bundled")]
+        model: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        frames: u64,
+        /// ONNX Runtime threads (0 = every core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Throughput of a running server's POST /api/inference/predict with N
     /// concurrent clients sending one image.
     Predict {

@@ -41,3 +41,24 @@ fn bench_train_reports_a_step_split_into_its_phases() {
         stderr(&o)
     );
 }
+
+#[test]
+fn bench_edge_runs_the_pipeline_end_to_end_and_reports_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(detective(dir.path()).args([
+        "bench",
+        "edge",
+        "--source",
+        "synthetic://?fps=0&width=320&height=240",
+        "--frames",
+        "10",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    let v = json_stdout(&o);
+    assert_eq!(v["frames"], 10);
+    assert!(v["produced"].as_u64().unwrap() > 0);
+    assert_eq!(v["delivered"], v["produced"], "{v}");
+    assert!(v["peak_rss_mib"].as_f64().unwrap() > 0.0 && v["fps"].as_f64().unwrap() > 0.0);
+}

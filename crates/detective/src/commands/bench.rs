@@ -24,6 +24,15 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
         } => {
             return super::bench_http::ingest(&url, key, clients, batch, duration, json);
         }
+        BenchCommand::Edge {
+            source,
+            model,
+            frames,
+            threads,
+            json,
+        } => {
+            return super::bench_edge::run(&source, &model, frames, threads, json, config);
+        }
         BenchCommand::Predict {
             url,
             key,

@@ -20,59 +20,125 @@ use crate::cli::{DemoArgs, StorageArgs};
 use crate::commands::storage::{open_db, open_objects, runtime};
 use crate::config::Config;
 
+/// An API running in this process (no keys: loopback only) on the storage of `config`.
+pub struct LocalApi {
+    pub url: String,
+    pub rt: tokio::runtime::Runtime,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl LocalApi {
+    /// Starts the API on `addr` (a loopback address) with the bundled detector.
+    pub fn start(config: &Config, addr: SocketAddr, band: UncertainBand) -> Result<LocalApi> {
+        if !addr.ip().is_loopback() {
+            bail!("an API without keys only binds to a loopback address (not {addr})");
+        }
+        let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
+        let storage = StorageArgs {
+            database_url: None,
+            object_store: None,
+        };
+        let rt = runtime()?;
+        let db = rt.block_on(open_db(&storage, config))?;
+        let objects = open_objects(&storage, config)?;
+        let settings = ServerSettings {
+            insecure_no_auth: true,
+            band,
+            conf: config.thresholds.conf,
+            limits: config.decode_limits(),
+            model_cache_dir: config.data_dir.join("model-cache"),
+            ..ServerSettings::default()
+        };
+        let pool = PredictorPool::new(
+            Detector::load(&bundled, None, 1)?,
+            "bundled".into(),
+            "bundled".into(),
+            1,
+            8,
+        );
+        let state = AppState::new(db, objects, Some(pool), settings);
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = rt.spawn(detective_server::serve(
+            state,
+            addr,
+            move |a| {
+                let _ = bound_tx.send(a);
+            },
+            async move {
+                let _ = shutdown_rx.await;
+            },
+        ));
+        let bound = bound_rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the API did not start (is {addr} in use?)"))?;
+        Ok(LocalApi {
+            url: format!("http://{bound}"),
+            rt,
+            shutdown: Some(shutdown_tx),
+            task: Some(task),
+        })
+    }
+
+    /// Stops the API after the requests in flight.
+    pub fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            self.rt.block_on(task).context("API task")?.context("serving")?;
+        }
+        Ok(())
+    }
+}
+
+/// An agent on `source` logging to `cloud` (no key needed) in `config.data_dir`.
+pub fn local_agent_config(
+    config: &Config,
+    source: String,
+    band: UncertainBand,
+    max_frames: Option<u64>,
+) -> AgentConfig {
+    AgentConfig {
+        source,
+        data_dir: config.data_dir.join("edge").join("demo-cam"),
+        spool_quota: 256 * 1024 * 1024,
+        band,
+        conf: config.thresholds.conf,
+        model_version: "bundled@local".into(),
+        frame_size: (640, 480),
+        keep_frames: true,
+        max_frames,
+        drain_secs: 10.0,
+        limits: config.decode_limits(),
+        mqtt: None,
+    }
+}
+
+pub fn local_target(cloud: &str) -> UploadTarget {
+    UploadTarget {
+        cloud: cloud.to_string(),
+        key: "demo".into(),
+        camera_id: "demo-cam".into(),
+        project: None,
+        batch: 200,
+    }
+}
+
 pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
     let addr: SocketAddr = args
         .bind
         .parse()
         .with_context(|| format!("--bind {:?} is not an address like 127.0.0.1:8000", args.bind))?;
-    if !addr.ip().is_loopback() {
-        bail!("the demo serves without keys, so it only binds to a loopback address (not {addr})");
-    }
     if !(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 1000.0) {
         bail!("--fps must be within (0, 1000]");
     }
-    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
     let band = UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?;
-    let storage = StorageArgs {
-        database_url: None,
-        object_store: None,
-    };
-    let rt = runtime()?;
-    let db = rt.block_on(open_db(&storage, config))?;
-    let objects = open_objects(&storage, config)?;
-    let settings = ServerSettings {
-        insecure_no_auth: true,
-        band,
-        conf: config.thresholds.conf,
-        limits: config.decode_limits(),
-        model_cache_dir: config.data_dir.join("model-cache"),
-        ..ServerSettings::default()
-    };
-    let pool = PredictorPool::new(
-        Detector::load(&bundled, None, 1)?,
-        "bundled".into(),
-        "bundled".into(),
-        1,
-        8,
-    );
-    let state = AppState::new(db, objects, Some(pool), settings);
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel::<SocketAddr>();
-    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = rt.spawn(detective_server::serve(
-        state,
-        addr,
-        move |a| {
-            let _ = bound_tx.send(a);
-        },
-        async move {
-            let _ = shutdown_rx.await;
-        },
-    ));
-    let bound = bound_rx
-        .recv()
-        .map_err(|_| anyhow::anyhow!("the API did not start (is {addr} in use?)"))?;
-    tracing::warn!("demo: the API at http://{bound} takes no keys (local demo only)");
-    eprintln!("Defect Detective demo: API on http://{bound} — try http://{bound}/api/metrics or /api/inspection-logs");
+    let api = LocalApi::start(config, addr, band)?;
+    let url = api.url.clone();
+    tracing::warn!("demo: the API at {url} takes no keys (local demo only)");
+    eprintln!("Defect Detective demo: API on {url} — try {url}/api/metrics or {url}/api/inspection-logs");
     eprintln!(
         "an edge agent on a synthetic camera ({} fps) is logging to it; Ctrl-C stops both",
         args.fps
@@ -83,33 +149,19 @@ pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     }
-    let cfg = AgentConfig {
-        source: format!("synthetic://?fps={}&defect_rate={}&seed=1", args.fps, args.defect_rate),
-        data_dir: config.data_dir.join("edge").join("demo-cam"),
-        spool_quota: 256 * 1024 * 1024,
+    let cfg = local_agent_config(
+        config,
+        format!("synthetic://?fps={}&defect_rate={}&seed=1", args.fps, args.defect_rate),
         band,
-        conf: config.thresholds.conf,
-        model_version: "bundled@local".into(),
-        frame_size: (640, 480),
-        keep_frames: true,
-        max_frames: args.max_frames,
-        drain_secs: 10.0,
-        limits: config.decode_limits(),
-        mqtt: None,
-    };
-    let target = UploadTarget {
-        cloud: format!("http://{bound}"),
-        key: "demo".into(),
-        camera_id: "demo-cam".into(),
-        project: None,
-        batch: 200,
-    };
+        args.max_frames,
+    );
+    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
     let agent_detector = Detector::load(&bundled, None, 1)?;
+    let target = local_target(&url);
     let report = std::thread::spawn(move || run_agent(cfg, agent_detector, target, stop))
         .join()
         .map_err(|_| anyhow::anyhow!("the edge agent panicked"))??;
-    let _ = shutdown_tx.send(());
-    rt.block_on(server).context("API task")?.context("serving")?;
+    api.stop()?;
     println!(
         "produced={} delivered={} pending={} dropped={} fps={:.1}",
         report.produced,

@@ -1,6 +1,7 @@
 //! One module per sub-command; each exposes `run(...) -> anyhow::Result<ExitCode>`.
 
 pub mod bench;
+pub mod bench_edge;
 pub mod bench_http;
 pub mod config_show;
 pub mod dataset;
