@@ -178,7 +178,7 @@ pub fn run_agent(
     }
     let target_camera = target.camera_id.clone();
     let uploader = Arc::new(Uploader::new(spool.clone(), target)?);
-    let mut source = open_source(&cfg.source, &cfg.limits)?;
+    let mut source = open_source(&cfg.source, &cfg.limits, stop.clone())?;
     tracing::info!("source: {}", source.describe());
 
     let slot = Arc::new(LatestSlot {

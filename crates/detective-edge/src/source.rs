@@ -6,10 +6,14 @@
 //! - `file://PATH` and `rtsp://…` (or `http(s)://…`) — decoded by an ffmpeg subprocess.
 //!
 //! A source paces itself to its `fps` (sleeping, never spinning) and ends with
-//! `Ok(None)` (a finite file or folder, or `count` reached).
+//! `Ok(None)` (a finite file or folder, or `count` reached). A network stream that
+//! cannot be opened or breaks off is reopened with backoff (1 s doubling to 30 s,
+//! sleeping in short steps so a stop is seen at once) instead of ending.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use detective_vision::synth::{SynthConfig, generate};
@@ -166,8 +170,90 @@ impl FrameSource for VideoSource {
     }
 }
 
-/// Opens `uri` (see the module doc).
-pub fn open_source(uri: &str, limits: &DecodeLimits) -> Result<Box<dyn FrameSource>, EdgeError> {
+/// The wait before reconnect attempt `n` (0-based): 1 s doubling to 30 s.
+pub fn reconnect_delay(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
+}
+
+/// A network stream (RTSP, HTTP) that is reopened when it fails or ends.
+pub struct StreamSource {
+    uri: String,
+    limits: DecodeLimits,
+    reader: Option<VideoReader>,
+    failures: u32,
+    stop: Arc<AtomicBool>,
+    /// Reopen attempts so far.
+    pub reconnects: u64,
+}
+
+impl StreamSource {
+    /// Sleeps `d` in short steps; false when a stop came first.
+    fn wait(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if self.stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+        }
+        !self.stop.load(Ordering::SeqCst)
+    }
+
+    /// After a failure: waits the backoff; false when stopped meanwhile.
+    fn back_off(&mut self) -> bool {
+        let d = reconnect_delay(self.failures);
+        self.failures += 1;
+        self.reconnects += 1;
+        tracing::warn!("stream {}: retrying in {} s", self.uri, d.as_secs());
+        self.wait(d)
+    }
+}
+
+impl FrameSource for StreamSource {
+    fn next_frame(&mut self) -> Result<Option<Frame>, EdgeError> {
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            if self.reader.is_none() {
+                match VideoReader::open(&self.uri, &self.limits) {
+                    Ok(r) => {
+                        if self.failures > 0 {
+                            tracing::info!("stream {} is back", self.uri);
+                        }
+                        self.reader = Some(r);
+                    }
+                    Err(e) => {
+                        tracing::warn!("stream {}: {e}", self.uri);
+                        if !self.back_off() {
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                }
+            }
+            match self.reader.as_mut().and_then(|r| r.next()) {
+                Some(Ok(f)) => {
+                    self.failures = 0;
+                    return Ok(Some(f));
+                }
+                Some(Err(e)) => tracing::warn!("stream {} broke off: {e}", self.uri),
+                None => tracing::warn!("stream {} ended", self.uri),
+            }
+            self.reader = None;
+            if !self.back_off() {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("stream {} (reconnecting)", self.uri)
+    }
+}
+
+/// Opens `uri` (see the module doc); `stop` ends a stream's reconnect waits.
+pub fn open_source(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> Result<Box<dyn FrameSource>, EdgeError> {
     if let Some(rest) = uri.strip_prefix("synthetic://") {
         let (_, p) = query(rest);
         let fps: f64 = num(uri, &p, "fps", 30.0)?;
@@ -221,12 +307,17 @@ pub fn open_source(uri: &str, limits: &DecodeLimits) -> Result<Box<dyn FrameSour
             dir: path.to_string(),
         }));
     }
-    let video = uri.strip_prefix("file://").unwrap_or(uri);
-    if uri.starts_with("file://")
-        || uri.starts_with("rtsp://")
-        || uri.starts_with("http://")
-        || uri.starts_with("https://")
-    {
+    if uri.starts_with("rtsp://") || uri.starts_with("http://") || uri.starts_with("https://") {
+        return Ok(Box::new(StreamSource {
+            uri: uri.to_string(),
+            limits: *limits,
+            reader: None,
+            failures: 0,
+            stop,
+            reconnects: 0,
+        }));
+    }
+    if let Some(video) = uri.strip_prefix("file://") {
         let reader = VideoReader::open(video, limits)?;
         return Ok(Box::new(VideoSource {
             reader,
@@ -243,11 +334,39 @@ pub fn open_source(uri: &str, limits: &DecodeLimits) -> Result<Box<dyn FrameSour
 mod tests {
     use super::*;
 
+    fn no_stop() -> Arc<AtomicBool> {
+        Arc::new(AtomicBool::new(false))
+    }
+
+    #[test]
+    fn reconnect_waits_double_from_one_second_up_to_thirty() {
+        let secs: Vec<u64> = (0..8).map(|a| reconnect_delay(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn an_unreachable_stream_keeps_retrying_until_stopped() {
+        let stop = no_stop();
+        let mut s = open_source("rtsp://127.0.0.1:9/none", &DecodeLimits::default(), stop.clone()).unwrap();
+        let stopper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1500));
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        // Ends only because of the stop, without an error.
+        assert!(s.next_frame().unwrap().is_none());
+        stopper.join().unwrap();
+        assert!(stop.load(Ordering::SeqCst));
+    }
+
     #[test]
     fn synthetic_source_ends_after_count_frames_of_the_asked_size() {
         let mut s = open_source(
             "synthetic://?fps=0&count=3&width=96&height=64&seed=2",
             &DecodeLimits::default(),
+            no_stop(),
         )
         .unwrap();
         let mut n = 0;
@@ -267,7 +386,7 @@ mod tests {
             "ftp://x",
             "synthetic://?width=5",
         ] {
-            assert!(open_source(uri, &DecodeLimits::default()).is_err(), "{uri}");
+            assert!(open_source(uri, &DecodeLimits::default(), no_stop()).is_err(), "{uri}");
         }
     }
 
@@ -276,6 +395,7 @@ mod tests {
         let mut s = open_source(
             "synthetic://?fps=50&count=6&width=64&height=64",
             &DecodeLimits::default(),
+            no_stop(),
         )
         .unwrap();
         let t = Instant::now();
