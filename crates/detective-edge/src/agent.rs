@@ -20,6 +20,7 @@ use detective_vision::{DecodeLimits, Frame};
 
 use crate::EdgeError;
 use crate::mqtt::RejectPublisher;
+use crate::preview::{LiveStatus, Preview};
 use crate::source::open_source;
 use crate::spool::{Evictions, Spool};
 use crate::uploader::{UploadTarget, Uploader};
@@ -46,6 +47,8 @@ pub struct AgentConfig {
     pub limits: DecodeLimits,
     /// `(broker URL, line)`: publish a reject message per defective frame.
     pub mqtt: Option<(String, String)>,
+    /// Serve the MJPEG preview and JSON status here.
+    pub preview: Option<std::net::SocketAddr>,
 }
 
 /// The figures the agent ends with.
@@ -228,6 +231,17 @@ pub fn run_agent(
         }
         None => None,
     };
+    let preview = match cfg.preview {
+        Some(addr) => {
+            let p = Preview::new(&target_camera, Arc::new(LiveStatus::default()));
+            let bound = rt.block_on(p.serve(addr))?;
+            tracing::info!("preview on http://{bound}/ (status: http://{bound}/status)");
+            eprintln!("preview on http://{bound}/");
+            Some(p)
+        }
+        None => None,
+    };
+    let mut last_preview = Instant::now() - Duration::from_secs(1);
     let writer = {
         let spool = spool.clone();
         let rejects = rejects.clone();
@@ -273,6 +287,34 @@ pub fn run_agent(
         };
         let (p, keep, ms) = to_prediction(&detector, &frame, at, &cfg)?;
         times.push(ms);
+        if let Some(pv) = &preview {
+            let s = &pv.status;
+            s.captured.store(captured.load(Ordering::Relaxed), Ordering::Relaxed);
+            s.produced
+                .store(produced.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            s.dropped.store(slot.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+            s.delivered
+                .store(uploader.delivered.load(Ordering::Relaxed), Ordering::Relaxed);
+            s.fps_x100.store(fps_x100.load(Ordering::Relaxed), Ordering::Relaxed);
+            s.inference_x100.store((ms * 100.0) as u64, Ordering::Relaxed);
+            // At most 10 annotated frames per second.
+            if last_preview.elapsed() >= Duration::from_millis(100) {
+                last_preview = Instant::now();
+                let dets: Vec<detective_core::Detection> = p
+                    .detections
+                    .iter()
+                    .map(|d| detective_core::Detection {
+                        class_id: d.class,
+                        name: d.name.clone(),
+                        confidence: d.confidence,
+                        bbox: d.bbox,
+                    })
+                    .collect();
+                let mut shown = frame.clone();
+                detective_vision::overlay::draw_detections(&mut shown, &dets);
+                pv.publish(detective_vision::encode::encode_jpeg(&shown, 80)?);
+            }
+        }
         let jpeg = if keep && cfg.keep_frames {
             Some(detective_vision::encode::encode_jpeg(&frame, 85)?)
         } else {

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod error;
 pub mod mqtt;
+pub mod preview;
 pub mod source;
 pub mod spool;
 pub mod uploader;

@@ -168,6 +168,9 @@ pub struct EdgeArgs {
     /// Production line: reject messages go to detective/{line}/reject.
     #[arg(long, requires = "mqtt")]
     pub line: Option<String>,
+    /// Serve a local preview here: MJPEG with red boxes at /, JSON status at /status.
+    #[arg(long, value_name = "ADDR")]
+    pub preview: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -364,3 +364,65 @@ fn the_demo_runs_api_and_agent_in_one_process_on_the_embedded_defaults() {
     let o = run(detective(dir.path()).args(["demo", "--bind", "0.0.0.0:8000"]));
     assert!(!o.status.success(), "the keyless demo stays on loopback");
 }
+
+#[test]
+fn the_preview_serves_mjpeg_frames_and_a_json_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cloud_port, preview_port) = (free_port(), free_port());
+    let mut agent = detective(dir.path())
+        .args(["--data-dir", dir.path().to_str().unwrap(), "edge"])
+        .args([
+            "--source",
+            "synthetic://?fps=20&seed=6",
+            "--max-frames",
+            "80",
+            "--drain-secs",
+            "0",
+        ])
+        .args([
+            "--cloud",
+            &format!("http://127.0.0.1:{cloud_port}"),
+            "--key",
+            "k",
+            "--camera-id",
+            "cam-p",
+        ])
+        .args(["--preview", &format!("127.0.0.1:{preview_port}"), "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, first_part) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{preview_port}");
+        let t = Instant::now();
+        let status: serde_json::Value = loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                let v: serde_json::Value = r.json().await.unwrap();
+                if v["produced"].as_u64().unwrap_or(0) > 0 {
+                    break v;
+                }
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "the preview answers");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut r = http.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "multipart/x-mixed-replace; boundary=frame");
+        let mut buf = Vec::new();
+        while buf.len() < 200 {
+            match r.chunk().await.unwrap() {
+                Some(c) => buf.extend_from_slice(&c),
+                None => break,
+            }
+        }
+        (status, buf)
+    });
+    assert_eq!(status["camera_id"], "cam-p");
+    let text = String::from_utf8_lossy(&first_part[..80.min(first_part.len())]).to_string();
+    assert!(text.starts_with("--frame\r\nContent-Type: image/jpeg"), "{text}");
+    let body_at = first_part.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&first_part[body_at..body_at + 2], &[0xFF, 0xD8], "a JPEG follows");
+    let _ = agent.kill();
+    let _ = agent.wait();
+}

@@ -113,6 +113,7 @@ pub fn local_agent_config(
         drain_secs: 10.0,
         limits: config.decode_limits(),
         mqtt: None,
+        preview: None,
     }
 }
 

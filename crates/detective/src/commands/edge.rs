@@ -63,6 +63,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         drain_secs: args.drain_secs,
         limits: config.decode_limits(),
         mqtt: args.mqtt.clone().zip(args.line.clone()),
+        preview: args.preview,
     };
     let target = UploadTarget {
         cloud: args.cloud.clone(),
