@@ -285,7 +285,14 @@ pub fn run_agent(
         } else {
             frame
         };
-        let (p, keep, ms) = to_prediction(&detector, &frame, at, &cfg)?;
+        // One frame the model cannot process does not stop the line.
+        let (p, keep, ms) = match to_prediction(&detector, &frame, at, &cfg) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("frame skipped: {e}");
+                continue;
+            }
+        };
         times.push(ms);
         if let Some(pv) = &preview {
             let s = &pv.status;
