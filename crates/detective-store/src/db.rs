@@ -83,8 +83,20 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// Creates the folder of a `sqlite://PATH[?…]` database file, so a new data dir
+/// works on the first run (`mode=rwc` creates only the file).
+fn create_sqlite_folder(url: &str) -> Result<(), StoreError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
 impl Db {
-    /// Connects to `url`: `sqlite://PATH` (created if missing) or `postgres://…`.
+    /// Connects to `url`: `sqlite://PATH` (file and folder created if missing) or
+    /// `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
         install_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -97,6 +109,9 @@ impl Db {
                 redact(url)
             )));
         };
+        if backend == Backend::Sqlite {
+            create_sqlite_folder(url)?;
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -150,9 +165,6 @@ impl Db {
 
     /// Opens (creating it) the SQLite file at `path`.
     pub async fn open_sqlite_file(path: &Path) -> Result<Db, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Config(format!("creating {}: {e}", dir.display())))?;
-        }
         let p = path
             .to_str()
             .ok_or_else(|| StoreError::Config(format!("database path {} is not valid UTF-8", path.display())))?;

@@ -12,14 +12,9 @@ use crate::config::Config;
 pub fn run(cmd: DbCommand, config: &Config) -> Result<ExitCode> {
     let DbCommand::Migrate { storage } = cmd;
     runtime()?.block_on(async {
-        let url = database_url(&storage, config);
-        if let Some(path) = url.strip_prefix("sqlite://")
-            && let Some(dir) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let db = Db::connect(&url).await.context("opening the database")?;
+        let db = Db::connect(&database_url(&storage, config))
+            .await
+            .context("opening the database")?;
         let n = db.migrate().await.context("migrating")?;
         println!("{}: {n} migration(s) applied, schema up to date", db.display_url());
         Ok(ExitCode::SUCCESS)

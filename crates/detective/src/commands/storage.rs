@@ -20,15 +20,6 @@ pub fn database_url(args: &StorageArgs, config: &Config) -> String {
 /// Connects and applies pending migrations.
 pub async fn open_db(args: &StorageArgs, config: &Config) -> Result<Db> {
     let url = database_url(args, config);
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = std::path::Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-    }
     let db = Db::connect(&url).await.context("opening the database")?;
     let applied = db.migrate().await.context("migrating the database")?;
     if applied > 0 {
