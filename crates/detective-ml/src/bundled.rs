@@ -47,6 +47,18 @@ pub fn cache_root() -> PathBuf {
     }
 }
 
+/// The name a model is served and logged under: `bundled`, or the file's stem.
+pub fn model_name(model: &Path) -> String {
+    if is_bundled(model) {
+        BUNDLED.to_string()
+    } else {
+        model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into())
+    }
+}
+
 /// Whether `model` names the bundled model.
 pub fn is_bundled(model: &Path) -> bool {
     model.as_os_str() == BUNDLED

@@ -139,12 +139,17 @@ impl Config {
         if self.limits.max_image_bytes == 0 || self.limits.max_pixels == 0 {
             bail!("limits.max_image_bytes and limits.max_pixels must be positive");
         }
-        detective_core::UncertainBand::new(self.thresholds.uncertain_low, self.thresholds.uncertain_high)
-            .context("thresholds.uncertain_low / uncertain_high")?;
+        self.band()?;
         if !(0.0..=1.0).contains(&self.thresholds.conf) {
             bail!("thresholds.conf must be in 0..1, not {}", self.thresholds.conf);
         }
         Ok(())
+    }
+
+    /// The uncertain band `thresholds.uncertain_low < conf < thresholds.uncertain_high`.
+    pub fn band(&self) -> Result<detective_core::UncertainBand> {
+        detective_core::UncertainBand::new(self.thresholds.uncertain_low, self.thresholds.uncertain_high)
+            .context("thresholds.uncertain_low / uncertain_high")
     }
 
     pub fn decode_limits(&self) -> detective_vision::DecodeLimits {

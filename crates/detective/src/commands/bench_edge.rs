@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use detective_core::UncertainBand;
 use detective_edge::agent::run_agent;
 use detective_ml::detector::Detector;
 
@@ -41,11 +40,10 @@ pub fn run(
     let tmp = tempfile::tempdir().context("temporary data dir")?;
     let mut cfg_local = config.clone();
     cfg_local.data_dir = tmp.path().to_path_buf();
-    let band = UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?;
-    let api = LocalApi::start(&cfg_local, "127.0.0.1:0".parse()?, band)?;
+    let api = LocalApi::start(&cfg_local, "127.0.0.1:0".parse()?)?;
     let detector = Detector::load(&detective_ml::bundled::resolve(model)?, None, threads)
         .with_context(|| format!("loading {}", model.display()))?;
-    let agent_cfg = local_agent_config(&cfg_local, source.to_string(), band, Some(frames));
+    let agent_cfg = local_agent_config(&cfg_local, source.to_string(), Some(frames))?;
     let target = local_target(&api.url);
     let (cpu0, _) = usage();
     let t = Instant::now();

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use detective_core::UncertainBand;
 use detective_edge::agent::{AgentConfig, run_agent};
 use detective_edge::uploader::UploadTarget;
 use detective_ml::detector::Detector;
 use detective_server::{AppState, PredictorPool, ServerSettings};
 
 use crate::cli::{DemoArgs, StorageArgs};
+use crate::commands::serve::server_settings;
 use crate::commands::storage::{open_db, open_objects, runtime};
 use crate::config::Config;
 
@@ -30,7 +30,7 @@ pub struct LocalApi {
 
 impl LocalApi {
     /// Starts the API on `addr` (a loopback address) with the bundled detector.
-    pub fn start(config: &Config, addr: SocketAddr, band: UncertainBand) -> Result<LocalApi> {
+    pub fn start(config: &Config, addr: SocketAddr) -> Result<LocalApi> {
         if !addr.ip().is_loopback() {
             bail!("an API without keys only binds to a loopback address (not {addr})");
         }
@@ -44,11 +44,7 @@ impl LocalApi {
         let objects = open_objects(&storage, config)?;
         let settings = ServerSettings {
             insecure_no_auth: true,
-            band,
-            conf: config.thresholds.conf,
-            limits: config.decode_limits(),
-            model_cache_dir: config.data_dir.join("model-cache"),
-            ..ServerSettings::default()
+            ..server_settings(config)?
         };
         let pool = PredictorPool::new(
             Detector::load(&bundled, None, 1)?,
@@ -94,17 +90,12 @@ impl LocalApi {
 }
 
 /// An agent on `source` logging to `cloud` (no key needed) in `config.data_dir`.
-pub fn local_agent_config(
-    config: &Config,
-    source: String,
-    band: UncertainBand,
-    max_frames: Option<u64>,
-) -> AgentConfig {
-    AgentConfig {
+pub fn local_agent_config(config: &Config, source: String, max_frames: Option<u64>) -> Result<AgentConfig> {
+    Ok(AgentConfig {
         source,
         data_dir: config.data_dir.join("edge").join("demo-cam"),
         spool_quota: 256 * 1024 * 1024,
-        band,
+        band: config.band()?,
         conf: config.thresholds.conf,
         model_version: "bundled@local".into(),
         frame_size: (640, 480),
@@ -114,7 +105,7 @@ pub fn local_agent_config(
         limits: config.decode_limits(),
         mqtt: None,
         preview: None,
-    }
+    })
 }
 
 pub fn local_target(cloud: &str) -> UploadTarget {
@@ -135,8 +126,7 @@ pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
     if !(args.fps.is_finite() && args.fps > 0.0 && args.fps <= 1000.0) {
         bail!("--fps must be within (0, 1000]");
     }
-    let band = UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?;
-    let api = LocalApi::start(config, addr, band)?;
+    let api = LocalApi::start(config, addr)?;
     let url = api.url.clone();
     tracing::warn!("demo: the API at {url} takes no keys (local demo only)");
     eprintln!("Defect Detective demo: API on {url} — try {url}/api/metrics or {url}/api/inspection-logs");
@@ -153,9 +143,8 @@ pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
     let cfg = local_agent_config(
         config,
         format!("synthetic://?fps={}&defect_rate={}&seed=1", args.fps, args.defect_rate),
-        band,
         args.max_frames,
-    );
+    )?;
     let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
     let agent_detector = Detector::load(&bundled, None, 1)?;
     let target = local_target(&url);

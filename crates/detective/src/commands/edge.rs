@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
-use detective_core::UncertainBand;
 use detective_core::names::check_segment;
 use detective_edge::agent::{AgentConfig, run_agent};
 use detective_edge::uploader::UploadTarget;
@@ -32,14 +31,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let model_path = detective_ml::bundled::resolve(&args.model)?;
     let detector = Detector::load(&model_path, None, args.threads)
         .with_context(|| format!("loading the model {}", args.model.display()))?;
-    let model_name = if detective_ml::bundled::is_bundled(&args.model) {
-        "bundled".to_string()
-    } else {
-        args.model
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    let model_name = detective_ml::bundled::model_name(&args.model);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -54,7 +46,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         source: args.source.clone(),
         data_dir: config.data_dir.join("edge").join(&args.camera_id),
         spool_quota: args.spool_mb.max(1) * 1024 * 1024,
-        band: UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?,
+        band: config.band()?,
         conf,
         model_version: format!("{model_name}@local"),
         frame_size: (640, 480),

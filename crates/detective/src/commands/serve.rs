@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use detective_core::UncertainBand;
 use detective_ml::detector::Detector;
 use detective_server::{AppState, PredictorPool, ServerSettings};
 
@@ -36,6 +35,18 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// The server settings the configuration gives (thresholds, limits, model cache
+/// under the data dir), keys required.
+pub fn server_settings(config: &Config) -> Result<ServerSettings> {
+    Ok(ServerSettings {
+        band: config.band()?,
+        conf: config.thresholds.conf,
+        limits: config.decode_limits(),
+        model_cache_dir: config.data_dir.join("model-cache"),
+        ..ServerSettings::default()
+    })
+}
+
 pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     let bind = args.bind.clone().unwrap_or_else(|| config.server.bind.clone());
     let addr: SocketAddr = bind
@@ -44,14 +55,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     let model_path = detective_ml::bundled::resolve(&args.model)?;
     let detector = Detector::load(&model_path, None, args.threads)
         .with_context(|| format!("loading the model {}", args.model.display()))?;
-    let name = if detective_ml::bundled::is_bundled(&args.model) {
-        "bundled".to_string()
-    } else {
-        args.model
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into())
-    };
+    let name = detective_ml::bundled::model_name(&args.model);
     tracing::info!(
         "model {name}: {} classes at {}×{} on {}",
         detector.names.len(),
@@ -68,14 +72,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     );
     let settings = ServerSettings {
         insecure_no_auth: args.insecure_no_auth,
-        band: UncertainBand::new(config.thresholds.uncertain_low, config.thresholds.uncertain_high)?,
-        conf: config.thresholds.conf,
-        limits: config.decode_limits(),
-        model_cache_dir: config.data_dir.join("model-cache"),
         predict_threads: args.threads,
         predict_workers: args.predict_workers,
         predict_queue: args.predict_queue,
-        ..ServerSettings::default()
+        ..server_settings(config)?
     };
     let segmenter = match &args.segment_model {
         Some(path) => {
