@@ -10,6 +10,7 @@ pub mod error;
 pub mod names;
 pub mod rng;
 pub mod role;
+pub mod stats;
 pub mod wire;
 
 pub use bbox::BBox;

@@ -24,6 +24,7 @@ use crate::preview::{LiveStatus, Preview};
 use crate::source::open_source;
 use crate::spool::{Evictions, Spool};
 use crate::uploader::{UploadTarget, Uploader};
+use detective_core::stats::quantile;
 
 /// What the agent is told to do.
 #[derive(Debug, Clone)]
@@ -109,13 +110,6 @@ impl LatestSlot {
             s = self.ready.wait_timeout(s, Duration::from_millis(200)).ok()?.0;
         }
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[(((p / 100.0) * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
 }
 
 /// One frame's result as the wire type, and whether to keep its frame.
@@ -373,8 +367,8 @@ pub fn run_agent(
         refused: uploader.refused.load(Ordering::Relaxed),
         evictions: spool.evictions(),
         seconds: started.elapsed().as_secs_f64(),
-        inference_ms_p50: percentile(&times, 50.0),
-        inference_ms_p95: percentile(&times, 95.0),
+        inference_ms_p50: quantile(&times, 0.50).unwrap_or(0.0),
+        inference_ms_p95: quantile(&times, 0.95).unwrap_or(0.0),
         rejects,
     })
 }

@@ -34,11 +34,7 @@ impl Timing {
     pub fn from_ms(mut ms: Vec<f64>, images: usize) -> Timing {
         ms.sort_by(f64::total_cmp);
         let n = ms.len().max(1);
-        let at = |q: f64| {
-            ms.get(((n as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
+        let at = |q: f64| detective_core::stats::quantile(&ms, q).unwrap_or(f64::NAN);
         let mean = ms.iter().sum::<f64>() / n as f64;
         Timing {
             runs: ms.len(),

@@ -11,14 +11,7 @@ use serde_json::json;
 
 use crate::commands::storage::runtime;
 use crate::config::Config;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
+use detective_core::stats::quantile;
 
 struct Outcome {
     latencies_ms: Vec<f64>,
@@ -142,8 +135,8 @@ pub fn ingest(
     let ok = outcome.latencies_ms.len();
     let preds_per_s = (ok * batch) as f64 / elapsed;
     let (p50, p99) = (
-        percentile(&outcome.latencies_ms, 50.0),
-        percentile(&outcome.latencies_ms, 99.0),
+        quantile(&outcome.latencies_ms, 0.50).unwrap_or(0.0),
+        quantile(&outcome.latencies_ms, 0.99).unwrap_or(0.0),
     );
     if as_json {
         println!(
@@ -206,8 +199,8 @@ pub fn predict(
     let elapsed = started.elapsed().as_secs_f64();
     let ok = outcome.latencies_ms.len();
     let (p50, p99) = (
-        percentile(&outcome.latencies_ms, 50.0),
-        percentile(&outcome.latencies_ms, 99.0),
+        quantile(&outcome.latencies_ms, 0.50).unwrap_or(0.0),
+        quantile(&outcome.latencies_ms, 0.99).unwrap_or(0.0),
     );
     if as_json {
         println!(
