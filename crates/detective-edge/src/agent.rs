@@ -189,7 +189,26 @@ pub fn run_agent(
     let inf_x100 = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
 
-    // Capture thread.
+    // Spool writer and uploader.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(LoggedPrediction, Option<Vec<u8>>, bool)>(64);
+    let rejects = match &cfg.mqtt {
+        Some((url, line)) => {
+            let _guard = rt.enter();
+            Some(Arc::new(RejectPublisher::start(url, line, &target_camera)?))
+        }
+        None => None,
+    };
+    let preview = match cfg.preview {
+        Some(addr) => {
+            let p = Preview::new(&target_camera, Arc::new(LiveStatus::default()));
+            let bound = rt.block_on(p.serve(addr))?;
+            tracing::info!("preview on http://{bound}/ (status: http://{bound}/status)");
+            eprintln!("preview on http://{bound}/");
+            Some(p)
+        }
+        None => None,
+    };
+    // Capture thread, started once everything that can fail at start is set up.
     let cap = {
         let slot = slot.clone();
         let stop = stop.clone();
@@ -216,26 +235,7 @@ pub fn run_agent(
             .map_err(|e| EdgeError::InvalidArgument(format!("capture thread: {e}")))?
     };
 
-    // Spool writer and uploader.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(LoggedPrediction, Option<Vec<u8>>, bool)>(64);
-    let rejects = match &cfg.mqtt {
-        Some((url, line)) => {
-            let _guard = rt.enter();
-            Some(Arc::new(RejectPublisher::start(url, line, &target_camera)?))
-        }
-        None => None,
-    };
-    let preview = match cfg.preview {
-        Some(addr) => {
-            let p = Preview::new(&target_camera, Arc::new(LiveStatus::default()));
-            let bound = rt.block_on(p.serve(addr))?;
-            tracing::info!("preview on http://{bound}/ (status: http://{bound}/status)");
-            eprintln!("preview on http://{bound}/");
-            Some(p)
-        }
-        None => None,
-    };
-    let mut last_preview = Instant::now() - Duration::from_secs(1);
+    let mut last_preview: Option<Instant> = None;
     let writer = {
         let spool = spool.clone();
         let rejects = rejects.clone();
@@ -299,8 +299,8 @@ pub fn run_agent(
             s.fps_x100.store(fps_x100.load(Ordering::Relaxed), Ordering::Relaxed);
             s.inference_x100.store((ms * 100.0) as u64, Ordering::Relaxed);
             // At most 10 annotated frames per second.
-            if last_preview.elapsed() >= Duration::from_millis(100) {
-                last_preview = Instant::now();
+            if last_preview.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+                last_preview = Some(Instant::now());
                 let dets: Vec<detective_core::Detection> = p
                     .detections
                     .iter()

@@ -58,6 +58,17 @@ async fn image_bytes(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
         .map_err(|e| ApiError::new(e.status(), format!("reading the body: {}", e.body_text())))
 }
 
+/// The uploaded image decoded within the limits; a bad image is 422.
+fn decode_upload(bytes: &[u8], limits: &detective_vision::DecodeLimits) -> Result<detective_vision::Frame, ApiError> {
+    detective_vision::decode::decode_image(bytes, limits).map_err(|e| ApiError::unprocessable(format!("image: {e}")))
+}
+
+/// The answer image of `annotated=true`.
+fn annotated_jpeg(frame: &detective_vision::Frame) -> Result<Vec<u8>, ApiError> {
+    detective_vision::encode::encode_jpeg(frame, 90)
+        .map_err(|e| ApiError::internal(format!("encoding the annotated image: {e}")))
+}
+
 /// The result of a pooled prediction, counted in the metrics (served, or refused
 /// because the pool was full), with the total time since `t0` in ms.
 fn counted<T>(
@@ -130,8 +141,7 @@ pub async fn predict(
     let outcome = pool
         .run(move |det| {
             let t = Instant::now();
-            let frame = detective_vision::decode::decode_image(&bytes, &limits)
-                .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
+            let frame = decode_upload(&bytes, &limits)?;
             let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
             let pred = det
                 .predict(&frame, &opts)
@@ -139,10 +149,7 @@ pub async fn predict(
             let jpeg = if annotated {
                 let mut f = frame.clone();
                 detective_vision::overlay::draw_detections(&mut f, &pred.detections);
-                Some(
-                    detective_vision::encode::encode_jpeg(&f, 90)
-                        .map_err(|e| ApiError::internal(format!("encoding the annotated image: {e}")))?,
-                )
+                Some(annotated_jpeg(&f)?)
             } else {
                 None
             };
@@ -201,8 +208,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
     let t0 = Instant::now();
     let outcome = pool
         .run(move |seg| {
-            let frame = detective_vision::decode::decode_image(&bytes, &limits)
-                .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
+            let frame = decode_upload(&bytes, &limits)?;
             let out = seg
                 .segment(&frame, seg.imgsz(), threshold)
                 .map_err(|e| ApiError::internal(format!("segmentation failed: {e}")))?;
@@ -210,10 +216,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
                 let mut f = detective_vision::overlay::blend_heatmap(&frame, &out.probs, 0.45)
                     .map_err(|e| ApiError::internal(format!("drawing the heatmap: {e}")))?;
                 detective_vision::overlay::draw_detections(&mut f, &out.detections);
-                Some(
-                    detective_vision::encode::encode_jpeg(&f, 90)
-                        .map_err(|e| ApiError::internal(format!("encoding the annotated image: {e}")))?,
-                )
+                Some(annotated_jpeg(&f)?)
             } else {
                 None
             };
