@@ -180,22 +180,25 @@ pub async fn prometheus(State(st): State<AppState>, caller: Caller) -> ApiResult
         "Images stored through uploads by this process.",
         Counters::get(&c.uploads) as f64,
     );
-    let _ = writeln!(
-        out,
-        "# HELP detective_camera_fps Frames per second reported by the camera's agent.\n# TYPE detective_camera_fps gauge"
-    );
-    for cam in &s.cameras {
-        if let Some(f) = cam.fps {
-            let _ = writeln!(out, "detective_camera_fps{{camera=\"{}\"}} {f}", cam.id);
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP detective_camera_inference_ms Inference time reported by the camera's agent.\n# TYPE detective_camera_inference_ms gauge"
-    );
-    for cam in &s.cameras {
-        if let Some(f) = cam.inference_ms {
-            let _ = writeln!(out, "detective_camera_inference_ms{{camera=\"{}\"}} {f}", cam.id);
+    type CameraFigure = fn(&detective_store::predictions::CameraStatus) -> Option<f64>;
+    let per_camera: [(&str, &str, CameraFigure); 2] = [
+        (
+            "detective_camera_fps",
+            "Frames per second reported by the camera's agent.",
+            |c| c.fps,
+        ),
+        (
+            "detective_camera_inference_ms",
+            "Inference time reported by the camera's agent.",
+            |c| c.inference_ms,
+        ),
+    ];
+    for (name, help, figure) in per_camera {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for cam in &s.cameras {
+            if let Some(v) = figure(cam) {
+                let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", cam.id);
+            }
         }
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
