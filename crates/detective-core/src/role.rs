@@ -1,6 +1,7 @@
 //! Who may do what: the four API-key roles and the role matrix of the API.
 //!
-//! `device` may only log predictions and ask for predictions; `viewer` only reads;
+//! `device` may only log predictions, ask for predictions and fetch the model it
+//! should run; `viewer` only reads;
 //! `operator` also labels, trains and promotes; `admin` may do everything,
 //! including managing keys and settings.
 
@@ -27,6 +28,8 @@ pub enum Action {
     Log,
     /// Run the model on an image.
     Predict,
+    /// Ask which model is in Production and download its files (edge agents).
+    FetchModel,
     /// Upload images, build datasets.
     ManageData,
     /// Label, train, promote, roll back.
@@ -43,8 +46,8 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Operator => !matches!(action, Action::Admin),
-            Role::Device => matches!(action, Action::Log | Action::Predict),
-            Role::Viewer => matches!(action, Action::Read),
+            Role::Device => matches!(action, Action::Log | Action::Predict | Action::FetchModel),
+            Role::Viewer => matches!(action, Action::Read | Action::FetchModel),
         }
     }
 
@@ -84,9 +87,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn device_may_only_log_and_predict() {
+    fn device_may_only_log_predict_and_fetch_its_model() {
         assert!(Role::Device.may(Action::Log));
         assert!(Role::Device.may(Action::Predict));
+        assert!(Role::Device.may(Action::FetchModel));
         assert!(!Role::Device.may(Action::Read));
         assert!(!Role::Device.may(Action::ManageData));
     }

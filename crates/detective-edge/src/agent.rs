@@ -5,7 +5,9 @@
 //! slot: when inference is slower than the camera, the newest frame replaces the
 //! waiting one and the replaced frame is counted as dropped, so latency never
 //! grows. Results go to the spool writer through a bounded channel (64); the
-//! uploader drains the spool to the cloud on its own schedule.
+//! uploader drains the spool to the cloud on its own schedule. With
+//! [`ModelUpdates`] a task re-checks the cloud's Production detector and hands a
+//! newly promoted one to the inference loop, which switches between two frames.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ use detective_ml::detector::Detector;
 use detective_vision::{DecodeLimits, Frame};
 
 use crate::EdgeError;
+use crate::model_pull::ModelPuller;
 use crate::mqtt::RejectPublisher;
 use crate::preview::{LiveStatus, Preview};
 use crate::source::open_source;
@@ -50,6 +53,79 @@ pub struct AgentConfig {
     pub mqtt: Option<(String, String)>,
     /// Serve the MJPEG preview and JSON status here.
     pub preview: Option<std::net::SocketAddr>,
+    /// Follow the cloud's Production detector while running.
+    pub model_updates: Option<ModelUpdates>,
+}
+
+/// How the agent follows the cloud's Production detector.
+#[derive(Clone)]
+pub struct ModelUpdates {
+    pub puller: Arc<ModelPuller>,
+    /// Time between two checks of `GET /api/model-status`.
+    pub every: Duration,
+    /// ONNX Runtime threads of a loaded model.
+    pub threads: usize,
+}
+
+impl std::fmt::Debug for ModelUpdates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelUpdates")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A newly loaded detector and its `name@version`, waiting for the inference loop.
+type Swap = Arc<Mutex<Option<(Detector, String)>>>;
+
+/// Checks the cloud every `u.every`; loads a new Production version and puts it in
+/// `swap`. A version that fails to load is not tried again; a cloud that cannot
+/// be reached is tried again at the next check.
+async fn follow_production(u: ModelUpdates, mut current: String, swap: Swap, stop: Arc<AtomicBool>) {
+    let mut broken: Option<String> = None;
+    loop {
+        let next = Instant::now() + u.every;
+        while Instant::now() < next {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200).min(next.saturating_duration_since(Instant::now()))).await;
+        }
+        let m = match u.puller.production().await {
+            Ok(Some(m)) => m,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!("model check: {e}");
+                continue;
+            }
+        };
+        let spec = m.spec();
+        if spec == current || broken.as_deref() == Some(spec.as_str()) {
+            continue;
+        }
+        let path = match u.puller.fetch(&m).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("pulling {spec}: {e}");
+                continue;
+            }
+        };
+        let threads = u.threads;
+        match tokio::task::spawn_blocking(move || Detector::load(&path, None, threads)).await {
+            Ok(Ok(d)) => {
+                tracing::info!("Production is now {spec}: switching from {current}");
+                if let Ok(mut s) = swap.lock() {
+                    *s = Some((d, spec.clone()));
+                }
+                current = spec;
+            }
+            Ok(Err(e)) => {
+                tracing::error!("model {spec} does not load ({e}); staying on {current}");
+                broken = Some(spec);
+            }
+            Err(e) => tracing::error!("loading {spec}: {e}"),
+        }
+    }
 }
 
 /// The figures the agent ends with.
@@ -67,6 +143,8 @@ pub struct AgentReport {
     pub inference_ms_p95: f64,
     /// MQTT reject messages sent, acknowledged by the broker, dropped.
     pub rejects: (u64, u64, u64),
+    /// The model (`name@version`) of the last prediction.
+    pub model: String,
 }
 
 /// A captured frame and when it was captured.
@@ -158,8 +236,8 @@ fn to_prediction(
 /// Runs the agent until the source ends, `max_frames` is reached or `stop` is
 /// set; then drains the spool for up to `drain_secs` and reports.
 pub fn run_agent(
-    cfg: AgentConfig,
-    detector: Detector,
+    mut cfg: AgentConfig,
+    mut detector: Detector,
     target: UploadTarget,
     stop: Arc<AtomicBool>,
 ) -> Result<AgentReport, EdgeError> {
@@ -269,11 +347,26 @@ pub fn run_agent(
         })
     };
 
+    let swap: Swap = Arc::new(Mutex::new(None));
+    let follower = cfg.model_updates.clone().map(|u| {
+        rt.spawn(follow_production(
+            u,
+            cfg.model_version.clone(),
+            swap.clone(),
+            stop.clone(),
+        ))
+    });
+
     // Inference on this thread.
     let mut times: Vec<f64> = Vec::new();
     let mut window = (Instant::now(), 0u64);
     let (w, h) = cfg.frame_size;
     while let Some((frame, at)) = slot.take() {
+        if let Some((d, spec)) = swap.lock().ok().and_then(|mut s| s.take()) {
+            tracing::info!("now running {spec}");
+            detector = d;
+            cfg.model_version = spec;
+        }
         let frame = if (frame.width(), frame.height()) != (w, h) {
             detective_vision::preprocess::resize(&frame, w, h)?
         } else {
@@ -342,6 +435,9 @@ pub fn run_agent(
         }
     }
     let _ = cap.join();
+    if let Some(f) = follower {
+        f.abort();
+    }
     drop(tx);
     let _ = rt.block_on(writer);
     // Drain: keep uploading for up to drain_secs, then stop.
@@ -370,5 +466,6 @@ pub fn run_agent(
         inference_ms_p50: quantile(&times, 0.50).unwrap_or(0.0),
         inference_ms_p95: quantile(&times, 0.95).unwrap_or(0.0),
         rejects,
+        model: cfg.model_version,
     })
 }

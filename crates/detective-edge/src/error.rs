@@ -38,6 +38,9 @@ pub enum EdgeError {
     },
     #[error(transparent)]
     Vision(#[from] detective_vision::VisionError),
+    /// The cloud could not be reached or gave an unusable answer.
+    #[error("cloud: {0}")]
+    Cloud(String),
     /// The local spool database failed.
     #[error("spool: {0}")]
     Spool(String),

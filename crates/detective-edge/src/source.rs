@@ -3,7 +3,9 @@
 //! - `synthetic://?fps=30&defect_rate=0.2&seed=1[&count=N][&width=640&height=480]` —
 //!   parts from the synthetic generator, no camera needed;
 //! - `dir://PATH[?fps=10&loop=1]` — the images of a folder in name order;
-//! - `file://PATH` and `rtsp://…` (or `http(s)://…`) — decoded by an ffmpeg subprocess.
+//! - `file://PATH` and `rtsp://…` (or `http(s)://…`) — decoded by an ffmpeg subprocess;
+//! - `v4l2:///dev/videoN[?width=640&height=480&fps=30&format=auto|mjpeg|yuyv]` — a
+//!   V4L2 camera (see [`crate::v4l2`]; the device code needs the `v4l2` cargo feature).
 //!
 //! A source paces itself to its `fps` (sleeping, never spinning) and ends with
 //! `Ok(None)` (a finite file or folder, or `count` reached). A network stream that
@@ -175,57 +177,75 @@ pub fn reconnect_delay(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
 }
 
+/// Reconnect waits of one source: the delay grows with each failure in a row
+/// ([`reconnect_delay`]) and is slept in short steps so a stop is seen at once.
+pub struct Backoff {
+    failures: u32,
+    stop: Arc<AtomicBool>,
+}
+
+impl Backoff {
+    pub fn new(stop: Arc<AtomicBool>) -> Self {
+        Backoff { failures: 0, stop }
+    }
+
+    /// True once the agent is stopping.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Failures in a row so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// A frame arrived: the next failure waits the shortest delay again.
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// After a failure of `what`: waits the backoff; false when stopped meanwhile.
+    pub fn wait(&mut self, what: &str) -> bool {
+        let d = reconnect_delay(self.failures);
+        self.failures += 1;
+        tracing::warn!("{what}: retrying in {} s", d.as_secs());
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if self.stopped() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+        }
+        !self.stopped()
+    }
+}
+
 /// A network stream (RTSP, HTTP) that is reopened when it fails or ends.
 pub struct StreamSource {
     uri: String,
     limits: DecodeLimits,
     reader: Option<VideoReader>,
-    failures: u32,
-    stop: Arc<AtomicBool>,
-    /// Reopen attempts so far.
-    pub reconnects: u64,
-}
-
-impl StreamSource {
-    /// Sleeps `d` in short steps; false when a stop came first.
-    fn wait(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        while Instant::now() < end {
-            if self.stop.load(Ordering::SeqCst) {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
-        }
-        !self.stop.load(Ordering::SeqCst)
-    }
-
-    /// After a failure: waits the backoff; false when stopped meanwhile.
-    fn back_off(&mut self) -> bool {
-        let d = reconnect_delay(self.failures);
-        self.failures += 1;
-        self.reconnects += 1;
-        tracing::warn!("stream {}: retrying in {} s", self.uri, d.as_secs());
-        self.wait(d)
-    }
+    backoff: Backoff,
 }
 
 impl FrameSource for StreamSource {
     fn next_frame(&mut self) -> Result<Option<Frame>, EdgeError> {
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.backoff.stopped() {
                 return Ok(None);
             }
+            let what = format!("stream {}", self.uri);
             if self.reader.is_none() {
                 match VideoReader::open(&self.uri, &self.limits) {
                     Ok(r) => {
-                        if self.failures > 0 {
+                        if self.backoff.failures() > 0 {
                             tracing::info!("stream {} is back", self.uri);
                         }
                         self.reader = Some(r);
                     }
                     Err(e) => {
-                        tracing::warn!("stream {}: {e}", self.uri);
-                        if !self.back_off() {
+                        tracing::warn!("{what}: {e}");
+                        if !self.backoff.wait(&what) {
                             return Ok(None);
                         }
                         continue;
@@ -234,14 +254,14 @@ impl FrameSource for StreamSource {
             }
             match self.reader.as_mut().and_then(|r| r.next()) {
                 Some(Ok(f)) => {
-                    self.failures = 0;
+                    self.backoff.succeeded();
                     return Ok(Some(f));
                 }
                 Some(Err(e)) => tracing::warn!("stream {} broke off: {e}", self.uri),
                 None => tracing::warn!("stream {} ended", self.uri),
             }
             self.reader = None;
-            if !self.back_off() {
+            if !self.backoff.wait(&what) {
                 return Ok(None);
             }
         }
@@ -312,9 +332,7 @@ pub fn open_source(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> R
             uri: uri.to_string(),
             limits: *limits,
             reader: None,
-            failures: 0,
-            stop,
-            reconnects: 0,
+            backoff: Backoff::new(stop),
         }));
     }
     if let Some(video) = uri.strip_prefix("file://") {
@@ -324,9 +342,28 @@ pub fn open_source(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> R
             uri: uri.to_string(),
         }));
     }
+    if uri.starts_with("v4l2://") {
+        return open_v4l2(uri, limits, stop);
+    }
     Err(bad(
         uri,
-        "unknown source: expected synthetic://…, dir://PATH, file://PATH, rtsp://… (v4l2:// is not built yet)",
+        "unknown source: expected synthetic://…, dir://PATH, file://PATH, rtsp://… or v4l2:///dev/videoN",
+    ))
+}
+
+#[cfg(feature = "v4l2")]
+fn open_v4l2(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> Result<Box<dyn FrameSource>, EdgeError> {
+    Ok(Box::new(crate::v4l2_device::V4l2Source::open(uri, limits, stop)?))
+}
+
+/// Without the `v4l2` feature a camera URI is still checked, then refused with the way out.
+#[cfg(not(feature = "v4l2"))]
+fn open_v4l2(uri: &str, _: &DecodeLimits, _: Arc<AtomicBool>) -> Result<Box<dyn FrameSource>, EdgeError> {
+    crate::v4l2::V4l2Request::parse(uri)?;
+    Err(bad(
+        uri,
+        "this build has no V4L2 camera support: rebuild with `cargo build --release --features v4l2` \
+         (needs Debian's libclang-dev)",
     ))
 }
 
@@ -385,9 +422,31 @@ mod tests {
             "dir:///no/such/folder",
             "ftp://x",
             "synthetic://?width=5",
+            "v4l2:///etc/passwd",
+            "v4l2:///dev/video0?format=h264",
         ] {
             assert!(open_source(uri, &DecodeLimits::default(), no_stop()).is_err(), "{uri}");
         }
+    }
+
+    #[cfg(not(feature = "v4l2"))]
+    #[test]
+    fn a_camera_without_the_v4l2_feature_names_the_way_out() {
+        let err = open_source("v4l2:///dev/video0", &DecodeLimits::default(), no_stop())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("--features v4l2"), "{err}");
+    }
+
+    #[cfg(feature = "v4l2")]
+    #[test]
+    fn a_missing_camera_is_an_error_from_open_source() {
+        let err = open_source("v4l2:///dev/video-missing-7", &DecodeLimits::default(), no_stop())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("/dev/video-missing-7"), "{err}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics", get(status::metrics))
         .route("/metrics", get(status::prometheus))
         .route("/api/model-status", get(status::model_status))
+        .route("/api/models/{name}/versions/{version}/files/{file}", get(models::file))
         .route("/api/log", post(log::log).layer(big))
         .route("/api/inspection-logs", get(inspections::list))
         .route("/api/inference/predict", post(predict::predict).layer(image))

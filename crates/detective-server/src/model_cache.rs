@@ -95,17 +95,18 @@ impl ModelCache {
         }
         // Fetch the artifact into the cache folder.
         let prefix = v.artifact_key.trim_end_matches('/').to_string();
-        let keys = st.objects.list(&prefix).await?;
+        let names = crate::routes::models::artifact_files(st, &v).await?;
+        let has = |n: &str| names.iter().any(|k| k == n);
         let file = |n: &str| format!("{prefix}/{n}");
         let dest = self.dir.join(&v.name).join(format!("v{}", v.version));
         std::fs::create_dir_all(&dest)
             .map_err(|e| ApiError::internal(format!("model cache {}: {e}", dest.display())))?;
-        let model_path = if keys.contains(&file("model.onnx")) {
+        let model_path = if has("model.onnx") {
             let bytes = st.objects.get(&file("model.onnx")).await?;
             let p = dest.join("model.onnx");
             std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
             p
-        } else if keys.contains(&file("model.bpk")) && keys.contains(&file("model.json")) {
+        } else if has("model.bpk") && has("model.json") {
             for n in ["model.json", "model.bpk"] {
                 let bytes = st.objects.get(&file(n)).await?;
                 let p = dest.join(n);

@@ -25,6 +25,7 @@ impl Modify for BearerAuth {
         routes::status::health,
         routes::status::metrics,
         routes::status::model_status,
+        routes::models::file,
         routes::log::log,
         routes::inspections::list,
         routes::predict::predict,

@@ -124,7 +124,8 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct EdgeArgs {
     /// synthetic://?fps=30&defect_rate=0.2&seed=1, dir://PATH?fps=10&loop=1,
-    /// file://clip.mp4, rtsp://…
+    /// file://clip.mp4, rtsp://…, v4l2:///dev/video0?width=640&height=480&fps=30&format=auto
+    /// (V4L2 needs a build with `--features v4l2`)
     #[arg(long)]
     pub source: String,
     /// Cloud base URL (a `detective serve`).
@@ -138,9 +139,14 @@ pub struct EdgeArgs {
     /// Project the frames belong to in the cloud.
     #[arg(long)]
     pub project: Option<String>,
-    /// Detector: .onnx, .bpk or `bundled`.
+    /// Detector: .onnx, .bpk, `bundled`, or `production`: the cloud's Production
+    /// detector, pulled at start and followed while running (the bundled model until
+    /// the cloud has one; the last pulled copy when the cloud is down at start).
     #[arg(long, default_value = "bundled")]
     pub model: PathBuf,
+    /// With `--model production`: seconds between checks for a newly promoted model.
+    #[arg(long, default_value_t = 60.0)]
+    pub model_poll_secs: f64,
     /// Confidence threshold of reported detections (default: thresholds.conf).
     #[arg(long)]
     pub conf: Option<f32>,

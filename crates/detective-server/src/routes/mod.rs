@@ -6,5 +6,6 @@ pub mod images;
 pub mod inspections;
 pub mod keys;
 pub mod log;
+pub mod models;
 pub mod predict;
 pub mod status;

@@ -204,18 +204,20 @@ pub async fn prometheus(State(st): State<AppState>, caller: Caller) -> ApiResult
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
-/// Active model per task: the registry's Production version, or the model this
-/// process serves when the registry has none.
+/// Active model per task: the registry's Production version (with the names of
+/// its files, for `GET /api/models/{name}/versions/{v}/files/{file}`), or the
+/// model this process serves when the registry has none. Edge agents poll it.
 #[utoipa::path(get, path = "/api/model-status", responses((status = 200, description = "models per task")), security(("bearer" = [])))]
 pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::Read)?;
+    caller.require(Action::FetchModel)?;
     let production = detective_store::models::production(&st.db).await?;
     let mut models: Vec<serde_json::Value> = Vec::new();
     for task in ["detect", "segment"] {
         if let Some(v) = production.iter().find(|v| v.task == task) {
+            let files = crate::routes::models::artifact_files(&st, v).await?;
             models.push(
                 json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
-                                "metrics": v.metrics, "source": "registry"}),
+                                "metrics": v.metrics, "source": "registry", "files": files}),
             );
         } else if task == "segment"
             && let Some(p) = &st.segmenter

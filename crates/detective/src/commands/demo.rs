@@ -105,6 +105,7 @@ pub fn local_agent_config(config: &Config, source: String, max_frames: Option<u6
         limits: config.decode_limits(),
         mqtt: None,
         preview: None,
+        model_updates: None,
     })
 }
 

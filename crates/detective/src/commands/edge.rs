@@ -3,18 +3,65 @@
 //! `--drain-secs` and logs `produced=N delivered=M pending=K` (what is still
 //! pending is sent at the next start).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use detective_core::names::check_segment;
-use detective_edge::agent::{AgentConfig, run_agent};
+use detective_edge::agent::{AgentConfig, ModelUpdates, run_agent};
+use detective_edge::model_pull::ModelPuller;
 use detective_edge::uploader::UploadTarget;
 use detective_ml::detector::Detector;
 
 use crate::cli::EdgeArgs;
 use crate::config::Config;
+
+/// `--model production`: follow the cloud's registry.
+const PRODUCTION: &str = "production";
+
+/// The model to start with under `--model production`: the cloud's Production
+/// detector (pulled unless cached); when the cloud has none, the bundled model;
+/// when the cloud cannot be reached or the pull fails, the last pulled copy, else
+/// the bundled model. The agent then follows Production while it runs.
+fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let bundled = || -> Result<(PathBuf, String)> {
+        let name = detective_ml::bundled::model_name(Path::new(detective_ml::bundled::BUNDLED));
+        Ok((
+            detective_ml::bundled::resolve(Path::new(detective_ml::bundled::BUNDLED))?,
+            format!("{name}@local"),
+        ))
+    };
+    let fallback = |why: String| -> Result<(PathBuf, String)> {
+        match puller.cached() {
+            Some((spec, path)) => {
+                tracing::warn!("{why}; starting on the last pulled model {spec}");
+                Ok((path, spec))
+            }
+            None => {
+                tracing::warn!("{why}; no model pulled before: starting on the bundled model");
+                bundled()
+            }
+        }
+    };
+    match rt.block_on(puller.production()) {
+        Ok(Some(m)) => match rt.block_on(puller.fetch(&m)) {
+            Ok(path) => Ok((path, m.spec())),
+            Err(e) => fallback(format!("pulling the Production model {}: {e}", m.spec())),
+        },
+        Ok(None) => {
+            tracing::warn!("the cloud has no Production detector yet: starting on the bundled model");
+            bundled()
+        }
+        Err(e) => fallback(e.to_string()),
+    }
+}
 
 pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     check_segment("camera id", &args.camera_id)?;
@@ -28,10 +75,24 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         bail!("--drain-secs must be >= 0");
     }
     let conf = args.conf.unwrap_or(config.thresholds.conf);
-    let model_path = detective_ml::bundled::resolve(&args.model)?;
+    let follow = args.model.as_os_str() == PRODUCTION;
+    if follow && !(args.model_poll_secs.is_finite() && args.model_poll_secs >= 1.0) {
+        bail!("--model-poll-secs must be at least 1");
+    }
+    let puller = Arc::new(ModelPuller::new(
+        &args.cloud,
+        &args.key,
+        config.data_dir.join("edge").join("models"),
+    )?);
+    let (model_path, model_version) = if follow {
+        pull_production(&puller)?
+    } else {
+        let name = detective_ml::bundled::model_name(&args.model);
+        (detective_ml::bundled::resolve(&args.model)?, format!("{name}@local"))
+    };
     let detector = Detector::load(&model_path, None, args.threads)
-        .with_context(|| format!("loading the model {}", args.model.display()))?;
-    let model_name = detective_ml::bundled::model_name(&args.model);
+        .with_context(|| format!("loading the model {}", model_path.display()))?;
+    tracing::info!("model {model_version} ({})", model_path.display());
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -48,7 +109,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         spool_quota: args.spool_mb.max(1) * 1024 * 1024,
         band: config.band()?,
         conf,
-        model_version: format!("{model_name}@local"),
+        model_version,
         frame_size: (640, 480),
         keep_frames: !args.no_frames,
         max_frames: args.max_frames,
@@ -56,6 +117,11 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         limits: config.decode_limits(),
         mqtt: args.mqtt.clone().zip(args.line.clone()),
         preview: args.preview,
+        model_updates: follow.then(|| ModelUpdates {
+            puller: puller.clone(),
+            every: Duration::from_secs_f64(args.model_poll_secs),
+            threads: args.threads,
+        }),
     };
     let target = UploadTarget {
         cloud: args.cloud.clone(),
@@ -68,7 +134,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let ev = r.evictions;
     let line = format!(
         "produced={} delivered={} pending={} captured={} dropped={} refused={} evicted_clean={} evicted_frames={} evicted_results={} \
-         seconds={:.1} fps={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1} rejects_sent={} rejects_acked={} rejects_dropped={}",
+         seconds={:.1} fps={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1} rejects_sent={} rejects_acked={} rejects_dropped={} model={}",
         r.produced,
         r.delivered,
         r.pending,
@@ -84,7 +150,8 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         r.inference_ms_p95,
         r.rejects.0,
         r.rejects.1,
-        r.rejects.2
+        r.rejects.2,
+        r.model
     );
     tracing::info!("{line}");
     println!("{line}");

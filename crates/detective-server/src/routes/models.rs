@@ -1,0 +1,98 @@
+//! The registry's model files: `GET /api/models/{name}/versions/{v}/files/{file}`
+//! hands an edge agent (or anyone who may fetch models) one file of a version's
+//! artifact — `model.onnx`, `model.bpk`, `model.json`, `metrics.json` — so it can
+//! run the Production model that `GET /api/model-status` names.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use detective_core::Action;
+use detective_store::models::ModelVersion;
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The plain file names directly under a version's artifact prefix (sorted).
+pub async fn artifact_files(st: &AppState, v: &ModelVersion) -> Result<Vec<String>, ApiError> {
+    let prefix = format!("{}/", v.artifact_key.trim_end_matches('/'));
+    let mut names: Vec<String> = st
+        .objects
+        .list(prefix.trim_end_matches('/'))
+        .await?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// A file name a client may ask for: letters, digits, `.`, `_`, `-`, not starting with a dot.
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/models/{name}/versions/{version}/files/{file}",
+    params(
+        ("name" = String, Path, description = "registered model name"),
+        ("version" = i64, Path, description = "version number"),
+        ("file" = String, Path, description = "file of the artifact, e.g. model.onnx"),
+    ),
+    responses(
+        (status = 200, description = "the file's bytes (application/octet-stream)"),
+        (status = 404, description = "no such version or file"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn file(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((name, version, file)): Path<(String, i64, String)>,
+) -> ApiResult<Response> {
+    caller.require(Action::FetchModel)?;
+    if !plain_file_name(&file) {
+        return Err(ApiError::bad_request(format!(
+            "{file:?} is not a plain file name (letters, digits, '.', '_', '-')"
+        )));
+    }
+    let v = detective_store::models::get_version(&st.db, &name, version)
+        .await
+        .map_err(|_| ApiError::not_found(format!("no registered model version {name}@{version}")))?;
+    if !artifact_files(&st, &v).await?.contains(&file) {
+        return Err(ApiError::not_found(format!("{name}@{version} has no file {file:?}")));
+    }
+    let key = format!("{}/{file}", v.artifact_key.trim_end_matches('/'));
+    let bytes = st.objects.get(&key).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_file_name;
+
+    #[test]
+    fn only_plain_file_names_are_served() {
+        for ok in ["model.onnx", "model.bpk", "metrics.json", "best-v2_x.onnx"] {
+            assert!(plain_file_name(ok), "{ok}");
+        }
+        for bad in ["", ".env", "../model.onnx", "a/b", "a\\b", "model onnx", "mödel.onnx"] {
+            assert!(!plain_file_name(bad), "{bad}");
+        }
+    }
+}
