@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs, once. Safe to re-run.
-# The ONNX Runtime library (from the PyPI wheel), ffmpeg (video sources) and
+# The ONNX Runtime library (from the PyPI wheel), ffmpeg (video sources), libclang
+# (bindgen, for the V4L2 camera bindings) and
 # s3s-fs, a real S3-protocol server the object-store tests start on loopback;
 # PostgreSQL itself is the machine's (127.0.0.1:5432, database `test`).
 # Later issues add chromium and chromium-driver here.
@@ -16,14 +17,23 @@ fi
 
 "$(dirname "$0")/setup-onnxruntime.sh"
 
-# ffmpeg/ffprobe decode video files and streams (predict --source clip.mp4, edge agent).
+# Debian packages: ffmpeg/ffprobe decode video files and streams (predict --source
+# clip.mp4, edge agent); libclang-dev lets bindgen build the V4L2 bindings of the
+# `v4l2` feature, which the test suite compiles and tests.
+apt_need=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-  echo "installing ffmpeg (Debian package)" >&2
+  apt_need+=(ffmpeg)
+fi
+if [ -z "${LIBCLANG_PATH:-}" ] && ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1; then
+  apt_need+=(libclang-dev)
+fi
+if [ ${#apt_need[@]} -gt 0 ]; then
+  echo "installing ${apt_need[*]} (Debian packages)" >&2
   sudo_cmd=()
   [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
-  if ! "${sudo_cmd[@]}" apt-get install -y --no-install-recommends ffmpeg >/dev/null; then
+  if ! "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${apt_need[@]}" >/dev/null; then
     "${sudo_cmd[@]}" apt-get update >/dev/null
-    "${sudo_cmd[@]}" apt-get install -y --no-install-recommends ffmpeg >/dev/null
+    "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${apt_need[@]}" >/dev/null
   fi
 fi
 

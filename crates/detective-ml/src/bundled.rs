@@ -69,7 +69,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlError> {
         path: path.display().to_string(),
         reason: format!("writing the bundled model: {e}"),
     };
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per call: two threads of one process may unpack the model at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }

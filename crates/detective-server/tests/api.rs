@@ -1032,3 +1032,72 @@ on_both!(
         }
     }
 );
+
+on_both!(
+    model_status_names_the_production_files_and_devices_download_them,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let device = s.key(Role::Device).await;
+        let get = |path: String| client().get(s.at(&path)).bearer_auth(&device).send();
+        // No Production model yet: the served model is listed without files.
+        let status: Value = get("/api/model-status".into()).await.unwrap().json().await.unwrap();
+        assert_eq!(status["models"][0]["source"], "bundled", "{status}");
+        assert!(status["models"][0].get("files").is_none(), "{status}");
+
+        let onnx = b"onnx bytes".to_vec();
+        for (name, bytes) in [("model.onnx", onnx.clone()), ("metrics.json", b"{}".to_vec())] {
+            s.state
+                .objects
+                .put(&format!("models/det/v1/{name}"), bytes.into())
+                .await
+                .unwrap();
+        }
+        s.state
+            .objects
+            .put("models/det/v1/plots/pr.svg", bytes::Bytes::from_static(b"<svg/>"))
+            .await
+            .unwrap();
+        detective_store::models::add_version(
+            &s.state.db,
+            "det",
+            "detect",
+            &json!({}),
+            &json!({}),
+            "models/det/v1",
+            None,
+        )
+        .await
+        .unwrap();
+        detective_store::models::set_stage(&s.state.db, "det", 1, "Production")
+            .await
+            .unwrap();
+        let status: Value = get("/api/model-status".into()).await.unwrap().json().await.unwrap();
+        let m = &status["models"][0];
+        assert_eq!(
+            (m["name"].as_str(), m["version"].as_i64()),
+            (Some("det"), Some(1)),
+            "{status}"
+        );
+        assert_eq!(
+            m["files"],
+            json!(["metrics.json", "model.onnx"]),
+            "top-level files only"
+        );
+
+        let r = get("/api/models/det/versions/1/files/model.onnx".into()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/octet-stream");
+        assert_eq!(r.bytes().await.unwrap().to_vec(), onnx);
+        for (path, want) in [
+            ("/api/models/det/versions/1/files/model.bpk", 404),
+            ("/api/models/det/versions/2/files/model.onnx", 404),
+            ("/api/models/other/versions/1/files/model.onnx", 404),
+            ("/api/models/det/versions/1/files/.model.onnx", 400),
+            ("/api/models/det/versions/1/files/..%2Fv1%2Fmodel.onnx", 400),
+            ("/api/models/det/versions/x/files/model.onnx", 400),
+        ] {
+            let r = get(path.into()).await.unwrap();
+            assert_eq!(r.status(), want, "{path}");
+        }
+    }
+);

@@ -105,6 +105,22 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         .await
         .unwrap();
     let ds = ds["id"].as_i64().unwrap();
+    s.state
+        .objects
+        .put("models/det/v1/model.onnx", bytes::Bytes::from_static(b"onnx"))
+        .await
+        .unwrap();
+    detective_store::models::add_version(
+        &s.state.db,
+        "det",
+        "detect",
+        &json!({}),
+        &json!({}),
+        "models/det/v1",
+        None,
+    )
+    .await
+    .unwrap();
     let (victim, _) = detective_store::api_keys::create(&s.state.db, "victim", Role::Viewer)
         .await
         .unwrap();
@@ -115,7 +131,13 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/openapi.json", None, Body::None),
         route("GET", "/api/metrics", Some(Read), Body::None),
         route("GET", "/metrics", Some(Read), Body::None),
-        route("GET", "/api/model-status", Some(Read), Body::None),
+        route("GET", "/api/model-status", Some(FetchModel), Body::None),
+        route(
+            "GET",
+            "/api/models/det/versions/1/files/model.onnx",
+            Some(FetchModel),
+            Body::None,
+        ),
         route("POST", "/api/log", Some(Log), Body::LogBatch),
         route("GET", "/api/inspection-logs", Some(Read), Body::None),
         route("POST", "/api/inference/predict", Some(Predict), Body::Png),

@@ -426,3 +426,144 @@ fn the_preview_serves_mjpeg_frames_and_a_json_status() {
     let _ = agent.kill();
     let _ = agent.wait();
 }
+
+/// Registers the bundled detector's files as `name@version` in the cloud under
+/// `data` (its SQLite file and object folder) and promotes it to Production.
+fn promote_bundled(data: &str, name: &str) -> i64 {
+    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let data = std::path::Path::new(data);
+        let db = detective_store::Db::open_sqlite_file(&data.join("detective.db"))
+            .await
+            .unwrap();
+        let objects = detective_store::Objects::local(&data.join("objects")).unwrap();
+        let next = detective_store::models::versions(&db, name)
+            .await
+            .map_or(0, |v| v.len()) as i64
+            + 1;
+        let prefix = format!("models/{name}/v{next}");
+        for ext in ["json", "bpk", "onnx"] {
+            let bytes = std::fs::read(bundled.with_extension(ext)).unwrap();
+            objects
+                .put(&format!("{prefix}/model.{ext}"), bytes.into())
+                .await
+                .unwrap();
+        }
+        let v = detective_store::models::add_version(
+            &db,
+            name,
+            "detect",
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+            &prefix,
+            None,
+        )
+        .await
+        .unwrap();
+        detective_store::models::set_stage(&db, name, v.version, "Production")
+            .await
+            .unwrap();
+        v.version
+    })
+}
+
+/// The `model_version`s of everything the cloud has stored.
+fn logged_models(port: u16, key: &str) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| it["model_version"].as_str().unwrap().to_string())
+            .collect()
+    })
+}
+
+fn wait_for_model(port: u16, key: &str, model: &str) {
+    let t = Instant::now();
+    while !logged_models(port, key).contains(model) {
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "no prediction by {model} arrived"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_agent_on_production_follows_each_promotion_and_runs_the_last_pulled_model_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    let edge_data = dir.path().join("edge");
+    let agent = |extra: &[&str]| {
+        let mut c = detective(dir.path());
+        c.args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+            .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+            .args(["--model", "production", "--model-poll-secs", "1", "--threads", "1"])
+            .args(["--camera-id", "cam-p", "--batch", "8"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let running = agent(&["--source", "synthetic://?fps=10&seed=5", "--drain-secs", "20"])
+        .spawn()
+        .unwrap();
+    // The registry is empty: the agent starts on the bundled model, then follows the
+    // first promotion, and the next, without a restart.
+    wait_for_model(port, &viewer, "bundled@local");
+    assert_eq!(promote_bundled(server_data, "line-model"), 1);
+    wait_for_model(port, &viewer, "line-model@1");
+    assert_eq!(promote_bundled(server_data, "line-model"), 2);
+    wait_for_model(port, &viewer, "line-model@2");
+    unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(line.ends_with("model=line-model@2"), "{line}");
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert!(
+        edge_data.join("edge/models/line-model/v2/model.onnx").is_file(),
+        "the pulled copy is kept"
+    );
+
+    // The cloud is down at the next start: the agent runs the copy it pulled last.
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = agent(&[
+        "--source",
+        "synthetic://?fps=0",
+        "--max-frames",
+        "3",
+        "--drain-secs",
+        "0",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(line.ends_with("model=line-model@2"), "{line}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("starting on the last pulled model line-model@2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
