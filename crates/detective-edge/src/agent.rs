@@ -16,11 +16,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use detective_core::{LoggedDetection, LoggedPrediction, UncertainBand, wire::AgentStats};
-use detective_ml::PredictOptions;
-use detective_ml::detector::Detector;
 use detective_vision::{DecodeLimits, Frame};
 
 use crate::EdgeError;
+use crate::model::EdgeModel;
 use crate::model_pull::ModelPuller;
 use crate::mqtt::RejectPublisher;
 use crate::preview::{LiveStatus, Preview};
@@ -75,8 +74,8 @@ impl std::fmt::Debug for ModelUpdates {
     }
 }
 
-/// A newly loaded detector and its `name@version`, waiting for the inference loop.
-type Swap = Arc<Mutex<Option<(Detector, String)>>>;
+/// A newly loaded model and its `name@version`, waiting for the inference loop.
+type Swap = Arc<Mutex<Option<(EdgeModel, String)>>>;
 
 /// Checks the cloud every `u.every`; loads a new Production version and puts it in
 /// `swap`. A version that fails to load is not tried again; a cloud that cannot
@@ -111,7 +110,7 @@ async fn follow_production(u: ModelUpdates, mut current: String, swap: Swap, sto
             }
         };
         let threads = u.threads;
-        match tokio::task::spawn_blocking(move || Detector::load(&path, None, threads)).await {
+        match tokio::task::spawn_blocking(move || EdgeModel::load(&path, threads)).await {
             Ok(Ok(d)) => {
                 tracing::info!("Production is now {spec}: switching from {current}");
                 if let Ok(mut s) = swap.lock() {
@@ -192,17 +191,13 @@ impl LatestSlot {
 
 /// One frame's result as the wire type, and whether to keep its frame.
 fn to_prediction(
-    det: &Detector,
+    model: &EdgeModel,
     frame: &Frame,
     captured: chrono::DateTime<chrono::Utc>,
     cfg: &AgentConfig,
 ) -> Result<(LoggedPrediction, bool, f64), EdgeError> {
-    let opts = PredictOptions {
-        conf: cfg.conf,
-        ..PredictOptions::default()
-    };
-    let pred = det
-        .predict(frame, &opts)
+    let pred = model
+        .infer(frame, cfg.conf)
         .map_err(|e| EdgeError::InvalidArgument(format!("inference: {e}")))?;
     let f = detective_vision::features::compute_features(frame);
     let features: BTreeMap<String, f64> = detective_vision::features::ImageFeatures::NAMES
@@ -230,14 +225,14 @@ fn to_prediction(
         detections,
     };
     let keep = p.is_defective(&cfg.band) || p.is_uncertain(&cfg.band);
-    Ok((p, keep, pred.inference_ms + pred.preprocess_ms + pred.postprocess_ms))
+    Ok((p, keep, pred.ms))
 }
 
 /// Runs the agent until the source ends, `max_frames` is reached or `stop` is
 /// set; then drains the spool for up to `drain_secs` and reports.
 pub fn run_agent(
     mut cfg: AgentConfig,
-    mut detector: Detector,
+    mut model: EdgeModel,
     target: UploadTarget,
     stop: Arc<AtomicBool>,
 ) -> Result<AgentReport, EdgeError> {
@@ -364,7 +359,7 @@ pub fn run_agent(
     while let Some((frame, at)) = slot.take() {
         if let Some((d, spec)) = swap.lock().ok().and_then(|mut s| s.take()) {
             tracing::info!("now running {spec}");
-            detector = d;
+            model = d;
             cfg.model_version = spec;
         }
         let frame = if (frame.width(), frame.height()) != (w, h) {
@@ -373,7 +368,7 @@ pub fn run_agent(
             frame
         };
         // One frame the model cannot process does not stop the line.
-        let (p, keep, ms) = match to_prediction(&detector, &frame, at, &cfg) {
+        let (p, keep, ms) = match to_prediction(&model, &frame, at, &cfg) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("frame skipped: {e}");

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod error;
+pub mod model;
 pub mod model_pull;
 pub mod mqtt;
 pub mod preview;

@@ -139,7 +139,7 @@ pub struct EdgeArgs {
     /// Project the frames belong to in the cloud.
     #[arg(long)]
     pub project: Option<String>,
-    /// Detector: .onnx, .bpk, `bundled`, or `production`: the cloud's Production
+    /// Model: a detector or a segmenter (.onnx, .bpk), `bundled`, or `production`: the cloud's Production
     /// detector, pulled at start and followed while running (the bundled model until
     /// the cloud has one; the last pulled copy when the cloud is down at start).
     #[arg(long, default_value = "bundled")]

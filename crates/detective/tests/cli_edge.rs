@@ -567,3 +567,60 @@ fn an_agent_on_production_follows_each_promotion_and_runs_the_last_pulled_model_
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_segmenter_runs_in_the_agent_and_its_regions_arrive_as_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    // An untrained UNetTiny starts at a 1 % defect prior; with the pixel threshold
+    // below it, the whole frame is one defect region of confidence ≈ 0.01.
+    let unet = dir.path().join("unet.bpk");
+    {
+        use detective_ml::checkpoint::{SegMeta, save_segmenter};
+        use detective_ml::unet::{UNetConfig, UNetTiny};
+        let model = UNetTiny::new(&UNetConfig::default(), &burn::tensor::Device::flex());
+        save_segmenter(&model, &SegMeta::new(vec!["defect".into()], 64, 0.005), &unet).unwrap();
+    }
+    let out = detective(dir.path())
+        .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args(["--model", unet.to_str().unwrap(), "--conf", "0.001", "--threads", "1"])
+        .args(["--source", "synthetic://?fps=5&width=320&height=240", "--max-frames", "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let produced = field(&line, "produced");
+    assert!(produced >= 1 && produced + field(&line, "dropped") == 4, "{line}");
+    assert_eq!(field(&line, "delivered"), produced, "{line}");
+    assert!(line.ends_with("model=unet@local"), "{line}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let logs: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/inspection-logs"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let items = logs["items"].as_array().unwrap();
+    assert_eq!(items.len() as u64, produced);
+    for it in items {
+        let d = &it["detections"][0];
+        assert_eq!(d["name"], "defect", "{it}");
+        let c = d["confidence"].as_f64().unwrap();
+        assert!(c > 0.001 && c < 0.1, "{it}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

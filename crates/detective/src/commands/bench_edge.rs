@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use detective_edge::agent::run_agent;
+use detective_edge::model::EdgeModel;
 use detective_ml::detector::Detector;
 
 use crate::commands::demo::{LocalApi, local_agent_config, local_target};
@@ -47,9 +48,16 @@ pub fn run(
     let target = local_target(&api.url);
     let (cpu0, _) = usage();
     let t = Instant::now();
-    let report = std::thread::spawn(move || run_agent(agent_cfg, detector, target, Arc::new(AtomicBool::new(false))))
-        .join()
-        .map_err(|_| anyhow::anyhow!("the edge agent panicked"))??;
+    let report = std::thread::spawn(move || {
+        run_agent(
+            agent_cfg,
+            EdgeModel::Detect(detector),
+            target,
+            Arc::new(AtomicBool::new(false)),
+        )
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the edge agent panicked"))??;
     let wall = t.elapsed().as_secs_f64();
     let (cpu1, rss_kib) = usage();
     api.stop()?;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use detective_edge::agent::{AgentConfig, run_agent};
+use detective_edge::model::EdgeModel;
 use detective_edge::uploader::UploadTarget;
 use detective_ml::detector::Detector;
 use detective_server::{AppState, PredictorPool, ServerSettings};
@@ -149,7 +150,7 @@ pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
     let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
     let agent_detector = Detector::load(&bundled, None, 1)?;
     let target = local_target(&url);
-    let report = std::thread::spawn(move || run_agent(cfg, agent_detector, target, stop))
+    let report = std::thread::spawn(move || run_agent(cfg, EdgeModel::Detect(agent_detector), target, stop))
         .join()
         .map_err(|_| anyhow::anyhow!("the edge agent panicked"))??;
     api.stop()?;

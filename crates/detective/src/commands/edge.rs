@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use detective_core::names::check_segment;
 use detective_edge::agent::{AgentConfig, ModelUpdates, run_agent};
+use detective_edge::model::EdgeModel;
 use detective_edge::model_pull::ModelPuller;
 use detective_edge::uploader::UploadTarget;
-use detective_ml::detector::Detector;
 
 use crate::cli::EdgeArgs;
 use crate::config::Config;
@@ -90,9 +90,9 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         let name = detective_ml::bundled::model_name(&args.model);
         (detective_ml::bundled::resolve(&args.model)?, format!("{name}@local"))
     };
-    let detector = Detector::load(&model_path, None, args.threads)
+    let model = EdgeModel::load(&model_path, args.threads)
         .with_context(|| format!("loading the model {}", model_path.display()))?;
-    tracing::info!("model {model_version} ({})", model_path.display());
+    tracing::info!("{} model {model_version} ({})", model.task(), model_path.display());
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -130,7 +130,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         project: args.project.clone(),
         batch: args.batch,
     };
-    let r = run_agent(cfg, detector, target, stop)?;
+    let r = run_agent(cfg, model, target, stop)?;
     let ev = r.evictions;
     let line = format!(
         "produced={} delivered={} pending={} captured={} dropped={} refused={} evicted_clean={} evicted_frames={} evicted_results={} \

@@ -1,0 +1,73 @@
+//! The model the agent runs: a detector or a segmenter behind one call that
+//! answers detections. A segmenter's defect regions (connected components of its
+//! thresholded mask) become boxes with their mean probability as confidence, as
+//! in the cloud's `task=segment`, so both flow through the same uncertain flag,
+//! spool and wire format.
+
+use std::path::Path;
+use std::time::Instant;
+
+use detective_core::Detection;
+use detective_ml::detector::Detector;
+use detective_ml::segmenter::{AnySegmenter, is_segmenter};
+use detective_ml::{MlError, PredictOptions};
+use detective_vision::Frame;
+
+/// A loaded model of either task.
+pub enum EdgeModel {
+    Detect(Detector),
+    Segment(Box<AnySegmenter>),
+}
+
+/// One frame's result.
+pub struct Inference {
+    pub detections: Vec<Detection>,
+    /// Pre-processing, network and post-processing, in milliseconds.
+    pub ms: f64,
+}
+
+impl EdgeModel {
+    /// Loads `path` as a segmenter when its metadata says so, else as a detector;
+    /// `threads` is ONNX Runtime's thread count (0 = every core).
+    pub fn load(path: &Path, threads: usize) -> Result<Self, MlError> {
+        if is_segmenter(path) {
+            Ok(EdgeModel::Segment(Box::new(AnySegmenter::load(path, threads)?)))
+        } else {
+            Ok(EdgeModel::Detect(Detector::load(path, None, threads)?))
+        }
+    }
+
+    /// `detect` or `segment`.
+    pub fn task(&self) -> &'static str {
+        match self {
+            EdgeModel::Detect(_) => "detect",
+            EdgeModel::Segment(_) => "segment",
+        }
+    }
+
+    /// The detections in `frame` with confidence ≥ `conf` (a segmenter marks pixels
+    /// at its own threshold first).
+    pub fn infer(&self, frame: &Frame, conf: f32) -> Result<Inference, MlError> {
+        match self {
+            EdgeModel::Detect(d) => {
+                let opts = PredictOptions {
+                    conf,
+                    ..PredictOptions::default()
+                };
+                let p = d.predict(frame, &opts)?;
+                Ok(Inference {
+                    detections: p.detections,
+                    ms: p.preprocess_ms + p.inference_ms + p.postprocess_ms,
+                })
+            }
+            EdgeModel::Segment(s) => {
+                let t = Instant::now();
+                let seg = s.segment(frame, s.imgsz(), s.threshold())?;
+                Ok(Inference {
+                    detections: seg.detections.into_iter().filter(|d| d.confidence >= conf).collect(),
+                    ms: t.elapsed().as_secs_f64() * 1000.0,
+                })
+            }
+        }
+    }
+}
