@@ -592,7 +592,12 @@ fn a_segmenter_runs_in_the_agent_and_its_regions_arrive_as_detections() {
         .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
         .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
         .args(["--model", unet.to_str().unwrap(), "--conf", "0.001", "--threads", "1"])
-        .args(["--source", "synthetic://?fps=5&width=320&height=240", "--max-frames", "4"])
+        .args([
+            "--source",
+            "synthetic://?fps=5&width=320&height=240",
+            "--max-frames",
+            "4",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
