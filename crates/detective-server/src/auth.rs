@@ -1,5 +1,6 @@
 //! Who is calling: the API key in `Authorization: Bearer …` (looked up by hash),
-//! checked against the role matrix of `detective_core::Role`.
+//! or, for the dashboard's own requests, its signed session cookie (see
+//! [`crate::session`]); checked against the role matrix of `detective_core::Role`.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -44,10 +45,15 @@ impl FromRequestParts<AppState> for Caller {
                 key_name: "insecure-no-auth".into(),
             });
         }
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer <API key>"))?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return match session_caller(parts, state).await? {
+                Some(c) => Ok(c),
+                None => Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing Authorization: Bearer <API key> (or a dashboard session)",
+                )),
+            };
+        };
         let secret = header
             .to_str()
             .ok()
@@ -62,5 +68,25 @@ impl FromRequestParts<AppState> for Caller {
             }),
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key")),
         }
+    }
+}
+
+/// The caller of a valid session cookie whose key still exists unrevoked.
+pub async fn session_caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
+    let Some(value) = crate::session::from_headers(&parts.headers) else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let Some(key_id) = crate::session::verify(&state.settings.session_secret, &value, now) else {
+        return Ok(None);
+    };
+    match detective_store::api_keys::get(&state.db, &key_id).await {
+        Ok(k) if !k.revoked => Ok(Some(Caller {
+            role: k.role,
+            key_id: Some(k.id),
+            key_name: k.name,
+        })),
+        Ok(_) | Err(detective_store::StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }

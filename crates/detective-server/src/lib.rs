@@ -1,13 +1,16 @@
 //! The cloud tier of Defect Detective: the axum application behind
 //! `detective serve` — REST API under `/api` (DESIGN.md §5), API-key auth with
-//! roles, problem+json errors, OpenAPI document, Prometheus metrics.
+//! roles, problem+json errors, OpenAPI document, Prometheus metrics — and the
+//! dashboard pages (`dashboard`).
 
 pub mod auth;
+pub mod dashboard;
 pub mod model_cache;
 pub mod openapi;
 pub mod predictor;
 pub mod problem;
 pub mod routes;
+pub mod session;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -41,10 +44,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics", get(status::metrics))
         .route("/metrics", get(status::prometheus))
         .route("/api/model-status", get(status::model_status))
+        .route("/api/models", get(models::list))
+        .route("/api/models/{name}/versions", get(models::versions))
         .route("/api/models/{name}/versions/{version}/files/{file}", get(models::file))
         .route("/api/log", post(log::log).layer(big))
         .route("/api/inspection-logs", get(inspections::list))
+        .route("/api/inspection-logs/{id}", get(inspections::one))
+        .route("/api/inspection-logs/{id}/frame", get(inspections::frame))
         .route("/api/inference/predict", post(predict::predict).layer(image))
+        .route("/api/stream", get(stream::stream))
         .route("/api/images/upload", post(images::upload).layer(big))
         .route("/api/images", get(images::list))
         .route("/api/datasets/create", post(datasets::create).layer(json))
@@ -55,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}/revoke", post(keys::revoke))
         .route("/api/openapi.json", get(openapi_json))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")

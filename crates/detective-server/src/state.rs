@@ -32,6 +32,11 @@ pub struct ServerSettings {
     pub predict_threads: usize,
     pub predict_workers: usize,
     pub predict_queue: usize,
+    /// Signs dashboard session cookies (32 random bytes by default; `serve` keeps
+    /// one under its data dir so sessions survive a restart).
+    pub session_secret: Vec<u8>,
+    /// Mark session cookies `Secure` (the dashboard is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +52,8 @@ impl Default for ServerSettings {
             predict_threads: 0,
             predict_workers: 1,
             predict_queue: 8,
+            session_secret: rand::random::<[u8; 32]>().to_vec(),
+            secure_cookies: false,
         }
     }
 }

@@ -52,6 +52,12 @@ pub struct Server {
     pub database_url: String,
     /// Empty: a folder under the data dir.
     pub object_store: String,
+    /// File with the secret that signs dashboard sessions (created with 32 random
+    /// bytes when missing). Empty: `DATA_DIR/session.secret`. Replicas behind one
+    /// load balancer must share it.
+    pub session_secret_file: PathBuf,
+    /// Mark session cookies `Secure` (the dashboard is reached over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -74,6 +80,8 @@ impl Default for Config {
                 bind: "127.0.0.1:8000".into(),
                 database_url: String::new(),
                 object_store: String::new(),
+                session_secret_file: PathBuf::new(),
+                secure_cookies: false,
             },
         }
     }

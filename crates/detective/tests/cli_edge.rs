@@ -353,7 +353,7 @@ fn the_demo_runs_api_and_agent_in_one_process_on_the_embedded_defaults() {
     let produced = field(&line, "produced");
     assert!(produced > 0, "{line}");
     assert_eq!(field(&line, "delivered"), produced, "{line}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("API on http://127.0.0.1:"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dashboard on http://127.0.0.1:"));
     // The predictions are in the demo's SQLite file: a server on the same data dir sees them.
     let viewer = key_of(dir.path(), data, "viewer");
     let port = free_port();

@@ -1,6 +1,8 @@
 //! `GET /api/inspection-logs`: the prediction log, filtered and keyset-paged as
 //! `{"items": [...], "next": cursor-or-null}`; with `Accept: text/csv`, every
-//! matching row (up to `limit`, default 100 000) as CSV.
+//! matching row (up to `limit`, default 100 000) as CSV (also with `format=csv`). `GET
+//! /api/inspection-logs/{id}` is one prediction, `…/{id}/frame[?boxes=true]` its
+//! kept JPEG (with its detections drawn in red when asked).
 
 use axum::Json;
 use axum::extract::State;
@@ -36,6 +38,8 @@ pub struct LogQuery {
     pub limit: Option<usize>,
     /// `next` of the previous page.
     pub cursor: Option<String>,
+    /// `csv` answers CSV like `Accept: text/csv` (for plain download links).
+    pub format: Option<String>,
 }
 
 fn conf(name: &str, v: Option<f64>) -> Result<Option<f64>, ApiError> {
@@ -98,10 +102,14 @@ pub async fn list(
 ) -> ApiResult<Response> {
     caller.require(Action::Read)?;
     let filter = q.filter()?;
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
+    let wants_csv = match q.format.as_deref() {
+        Some("csv") => true,
+        Some("json") | None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv")),
+        Some(other) => return Err(ApiError::bad_request(format!("format={other}: expected csv or json"))),
+    };
     if wants_csv {
         let cap = q.limit.unwrap_or(100_000).clamp(1, 1_000_000);
         let mut out = String::from(
@@ -139,4 +147,73 @@ pub async fn list(
     }
     let (items, next) = query(&st.db, &filter, q.cursor.as_deref(), limit).await?;
     Ok(Json(json!({ "items": items, "next": next })).into_response())
+}
+
+/// One logged prediction.
+#[utoipa::path(get, path = "/api/inspection-logs/{id}", params(("id" = String, Path, description = "prediction id")),
+    responses((status = 200, description = "the prediction"), (status = 404, description = "unknown id")),
+    security(("bearer" = [])))]
+pub async fn one(
+    State(st): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<LogRow>> {
+    caller.require(Action::Read)?;
+    if !detective_core::wire::is_uuid(&id) {
+        return Err(ApiError::bad_request(format!("{id:?} is not a prediction id (a UUID)")));
+    }
+    Ok(Json(detective_store::predictions::get(&st.db, &id).await?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FrameQuery {
+    /// Draw the detections (red boxes with class and confidence).
+    pub boxes: Option<bool>,
+}
+
+/// The JPEG kept with a prediction (defective and uncertain frames, when the agent sends them).
+#[utoipa::path(get, path = "/api/inspection-logs/{id}/frame", params(("id" = String, Path, description = "prediction id"), FrameQuery),
+    responses((status = 200, description = "image/jpeg"), (status = 404, description = "unknown id or no frame kept")),
+    security(("bearer" = [])))]
+pub async fn frame(
+    State(st): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiQuery(q): ApiQuery<FrameQuery>,
+) -> ApiResult<Response> {
+    caller.require(Action::Read)?;
+    if !detective_core::wire::is_uuid(&id) {
+        return Err(ApiError::bad_request(format!("{id:?} is not a prediction id (a UUID)")));
+    }
+    let row = detective_store::predictions::get(&st.db, &id).await?;
+    let key = row
+        .frame_key
+        .as_deref()
+        .ok_or_else(|| ApiError::not_found(format!("prediction {id} has no frame kept")))?;
+    let bytes = st.objects.get(key).await?;
+    let cache = (header::CACHE_CONTROL, "private, max-age=86400");
+    if !q.boxes.unwrap_or(false) {
+        return Ok(([(header::CONTENT_TYPE, "image/jpeg"), cache], bytes).into_response());
+    }
+    let limits = st.settings.limits;
+    let jpeg = tokio::task::spawn_blocking(move || {
+        let mut f = detective_vision::decode::decode_image(&bytes, &limits)
+            .map_err(|e| ApiError::internal(format!("stored frame: {e}")))?;
+        let dets: Vec<detective_core::Detection> = row
+            .detections
+            .iter()
+            .map(|d| detective_core::Detection {
+                class_id: d.class,
+                name: d.name.clone(),
+                confidence: d.confidence,
+                bbox: d.bbox.into(),
+            })
+            .collect();
+        detective_vision::overlay::draw_detections(&mut f, &dets);
+        detective_vision::encode::encode_jpeg(&f, 85).map_err(|e| ApiError::internal(format!("encoding: {e}")))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("drawing: {e}")))??;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), cache], jpeg).into_response())
 }

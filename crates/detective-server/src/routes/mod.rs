@@ -9,3 +9,4 @@ pub mod log;
 pub mod models;
 pub mod predict;
 pub mod status;
+pub mod stream;

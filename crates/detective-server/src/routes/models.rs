@@ -1,18 +1,43 @@
-//! The registry's model files: `GET /api/models/{name}/versions/{v}/files/{file}`
-//! hands an edge agent (or anyone who may fetch models) one file of a version's
-//! artifact — `model.onnx`, `model.bpk`, `model.json`, `metrics.json` — so it can
-//! run the Production model that `GET /api/model-status` names.
+//! The model registry, read side: `GET /api/models` (models with their version
+//! counts), `GET /api/models/{name}/versions` (stage, metrics, artifact of each),
+//! and `GET /api/models/{name}/versions/{v}/files/{file}`, which hands an edge
+//! agent (or anyone who may fetch models) one file of a version's artifact —
+//! `model.onnx`, `model.bpk`, `model.json`, `metrics.json` — so it can run the
+//! Production model that `GET /api/model-status` names.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use detective_core::Action;
-use detective_store::models::ModelVersion;
+use detective_store::models::{Model, ModelVersion};
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// Registered models, by name.
+#[utoipa::path(get, path = "/api/models", responses((status = 200, description = "{\"items\": [model]}")), security(("bearer" = [])))]
+pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Read)?;
+    let items: Vec<Model> = detective_store::models::list(&st.db).await?;
+    Ok(Json(serde_json::json!({ "items": items, "next": null })))
+}
+
+/// The versions of one model, newest first.
+#[utoipa::path(get, path = "/api/models/{name}/versions", params(("name" = String, Path, description = "model name")),
+    responses((status = 200, description = "{\"items\": [version]}"), (status = 404, description = "unknown model")),
+    security(("bearer" = [])))]
+pub async fn versions(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Read)?;
+    let items = detective_store::models::versions(&st.db, &name).await?;
+    Ok(Json(serde_json::json!({ "items": items, "next": null })))
+}
 
 /// The plain file names directly under a version's artifact prefix (sorted).
 pub async fn artifact_files(st: &AppState, v: &ModelVersion) -> Result<Vec<String>, ApiError> {

@@ -71,7 +71,7 @@ fn annotated_jpeg(frame: &detective_vision::Frame) -> Result<Vec<u8>, ApiError> 
 
 /// The result of a pooled prediction, counted in the metrics (served, or refused
 /// because the pool was full), with the total time since `t0` in ms.
-fn counted<T>(
+pub(crate) fn counted<T>(
     st: &AppState,
     outcome: Result<Result<T, ApiError>, ApiError>,
     t0: Instant,

@@ -1,7 +1,7 @@
 //! `detective demo`: the whole product in one process on embedded defaults — the
 //! API on a SQLite file and an object folder under the data dir (open to this
 //! machine without keys), the bundled model, and an edge agent on a synthetic
-//! camera logging to it. Prints the URLs and runs until Ctrl-C (or
+//! camera logging to it. Prints the dashboard URL and runs until Ctrl-C (or
 //! `--max-frames`).
 
 use std::net::SocketAddr;
@@ -131,7 +131,7 @@ pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
     let api = LocalApi::start(config, addr)?;
     let url = api.url.clone();
     tracing::warn!("demo: the API at {url} takes no keys (local demo only)");
-    eprintln!("Defect Detective demo: API on {url} — try {url}/api/metrics or {url}/api/inspection-logs");
+    eprintln!("Defect Detective demo: dashboard on {url}/ (API under {url}/api, e.g. {url}/api/metrics)");
     eprintln!(
         "an edge agent on a synthetic camera ({} fps) is logging to it; Ctrl-C stops both",
         args.fps

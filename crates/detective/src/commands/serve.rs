@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use detective_ml::detector::Detector;
 use detective_server::{AppState, PredictorPool, ServerSettings};
 
@@ -38,13 +38,52 @@ async fn shutdown_signal() {
 /// The server settings the configuration gives (thresholds, limits, model cache
 /// under the data dir), keys required.
 pub fn server_settings(config: &Config) -> Result<ServerSettings> {
+    let secret_file = if config.server.session_secret_file.as_os_str().is_empty() {
+        config.data_dir.join("session.secret")
+    } else {
+        config.server.session_secret_file.clone()
+    };
     Ok(ServerSettings {
         band: config.band()?,
         conf: config.thresholds.conf,
         limits: config.decode_limits(),
         model_cache_dir: config.data_dir.join("model-cache"),
+        session_secret: session_secret(&secret_file)?,
+        secure_cookies: config.server.secure_cookies,
         ..ServerSettings::default()
     })
+}
+
+/// The dashboard's session secret in `path`, created (64 hex digits, mode 0600)
+/// when missing, so sessions survive a restart.
+fn session_secret(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Write;
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(_) => bail!("{} holds fewer than 32 characters: not a usable session secret", path.display()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("reading the session secret {}", path.display()));
+        }
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(secret.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(secret.into_bytes())
+        }
+        // Another process created it meanwhile: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => session_secret(path),
+        Err(e) => Err(e).with_context(|| format!("creating the session secret {}", path.display())),
+    }
 }
 
 pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
@@ -120,7 +159,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
             addr,
             |a| {
                 tracing::info!("listening on http://{a}");
-                eprintln!("Defect Detective API on http://{a} (health: http://{a}/api/health)");
+                eprintln!("Defect Detective API on http://{a} (dashboard: http://{a}/, health: http://{a}/api/health)");
             },
             shutdown_signal(),
         )

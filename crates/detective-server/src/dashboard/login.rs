@@ -1,0 +1,103 @@
+//! `GET /login` (the form), `POST /login` (form field `key`: an API key that may
+//! read; sets the session cookie and goes on to `next`), `POST /logout`.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use detective_core::Action;
+use serde::Deserialize;
+
+use crate::session;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    next: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    key: String,
+    next: Option<String>,
+}
+
+/// Only a local path is followed after login (no `//host` or `https://…`).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 512 => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+fn page(next: String, error: Option<String>, status: StatusCode) -> Response {
+    match (LoginPage { next, error }).render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("template: {e}")).into_response(),
+    }
+}
+
+pub async fn form(Query(q): Query<NextQuery>) -> Response {
+    page(safe_next(q.next.as_deref()), None, StatusCode::OK)
+}
+
+pub async fn submit(State(st): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let key = f.key.trim();
+    let found = match detective_store::api_keys::authenticate(&st.db, key).await {
+        Ok(k) => k,
+        Err(e) => return crate::problem::ApiError::from(e).into_response(),
+    };
+    let Some(k) = found else {
+        return page(next, Some("Unknown or revoked API key.".into()), StatusCode::UNAUTHORIZED);
+    };
+    if !k.role.may(Action::Read) {
+        return page(
+            next,
+            Some(format!("A {} key is for agents; sign in with a viewer, operator or admin key.", k.role)),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let Some(cookie) = session::issue(&st.settings.session_secret, &k.id, chrono::Utc::now().timestamp()) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot sign the session").into_response();
+    };
+    tracing::info!("dashboard login: key {} ({})", k.name, k.role);
+    (
+        [(
+            header::SET_COOKIE,
+            session::set_cookie(Some(&cookie), st.settings.secure_cookies),
+        )],
+        Redirect::to(&next),
+    )
+        .into_response()
+}
+
+pub async fn logout(State(st): State<AppState>) -> Response {
+    (
+        [(header::SET_COOKIE, session::set_cookie(None, st.settings.secure_cookies))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(safe_next(Some("/inspections")), "/inspections");
+        for bad in ["//evil.example", "https://evil.example", "/\\evil", "live"] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,30 @@
+//! The dashboard: server-rendered pages (askama templates under `templates/`)
+//! with small ES modules (`static/`), all embedded in the binary and served by
+//! `detective serve` itself. Pages fetch their live figures from the same JSON
+//! API, authenticated by the session cookie that `POST /login` sets.
+
+mod assets;
+mod login;
+mod pages;
+mod user;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+pub use user::PageUser;
+
+/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/models`,
+/// `/health`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/live", get(pages::live))
+        .route("/inspections", get(pages::inspections))
+        .route("/models", get(pages::models))
+        .route("/health", get(pages::health))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", axum::routing::post(login::logout))
+        .route("/static/{file}", get(assets::serve))
+}

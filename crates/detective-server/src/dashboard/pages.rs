@@ -1,0 +1,189 @@
+//! The pages. Each renders its template with the header (navigation, user) and
+//! what it knows on the server; live figures come from the JSON API in the
+//! page's ES module.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use detective_core::Action;
+
+use super::PageUser;
+use crate::state::AppState;
+
+/// The header every page shares.
+pub struct Nav {
+    pub active: &'static str,
+    pub user: String,
+    pub role: String,
+    /// Dashboard served with `--insecure-no-auth` (no logout).
+    pub open: bool,
+}
+
+/// (path, label) of the pages, in the navigation's order.
+pub const PAGES: [(&str, &str); 5] = [
+    ("/", "Overview"),
+    ("/live", "Live"),
+    ("/inspections", "Inspections"),
+    ("/models", "Models"),
+    ("/health", "System health"),
+];
+
+impl Nav {
+    fn new(active: &'static str, user: &PageUser, st: &AppState) -> Nav {
+        let open = st.settings.insecure_no_auth;
+        Nav {
+            active,
+            user: if open {
+                "open access, no keys".to_string()
+            } else {
+                user.name().to_string()
+            },
+            role: user.role().to_string(),
+            open,
+        }
+    }
+
+    pub fn pages(&self) -> &'static [(&'static str, &'static str)] {
+        &PAGES
+    }
+
+    pub fn is_active(&self, href: &str) -> bool {
+        self.active == href
+    }
+}
+
+fn render(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("template: {e}")).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct Overview {
+    nav: Nav,
+}
+
+pub async fn overview(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Overview {
+        nav: Nav::new("/", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct Live {
+    nav: Nav,
+    /// The role may send its camera to `/api/stream`.
+    may_predict: bool,
+    /// A detector is loaded.
+    has_model: bool,
+    conf: f32,
+    band_low: f32,
+    band_high: f32,
+}
+
+pub async fn live(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Live {
+        may_predict: user.may(Action::Predict),
+        has_model: st.predictor.is_some(),
+        conf: st.settings.conf,
+        band_low: st.settings.band.low,
+        band_high: st.settings.band.high,
+        nav: Nav::new("/live", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "inspections.html")]
+struct Inspections {
+    nav: Nav,
+}
+
+pub async fn inspections(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Inspections {
+        nav: Nav::new("/inspections", &user, &st),
+    })
+}
+
+/// One version row of the models page.
+struct VersionRow {
+    version: i64,
+    stage: String,
+    metrics: String,
+    created_at: String,
+}
+
+struct ModelRow {
+    name: String,
+    task: String,
+    versions: Vec<VersionRow>,
+}
+
+#[derive(Template)]
+#[template(path = "models.html")]
+struct Models {
+    nav: Nav,
+    models: Vec<ModelRow>,
+    error: Option<String>,
+}
+
+/// Metrics as `key value` pairs, numbers to 3 decimals.
+fn metrics_text(m: &serde_json::Value) -> String {
+    match m.as_object() {
+        Some(o) if !o.is_empty() => o
+            .iter()
+            .map(|(k, v)| match v.as_f64() {
+                Some(x) => format!("{k} {x:.3}"),
+                None => format!("{k} {v}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" · "),
+        _ => "—".into(),
+    }
+}
+
+pub async fn models(State(st): State<AppState>, user: PageUser) -> Response {
+    let mut models = Vec::new();
+    let mut error = None;
+    match detective_store::models::list(&st.db).await {
+        Ok(list) => {
+            for m in list {
+                let versions = detective_store::models::versions(&st.db, &m.name).await.unwrap_or_default();
+                models.push(ModelRow {
+                    versions: versions
+                        .into_iter()
+                        .map(|v| VersionRow {
+                            version: v.version,
+                            stage: v.stage,
+                            metrics: metrics_text(&v.metrics),
+                            created_at: v.created_at,
+                        })
+                        .collect(),
+                    name: m.name,
+                    task: m.task,
+                });
+            }
+        }
+        Err(e) => error = Some(e.to_string()),
+    }
+    render(Models {
+        nav: Nav::new("/models", &user, &st),
+        models,
+        error,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "health.html")]
+struct Health {
+    nav: Nav,
+}
+
+pub async fn health(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Health {
+        nav: Nav::new("/health", &user, &st),
+    })
+}

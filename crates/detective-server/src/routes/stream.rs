@@ -1,0 +1,102 @@
+//! `GET /api/stream` (WebSocket): a browser's camera on the dashboard's Live
+//! page. The client sends each frame as one binary message (JPEG or PNG); the
+//! server answers each with one text message,
+//! `{"width", "height", "detections": [...], "ms"}`, or `{"error", "retry_ms"?}`
+//! for a frame it could not take (the socket stays open). The client sends its
+//! next frame after the answer, so one frame per socket is in flight and the rate
+//! follows what the server keeps up with; frames share the predictor pool (and
+//! its bound) with `POST /api/inference/predict`.
+
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use detective_core::Action;
+use detective_ml::PredictOptions;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
+
+use crate::PredictorPool;
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiQuery, ApiResult};
+use crate::routes::predict::counted;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    /// Confidence threshold of the answered detections (default: the server's).
+    pub conf: Option<f32>,
+}
+
+#[utoipa::path(get, path = "/api/stream", params(StreamQuery),
+    responses((status = 101, description = "WebSocket: binary image frames in, JSON detections out")),
+    security(("bearer" = [])))]
+pub async fn stream(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    caller.require(Action::Predict)?;
+    let pool = st
+        .predictor
+        .clone()
+        .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
+    let opts = PredictOptions {
+        conf: q.conf.unwrap_or(st.settings.conf),
+        ..PredictOptions::default()
+    };
+    opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let max = st.settings.limits.max_bytes.min(64 * 1024 * 1024) as usize;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| frames(socket, st, pool, opts)))
+}
+
+/// One frame's answer.
+async fn answer(st: &AppState, pool: &PredictorPool, opts: PredictOptions, bytes: bytes::Bytes) -> serde_json::Value {
+    let limits = st.settings.limits;
+    let band = st.settings.band;
+    let t0 = Instant::now();
+    let outcome = pool
+        .run(move |det| {
+            let frame = detective_vision::decode::decode_image(&bytes, &limits)
+                .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
+            let pred = det
+                .predict(&frame, &opts)
+                .map_err(|e| ApiError::internal(format!("prediction failed: {e}")))?;
+            Ok::<_, ApiError>((frame.width(), frame.height(), pred))
+        })
+        .await;
+    match counted(st, outcome, t0) {
+        Ok(((w, h, pred), ms)) => json!({
+            "width": w, "height": h, "ms": ms,
+            "detections": pred.detections.iter().map(|d| json!({
+                "class": d.class_id, "name": d.name, "confidence": d.confidence, "bbox": d.bbox,
+                "uncertain": band.is_uncertain(d.confidence)})).collect::<Vec<_>>(),
+        }),
+        Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
+            json!({"error": e.detail, "retry_ms": 200})
+        }
+        Err(e) => json!({"error": e.detail}),
+    }
+}
+
+async fn frames(mut socket: WebSocket, st: AppState, pool: std::sync::Arc<PredictorPool>, opts: PredictOptions) {
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Binary(bytes) => answer(&st, &pool, opts.clone(), bytes).await,
+            Message::Text(_) => json!({"error": "send each frame as a binary message (JPEG or PNG)"}),
+            Message::Close(_) => break,
+            // Pings are answered by axum.
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+            break;
+        }
+    }
+}
