@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs, once. Safe to re-run.
 # The ONNX Runtime library (from the PyPI wheel), ffmpeg (video sources), libclang
-# (bindgen, for the V4L2 camera bindings) and
+# (bindgen, for the V4L2 camera bindings), Chromium and its WebDriver (browser tests) and
 # s3s-fs, a real S3-protocol server the object-store tests start on loopback;
 # PostgreSQL itself is the machine's (127.0.0.1:5432, database `test`).
-# Later issues add chromium and chromium-driver here.
 set -euo pipefail
 need=()
 for tool in cargo python3; do
@@ -19,13 +18,21 @@ fi
 
 # Debian packages: ffmpeg/ffprobe decode video files and streams (predict --source
 # clip.mp4, edge agent); libclang-dev lets bindgen build the V4L2 bindings of the
-# `v4l2` feature, which the test suite compiles and tests.
+# `v4l2` feature, which the test suite compiles and tests; chromium and
+# chromium-driver run the dashboard's end-to-end tests.
 apt_need=()
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
   apt_need+=(ffmpeg)
 fi
 if [ -z "${LIBCLANG_PATH:-}" ] && ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1; then
   apt_need+=(libclang-dev)
+fi
+# chromium + chromium-driver: the dashboard's browser tests (headless, WebDriver).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_need+=(chromium)
+fi
+if ! command -v chromedriver >/dev/null 2>&1; then
+  apt_need+=(chromium-driver)
 fi
 if [ ${#apt_need[@]} -gt 0 ]; then
   echo "installing ${apt_need[*]} (Debian packages)" >&2

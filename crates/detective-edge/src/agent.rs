@@ -333,8 +333,10 @@ pub fn run_agent(
         rt.spawn(async move {
             uploader
                 .run(stop_rx, move || {
-                    Some(AgentStats {
-                        fps: fps.load(Ordering::Relaxed) as f64 / 100.0,
+                    // Nothing measured yet (the first 2 s window): say nothing rather than 0 FPS.
+                    let fps = fps.load(Ordering::Relaxed);
+                    (fps > 0).then(|| AgentStats {
+                        fps: fps as f64 / 100.0,
                         inference_ms: inf.load(Ordering::Relaxed) as f64 / 100.0,
                     })
                 })

@@ -7,12 +7,36 @@ use axum::response::{IntoResponse, Response};
 
 /// (name, content type, bytes).
 const FILES: [(&str, &str, &str); 6] = [
-    ("app.css", "text/css; charset=utf-8", include_str!("../../static/app.css")),
-    ("common.js", "text/javascript; charset=utf-8", include_str!("../../static/common.js")),
-    ("overview.js", "text/javascript; charset=utf-8", include_str!("../../static/overview.js")),
-    ("live.js", "text/javascript; charset=utf-8", include_str!("../../static/live.js")),
-    ("inspections.js", "text/javascript; charset=utf-8", include_str!("../../static/inspections.js")),
-    ("health.js", "text/javascript; charset=utf-8", include_str!("../../static/health.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    ),
+    (
+        "common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/common.js"),
+    ),
+    (
+        "overview.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/overview.js"),
+    ),
+    (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/live.js"),
+    ),
+    (
+        "inspections.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/inspections.js"),
+    ),
+    (
+        "health.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/health.js"),
+    ),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -57,12 +57,19 @@ pub async fn submit(State(st): State<AppState>, Form(f): Form<LoginForm>) -> Res
         Err(e) => return crate::problem::ApiError::from(e).into_response(),
     };
     let Some(k) = found else {
-        return page(next, Some("Unknown or revoked API key.".into()), StatusCode::UNAUTHORIZED);
+        return page(
+            next,
+            Some("Unknown or revoked API key.".into()),
+            StatusCode::UNAUTHORIZED,
+        );
     };
     if !k.role.may(Action::Read) {
         return page(
             next,
-            Some(format!("A {} key is for agents; sign in with a viewer, operator or admin key.", k.role)),
+            Some(format!(
+                "A {} key is for agents; sign in with a viewer, operator or admin key.",
+                k.role
+            )),
             StatusCode::FORBIDDEN,
         );
     }
@@ -82,7 +89,10 @@ pub async fn submit(State(st): State<AppState>, Form(f): Form<LoginForm>) -> Res
 
 pub async fn logout(State(st): State<AppState>) -> Response {
     (
-        [(header::SET_COOKIE, session::set_cookie(None, st.settings.secure_cookies))],
+        [(
+            header::SET_COOKIE,
+            session::set_cookie(None, st.settings.secure_cookies),
+        )],
         Redirect::to("/login"),
     )
         .into_response()

@@ -151,7 +151,9 @@ pub async fn models(State(st): State<AppState>, user: PageUser) -> Response {
     match detective_store::models::list(&st.db).await {
         Ok(list) => {
             for m in list {
-                let versions = detective_store::models::versions(&st.db, &m.name).await.unwrap_or_default();
+                let versions = detective_store::models::versions(&st.db, &m.name)
+                    .await
+                    .unwrap_or_default();
                 models.push(ModelRow {
                     versions: versions
                         .into_iter()

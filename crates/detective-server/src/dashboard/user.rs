@@ -62,9 +62,7 @@ impl FromRequestParts<AppState> for PageUser {
                 )),
             )
                 .into_response()),
-            Ok(None) => {
-                Err(Redirect::to(&format!("/login?next={}", encode(parts.uri.path()))).into_response())
-            }
+            Ok(None) => Err(Redirect::to(&format!("/login?next={}", encode(parts.uri.path()))).into_response()),
             Err(e) => Err(e.into_response()),
         }
     }

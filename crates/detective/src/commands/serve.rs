@@ -60,7 +60,10 @@ fn session_secret(path: &std::path::Path) -> Result<Vec<u8>> {
     use std::io::Write;
     match std::fs::read_to_string(path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
-        Ok(_) => bail!("{} holds fewer than 32 characters: not a usable session secret", path.display()),
+        Ok(_) => bail!(
+            "{} holds fewer than 32 characters: not a usable session secret",
+            path.display()
+        ),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(e).with_context(|| format!("reading the session secret {}", path.display()));
         }

@@ -1,0 +1,444 @@
+//! The dashboard in a real browser: `detective serve` on a free port with a
+//! temporary SQLite file and object folder, predictions logged by real edge
+//! agents, and headless Debian Chromium driven through chromedriver (WebDriver).
+//! Every page is screenshotted to `target/screenshots/`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{detective, run, stderr, stdout};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn key_of(dir: &Path, data: &str, role: &str) -> String {
+    let o = run(detective(dir).args([
+        "--data-dir",
+        data,
+        "keys",
+        "create",
+        "--role",
+        role,
+        "--name",
+        &format!("{role}-user"),
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).lines().last().unwrap().trim().to_string()
+}
+
+fn start_server(dir: &Path, data: &str, port: u16) -> Guard {
+    let mut child = detective(dir)
+        .args([
+            "--data-dir",
+            data,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--threads",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve started").unwrap();
+        if line.contains("API on ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Guard(child)
+}
+
+/// Logs `frames` predictions of a synthetic camera `camera` through a real agent.
+fn log_frames(dir: &Path, port: u16, key: &str, camera: &str, frames: u32, seed: u32) {
+    let o = detective(dir)
+        .args([
+            "--data-dir",
+            dir.join(format!("edge-{camera}")).to_str().unwrap(),
+            "edge",
+        ])
+        .args([
+            "--cloud",
+            &format!("http://127.0.0.1:{port}"),
+            "--key",
+            key,
+            "--camera-id",
+            camera,
+        ])
+        .args([
+            "--source",
+            &format!("synthetic://?fps=10&defect_rate=0.8&seed={seed}"),
+            "--max-frames",
+            &frames.to_string(),
+            "--threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// chromedriver on a free port, and a headless Chromium session through it whose
+/// fake camera plays `camera` (an MJPEG file).
+async fn browser(camera: &Path) -> (Guard, Client) {
+    let port = free_port();
+    let driver = Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian package chromium-driver; ./scripts/setup-test-deps.sh installs it)");
+    let driver = Guard(driver);
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,800",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                format!("--use-file-for-fake-video-capture={}", camera.display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+    (driver, client)
+}
+
+/// An MJPEG clip of synthetic parts, most with defects, for Chromium's fake camera.
+fn defect_clip(path: &Path) {
+    use detective_vision::synth::{SynthConfig, generate};
+    let config = SynthConfig {
+        width: 640,
+        height: 480,
+        defect_rate: 1.0,
+        ..SynthConfig::default()
+    };
+    let mut out = Vec::new();
+    for i in 0..10 {
+        let s = generate(&config, 7, i).unwrap();
+        out.extend(detective_vision::encode::encode_jpeg(&s.image, 90).unwrap());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn screenshots() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Polls a JavaScript expression until it is truthy; returns its value.
+async fn until(c: &Client, what: &str, expr: &str) -> Value {
+    let t = Instant::now();
+    loop {
+        let v = c.execute(&format!("return ({expr});"), vec![]).await.unwrap();
+        let truthy = match &v {
+            Value::Null | Value::Bool(false) => false,
+            Value::Number(n) => n.as_f64() != Some(0.0),
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if truthy {
+            return v;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what} ({expr})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The text of the first element matching `css`, waiting for it to appear.
+async fn visible(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn login(c: &Client, base: &str, key: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    c.find(Locator::Css("#key"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Signed in (another page) or refused (the form again, with its message).
+    until(
+        c,
+        "the login answer",
+        "location.pathname !== '/login' || document.querySelector('.error') !== null",
+    )
+    .await;
+}
+
+async fn api(base: &str, key: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_works_in_chromium_against_real_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cloud");
+    let data = data.to_str().unwrap();
+    let (viewer, admin, device) = (
+        key_of(dir.path(), data, "viewer"),
+        key_of(dir.path(), data, "admin"),
+        key_of(dir.path(), data, "device"),
+    );
+    let port = free_port();
+    let _server = start_server(dir.path(), data, port);
+    let base = format!("http://127.0.0.1:{port}");
+    // Two cameras with real predictions and kept frames.
+    log_frames(dir.path(), port, &device, "line1-cam1", 12, 3);
+    log_frames(dir.path(), port, &device, "line2-cam1", 6, 4);
+    let clip = dir.path().join("parts.mjpeg");
+    defect_clip(&clip);
+    let (_driver, c) = browser(&clip).await;
+
+    // Not signed in: every page leads to the login form.
+    c.goto(&format!("{base}/inspections")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/login", "{url}");
+    assert_eq!(url.query(), Some("next=/inspections"));
+    shot(&c, "login").await;
+    // A wrong key and a device key are refused with a message.
+    login(&c, &base, "dd_wrong").await;
+    let err = visible(&c, ".error").await;
+    assert!(err.contains("Unknown or revoked"), "{err}");
+    login(&c, &base, &device).await;
+    let err = visible(&c, ".error").await;
+    assert!(err.contains("for agents"), "{err}");
+
+    // A viewer signs in and lands on the overview with the service's own figures.
+    login(&c, &base, &viewer).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    let metrics = api(&base, &viewer, "/api/metrics").await;
+    let today = until(
+        &c,
+        "the figures",
+        "document.getElementById('k-total').textContent.replace(/,/g, '')",
+    )
+    .await;
+    assert_eq!(today.as_str().unwrap(), metrics["predictions_total"].to_string());
+    until(&c, "latest defects", "document.querySelectorAll('#latest img').length").await;
+    until(
+        &c,
+        "camera rows",
+        "document.querySelectorAll('#cameras tbody tr td').length > 1",
+    )
+    .await;
+    // Thumbnails load (the frame route answers real JPEGs).
+    until(
+        &c,
+        "thumbnail pixels",
+        "[...document.querySelectorAll('#latest img')].some(i => i.complete && i.naturalWidth > 0)",
+    )
+    .await;
+    shot(&c, "overview").await;
+
+    // Inspections: every row first, then the camera filter narrows the table.
+    c.goto(&format!("{base}/inspections")).await.unwrap();
+    let total = metrics["predictions_total"].as_u64().unwrap();
+    let line2 = api(&base, &viewer, "/api/inspection-logs?camera=line2-cam1&limit=1000").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(line2 > 0 && (line2 as u64) < total, "{line2} of {total}");
+    until(
+        &c,
+        "every row",
+        &format!("document.querySelectorAll('#log tbody tr').length === {total}"),
+    )
+    .await;
+    c.find(Locator::Css("#f-camera"))
+        .await
+        .unwrap()
+        .send_keys("line2-cam1")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the filter",
+        &format!("document.querySelectorAll('#log tbody tr').length === {line2}"),
+    )
+    .await;
+    let cams = c
+        .execute(
+            "return [...document.querySelectorAll('#log tbody tr td:nth-child(3)')].map(td => td.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(cams.as_array().unwrap().iter().all(|v| v == "line2-cam1"), "{cams}");
+    let csv = c
+        .find(Locator::Css("#csv"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(csv.contains("camera=line2-cam1") && csv.contains("format=csv"), "{csv}");
+    // The CSV link gives the same rows.
+    let body = reqwest::Client::new()
+        .get(format!("{base}{csv}"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body.lines().count(), line2 + 1, "header + the rows: {body}");
+    // The detail view opens with the prediction's boxes.
+    c.find(Locator::Css("#log tbody tr"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(&c, "the detail dialog", "document.getElementById('detail').open").await;
+    shot(&c, "inspections").await;
+
+    // Health: components up, the agents listed.
+    c.goto(&format!("{base}/health")).await.unwrap();
+    until(
+        &c,
+        "components",
+        "document.querySelectorAll('.component.up').length === 3",
+    )
+    .await;
+    until(
+        &c,
+        "agents",
+        "document.querySelector('#agents tbody').textContent.includes('line1-cam1')",
+    )
+    .await;
+    shot(&c, "health").await;
+
+    // Models: the registry (empty here) says so.
+    c.goto(&format!("{base}/models")).await.unwrap();
+    let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("No model is registered yet"), "{text}");
+    shot(&c, "models").await;
+
+    // Live as a viewer: the edge cameras, but no camera streaming (viewers may not predict).
+    c.goto(&format!("{base}/live")).await.unwrap();
+    until(
+        &c,
+        "edge camera cards",
+        "document.querySelectorAll('#agents article').length === 2",
+    )
+    .await;
+    assert!(
+        c.find(Locator::Css("#start")).await.is_err(),
+        "viewers get no camera button"
+    );
+
+    // Sign out, then in as admin: the browser's (fake) camera streams to the model
+    // and the answers are drawn as red boxes on the overlay.
+    c.find(Locator::Css(".user button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    login(&c, &base, &admin).await;
+    c.goto(&format!("{base}/live")).await.unwrap();
+    c.find(Locator::Css("#start")).await.unwrap().click().await.unwrap();
+    until(
+        &c,
+        "answers with detections",
+        "Number(document.getElementById('overlay').dataset.detections || 0) > 0",
+    )
+    .await;
+    until(
+        &c,
+        "an FPS figure",
+        "document.getElementById('fps').textContent !== '–'",
+    )
+    .await;
+    let red = until(
+        &c,
+        "red box pixels on the overlay",
+        "(() => { const cv = document.getElementById('overlay'); \
+          const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data; let n = 0; \
+          for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i+1] < 60 && d[i+2] < 60 && d[i+3] > 200) n++; \
+          return n; })()",
+    )
+    .await;
+    assert!(red.as_u64().unwrap() > 50, "{red}");
+    let served = api(&base, &admin, "/api/metrics").await;
+    assert!(served["predict"]["requests"].as_u64().unwrap() > 0, "{served}");
+    shot(&c, "live").await;
+    c.close().await.unwrap();
+}
