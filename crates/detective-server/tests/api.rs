@@ -245,6 +245,39 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(logs["items"][0]["frame_key"], key_expected);
+
+        // One prediction and its frame, raw or with its box drawn.
+        let get = |path: String| client().get(s.at(&path)).bearer_auth(&viewer).send();
+        let one: Value = get(format!("/api/inspection-logs/{}", uuid(1)))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["id"], uuid(1));
+        let raw = get(format!("/api/inspection-logs/{}/frame", uuid(1))).await.unwrap();
+        assert_eq!(raw.headers()["content-type"], "image/jpeg");
+        assert_eq!(&raw.bytes().await.unwrap()[..], &jpeg[..]);
+        let boxed = get(format!("/api/inspection-logs/{}/frame?boxes=true", uuid(1)))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let drawn = image::load_from_memory(&boxed).unwrap().to_rgb8();
+        let px = drawn.get_pixel(10, 40);
+        assert!(px[0] > 180 && px[1] < 90, "the box's left edge is red: {px:?}");
+        for (path, want) in [
+            (format!("/api/inspection-logs/{}/frame", uuid(2)), 404),
+            (format!("/api/inspection-logs/{}", uuid(7)), 404),
+            ("/api/inspection-logs/not-an-id/frame".to_string(), 400),
+            ("/api/inspection-logs?format=xml".to_string(), 400),
+        ] {
+            assert_eq!(get(path.clone()).await.unwrap().status(), want, "{path}");
+        }
+        let csv = get("/api/inspection-logs?format=csv".into()).await.unwrap();
+        assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        assert_eq!(csv.text().await.unwrap().lines().count(), 3, "header + 2 rows");
     }
 );
 
@@ -1101,3 +1134,142 @@ on_both!(
         }
     }
 );
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `POST /login` with `key`: the status and the session cookie it set, if any.
+async fn login(s: &TestServer, key: &str) -> (u16, Option<String>) {
+    let r = no_redirects()
+        .post(s.at("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        // Keys are letters, digits and '_': nothing to escape.
+        .body(format!("key={key}&next=%2Finspections"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    (r.status().as_u16(), cookie)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_sessions_follow_the_key_and_end_when_it_is_revoked() {
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    let http = no_redirects();
+    // Pages without a session go to the login form, remembering where they were.
+    let r = http.get(s.at("/inspections")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?next=/inspections");
+    assert_eq!(login(&s, "dd_nonsense").await, (401, None));
+    let device = s.key(Role::Device).await;
+    assert_eq!(login(&s, &device).await, (403, None), "device keys are for agents");
+
+    let (viewer_id, viewer) = {
+        let (k, secret) = detective_store::api_keys::create(&s.state.db, "alice", Role::Viewer)
+            .await
+            .unwrap();
+        (k.id, secret)
+    };
+    let (status, cookie) = login(&s, &viewer).await;
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("a session cookie");
+    let with = |path: &str| http.get(s.at(path)).header("cookie", cookie.clone()).send();
+    let page = with("/inspections").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("alice") && html.contains("Inspections"), "{html}");
+    // The same cookie authenticates the API calls of the pages, with the key's role.
+    assert_eq!(with("/api/metrics").await.unwrap().status(), 200);
+    assert_eq!(with("/api/keys").await.unwrap().status(), 403);
+    // A tampered cookie is no session.
+    let forged = cookie.replacen(&viewer_id, "someone-else", 1);
+    let r = http
+        .get(s.at("/api/metrics"))
+        .header("cookie", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Revoking the key ends the session at once.
+    detective_store::api_keys::revoke(&s.state.db, &viewer_id)
+        .await
+        .unwrap();
+    assert_eq!(with("/api/metrics").await.unwrap().status(), 401);
+    assert_eq!(with("/").await.unwrap().status(), 303);
+    // Logging out clears the cookie.
+    let out = http.post(s.at("/logout")).send().await.unwrap();
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_websocket_answers_each_frame_with_its_detections() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    let ws_url = s.at("/api/stream?conf=0.1").replace("http://", "ws://");
+    let request = |key: &str| {
+        let mut r = ws_url.as_str().into_client_request().unwrap();
+        r.headers_mut()
+            .insert("authorization", format!("Bearer {key}").parse().unwrap());
+        r
+    };
+    let viewer = s.key(Role::Viewer).await;
+    let refused = tokio_tungstenite::connect_async(request(&viewer)).await;
+    assert!(
+        matches!(refused, Err(tokio_tungstenite::tungstenite::Error::Http(ref r)) if r.status() == 403),
+        "viewers may not predict"
+    );
+    let device = s.key(Role::Device).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(request(&device)).await.unwrap();
+    let png = part_png(320, 240, 1);
+    // The same detections as the predict route gives for the image.
+    let expected: Value = client()
+        .post(s.at("/api/inference/predict?conf=0.1"))
+        .bearer_auth(&device)
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        ws.send(Message::Binary(png.clone().into())).await.unwrap();
+        let answer: Value = match ws.next().await.unwrap().unwrap() {
+            Message::Text(t) => serde_json::from_str(&t).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            (answer["width"].as_u64(), answer["height"].as_u64()),
+            (Some(320), Some(240))
+        );
+        assert_eq!(answer["detections"], expected["detections"], "{answer}");
+    }
+    // A text message or a broken image gets an error answer; the socket stays open.
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    let Message::Text(t) = ws.next().await.unwrap().unwrap() else {
+        panic!()
+    };
+    assert!(t.contains("binary"), "{t}");
+    ws.send(Message::Binary(b"<html>".to_vec().into())).await.unwrap();
+    let Message::Text(t) = ws.next().await.unwrap().unwrap() else {
+        panic!()
+    };
+    assert!(t.contains("error"), "{t}");
+    ws.send(Message::Binary(png.into())).await.unwrap();
+    let Message::Text(t) = ws.next().await.unwrap().unwrap() else {
+        panic!()
+    };
+    assert!(t.contains("detections"), "{t}");
+    ws.close(None).await.unwrap();
+}

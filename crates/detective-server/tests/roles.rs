@@ -121,6 +121,22 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
     )
     .await
     .unwrap();
+    // A logged prediction with its frame.
+    let logged = "00000000-0000-4000-8000-ffffffffffff";
+    let batch = json!({"camera_id": "cam", "predictions": [{"id": logged, "captured_at": "2026-11-24T08:00:00Z",
+        "model_version": "m@1", "detections": [{"class": 0, "name": "scratch", "confidence": 0.9, "bbox": [1.0, 1.0, 9.0, 9.0]}]}]});
+    let form = reqwest::multipart::Form::new().text("batch", batch.to_string()).part(
+        "frame",
+        reqwest::multipart::Part::bytes(common::part_jpeg(64, 48, 0)).file_name(format!("{logged}.jpg")),
+    );
+    let r = client()
+        .post(s.at("/api/log"))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (victim, _) = detective_store::api_keys::create(&s.state.db, "victim", Role::Viewer)
         .await
         .unwrap();
@@ -139,6 +155,15 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
             Body::None,
         ),
         route("POST", "/api/log", Some(Log), Body::LogBatch),
+        route("GET", &format!("/api/inspection-logs/{logged}"), Some(Read), Body::None),
+        route(
+            "GET",
+            &format!("/api/inspection-logs/{logged}/frame?boxes=true"),
+            Some(Read),
+            Body::None,
+        ),
+        route("GET", "/api/models", Some(Read), Body::None),
+        route("GET", "/api/models/det/versions", Some(Read), Body::None),
         route("GET", "/api/inspection-logs", Some(Read), Body::None),
         route("POST", "/api/inference/predict", Some(Predict), Body::Png),
         route("POST", "/api/images/upload", Some(ManageData), Body::Upload),

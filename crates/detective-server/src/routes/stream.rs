@@ -89,7 +89,7 @@ async fn answer(st: &AppState, pool: &PredictorPool, opts: PredictOptions, bytes
 async fn frames(mut socket: WebSocket, st: AppState, pool: std::sync::Arc<PredictorPool>, opts: PredictOptions) {
     while let Some(Ok(msg)) = socket.recv().await {
         let reply = match msg {
-            Message::Binary(bytes) => answer(&st, &pool, opts.clone(), bytes).await,
+            Message::Binary(bytes) => answer(&st, &pool, opts, bytes).await,
             Message::Text(_) => json!({"error": "send each frame as a binary message (JPEG or PNG)"}),
             Message::Close(_) => break,
             // Pings are answered by axum.
