@@ -4,7 +4,9 @@
 //! Capture runs on its own thread and hands frames over through a one-frame
 //! slot: when inference is slower than the camera, the newest frame replaces the
 //! waiting one and the replaced frame is counted as dropped, so latency never
-//! grows. Results go to the spool writer through a bounded channel (64); the
+//! grows. Every 2 s it logs FPS in (captured) and out (processed), inference
+//! p50/p95, drops and the depth of the spool queue. Results go to the spool
+//! writer through a bounded channel (64); the
 //! uploader drains the spool to the cloud on its own schedule. With
 //! [`ModelUpdates`] a task re-checks the cloud's Production detector and hands a
 //! newly promoted one to the inference loop, which switches between two frames.
@@ -356,7 +358,9 @@ pub fn run_agent(
 
     // Inference on this thread.
     let mut times: Vec<f64> = Vec::new();
-    let mut window = (Instant::now(), 0u64);
+    // Since the last progress line: its start, frames produced, frames captured
+    // before it, and where its inference times begin in `times`.
+    let mut window = (Instant::now(), 0u64, 0u64, 0usize);
     let (w, h) = cfg.frame_size;
     while let Some((frame, at)) = slot.take() {
         if let Some((d, spec)) = swap.lock().ok().and_then(|mut s| s.take()) {
@@ -418,17 +422,26 @@ pub fn run_agent(
         window.1 += 1;
         let el = window.0.elapsed().as_secs_f64();
         if el >= 2.0 {
+            let now_captured = captured.load(Ordering::Relaxed);
+            let mut recent = times[window.3..].to_vec();
+            recent.sort_by(f64::total_cmp);
+            let (p50, p95) = (
+                quantile(&recent, 0.50).unwrap_or(ms),
+                quantile(&recent, 0.95).unwrap_or(ms),
+            );
             fps_x100.store((window.1 as f64 / el * 100.0) as u64, Ordering::Relaxed);
-            inf_x100.store((ms * 100.0) as u64, Ordering::Relaxed);
+            inf_x100.store((p50 * 100.0) as u64, Ordering::Relaxed);
             tracing::info!(
-                "fps out {:.1}, inference {:.1} ms, captured {}, dropped {}, delivered {}",
+                "fps in {:.1}, fps out {:.1}, inference p50 {p50:.1} ms p95 {p95:.1} ms, captured {now_captured}, \
+                 dropped {}, queue {} of {}, delivered {}",
+                now_captured.saturating_sub(window.2) as f64 / el,
                 window.1 as f64 / el,
-                ms,
-                captured.load(Ordering::Relaxed),
                 slot.dropped.load(Ordering::Relaxed),
+                tx.max_capacity() - tx.capacity(),
+                tx.max_capacity(),
                 uploader.delivered.load(Ordering::Relaxed)
             );
-            window = (Instant::now(), 0);
+            window = (Instant::now(), 0, now_captured, times.len());
         }
     }
     let _ = cap.join();

@@ -30,6 +30,8 @@ impl Modify for BearerAuth {
         routes::models::list,
         routes::models::versions,
         routes::inspections::one,
+        routes::images::file,
+        routes::inspections::events,
         routes::inspections::frame,
         routes::log::log,
         routes::inspections::list,

@@ -93,6 +93,18 @@ pub struct AppState {
     pub models: Arc<ModelCache>,
     pub counters: Arc<Counters>,
     pub started: Instant,
+    /// A batch of predictions was stored: `GET /api/inspection-logs/events` tells
+    /// the dashboard (bounded; a slow listener skips what it missed).
+    pub logged: tokio::sync::broadcast::Sender<LoggedEvent>,
+}
+
+/// What the event stream says of one stored batch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoggedEvent {
+    pub camera_id: String,
+    pub accepted: usize,
+    pub defective: usize,
+    pub uncertain: usize,
 }
 
 impl AppState {
@@ -111,6 +123,7 @@ impl AppState {
             settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
             started: Instant::now(),
+            logged: tokio::sync::broadcast::channel(256).0,
         }
     }
 

@@ -163,6 +163,13 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
             Body::None,
         ),
         route("GET", "/api/models", Some(Read), Body::None),
+        route("GET", "/api/inspection-logs/events", Some(Read), Body::None),
+        route(
+            "GET",
+            &format!("/api/images/{}/file", image_ids[0]),
+            Some(Read),
+            Body::None,
+        ),
         route("GET", "/api/models/det/versions", Some(Read), Body::None),
         route("GET", "/api/inspection-logs", Some(Read), Body::None),
         route("POST", "/api/inference/predict", Some(Predict), Body::Png),

@@ -358,6 +358,23 @@ async fn every_page_works_in_chromium_against_real_data() {
         .await
         .unwrap();
     assert_eq!(body.lines().count(), line2 + 1, "header + the rows: {body}");
+    // New predictions of the filtered camera appear without a reload (server-sent events).
+    until(&c, "the event stream", "document.body.dataset.live === 'sse'").await;
+    let (dir2, key2) = (dir.path().to_path_buf(), device.clone());
+    tokio::task::spawn_blocking(move || log_frames(&dir2, port, &key2, "line2-cam1", 4, 9))
+        .await
+        .unwrap();
+    let now = api(&base, &viewer, "/api/inspection-logs?camera=line2-cam1&limit=1000").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(now > line2, "the agent logged more");
+    until(
+        &c,
+        "the new rows",
+        &format!("document.querySelectorAll('#log tbody tr').length === {now}"),
+    )
+    .await;
     // The detail view opens with the prediction's boxes.
     c.find(Locator::Css("#log tbody tr"))
         .await
@@ -413,6 +430,131 @@ async fn every_page_works_in_chromium_against_real_data() {
         .unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/login");
     login(&c, &base, &admin).await;
+    // Datasets & images: an uploaded image appears in the list, is selected into a
+    // new dataset, and the dataset is listed with its export links.
+    let part = dir.path().join("part-07.jpg");
+    {
+        let s = detective_vision::synth::generate(&detective_vision::synth::SynthConfig::default(), 7, 3).unwrap();
+        std::fs::write(&part, detective_vision::encode::encode_jpeg(&s.image, 90).unwrap()).unwrap();
+    }
+    c.goto(&format!("{base}/datasets")).await.unwrap();
+    c.find(Locator::Css("#u-project")).await.unwrap().clear().await.unwrap();
+    c.find(Locator::Css("#u-project"))
+        .await
+        .unwrap()
+        .send_keys("steel")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#u-files"))
+        .await
+        .unwrap()
+        .send_keys(part.to_str().unwrap())
+        .await
+        .unwrap();
+    let status = visible(&c, "#uploads li.stored").await;
+    assert!(status.contains("part-07.jpg") && status.contains("stored"), "{status}");
+    until(
+        &c,
+        "the uploaded image in the list",
+        "[...document.querySelectorAll('#images img')].some(i => i.alt === 'part-07.jpg' && i.naturalWidth > 0)",
+    )
+    .await;
+    c.find(Locator::Css("#images .thumb input"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#d-name"))
+        .await
+        .unwrap()
+        .send_keys("steel-parts")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#d-classes"))
+        .await
+        .unwrap()
+        .send_keys("scratch, spot, crack, dent")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#create button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the new dataset",
+        "document.querySelector('#datasets tbody').textContent.includes('steel-parts')",
+    )
+    .await;
+    let row = visible(&c, "#datasets tbody tr").await;
+    assert!(
+        row.contains("v1: 1 image (") && row.contains("YOLOv8") && row.contains("COCO"),
+        "{row}"
+    );
+    let more = c
+        .execute(
+            "return getComputedStyle(document.getElementById('more-images')).display;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(more, "none", "no 'Load more' without a next page");
+    shot(&c, "datasets").await;
+
+    // Settings (admin): a key created on the page works once, then is revoked there.
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    c.find(Locator::Css("#k-name"))
+        .await
+        .unwrap()
+        .send_keys("cam-9")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#new-key button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let secret = visible(&c, "#secret-value").await;
+    assert!(secret.starts_with("dd_"), "{secret}");
+    let ok = reqwest::Client::new()
+        .get(format!("{base}/api/model-status"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "the new device key works");
+    until(
+        &c,
+        "the key row",
+        "document.querySelector('#keys tbody').textContent.includes('cam-9')",
+    )
+    .await;
+    shot(&c, "settings").await;
+    c.execute(
+        "[...document.querySelectorAll('#keys tbody tr')].find(r => r.textContent.includes('cam-9')).querySelector('button').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.accept_alert().await.unwrap();
+    until(
+        &c,
+        "the key revoked",
+        "[...document.querySelectorAll('#keys tbody tr')].find(r => r.textContent.includes('cam-9')).textContent.includes('revoked')",
+    )
+    .await;
+    let gone = reqwest::Client::new()
+        .get(format!("{base}/api/model-status"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 401, "the revoked key no longer works");
+
     c.goto(&format!("{base}/live")).await.unwrap();
     c.find(Locator::Css("#start")).await.unwrap().click().await.unwrap();
     until(

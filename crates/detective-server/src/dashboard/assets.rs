@@ -5,38 +5,19 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 6] = [
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../../static/app.css"),
-    ),
-    (
-        "common.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/common.js"),
-    ),
-    (
-        "overview.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/overview.js"),
-    ),
-    (
-        "live.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/live.js"),
-    ),
-    (
-        "inspections.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/inspections.js"),
-    ),
-    (
-        "health.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/health.js"),
-    ),
+const FILES: [(&str, &str, &str); 8] = [
+    ("app.css", CSS, include_str!("../../static/app.css")),
+    ("common.js", JS, include_str!("../../static/common.js")),
+    ("overview.js", JS, include_str!("../../static/overview.js")),
+    ("live.js", JS, include_str!("../../static/live.js")),
+    ("inspections.js", JS, include_str!("../../static/inspections.js")),
+    ("health.js", JS, include_str!("../../static/health.js")),
+    ("datasets.js", JS, include_str!("../../static/datasets.js")),
+    ("settings.js", JS, include_str!("../../static/settings.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -15,15 +15,17 @@ use crate::state::AppState;
 
 pub use user::PageUser;
 
-/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/models`,
-/// `/health`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
+/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/models`, `/datasets`,
+/// `/health`, `/settings`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/live", get(pages::live))
         .route("/inspections", get(pages::inspections))
         .route("/models", get(pages::models))
+        .route("/datasets", get(pages::datasets))
         .route("/health", get(pages::health))
+        .route("/settings", get(pages::settings))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/static/{file}", get(assets::serve))

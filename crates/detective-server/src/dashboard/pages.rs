@@ -21,12 +21,14 @@ pub struct Nav {
 }
 
 /// (path, label) of the pages, in the navigation's order.
-pub const PAGES: [(&str, &str); 5] = [
+pub const PAGES: [(&str, &str); 7] = [
     ("/", "Overview"),
     ("/live", "Live"),
     ("/inspections", "Inspections"),
+    ("/datasets", "Datasets"),
     ("/models", "Models"),
     ("/health", "System health"),
+    ("/settings", "Settings"),
 ];
 
 impl Nav {
@@ -187,5 +189,46 @@ struct Health {
 pub async fn health(State(st): State<AppState>, user: PageUser) -> Response {
     render(Health {
         nav: Nav::new("/health", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "datasets.html")]
+struct Datasets {
+    nav: Nav,
+    /// The role may upload images and build datasets.
+    may_manage: bool,
+    max_files: usize,
+}
+
+pub async fn datasets(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Datasets {
+        may_manage: user.may(Action::ManageData),
+        max_files: st.settings.max_files,
+        nav: Nav::new("/datasets", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct Settings {
+    nav: Nav,
+    is_admin: bool,
+    conf: f32,
+    band_low: f32,
+    band_high: f32,
+    max_bytes: u64,
+    max_pixels: u64,
+}
+
+pub async fn settings(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Settings {
+        is_admin: user.may(Action::Admin),
+        conf: st.settings.conf,
+        band_low: st.settings.band.low,
+        band_high: st.settings.band.high,
+        max_bytes: st.settings.limits.max_bytes,
+        max_pixels: st.settings.limits.max_pixels,
+        nav: Nav::new("/settings", &user, &st),
     })
 }

@@ -5,7 +5,8 @@
 //! own (type sniffed from the bytes, byte and pixel limits, full decode), stored
 //! under `projects/{project}/images/{sha256}.{ext}` and de-duplicated by
 //! content; the answer lists, per file, its id, whether it was a duplicate, or
-//! why it was refused. `GET /api/images` lists them.
+//! why it was refused. `GET /api/images` lists them, `GET /api/images/{id}/file`
+//! gives one back.
 
 use std::collections::HashMap;
 
@@ -270,4 +271,27 @@ pub async fn list(
     let (items, next): (Vec<ImageRow>, Option<String>) =
         detective_store::images::list(&st.db, &f, after, limit).await?;
     Ok(Json(json!({ "items": items, "next": next })))
+}
+
+/// The stored file of one image, with its content type.
+#[utoipa::path(get, path = "/api/images/{id}/file", params(("id" = i64, Path, description = "image id")),
+    responses((status = 200, description = "the image bytes"), (status = 404, description = "unknown image")),
+    security(("bearer" = [])))]
+pub async fn file(
+    State(st): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    caller.require(Action::Read)?;
+    let img = detective_store::images::get(&st.db, id).await?;
+    let bytes = st.objects.get(&img.object_key).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, img.content_type),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
 }

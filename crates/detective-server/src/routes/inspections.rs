@@ -2,7 +2,9 @@
 //! `{"items": [...], "next": cursor-or-null}`; with `Accept: text/csv`, every
 //! matching row (up to `limit`, default 100 000) as CSV (also with `format=csv`). `GET
 //! /api/inspection-logs/{id}` is one prediction, `…/{id}/frame[?boxes=true]` its
-//! kept JPEG (with its detections drawn in red when asked).
+//! kept JPEG (with its detections drawn in red when asked). `GET
+//! /api/inspection-logs/events` is a server-sent event stream: one `logged` event
+//! per stored batch, so the dashboard shows new rows as they arrive.
 
 use axum::Json;
 use axum::extract::State;
@@ -216,4 +218,35 @@ pub async fn frame(
     .await
     .map_err(|e| ApiError::internal(format!("drawing: {e}")))??;
     Ok(([(header::CONTENT_TYPE, "image/jpeg"), cache], jpeg).into_response())
+}
+
+/// Server-sent events: `logged` with `{camera_id, accepted, defective, uncertain}`
+/// for every batch stored from now on (a comment every 15 s keeps proxies open).
+#[utoipa::path(get, path = "/api/inspection-logs/events",
+    responses((status = 200, description = "text/event-stream of `logged` events")), security(("bearer" = [])))]
+pub async fn events(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<
+    axum::response::sse::Sse<impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    caller.require(Action::Read)?;
+    let rx = st.logged.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let event = Event::default().event("logged").json_data(&ev).unwrap_or_default();
+                    return Some((event, rx));
+                }
+                // Missed some: the client reloads anyway; go on with the next.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .map(Ok);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))))
 }

@@ -138,5 +138,12 @@ pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> Ap
     let summary = detective_store::predictions::ingest(&st.db, &batch, &st.settings.band, &keys).await?;
     Counters::add(&st.counters.log_batches, 1);
     Counters::add(&st.counters.logged_predictions, summary.accepted as u64);
+    // Nobody listening is fine.
+    let _ = st.logged.send(crate::state::LoggedEvent {
+        camera_id: batch.camera_id.clone(),
+        accepted: summary.accepted,
+        defective: summary.defective,
+        uncertain: summary.uncertain,
+    });
     Ok(Json(summary))
 }

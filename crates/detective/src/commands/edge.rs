@@ -134,7 +134,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let ev = r.evictions;
     let line = format!(
         "produced={} delivered={} pending={} captured={} dropped={} refused={} evicted_clean={} evicted_frames={} evicted_results={} \
-         seconds={:.1} fps={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1} rejects_sent={} rejects_acked={} rejects_dropped={} model={}",
+         seconds={:.1} fps={:.1} fps_in={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1} rejects_sent={} rejects_acked={} rejects_dropped={} model={}",
         r.produced,
         r.delivered,
         r.pending,
@@ -146,6 +146,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         ev.results,
         r.seconds,
         r.produced as f64 / r.seconds.max(1e-9),
+        r.captured as f64 / r.seconds.max(1e-9),
         r.inference_ms_p50,
         r.inference_ms_p95,
         r.rejects.0,
