@@ -7,6 +7,7 @@
 pub mod bbox;
 pub mod detection;
 pub mod error;
+pub mod insights;
 pub mod names;
 pub mod rng;
 pub mod role;

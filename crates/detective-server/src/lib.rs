@@ -4,6 +4,7 @@
 //! dashboard pages (`dashboard`).
 
 pub mod auth;
+pub mod charts;
 pub mod dashboard;
 pub mod model_cache;
 pub mod openapi;
@@ -64,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/datasets/{id}/export", get(datasets::export))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}/revoke", post(keys::revoke))
+        .route("/api/analytics/summary", get(analytics::summary))
+        .route("/api/analytics/charts/{chart}", get(analytics::chart))
         .route("/api/openapi.json", get(openapi_json))
         .merge(dashboard::routes())
         .fallback(not_found)

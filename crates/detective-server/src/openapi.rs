@@ -30,6 +30,8 @@ impl Modify for BearerAuth {
         routes::models::list,
         routes::models::versions,
         routes::inspections::one,
+        routes::analytics::summary,
+        routes::analytics::chart,
         routes::images::file,
         routes::inspections::events,
         routes::inspections::frame,

@@ -1273,3 +1273,93 @@ async fn the_stream_websocket_answers_each_frame_with_its_detections() {
     assert!(t.contains("detections"), "{t}");
     ws.close(None).await.unwrap();
 }
+
+on_both!(
+    analytics_summarise_a_period_and_name_what_got_worse,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let device = s.key(Role::Device).await;
+        let viewer = s.key(Role::Viewer).await;
+        // 07:00–08:00: 40 predictions, 4 defective; 08:00–09:00: 40, 20 defective.
+        for (hour, bad) in [(7u32, 4u32), (8, 20)] {
+            let preds: Vec<Value> = (0..40u32)
+                .map(|i| {
+                    let dets = if i < bad {
+                        vec![json!({"class": 0, "name": "scratch", "confidence": 0.9, "bbox": [1.0, 1.0, 9.0, 9.0]})]
+                    } else {
+                        vec![]
+                    };
+                    json!({"id": uuid(hour * 100 + i), "captured_at": format!("2026-11-24T{hour:02}:{i:02}:00Z"),
+                       "model_version": "m@1", "detections": dets})
+                })
+                .collect();
+            let r = client()
+                .post(s.at("/api/log"))
+                .bearer_auth(&device)
+                .json(&json!({"camera_id": "l1-c1", "predictions": preds}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+        let range = "from=2026-11-24T08:00:00Z&to=2026-11-24T09:00:00Z";
+        let get = |path: String| client().get(s.at(&path)).bearer_auth(&viewer).send();
+        let v: Value = get(format!("/api/analytics/summary?{range}&bucket=hour"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sum = &v["summary"];
+        assert_eq!(
+            (sum["total"].as_u64(), sum["defective"].as_u64()),
+            (Some(40), Some(20)),
+            "{v}"
+        );
+        assert_eq!(sum["defect_rate"], 0.5);
+        assert_eq!(sum["series"].as_array().unwrap().len(), 1);
+        assert_eq!(sum["by_class"][0]["key"], "scratch");
+        assert_eq!(sum["by_line"][0]["key"], "l1");
+        assert_eq!(v["previous"]["from"], "2026-11-24T07:00:00Z");
+        let cam = v["root_cause"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["dimension"] == "camera")
+            .cloned()
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(cam["key"], "l1-c1");
+        assert_eq!(
+            (cam["rate_now"].as_f64(), cam["rate_before"].as_f64()),
+            (Some(0.5), Some(0.1))
+        );
+        assert_eq!(cam["significant"], true);
+        for chart in [
+            "rate.svg",
+            "classes.svg",
+            "cameras.svg",
+            "lines.svg",
+            "shifts.svg",
+            "confidence.svg",
+        ] {
+            let r = get(format!("/api/analytics/charts/{chart}?{range}")).await.unwrap();
+            assert_eq!(r.status(), 200, "{chart}");
+            assert_eq!(r.headers()["content-type"], "image/svg+xml");
+            assert!(r.text().await.unwrap().starts_with("<svg"), "{chart}");
+        }
+        for (path, want) in [
+            ("/api/analytics/charts/pie.svg".to_string(), 404),
+            (format!("/api/analytics/summary?{range}&bucket=week"), 400),
+            (
+                "/api/analytics/summary?from=2026-11-24T09:00:00Z&to=2026-11-24T08:00:00Z".to_string(),
+                400,
+            ),
+            (
+                "/api/analytics/summary?from=2020-01-01T00:00:00Z&to=2026-11-24T08:00:00Z".to_string(),
+                400,
+            ),
+        ] {
+            assert_eq!(get(path.clone()).await.unwrap().status(), want, "{path}");
+        }
+    }
+);

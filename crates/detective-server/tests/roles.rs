@@ -163,6 +163,8 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
             Body::None,
         ),
         route("GET", "/api/models", Some(Read), Body::None),
+        route("GET", "/api/analytics/summary", Some(Read), Body::None),
+        route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),
         route(
             "GET",

@@ -375,6 +375,9 @@ async fn every_page_works_in_chromium_against_real_data() {
         &format!("document.querySelectorAll('#log tbody tr').length === {now}"),
     )
     .await;
+    let now_total = api(&base, &viewer, "/api/metrics").await["predictions_total"]
+        .as_u64()
+        .unwrap();
     // The detail view opens with the prediction's boxes.
     c.find(Locator::Css("#log tbody tr"))
         .await
@@ -400,6 +403,24 @@ async fn every_page_works_in_chromium_against_real_data() {
     )
     .await;
     shot(&c, "health").await;
+
+    // Analytics: the period's figures match the API, every chart is an SVG that loads.
+    c.goto(&format!("{base}/analytics")).await.unwrap();
+    until(
+        &c,
+        "the period's figures",
+        &format!("document.getElementById('a-total').textContent.replace(/,/g, '') === '{now_total}'"),
+    )
+    .await;
+    until(
+        &c,
+        "six charts",
+        "[...document.querySelectorAll('img.chart')].filter(i => i.complete && i.naturalWidth > 0).length === 6",
+    )
+    .await;
+    let rc = visible(&c, "#rootcause tbody").await;
+    assert!(!rc.is_empty(), "the root-cause panel says something");
+    shot(&c, "analytics").await;
 
     // Models: the registry (empty here) says so.
     c.goto(&format!("{base}/models")).await.unwrap();

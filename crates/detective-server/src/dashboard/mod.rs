@@ -15,13 +15,14 @@ use crate::state::AppState;
 
 pub use user::PageUser;
 
-/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/models`, `/datasets`,
+/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/models`, `/datasets`,
 /// `/health`, `/settings`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/live", get(pages::live))
         .route("/inspections", get(pages::inspections))
+        .route("/analytics", get(pages::analytics))
         .route("/models", get(pages::models))
         .route("/datasets", get(pages::datasets))
         .route("/health", get(pages::health))

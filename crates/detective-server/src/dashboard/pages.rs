@@ -21,10 +21,11 @@ pub struct Nav {
 }
 
 /// (path, label) of the pages, in the navigation's order.
-pub const PAGES: [(&str, &str); 7] = [
+pub const PAGES: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/live", "Live"),
     ("/inspections", "Inspections"),
+    ("/analytics", "Analytics"),
     ("/datasets", "Datasets"),
     ("/models", "Models"),
     ("/health", "System health"),
@@ -230,5 +231,17 @@ pub async fn settings(State(st): State<AppState>, user: PageUser) -> Response {
         max_bytes: st.settings.limits.max_bytes,
         max_pixels: st.settings.limits.max_pixels,
         nav: Nav::new("/settings", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "analytics.html")]
+struct Analytics {
+    nav: Nav,
+}
+
+pub async fn analytics(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Analytics {
+        nav: Nav::new("/analytics", &user, &st),
     })
 }

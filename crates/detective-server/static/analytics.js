@@ -1,0 +1,72 @@
+// Analytics: a time range and a bucket → the period's figures, the server's SVG
+// charts, and the root-cause table (groups whose defect rate rose against the
+// previous period of the same length, by a two-proportion z-test).
+import { api, el, pct, num } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("range");
+
+function localInput(d) {
+  const off = d.getTimezoneOffset() * 60000;
+  return new Date(d.getTime() - off).toISOString().slice(0, 16);
+}
+
+function query() {
+  const f = Object.fromEntries(new FormData(form));
+  const q = new URLSearchParams({ bucket: $("a-bucket").value });
+  if ($("a-preset").value === "custom") {
+    if ($("a-from").value) q.set("from", new Date($("a-from").value).toISOString());
+    if ($("a-to").value) q.set("to", new Date($("a-to").value).toISOString());
+  } else {
+    const to = new Date();
+    q.set("from", new Date(to.getTime() - Number(f.preset) * 3600e3).toISOString());
+    q.set("to", to.toISOString());
+  }
+  return q;
+}
+
+const LABEL = { camera: "camera", line: "line", shift: "shift", class: "class" };
+
+async function show() {
+  const q = query();
+  $("a-status").textContent = "Loading…";
+  let r;
+  try {
+    r = await api(`/api/analytics/summary?${q}`);
+  } catch (e) {
+    $("a-status").textContent = `Error: ${e.message}`;
+    return;
+  }
+  const s = r.summary;
+  $("a-total").textContent = num(s.total);
+  $("a-defective").textContent = num(s.defective);
+  $("a-rate").textContent = pct(s.defect_rate);
+  $("a-uncertain").textContent = num(s.uncertain);
+  for (const c of ["rate", "classes", "confidence", "cameras", "lines", "shifts"]) {
+    $(`c-${c}`).src = `/api/analytics/charts/${c}.svg?${q}`;
+  }
+  $("rc-note").textContent = `${new Date(r.from).toLocaleString()} – ${new Date(r.to).toLocaleString()} against `
+    + `${new Date(r.previous.from).toLocaleString()} – ${new Date(r.previous.to).toLocaleString()}; groups with at least `
+    + `${r.min_group} predictions in both periods; z ≥ 1.96 is a significant rise (5 %).`;
+  const rows = r.root_cause.map((x) => el("tr", {},
+    el("td", {}, `${LABEL[x.dimension]} ${x.key}`),
+    el("td", {}, `${pct(x.rate_now)} of ${num(x.n_now)}`),
+    el("td", {}, `${pct(x.rate_before)} of ${num(x.n_before)}`),
+    el("td", {}, x.z.toFixed(2)),
+    el("td", {}, x.significant ? el("span", { class: "flag defective" }, "significant rise") : el("span", { class: "muted" }, "within noise"))));
+  $("rootcause").querySelector("tbody").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "Nothing got worse against the previous period (or too few predictions to tell)."))]));
+  $("a-status").textContent = r.truncated ? "Only the first 2 000 000 predictions of the range were read." : "";
+}
+
+$("a-preset").addEventListener("change", () => {
+  const custom = $("a-preset").value === "custom";
+  $("a-from").disabled = $("a-to").disabled = !custom;
+  if (custom && !$("a-to").value) {
+    const now = new Date();
+    $("a-to").value = localInput(now);
+    $("a-from").value = localInput(new Date(now.getTime() - 24 * 3600e3));
+  }
+});
+form.addEventListener("submit", (e) => { e.preventDefault(); show(); });
+show();
