@@ -88,12 +88,11 @@ impl ModelPuller {
         })
     }
 
-    /// The registry's Production detector, `None` when the cloud has none.
-    pub async fn production(&self) -> Result<Option<RemoteModel>, EdgeError> {
-        let url = format!("{}/api/model-status", self.cloud);
+    /// `GET url` with the key; a non-2xx answer is an error naming its status and body.
+    async fn get(&self, url: &str) -> Result<reqwest::Response, EdgeError> {
         let resp = self
             .http
-            .get(&url)
+            .get(url)
             .bearer_auth(&self.key)
             .send()
             .await
@@ -103,6 +102,13 @@ impl ModelPuller {
             let body = resp.text().await.unwrap_or_default();
             return Err(cloud_err(format!("{url}: {status} {}", body.trim())));
         }
+        Ok(resp)
+    }
+
+    /// The registry's Production detector, `None` when the cloud has none.
+    pub async fn production(&self) -> Result<Option<RemoteModel>, EdgeError> {
+        let url = format!("{}/api/model-status", self.cloud);
+        let resp = self.get(&url).await?;
         let v: serde_json::Value = resp
             .json()
             .await
@@ -172,18 +178,9 @@ impl ModelPuller {
     async fn download_all(&self, m: &RemoteModel, files: &[String], into: &Path) -> Result<(), EdgeError> {
         for f in files {
             let url = format!("{}/api/models/{}/versions/{}/files/{f}", self.cloud, m.name, m.version);
-            let resp = self
-                .http
+            let bytes = self
                 .get(&url)
-                .bearer_auth(&self.key)
-                .send()
-                .await
-                .map_err(|e| cloud_err(format!("{url}: {e}")))?;
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(cloud_err(format!("{url}: {status}")));
-            }
-            let bytes = resp
+                .await?
                 .bytes()
                 .await
                 .map_err(|e| cloud_err(format!("{url}: download cut off: {e}")))?;

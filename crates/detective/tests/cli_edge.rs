@@ -4,45 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{detective, run, stderr, stdout};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(dir: &std::path::Path, data: &str, port: u16) -> Child {
-    let mut child = detective(dir)
-        .args([
-            "--data-dir",
-            data,
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--threads",
-            "1",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve started").unwrap();
-        if line.contains("API on ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
+use common::{detective, free_port, key_of, run, start_server};
 
 fn total(port: u16, key: &str) -> i64 {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -58,13 +23,6 @@ fn total(port: u16, key: &str) -> i64 {
             .unwrap();
         v["predictions_total"].as_i64().unwrap()
     })
-}
-
-/// A new API key of `role` on the storage under `data`.
-fn key_of(dir: &std::path::Path, data: &str, role: &str) -> String {
-    let o = run(detective(dir).args(["--data-dir", data, "keys", "create", "--role", role, "--name", role]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).lines().last().unwrap().trim().to_string()
 }
 
 fn field(line: &str, name: &str) -> u64 {

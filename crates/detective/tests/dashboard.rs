@@ -5,22 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{detective, run, stderr, stdout};
+use common::{detective, free_port, key_of, start_server, stderr};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process killed when dropped.
 struct Guard(Child);
@@ -30,47 +21,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn key_of(dir: &Path, data: &str, role: &str) -> String {
-    let o = run(detective(dir).args([
-        "--data-dir",
-        data,
-        "keys",
-        "create",
-        "--role",
-        role,
-        "--name",
-        &format!("{role}-user"),
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).lines().last().unwrap().trim().to_string()
-}
-
-fn start_server(dir: &Path, data: &str, port: u16) -> Guard {
-    let mut child = detective(dir)
-        .args([
-            "--data-dir",
-            data,
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--threads",
-            "1",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve started").unwrap();
-        if line.contains("API on ") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Guard(child)
 }
 
 /// Logs `frames` predictions of a synthetic camera `camera` through a real agent.
@@ -248,7 +198,7 @@ async fn every_page_works_in_chromium_against_real_data() {
         key_of(dir.path(), data, "device"),
     );
     let port = free_port();
-    let _server = start_server(dir.path(), data, port);
+    let _server = Guard(start_server(dir.path(), data, port));
     let base = format!("http://127.0.0.1:{port}");
     // Two cameras with real predictions and kept frames.
     log_frames(dir.path(), port, &device, "line1-cam1", 12, 3);
@@ -449,7 +399,7 @@ async fn every_page_works_in_chromium_against_real_data() {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    until(&c, "the login page after signing out", "location.pathname === '/login'").await;
     login(&c, &base, &admin).await;
     // Datasets & images: an uploaded image appears in the list, is selected into a
     // new dataset, and the dataset is listed with its export links.

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use detective_core::Action;
 use detective_ml::PredictOptions;
@@ -37,10 +38,17 @@ pub struct StreamQuery {
 pub async fn stream(
     State(st): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     caller.require(Action::Predict)?;
+    if !same_origin(&headers) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "a browser may open this socket only from the dashboard's own origin",
+        ));
+    }
     let pool = st
         .predictor
         .clone()
@@ -55,6 +63,19 @@ pub async fn stream(
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| frames(socket, st, pool, opts)))
+}
+
+/// A browser's handshake (it sends `Origin`) must come from this server's own
+/// pages: WebSockets are not bound by the same-origin policy, so another site
+/// could otherwise open one with the dashboard's cookie. Clients that send no
+/// `Origin` (agents, scripts with a Bearer key) pass.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
 /// One frame's answer.
@@ -98,5 +119,39 @@ async fn frames(mut socket: WebSocket, st: AppState, pool: std::sync::Arc<Predic
         if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_dashboards_own_origin_may_open_the_socket() {
+        assert!(
+            same_origin(&headers(&[("host", "127.0.0.1:8000")])),
+            "no Origin: not a browser"
+        );
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8000"),
+            ("origin", "http://127.0.0.1:8000")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8000"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(
+            !same_origin(&headers(&[("origin", "http://127.0.0.1:8000")])),
+            "no Host"
+        );
     }
 }

@@ -2,8 +2,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A `detective` command with a clean environment (no DETECTIVE_* leaking in) and
 /// `dir` as working directory.
@@ -42,4 +43,56 @@ pub fn shared_data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
         .join(name)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `detective serve` on `data` at `127.0.0.1:port`, returned once it listens.
+pub fn start_server(dir: &Path, data: &str, port: u16) -> Child {
+    let mut child = detective(dir)
+        .args([
+            "--data-dir",
+            data,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--threads",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve started").unwrap();
+        if line.contains("API on ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+/// A new API key of `role` (named `{role}-user`) on the storage under `data`.
+pub fn key_of(dir: &Path, data: &str, role: &str) -> String {
+    let o = run(detective(dir).args([
+        "--data-dir",
+        data,
+        "keys",
+        "create",
+        "--role",
+        role,
+        "--name",
+        &format!("{role}-user"),
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).lines().last().unwrap().trim().to_string()
 }
