@@ -112,6 +112,55 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
     );
     let saved = std::fs::read_dir(d.path().join("pred")).unwrap().count();
     assert_eq!(saved, 18, "heatmap, overlay and mask for each of 6 images");
+    // a video of the same images gives, frame by frame, the same regions, and
+    // --save writes a video of the overlays
+    {
+        use detective_edge::{VideoReader, VideoWriter};
+        use detective_vision::DecodeLimits;
+        let mut names: Vec<_> = std::fs::read_dir(d.path().join("data/images/val"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        let by_image: std::collections::BTreeMap<String, serde_json::Value> = lines
+            .iter()
+            .map(|l| (l["image"].as_str().unwrap().to_string(), l["detections"].clone()))
+            .collect();
+        let clip = d.path().join("val.mkv");
+        let mut w = VideoWriter::create(&clip, 64, 48, 5.0).unwrap();
+        for n in &names {
+            w.write(&detective_vision::decode_file(n, &DecodeLimits::default()).unwrap())
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let o = run(detective(d.path()).args([
+            "predict",
+            "--model",
+            "run/weights/best.bpk",
+            "--source",
+            clip.to_str().unwrap(),
+            "--save",
+            "predv",
+            "--json",
+        ]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let frames: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(frames.len(), names.len());
+        for (i, (f, n)) in frames.iter().zip(&names).enumerate() {
+            assert_eq!(f["frame"], i as u64);
+            let image = by_image
+                .iter()
+                .find(|(k, _)| k.ends_with(n.file_name().unwrap().to_str().unwrap()))
+                .unwrap()
+                .1;
+            assert_eq!(&f["detections"], image, "frame {i}");
+        }
+        let out = d.path().join("predv/val.mp4");
+        let n = VideoReader::open(out.to_str().unwrap(), &DecodeLimits::default())
+            .unwrap()
+            .count();
+        assert_eq!(n, names.len());
+    }
     // training can continue from a checkpoint
     let o = run(detective(d.path()).args([
         "train",

@@ -1,5 +1,6 @@
 //! `detective predict`: detections for images or the frames of a video, as a table,
-//! JSON lines, or annotated images / an annotated video with red boxes.
+//! JSON lines, or annotated images / an annotated video with red boxes (for a
+//! segmenter, see `predict_segment`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,10 +54,11 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
         None => detective_ml::segmenter::is_segmenter(&args.model),
     };
     if segment {
-        if is_video_source(&args.source) {
-            bail!("video sources are not supported for segmentation models yet: extract frames or pass images");
-        }
-        let images = resolve_source(&args.source)?;
+        let images = if is_video_source(&args.source) {
+            Vec::new()
+        } else {
+            resolve_source(&args.source)?
+        };
         return super::predict_segment::run(args, config, &images);
     }
     let opts = PredictOptions {
@@ -86,7 +88,16 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     if video {
-        run_video(args, config, &model, &opts)
+        let source = args.source.clone();
+        run_video(args, config, |i, mut frame| {
+            let pred = model.predict(&frame, &opts)?;
+            let ms = pred.preprocess_ms + pred.inference_ms + pred.postprocess_ms;
+            report(args, &source, Some(i), &pred, ms);
+            if args.save.is_some() {
+                draw_detections(&mut frame, &pred.detections);
+            }
+            Ok((ms, frame))
+        })
     } else {
         run_images(args, config, &model, &opts, &images)
     }
@@ -206,9 +217,15 @@ fn video_output_name(source: &str) -> String {
     format!("{}.mp4", stem.unwrap_or_else(|| "stream".into()))
 }
 
-/// Every frame of a video file or stream; Ctrl-C stops at the next frame and
-/// still finishes the annotated video.
-fn run_video(args: &PredictArgs, config: &Config, model: &Detector, opts: &PredictOptions) -> Result<ExitCode> {
+/// Every frame of a video file or stream through `step` (frame index, frame →
+/// milliseconds spent and the frame to write, annotated when saving; `step`
+/// reports the frame itself). Ctrl-C stops at the next frame and still finishes
+/// the annotated video. Used by detectors and segmenters alike.
+pub(crate) fn run_video(
+    args: &PredictArgs,
+    config: &Config,
+    mut step: impl FnMut(u64, detective_vision::Frame) -> Result<(f64, detective_vision::Frame)>,
+) -> Result<ExitCode> {
     let source = args.source.as_str();
     let mut reader = VideoReader::open(source, &config.decode_limits()).with_context(|| format!("opening {source}"))?;
     let info = reader.info().clone();
@@ -233,21 +250,18 @@ fn run_video(args: &PredictArgs, config: &Config, model: &Detector, opts: &Predi
     };
     let (mut total_ms, mut frames, mut error) = (0.0, 0u64, None);
     for (i, frame) in reader.by_ref().enumerate() {
-        let mut frame = match frame {
+        let frame = match frame {
             Ok(f) => f,
             Err(e) => {
                 error = Some(e);
                 break;
             }
         };
-        let pred = model.predict(&frame, opts)?;
-        let ms = pred.preprocess_ms + pred.inference_ms + pred.postprocess_ms;
+        let (ms, shown) = step(i as u64, frame)?;
         total_ms += ms;
         frames += 1;
-        report(args, source, Some(i as u64), &pred, ms);
         if let Some((w, _)) = writer.as_mut() {
-            draw_detections(&mut frame, &pred.detections);
-            w.write(&frame)?;
+            w.write(&shown)?;
         }
         if stop.load(Ordering::SeqCst) {
             eprintln!("stopped after {frames} frames (Ctrl-C)");

@@ -1,9 +1,10 @@
-//! `detective predict --task segment`: defect masks for images. Per image it
-//! reports the defect regions (connected components of the thresholded
-//! probability map) as detections — box, area, mean probability — and with
-//! `--save DIR` writes `NAME_heatmap.png` (probabilities in the turbo colour map),
-//! `NAME_overlay.png` (heatmap blended over the image, regions boxed in red),
-//! `NAME_mask.png` (binary mask, 0/255).
+//! `detective predict --task segment`: defect masks for images or the frames of
+//! a video. Per image (frame) it reports the defect regions (connected components
+//! of the thresholded probability map) as detections — box, area, mean
+//! probability — and with `--save DIR` writes `NAME_heatmap.png` (probabilities in
+//! the turbo colour map), `NAME_overlay.png` (heatmap blended over the image,
+//! regions boxed in red), `NAME_mask.png` (binary mask, 0/255); for a video, one
+//! `NAME.mp4` of the overlays.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use detective_core::{BBox, Detection};
-use detective_ml::segmenter::AnySegmenter;
+use detective_ml::segmenter::{AnySegmenter, Segmentation};
 use detective_vision::GrayFrame;
 use detective_vision::encode::{encode_gray_png, encode_png};
 use detective_vision::overlay::{blend_heatmap, draw_detections, heatmap};
@@ -37,6 +38,21 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    if detective_edge::is_video_source(&args.source) {
+        let source = args.source.clone();
+        return super::predict::run_video(args, config, |i, frame| {
+            let t0 = Instant::now();
+            let seg = engine.segment(&frame, imgsz, threshold)?;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            print_result(args.json, &source, Some(i), &seg, threshold, ms);
+            if args.save.is_none() {
+                return Ok((ms, frame));
+            }
+            let mut overlay = blend_heatmap(&frame, &seg.probs, 0.45)?;
+            draw_detections(&mut overlay, &seg.detections);
+            Ok((ms, overlay))
+        });
+    }
     let limits = config.decode_limits();
     let (mut total_ms, mut failed) = (0.0, 0usize);
     for path in images {
@@ -52,35 +68,41 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
         let seg = engine.segment(&frame, imgsz, threshold)?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         total_ms += ms;
-        let (probs, mask, regions, detections, defect_pixels) =
-            (seg.probs, seg.mask, seg.regions, seg.detections, seg.defect_pixels);
-        if args.json {
-            let regions_json: Vec<serde_json::Value> = regions
-                .iter()
-                .zip(&detections)
-                .map(|(r, d)| {
-                    let b: [f32; 4] = BBox::into(d.bbox);
-                    serde_json::json!({"class": 0, "name": d.name, "confidence": r.mean_prob, "bbox": b, "area": r.area})
-                })
-                .collect();
-            println!(
-                "{}",
-                serde_json::json!({"image": path.display().to_string(), "detections": regions_json,
-                    "defect_pixels": defect_pixels, "threshold": threshold, "ms": (ms * 1000.0).round() / 1000.0})
-            );
-        } else {
-            println!(
-                "{}: {} defect regions, {defect_pixels} defect pixels ({ms:.1} ms)",
-                path.display(),
-                regions.len()
-            );
-        }
+        print_result(args.json, &path.display().to_string(), None, &seg, threshold, ms);
         if let Some(dir) = &args.save {
-            save_outputs(dir, path, &frame, &probs, &mask, &detections)?;
+            save_outputs(dir, path, &frame, &seg.probs, &seg.mask, &seg.detections)?;
         }
     }
     let extra = format!(" at imgsz {imgsz}, threshold {threshold:.2}");
     super::predict::finish_images(args.json, images.len(), failed, total_ms, &extra)
+}
+
+/// One image's or frame's result: a JSON line, or a readable line.
+fn print_result(json: bool, label: &str, frame: Option<u64>, seg: &Segmentation, threshold: f32, ms: f64) {
+    if json {
+        let regions: Vec<serde_json::Value> = seg
+            .regions
+            .iter()
+            .zip(&seg.detections)
+            .map(|(r, d)| {
+                let b: [f32; 4] = BBox::into(d.bbox);
+                serde_json::json!({"class": 0, "name": d.name, "confidence": r.mean_prob, "bbox": b, "area": r.area})
+            })
+            .collect();
+        let mut line = serde_json::json!({"image": label, "detections": regions,
+            "defect_pixels": seg.defect_pixels, "threshold": threshold, "ms": (ms * 1000.0).round() / 1000.0});
+        if let Some(i) = frame {
+            line["frame"] = i.into();
+        }
+        println!("{line}");
+    } else {
+        let at = frame.map(|i| format!(" frame {i}")).unwrap_or_default();
+        println!(
+            "{label}{at}: {} defect regions, {} defect pixels ({ms:.1} ms)",
+            seg.regions.len(),
+            seg.defect_pixels
+        );
+    }
 }
 
 fn save_outputs(
