@@ -215,3 +215,90 @@ fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no masks"), "{}", stderr(&o));
 }
+
+/// Ctrl-C in the middle of a segmentation run, then `--resume`: the run ends with
+/// the weights and per-epoch figures of a run that was never interrupted.
+#[test]
+fn an_interrupted_segment_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "synth",
+        "--task",
+        "segment",
+        "--count",
+        "80",
+        "--size",
+        "64x48",
+        "--out",
+        "data",
+        "--seed",
+        "5",
+        "--split",
+        "0.75,0.25,0",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let train = |out: &str| {
+        let mut c = detective(d.path());
+        c.args([
+            "train", "--task", "segment", "--data", "data", "--epochs", "3", "--imgsz", "64", "--batch", "4", "--out",
+            out,
+        ]);
+        c
+    };
+    let o = run(&mut train("full"));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut child = train("cut")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        // The end of epoch 1: stop during epoch 2.
+        if line.trim_start().starts_with("1/3") && line.contains("Dice") {
+            unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert!(log.contains("--resume"), "{log}");
+    assert!(d.path().join("cut/weights/last.segstate").is_file());
+    // No --task needed: the run's state says it is a segmentation run.
+    let o = run(detective(d.path()).args(["train", "--resume", "--out", "cut"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let rows = |run: &str| -> Vec<Vec<String>> {
+        std::fs::read_to_string(d.path().join(run).join("results.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    let (a, b) = (rows("full"), rows("cut"));
+    assert_eq!((a.len(), b.len()), (3, 3), "{b:?}");
+    for (ra, rb) in a.iter().zip(&b) {
+        // every column but the wall-clock time (column 1)
+        assert_eq!(ra[0], rb[0]);
+        assert_eq!(ra[2..], rb[2..], "rows differ:\n{ra:?}\n{rb:?}");
+    }
+    let device = burn::tensor::Device::flex();
+    let weights = |run: &str| {
+        let (m, _) =
+            detective_ml::checkpoint::load_segmenter(&d.path().join(run).join("weights/last.bpk"), &device).unwrap();
+        detective_ml::train::params::read_params(&m).1
+    };
+    assert!(weights("full") == weights("cut"), "final weights differ after resume");
+    // Nothing to resume in a folder without a run.
+    let o = run(detective(d.path()).args(["train", "--task", "segment", "--resume", "--out", "nothing"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
+}

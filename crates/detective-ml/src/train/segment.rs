@@ -443,17 +443,76 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 }
 
 /// Trains a UNetTiny as `args` say.
+/// Where a segmentation run keeps its resumable state.
+pub fn seg_state_path(out: &Path) -> PathBuf {
+    out.join("weights").join("last.segstate")
+}
+
+/// The counters of a segmentation run at an epoch boundary (`weights/last.segstate`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegRunState {
+    pub args: SegTrainArgs,
+    /// The epoch to run next (0-based); optimiser steps taken so far.
+    pub epoch: usize,
+    pub step: usize,
+    pub best_dice: Option<f64>,
+    pub best_epoch: usize,
+    pub optimizer: Optimizer,
+    pub elapsed_secs: f64,
+    pub lengths: Vec<usize>,
+    pub sections: Vec<String>,
+}
+
+impl super::state::StateHeader for SegRunState {
+    fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+    fn sections(&self) -> &[String] {
+        &self.sections
+    }
+    fn set_layout(&mut self, lengths: Vec<usize>, sections: Vec<String>) {
+        self.lengths = lengths;
+        self.sections = sections;
+    }
+}
+
+/// Trains a segmenter. With `resume`, `args.out` names the run to continue: its
+/// state after the last completed epoch is loaded (an interrupted epoch runs
+/// again from its start, on the same batches, so the result equals an
+/// uninterrupted run) and `args.epochs`, when larger, extends it.
 pub fn train_segmenter(
     args: SegTrainArgs,
     observer: &mut dyn FnMut(&SegTrainEvent),
     stop: Arc<AtomicBool>,
+    resume: bool,
 ) -> Result<SegTrainSummary, TrainError> {
+    let resumed: Option<(SegRunState, super::state::RunTensors)> = if resume {
+        let path = seg_state_path(&args.out);
+        if !path.is_file() {
+            return Err(TrainError::Resume(format!(
+                "{} does not exist: nothing to resume in {} (a state is saved after each completed epoch)",
+                path.display(),
+                args.out.display()
+            )));
+        }
+        Some(super::state::load_state(&path).map_err(TrainError::Resume)?)
+    } else {
+        None
+    };
+    // A resumed run keeps its own settings; only a larger epoch count extends it.
+    let args = match &resumed {
+        Some((st, _)) => SegTrainArgs {
+            epochs: args.epochs.max(st.args.epochs),
+            ..st.args.clone()
+        },
+        None => args,
+    };
     args.validate().map_err(TrainError::Args)?;
     let weights_dir = args.out.join("weights");
     let results = args.out.join("results.csv");
-    if results.exists() {
+    if results.exists() && resumed.is_none() {
         return Err(TrainError::Args(format!(
-            "{} already holds a run: choose another --out",
+            "{} already holds a run: pass --resume to continue it, or choose another --out",
             args.out.display()
         )));
     }
@@ -478,7 +537,16 @@ pub fn train_segmenter(
     let args_path = args.out.join("args.yaml");
     let yaml = serde_norway::to_string(&args).map_err(|e| io_err(&args_path, e))?;
     std::fs::write(&args_path, yaml).map_err(|e| io_err(&args_path, e))?;
-    std::fs::write(&results, format!("{SEG_RESULTS_HEADER}\n")).map_err(|e| io_err(&results, e))?;
+    match &resumed {
+        // Keep the rows of the completed epochs only (a row written after the
+        // state was saved would otherwise appear twice).
+        Some((st, _)) => {
+            let text = std::fs::read_to_string(&results).map_err(|e| io_err(&results, e))?;
+            let kept: Vec<&str> = text.lines().take(st.epoch + 1).collect();
+            std::fs::write(&results, format!("{}\n", kept.join("\n"))).map_err(|e| io_err(&results, e))?;
+        }
+        None => std::fs::write(&results, format!("{SEG_RESULTS_HEADER}\n")).map_err(|e| io_err(&results, e))?,
+    }
 
     let device = Device::flex();
     let ad = device.clone().autodiff();
@@ -487,7 +555,7 @@ pub fn train_segmenter(
     let cfg = UNetConfig::default();
     let mut model = UNetTiny::new(&cfg, &ad);
     let (infos, _) = read_params(&model);
-    if let Some(w) = &args.weights {
+    if let Some(w) = args.weights.as_ref().filter(|_| resumed.is_none()) {
         let (pre, _) = crate::checkpoint::load_segmenter(w, &device)?;
         let (pre_infos, values) = read_params(&pre);
         if pre_infos.len() != infos.len() || pre_infos.iter().zip(&infos).any(|(a, b)| a.shape != b.shape) {
@@ -501,6 +569,20 @@ pub fn train_segmenter(
     }
     let template = UNetTiny::new(&cfg, &device);
     let mut opt = Optimizer::new(OptimizerKind::AdamW, args.weight_decay);
+    let (mut start_epoch, mut step, mut best_dice, mut best_epoch, mut elapsed_before) =
+        (0usize, 0usize, None, 0usize, 0.0);
+    if let Some((st, t)) = resumed {
+        if t.model.len() != infos.len() || t.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len()) {
+            return Err(TrainError::Resume("the saved state is not of this UNetTiny".into()));
+        }
+        model = write_params(model, &t.model, &ad);
+        opt = st.optimizer;
+        opt.m = t.m;
+        opt.v = t.v;
+        (start_epoch, step, best_dice, best_epoch, elapsed_before) =
+            (st.epoch, st.step, st.best_dice, st.best_epoch, st.elapsed_secs);
+        tracing::info!("resuming {} at epoch {}", args.out.display(), start_epoch + 1);
+    }
     let nb = train.len().div_ceil(args.batch);
     let warmup_steps = (args.warmup_epochs * nb as f32).round() as usize;
     let total_steps = nb * args.epochs;
@@ -528,13 +610,10 @@ pub fn train_segmenter(
     let samples = Arc::new(train);
     let run_start = Instant::now();
     let s = args.imgsz as usize;
-    let mut best_dice: Option<f64> = None;
-    let mut best_epoch = 0usize;
     let mut final_val = None;
     let mut stopped = false;
-    let mut epochs_done = 0;
-    let mut step = 0usize;
-    for epoch in 0..args.epochs {
+    let mut epochs_done = start_epoch;
+    for epoch in start_epoch..args.epochs {
         let epoch_start = Instant::now();
         let rx = epoch_batches(samples.clone(), &args, epoch);
         let (mut sum, mut count, mut images_done) = (SegLossItems::default(), 0usize, 0usize);
@@ -598,7 +677,7 @@ pub fn train_segmenter(
         let n = count.max(1) as f32;
         let row = SegResultsRow {
             epoch: epoch + 1,
-            time: run_start.elapsed().as_secs_f64(),
+            time: elapsed_before + run_start.elapsed().as_secs_f64(),
             train: SegLossItems {
                 bce: sum.bce / n,
                 dice: sum.dice / n,
@@ -632,6 +711,26 @@ pub fn train_segmenter(
             best_epoch = epoch;
             save_segmenter(&eval_model, &meta, &best)?;
         }
+        // The state after this epoch, for --resume.
+        let (_, model_values) = read_params(&model);
+        let state = SegRunState {
+            args: args.clone(),
+            epoch: epoch + 1,
+            step,
+            best_dice,
+            best_epoch,
+            optimizer: opt.clone(),
+            elapsed_secs: elapsed_before + run_start.elapsed().as_secs_f64(),
+            lengths: Vec::new(),
+            sections: Vec::new(),
+        };
+        let tensors = super::state::RunTensors {
+            model: model_values,
+            m: opt.m.clone(),
+            v: opt.v.clone(),
+            ..Default::default()
+        };
+        super::state::save_state(&seg_state_path(&args.out), &state, &tensors).map_err(TrainError::Io)?;
         observer(&SegTrainEvent::EpochEnd {
             row,
             validated: report.is_some(),

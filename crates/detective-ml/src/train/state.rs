@@ -1,6 +1,7 @@
-//! The resumable state of a training run (`weights/last.state`): counters and
-//! settings as a JSON header, then the model's tensors, the EMA, the optimiser's
-//! moments and any gradients accumulated since the last optimiser step, as raw
+//! The resumable state of a training run (`weights/last.state`, and
+//! `weights/last.segstate` for a segmenter): counters and settings as a JSON
+//! header, then the model's tensors, the EMA (detector), the optimiser's moments
+//! and any gradients accumulated since the last optimiser step, as raw
 //! little-endian f32 — everything needed to continue exactly where it stopped.
 //!
 //! Layout: `DDSTATE1`, u64 header length, header JSON, then for each section
@@ -42,6 +43,27 @@ pub struct RunState {
     pub sections: Vec<String>,
 }
 
+/// The JSON header of a state file: a run's counters and settings, and the
+/// tensor lengths and section names [`save_state`] fills in.
+pub trait StateHeader: Serialize + serde::de::DeserializeOwned + Clone {
+    fn lengths(&self) -> &[usize];
+    fn sections(&self) -> &[String];
+    fn set_layout(&mut self, lengths: Vec<usize>, sections: Vec<String>);
+}
+
+impl StateHeader for RunState {
+    fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+    fn sections(&self) -> &[String] {
+        &self.sections
+    }
+    fn set_layout(&mut self, lengths: Vec<usize>, sections: Vec<String>) {
+        self.lengths = lengths;
+        self.sections = sections;
+    }
+}
+
 /// The tensors of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunTensors {
@@ -58,10 +80,13 @@ fn io(path: &Path, e: impl std::fmt::Display) -> String {
 }
 
 /// Writes the state atomically (temporary file, then rename).
-pub fn save_state(path: &Path, state: &RunState, t: &RunTensors) -> Result<(), String> {
+pub fn save_state<H: StateHeader>(path: &Path, state: &H, t: &RunTensors) -> Result<(), String> {
     let mut header = state.clone();
-    header.lengths = t.model.iter().map(Vec::len).collect();
-    let mut sections = vec!["model".to_string(), "ema".to_string()];
+    let lengths: Vec<usize> = t.model.iter().map(Vec::len).collect();
+    let mut sections = vec!["model".to_string()];
+    if !t.ema.is_empty() {
+        sections.push("ema".into());
+    }
     if !t.m.is_empty() {
         sections.push("m".into());
     }
@@ -71,7 +96,7 @@ pub fn save_state(path: &Path, state: &RunState, t: &RunTensors) -> Result<(), S
     if t.acc.iter().any(Option::is_some) {
         sections.push("acc".into());
     }
-    header.sections = sections.clone();
+    header.set_layout(lengths.clone(), sections.clone());
     let json = serde_json::to_vec(&header).map_err(|e| io(path, e))?;
     let tmp = path.with_extension("state.tmp");
     {
@@ -83,7 +108,7 @@ pub fn save_state(path: &Path, state: &RunState, t: &RunTensors) -> Result<(), S
         w.write_all(&json).map_err(|e| io(&tmp, e))?;
         let zero: Vec<f32> = Vec::new();
         for s in &sections {
-            for (i, len) in header.lengths.iter().enumerate() {
+            for (i, len) in lengths.iter().enumerate() {
                 let data: &Vec<f32> = match s.as_str() {
                     "model" => &t.model[i],
                     "ema" => &t.ema[i],
@@ -108,7 +133,7 @@ pub fn save_state(path: &Path, state: &RunState, t: &RunTensors) -> Result<(), S
 }
 
 /// Reads a state written by [`save_state`].
-pub fn load_state(path: &Path) -> Result<(RunState, RunTensors), String> {
+pub fn load_state<H: StateHeader>(path: &Path) -> Result<(H, RunTensors), String> {
     let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let size = file.metadata().map_err(|e| io(path, e))?.len();
     let mut r = std::io::BufReader::new(file);
@@ -125,15 +150,15 @@ pub fn load_state(path: &Path) -> Result<(RunState, RunTensors), String> {
     }
     let mut json = vec![0u8; hlen as usize];
     r.read_exact(&mut json).map_err(|e| io(path, e))?;
-    let state: RunState = serde_json::from_slice(&json).map_err(|e| io(path, e))?;
-    let total: u64 = state.lengths.iter().map(|&l| l as u64).sum::<u64>() * 4 * state.sections.len() as u64;
+    let state: H = serde_json::from_slice(&json).map_err(|e| io(path, e))?;
+    let total: u64 = state.lengths().iter().map(|&l| l as u64).sum::<u64>() * 4 * state.sections().len() as u64;
     if 16 + hlen + total != size {
         return Err(io(path, "file size does not match its header (truncated?)"));
     }
     let mut t = RunTensors::default();
-    for s in &state.sections {
-        let mut tensors = Vec::with_capacity(state.lengths.len());
-        for &l in &state.lengths {
+    for s in state.sections() {
+        let mut tensors = Vec::with_capacity(state.lengths().len());
+        for &l in state.lengths() {
             let mut bytes = vec![0u8; l * 4];
             r.read_exact(&mut bytes).map_err(|e| io(path, e))?;
             tensors.push(

@@ -250,7 +250,7 @@ pub fn train(
                 args.out.display()
             )));
         }
-        let (state, tensors) = load_state(&paths.state).map_err(TrainError::Resume)?;
+        let (state, tensors): (RunState, RunTensors) = load_state(&paths.state).map_err(TrainError::Resume)?;
         let epochs = args.epochs.max(state.args.epochs);
         // The run folder is where it is now, even if it was moved since.
         let out = args.out.clone();

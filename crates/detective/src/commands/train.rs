@@ -71,7 +71,12 @@ pub fn epoch_bar_style() -> ProgressStyle {
 }
 
 pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
-    if a.task == TaskArg::Segment {
+    // `--resume --out RUN` of a segmentation run needs no --task: its state says so.
+    let segment_run = a.resume
+        && a.out
+            .as_deref()
+            .is_some_and(|o| detective_ml::train::segment::seg_state_path(o).is_file());
+    if a.task == TaskArg::Segment || segment_run {
         return super::train_segment::run(a, config);
     }
     if a.data.is_none() && !a.resume {

@@ -1,11 +1,12 @@
 //! `detective train --task segment`: trains the UNetTiny segmenter with a progress
 //! bar per epoch; Ctrl-C ends the run after the current batch and saves
-//! `weights/last`.
+//! `weights/last`; `--resume --out RUN` continues from the state saved after the
+//! last completed epoch.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use detective_ml::train::segment::{SegTrainArgs, SegTrainEvent, train_segmenter};
 use indicatif::ProgressBar;
 
@@ -14,9 +15,13 @@ use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
     if a.resume {
-        bail!(
-            "--resume is not available for --task segment yet: start a new run (every epoch is saved as weights/epoch_N.bpk)"
-        );
+        // The run's own settings are read from its state; only --out and a larger --epochs count.
+        let out = a.out.clone().context("--resume needs --out RUN, the run to continue")?;
+        return Ok(SegTrainArgs {
+            out,
+            epochs: a.epochs.unwrap_or(0),
+            ..SegTrainArgs::default()
+        });
     }
     let data = a
         .data
@@ -140,13 +145,16 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
-            eprintln!("stopped in epoch {}: weights/last saved", epoch + 1);
+            eprintln!(
+                "stopped in epoch {}: weights/last saved; continue with --resume (the epoch runs again from its start)",
+                epoch + 1
+            );
         }
         SegTrainEvent::Finished { best, last } => {
             eprintln!("weights: {}, {}", best.display(), last.display());
         }
     };
-    let summary = train_segmenter(args, &mut observer, stop)?;
+    let summary = train_segmenter(args, &mut observer, stop, a.resume)?;
     if let Some(v) = &summary.final_val {
         println!(
             "{}",
