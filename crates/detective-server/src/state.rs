@@ -37,6 +37,9 @@ pub struct ServerSettings {
     pub session_secret: Vec<u8>,
     /// Mark session cookies `Secure` (the dashboard is served over HTTPS).
     pub secure_cookies: bool,
+    /// Segmentation training runs (`RUN/weights/epoch_N.bpk`) the Segmentation
+    /// lab compares.
+    pub segment_runs: std::path::PathBuf,
 }
 
 impl Default for ServerSettings {
@@ -54,6 +57,7 @@ impl Default for ServerSettings {
             predict_queue: 8,
             session_secret: rand::random::<[u8; 32]>().to_vec(),
             secure_cookies: false,
+            segment_runs: std::path::PathBuf::from("runs"),
         }
     }
 }

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// checkpoint (.bpk) or its ONNX export. None by default.
     #[arg(long, value_name = "PATH")]
     pub segment_model: Option<PathBuf>,
+    /// Segmentation training runs the dashboard's Segmentation lab compares
+    /// (folders with weights/epoch_N.bpk); default DATA_DIR/runs.
+    #[arg(long, value_name = "DIR")]
+    pub segment_runs: Option<PathBuf>,
     /// Predictions run at once (each uses --threads cores).
     #[arg(long, default_value_t = 1)]
     pub predict_workers: usize,

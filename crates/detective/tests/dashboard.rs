@@ -197,6 +197,42 @@ async fn every_page_works_in_chromium_against_real_data() {
         key_of(dir.path(), data, "admin"),
         key_of(dir.path(), data, "device"),
     );
+    // A small segmentation run for the Segmentation lab (DATA_DIR/runs/seg1).
+    for args in [
+        vec![
+            "synth",
+            "--task",
+            "segment",
+            "--count",
+            "20",
+            "--size",
+            "64x48",
+            "--out",
+            "segdata",
+            "--seed",
+            "3",
+            "--split",
+            "0.7,0.3,0",
+        ],
+        vec![
+            "train",
+            "--task",
+            "segment",
+            "--data",
+            "segdata",
+            "--epochs",
+            "2",
+            "--imgsz",
+            "64",
+            "--batch",
+            "4",
+            "--out",
+            "cloud/runs/seg1",
+        ],
+    ] {
+        let o = detective(dir.path()).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
     let port = free_port();
     let _server = Guard(start_server(dir.path(), data, port));
     let base = format!("http://127.0.0.1:{port}");
@@ -474,6 +510,53 @@ async fn every_page_works_in_chromium_against_real_data() {
         .unwrap();
     assert_eq!(more, "none", "no 'Load more' without a next page");
     shot(&c, "datasets").await;
+
+    // Segmentation lab (admin): two epochs of the run side by side on a validation
+    // sample with a defect: heatmaps, overlays, ground truth, Dice and IoU.
+    c.goto(&format!("{base}/segmentation")).await.unwrap();
+    until(
+        &c,
+        "the run's samples",
+        "document.querySelectorAll('#s-sample option').length > 0",
+    )
+    .await;
+    c.execute(
+        "const s = document.getElementById('s-sample'); \
+         s.value = [...s.options].find(o => !o.textContent.includes('no defect')).value;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css("#lab button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the comparison",
+        "document.querySelectorAll('.seg-card').length === 6",
+    )
+    .await;
+    let metrics = c
+        .execute(
+            "return [...document.querySelectorAll('.seg-card .metric')].map(m => m.textContent).join(' | ');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let metrics = metrics.as_str().unwrap().to_string();
+    assert!(
+        metrics.matches("Dice").count() == 2 && metrics.contains("IoU"),
+        "{metrics}"
+    );
+    let titles = visible(&c, "#seg-grid").await;
+    assert!(
+        titles.contains("Ground truth") && titles.contains("Epoch 1") && titles.contains("Epoch 2"),
+        "{titles}"
+    );
+    shot(&c, "segmentation").await;
 
     // Settings (admin): a key created on the page works once, then is revoked there.
     c.goto(&format!("{base}/settings")).await.unwrap();

@@ -9,7 +9,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 9] = [
+const FILES: [(&str, &str, &str); 10] = [
     ("app.css", CSS, include_str!("../../static/app.css")),
     ("common.js", JS, include_str!("../../static/common.js")),
     ("overview.js", JS, include_str!("../../static/overview.js")),
@@ -19,6 +19,7 @@ const FILES: [(&str, &str, &str); 9] = [
     ("datasets.js", JS, include_str!("../../static/datasets.js")),
     ("settings.js", JS, include_str!("../../static/settings.js")),
     ("analytics.js", JS, include_str!("../../static/analytics.js")),
+    ("segmentation.js", JS, include_str!("../../static/segmentation.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

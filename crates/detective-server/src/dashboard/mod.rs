@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 pub use user::PageUser;
 
-/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/models`, `/datasets`,
+/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/segmentation`, `/models`, `/datasets`,
 /// `/health`, `/settings`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/live", get(pages::live))
         .route("/inspections", get(pages::inspections))
         .route("/analytics", get(pages::analytics))
+        .route("/segmentation", get(pages::segmentation))
         .route("/models", get(pages::models))
         .route("/datasets", get(pages::datasets))
         .route("/health", get(pages::health))

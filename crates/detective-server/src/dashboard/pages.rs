@@ -21,14 +21,15 @@ pub struct Nav {
 }
 
 /// (path, label) of the pages, in the navigation's order.
-pub const PAGES: [(&str, &str); 8] = [
+pub const PAGES: [(&str, &str); 9] = [
     ("/", "Overview"),
     ("/live", "Live"),
     ("/inspections", "Inspections"),
     ("/analytics", "Analytics"),
+    ("/segmentation", "Segmentation"),
     ("/datasets", "Datasets"),
     ("/models", "Models"),
-    ("/health", "System health"),
+    ("/health", "Health"),
     ("/settings", "Settings"),
 ];
 
@@ -243,5 +244,22 @@ struct Analytics {
 pub async fn analytics(State(st): State<AppState>, user: PageUser) -> Response {
     render(Analytics {
         nav: Nav::new("/analytics", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "segmentation.html")]
+struct SegmentationLab {
+    nav: Nav,
+    /// The role may run models (compare needs it).
+    may_predict: bool,
+    runs_dir: String,
+}
+
+pub async fn segmentation(State(st): State<AppState>, user: PageUser) -> Response {
+    render(SegmentationLab {
+        may_predict: user.may(Action::Predict),
+        runs_dir: st.settings.segment_runs.display().to_string(),
+        nav: Nav::new("/segmentation", &user, &st),
     })
 }

@@ -9,5 +9,6 @@ pub mod keys;
 pub mod log;
 pub mod models;
 pub mod predict;
+pub mod segmentation;
 pub mod status;
 pub mod stream;

@@ -48,6 +48,7 @@ pub fn server_settings(config: &Config) -> Result<ServerSettings> {
         conf: config.thresholds.conf,
         limits: config.decode_limits(),
         model_cache_dir: config.data_dir.join("model-cache"),
+        segment_runs: config.data_dir.join("runs"),
         session_secret: session_secret(&secret_file)?,
         secure_cookies: config.server.secure_cookies,
         ..ServerSettings::default()
@@ -117,6 +118,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         predict_threads: args.threads,
         predict_workers: args.predict_workers,
         predict_queue: args.predict_queue,
+        segment_runs: args
+            .segment_runs
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("runs")),
         ..server_settings(config)?
     };
     let segmenter = match &args.segment_model {
