@@ -13,6 +13,7 @@ pub mod problem;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod thresholds;
 
 use std::net::SocketAddr;
 
@@ -70,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/segmentation/runs", get(segmentation::runs))
         .route("/api/segmentation/runs/{run}/samples", get(segmentation::samples))
         .route("/api/segmentation/compare", post(segmentation::compare).layer(json))
+        .route(
+            "/api/settings/thresholds",
+            get(settings::get_thresholds).put(settings::put_thresholds).layer(json),
+        )
         .route("/api/openapi.json", get(openapi_json))
         .merge(dashboard::routes())
         .fallback(not_found)

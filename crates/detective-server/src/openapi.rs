@@ -30,6 +30,8 @@ impl Modify for BearerAuth {
         routes::models::list,
         routes::models::versions,
         routes::inspections::one,
+        routes::settings::get_thresholds,
+        routes::settings::put_thresholds,
         routes::segmentation::runs,
         routes::segmentation::samples,
         routes::segmentation::compare,

@@ -100,6 +100,8 @@ pub struct AppState {
     /// A batch of predictions was stored: `GET /api/inspection-logs/events` tells
     /// the dashboard (bounded; a slow listener skips what it missed).
     pub logged: tokio::sync::broadcast::Sender<LoggedEvent>,
+    /// Confidence threshold and uncertain band in effect (see [`crate::thresholds`]).
+    pub live_thresholds: Arc<crate::thresholds::LiveThresholds>,
 }
 
 /// What the event stream says of one stored batch.
@@ -124,11 +126,19 @@ impl AppState {
                 settings.predict_workers,
                 settings.predict_queue,
             )),
+            live_thresholds: Arc::new(crate::thresholds::LiveThresholds::new(
+                crate::thresholds::Thresholds::new(settings.conf, settings.band),
+            )),
             settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
             started: Instant::now(),
             logged: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// The confidence threshold and uncertain band in effect now.
+    pub async fn thresholds(&self) -> crate::thresholds::Thresholds {
+        self.live_thresholds.get(&self.db).await
     }
 
     /// Also serves `segmenter` for `POST /api/inference/predict?task=segment`.

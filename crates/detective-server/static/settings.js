@@ -52,4 +52,21 @@ if ($("new-key")) {
   });
   keys();
 }
+if ($("thresholds")) {
+  $("thresholds").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData($("thresholds")));
+    const body = { conf: Number(f.conf), uncertain_low: Number(f.uncertain_low), uncertain_high: Number(f.uncertain_high) };
+    try {
+      await api("/api/settings/thresholds", {
+        method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      });
+      $("t-status").className = "small";
+      $("t-status").textContent = "Saved: applies to new predictions now.";
+    } catch (err) {
+      $("t-status").className = "small error";
+      $("t-status").textContent = err.message;
+    }
+  });
+}
 cameras();

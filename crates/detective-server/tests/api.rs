@@ -1363,3 +1363,67 @@ on_both!(
         }
     }
 );
+
+on_both!(
+    thresholds_change_without_a_restart_and_decide_what_is_uncertain,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let admin = s.key(Role::Admin).await;
+        let device = s.key(Role::Device).await;
+        let get = || async {
+            client()
+                .get(s.at("/api/settings/thresholds"))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        };
+        let put = |body: Value| {
+            client()
+                .put(s.at("/api/settings/thresholds"))
+                .bearer_auth(&admin)
+                .json(&body)
+                .send()
+        };
+        let defaults = get().await;
+        assert_eq!(
+            defaults,
+            json!({"conf": 0.25, "uncertain_low": 0.4, "uncertain_high": 0.7})
+        );
+        for bad in [
+            json!({"conf": 0.3, "uncertain_low": 0.6, "uncertain_high": 0.5}),
+            json!({"conf": 1.5, "uncertain_low": 0.2, "uncertain_high": 0.5}),
+            json!({"conf": 0.3, "uncertain_low": 0.2, "uncertain_high": 0.5, "extra": 1}),
+        ] {
+            let r = put(bad.clone()).await.unwrap();
+            assert_eq!(r.status(), 400, "{bad}");
+        }
+        assert_eq!(get().await, defaults, "a refused change changes nothing");
+        let log = |i: u32, conf: f32| {
+            client()
+                .post(s.at("/api/log"))
+                .bearer_auth(&device)
+                .json(&json!({"camera_id": "cam", "predictions": [prediction(i, 0, Some(conf))]}))
+                .send()
+        };
+        // Under the default band, 0.3 is neither uncertain nor defective.
+        let before: Value = log(1, 0.3).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (before["uncertain"].as_u64(), before["defective"].as_u64()),
+            (Some(0), Some(0))
+        );
+        let r = put(json!({"conf": 0.3, "uncertain_low": 0.2, "uncertain_high": 0.5}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(get().await["uncertain_high"], 0.5);
+        // Now 0.3 is uncertain and 0.6 defective.
+        let after: Value = log(2, 0.3).await.unwrap().json().await.unwrap();
+        assert_eq!(after["uncertain"], 1, "{after}");
+        let after: Value = log(3, 0.6).await.unwrap().json().await.unwrap();
+        assert_eq!(after["defective"], 1, "{after}");
+    }
+);

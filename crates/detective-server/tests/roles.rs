@@ -17,6 +17,7 @@ enum Body {
     CreateDataset,
     NewVersion,
     CreateKey,
+    Thresholds,
 }
 
 struct Route {
@@ -39,6 +40,7 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
     let url = s.at(&r.path);
     let mut req = match r.method {
         "GET" => client().get(url),
+        "PUT" => client().put(url),
         _ => client().post(url),
     };
     if let Some(k) = key {
@@ -60,6 +62,7 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
         ),
         Body::NewVersion => req.json(&json!({"add": [image_ids[1]]})),
         Body::CreateKey => req.json(&json!({"name": format!("k{n}"), "role": "viewer"})),
+        Body::Thresholds => req.json(&json!({"conf": 0.25, "uncertain_low": 0.4, "uncertain_high": 0.7})),
     };
     req.send().await.unwrap()
 }
@@ -165,6 +168,8 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/models", Some(Read), Body::None),
         route("GET", "/api/analytics/summary", Some(Read), Body::None),
         route("GET", "/api/segmentation/runs", Some(Read), Body::None),
+        route("GET", "/api/settings/thresholds", Some(Read), Body::None),
+        route("PUT", "/api/settings/thresholds", Some(Admin), Body::Thresholds),
         route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),
         route(

@@ -13,6 +13,7 @@ pub mod images;
 pub mod models;
 pub mod objects;
 pub mod predictions;
+pub mod settings;
 mod sql_args;
 pub mod testing;
 

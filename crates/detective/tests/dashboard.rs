@@ -587,6 +587,24 @@ async fn every_page_works_in_chromium_against_real_data() {
         "document.querySelector('#keys tbody').textContent.includes('cam-9')",
     )
     .await;
+    // Thresholds saved on the page apply at once.
+    c.find(Locator::Css("#t-high")).await.unwrap().clear().await.unwrap();
+    c.find(Locator::Css("#t-high"))
+        .await
+        .unwrap()
+        .send_keys("0.65")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#thresholds button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let saved = visible(&c, "#t-status").await;
+    assert!(saved.contains("Saved"), "{saved}");
+    let t = api(&base, &admin, "/api/settings/thresholds").await;
+    assert_eq!(t["uncertain_high"].as_f64(), Some(0.65), "{t}");
     shot(&c, "settings").await;
     c.execute(
         "[...document.querySelectorAll('#keys tbody tr')].find(r => r.textContent.includes('cam-9')).querySelector('button').click();",

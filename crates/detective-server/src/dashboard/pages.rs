@@ -90,12 +90,13 @@ struct Live {
 }
 
 pub async fn live(State(st): State<AppState>, user: PageUser) -> Response {
+    let t = st.thresholds().await;
     render(Live {
         may_predict: user.may(Action::Predict),
         has_model: st.predictor.is_some(),
-        conf: st.settings.conf,
-        band_low: st.settings.band.low,
-        band_high: st.settings.band.high,
+        conf: t.conf,
+        band_low: t.uncertain_low,
+        band_high: t.uncertain_high,
         nav: Nav::new("/live", &user, &st),
     })
 }
@@ -224,11 +225,12 @@ struct Settings {
 }
 
 pub async fn settings(State(st): State<AppState>, user: PageUser) -> Response {
+    let t = st.thresholds().await;
     render(Settings {
         is_admin: user.may(Action::Admin),
-        conf: st.settings.conf,
-        band_low: st.settings.band.low,
-        band_high: st.settings.band.high,
+        conf: t.conf,
+        band_low: t.uncertain_low,
+        band_high: t.uncertain_high,
         max_bytes: st.settings.limits.max_bytes,
         max_pixels: st.settings.limits.max_pixels,
         nav: Nav::new("/settings", &user, &st),

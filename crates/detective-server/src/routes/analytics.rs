@@ -142,7 +142,8 @@ pub async fn chart(
     }
     let r = q.range()?;
     let (s, _) = summary_of(&st, &r).await?;
-    let band = (st.settings.band.low, st.settings.band.high);
+    let live = st.thresholds().await;
+    let band = (live.uncertain_low, live.uncertain_high);
     let svg = match chart.as_str() {
         "rate.svg" => crate::charts::rate_over_time(&s.series, r.bucket),
         "classes.svg" => crate::charts::bars(&s.by_class, false, "classes"),

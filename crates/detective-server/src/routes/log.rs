@@ -135,7 +135,9 @@ pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> Ap
             st.objects.put(k, bytes).await?;
         }
     }
-    let summary = detective_store::predictions::ingest(&st.db, &batch, &st.settings.band, &keys).await?;
+    // The band was validated when set, so it is valid here.
+    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
+    let summary = detective_store::predictions::ingest(&st.db, &batch, &band, &keys).await?;
     Counters::add(&st.counters.log_batches, 1);
     Counters::add(&st.counters.logged_predictions, summary.accepted as u64);
     // Nobody listening is fine.

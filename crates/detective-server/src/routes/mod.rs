@@ -10,5 +10,6 @@ pub mod log;
 pub mod models;
 pub mod predict;
 pub mod segmentation;
+pub mod settings;
 pub mod status;
 pub mod stream;

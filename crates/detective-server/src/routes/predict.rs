@@ -127,15 +127,16 @@ pub async fn predict(
             None,
         ),
     };
+    let live = st.thresholds().await;
     let opts = PredictOptions {
-        conf: q.conf.unwrap_or(st.settings.conf),
+        conf: q.conf.unwrap_or(live.conf),
         iou: q.iou.unwrap_or(0.7),
         ..PredictOptions::default()
     };
     opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let bytes = image_bytes(&st, req).await?;
     let limits = st.settings.limits;
-    let band = st.settings.band;
+    let band = live.band().unwrap_or(st.settings.band);
     let annotated = q.annotated.unwrap_or(false);
     let t0 = Instant::now();
     let outcome = pool
@@ -203,7 +204,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
     }
     let bytes = image_bytes(&st, req).await?;
     let limits = st.settings.limits;
-    let band = st.settings.band;
+    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
     let annotated = q.annotated.unwrap_or(false);
     let t0 = Instant::now();
     let outcome = pool

@@ -54,7 +54,7 @@ pub async fn stream(
         .clone()
         .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
     let opts = PredictOptions {
-        conf: q.conf.unwrap_or(st.settings.conf),
+        conf: q.conf.unwrap_or(st.thresholds().await.conf),
         ..PredictOptions::default()
     };
     opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -81,7 +81,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// One frame's answer.
 async fn answer(st: &AppState, pool: &PredictorPool, opts: PredictOptions, bytes: bytes::Bytes) -> serde_json::Value {
     let limits = st.settings.limits;
-    let band = st.settings.band;
+    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
     let t0 = Instant::now();
     let outcome = pool
         .run(move |det| {

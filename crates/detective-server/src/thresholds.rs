@@ -1,0 +1,100 @@
+//! The thresholds in effect: the confidence threshold of predictions and the
+//! uncertain band. They start from the configuration, can be changed from the
+//! dashboard (`PUT /api/settings/thresholds`, admins), and are kept in the
+//! database so every replica uses the same; each server re-reads them at most
+//! every 5 s, so a change reaches every replica within seconds without a restart.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use detective_core::UncertainBand;
+use serde::{Deserialize, Serialize};
+
+use crate::problem::ApiError;
+
+/// The settings key of the thresholds.
+const KEY: &str = "thresholds";
+/// How long a read value is trusted.
+const FRESH: Duration = Duration::from_secs(5);
+
+/// Thresholds as the API shows and takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Default confidence threshold of reported detections.
+    pub conf: f32,
+    /// Predictions with `uncertain_low < confidence < uncertain_high` go to review.
+    pub uncertain_low: f32,
+    pub uncertain_high: f32,
+}
+
+impl Thresholds {
+    pub fn new(conf: f32, band: UncertainBand) -> Self {
+        Thresholds {
+            conf,
+            uncertain_low: band.low,
+            uncertain_high: band.high,
+        }
+    }
+
+    /// The band, or why these thresholds are not valid.
+    pub fn band(&self) -> Result<UncertainBand, ApiError> {
+        if !(0.0..=1.0).contains(&self.conf) {
+            return Err(ApiError::bad_request("conf must be within 0..1"));
+        }
+        UncertainBand::new(self.uncertain_low, self.uncertain_high)
+            .map_err(|e| ApiError::bad_request(format!("uncertain band: {e}")))
+    }
+}
+
+/// The cached thresholds and when they were read.
+pub struct LiveThresholds {
+    defaults: Thresholds,
+    cached: RwLock<Option<(Thresholds, Instant)>>,
+}
+
+impl LiveThresholds {
+    pub fn new(defaults: Thresholds) -> Self {
+        LiveThresholds {
+            defaults,
+            cached: RwLock::new(None),
+        }
+    }
+
+    /// The thresholds in effect (from the database when stored there, else the
+    /// configuration's); a database error keeps the last known values.
+    pub async fn get(&self, db: &detective_store::Db) -> Thresholds {
+        let cached = self.cached.read().ok().and_then(|c| *c);
+        if let Some((t, at)) = cached
+            && at.elapsed() < FRESH
+        {
+            return t;
+        }
+        let fresh = match detective_store::settings::get(db, KEY).await {
+            Ok(Some(v)) => serde_json::from_value::<Thresholds>(v)
+                .ok()
+                .filter(|t| t.band().is_ok())
+                .unwrap_or(self.defaults),
+            Ok(None) => self.defaults,
+            Err(e) => {
+                tracing::warn!("reading the thresholds: {e}; keeping the last known");
+                return cached.map(|(t, _)| t).unwrap_or(self.defaults);
+            }
+        };
+        if let Ok(mut c) = self.cached.write() {
+            *c = Some((fresh, Instant::now()));
+        }
+        fresh
+    }
+
+    /// Validates and stores new thresholds; they apply at once on this server.
+    pub async fn set(&self, db: &detective_store::Db, t: Thresholds) -> Result<(), ApiError> {
+        t.band()?;
+        let value = serde_json::to_value(t).map_err(|e| ApiError::internal(e.to_string()))?;
+        detective_store::settings::set(db, KEY, &value).await?;
+        if let Ok(mut c) = self.cached.write() {
+            *c = Some((t, Instant::now()));
+        }
+        Ok(())
+    }
+}
