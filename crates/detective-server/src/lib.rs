@@ -75,6 +75,9 @@ pub fn router(state: AppState) -> Router {
             "/api/settings/thresholds",
             get(settings::get_thresholds).put(settings::put_thresholds).layer(json),
         )
+        .route("/api/labeling-queue", get(labeling::list))
+        .route("/api/labeling-queue/{id}/label", post(labeling::label).layer(json))
+        .route("/api/labeling-queue/{id}/skip", post(labeling::skip))
         .route("/api/openapi.json", get(openapi_json))
         .merge(dashboard::routes())
         .fallback(not_found)

@@ -1427,3 +1427,158 @@ on_both!(
         assert_eq!(after["defective"], 1, "{after}");
     }
 );
+
+on_both!(
+    the_labeling_queue_lists_uncertain_frames_and_takes_one_decision_each,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let device = s.key(Role::Device).await;
+        let operator = s.key(Role::Operator).await;
+        let viewer = s.key(Role::Viewer).await;
+        let preds = vec![
+            prediction(1, 0, Some(0.45)),
+            prediction(2, 1, Some(0.55)),
+            prediction(3, 2, Some(0.5)),
+            prediction(4, 3, Some(0.9)),
+        ];
+        let r = client()
+            .post(s.at("/api/log"))
+            .bearer_auth(&device)
+            .json(&json!({"camera_id": "cam", "predictions": preds}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let list = |q: &str| {
+            client()
+                .get(s.at(&format!("/api/labeling-queue{q}")))
+                .bearer_auth(&viewer)
+                .send()
+        };
+        let ids = |v: &Value| -> Vec<String> {
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["prediction_id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let oldest: Value = list("").await.unwrap().json().await.unwrap();
+        assert_eq!(
+            ids(&oldest),
+            [uuid(1), uuid(2), uuid(3)],
+            "the defective one is not queued"
+        );
+        assert_eq!(
+            (oldest["pending"].as_i64(), oldest["done"].as_i64()),
+            (Some(3), Some(0))
+        );
+        assert!((oldest["items"][0]["detections"][0]["confidence"].as_f64().unwrap() - 0.45).abs() < 1e-6);
+        let by_margin: Value = list("?order=margin").await.unwrap().json().await.unwrap();
+        assert_eq!(ids(&by_margin), [uuid(2), uuid(3), uuid(1)], "least certain first");
+        // Keyset pages.
+        let page1: Value = list("?order=margin&limit=1").await.unwrap().json().await.unwrap();
+        let next = page1["next"].as_str().unwrap().to_string();
+        let page2: Value = list(&format!("?order=margin&limit=1&cursor={next}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ids(&page2), [uuid(3)]);
+        for (q, want) in [
+            ("?status=nope", 400),
+            ("?order=random", 400),
+            ("?cursor=zzz", 400),
+            ("?limit=0", 400),
+        ] {
+            assert_eq!(list(q).await.unwrap().status(), want, "{q}");
+        }
+
+        let id_of = |p: &str| -> i64 {
+            oldest["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["prediction_id"] == p)
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let post = |path: String, body: Value| client().post(s.at(&path)).bearer_auth(&operator).json(&body).send();
+        let (a, b, c) = (id_of(&uuid(2)), id_of(&uuid(3)), id_of(&uuid(1)));
+        for bad in [
+            json!({"boxes": [{"class": 0, "bbox": [50.0, 20.0, 10.0, 60.0]}]}),
+            json!({"boxes": [{"class": 0, "bbox": [10.0, 20.0, 50.0, 60.0]}], "defect_free": true}),
+            json!({"boxes": []}),
+            json!({"boxes": [{"class": 0, "bbox": [1.0, 2.0, 3.0]}]}),
+        ] {
+            let r = post(format!("/api/labeling-queue/{a}/label"), bad.clone())
+                .await
+                .unwrap();
+            assert!(r.status() == 400 || r.status() == 422, "{bad}: {}", r.status());
+        }
+        let ok: Value = post(
+            format!("/api/labeling-queue/{a}/label"),
+            json!({"boxes": [{"class": 0, "name": "scratch", "bbox": [10.0, 20.0, 50.0, 60.0]}]}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(ok["boxes"][0]["bbox"], json!([10.0, 20.0, 50.0, 60.0]));
+        assert_eq!(ok["labeled_by"], "test operator");
+        // Decided once: a second label or a skip is a conflict.
+        let again = post(format!("/api/labeling-queue/{a}/label"), json!({"defect_free": true}))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 409);
+        let skip_again = post(format!("/api/labeling-queue/{a}/skip"), json!({})).await.unwrap();
+        assert_eq!(skip_again.status(), 409);
+        assert_eq!(
+            post("/api/labeling-queue/999999/skip".into(), json!({}))
+                .await
+                .unwrap()
+                .status(),
+            404
+        );
+        // Five labelers at once on the same frame: exactly one wins.
+        let racers: Vec<_> = (0..5)
+            .map(|_| post(format!("/api/labeling-queue/{b}/label"), json!({"defect_free": true})))
+            .collect();
+        let mut codes: Vec<u16> = futures::future::join_all(racers)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().status().as_u16())
+            .collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [200, 409, 409, 409, 409]);
+        assert_eq!(
+            post(format!("/api/labeling-queue/{c}/skip"), json!({}))
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let pending: Value = list("").await.unwrap().json().await.unwrap();
+        assert!(ids(&pending).is_empty());
+        assert_eq!(
+            (pending["pending"].as_i64(), pending["done"].as_i64()),
+            (Some(0), Some(3))
+        );
+        let labeled: Value = list("?status=labeled").await.unwrap().json().await.unwrap();
+        assert_eq!(ids(&labeled).len(), 2);
+        let skipped: Value = list("?status=skipped").await.unwrap().json().await.unwrap();
+        assert_eq!(ids(&skipped), [uuid(1)]);
+        // Viewers read the queue but do not label.
+        let r = client()
+            .post(s.at(&format!("/api/labeling-queue/{c}/label")))
+            .bearer_auth(&viewer)
+            .json(&json!({"defect_free": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+);

@@ -169,6 +169,7 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/analytics/summary", Some(Read), Body::None),
         route("GET", "/api/segmentation/runs", Some(Read), Body::None),
         route("GET", "/api/settings/thresholds", Some(Read), Body::None),
+        route("GET", "/api/labeling-queue", Some(Read), Body::None),
         route("PUT", "/api/settings/thresholds", Some(Admin), Body::Thresholds),
         route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),

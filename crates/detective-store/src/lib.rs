@@ -10,6 +10,7 @@ pub mod datasets;
 pub mod db;
 pub mod error;
 pub mod images;
+pub mod labeling;
 pub mod models;
 pub mod objects;
 pub mod predictions;

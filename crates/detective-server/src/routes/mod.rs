@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod images;
 pub mod inspections;
 pub mod keys;
+pub mod labeling;
 pub mod log;
 pub mod models;
 pub mod predict;

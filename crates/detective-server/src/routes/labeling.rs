@@ -1,0 +1,99 @@
+//! The labeling queue (DESIGN.md §5): `GET /api/labeling-queue?status=pending&order=oldest|margin`
+//! lists queued (uncertain) predictions with the model's boxes as the starting
+//! point, `POST /api/labeling-queue/{id}/label` stores a human's boxes (or
+//! `defect_free`) with who and when, `POST /api/labeling-queue/{id}/skip` passes
+//! on one; an item is decided once (409 for the second).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use detective_core::Action;
+use detective_store::labeling::{LabelBox, QueueOrder};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use crate::auth::Caller;
+use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::state::AppState;
+
+/// Most boxes in one label.
+const MAX_BOXES: usize = 300;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    /// `pending` (default), `labeled` or `skipped`.
+    pub status: Option<String>,
+    /// `oldest` (default) or `margin` (lowest margin first: the least certain).
+    pub order: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/labeling-queue", params(QueueQuery),
+    responses((status = 200, description = "{items, next, pending, done}")), security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Action::Read)?;
+    let status = q.status.as_deref().unwrap_or("pending");
+    if !matches!(status, "pending" | "labeled" | "skipped") {
+        return Err(ApiError::bad_request("status must be pending, labeled or skipped"));
+    }
+    let order = match q.order.as_deref() {
+        None | Some("oldest") => QueueOrder::Oldest,
+        Some("margin") => QueueOrder::Margin,
+        Some(o) => return Err(ApiError::bad_request(format!("order={o}: expected oldest or margin"))),
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be within 1..500"));
+    }
+    let (items, next) = detective_store::labeling::list(&st.db, status, order, q.cursor.as_deref(), limit).await?;
+    let (pending, done) = detective_store::labeling::counts(&st.db).await?;
+    Ok(Json(
+        json!({"items": items, "next": next, "pending": pending, "done": done}),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    /// Boxes `{class, name?, bbox: [x1, y1, x2, y2]}` in frame pixels.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub boxes: Vec<LabelBox>,
+    /// The frame shows no defect (then no boxes).
+    #[serde(default)]
+    pub defect_free: bool,
+}
+
+#[utoipa::path(post, path = "/api/labeling-queue/{id}/label", params(("id" = i64, Path, description = "queue item")),
+    request_body = LabelRequest,
+    responses((status = 200, description = "the stored label"), (status = 409, description = "already labelled or skipped")),
+    security(("bearer" = [])))]
+pub async fn label(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<LabelRequest>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Action::Operate)?;
+    if req.boxes.len() > MAX_BOXES {
+        return Err(ApiError::bad_request(format!("at most {MAX_BOXES} boxes")));
+    }
+    detective_store::labeling::label(&st.db, id, &req.boxes, req.defect_free, &caller.key_name).await?;
+    Ok(Json(detective_store::labeling::reviewed(&st.db, id).await?))
+}
+
+#[utoipa::path(post, path = "/api/labeling-queue/{id}/skip", params(("id" = i64, Path, description = "queue item")),
+    responses((status = 200, description = "skipped"), (status = 409, description = "already decided")),
+    security(("bearer" = [])))]
+pub async fn skip(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    caller.require(Action::Operate)?;
+    detective_store::labeling::skip(&st.db, id).await?;
+    Ok(Json(json!({"id": id, "status": "skipped"})))
+}
