@@ -601,8 +601,8 @@ async fn every_page_works_in_chromium_against_real_data() {
         .click()
         .await
         .unwrap();
-    let saved = visible(&c, "#t-status").await;
-    assert!(saved.contains("Saved"), "{saved}");
+    let saved = until(&c, "the save answer", "document.getElementById('t-status').textContent").await;
+    assert!(saved.as_str().unwrap().contains("Saved"), "{saved}");
     let t = api(&base, &admin, "/api/settings/thresholds").await;
     assert_eq!(t["uncertain_high"].as_f64(), Some(0.65), "{t}");
     shot(&c, "settings").await;
