@@ -140,6 +140,26 @@ async fn until(c: &Client, what: &str, expr: &str) -> Value {
     }
 }
 
+/// Clicks the first element matching `css`.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `text` into the first element matching `css`.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// The text of the first element matching `css`, waiting for it to appear.
 async fn visible(c: &Client, css: &str) -> String {
     c.wait()
@@ -154,18 +174,8 @@ async fn visible(c: &Client, css: &str) -> String {
 
 async fn login(c: &Client, base: &str, key: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
-    c.find(Locator::Css("#key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#key", key).await;
+    click(c, "button[type=submit]").await;
     // Signed in (another page) or refused (the form again, with its message).
     until(
         c,
@@ -298,18 +308,8 @@ async fn every_page_works_in_chromium_against_real_data() {
         &format!("document.querySelectorAll('#log tbody tr').length === {total}"),
     )
     .await;
-    c.find(Locator::Css("#f-camera"))
-        .await
-        .unwrap()
-        .send_keys("line2-cam1")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "#f-camera", "line2-cam1").await;
+    click(&c, "#filters button[type=submit]").await;
     until(
         &c,
         "the filter",
@@ -365,12 +365,7 @@ async fn every_page_works_in_chromium_against_real_data() {
         .as_u64()
         .unwrap();
     // The detail view opens with the prediction's boxes.
-    c.find(Locator::Css("#log tbody tr"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#log tbody tr").await;
     until(&c, "the detail dialog", "document.getElementById('detail').open").await;
     shot(&c, "inspections").await;
 
@@ -429,12 +424,7 @@ async fn every_page_works_in_chromium_against_real_data() {
 
     // Sign out, then in as admin: the browser's (fake) camera streams to the model
     // and the answers are drawn as red boxes on the overlay.
-    c.find(Locator::Css(".user button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, ".user button").await;
     until(&c, "the login page after signing out", "location.pathname === '/login'").await;
     login(&c, &base, &admin).await;
     // Datasets & images: an uploaded image appears in the list, is selected into a
@@ -446,12 +436,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     }
     c.goto(&format!("{base}/datasets")).await.unwrap();
     c.find(Locator::Css("#u-project")).await.unwrap().clear().await.unwrap();
-    c.find(Locator::Css("#u-project"))
-        .await
-        .unwrap()
-        .send_keys("steel")
-        .await
-        .unwrap();
+    type_into(&c, "#u-project", "steel").await;
     c.find(Locator::Css("#u-files"))
         .await
         .unwrap()
@@ -466,30 +451,10 @@ async fn every_page_works_in_chromium_against_real_data() {
         "[...document.querySelectorAll('#images img')].some(i => i.alt === 'part-07.jpg' && i.naturalWidth > 0)",
     )
     .await;
-    c.find(Locator::Css("#images .thumb input"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("#d-name"))
-        .await
-        .unwrap()
-        .send_keys("steel-parts")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#d-classes"))
-        .await
-        .unwrap()
-        .send_keys("scratch, spot, crack, dent")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#create button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#images .thumb input").await;
+    type_into(&c, "#d-name", "steel-parts").await;
+    type_into(&c, "#d-classes", "scratch, spot, crack, dent").await;
+    click(&c, "#create button[type=submit]").await;
     until(
         &c,
         "the new dataset",
@@ -527,12 +492,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     )
     .await
     .unwrap();
-    c.find(Locator::Css("#lab button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#lab button[type=submit]").await;
     until(
         &c,
         "the comparison",
@@ -560,18 +520,8 @@ async fn every_page_works_in_chromium_against_real_data() {
 
     // Settings (admin): a key created on the page works once, then is revoked there.
     c.goto(&format!("{base}/settings")).await.unwrap();
-    c.find(Locator::Css("#k-name"))
-        .await
-        .unwrap()
-        .send_keys("cam-9")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#new-key button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "#k-name", "cam-9").await;
+    click(&c, "#new-key button[type=submit]").await;
     let secret = visible(&c, "#secret-value").await;
     assert!(secret.starts_with("dd_"), "{secret}");
     let ok = reqwest::Client::new()
@@ -589,18 +539,8 @@ async fn every_page_works_in_chromium_against_real_data() {
     .await;
     // Thresholds saved on the page apply at once.
     c.find(Locator::Css("#t-high")).await.unwrap().clear().await.unwrap();
-    c.find(Locator::Css("#t-high"))
-        .await
-        .unwrap()
-        .send_keys("0.65")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#thresholds button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "#t-high", "0.65").await;
+    click(&c, "#thresholds button[type=submit]").await;
     let saved = until(&c, "the save answer", "document.getElementById('t-status').textContent").await;
     assert!(saved.as_str().unwrap().contains("Saved"), "{saved}");
     let t = api(&base, &admin, "/api/settings/thresholds").await;
@@ -628,7 +568,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     assert_eq!(gone.status(), 401, "the revoked key no longer works");
 
     c.goto(&format!("{base}/live")).await.unwrap();
-    c.find(Locator::Css("#start")).await.unwrap().click().await.unwrap();
+    click(&c, "#start").await;
     until(
         &c,
         "answers with detections",
