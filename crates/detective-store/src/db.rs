@@ -213,12 +213,19 @@ impl Db {
     }
 
     /// Begins a write transaction (queued behind other writers on SQLite).
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the writer slot is taken at the start
+    /// (waiting up to the busy timeout for another process's writer), so a
+    /// transaction that reads before it writes cannot fail with "database is
+    /// locked" when another process committed in between.
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        let guard = match self.backend {
-            Backend::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Backend::Postgres => None,
+        let (guard, tx) = match self.backend {
+            Backend::Sqlite => (
+                Some(self.write_lock.clone().lock_owned().await),
+                self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            ),
+            Backend::Postgres => (None, self.pool.begin().await?),
         };
-        let tx = self.pool.begin().await?;
         Ok(WriteTx {
             tx,
             backend: self.backend,
@@ -228,5 +235,47 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two handles on one SQLite file stand for two processes: the second
+    /// writer waits for the first instead of starting a transaction that could
+    /// fail later with "database is locked".
+    #[tokio::test]
+    async fn a_second_process_writer_waits_for_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let a = Db::open_sqlite_file(&path).await.unwrap();
+        a.migrate().await.unwrap();
+        let b = Db::open_sqlite_file(&path).await.unwrap();
+        let mut first = a.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', 0)")
+            .execute(first.conn())
+            .await
+            .unwrap();
+        let waiting = tokio::spawn(async move {
+            let mut second = b.begin_write().await.unwrap();
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM settings")
+                .fetch_one(second.conn())
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ('y', '2', 0)")
+                .execute(second.conn())
+                .await
+                .unwrap();
+            second.commit().await.unwrap();
+            n
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second writer started while the first held the database"
+        );
+        first.commit().await.unwrap();
+        assert_eq!(waiting.await.unwrap(), 1, "it saw the first writer's row");
     }
 }
