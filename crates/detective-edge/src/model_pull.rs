@@ -55,14 +55,9 @@ fn model_file(dir: &Path, files: &[String]) -> Option<PathBuf> {
     }
 }
 
-/// A name from the cloud used as a folder name: plain characters only.
+/// A name from the cloud used as a folder name: one plain path segment.
 fn plain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    detective_core::names::check_segment("model name", name).is_ok()
 }
 
 /// Pulls Production detectors from one cloud into one cache folder.

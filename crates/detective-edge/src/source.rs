@@ -31,7 +31,8 @@ pub trait FrameSource: Send {
     fn describe(&self) -> String;
 }
 
-fn bad(uri: &str, reason: impl Into<String>) -> EdgeError {
+/// A source error naming the URI.
+pub(crate) fn bad(uri: &str, reason: impl Into<String>) -> EdgeError {
     EdgeError::Source {
         source_name: uri.to_string(),
         reason: reason.into(),

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use detective_vision::{DecodeLimits, Frame, decode_image};
 
 use crate::EdgeError;
+use crate::source::bad;
 
 /// The pixel formats the agent decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +67,6 @@ pub struct V4l2Request {
 
 /// Largest frame side accepted in a request.
 const MAX_SIDE: u32 = 8192;
-
-fn bad(uri: &str, reason: impl Into<String>) -> EdgeError {
-    EdgeError::Source {
-        source_name: uri.to_string(),
-        reason: reason.into(),
-    }
-}
 
 impl V4l2Request {
     /// Parses `v4l2:///dev/videoN[?width=&height=&fps=&format=]` (defaults 640×480, 30 fps, auto).

@@ -54,14 +54,9 @@ pub async fn artifact_files(st: &AppState, v: &ModelVersion) -> Result<Vec<Strin
     Ok(names)
 }
 
-/// A file name a client may ask for: letters, digits, `.`, `_`, `-`, not starting with a dot.
+/// A file name a client may ask for: one plain path segment.
 fn plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    detective_core::names::check_segment("file", name).is_ok()
 }
 
 #[utoipa::path(

@@ -26,14 +26,9 @@ use crate::state::AppState;
 /// Samples listed per run.
 const MAX_SAMPLES: usize = 200;
 
-/// A name a client may use for a run or a sample: a plain file name.
+/// A run name a client may use: one plain path segment.
 fn plain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    detective_core::names::check_segment("run", name).is_ok()
 }
 
 /// The epochs with a checkpoint in `run/weights/`, ascending.
