@@ -49,6 +49,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/models", get(models::list))
         .route("/api/models/{name}/versions", get(models::versions))
         .route("/api/models/{name}/versions/{version}/files/{file}", get(models::file))
+        .route("/api/models/register", post(models::register).layer(big))
+        .route(
+            "/api/models/{name}/versions/{version}/stage",
+            post(models::stage).layer(json),
+        )
+        .route("/api/models/{name}/rollback", post(models::rollback))
+        .route("/api/models/compare", get(models::compare))
+        .route("/api/training", get(training::list))
+        .route("/api/training/start", post(training::start).layer(json))
+        .route("/api/training/{id}", get(training::get))
+        .route("/api/training/{id}/stop", post(training::stop))
+        .route("/api/training/{id}/events", get(training::events))
         .route("/api/log", post(log::log).layer(big))
         .route("/api/inspection-logs", get(inspections::list))
         .route("/api/inspection-logs/events", get(inspections::events))

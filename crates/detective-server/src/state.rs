@@ -40,6 +40,9 @@ pub struct ServerSettings {
     /// Segmentation training runs (`RUN/weights/epoch_N.bpk`) the Segmentation
     /// lab compares.
     pub segment_runs: std::path::PathBuf,
+    /// Scratch folder for registering and evaluating models (dataset versions
+    /// and weights are written here and removed after).
+    pub work_dir: std::path::PathBuf,
 }
 
 impl Default for ServerSettings {
@@ -58,6 +61,7 @@ impl Default for ServerSettings {
             session_secret: rand::random::<[u8; 32]>().to_vec(),
             secure_cookies: false,
             segment_runs: std::path::PathBuf::from("runs"),
+            work_dir: std::env::temp_dir().join("detective-work"),
         }
     }
 }

@@ -1021,10 +1021,10 @@ on_both!(
             .await
             .unwrap();
         let m = json!({"map50": 0.7});
-        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), "models/det/v1", None)
+        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), None, None)
             .await
             .unwrap();
-        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), "models/det/v2", None)
+        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), None, None)
             .await
             .unwrap();
         detective_store::models::set_stage(&s.state.db, "det", 1, "Production")
@@ -1090,17 +1090,9 @@ on_both!(
             .put("models/det/v1/plots/pr.svg", bytes::Bytes::from_static(b"<svg/>"))
             .await
             .unwrap();
-        detective_store::models::add_version(
-            &s.state.db,
-            "det",
-            "detect",
-            &json!({}),
-            &json!({}),
-            "models/det/v1",
-            None,
-        )
-        .await
-        .unwrap();
+        detective_store::models::add_version(&s.state.db, "det", "detect", &json!({}), &json!({}), None, None)
+            .await
+            .unwrap();
         detective_store::models::set_stage(&s.state.db, "det", 1, "Production")
             .await
             .unwrap();

@@ -17,6 +17,7 @@ pub mod predictions;
 pub mod settings;
 mod sql_args;
 pub mod testing;
+pub mod training_jobs;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;

@@ -1,5 +1,6 @@
-//! Registered models and their versions (the read side the API needs now;
-//! stages, promotion and rollback grow here with the MLOps loop).
+//! Registered models and their versions: adding a version, stages (None →
+//! Staging → Production → Archived, one Production per model), rollback to the
+//! previous Production, and the reads the API and agents need.
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -51,13 +52,14 @@ fn version_row(r: &sqlx::any::AnyRow) -> Result<ModelVersion, StoreError> {
 }
 
 /// Adds the next version of model `name` (created on first use) at stage None.
+/// `artifact_key` None means the standard `models/{name}/v{n}`.
 pub async fn add_version(
     db: &Db,
     name: &str,
     task: &str,
     metrics: &serde_json::Value,
     params: &serde_json::Value,
-    artifact_key: &str,
+    artifact_key: Option<&str>,
     dataset_version_id: Option<i64>,
 ) -> Result<ModelVersion, StoreError> {
     detective_core::names::check_segment("model name", name).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -89,6 +91,7 @@ pub async fn add_version(
     .bind(model_id)
     .fetch_one(tx.conn())
     .await?;
+    let artifact_key = artifact_key.map_or_else(|| crate::keys::model_version(name, version), str::to_string);
     sqlx::query(
         "INSERT INTO model_versions (model_id, version, stage, metrics, params, artifact_key, dataset_version_id, created_at) \
          VALUES ($1, $2, 'None', $3, $4, $5, $6, $7)",
@@ -97,7 +100,7 @@ pub async fn add_version(
     .bind(version)
     .bind(serde_json::to_string(metrics)?)
     .bind(serde_json::to_string(params)?)
-    .bind(artifact_key)
+    .bind(&artifact_key)
     .bind(dataset_version_id)
     .bind(now_ms())
     .execute(tx.conn())
@@ -137,14 +140,59 @@ pub async fn set_stage(db: &Db, name: &str, version: i64, stage: &str) -> Result
         .execute(tx.conn())
         .await?;
     }
-    sqlx::query("UPDATE model_versions SET stage = $1 WHERE model_id = (SELECT id FROM models WHERE name = $2) AND version = $3")
-        .bind(stage)
-        .bind(name)
-        .bind(current.version)
-        .execute(tx.conn())
-        .await?;
+    let promoted = (stage == "Production" && current.stage != "Production").then(now_ms);
+    sqlx::query(
+        "UPDATE model_versions SET stage = $1, promoted_at = COALESCE($4, promoted_at) \
+         WHERE model_id = (SELECT id FROM models WHERE name = $2) AND version = $3",
+    )
+    .bind(stage)
+    .bind(name)
+    .bind(current.version)
+    .bind(promoted)
+    .execute(tx.conn())
+    .await?;
     tx.commit().await?;
     get_version(db, name, version).await
+}
+
+/// Brings back the version that was Production before the current one and
+/// archives the current one. Returns (restored, archived).
+pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion), StoreError> {
+    let current = at_stage(db, Some(name), "", "Production")
+        .await?
+        .ok_or_else(|| StoreError::Conflict(format!("model {name} has no Production version to roll back")))?;
+    let previous: Option<i64> = sqlx::query_scalar(
+        "SELECT v.version FROM model_versions v JOIN models m ON m.id = v.model_id \
+         WHERE m.name = $1 AND v.version <> $2 AND v.promoted_at IS NOT NULL \
+         ORDER BY v.promoted_at DESC, v.version DESC LIMIT 1",
+    )
+    .bind(name)
+    .bind(current.version)
+    .fetch_optional(db.pool())
+    .await?;
+    let previous = previous.ok_or_else(|| {
+        StoreError::Conflict(format!(
+            "model {name}: no version was Production before version {}",
+            current.version
+        ))
+    })?;
+    let restored = set_stage(db, name, previous, "Production").await?;
+    let archived = get_version(db, name, current.version).await?;
+    Ok((restored, archived))
+}
+
+/// Removes a version that never got its files (registration failed half-way).
+pub async fn delete_version(db: &Db, name: &str, version: i64) -> Result<(), StoreError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "DELETE FROM model_versions WHERE model_id = (SELECT id FROM models WHERE name = $1) AND version = $2 \
+         AND stage = 'None'",
+    )
+    .bind(name)
+    .bind(version)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
 }
 
 /// The Production version of each task (newest model first when several).
@@ -193,7 +241,7 @@ pub async fn versions(db: &Db, name: &str) -> Result<Vec<ModelVersion>, StoreErr
 }
 
 /// The newest version of model `name` (or of any `task` model when `name` is
-/// `None`) at `stage`.
+/// `None`; `task` "" means any task) at `stage`.
 pub async fn at_stage(
     db: &Db,
     name: Option<&str>,
@@ -202,7 +250,7 @@ pub async fn at_stage(
 ) -> Result<Option<ModelVersion>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
-         WHERE v.stage = $1 AND m.task = $2 ORDER BY v.created_at DESC, v.version DESC"
+         WHERE v.stage = $1 AND ($2 = '' OR m.task = $2) ORDER BY v.created_at DESC, v.version DESC"
     ))
     .bind(stage)
     .bind(task)

@@ -382,15 +382,15 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
 on_both!(one_production_version_per_model, |db: Db| async move {
     let m = serde_json::json!({"map50": 0.7});
     let p = serde_json::json!({});
-    let v1 = models::add_version(&db, "detector", "detect", &m, &p, "models/detector/v1", None)
+    let v1 = models::add_version(&db, "detector", "detect", &m, &p, Some("models/detector/v1"), None)
         .await
         .unwrap();
-    let v2 = models::add_version(&db, "detector", "detect", &m, &p, "models/detector/v2", None)
+    let v2 = models::add_version(&db, "detector", "detect", &m, &p, Some("models/detector/v2"), None)
         .await
         .unwrap();
     assert_eq!((v1.version, v2.version, v1.stage.as_str()), (1, 2, "None"));
     assert!(
-        models::add_version(&db, "detector", "segment", &m, &p, "k", None)
+        models::add_version(&db, "detector", "segment", &m, &p, Some("k"), None)
             .await
             .is_err()
     );
@@ -401,6 +401,28 @@ on_both!(one_production_version_per_model, |db: Db| async move {
     assert_eq!(prod[0].version, 2);
     assert_eq!(models::get_version(&db, "detector", 1).await.unwrap().stage, "Archived");
     assert!(models::set_stage(&db, "detector", 1, "Gold").await.is_err());
-    assert_eq!(models::list(&db).await.unwrap()[0].versions, 2);
+    // Rollback brings back the version that was Production before, and archives the current one.
+    let (restored, archived) = models::rollback(&db, "detector").await.unwrap();
+    assert_eq!((restored.version, restored.stage.as_str()), (1, "Production"));
+    assert_eq!((archived.version, archived.stage.as_str()), (2, "Archived"));
+    let (restored, _) = models::rollback(&db, "detector").await.unwrap();
+    assert_eq!(restored.version, 2, "a second rollback undoes the first");
+    let v3 = models::add_version(&db, "detector", "detect", &m, &p, None, None)
+        .await
+        .unwrap();
+    assert_eq!(v3.artifact_key, "models/detector/v3", "the standard key by default");
+    models::add_version(&db, "solo", "detect", &m, &p, None, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        models::rollback(&db, "solo").await,
+        Err(StoreError::Conflict(_))
+    ));
+    models::set_stage(&db, "solo", 1, "Production").await.unwrap();
+    assert!(
+        matches!(models::rollback(&db, "solo").await, Err(StoreError::Conflict(_))),
+        "nothing before it"
+    );
+    assert_eq!(models::list(&db).await.unwrap()[0].versions, 3);
     assert!(models::versions(&db, "nope").await.is_err());
 });

@@ -77,6 +77,31 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run training jobs from the database queue (PostgreSQL for several workers):
+    /// takes the oldest queued job, heartbeats, re-queues the jobs of dead workers.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Seconds between polls of an empty queue.
+    #[arg(long, default_value_t = 2.0)]
+    pub poll_secs: f64,
+    /// Seconds between heartbeats of a running job.
+    #[arg(long, default_value_t = 2.0)]
+    pub heartbeat_secs: f64,
+    /// A running job whose heartbeat is older than this many seconds lost its
+    /// worker and goes back to the queue.
+    #[arg(long, default_value_t = 30.0)]
+    pub stale_secs: f64,
+    /// Exit after this many jobs (default: run until Ctrl-C/SIGTERM).
+    #[arg(long)]
+    pub max_jobs: Option<usize>,
+    /// Training threads (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Where the service keeps its data; the same flags on every command that
@@ -123,6 +148,10 @@ pub struct ServeArgs {
     /// Serve without API keys: every caller is admin. Local demos only.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Do not run training jobs in this process (leave them to `detective worker`
+    /// processes). By default one job at a time runs here, below inference's priority.
+    #[arg(long)]
+    pub no_worker: bool,
 }
 
 #[derive(Debug, Args)]

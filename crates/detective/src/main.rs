@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         Command::Edge(args) => commands::edge::run(&args, &config),
         Command::Demo(args) => commands::demo::run(&args, &config),
         Command::Db(cmd) => commands::db::run(cmd, &config),
+        Command::Worker(args) => commands::worker::run(&args, &config),
     };
     match result {
         Ok(code) => code,

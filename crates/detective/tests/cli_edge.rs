@@ -414,7 +414,7 @@ fn promote_bundled(data: &str, name: &str) -> i64 {
             "detect",
             &serde_json::json!({}),
             &serde_json::json!({}),
-            &prefix,
+            Some(&prefix),
             None,
         )
         .await

@@ -14,3 +14,4 @@ pub mod segmentation;
 pub mod settings;
 pub mod status;
 pub mod stream;
+pub mod training;

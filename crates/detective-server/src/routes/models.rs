@@ -1,5 +1,8 @@
-//! The model registry, read side: `GET /api/models` (models with their version
-//! counts), `GET /api/models/{name}/versions` (stage, metrics, artifact of each),
+//! The model registry: `GET /api/models` (models with their version counts),
+//! `GET /api/models/{name}/versions` (stage, metrics, artifact of each),
+//! `POST /api/models/register` (a finished training job or an uploaded model
+//! file), `POST /api/models/{name}/versions/{v}/stage`,
+//! `POST /api/models/{name}/rollback`, `GET /api/models/compare?a=&b=`,
 //! and `GET /api/models/{name}/versions/{v}/files/{file}`, which hands an edge
 //! agent (or anyone who may fetch models) one file of a version's artifact —
 //! `model.onnx`, `model.bpk`, `model.json`, `metrics.json` — so it can run the
@@ -7,14 +10,18 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::header;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use detective_core::Action;
 use detective_store::models::{Model, ModelVersion};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::IntoParams;
 
 use crate::auth::Caller;
-use crate::problem::{ApiError, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiMultipart, ApiQuery, ApiResult};
+use crate::routes::training::ops_error;
 use crate::state::AppState;
 
 /// Registered models, by name.
@@ -100,6 +107,214 @@ pub async fn file(
         Body::from(bytes),
     )
         .into_response())
+}
+
+/// Largest uploaded model file.
+const MAX_MODEL_BYTES: usize = 512 * 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterJob {
+    /// A succeeded (or stopped) training job.
+    pub job_id: i64,
+    /// Registry name (default: the job's model name).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/models/register",
+    request_body(content = Object, description = "JSON {job_id, name?} to register a finished training job, or multipart/form-data with `name` and either one Ultralytics/our `.onnx` file or our `.bpk` + its `.json`"),
+    responses((status = 201, description = "the new version (stage None)"), (status = 400, description = "bad request")),
+    security(("bearer" = [])))]
+pub async fn register(
+    State(st): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<ModelVersion>)> {
+    caller.require(Action::Operate)?;
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let v = if ctype.starts_with("multipart/form-data") {
+        let ApiMultipart(mp) = ApiMultipart::from_request(req, &st).await?;
+        register_upload(&st, mp).await?
+    } else {
+        let ApiJson(body) = ApiJson::<RegisterJob>::from_request(req, &st).await?;
+        detective_ops::registry::register_job(
+            &st.db,
+            &st.objects,
+            &st.settings.work_dir,
+            body.job_id,
+            body.name.as_deref(),
+        )
+        .await
+        .map_err(ops_error)?
+    };
+    tracing::info!(model = %v.name, version = v.version, by = %caller.key_name, "model version registered");
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// An uploaded model: `.onnx` (Ultralytics' export or ours, with `names` metadata)
+/// or our `.bpk` + `.json` (exported to ONNX for serving).
+async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> ApiResult<ModelVersion> {
+    let dir =
+        tempfile::tempdir_in(std::env::temp_dir()).map_err(|e| ApiError::internal(format!("temporary folder: {e}")))?;
+    let mut name: Option<String> = None;
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    while let Some(field) = mp.next_field().await? {
+        let field_name = field.name().unwrap_or("").to_string();
+        if field_name == "name" {
+            name = Some(field.text().await?.trim().to_string());
+            continue;
+        }
+        let filename = field.file_name().unwrap_or("").to_ascii_lowercase();
+        let ext = filename
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_string())
+            .unwrap_or_default();
+        if !matches!(ext.as_str(), "onnx" | "bpk" | "json") {
+            return Err(ApiError::bad_request(format!(
+                "file {filename:?}: expected a .onnx, or a .bpk with its .json"
+            )));
+        }
+        if files.iter().any(|(e, _)| *e == ext) {
+            return Err(ApiError::bad_request(format!("two .{ext} files")));
+        }
+        let bytes = field.bytes().await?;
+        if bytes.len() > MAX_MODEL_BYTES {
+            return Err(ApiError::too_large(format!(
+                "a model file is limited to {MAX_MODEL_BYTES} bytes"
+            )));
+        }
+        let path = dir.path().join(format!("model.{ext}"));
+        tokio::fs::write(&path, &bytes)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        files.push((ext, path));
+    }
+    let name = name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("field `name` is required"))?;
+    detective_core::names::check_segment("name", &name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let has = |e: &str| files.iter().any(|(x, _)| x == e);
+    let onnx = dir.path().join("model.onnx");
+    let (kind, metrics) = if has("bpk") {
+        if !has("json") {
+            return Err(ApiError::bad_request(
+                "a .bpk needs its .json (the metadata written next to it)",
+            ));
+        }
+        let (bpk, out) = (dir.path().join("model.bpk"), onnx.clone());
+        let exported = tokio::task::spawn_blocking(move || detective_ml::export::export_checkpoint(&bpk, None, &out))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        exported.map_err(|e| ApiError::bad_request(format!("the uploaded weights do not load: {e}")))?;
+        ("native", json!({}))
+    } else if has("onnx") {
+        let proto = detective_ml::export::read_onnx(&onnx)
+            .map_err(|e| ApiError::bad_request(format!("the uploaded file is not a readable ONNX model: {e}")))?;
+        if !proto.metadata_props.iter().any(|p| p.key.as_deref() == Some("names")) {
+            return Err(ApiError::bad_request(
+                "the ONNX model has no `names` metadata (Ultralytics' export writes it): class names are unknown",
+            ));
+        }
+        ("onnx", json!({}))
+    } else {
+        return Err(ApiError::bad_request(
+            "no model file: send a .onnx, or a .bpk with its .json",
+        ));
+    };
+    let mut upload: Vec<(&str, std::path::PathBuf)> = vec![("model.onnx", onnx)];
+    if kind == "native" {
+        upload.push(("model.bpk", dir.path().join("model.bpk")));
+        upload.push(("model.json", dir.path().join("model.json")));
+    }
+    let params = json!({"source": "upload", "format": kind});
+    detective_ops::registry::add_with_files(&st.db, &st.objects, &name, "detect", &metrics, &params, None, &upload)
+        .await
+        .map_err(ops_error)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageRequest {
+    /// None, Staging, Production or Archived.
+    pub stage: String,
+}
+
+#[utoipa::path(post, path = "/api/models/{name}/versions/{version}/stage",
+    params(("name" = String, Path, description = "model"), ("version" = i64, Path, description = "version")),
+    request_body(content = Object, description = "{stage: None|Staging|Production|Archived}"),
+    responses((status = 200, description = "the version; a new Production archives the previous one")), security(("bearer" = [])))]
+pub async fn stage(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, i64)>,
+    ApiJson(body): ApiJson<StageRequest>,
+) -> ApiResult<Json<ModelVersion>> {
+    caller.require(Action::Operate)?;
+    let stage = detective_ops::registry::stage_of(&body.stage).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "stage {:?} is not None, Staging, Production or Archived",
+            body.stage
+        ))
+    })?;
+    let v = detective_store::models::set_stage(&st.db, &name, version, stage).await?;
+    tracing::info!(model = %name, version, stage, by = %caller.key_name, "model stage set");
+    Ok(Json(v))
+}
+
+#[utoipa::path(post, path = "/api/models/{name}/rollback", params(("name" = String, Path, description = "model")),
+    responses((status = 200, description = "{restored, archived}"), (status = 409, description = "nothing to roll back to")),
+    security(("bearer" = [])))]
+pub async fn rollback(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Operate)?;
+    let (restored, archived) = detective_store::models::rollback(&st.db, &name).await?;
+    tracing::info!(model = %name, restored = restored.version, archived = archived.version, by = %caller.key_name, "model rolled back");
+    Ok(Json(json!({"restored": restored, "archived": archived})))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CompareQuery {
+    /// First version: `name@3` (or `name@Production`, …).
+    pub a: String,
+    /// Second version.
+    pub b: String,
+    /// Evaluate both on this dataset's validation split now (with `version`).
+    pub dataset: Option<i64>,
+    pub version: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/models/compare", params(CompareQuery),
+    responses((status = 200, description = "metrics side by side on the same validation set, per-class deltas (b − a), the better one")),
+    security(("bearer" = [])))]
+pub async fn compare(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CompareQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Read)?;
+    let on = match (q.dataset, q.version) {
+        (Some(d), Some(v)) => Some((d, v)),
+        (Some(d), None) => {
+            let ds = detective_store::datasets::get(&st.db, d).await?;
+            Some((d, ds.versions.last().map_or(1, |v| v.version)))
+        }
+        (None, Some(_)) => return Err(ApiError::bad_request("version needs dataset")),
+        (None, None) => None,
+    };
+    let out = detective_ops::registry::compare(&st.db, &st.objects, &st.settings.work_dir, &q.a, &q.b, on)
+        .await
+        .map_err(ops_error)?;
+    Ok(Json(out))
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ impl TestServer {
         db.migrate().await.unwrap();
         let settings = ServerSettings {
             model_cache_dir: dir.path().join("model-cache"),
+            work_dir: dir.path().join("work"),
             ..settings
         };
         let mut state = AppState::new(db, objects, pool, settings);

@@ -18,3 +18,4 @@ pub mod synth;
 pub mod train;
 pub mod train_segment;
 pub mod val;
+pub mod worker;

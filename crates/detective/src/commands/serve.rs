@@ -4,16 +4,21 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use detective_ml::detector::Detector;
+use detective_ops::runner::RunnerEnv;
+use detective_ops::worker::{WorkerOptions, worker_id};
 use detective_server::{AppState, PredictorPool, ServerSettings};
 
 use crate::cli::ServeArgs;
 use crate::commands::storage::{open_db, open_objects, runtime};
 use crate::config::Config;
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -48,6 +53,7 @@ pub fn server_settings(config: &Config) -> Result<ServerSettings> {
         conf: config.thresholds.conf,
         limits: config.decode_limits(),
         model_cache_dir: config.data_dir.join("model-cache"),
+        work_dir: config.data_dir.join("work"),
         segment_runs: config.data_dir.join("runs"),
         session_secret: session_secret(&secret_file)?,
         secure_cookies: config.server.secure_cookies,
@@ -158,10 +164,29 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         }
         tracing::info!("database {} ({})", db.display_url(), db.backend().as_str());
         tracing::info!("object store {}", objects.display());
-        let mut state = AppState::new(db.clone(), objects, Some(pool), settings);
+        let work_dir = settings.work_dir.clone();
+        let mut state = AppState::new(db.clone(), objects.clone(), Some(pool), settings);
         if let Some(seg) = segmenter {
             state = state.with_segmenter(seg);
         }
+        // The in-process training worker: one job at a time, below inference's CPU priority.
+        let stop_worker = Arc::new(AtomicBool::new(false));
+        let worker = (!args.no_worker).then(|| {
+            let env = RunnerEnv {
+                db: db.clone(),
+                objects: objects.clone(),
+                work_dir,
+                worker_id: worker_id("serve@"),
+                heartbeat: Duration::from_secs(2),
+                low_priority: true,
+                threads: 0,
+            };
+            tokio::spawn(detective_ops::worker::run(
+                env,
+                WorkerOptions::default(),
+                stop_worker.clone(),
+            ))
+        });
         detective_server::serve(
             state,
             addr,
@@ -173,6 +198,11 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         )
         .await
         .with_context(|| format!("serving on {addr}"))?;
+        stop_worker.store(true, Ordering::SeqCst);
+        if let Some(w) = worker {
+            // A running job stops at its next step and goes back to the queue.
+            let _ = w.await;
+        }
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -1,0 +1,413 @@
+//! Runs one claimed training job: writes its dataset version to a work folder,
+//! fetches the base model to fine-tune from, trains on a blocking thread
+//! (at lower CPU priority when asked), and meanwhile heartbeats, records each
+//! epoch and log line, and turns a stop request into the trainer's stop flag.
+//! At the end the run's files go to the object store under `training/{id}/`
+//! and the job is finished — unless another runner took it over (the job was
+//! re-queued while this one was unreachable), in which case nothing is written.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use detective_ml::train::args::TrainArgs;
+use detective_ml::train::trainer::{TrainEvent, TrainSummary, train};
+use detective_ml::yolo::Scale;
+use detective_store::training_jobs::{self, Beat, Job, Outcome};
+use detective_store::{Db, Objects};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::OpsError;
+use crate::job_request::TrainingRequest;
+
+/// Where and how a runner works.
+#[derive(Clone)]
+pub struct RunnerEnv {
+    pub db: Db,
+    pub objects: Objects,
+    /// Local scratch folder; each attempt works in `job-{id}-{attempt}/` and removes it after.
+    pub work_dir: PathBuf,
+    /// This runner's name in `training_jobs.worker`.
+    pub worker_id: String,
+    pub heartbeat: Duration,
+    /// Train at a lower CPU priority (nice 10) than the process's other work —
+    /// the in-process worker of `serve`, which must not slow inference down.
+    pub low_priority: bool,
+    /// Threads for training (0: all cores).
+    pub threads: usize,
+}
+
+/// The object-store prefix of a job's run files.
+pub fn artifact_prefix(job_id: i64) -> String {
+    format!("training/{job_id}")
+}
+
+/// How a run ended, for the worker loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Finished and recorded (`succeeded`, `failed` or `stopped`).
+    Finished(String),
+    /// Another runner owns the job now; nothing was recorded.
+    Lost,
+    /// The runner was asked to shut down; the job went back to the queue.
+    Released,
+}
+
+/// Messages from the training thread.
+enum Progress {
+    Log(String),
+    Epoch(i64, serde_json::Value),
+    Batch(serde_json::Value),
+}
+
+/// Runs `job` (already claimed by `env.worker_id`) to its end. `shutdown` set
+/// means the runner is going away: training stops and the job is re-queued.
+pub async fn run_job(env: &RunnerEnv, job: Job, shutdown: Arc<AtomicBool>) -> Result<RunEnd, OpsError> {
+    let dir = env.work_dir.join(format!("job-{}-{}", job.id, job.attempts));
+    let result = run_in(env, &job, &dir, shutdown).await;
+    if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job = job.id, "cannot remove {}: {e}", dir.display());
+    }
+    match result {
+        Ok(end) => Ok(end),
+        Err(e) => {
+            let msg = e.to_string();
+            tracing::warn!(job = job.id, "training job failed: {msg}");
+            let _ = training_jobs::append_log(&env.db, job.id, &env.worker_id, &format!("failed: {msg}")).await;
+            let out = Outcome {
+                status: "failed".into(),
+                metrics: json!({}),
+                artifact_key: None,
+                error: Some(msg),
+            };
+            Ok(if training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
+                RunEnd::Finished("failed".into())
+            } else {
+                RunEnd::Lost
+            })
+        }
+    }
+}
+
+async fn log(env: &RunnerEnv, job: &Job, line: &str) -> Result<(), OpsError> {
+    tracing::info!(job = job.id, "{line}");
+    training_jobs::append_log(&env.db, job.id, &env.worker_id, line).await?;
+    Ok(())
+}
+
+async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool>) -> Result<RunEnd, OpsError> {
+    let req: TrainingRequest = serde_json::from_value(job.params.clone())
+        .map_err(|e| OpsError::Invalid(format!("the job's stored parameters: {e}")))?;
+    req.validate()?;
+    log(
+        env,
+        job,
+        &format!(
+            "taken by {} (attempt {} of {})",
+            env.worker_id, job.attempts, job.max_attempts
+        ),
+    )
+    .await?;
+    if dir.exists() {
+        tokio::fs::remove_dir_all(dir)
+            .await
+            .map_err(|e| OpsError::io(dir.display(), e))?;
+    }
+    let data = crate::dataset_files::write_version(
+        &env.db,
+        &env.objects,
+        job.dataset_id,
+        job.dataset_version,
+        &dir.join("data"),
+    )
+    .await?;
+    let splits: Vec<String> = data.per_split.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    log(
+        env,
+        job,
+        &format!(
+            "dataset {} v{}: {} images ({}), classes {}",
+            job.dataset_id,
+            job.dataset_version,
+            data.images,
+            splits.join(", "),
+            data.names.join(", ")
+        ),
+    )
+    .await?;
+    let weights = match &job.base_model {
+        Some(spec) => {
+            let path = crate::registry::fetch_weights(&env.db, &env.objects, spec, &dir.join("base")).await?;
+            log(env, job, &format!("fine-tuning from {spec}")).await?;
+            Some(path)
+        }
+        None => None,
+    };
+    let mut args = TrainArgs {
+        data: data.yaml.clone(),
+        model: Scale::parse(&req.model).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model)))?,
+        weights,
+        epochs: req.epochs,
+        imgsz: req.imgsz,
+        batch: req.batch,
+        out: dir.join("run"),
+        seed: req.seed,
+        ..TrainArgs::default()
+    };
+    if let Some(m) = req.mosaic {
+        args.mosaic = m;
+    }
+    args.close_mosaic = req.close_mosaic.unwrap_or(args.close_mosaic).min(req.epochs);
+    if let Some(lr) = req.lr0 {
+        args.lr0 = lr;
+        args.optimizer = "SGD".into();
+    }
+    if let Some(p) = req.patience {
+        args.patience = p;
+    }
+    let out_dir = args.out.clone();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::channel::<Progress>(256);
+    let train_stop = stop.clone();
+    let low = env.low_priority;
+    let threads = env.threads;
+    let handle = tokio::task::spawn_blocking(move || train_on_thread(args, tx, train_stop, low, threads));
+
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(env.heartbeat);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut progress = json!({});
+    let mut lost = false;
+    let mut stop_logged = false;
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                None => break,
+                Some(Progress::Log(line)) => log(env, job, &line).await?,
+                Some(Progress::Batch(p)) => progress = p,
+                Some(Progress::Epoch(epoch, row)) => {
+                    if training_jobs::record_epoch(&env.db, job.id, &env.worker_id, epoch, &row).await? == Beat::Lost {
+                        lost = true;
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                }
+            },
+            _ = ticker.tick() => {
+                if !lost {
+                    let mut p = progress.clone();
+                    p["elapsed_s"] = json!(started.elapsed().as_secs_f64());
+                    match training_jobs::heartbeat(&env.db, job.id, &env.worker_id, &p).await {
+                        Ok(Beat::Running) => {}
+                        Ok(Beat::StopRequested) => {
+                            if !stop_logged {
+                                stop_logged = true;
+                                log(env, job, "stop requested: finishing the current step and keeping the last checkpoint").await?;
+                            }
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        Ok(Beat::Lost) => {
+                            tracing::warn!(job = job.id, "the job was taken over by another runner: stopping without writing");
+                            lost = true;
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        // A database hiccup: keep training, the next beat retries.
+                        Err(e) => tracing::warn!(job = job.id, "heartbeat failed: {e}"),
+                    }
+                }
+                if shutdown.load(Ordering::SeqCst) {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+    let result = handle
+        .await
+        .map_err(|e| OpsError::Train(format!("the training thread ended abnormally: {e}")))?;
+    if lost {
+        return Ok(RunEnd::Lost);
+    }
+    let interrupted = result.as_ref().map_or(true, |s| s.stopped);
+    if shutdown.load(Ordering::SeqCst) && interrupted && !stop_logged {
+        let released = training_jobs::release(
+            &env.db,
+            job.id,
+            &env.worker_id,
+            &format!("worker {} shut down: job re-queued", env.worker_id),
+        )
+        .await?;
+        return Ok(if released { RunEnd::Released } else { RunEnd::Lost });
+    }
+    let summary = result?;
+    let prefix = artifact_prefix(job.id);
+    upload_run(&env.objects, &out_dir, &prefix).await?;
+    let status = if summary.stopped { "stopped" } else { "succeeded" };
+    let metrics = summary_metrics(&summary, data.version_id);
+    log(
+        env,
+        job,
+        &format!(
+            "{status} after {} epochs in {:.0} s; mAP50 {:.3}, mAP50-95 {:.3}; files under {prefix}/",
+            summary.epochs_done,
+            started.elapsed().as_secs_f64(),
+            metrics["map50"].as_f64().unwrap_or(0.0),
+            metrics["map50_95"].as_f64().unwrap_or(0.0)
+        ),
+    )
+    .await?;
+    let out = Outcome {
+        status: status.into(),
+        metrics,
+        artifact_key: Some(prefix),
+        error: None,
+    };
+    Ok(if training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
+        RunEnd::Finished(status.into())
+    } else {
+        RunEnd::Lost
+    })
+}
+
+/// The final validation of a run as the registry stores metrics.
+fn summary_metrics(s: &TrainSummary, dataset_version_id: i64) -> serde_json::Value {
+    match &s.final_val {
+        Some(v) => {
+            let m = &v.metrics;
+            json!({
+                "precision": m.precision, "recall": m.recall, "map50": m.map50, "map50_95": m.map50_95,
+                "fitness": m.fitness, "images": m.images, "instances": m.instances,
+                "per_class": m.per_class.iter().map(|c| json!({
+                    "class": c.class, "name": c.name, "precision": c.precision, "recall": c.recall,
+                    "map50": c.map50, "map50_95": c.map50_95, "instances": c.instances})).collect::<Vec<_>>(),
+                "epochs": s.epochs_done, "split": "val", "dataset_version_id": dataset_version_id,
+            })
+        }
+        None => json!({"epochs": s.epochs_done, "dataset_version_id": dataset_version_id}),
+    }
+}
+
+/// Lowers the calling thread's CPU priority (Linux: per thread).
+fn lower_priority() {
+    // SAFETY: setpriority on the calling thread id with constant arguments.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+fn train_on_thread(
+    args: TrainArgs,
+    tx: mpsc::Sender<Progress>,
+    stop: Arc<AtomicBool>,
+    low_priority: bool,
+    threads: usize,
+) -> Result<TrainSummary, OpsError> {
+    if low_priority {
+        lower_priority();
+    }
+    let mut builder = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("train-{i}"));
+    if threads > 0 {
+        builder = builder.num_threads(threads);
+    }
+    if low_priority {
+        builder = builder.start_handler(|_| lower_priority());
+    }
+    let pool = builder
+        .build()
+        .map_err(|e| OpsError::Train(format!("training threads: {e}")))?;
+    let epochs = args.epochs;
+    let mut observer = |e: &TrainEvent| {
+        let msg = match e {
+            TrainEvent::Started {
+                images,
+                batches,
+                optimizer,
+                lr0,
+                ..
+            } => Some(Progress::Log(format!(
+                "training {epochs} epochs: {images} images, {batches} batches per epoch, {optimizer} lr0 {lr0}"
+            ))),
+            TrainEvent::Batch {
+                epoch,
+                batch,
+                batches,
+                loss,
+                images_per_sec,
+            } => {
+                let p = json!({"epoch": epoch + 1, "batch": batch + 1, "batches": batches, "box_loss": loss.box_loss,
+                    "cls_loss": loss.cls_loss, "dfl_loss": loss.dfl_loss, "images_per_sec": images_per_sec});
+                // Progress between heartbeats may be dropped; epochs never are.
+                let _ = tx.try_send(Progress::Batch(p));
+                None
+            }
+            TrainEvent::Validating { .. } => None,
+            TrainEvent::EpochEnd {
+                row,
+                train_images_per_sec,
+                ..
+            } => {
+                let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
+                v["images_per_sec"] = json!(train_images_per_sec);
+                let _ = tx.blocking_send(Progress::Log(format!(
+                    "epoch {}/{epochs}: box {:.4} cls {:.4} dfl {:.4}; mAP50 {:.3} mAP50-95 {:.3}",
+                    row.epoch, row.train.box_loss, row.train.cls_loss, row.train.dfl_loss, row.map50, row.map50_95
+                )));
+                Some(Progress::Epoch(row.epoch as i64, v))
+            }
+            TrainEvent::Stopped { epoch, batch } => Some(Progress::Log(format!(
+                "stopped in epoch {} at batch {batch}; weights/last kept",
+                epoch + 1
+            ))),
+            TrainEvent::Finished { best_fitness, .. } => Some(Progress::Log(format!(
+                "training finished; best fitness {}",
+                best_fitness.map_or("-".into(), |f| format!("{f:.4}"))
+            ))),
+        };
+        if let Some(m) = msg {
+            let _ = tx.blocking_send(m);
+        }
+    };
+    pool.install(|| train(args, false, &mut observer, stop))
+        .map_err(|e| OpsError::Train(e.to_string()))
+}
+
+/// Copies a run folder's results (weights, results.csv, args.yaml, plots) to `prefix/`.
+async fn upload_run(objects: &Objects, out: &Path, prefix: &str) -> Result<(), OpsError> {
+    let mut files = Vec::new();
+    for (sub, keep) in [("", true), ("weights", true)] {
+        let dir = if sub.is_empty() {
+            out.to_path_buf()
+        } else {
+            out.join(sub)
+        };
+        let mut rd = tokio::fs::read_dir(&dir)
+            .await
+            .map_err(|e| OpsError::io(dir.display(), e))?;
+        while let Some(entry) = rd.next_entry().await.map_err(|e| OpsError::io(dir.display(), e))? {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let ok_ext = [".csv", ".yaml", ".svg", ".png", ".bpk", ".json"]
+                .iter()
+                .any(|e| name.ends_with(e));
+            // Epoch checkpoints and the optimiser state stay local: best and last are what the registry needs.
+            if keep && ok_ext && entry.path().is_file() && !name.starts_with("epoch") {
+                let key = if sub.is_empty() {
+                    format!("{prefix}/{name}")
+                } else {
+                    format!("{prefix}/{sub}/{name}")
+                };
+                files.push((entry.path(), key));
+            }
+        }
+    }
+    for (path, key) in files {
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| OpsError::io(path.display(), e))?;
+        objects.put(&key, bytes.into()).await?;
+    }
+    Ok(())
+}
