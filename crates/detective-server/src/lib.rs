@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod predictor;
 pub mod problem;
 pub mod routes;
+pub mod served_model;
 pub mod session;
 pub mod state;
 pub mod thresholds;
@@ -24,6 +25,7 @@ use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 pub use predictor::PredictorPool;
+pub use served_model::follow_production;
 pub use problem::ApiError;
 pub use state::{AppState, ServerSettings};
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use detective_ml::detector::Detector;
-use detective_store::models::{self, ModelVersion};
+use detective_store::models::ModelVersion;
 use tokio::sync::Mutex;
 
 use crate::PredictorPool;
@@ -29,12 +29,6 @@ pub struct ModelCache {
     loaded: Mutex<Vec<(String, Arc<PredictorPool>)>>,
 }
 
-const STAGES: [&str; 4] = ["None", "Staging", "Production", "Archived"];
-
-fn stage_of(s: &str) -> Option<&'static str> {
-    STAGES.iter().copied().find(|st| st.eq_ignore_ascii_case(s))
-}
-
 impl ModelCache {
     pub fn new(dir: PathBuf, threads: usize, workers: usize, max_waiting: usize) -> Self {
         ModelCache {
@@ -48,38 +42,10 @@ impl ModelCache {
 
     /// The registered detect version `spec` names, or 404.
     async fn resolve(&self, st: &AppState, spec: &str) -> Result<ModelVersion, ApiError> {
-        let not_found = || ApiError::not_found(format!("no registered detect model matches {spec:?}"));
-        let v = match spec.split_once('@') {
-            Some((name, v)) => {
-                if let Ok(n) = v.parse::<i64>() {
-                    models::get_version(&st.db, name, n).await.map_err(|_| not_found())?
-                } else {
-                    let stage = stage_of(v).ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "model {spec:?}: after @ comes a version number or a stage (None, Staging, Production, Archived)"
-                        ))
-                    })?;
-                    models::at_stage(&st.db, Some(name), "detect", stage)
-                        .await?
-                        .ok_or_else(not_found)?
-                }
-            }
-            None => match stage_of(spec) {
-                Some(stage) => models::at_stage(&st.db, None, "detect", stage)
-                    .await?
-                    .ok_or_else(not_found)?,
-                None => models::at_stage(&st.db, Some(spec), "detect", "Production")
-                    .await?
-                    .ok_or_else(not_found)?,
-            },
-        };
-        if v.task != "detect" {
-            return Err(ApiError::bad_request(format!(
-                "{}@{} is a {} model",
-                v.name, v.version, v.task
-            )));
-        }
-        Ok(v)
+        detective_ops::registry::resolve(&st.db, spec, "detect")
+            .await
+            .map_err(crate::routes::training::ops_error)?
+            .ok_or_else(|| ApiError::not_found(format!("no registered detect model matches {spec:?}")))
     }
 
     /// The pool of the version `spec` names, loading it if needed.

@@ -93,7 +93,9 @@ impl Counters {
 pub struct AppState {
     pub db: Db,
     pub objects: Objects,
-    pub predictor: Option<Arc<PredictorPool>>,
+    /// The detector of `/api/inference/predict` and the live stream (swappable:
+    /// see [`crate::served_model`]).
+    pub served: Arc<crate::served_model::ServedModel>,
     /// The segmenter behind `task=segment`, when one is served.
     pub segmenter: Option<Arc<PredictorPool<AnySegmenter>>>,
     pub settings: Arc<ServerSettings>,
@@ -122,7 +124,7 @@ impl AppState {
         AppState {
             db,
             objects,
-            predictor: predictor.map(Arc::new),
+            served: Arc::new(crate::served_model::ServedModel::new(predictor)),
             segmenter: None,
             models: Arc::new(ModelCache::new(
                 settings.model_cache_dir.clone(),

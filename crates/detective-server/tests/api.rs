@@ -455,7 +455,7 @@ async fn predict_answers_503_with_retry_after_when_the_pool_is_full() {
     )
     .await;
     let key = s.key(Role::Device).await;
-    let pool = s.state.predictor.clone().unwrap();
+    let pool = s.state.served.pool().unwrap();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let (busy_tx, busy_rx) = tokio::sync::oneshot::channel::<()>();
     let hold = tokio::spawn(async move {

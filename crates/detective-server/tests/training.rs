@@ -383,3 +383,100 @@ async fn a_running_job_stops_gracefully_and_keeps_its_last_checkpoint() {
     .await;
     assert_eq!(status, 201, "a stopped job's best weights can still be registered: {v}");
 }
+
+/// Registers the bundled detector's ONNX as the next version of `name` through the upload route.
+async fn register_bundled(s: &TestServer, key: &str, name: &str) -> i64 {
+    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let onnx = std::fs::read(bundled.with_extension("onnx")).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("name", name.to_string())
+        .part("file", reqwest::multipart::Part::bytes(onnx).file_name("best.onnx"));
+    let r = client().post(s.at("/api/models/register")).bearer_auth(key).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["version"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail() {
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    let op = s.key(Role::Operator).await;
+    let device = s.key(Role::Device).await;
+    // Uploads are checked: a file that is not ONNX, a missing name, a bare .bpk.
+    for (form, what) in [
+        (reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.onnx")), "not ONNX"),
+        (reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.onnx")), "no name"),
+        (reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.bpk")), "no json"),
+        (reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.pt")), ".pt"),
+    ] {
+        let r = client().post(s.at("/api/models/register")).bearer_auth(&op).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{what}");
+    }
+    assert!(client().get(s.at("/api/models")).bearer_auth(&op).send().await.unwrap().json::<Value>().await.unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .is_empty(), "a refused upload registers nothing");
+
+    assert_eq!(register_bundled(&s, &op, "line").await, 1);
+    assert_eq!(register_bundled(&s, &op, "line").await, 2);
+    tokio::spawn(detective_server::follow_production(s.state.clone(), Duration::from_secs(60)));
+    let (status, _) = post(&s, &op, "/api/models/line/versions/1/stage", json!({"stage": "Production"})).await;
+    assert_eq!(status, 200);
+
+    let predict = {
+        let url = s.at("/api/inference/predict");
+        let png = common::part_png(320, 320, 3);
+        move || {
+            let (url, png, key) = (url.clone(), png.clone(), device.clone());
+            async move {
+                let r = client().post(url).bearer_auth(key).body(png).send().await.unwrap();
+                assert_eq!(r.status(), 200, "no prediction fails during a swap");
+                let v: Value = r.json().await.unwrap();
+                format!("{}@{}", v["model"]["name"].as_str().unwrap(), v["model"]["version"])
+            }
+        }
+    };
+    // The follower picks up the first promotion.
+    let mut seen = String::new();
+    for _ in 0..200 {
+        seen = predict().await;
+        if seen == "line@1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "line@1");
+    // A stream of predictions while version 2 is promoted.
+    let stream = {
+        let predict = predict.clone();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..400 {
+                let m = predict().await;
+                let done = m == "line@2";
+                got.push(m);
+                if done && got.iter().rev().take(5).count() == 5 && got.iter().rev().take(5).all(|x| x == "line@2") {
+                    break;
+                }
+            }
+            got
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = post(&s, &op, "/api/models/line/versions/2/stage", json!({"stage": "Production"})).await;
+    assert_eq!(status, 200);
+    let got = stream.await.unwrap();
+    let first_new = got.iter().position(|m| m == "line@2").expect("the new version is served");
+    assert!(got[..first_new].iter().all(|m| m == "line@1"), "{got:?}");
+    assert!(got[first_new..].iter().all(|m| m == "line@2"), "once swapped, always the new one: {got:?}");
+    // A rollback swaps back.
+    post(&s, &op, "/api/models/line/rollback", json!({})).await;
+    let mut back = String::new();
+    for _ in 0..200 {
+        back = predict().await;
+        if back == "line@1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(back, "line@1");
+}

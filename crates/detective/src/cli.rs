@@ -125,7 +125,9 @@ pub struct ServeArgs {
     pub bind: Option<String>,
     #[command(flatten)]
     pub storage: StorageArgs,
-    /// Detector served by /api/inference/predict: a .onnx or .bpk file, or `bundled`.
+    /// Detector served by /api/inference/predict and the live stream: a .onnx or
+    /// .bpk file, `bundled`, or `production` (the registry's Production detector,
+    /// swapped in without restart whenever another version is promoted).
     #[arg(long, default_value = "bundled")]
     pub model: PathBuf,
     /// Segmenter served by /api/inference/predict?task=segment: our UNetTiny

@@ -197,6 +197,63 @@ async fn api(base: &str, key: &str, path: &str) -> Value {
         .unwrap()
 }
 
+/// Twelve labelled synthetic 64×64 parts (8 train, 4 val) as dataset `line-parts`; its id.
+async fn labelled_dataset(base: &str, key: &str) -> i64 {
+    let cfg = detective_vision::synth::SynthConfig {
+        width: 64,
+        height: 64,
+        defect_rate: 0.9,
+        ..Default::default()
+    };
+    for (split, range) in [("train", 0..8u64), ("val", 8..12)] {
+        let mut form = reqwest::multipart::Form::new()
+            .text("project", "line")
+            .text("tags", "train-set")
+            .text("split", split);
+        for i in range {
+            let s = detective_vision::synth::generate(&cfg, 21, i).unwrap();
+            let label: String = s
+                .objects
+                .iter()
+                .map(|o| {
+                    let b = o.bbox;
+                    let (cx, cy) = ((b.x1 + b.x2) / 128.0, (b.y1 + b.y2) / 128.0);
+                    format!("{} {cx} {cy} {} {}\n", o.class, (b.x2 - b.x1) / 64.0, (b.y2 - b.y1) / 64.0)
+                })
+                .collect();
+            let png = detective_vision::encode::encode_png(&s.image).unwrap();
+            form = form
+                .part("file", reqwest::multipart::Part::bytes(png).file_name(format!("l{i}.png")))
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("l{i}.txt")),
+                );
+        }
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/images/upload"))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let body = serde_json::json!({"name": "line-parts", "project": "line", "tag": "train-set",
+        "classes": cfg.class_names()});
+    let ds: Value = reqwest::Client::new()
+        .post(format!("{base}/api/datasets/create"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ds["versions"][0]["splits"], serde_json::json!({"train": 8, "val": 4}), "{ds}");
+    ds["id"].as_i64().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_works_in_chromium_against_real_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -405,9 +462,16 @@ async fn every_page_works_in_chromium_against_real_data() {
 
     // Models: the registry (empty here) says so.
     c.goto(&format!("{base}/models")).await.unwrap();
-    let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-    assert!(text.contains("No model is registered yet"), "{text}");
-    shot(&c, "models").await;
+    until(
+        &c,
+        "the empty registry",
+        "document.querySelector('main').textContent.includes('No model is registered yet')",
+    )
+    .await;
+    assert!(
+        c.find(Locator::Css("button[data-stage]")).await.is_err(),
+        "viewers get no stage buttons"
+    );
 
     // Live as a viewer: the edge cameras, but no camera streaming (viewers may not predict).
     c.goto(&format!("{base}/live")).await.unwrap();
@@ -475,6 +539,74 @@ async fn every_page_works_in_chromium_against_real_data() {
         .unwrap();
     assert_eq!(more, "none", "no 'Load more' without a next page");
     shot(&c, "datasets").await;
+
+    // Training (admin): a job started from the form runs in the server's worker,
+    // its curves and log appear, it is registered, and promoted on the Models page.
+    let train_ds = labelled_dataset(&base, &admin).await;
+    c.goto(&format!("{base}/training")).await.unwrap();
+    until(
+        &c,
+        "the dataset choice",
+        "[...document.querySelectorAll('#t-dataset option')].some(o => o.textContent.includes('line-parts'))",
+    )
+    .await;
+    c.execute(
+        &format!(
+            "const s = document.getElementById('t-dataset'); s.value = '{train_ds}'; s.dispatchEvent(new Event('change')); \
+             document.getElementById('t-model').value = 't';"
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    for (field, value) in [("#t-epochs", "2"), ("#t-imgsz", "64"), ("#t-batch", "4")] {
+        c.find(Locator::Css(field)).await.unwrap().clear().await.unwrap();
+        type_into(&c, field, value).await;
+    }
+    click(&c, "#start button[type=submit]").await;
+    let queued = visible(&c, "#start-status").await;
+    assert!(queued.contains("queued"), "{queued}");
+    until(
+        &c,
+        "the job to succeed in the server's worker",
+        "document.querySelector('#jobs tbody').textContent.includes('succeeded') && document.getElementById('job-status').textContent.includes('succeeded')",
+    )
+    .await;
+    until(
+        &c,
+        "loss curves of both epochs",
+        "document.querySelectorAll('#loss-chart circle').length === 6 && document.querySelectorAll('#map-chart circle').length === 4",
+    )
+    .await;
+    let log = visible(&c, "#job-log").await;
+    assert!(log.contains("epoch 2/2"), "{log}");
+    c.execute("document.getElementById('job').scrollIntoView();", vec![]).await.unwrap();
+    shot(&c, "training").await;
+    click(&c, "#register").await;
+    until(
+        &c,
+        "the registration",
+        "document.getElementById('job-status').textContent.includes('Registered as detector@1')",
+    )
+    .await;
+    c.goto(&format!("{base}/models")).await.unwrap();
+    until(
+        &c,
+        "the registered version",
+        "document.querySelector('[data-model=detector] tr[data-version=\"1\"]') !== null",
+    )
+    .await;
+    click(&c, "[data-model=detector] tr[data-version=\"1\"] button[data-stage=Production]").await;
+    until(
+        &c,
+        "the version in Production",
+        "document.querySelector('[data-model=detector] tr[data-version=\"1\"] .stage-badge').textContent === 'Production'",
+    )
+    .await;
+    let status = api(&base, &admin, "/api/model-status").await;
+    assert_eq!(status["models"][0]["name"], "detector", "{status}");
+    assert_eq!(status["models"][0]["version"], 1, "{status}");
+    shot(&c, "models").await;
 
     // Segmentation lab (admin): two epochs of the run side by side on a validation
     // sample with a defect: heatmaps, overlays, ground truth, Dice and IoU.

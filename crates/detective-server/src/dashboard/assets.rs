@@ -9,7 +9,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 10] = [
+const FILES: [(&str, &str, &str); 12] = [
     ("app.css", CSS, include_str!("../../static/app.css")),
     ("common.js", JS, include_str!("../../static/common.js")),
     ("overview.js", JS, include_str!("../../static/overview.js")),
@@ -20,6 +20,8 @@ const FILES: [(&str, &str, &str); 10] = [
     ("settings.js", JS, include_str!("../../static/settings.js")),
     ("analytics.js", JS, include_str!("../../static/analytics.js")),
     ("segmentation.js", JS, include_str!("../../static/segmentation.js")),
+    ("models.js", JS, include_str!("../../static/models.js")),
+    ("training.js", JS, include_str!("../../static/training.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

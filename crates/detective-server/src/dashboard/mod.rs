@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 pub use user::PageUser;
 
-/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/segmentation`, `/models`, `/datasets`,
+/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/segmentation`, `/training`, `/models`, `/datasets`,
 /// `/health`, `/settings`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/analytics", get(pages::analytics))
         .route("/segmentation", get(pages::segmentation))
         .route("/models", get(pages::models))
+        .route("/training", get(pages::training))
         .route("/datasets", get(pages::datasets))
         .route("/health", get(pages::health))
         .route("/settings", get(pages::settings))

@@ -21,13 +21,14 @@ pub struct Nav {
 }
 
 /// (path, label) of the pages, in the navigation's order.
-pub const PAGES: [(&str, &str); 9] = [
+pub const PAGES: [(&str, &str); 10] = [
     ("/", "Overview"),
     ("/live", "Live"),
     ("/inspections", "Inspections"),
     ("/analytics", "Analytics"),
     ("/segmentation", "Segmentation"),
     ("/datasets", "Datasets"),
+    ("/training", "Training"),
     ("/models", "Models"),
     ("/health", "Health"),
     ("/settings", "Settings"),
@@ -93,7 +94,7 @@ pub async fn live(State(st): State<AppState>, user: PageUser) -> Response {
     let t = st.thresholds().await;
     render(Live {
         may_predict: user.may(Action::Predict),
-        has_model: st.predictor.is_some(),
+        has_model: st.served.pool().is_some(),
         conf: t.conf,
         band_low: t.uncertain_low,
         band_high: t.uncertain_high,
@@ -113,73 +114,31 @@ pub async fn inspections(State(st): State<AppState>, user: PageUser) -> Response
     })
 }
 
-/// One version row of the models page.
-struct VersionRow {
-    version: i64,
-    stage: String,
-    metrics: String,
-    created_at: String,
-}
-
-struct ModelRow {
-    name: String,
-    task: String,
-    versions: Vec<VersionRow>,
-}
-
 #[derive(Template)]
 #[template(path = "models.html")]
 struct Models {
     nav: Nav,
-    models: Vec<ModelRow>,
-    error: Option<String>,
-}
-
-/// Metrics as `key value` pairs, numbers to 3 decimals.
-fn metrics_text(m: &serde_json::Value) -> String {
-    match m.as_object() {
-        Some(o) if !o.is_empty() => o
-            .iter()
-            .map(|(k, v)| match v.as_f64() {
-                Some(x) => format!("{k} {x:.3}"),
-                None => format!("{k} {v}"),
-            })
-            .collect::<Vec<_>>()
-            .join(" · "),
-        _ => "—".into(),
-    }
+    may_operate: bool,
 }
 
 pub async fn models(State(st): State<AppState>, user: PageUser) -> Response {
-    let mut models = Vec::new();
-    let mut error = None;
-    match detective_store::models::list(&st.db).await {
-        Ok(list) => {
-            for m in list {
-                let versions = detective_store::models::versions(&st.db, &m.name)
-                    .await
-                    .unwrap_or_default();
-                models.push(ModelRow {
-                    versions: versions
-                        .into_iter()
-                        .map(|v| VersionRow {
-                            version: v.version,
-                            stage: v.stage,
-                            metrics: metrics_text(&v.metrics),
-                            created_at: v.created_at,
-                        })
-                        .collect(),
-                    name: m.name,
-                    task: m.task,
-                });
-            }
-        }
-        Err(e) => error = Some(e.to_string()),
-    }
     render(Models {
+        may_operate: user.may(Action::Operate),
         nav: Nav::new("/models", &user, &st),
-        models,
-        error,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "training.html")]
+struct Training {
+    nav: Nav,
+    may_operate: bool,
+}
+
+pub async fn training(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Training {
+        may_operate: user.may(Action::Operate),
+        nav: Nav::new("/training", &user, &st),
     })
 }
 

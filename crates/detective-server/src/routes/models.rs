@@ -263,6 +263,9 @@ pub async fn stage(
         ))
     })?;
     let v = detective_store::models::set_stage(&st.db, &name, version, stage).await?;
+    if stage == "Production" {
+        st.served.changed.notify_one();
+    }
     tracing::info!(model = %name, version, stage, by = %caller.key_name, "model stage set");
     Ok(Json(v))
 }
@@ -277,6 +280,7 @@ pub async fn rollback(
 ) -> ApiResult<Json<serde_json::Value>> {
     caller.require(Action::Operate)?;
     let (restored, archived) = detective_store::models::rollback(&st.db, &name).await?;
+    st.served.changed.notify_one();
     tracing::info!(model = %name, restored = restored.version, archived = archived.version, by = %caller.key_name, "model rolled back");
     Ok(Json(json!({"restored": restored, "archived": archived})))
 }

@@ -116,16 +116,13 @@ pub async fn predict(
     }
     // No `model`, or the served model's name: the served model; anything else
     // names a registered version (`name@3`, `name@Production`, `production`).
-    let served = st.predictor.clone();
+    let served = st.served.get();
     let (pool, version) = match q.model.as_deref() {
-        Some(m) if served.as_ref().is_none_or(|p| p.name != m) => {
+        Some(m) if served.as_ref().is_none_or(|(p, _)| p.name != m) => {
             let (v, p) = st.models.get(&st, m).await?;
             (p, Some(v.version))
         }
-        _ => (
-            served.ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?,
-            None,
-        ),
+        _ => served.ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?,
     };
     let live = st.thresholds().await;
     let opts = PredictOptions {

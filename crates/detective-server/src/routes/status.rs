@@ -64,7 +64,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
         Ok(t) => up(t, st.objects.display().to_string()),
         Err(e) => down(e.to_string()),
     };
-    let model = match &st.predictor {
+    let model = match &st.served.pool() {
         Some(p) => Component {
             status: "up",
             latency_ms: None,
@@ -95,7 +95,7 @@ pub async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<Js
     caller.require(Action::Read)?;
     let s = detective_store::predictions::stats(&st.db).await?;
     let c = &st.counters;
-    let (running, waiting) = st.predictor.as_ref().map(|p| p.load()).unwrap_or((0, 0));
+    let (running, waiting) = st.served.pool().map(|p| p.load()).unwrap_or((0, 0));
     let predict_n = Counters::get(&c.predict_requests);
     Ok(Json(json!({
         "predictions_total": s.predictions_total,
@@ -227,10 +227,10 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
                                 "metrics": {}, "source": p.source, "backend": m.backend(),
                                 "imgsz": m.imgsz(), "classes": [m.name()]}));
         } else if task == "detect"
-            && let Some(p) = &st.predictor
+            && let Some((p, version)) = st.served.get()
         {
             let d = p.model();
-            models.push(json!({"task": task, "name": p.name, "version": null, "stage": "None",
+            models.push(json!({"task": task, "name": p.name, "version": version, "stage": "None",
                                 "metrics": {}, "source": p.source, "backend": d.backend,
                                 "imgsz": d.imgsz, "classes": d.names}));
         }

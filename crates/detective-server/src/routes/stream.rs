@@ -50,8 +50,8 @@ pub async fn stream(
         ));
     }
     let pool = st
-        .predictor
-        .clone()
+        .served
+        .pool()
         .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
     let opts = PredictOptions {
         conf: q.conf.unwrap_or(st.thresholds().await.conf),

@@ -101,10 +101,14 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     let addr: SocketAddr = bind
         .parse()
         .with_context(|| format!("--bind {bind:?} is not an address like 127.0.0.1:8000"))?;
-    let model_path = detective_ml::bundled::resolve(&args.model)?;
+    // `production`: serve the registry's Production detector, following promotions;
+    // the bundled model until there is one.
+    let follow = args.model.as_os_str() == "production";
+    let model_arg = if follow { std::path::PathBuf::from("bundled") } else { args.model.clone() };
+    let model_path = detective_ml::bundled::resolve(&model_arg)?;
     let detector = Detector::load(&model_path, None, args.threads)
-        .with_context(|| format!("loading the model {}", args.model.display()))?;
-    let name = detective_ml::bundled::model_name(&args.model);
+        .with_context(|| format!("loading the model {}", model_arg.display()))?;
+    let name = detective_ml::bundled::model_name(&model_arg);
     tracing::info!(
         "model {name}: {} classes at {}×{} on {}",
         detector.names.len(),
@@ -115,7 +119,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     let pool = PredictorPool::new(
         detector,
         name,
-        args.model.display().to_string(),
+        model_arg.display().to_string(),
         args.predict_workers,
         args.predict_queue,
     );
@@ -168,6 +172,9 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         let mut state = AppState::new(db.clone(), objects.clone(), Some(pool), settings);
         if let Some(seg) = segmenter {
             state = state.with_segmenter(seg);
+        }
+        if follow {
+            tokio::spawn(detective_server::follow_production(state.clone(), Duration::from_secs(10)));
         }
         // The in-process training worker: one job at a time, below inference's CPU priority.
         let stop_worker = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,202 @@
+// Training page: start form, the job list (refreshed), and one job's live view
+// over server-sent events: loss and mAP curves drawn as SVG, progress, ETA, log,
+// stop and register buttons.
+import { api, el, when } from "/static/common.js";
+
+const root = document.getElementById("training-page");
+const mayOperate = root.dataset.mayOperate === "true";
+const SVG = "http://www.w3.org/2000/svg";
+let datasets = [];
+let selected = null;
+let source = null;
+
+function duration(s) {
+  if (typeof s !== "number" || !isFinite(s)) return "–";
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function statusBadge(j) {
+  return el("span", { class: `job-status job-${j.status}` }, j.stop_requested && j.status === "running" ? "stopping" : j.status);
+}
+
+function progress(j) {
+  const pct = Math.round(100 * (j.fraction || 0));
+  return el("span", { class: "progress-cell" },
+    el("progress", { max: 100, value: pct, "aria-label": `job ${j.id} progress` }), ` ${j.epoch}/${j.epochs}`);
+}
+
+async function loadJobs() {
+  const list = await api("/api/training?limit=50");
+  const body = document.querySelector("#jobs tbody");
+  if (list.items.length === 0) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No job yet.")));
+    return;
+  }
+  body.replaceChildren(...list.items.map(j => {
+    const ds = datasets.find(d => d.id === j.dataset_id);
+    const row = el("tr", { class: "clickable" + (selected === j.id ? " selected" : ""), tabindex: 0, "data-job": j.id },
+      el("td", {}, `#${j.id}`),
+      el("td", {}, statusBadge(j)),
+      el("td", {}, `${ds ? ds.name : "dataset " + j.dataset_id} v${j.dataset_version}`),
+      el("td", {}, `${j.model_name} (${j.params.model})${j.base_model ? " ← " + j.base_model : ""}`),
+      el("td", {}, progress(j)),
+      el("td", {}, j.status === "running" ? duration(j.eta_s) : "–"),
+      el("td", {}, el("time", { datetime: j.created_at }, when(j.created_at))));
+    row.addEventListener("click", () => open(j.id));
+    row.addEventListener("keydown", (e) => { if (e.key === "Enter") open(j.id); });
+    return row;
+  }));
+}
+
+/** Draws `series` ({name, values, color}) as polylines with axes on `svg`. */
+function chart(svg, series, yLabel) {
+  svg.replaceChildren();
+  const W = 480, H = 220, L = 44, R = 10, T = 26, B = 30;
+  const n = Math.max(1, ...series.map(s => s.values.length));
+  const all = series.flatMap(s => s.values).filter(v => typeof v === "number" && isFinite(v));
+  const max = all.length ? Math.max(...all) : 1;
+  const top = max > 0 ? max * 1.1 : 1;
+  const x = i => L + (n === 1 ? (W - L - R) / 2 : i * (W - L - R) / (n - 1));
+  const y = v => T + (H - T - B) * (1 - v / top);
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  add("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
+  add("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
+  for (const f of [0, 0.5, 1]) {
+    add("text", { x: L - 6, y: y(top * f) + 4, "text-anchor": "end", class: "tick" }, (top * f).toPrecision(2));
+  }
+  add("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", class: "tick" }, `epoch (1–${n})`);
+  add("text", { x: 4, y: 14, class: "tick" }, yLabel);
+  series.forEach((s, k) => {
+    const pts = s.values.map((v, i) => `${x(i)},${y(v)}`).join(" ");
+    if (s.values.length > 1) add("polyline", { points: pts, fill: "none", stroke: s.color, "stroke-width": 2 });
+    s.values.forEach((v, i) => add("circle", { cx: x(i), cy: y(v), r: 2.5, fill: s.color }));
+    add("text", { x: W - R - 4 - 70 * (series.length - 1 - k), y: 14, "text-anchor": "end", fill: s.color, class: "legend" }, s.name);
+  });
+}
+
+function drawCurves(history) {
+  chart(document.getElementById("loss-chart"), [
+    { name: "box", color: "#2E5266", values: history.map(h => h.train.box_loss) },
+    { name: "cls", color: "#3E9A96", values: history.map(h => h.train.cls_loss) },
+    { name: "dfl", color: "#c0392b", values: history.map(h => h.train.dfl_loss) },
+  ], "loss");
+  chart(document.getElementById("map-chart"), [
+    { name: "mAP50", color: "#3E9A96", values: history.map(h => h.map50) },
+    { name: "mAP50-95", color: "#2E5266", values: history.map(h => h.map50_95) },
+  ], "mAP");
+}
+
+function showJob(j) {
+  const card = document.getElementById("job");
+  card.hidden = false;
+  card.classList.toggle("running", j.status === "running");
+  const ds = datasets.find(d => d.id === j.dataset_id);
+  document.getElementById("job-h").textContent =
+    `Job #${j.id}: ${j.model_name} on ${ds ? ds.name : "dataset " + j.dataset_id} v${j.dataset_version}`;
+  const p = j.progress || {};
+  const parts = [`Status ${j.stop_requested && j.status === "running" ? "stopping" : j.status}`, `epoch ${j.epoch}/${j.epochs}`];
+  if (j.status === "running" && p.batch) parts.push(`batch ${p.batch}/${p.batches}`, `${Math.round(p.images_per_sec || 0)} images/s`, `ETA ${duration(j.eta_s)}`);
+  if (j.metrics && typeof j.metrics.map50 === "number") parts.push(`mAP50 ${j.metrics.map50.toFixed(3)}`, `mAP50-95 ${j.metrics.map50_95.toFixed(3)}`);
+  if (j.error) parts.push(`error: ${j.error}`);
+  document.getElementById("job-status").textContent = parts.join(" · ");
+  document.getElementById("stop").hidden = !mayOperate || !(j.status === "queued" || j.status === "running") || j.stop_requested;
+  document.getElementById("register").hidden = !mayOperate || !(j.status === "succeeded" || j.status === "stopped") || !j.artifact_key;
+}
+
+async function open(id) {
+  selected = id;
+  if (source) source.close();
+  const j = await api(`/api/training/${id}`);
+  const history = j.history || [];
+  drawCurves(history);
+  document.getElementById("job-log").textContent = j.log || "";
+  showJob(j);
+  for (const r of document.querySelectorAll("#jobs tbody tr")) r.classList.toggle("selected", Number(r.dataset.job) === id);
+  if (["succeeded", "failed", "stopped"].includes(j.status)) return;
+  source = new EventSource(`/api/training/${id}/events`);
+  let rows = [];
+  let first = true;
+  source.addEventListener("epoch", (e) => { rows.push(JSON.parse(e.data)); drawCurves(rows); });
+  source.addEventListener("log", (e) => {
+    const log = document.getElementById("job-log");
+    // The first event repeats the whole log, which the page already shows.
+    if (first) { log.textContent = ""; first = false; }
+    log.textContent += e.data + "\n";
+    log.scrollTop = log.scrollHeight;
+  });
+  source.addEventListener("job", (e) => showJob(JSON.parse(e.data)));
+  source.addEventListener("end", () => { source.close(); source = null; loadJobs(); open(id); });
+}
+
+async function loadDatasets() {
+  datasets = (await api("/api/datasets")).items;
+  if (!mayOperate) return;
+  const s = document.getElementById("t-dataset");
+  s.replaceChildren(...datasets.filter(d => d.task === "detect").map(d => el("option", { value: d.id }, `${d.name} (${d.project})`)));
+  const versions = () => {
+    const d = datasets.find(x => String(x.id) === s.value);
+    document.getElementById("t-version").replaceChildren(...(d ? d.versions : []).slice().reverse().map(v =>
+      el("option", { value: v.version }, `v${v.version}: ${v.n_images} images (train ${v.splits.train || 0}, val ${v.splits.val || 0})`)));
+  };
+  s.addEventListener("change", versions);
+  versions();
+  const models = (await api("/api/models")).items;
+  const base = document.getElementById("t-base");
+  for (const m of models.filter(m => m.task === "detect")) {
+    for (const v of (await api(`/api/models/${encodeURIComponent(m.name)}/versions`)).items) {
+      base.append(el("option", { value: `${m.name}@${v.version}` }, `${m.name}@${v.version} (${v.stage})`));
+    }
+  }
+}
+
+if (mayOperate) {
+  document.getElementById("start").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const body = {
+      dataset_id: Number(f.get("dataset_id")), dataset_version: Number(f.get("dataset_version")) || null,
+      model: f.get("model"), epochs: Number(f.get("epochs")), imgsz: Number(f.get("imgsz")), batch: Number(f.get("batch")),
+    };
+    if (f.get("base_model")) body.base_model = f.get("base_model");
+    if (f.get("model_name")) body.model_name = f.get("model_name");
+    const status = document.getElementById("start-status");
+    try {
+      const j = await api("/api/training/start", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      status.textContent = `Job #${j.id} queued.`;
+      await loadJobs();
+      open(j.id);
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  });
+  document.getElementById("stop").addEventListener("click", async () => {
+    if (selected === null) return;
+    try {
+      showJob(await api(`/api/training/${selected}/stop`, { method: "POST" }));
+    } catch (e) { document.getElementById("job-status").textContent = e.message; }
+  });
+  document.getElementById("register").addEventListener("click", async () => {
+    if (selected === null) return;
+    const status = document.getElementById("job-status");
+    status.textContent = "Registering (exporting ONNX)…";
+    try {
+      const v = await api("/api/models/register", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ job_id: selected }) });
+      status.replaceChildren(`Registered as ${v.name}@${v.version} (stage ${v.stage}). `, el("a", { href: "/models" }, "Open Models"));
+      document.getElementById("register").hidden = true;
+    } catch (e) { status.textContent = e.message; }
+  });
+}
+
+await loadDatasets().catch(() => {});
+await loadJobs();
+const wanted = Number(new URLSearchParams(location.search).get("job"));
+if (wanted) open(wanted);
+setInterval(() => loadJobs().catch(() => {}), 3000);
