@@ -1,7 +1,8 @@
 //! Where the agent's frames come from, chosen by `--source URI`:
 //!
-//! - `synthetic://?fps=30&defect_rate=0.2&seed=1[&count=N][&width=640&height=480]` —
-//!   parts from the synthetic generator, no camera needed;
+//! - `synthetic://?fps=30&defect_rate=0.2&seed=1[&count=N][&width=640&height=480][&gain=1.0]` —
+//!   parts from the synthetic generator, no camera needed (`gain` scales the
+//!   lighting: 1.6 is 60 % brighter, 0.5 half as bright);
 //! - `dir://PATH[?fps=10&loop=1]` — the images of a folder in name order;
 //! - `file://PATH` and `rtsp://…` (or `http(s)://…`) — decoded by an ffmpeg subprocess;
 //! - `v4l2:///dev/videoN[?width=640&height=480&fps=30&format=auto|mjpeg|yuyv]` — a
@@ -100,6 +101,8 @@ pub struct SyntheticSource {
     count: Option<u64>,
     pacer: Pacer,
     fps: f64,
+    /// Lighting gain applied to every pixel (1: as generated).
+    gain: f32,
 }
 
 impl FrameSource for SyntheticSource {
@@ -108,15 +111,21 @@ impl FrameSource for SyntheticSource {
             return Ok(None);
         }
         self.pacer.wait();
-        let s = generate(&self.config, self.seed, self.index)?;
+        let mut s = generate(&self.config, self.seed, self.index)?;
         self.index += 1;
+        if self.gain != 1.0 {
+            let g = self.gain;
+            for v in s.image.as_rgb_mut() {
+                *v = (*v as f32 * g).round().clamp(0.0, 255.0) as u8;
+            }
+        }
         Ok(Some(s.image))
     }
 
     fn describe(&self) -> String {
         format!(
-            "synthetic {}×{} at {} fps (defect rate {}, seed {})",
-            self.config.width, self.config.height, self.fps, self.config.defect_rate, self.seed
+            "synthetic {}×{} at {} fps (defect rate {}, seed {}, lighting gain {})",
+            self.config.width, self.config.height, self.fps, self.config.defect_rate, self.seed, self.gain
         )
     }
 }
@@ -290,6 +299,10 @@ pub fn open_source(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> R
             return Err(bad(uri, "fps must be within 0..1000 (0: as fast as possible)"));
         }
         let count = p.get("count").map(|_| num(uri, &p, "count", 0u64)).transpose()?;
+        let gain: f32 = num(uri, &p, "gain", 1.0)?;
+        if !(gain.is_finite() && (0.1..=4.0).contains(&gain)) {
+            return Err(bad(uri, "gain must be within 0.1..4"));
+        }
         return Ok(Box::new(SyntheticSource {
             config,
             seed: num(uri, &p, "seed", 1)?,
@@ -297,6 +310,7 @@ pub fn open_source(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> R
             count,
             pacer: Pacer::new(fps),
             fps,
+            gain,
         }));
     }
     if let Some(rest) = uri.strip_prefix("dir://") {
@@ -420,6 +434,7 @@ mod tests {
         for uri in [
             "synthetic://?fps=abc",
             "synthetic://?fps=5000",
+            "synthetic://?gain=9",
             "dir:///no/such/folder",
             "ftp://x",
             "synthetic://?width=5",

@@ -128,6 +128,67 @@ impl TrainingRequest {
     }
 }
 
+/// Validates `req`, resolves its dataset version (default: newest) and base
+/// model (`production` → `name@v`), fills the defaults, and queues the job.
+pub async fn queue(
+    db: &detective_store::Db,
+    mut req: TrainingRequest,
+    who: &str,
+) -> Result<detective_store::training_jobs::Job, OpsError> {
+    req.validate()?;
+    let ds = detective_store::datasets::get(db, req.dataset_id).await?;
+    if ds.task != req.task {
+        return Err(OpsError::Invalid(format!("dataset {} is a {} dataset", ds.id, ds.task)));
+    }
+    let version = match req.dataset_version {
+        Some(v) => ds
+            .versions
+            .iter()
+            .find(|x| x.version == v)
+            .ok_or_else(|| OpsError::Invalid(format!("dataset {} has no version {v}", ds.id)))?,
+        None => ds
+            .versions
+            .last()
+            .ok_or_else(|| OpsError::Invalid(format!("dataset {} has no versions", ds.id)))?,
+    };
+    if version.splits.get("train").copied().unwrap_or(0) == 0 {
+        return Err(OpsError::Invalid(format!(
+            "dataset {} version {} has no train images",
+            ds.id, version.version
+        )));
+    }
+    req.dataset_version = Some(version.version);
+    let base = match req.base_model.as_deref().filter(|s| !s.is_empty()) {
+        Some(spec) => Some(crate::registry::require(db, spec, &req.task).await?),
+        None => None,
+    };
+    req.base_model = base.as_ref().map(|v| format!("{}@{}", v.name, v.version));
+    let model_name = req
+        .model_name
+        .clone()
+        .or_else(|| base.as_ref().map(|v| v.name.clone()))
+        .unwrap_or_else(|| "detector".into());
+    req.model_name = Some(model_name.clone());
+    let params = serde_json::to_value(&req).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let job = detective_store::training_jobs::create(
+        db,
+        &detective_store::training_jobs::NewJob {
+            task: req.task.clone(),
+            dataset_id: ds.id,
+            dataset_version: version.version,
+            model_name,
+            params,
+            base_model: req.base_model.clone(),
+            epochs: req.epochs as i64,
+            created_by: who.to_string(),
+            max_attempts: 3,
+        },
+    )
+    .await?;
+    tracing::info!(job = job.id, by = who, "training job queued");
+    Ok(job)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

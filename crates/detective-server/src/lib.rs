@@ -25,8 +25,8 @@ use axum::routing::{get, post};
 use tower_http::trace::TraceLayer;
 
 pub use predictor::PredictorPool;
-pub use served_model::follow_production;
 pub use problem::ApiError;
+pub use served_model::follow_production;
 pub use state::{AppState, ServerSettings};
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -59,6 +59,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/models/{name}/rollback", post(models::rollback))
         .route("/api/models/compare", get(models::compare))
         .route("/api/training", get(training::list))
+        .route("/api/metrics/drift", get(retraining::drift))
+        .route("/api/retraining/conditions", get(retraining::conditions))
+        .route("/api/retraining/trigger", post(retraining::trigger))
+        .route("/api/retraining/events", get(retraining::events))
+        .route(
+            "/api/retraining/policy",
+            get(retraining::get_policy).put(retraining::put_policy).layer(json),
+        )
         .route("/api/training/start", post(training::start).layer(json))
         .route("/api/training/{id}", get(training::get))
         .route("/api/training/{id}/stop", post(training::stop))

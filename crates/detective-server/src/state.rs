@@ -108,6 +108,8 @@ pub struct AppState {
     pub logged: tokio::sync::broadcast::Sender<LoggedEvent>,
     /// Confidence threshold and uncertain band in effect (see [`crate::thresholds`]).
     pub live_thresholds: Arc<crate::thresholds::LiveThresholds>,
+    /// Drift and retraining settings and state.
+    pub mlops: Arc<detective_ops::policy::Mlops>,
 }
 
 /// What the event stream says of one stored batch.
@@ -135,6 +137,10 @@ impl AppState {
             live_thresholds: Arc::new(crate::thresholds::LiveThresholds::new(
                 crate::thresholds::Thresholds::new(settings.conf, settings.band),
             )),
+            mlops: Arc::new(detective_ops::policy::Mlops::new(
+                detective_ops::policy::MlopsConfig::default(),
+                settings.work_dir.clone(),
+            )),
             settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
             started: Instant::now(),
@@ -150,6 +156,15 @@ impl AppState {
     /// Also serves `segmenter` for `POST /api/inference/predict?task=segment`.
     pub fn with_segmenter(mut self, segmenter: PredictorPool<AnySegmenter>) -> Self {
         self.segmenter = Some(Arc::new(segmenter));
+        self
+    }
+
+    /// Uses `config` for drift and retraining.
+    pub fn with_mlops(mut self, config: detective_ops::policy::MlopsConfig) -> Self {
+        self.mlops = Arc::new(detective_ops::policy::Mlops::new(
+            config,
+            self.settings.work_dir.clone(),
+        ));
         self
     }
 }

@@ -391,7 +391,13 @@ async fn register_bundled(s: &TestServer, key: &str, name: &str) -> i64 {
     let form = reqwest::multipart::Form::new()
         .text("name", name.to_string())
         .part("file", reqwest::multipart::Part::bytes(onnx).file_name("best.onnx"));
-    let r = client().post(s.at("/api/models/register")).bearer_auth(key).multipart(form).send().await.unwrap();
+    let r = client()
+        .post(s.at("/api/models/register"))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     r.json::<Value>().await.unwrap()["version"].as_i64().unwrap()
 }
@@ -403,23 +409,73 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
     let device = s.key(Role::Device).await;
     // Uploads are checked: a file that is not ONNX, a missing name, a bare .bpk.
     for (form, what) in [
-        (reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.onnx")), "not ONNX"),
-        (reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.onnx")), "no name"),
-        (reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.bpk")), "no json"),
-        (reqwest::multipart::Form::new().text("name", "x").part("file", reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.pt")), ".pt"),
+        (
+            reqwest::multipart::Form::new().text("name", "x").part(
+                "file",
+                reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.onnx"),
+            ),
+            "not ONNX",
+        ),
+        (
+            reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.onnx"),
+            ),
+            "no name",
+        ),
+        (
+            reqwest::multipart::Form::new().text("name", "x").part(
+                "file",
+                reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.bpk"),
+            ),
+            "no json",
+        ),
+        (
+            reqwest::multipart::Form::new().text("name", "x").part(
+                "file",
+                reqwest::multipart::Part::bytes(b"junk".to_vec()).file_name("m.pt"),
+            ),
+            ".pt",
+        ),
     ] {
-        let r = client().post(s.at("/api/models/register")).bearer_auth(&op).multipart(form).send().await.unwrap();
+        let r = client()
+            .post(s.at("/api/models/register"))
+            .bearer_auth(&op)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{what}");
     }
-    assert!(client().get(s.at("/api/models")).bearer_auth(&op).send().await.unwrap().json::<Value>().await.unwrap()["items"]
-        .as_array()
-        .unwrap()
-        .is_empty(), "a refused upload registers nothing");
+    assert!(
+        client()
+            .get(s.at("/api/models"))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "a refused upload registers nothing"
+    );
 
     assert_eq!(register_bundled(&s, &op, "line").await, 1);
     assert_eq!(register_bundled(&s, &op, "line").await, 2);
-    tokio::spawn(detective_server::follow_production(s.state.clone(), Duration::from_secs(60)));
-    let (status, _) = post(&s, &op, "/api/models/line/versions/1/stage", json!({"stage": "Production"})).await;
+    tokio::spawn(detective_server::follow_production(
+        s.state.clone(),
+        Duration::from_secs(60),
+    ));
+    let (status, _) = post(
+        &s,
+        &op,
+        "/api/models/line/versions/1/stage",
+        json!({"stage": "Production"}),
+    )
+    .await;
     assert_eq!(status, 200);
 
     let predict = {
@@ -462,12 +518,24 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, _) = post(&s, &op, "/api/models/line/versions/2/stage", json!({"stage": "Production"})).await;
+    let (status, _) = post(
+        &s,
+        &op,
+        "/api/models/line/versions/2/stage",
+        json!({"stage": "Production"}),
+    )
+    .await;
     assert_eq!(status, 200);
     let got = stream.await.unwrap();
-    let first_new = got.iter().position(|m| m == "line@2").expect("the new version is served");
+    let first_new = got
+        .iter()
+        .position(|m| m == "line@2")
+        .expect("the new version is served");
     assert!(got[..first_new].iter().all(|m| m == "line@1"), "{got:?}");
-    assert!(got[first_new..].iter().all(|m| m == "line@2"), "once swapped, always the new one: {got:?}");
+    assert!(
+        got[first_new..].iter().all(|m| m == "line@2"),
+        "once swapped, always the new one: {got:?}"
+    );
     // A rollback swaps back.
     post(&s, &op, "/api/models/line/rollback", json!({})).await;
     let mut back = String::new();

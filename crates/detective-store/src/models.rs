@@ -181,6 +181,24 @@ pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion
     Ok((restored, archived))
 }
 
+/// Replaces the metrics of one version (measured after registration).
+pub async fn set_metrics(
+    db: &Db,
+    name: &str,
+    version: i64,
+    metrics: &serde_json::Value,
+) -> Result<ModelVersion, StoreError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query("UPDATE model_versions SET metrics = $1 WHERE model_id = (SELECT id FROM models WHERE name = $2) AND version = $3")
+        .bind(serde_json::to_string(metrics)?)
+        .bind(name)
+        .bind(version)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    get_version(db, name, version).await
+}
+
 /// Removes a version that never got its files (registration failed half-way).
 pub async fn delete_version(db: &Db, name: &str, version: i64) -> Result<(), StoreError> {
     let mut tx = db.begin_write().await?;

@@ -23,6 +23,8 @@ pub struct Config {
     pub limits: Limits,
     pub thresholds: Thresholds,
     pub server: Server,
+    /// Drift detection and the retraining policy (`[mlops]`, `[mlops.drift]`, `[mlops.retraining]`).
+    pub mlops: detective_ops::policy::MlopsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +85,7 @@ impl Default for Config {
                 session_secret_file: PathBuf::new(),
                 secure_cookies: false,
             },
+            mlops: detective_ops::policy::MlopsConfig::default(),
         }
     }
 }
@@ -141,6 +144,7 @@ impl Config {
 
     /// Rejects values that would misbehave later, naming the key.
     pub fn validate(&self) -> Result<()> {
+        self.mlops.validate().map_err(|e| anyhow::anyhow!("mlops: {e}"))?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be \"text\" or \"json\", not {:?}", self.log_format);
         }

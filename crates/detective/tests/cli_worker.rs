@@ -34,7 +34,12 @@ async fn seed(db: &Db, objects: &Objects) -> i64 {
             .map(|o| {
                 let b = o.bbox;
                 let (cx, cy) = ((b.x1 + b.x2) / 128.0, (b.y1 + b.y2) / 128.0);
-                format!("{} {cx} {cy} {} {}\n", o.class, (b.x2 - b.x1) / 64.0, (b.y2 - b.y1) / 64.0)
+                format!(
+                    "{} {cx} {cy} {} {}\n",
+                    o.class,
+                    (b.x2 - b.x1) / 64.0,
+                    (b.y2 - b.y1) / 64.0
+                )
             })
             .collect();
         let img = detective_store::images::NewImage {
@@ -83,14 +88,28 @@ fn worker(dir: &Path, name: &str, url: &str, objects: &Path) -> Child {
     detective(dir)
         .args(["--data-dir", name, "worker", "--database-url", url, "--object-store"])
         .arg(objects)
-        .args(["--poll-secs", "0.2", "--heartbeat-secs", "0.5", "--stale-secs", "3", "--threads", "1"])
+        .args([
+            "--poll-secs",
+            "0.2",
+            "--heartbeat-secs",
+            "0.5",
+            "--stale-secs",
+            "3",
+            "--threads",
+            "1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn detective worker")
 }
 
-async fn wait_for<F: Fn(&[training_jobs::Job]) -> bool>(db: &Db, what: &str, secs: u64, done: F) -> Vec<training_jobs::Job> {
+async fn wait_for<F: Fn(&[training_jobs::Job]) -> bool>(
+    db: &Db,
+    what: &str,
+    secs: u64,
+    done: F,
+) -> Vec<training_jobs::Job> {
     let start = Instant::now();
     loop {
         let jobs = training_jobs::list(db, None, None, 100).await.unwrap();
@@ -120,7 +139,10 @@ async fn two_workers_on_postgres_run_each_job_once_and_retry_the_job_of_a_killed
     }
     let mut a = worker(dir.path(), "a", &url, &objects_dir);
     let mut b = worker(dir.path(), "b", &url, &objects_dir);
-    let jobs = wait_for(&db, "four jobs succeed", 600, |j| j.iter().all(|j| j.status == "succeeded")).await;
+    let jobs = wait_for(&db, "four jobs succeed", 600, |j| {
+        j.iter().all(|j| j.status == "succeeded")
+    })
+    .await;
     for j in &jobs {
         assert_eq!(j.attempts, 1, "job {} ran more than once", j.id);
         assert_eq!(j.log.matches("taken by").count(), 1, "{}", j.log);
@@ -132,16 +154,28 @@ async fn two_workers_on_postgres_run_each_job_once_and_retry_the_job_of_a_killed
     // A long job: kill whichever worker has it, the other re-queues and takes it.
     let long = training_jobs::create(&db, &job(ds, 500)).await.unwrap();
     let running = wait_for(&db, "the long job runs an epoch", 300, |j| {
-        j.iter().any(|j| j.id == long.id && j.status == "running" && j.epoch >= 1)
+        j.iter()
+            .any(|j| j.id == long.id && j.status == "running" && j.epoch >= 1)
     })
     .await;
-    let owner = running.iter().find(|j| j.id == long.id).unwrap().worker.clone().unwrap();
-    let (victim, survivor) = if owner.contains(&format!(":{}:", a.id())) { (&mut a, &mut b) } else { (&mut b, &mut a) };
+    let owner = running
+        .iter()
+        .find(|j| j.id == long.id)
+        .unwrap()
+        .worker
+        .clone()
+        .unwrap();
+    let (victim, survivor) = if owner.contains(&format!(":{}:", a.id())) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
     assert!(owner.contains(&format!(":{}:", victim.id())), "{owner}");
     victim.kill().unwrap(); // SIGKILL: no goodbye, the heartbeat just stops
     victim.wait().unwrap();
     let retried = wait_for(&db, "the other worker takes the job over", 120, |j| {
-        j.iter().any(|j| j.id == long.id && j.status == "running" && j.attempts == 2)
+        j.iter()
+            .any(|j| j.id == long.id && j.status == "running" && j.attempts == 2)
     })
     .await;
     let j = retried.iter().find(|j| j.id == long.id).unwrap();

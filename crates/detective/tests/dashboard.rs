@@ -218,12 +218,20 @@ async fn labelled_dataset(base: &str, key: &str) -> i64 {
                 .map(|o| {
                     let b = o.bbox;
                     let (cx, cy) = ((b.x1 + b.x2) / 128.0, (b.y1 + b.y2) / 128.0);
-                    format!("{} {cx} {cy} {} {}\n", o.class, (b.x2 - b.x1) / 64.0, (b.y2 - b.y1) / 64.0)
+                    format!(
+                        "{} {cx} {cy} {} {}\n",
+                        o.class,
+                        (b.x2 - b.x1) / 64.0,
+                        (b.y2 - b.y1) / 64.0
+                    )
                 })
                 .collect();
             let png = detective_vision::encode::encode_png(&s.image).unwrap();
             form = form
-                .part("file", reqwest::multipart::Part::bytes(png).file_name(format!("l{i}.png")))
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(png).file_name(format!("l{i}.png")),
+                )
                 .part(
                     "file",
                     reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("l{i}.txt")),
@@ -250,7 +258,11 @@ async fn labelled_dataset(base: &str, key: &str) -> i64 {
         .json()
         .await
         .unwrap();
-    assert_eq!(ds["versions"][0]["splits"], serde_json::json!({"train": 8, "val": 4}), "{ds}");
+    assert_eq!(
+        ds["versions"][0]["splits"],
+        serde_json::json!({"train": 8, "val": 4}),
+        "{ds}"
+    );
     ds["id"].as_i64().unwrap()
 }
 
@@ -580,7 +592,9 @@ async fn every_page_works_in_chromium_against_real_data() {
     .await;
     let log = visible(&c, "#job-log").await;
     assert!(log.contains("epoch 2/2"), "{log}");
-    c.execute("document.getElementById('job').scrollIntoView();", vec![]).await.unwrap();
+    c.execute("document.getElementById('job').scrollIntoView();", vec![])
+        .await
+        .unwrap();
     shot(&c, "training").await;
     click(&c, "#register").await;
     until(
@@ -596,7 +610,11 @@ async fn every_page_works_in_chromium_against_real_data() {
         "document.querySelector('[data-model=detector] tr[data-version=\"1\"]') !== null",
     )
     .await;
-    click(&c, "[data-model=detector] tr[data-version=\"1\"] button[data-stage=Production]").await;
+    click(
+        &c,
+        "[data-model=detector] tr[data-version=\"1\"] button[data-stage=Production]",
+    )
+    .await;
     until(
         &c,
         "the version in Production",

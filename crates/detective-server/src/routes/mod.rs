@@ -10,6 +10,7 @@ pub mod labeling;
 pub mod log;
 pub mod models;
 pub mod predict;
+pub mod retraining;
 pub mod segmentation;
 pub mod settings;
 pub mod status;

@@ -163,12 +163,24 @@ async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> Api
     let dir =
         tempfile::tempdir_in(std::env::temp_dir()).map_err(|e| ApiError::internal(format!("temporary folder: {e}")))?;
     let mut name: Option<String> = None;
+    let mut dataset: (Option<String>, Option<String>) = (None, None);
     let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
     while let Some(field) = mp.next_field().await? {
         let field_name = field.name().unwrap_or("").to_string();
-        if field_name == "name" {
-            name = Some(field.text().await?.trim().to_string());
-            continue;
+        match field_name.as_str() {
+            "name" => {
+                name = Some(field.text().await?.trim().to_string());
+                continue;
+            }
+            "dataset_id" => {
+                dataset.0 = Some(field.text().await?.trim().to_string());
+                continue;
+            }
+            "dataset_version" => {
+                dataset.1 = Some(field.text().await?.trim().to_string());
+                continue;
+            }
+            _ => {}
         }
         let filename = field.file_name().unwrap_or("").to_ascii_lowercase();
         let ext = filename
@@ -201,7 +213,30 @@ async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> Api
     detective_core::names::check_segment("name", &name).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let has = |e: &str| files.iter().any(|(x, _)| x == e);
     let onnx = dir.path().join("model.onnx");
-    let (kind, metrics) = if has("bpk") {
+    // The dataset it was trained on: its version is where the metrics are measured.
+    let on = match dataset {
+        (Some(d), v) => {
+            let d: i64 = d
+                .parse()
+                .map_err(|_| ApiError::bad_request("dataset_id must be a number"))?;
+            let ds = detective_store::datasets::get(&st.db, d).await?;
+            let ver = match v {
+                Some(v) => v
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::bad_request("dataset_version must be a number"))?,
+                None => ds.versions.last().map_or(1, |v| v.version),
+            };
+            let dv = ds
+                .versions
+                .iter()
+                .find(|x| x.version == ver)
+                .ok_or_else(|| ApiError::bad_request(format!("dataset {d} has no version {ver}")))?;
+            Some((d, ver, dv.id))
+        }
+        (None, Some(_)) => return Err(ApiError::bad_request("dataset_version needs dataset_id")),
+        (None, None) => None,
+    };
+    let (kind, extra) = if has("bpk") {
         if !has("json") {
             return Err(ApiError::bad_request(
                 "a .bpk needs its .json (the metadata written next to it)",
@@ -212,7 +247,9 @@ async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> Api
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?;
         exported.map_err(|e| ApiError::bad_request(format!("the uploaded weights do not load: {e}")))?;
-        ("native", json!({}))
+        let meta = detective_ml::checkpoint::load_meta(&dir.path().join("model.bpk"))
+            .map_err(|e| ApiError::bad_request(format!("the uploaded metadata: {e}")))?;
+        ("native", json!({"model": meta.scale.as_str(), "imgsz": meta.imgsz}))
     } else if has("onnx") {
         let proto = detective_ml::export::read_onnx(&onnx)
             .map_err(|e| ApiError::bad_request(format!("the uploaded file is not a readable ONNX model: {e}")))?;
@@ -232,10 +269,34 @@ async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> Api
         upload.push(("model.bpk", dir.path().join("model.bpk")));
         upload.push(("model.json", dir.path().join("model.json")));
     }
-    let params = json!({"source": "upload", "format": kind});
-    detective_ops::registry::add_with_files(&st.db, &st.objects, &name, "detect", &metrics, &params, None, &upload)
-        .await
-        .map_err(ops_error)
+    let mut params = json!({"source": "upload", "format": kind});
+    if let Some(o) = params.as_object_mut()
+        && let Some(m) = extra.as_object()
+    {
+        o.extend(m.clone());
+    }
+    let v = detective_ops::registry::add_with_files(
+        &st.db,
+        &st.objects,
+        &name,
+        "detect",
+        &json!({}),
+        &params,
+        on.map(|(_, _, id)| id),
+        &upload,
+    )
+    .await
+    .map_err(ops_error)?;
+    match on {
+        // Measured on the dataset's validation split, as a trained version is.
+        Some((d, ver, _)) => {
+            let m = detective_ops::registry::evaluate(&st.db, &st.objects, &st.settings.work_dir, &v, d, ver)
+                .await
+                .map_err(ops_error)?;
+            Ok(detective_store::models::set_metrics(&st.db, &v.name, v.version, &m).await?)
+        }
+        None => Ok(v),
+    }
 }
 
 #[derive(Debug, Deserialize)]

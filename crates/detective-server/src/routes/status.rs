@@ -230,9 +230,11 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
             && let Some((p, version)) = st.served.get()
         {
             let d = p.model();
-            models.push(json!({"task": task, "name": p.name, "version": version, "stage": "None",
+            models.push(
+                json!({"task": task, "name": p.name, "version": version, "stage": "None",
                                 "metrics": {}, "source": p.source, "backend": d.backend,
-                                "imgsz": d.imgsz, "classes": d.names}));
+                                "imgsz": d.imgsz, "classes": d.names}),
+            );
         }
     }
     Ok(Json(json!({ "models": models })))

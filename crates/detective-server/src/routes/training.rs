@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use detective_core::Action;
 use detective_ops::job_request::TrainingRequest;
-use detective_store::training_jobs::{self, Job, NewJob};
+use detective_store::training_jobs::{self, Job};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -56,72 +56,10 @@ pub async fn start(
     ApiJson(req): ApiJson<TrainingRequest>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
     caller.require(Action::Operate)?;
-    let job = queue(&st, req, &caller.key_name).await?;
+    let job = detective_ops::job_request::queue(&st.db, req, &caller.key_name)
+        .await
+        .map_err(ops_error)?;
     Ok((axum::http::StatusCode::CREATED, Json(job_view(&job))))
-}
-
-/// Validates `req`, resolves its dataset version and base model, and queues it.
-pub async fn queue(st: &AppState, mut req: TrainingRequest, who: &str) -> Result<Job, ApiError> {
-    req.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ds = detective_store::datasets::get(&st.db, req.dataset_id).await?;
-    if ds.task != req.task {
-        return Err(ApiError::bad_request(format!(
-            "dataset {} is a {} dataset",
-            ds.id, ds.task
-        )));
-    }
-    let version = match req.dataset_version {
-        Some(v) => ds
-            .versions
-            .iter()
-            .find(|x| x.version == v)
-            .ok_or_else(|| ApiError::bad_request(format!("dataset {} has no version {v}", ds.id)))?,
-        None => ds
-            .versions
-            .last()
-            .ok_or_else(|| ApiError::bad_request(format!("dataset {} has no versions", ds.id)))?,
-    };
-    if version.splits.get("train").copied().unwrap_or(0) == 0 {
-        return Err(ApiError::bad_request(format!(
-            "dataset {} version {} has no train images",
-            ds.id, version.version
-        )));
-    }
-    req.dataset_version = Some(version.version);
-    let base = match req.base_model.as_deref().filter(|s| !s.is_empty()) {
-        Some(spec) => {
-            let v = detective_ops::registry::require(&st.db, spec, &req.task)
-                .await
-                .map_err(ops_error)?;
-            Some(v)
-        }
-        None => None,
-    };
-    req.base_model = base.as_ref().map(|v| format!("{}@{}", v.name, v.version));
-    let model_name = req
-        .model_name
-        .clone()
-        .or_else(|| base.as_ref().map(|v| v.name.clone()))
-        .unwrap_or_else(|| "detector".into());
-    req.model_name = Some(model_name.clone());
-    let params = serde_json::to_value(&req).map_err(|e| ApiError::internal(e.to_string()))?;
-    let job = training_jobs::create(
-        &st.db,
-        &NewJob {
-            task: req.task.clone(),
-            dataset_id: ds.id,
-            dataset_version: version.version,
-            model_name,
-            params,
-            base_model: req.base_model.clone(),
-            epochs: req.epochs as i64,
-            created_by: who.to_string(),
-            max_attempts: 3,
-        },
-    )
-    .await?;
-    tracing::info!(job = job.id, by = who, "training job queued");
-    Ok(job)
 }
 
 /// An ops error as an API error (bad input → 400, storage errors as the store maps them).

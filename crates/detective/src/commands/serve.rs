@@ -104,7 +104,11 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     // `production`: serve the registry's Production detector, following promotions;
     // the bundled model until there is one.
     let follow = args.model.as_os_str() == "production";
-    let model_arg = if follow { std::path::PathBuf::from("bundled") } else { args.model.clone() };
+    let model_arg = if follow {
+        std::path::PathBuf::from("bundled")
+    } else {
+        args.model.clone()
+    };
     let model_path = detective_ml::bundled::resolve(&model_arg)?;
     let detector = Detector::load(&model_path, None, args.threads)
         .with_context(|| format!("loading the model {}", model_arg.display()))?;
@@ -169,15 +173,26 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         tracing::info!("database {} ({})", db.display_url(), db.backend().as_str());
         tracing::info!("object store {}", objects.display());
         let work_dir = settings.work_dir.clone();
-        let mut state = AppState::new(db.clone(), objects.clone(), Some(pool), settings);
+        let mut state =
+            AppState::new(db.clone(), objects.clone(), Some(pool), settings).with_mlops(config.mlops.clone());
         if let Some(seg) = segmenter {
             state = state.with_segmenter(seg);
         }
         if follow {
-            tokio::spawn(detective_server::follow_production(state.clone(), Duration::from_secs(10)));
+            tokio::spawn(detective_server::follow_production(
+                state.clone(),
+                Duration::from_secs(10),
+            ));
         }
         // The in-process training worker: one job at a time, below inference's CPU priority.
         let stop_worker = Arc::new(AtomicBool::new(false));
+        // The MLOps policy: drift checks, retraining conditions, completions.
+        let policy = tokio::spawn(detective_ops::policy::run(
+            db.clone(),
+            objects.clone(),
+            state.mlops.clone(),
+            stop_worker.clone(),
+        ));
         let worker = (!args.no_worker).then(|| {
             let env = RunnerEnv {
                 db: db.clone(),
@@ -206,6 +221,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         .await
         .with_context(|| format!("serving on {addr}"))?;
         stop_worker.store(true, Ordering::SeqCst);
+        let _ = policy.await;
         if let Some(w) = worker {
             // A running job stops at its next step and goes back to the queue.
             let _ = w.await;

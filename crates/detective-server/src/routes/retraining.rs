@@ -1,0 +1,99 @@
+//! Drift and retraining (DESIGN.md §5): `GET /api/metrics/drift` (latest drift
+//! report per feature, plus the drift_share history), `GET
+//! /api/retraining/conditions`, `POST /api/retraining/trigger` (manual),
+//! `GET /api/retraining/events`, and the run-time policy
+//! `GET/PUT /api/retraining/policy`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use detective_core::Action;
+use detective_ops::retraining::{self, Policy};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+use crate::problem::{ApiJson, ApiResult};
+use crate::routes::training::ops_error;
+use crate::state::AppState;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn policy(st: &AppState) -> ApiResult<Policy> {
+    retraining::policy(&st.db, &st.mlops.config.retraining)
+        .await
+        .map_err(ops_error)
+}
+
+#[utoipa::path(get, path = "/api/metrics/drift",
+    responses((status = 200, description = "{report: latest report (per feature: method, statistic, p_value, wasserstein_norm, psi, drifted, histograms) or null, history: [{created_at, drift_share, dataset_drift, min_p_value}], config}")),
+    security(("bearer" = [])))]
+pub async fn drift(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Action::Read)?;
+    let report = detective_store::drift::latest(&st.db).await?;
+    let history = detective_store::drift::history(&st.db, 200).await?;
+    Ok(Json(
+        json!({"report": report, "history": history, "config": st.mlops.config.drift}),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/retraining/conditions",
+    responses((status = 200, description = "{drift_detected, p_value, drift_share, new_labels, threshold_labels, should_retrain, reasons[], blocked[], auto_retrain, production}")),
+    security(("bearer" = [])))]
+pub async fn conditions(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Action::Read)?;
+    let p = policy(&st).await?;
+    Ok(Json(
+        retraining::conditions(&st.db, &p, now_ms()).await.map_err(ops_error)?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/retraining/trigger",
+    responses((status = 201, description = "the retraining event (dataset version built, job queued)"),
+        (status = 409, description = "a retraining is already running"), (status = 400, description = "nothing to retrain from")),
+    security(("bearer" = [])))]
+pub async fn trigger(State(st): State<AppState>, caller: Caller) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.require(Action::Operate)?;
+    let p = policy(&st).await?;
+    let reasons = vec![format!("manual trigger by {}", caller.key_name)];
+    let e = retraining::trigger(&st.db, &st.objects, &p, "manual", reasons, now_ms())
+        .await
+        .map_err(ops_error)?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(e).unwrap_or_default())))
+}
+
+#[utoipa::path(get, path = "/api/retraining/events",
+    responses((status = 200, description = "{items: events newest first (reasons, dataset version, job, outcome, detail, model_version)}")),
+    security(("bearer" = [])))]
+pub async fn events(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.require(Action::Read)?;
+    let items = detective_store::retraining::list(&st.db, 100).await?;
+    Ok(Json(json!({"items": items, "next": null})))
+}
+
+#[utoipa::path(get, path = "/api/retraining/policy",
+    responses((status = 200, description = "{auto_retrain, threshold_labels, retrain_on_drift, cooldown_secs, epochs, auto_promote_production}")),
+    security(("bearer" = [])))]
+pub async fn get_policy(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Policy>> {
+    caller.require(Action::Read)?;
+    Ok(Json(policy(&st).await?))
+}
+
+#[utoipa::path(put, path = "/api/retraining/policy", request_body(content = Object, description = "the whole policy"),
+    responses((status = 200, description = "the stored policy"), (status = 400, description = "out of range")),
+    security(("bearer" = [])))]
+pub async fn put_policy(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(p): ApiJson<Policy>,
+) -> ApiResult<Json<Policy>> {
+    caller.require(Action::Operate)?;
+    p.validate().map_err(ops_error)?;
+    let v = serde_json::to_value(&p).map_err(|e| crate::problem::ApiError::internal(e.to_string()))?;
+    detective_store::settings::set(&st.db, retraining::POLICY_KEY, &v).await?;
+    tracing::info!(by = %caller.key_name, ?p, "retraining policy changed");
+    Ok(Json(p))
+}
