@@ -195,8 +195,73 @@ if (mayOperate) {
   });
 }
 
+async function loadRetraining() {
+  const [c, events] = await Promise.all([api("/api/retraining/conditions"), api("/api/retraining/events")]);
+  const verdict = document.getElementById("rt-verdict");
+  verdict.textContent = c.should_retrain
+    ? (c.blocked.length ? "A retraining is called for, but waits: " + c.blocked.join("; ") + "."
+      : c.auto_retrain ? "A retraining is called for; the policy starts it at its next run." : "A retraining is called for (automatic retraining is off).")
+    : "No retraining is called for." + (c.blocked.length ? " (" + c.blocked.join("; ") + ")" : "");
+  document.getElementById("rt-reasons").replaceChildren(...c.reasons.map(r => el("li", {}, r)));
+  document.getElementById("rt-figures").textContent =
+    `drift: ${c.drift_detected ? "detected" : "none"}${typeof c.drift_share === "number" ? ` (share ${c.drift_share.toFixed(2)})` : ""} · ` +
+    `new labels ${c.new_labels} of ${c.threshold_labels} · Production ${c.production ? c.production.model + ` (dataset ${c.production.dataset_id} v${c.production.dataset_version})` : "none trained on a dataset"}`;
+  const body = document.querySelector("#events tbody");
+  if (events.items.length === 0) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No retraining yet.")));
+  } else {
+    body.replaceChildren(...events.items.map(e => el("tr", {},
+      el("td", {}, `#${e.id}`), el("td", {}, el("time", { datetime: e.created_at }, when(e.created_at))), el("td", {}, e.kind),
+      el("td", { class: "small" }, (e.reasons || []).join("; ")),
+      el("td", {}, e.dataset_id ? `${e.dataset_id} v${e.dataset_version}` : "–"),
+      el("td", {}, e.job_id ? el("a", { href: `/training?job=${e.job_id}` }, `#${e.job_id}`) : "–"),
+      el("td", { class: "small" }, el("span", { class: `job-status job-${e.outcome === "pending" ? "running" : e.outcome === "failed" ? "failed" : e.outcome === "not_better" ? "stopped" : "succeeded"}` }, e.outcome),
+        e.detail ? " " + e.detail : ""))));
+  }
+}
+
+async function loadPolicy() {
+  const p = await api("/api/retraining/policy");
+  document.getElementById("p-auto").checked = p.auto_retrain;
+  document.getElementById("p-drift").checked = p.retrain_on_drift;
+  document.getElementById("p-labels").value = p.threshold_labels;
+  document.getElementById("p-epochs").value = p.epochs;
+  document.getElementById("p-cool").value = p.cooldown_secs / 3600;
+  document.getElementById("p-prod").checked = p.auto_promote_production;
+}
+
+if (mayOperate) {
+  document.getElementById("trigger").addEventListener("click", async () => {
+    const s = document.getElementById("rt-status");
+    s.textContent = "Building the dataset version and queueing the job…";
+    try {
+      const e = await api("/api/retraining/trigger", { method: "POST" });
+      s.textContent = `Retraining #${e.id} started: dataset ${e.dataset_id} v${e.dataset_version}, job #${e.job_id}.`;
+      await Promise.all([loadRetraining(), loadJobs()]);
+    } catch (e) { s.textContent = e.message; }
+  });
+  document.getElementById("policy").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const body = {
+      auto_retrain: f.get("auto_retrain") === "on", retrain_on_drift: f.get("retrain_on_drift") === "on",
+      threshold_labels: Number(f.get("threshold_labels")), epochs: Number(f.get("epochs")),
+      cooldown_secs: Math.round(Number(f.get("cooldown_h")) * 3600), auto_promote_production: f.get("auto_promote_production") === "on",
+    };
+    const s = document.getElementById("rt-status");
+    try {
+      await api("/api/retraining/policy", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      s.textContent = "Policy saved.";
+      await loadRetraining();
+    } catch (e) { s.textContent = e.message; }
+  });
+  loadPolicy().catch(() => {});
+}
+
 await loadDatasets().catch(() => {});
 await loadJobs();
+loadRetraining().catch(() => {});
+setInterval(() => loadRetraining().catch(() => {}), 5000);
 const wanted = Number(new URLSearchParams(location.search).get("job"));
 if (wanted) open(wanted);
 setInterval(() => loadJobs().catch(() => {}), 3000);

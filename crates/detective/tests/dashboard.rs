@@ -576,8 +576,13 @@ async fn every_page_works_in_chromium_against_real_data() {
         type_into(&c, field, value).await;
     }
     click(&c, "#start button[type=submit]").await;
-    let queued = visible(&c, "#start-status").await;
-    assert!(queued.contains("queued"), "{queued}");
+    let queued = until(
+        &c,
+        "the queued job",
+        "document.getElementById('start-status').textContent",
+    )
+    .await;
+    assert!(queued.as_str().unwrap().contains("queued"), "{queued}");
     until(
         &c,
         "the job to succeed in the server's worker",
@@ -623,8 +628,163 @@ async fn every_page_works_in_chromium_against_real_data() {
     .await;
     let status = api(&base, &admin, "/api/model-status").await;
     assert_eq!(status["models"][0]["name"], "detector", "{status}");
-    assert_eq!(status["models"][0]["version"], 1, "{status}");
     shot(&c, "models").await;
+
+    // Labeling queue (admin): draw a box with the mouse, set its class with a key,
+    // draw and delete another, submit with Ctrl+Enter, skip the next with S.
+    let mut seed = 10;
+    while api(&base, &admin, "/api/labeling-queue").await["pending"]
+        .as_i64()
+        .unwrap()
+        < 3
+    {
+        log_frames(dir.path(), port, &device, "line3-cam1", 10, seed);
+        seed += 1;
+        assert!(seed < 20, "no uncertain frames queued");
+    }
+    let before = api(&base, &admin, "/api/labeling-queue").await;
+    c.goto(&format!("{base}/labeling")).await.unwrap();
+    until(
+        &c,
+        "the frame on the canvas",
+        "document.getElementById('canvas').dataset.ready",
+    )
+    .await;
+    let pending = visible(&c, "#n-pending").await;
+    assert_eq!(pending, before["pending"].to_string());
+    let n0: i64 = until(
+        &c,
+        "the model's boxes",
+        "document.getElementById('canvas').dataset.boxes",
+    )
+    .await
+    .as_str()
+    .unwrap()
+    .parse()
+    .unwrap();
+    // Mouse drags in canvas fractions (client coordinates computed in the page).
+    let drag = |from: (f64, f64), to: (f64, f64)| {
+        format!(
+            "const cv = document.getElementById('canvas'); const r = cv.getBoundingClientRect(); \
+             const at = (fx, fy) => ({{clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true}}); \
+             cv.dispatchEvent(new MouseEvent('mousedown', at({}, {}))); \
+             window.dispatchEvent(new MouseEvent('mousemove', at({}, {}))); \
+             window.dispatchEvent(new MouseEvent('mouseup', at({}, {})));",
+            from.0, from.1, to.0, to.1, to.0, to.1
+        )
+    };
+    let canvas = c.find(Locator::Css("#canvas")).await.unwrap();
+    canvas.send_keys("r").await.unwrap();
+    c.execute(&drag((0.05, 0.05), (0.25, 0.3)), vec![]).await.unwrap();
+    until(
+        &c,
+        "the drawn box",
+        &format!("document.getElementById('canvas').dataset.boxes === '{}'", n0 + 1),
+    )
+    .await;
+    canvas.send_keys("2").await.unwrap();
+    canvas.send_keys("r").await.unwrap();
+    c.execute(&drag((0.6, 0.6), (0.9, 0.9)), vec![]).await.unwrap();
+    until(
+        &c,
+        "a second box",
+        &format!("document.getElementById('canvas').dataset.boxes === '{}'", n0 + 2),
+    )
+    .await;
+    canvas.send_keys("\u{E017}").await.unwrap(); // Delete
+    until(
+        &c,
+        "the second box deleted",
+        &format!("document.getElementById('canvas').dataset.boxes === '{}'", n0 + 1),
+    )
+    .await;
+    shot(&c, "labeling").await;
+    canvas.send_keys("\u{E009}\u{E007}\u{E000}").await.unwrap(); // Ctrl+Enter
+    until(
+        &c,
+        "the label stored",
+        "document.getElementById('label-status').textContent.includes('labelled with')",
+    )
+    .await;
+    let labeled = api(&base, &admin, "/api/labeling-queue?status=labeled").await;
+    assert_eq!(labeled["items"].as_array().unwrap().len(), 1, "{labeled}");
+    assert_eq!(labeled["done"], before["done"].as_i64().unwrap() + 1);
+    until(&c, "the next frame", "document.getElementById('canvas').dataset.ready").await;
+    c.find(Locator::Css("#canvas"))
+        .await
+        .unwrap()
+        .send_keys("s")
+        .await
+        .unwrap();
+    until(
+        &c,
+        "the skip",
+        "document.getElementById('label-status').textContent.includes('skipped')",
+    )
+    .await;
+    let skipped = api(&base, &admin, "/api/labeling-queue?status=skipped").await;
+    assert_eq!(skipped["items"].as_array().unwrap().len(), 1, "{skipped}");
+    let done = visible(&c, "#n-done").await;
+    assert_eq!(
+        done,
+        (before["done"].as_i64().unwrap() + 2).to_string(),
+        "the counter follows"
+    );
+    assert_eq!(status["models"][0]["version"], 1, "{status}");
+
+    // Drift: a check of the logged frames against detector@1's training images
+    // (run here on the server's database, as its policy job would), shown per feature.
+    {
+        let db = detective_store::Db::open_sqlite_file(&dir.path().join("cloud/detective.db"))
+            .await
+            .unwrap();
+        let objects = detective_store::Objects::local(&dir.path().join("cloud/objects")).unwrap();
+        let cfg = detective_ops::drift::DriftConfig {
+            min_rows: 5,
+            window_secs: 24 * 3600,
+            ..Default::default()
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let report = detective_ops::drift::DriftMonitor::default()
+            .check(&db, &objects, &cfg, now + 1000)
+            .await
+            .unwrap()
+            .expect("a report");
+        assert!(report.reference.contains("detector@1"), "{}", report.reference);
+    }
+    c.goto(&format!("{base}/drift")).await.unwrap();
+    until(
+        &c,
+        "the feature table",
+        "document.querySelectorAll('#features tbody tr').length === 8 && document.querySelectorAll('#hists figure').length >= 7",
+    )
+    .await;
+    let summary = visible(&c, "#s-ref").await;
+    assert!(summary.contains("training images of detector@1"), "{summary}");
+    until(
+        &c,
+        "the share history",
+        "document.querySelectorAll('#share-chart circle').length === 1",
+    )
+    .await;
+    shot(&c, "drift").await;
+    // Training & retraining: the conditions and the policy are on the Training page.
+    c.goto(&format!("{base}/training")).await.unwrap();
+    until(
+        &c,
+        "the retraining conditions",
+        "document.getElementById('rt-figures').textContent.includes('new labels 1 of 50')",
+    )
+    .await;
+    until(
+        &c,
+        "the policy form",
+        "document.getElementById('p-labels').value === '50'",
+    )
+    .await;
 
     // Segmentation lab (admin): two epochs of the run side by side on a validation
     // sample with a defect: heatmaps, overlays, ground truth, Dice and IoU.

@@ -92,7 +92,8 @@ impl DriftConfig {
         if !(0.0..=1.0).contains(&self.share_threshold)
             || !(0.0..=1.0).contains(&self.feature_p_value)
             || !(0.0..=1.0).contains(&self.dataset_p_value)
-            || !(self.wasserstein_threshold >= 0.0)
+            || self.wasserstein_threshold.is_nan()
+            || self.wasserstein_threshold < 0.0
         {
             return bad("thresholds must be within 0..1 (wasserstein_threshold ≥ 0)");
         }

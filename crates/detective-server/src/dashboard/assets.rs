@@ -9,7 +9,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 12] = [
+const FILES: [(&str, &str, &str); 14] = [
     ("app.css", CSS, include_str!("../../static/app.css")),
     ("common.js", JS, include_str!("../../static/common.js")),
     ("overview.js", JS, include_str!("../../static/overview.js")),
@@ -22,6 +22,8 @@ const FILES: [(&str, &str, &str); 12] = [
     ("segmentation.js", JS, include_str!("../../static/segmentation.js")),
     ("models.js", JS, include_str!("../../static/models.js")),
     ("training.js", JS, include_str!("../../static/training.js")),
+    ("labeling.js", JS, include_str!("../../static/labeling.js")),
+    ("drift.js", JS, include_str!("../../static/drift.js")),
 ];
 
 pub async fn serve(Path(file): Path<String>) -> Response {

@@ -26,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/segmentation", get(pages::segmentation))
         .route("/models", get(pages::models))
         .route("/training", get(pages::training))
+        .route("/labeling", get(pages::labeling))
+        .route("/drift", get(pages::drift))
         .route("/datasets", get(pages::datasets))
         .route("/health", get(pages::health))
         .route("/settings", get(pages::settings))

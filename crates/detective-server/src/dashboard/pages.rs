@@ -21,12 +21,14 @@ pub struct Nav {
 }
 
 /// (path, label) of the pages, in the navigation's order.
-pub const PAGES: [(&str, &str); 10] = [
+pub const PAGES: [(&str, &str); 12] = [
     ("/", "Overview"),
     ("/live", "Live"),
     ("/inspections", "Inspections"),
     ("/analytics", "Analytics"),
+    ("/drift", "Drift"),
     ("/segmentation", "Segmentation"),
+    ("/labeling", "Labeling"),
     ("/datasets", "Datasets"),
     ("/training", "Training"),
     ("/models", "Models"),
@@ -125,6 +127,32 @@ pub async fn models(State(st): State<AppState>, user: PageUser) -> Response {
     render(Models {
         may_operate: user.may(Action::Operate),
         nav: Nav::new("/models", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "drift.html")]
+struct Drift {
+    nav: Nav,
+}
+
+pub async fn drift(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Drift {
+        nav: Nav::new("/drift", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "labeling.html")]
+struct Labeling {
+    nav: Nav,
+    may_operate: bool,
+}
+
+pub async fn labeling(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Labeling {
+        may_operate: user.may(Action::Operate),
+        nav: Nav::new("/labeling", &user, &st),
     })
 }
 

@@ -32,7 +32,7 @@ pub struct QueueQuery {
 }
 
 #[utoipa::path(get, path = "/api/labeling-queue", params(QueueQuery),
-    responses((status = 200, description = "{items, next, pending, done}")), security(("bearer" = [])))]
+    responses((status = 200, description = "{items, next, pending, done, classes}")), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
@@ -54,8 +54,10 @@ pub async fn list(
     }
     let (items, next) = detective_store::labeling::list(&st.db, status, order, q.cursor.as_deref(), limit).await?;
     let (pending, done) = detective_store::labeling::counts(&st.db).await?;
+    // The class names labelers pick from: the served detector's.
+    let classes = st.served.pool().map(|p| p.model().names.clone()).unwrap_or_default();
     Ok(Json(
-        json!({"items": items, "next": next, "pending": pending, "done": done}),
+        json!({"items": items, "next": next, "pending": pending, "done": done, "classes": classes}),
     ))
 }
 
