@@ -18,6 +18,9 @@ pub struct RemoteModel {
     pub version: i64,
     /// File names of its artifact.
     pub files: Vec<String>,
+    /// SHA-256 (hex) of its files, as the registry recorded them; a downloaded
+    /// file must match. Versions registered without them are not checked.
+    pub checksums: std::collections::BTreeMap<String, String>,
 }
 
 impl RemoteModel {
@@ -124,10 +127,19 @@ impl ModelPuller {
             .as_array()
             .map(|a| a.iter().filter_map(|f| f.as_str()).map(str::to_string).collect())
             .unwrap_or_default();
+        let checksums = m["checksums"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_ascii_lowercase())))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Some(RemoteModel {
             name: name.to_string(),
             version,
             files,
+            checksums,
         }))
     }
 
@@ -179,6 +191,16 @@ impl ModelPuller {
                 .bytes()
                 .await
                 .map_err(|e| cloud_err(format!("{url}: download cut off: {e}")))?;
+            if let Some(want) = m.checksums.get(f) {
+                use sha2::Digest;
+                let got = hex::encode(sha2::Sha256::digest(&bytes));
+                if &got != want {
+                    return Err(cloud_err(format!(
+                        "{url}: checksum mismatch (SHA-256 {got}, the registry says {want}); not using {}",
+                        m.spec()
+                    )));
+                }
+            }
             let path = into.join(f);
             std::fs::write(&path, &bytes).map_err(|e| io(&path, e))?;
         }
@@ -250,6 +272,62 @@ mod tests {
         std::fs::create_dir_all(&v).unwrap();
         std::fs::write(v.join("model.onnx"), b"x").unwrap();
         assert_eq!(p.cached(), Some(("m@3".to_string(), v.join("model.onnx"))));
+    }
+
+    /// A one-file "cloud" on loopback: model-status naming `m@1` with `sum` as
+    /// the checksum of model.onnx, and the file's bytes `body`.
+    fn fake_cloud(sum: String, body: &'static [u8]) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(4) {
+                let Ok(mut s) = stream else { continue };
+                let mut first = String::new();
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                r.read_line(&mut first).unwrap();
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap() == 0 || l == "\r\n" {
+                        break;
+                    }
+                }
+                let payload: Vec<u8> = if first.contains("/api/model-status") {
+                    serde_json::json!({"models": [{"task": "detect", "source": "registry", "stage": "Production",
+                        "name": "m", "version": 1, "files": ["model.onnx"], "checksums": {"model.onnx": sum}}]})
+                    .to_string()
+                    .into_bytes()
+                } else {
+                    body.to_vec()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    payload.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&payload);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_download_whose_checksum_differs_is_refused_and_nothing_is_cached() {
+        use sha2::Digest;
+        let good = hex::encode(sha2::Sha256::digest(b"onnx bytes"));
+        let dir = tempfile::tempdir().unwrap();
+        let p = ModelPuller::new(&fake_cloud(good.clone(), b"tampered"), "k", dir.path().to_path_buf()).unwrap();
+        let m = p.production().await.unwrap().unwrap();
+        assert_eq!(m.checksums["model.onnx"], good);
+        let e = p.fetch(&m).await.unwrap_err().to_string();
+        assert!(e.contains("checksum mismatch"), "{e}");
+        assert_eq!(p.cached(), None, "a refused download is not the current model");
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = ModelPuller::new(&fake_cloud(good, b"onnx bytes"), "k", dir.path().to_path_buf()).unwrap();
+        let m = p.production().await.unwrap().unwrap();
+        let path = p.fetch(&m).await.unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"onnx bytes");
     }
 
     #[tokio::test]

@@ -184,7 +184,8 @@ pub async fn register_job(
 }
 
 /// Adds the next version of `name` and uploads `files` (name in the version
-/// folder, local path) plus `metrics.json`; a failed upload removes the version again.
+/// folder, local path) plus `metrics.json`; their SHA-256 go to `params.files`.
+/// A failed upload removes the version again.
 #[allow(clippy::too_many_arguments)]
 pub async fn add_with_files(
     db: &Db,
@@ -196,7 +197,20 @@ pub async fn add_with_files(
     dataset_version_id: Option<i64>,
     files: &[(&str, PathBuf)],
 ) -> Result<ModelVersion, OpsError> {
-    let v = models::add_version(db, name, task, metrics, params, None, dataset_version_id).await?;
+    // SHA-256 of every file, in params.files: agents check their downloads against it.
+    let mut sums = serde_json::Map::new();
+    for (file, path) in files {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| OpsError::io(path.display(), e))?;
+        use sha2::Digest;
+        sums.insert(file.to_string(), json!(hex::encode(sha2::Sha256::digest(&bytes))));
+    }
+    let mut params = params.clone();
+    if let Some(o) = params.as_object_mut() {
+        o.insert("files".into(), serde_json::Value::Object(sums));
+    }
+    let v = models::add_version(db, name, task, metrics, &params, None, dataset_version_id).await?;
     let upload = async {
         for (file, path) in files {
             let bytes = tokio::fs::read(path)

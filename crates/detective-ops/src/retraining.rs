@@ -136,27 +136,30 @@ pub async fn conditions(db: &Db, policy: &Policy, now_ms: i64) -> Result<serde_j
     }))
 }
 
-/// YOLO label text of reviewed boxes in a `w×h` frame.
-fn yolo_text(boxes: &serde_json::Value, w: f64, h: f64) -> String {
+/// YOLO label text of reviewed boxes in a `w×h` frame (boxes clipped to it; empty ones dropped).
+fn yolo_text(boxes: &serde_json::Value, w: u32, h: u32) -> String {
     let mut out = String::new();
     for b in boxes.as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let class = b.get("class").and_then(|c| c.as_u64());
+        let class = b
+            .get("class")
+            .and_then(|c| c.as_u64())
+            .and_then(|c| u32::try_from(c).ok());
         let bb: Vec<f64> = b
             .get("bbox")
             .and_then(|v| v.as_array())
             .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
             .unwrap_or_default();
         if let (Some(c), [x1, y1, x2, y2]) = (class, bb.as_slice()) {
-            let (x1, y1) = (x1.clamp(0.0, w), y1.clamp(0.0, h));
-            let (x2, y2) = (x2.clamp(0.0, w), y2.clamp(0.0, h));
-            if x2 > x1 && y2 > y1 {
-                out.push_str(&format!(
-                    "{c} {:.6} {:.6} {:.6} {:.6}\n",
-                    (x1 + x2) / 2.0 / w,
-                    (y1 + y2) / 2.0 / h,
-                    (x2 - x1) / w,
-                    (y2 - y1) / h
-                ));
+            let (fw, fh) = (w as f64, h as f64);
+            let xyxy = [
+                x1.clamp(0.0, fw),
+                y1.clamp(0.0, fh),
+                x2.clamp(0.0, fw),
+                y2.clamp(0.0, fh),
+            ];
+            if xyxy[2] > xyxy[0] && xyxy[3] > xyxy[1] {
+                out.push_str(&detective_data::labels::YoloLabel::from_xyxy(c, xyxy, w, h).to_line());
+                out.push('\n');
             }
         }
     }
@@ -206,7 +209,7 @@ pub async fn build_dataset(
         let text = if frame.defect_free {
             String::new()
         } else {
-            yolo_text(&frame.boxes, w as f64, h as f64)
+            yolo_text(&frame.boxes, w, h)
         };
         let (img, _) = detective_store::images::insert(
             db,
@@ -380,5 +383,50 @@ async fn complete(
             format!("not better, left at stage None: {figures}"),
             mv,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reviewed_boxes_become_yolo_lines_clipped_to_the_frame() {
+        let boxes = json!([
+            {"class": 1, "bbox": [10.0, 20.0, 30.0, 60.0]},
+            {"class": 0, "bbox": [-5.0, 90.0, 20.0, 120.0]},
+            {"class": 2, "bbox": [50.0, 50.0, 50.0, 70.0]},
+        ]);
+        let text = yolo_text(&boxes, 100, 100);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "1 0.200000 0.400000 0.200000 0.400000",
+                "0 0.100000 0.950000 0.200000 0.100000"
+            ]
+        );
+        assert_eq!(yolo_text(&json!([]), 100, 100), "", "defect-free: an empty label");
+    }
+
+    #[test]
+    fn a_policy_out_of_range_is_refused() {
+        assert!(Policy::default().validate().is_ok());
+        assert!(
+            Policy {
+                threshold_labels: 0,
+                ..Policy::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Policy {
+                epochs: 0,
+                ..Policy::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

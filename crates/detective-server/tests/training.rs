@@ -267,6 +267,11 @@ on_both!(
         assert_eq!(v["stage"], "Production");
         let status = get(&s, &op, "/api/model-status").await;
         assert!(status.to_string().contains("\"version\":2"), "{status}");
+        let sum = status["models"][0]["checksums"]["model.onnx"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(sum.len(), 64, "agents get the SHA-256 of each file: {status}");
         let versions = get(&s, &op, "/api/models/detector/versions").await;
         assert_eq!(versions["items"][1]["stage"], "Archived", "one Production per model");
 

@@ -28,20 +28,7 @@ async fn seed(db: &Db, objects: &Objects) -> i64 {
         let sha = format!("{:064x}", i + 1);
         let key = detective_store::keys::image("steel", &sha, "png");
         objects.put(&key, png.clone().into()).await.unwrap();
-        let label: String = s
-            .objects
-            .iter()
-            .map(|o| {
-                let b = o.bbox;
-                let (cx, cy) = ((b.x1 + b.x2) / 128.0, (b.y1 + b.y2) / 128.0);
-                format!(
-                    "{} {cx} {cy} {} {}\n",
-                    o.class,
-                    (b.x2 - b.x1) / 64.0,
-                    (b.y2 - b.y1) / 64.0
-                )
-            })
-            .collect();
+        let label = common::synth_label_text(&s);
         let img = detective_store::images::NewImage {
             project: "steel".into(),
             object_key: key,

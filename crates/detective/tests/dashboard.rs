@@ -212,20 +212,7 @@ async fn labelled_dataset(base: &str, key: &str) -> i64 {
             .text("split", split);
         for i in range {
             let s = detective_vision::synth::generate(&cfg, 21, i).unwrap();
-            let label: String = s
-                .objects
-                .iter()
-                .map(|o| {
-                    let b = o.bbox;
-                    let (cx, cy) = ((b.x1 + b.x2) / 128.0, (b.y1 + b.y2) / 128.0);
-                    format!(
-                        "{} {cx} {cy} {} {}\n",
-                        o.class,
-                        (b.x2 - b.x1) / 64.0,
-                        (b.y2 - b.y1) / 64.0
-                    )
-                })
-                .collect();
+            let label = common::synth_label_text(&s);
             let png = detective_vision::encode::encode_png(&s.image).unwrap();
             form = form
                 .part(

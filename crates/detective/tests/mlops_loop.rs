@@ -128,7 +128,6 @@ async fn dataset(base: &str, key: &str) -> i64 {
         defect_rate: 0.8,
         ..Default::default()
     };
-    let (w, h) = (cfg.width as f32, cfg.height as f32);
     for (split, range) in [("train", 0..8u64), ("val", 8..12)] {
         let mut form = reqwest::multipart::Form::new()
             .text("project", "line")
@@ -136,21 +135,7 @@ async fn dataset(base: &str, key: &str) -> i64 {
             .text("split", split);
         for i in range {
             let s = detective_vision::synth::generate(&cfg, 31, i).unwrap();
-            let label: String = s
-                .objects
-                .iter()
-                .map(|o| {
-                    let b = o.bbox;
-                    format!(
-                        "{} {} {} {} {}\n",
-                        o.class,
-                        (b.x1 + b.x2) / 2.0 / w,
-                        (b.y1 + b.y2) / 2.0 / h,
-                        (b.x2 - b.x1) / w,
-                        (b.y2 - b.y1) / h
-                    )
-                })
-                .collect();
+            let label = common::synth_label_text(&s);
             let jpg = detective_vision::encode::encode_jpeg(&s.image, 90).unwrap();
             form = form
                 .part(
@@ -337,15 +322,18 @@ async fn drift_and_labels_retrain_register_and_switch_the_agent_by_themselves() 
     .await;
     let job = get(&base, &admin, &format!("/api/training/{job_id}")).await;
     eprintln!(
-        "retraining {}: outcome {} — {}; job {} {} after {} epochs; trigger to outcome {:.0} s",
+        "retraining {}: outcome {} — {}; job {} {} after {} epochs, started {} finished {}; trigger to outcome {:.0} s",
         done["id"],
         done["outcome"],
         done["detail"],
         job_id,
         job["status"],
         job["history"].as_array().map_or(0, |h| h.len()),
+        job["started_at"],
+        job["finished_at"],
         job_start.elapsed().as_secs_f64()
     );
+    eprintln!("job log:\n{}", job["log"].as_str().unwrap_or_default());
     assert_eq!(job["status"], "succeeded", "{}", job["log"]);
     assert_eq!(job["base_model"], "line-model@1", "fine-tuned from Production");
     let ds_now = get(&base, &admin, &format!("/api/datasets/{ds}")).await;

@@ -116,7 +116,11 @@ pub fn bin_edges(a: &[f64], b: &[f64], bins: usize) -> Vec<f64> {
         lo -= 0.5;
         hi += 0.5;
     }
-    (0..=bins).map(|i| lo + (hi - lo) * i as f64 / bins as f64).collect()
+    // As NumPy's linspace: i·step + lo, the last edge exactly the maximum.
+    let step = (hi - lo) / bins as f64;
+    (0..=bins)
+        .map(|i| if i == bins { hi } else { i as f64 * step + lo })
+        .collect()
 }
 
 /// Shares of `v` in the bins of `edges` (half-open, the last one closed), as NumPy's `histogram`.

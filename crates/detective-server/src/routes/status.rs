@@ -217,7 +217,8 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
             let files = crate::routes::models::artifact_files(&st, v).await?;
             models.push(
                 json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
-                                "metrics": v.metrics, "source": "registry", "files": files}),
+                                "metrics": v.metrics, "source": "registry", "files": files,
+                                "checksums": v.params.get("files")}),
             );
         } else if task == "segment"
             && let Some(p) = &st.segmenter

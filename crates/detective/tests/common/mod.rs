@@ -96,3 +96,19 @@ pub fn key_of(dir: &Path, data: &str, role: &str) -> String {
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).lines().last().unwrap().trim().to_string()
 }
+
+/// The YOLO label text of a synthetic sample (its true boxes).
+pub fn synth_label_text(sample: &detective_vision::synth::SynthSample) -> String {
+    let (w, h) = (sample.image.width(), sample.image.height());
+    sample
+        .objects
+        .iter()
+        .map(|o| {
+            let b = [o.bbox.x1 as f64, o.bbox.y1 as f64, o.bbox.x2 as f64, o.bbox.y2 as f64];
+            format!(
+                "{}\n",
+                detective_data::labels::YoloLabel::from_xyxy(o.class, b, w, h).to_line()
+            )
+        })
+        .collect()
+}
