@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use detective_store::clock::now_ms;
 use detective_store::{Db, Objects};
 use serde::{Deserialize, Serialize};
 
@@ -64,12 +65,6 @@ impl Mlops {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// One pass: drift check (when due), completions, automatic trigger.
 pub async fn tick(db: &Db, objects: &Objects, m: &Mlops, drift_due: bool) -> Result<(), OpsError> {
     if drift_due {
@@ -112,11 +107,6 @@ pub async fn run(db: Db, objects: Objects, m: Arc<Mlops>, stop: Arc<AtomicBool>)
         if let Err(e) = tick(&db, &objects, &m, due).await {
             tracing::warn!("MLOps policy: {e}");
         }
-        let mut left = every.min(drift_every);
-        while !left.is_zero() && !stop.load(Ordering::SeqCst) {
-            let s = left.min(Duration::from_millis(200));
-            tokio::time::sleep(s).await;
-            left -= s;
-        }
+        crate::worker::sleep_unless(every.min(drift_every), &stop).await;
     }
 }

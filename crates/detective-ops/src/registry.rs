@@ -232,6 +232,17 @@ pub async fn add_with_files(
     Ok(v)
 }
 
+/// Detection metrics as the registry stores them (overall and per class).
+pub fn metrics_json(m: &detective_ml::metrics::detection::DetectionMetrics) -> serde_json::Value {
+    json!({
+        "precision": m.precision, "recall": m.recall, "map50": m.map50, "map50_95": m.map50_95,
+        "fitness": m.fitness, "images": m.images, "instances": m.instances,
+        "per_class": m.per_class.iter().map(|c| json!({
+            "class": c.class, "name": c.name, "precision": c.precision, "recall": c.recall,
+            "map50": c.map50, "map50_95": c.map50_95, "instances": c.instances})).collect::<Vec<_>>(),
+    })
+}
+
 /// Metrics of version `v` on the `split` split of dataset version
 /// (`dataset_id`, `version`), in the registry's metrics layout.
 pub async fn evaluate(
@@ -260,14 +271,7 @@ pub async fn evaluate(
                 )));
             }
             let report = validate_engine(det.engine(), &samples, &names, 0.7, 300, |_, _| {})?;
-            let m = &report.metrics;
-            Ok(json!({
-                "precision": m.precision, "recall": m.recall, "map50": m.map50, "map50_95": m.map50_95,
-                "fitness": m.fitness, "images": m.images, "instances": m.instances,
-                "per_class": m.per_class.iter().map(|c| json!({
-                    "class": c.class, "name": c.name, "precision": c.precision, "recall": c.recall,
-                    "map50": c.map50, "map50_95": c.map50_95, "instances": c.instances})).collect::<Vec<_>>(),
-            }))
+            Ok(metrics_json(&report.metrics))
         })
         .await
         .map_err(|e| OpsError::Train(format!("evaluation thread: {e}")))??;
@@ -335,7 +339,6 @@ pub async fn compare(
         .chain(cb.iter())
         .filter_map(|c| c.get("name").and_then(|n| n.as_str()).map(str::to_string))
         .collect();
-    names.dedup();
     names.sort();
     names.dedup();
     let find = |list: &[serde_json::Value], n: &str| list.iter().find(|c| c["name"] == n).cloned();
@@ -375,12 +378,5 @@ pub async fn compare(
 
 /// (dataset id, version number) of a dataset version's database id.
 pub async fn dataset_of_version(db: &Db, version_id: i64) -> Result<(i64, i64), OpsError> {
-    for ds in detective_store::datasets::list(db, None).await? {
-        if let Some(v) = ds.versions.iter().find(|v| v.id == version_id) {
-            return Ok((ds.id, v.version));
-        }
-    }
-    Err(OpsError::Invalid(format!(
-        "dataset version id {version_id} does not exist"
-    )))
+    Ok(detective_store::datasets::version_of_id(db, version_id).await?)
 }

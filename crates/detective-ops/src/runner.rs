@@ -274,20 +274,17 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
 
 /// The final validation of a run as the registry stores metrics.
 fn summary_metrics(s: &TrainSummary, dataset_version_id: i64) -> serde_json::Value {
-    match &s.final_val {
+    let mut m = match &s.final_val {
         Some(v) => {
-            let m = &v.metrics;
-            json!({
-                "precision": m.precision, "recall": m.recall, "map50": m.map50, "map50_95": m.map50_95,
-                "fitness": m.fitness, "images": m.images, "instances": m.instances,
-                "per_class": m.per_class.iter().map(|c| json!({
-                    "class": c.class, "name": c.name, "precision": c.precision, "recall": c.recall,
-                    "map50": c.map50, "map50_95": c.map50_95, "instances": c.instances})).collect::<Vec<_>>(),
-                "epochs": s.epochs_done, "split": "val", "dataset_version_id": dataset_version_id,
-            })
+            let mut m = crate::registry::metrics_json(&v.metrics);
+            m["split"] = json!("val");
+            m
         }
-        None => json!({"epochs": s.epochs_done, "dataset_version_id": dataset_version_id}),
-    }
+        None => json!({}),
+    };
+    m["epochs"] = json!(s.epochs_done);
+    m["dataset_version_id"] = json!(dataset_version_id);
+    m
 }
 
 /// Lowers the calling thread's CPU priority (Linux: per thread).
@@ -378,7 +375,7 @@ fn train_on_thread(
 /// Copies a run folder's results (weights, results.csv, args.yaml, plots) to `prefix/`.
 async fn upload_run(objects: &Objects, out: &Path, prefix: &str) -> Result<(), OpsError> {
     let mut files = Vec::new();
-    for (sub, keep) in [("", true), ("weights", true)] {
+    for sub in ["", "weights"] {
         let dir = if sub.is_empty() {
             out.to_path_buf()
         } else {
@@ -393,7 +390,7 @@ async fn upload_run(objects: &Objects, out: &Path, prefix: &str) -> Result<(), O
                 .iter()
                 .any(|e| name.ends_with(e));
             // Epoch checkpoints and the optimiser state stay local: best and last are what the registry needs.
-            if keep && ok_ext && entry.path().is_file() && !name.starts_with("epoch") {
+            if ok_ext && entry.path().is_file() && !name.starts_with("epoch") {
                 let key = if sub.is_empty() {
                     format!("{prefix}/{name}")
                 } else {

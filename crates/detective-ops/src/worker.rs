@@ -76,7 +76,8 @@ pub async fn run(env: RunnerEnv, opts: WorkerOptions, shutdown: Arc<AtomicBool>)
     tracing::info!(worker = %env.worker_id, jobs = done, "training worker stopped");
 }
 
-async fn sleep_unless(d: Duration, shutdown: &AtomicBool) {
+/// Sleeps `d`, waking early (within 200 ms) once `shutdown` is set.
+pub(crate) async fn sleep_unless(d: Duration, shutdown: &AtomicBool) {
     let step = Duration::from_millis(200);
     let mut left = d;
     while !left.is_zero() && !shutdown.load(Ordering::SeqCst) {

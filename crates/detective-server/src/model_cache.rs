@@ -43,8 +43,7 @@ impl ModelCache {
     /// The registered detect version `spec` names, or 404.
     async fn resolve(&self, st: &AppState, spec: &str) -> Result<ModelVersion, ApiError> {
         detective_ops::registry::resolve(&st.db, spec, "detect")
-            .await
-            .map_err(crate::routes::training::ops_error)?
+            .await?
             .ok_or_else(|| ApiError::not_found(format!("no registered detect model matches {spec:?}")))
     }
 

@@ -104,6 +104,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An MLOps error: bad input → 400, storage errors as the store maps them.
+impl From<detective_ops::OpsError> for ApiError {
+    fn from(e: detective_ops::OpsError) -> Self {
+        match e {
+            detective_ops::OpsError::Store(s) => s.into(),
+            detective_ops::OpsError::Invalid(m) => ApiError::bad_request(m),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {

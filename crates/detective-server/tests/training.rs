@@ -453,15 +453,7 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
         assert_eq!(r.status(), 400, "{what}");
     }
     assert!(
-        client()
-            .get(s.at("/api/models"))
-            .bearer_auth(&op)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()["items"]
+        get(&s, &op, "/api/models").await["items"]
             .as_array()
             .unwrap()
             .is_empty(),

@@ -316,6 +316,16 @@ pub async fn list(db: &Db, project: Option<&str>) -> Result<Vec<Dataset>, StoreE
     Ok(out)
 }
 
+/// (dataset id, version number) of the version whose database id is `version_id`.
+pub async fn version_of_id(db: &Db, version_id: i64) -> Result<(i64, i64), StoreError> {
+    let row = sqlx::query("SELECT dataset_id, version FROM dataset_versions WHERE id = $1")
+        .bind(version_id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("dataset version id {version_id}")))?;
+    Ok((row.try_get("dataset_id")?, row.try_get("version")?))
+}
+
 /// The items of one version with their images, by image id.
 pub async fn items(db: &Db, dataset_id: i64, version: i64) -> Result<Vec<(DatasetItem, ImageRow)>, StoreError> {
     let vid: i64 = sqlx::query_scalar("SELECT id FROM dataset_versions WHERE dataset_id = $1 AND version = $2")

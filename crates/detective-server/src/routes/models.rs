@@ -21,7 +21,6 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::problem::{ApiError, ApiJson, ApiMultipart, ApiQuery, ApiResult};
-use crate::routes::training::ops_error;
 use crate::state::AppState;
 
 /// Registered models, by name.
@@ -150,8 +149,7 @@ pub async fn register(
             body.job_id,
             body.name.as_deref(),
         )
-        .await
-        .map_err(ops_error)?
+        .await?
     };
     tracing::info!(model = %v.name, version = v.version, by = %caller.key_name, "model version registered");
     Ok((StatusCode::CREATED, Json(v)))
@@ -285,14 +283,11 @@ async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> Api
         on.map(|(_, _, id)| id),
         &upload,
     )
-    .await
-    .map_err(ops_error)?;
+    .await?;
     match on {
         // Measured on the dataset's validation split, as a trained version is.
         Some((d, ver, _)) => {
-            let m = detective_ops::registry::evaluate(&st.db, &st.objects, &st.settings.work_dir, &v, d, ver)
-                .await
-                .map_err(ops_error)?;
+            let m = detective_ops::registry::evaluate(&st.db, &st.objects, &st.settings.work_dir, &v, d, ver).await?;
             Ok(detective_store::models::set_metrics(&st.db, &v.name, v.version, &m).await?)
         }
         None => Ok(v),
@@ -376,9 +371,7 @@ pub async fn compare(
         (None, Some(_)) => return Err(ApiError::bad_request("version needs dataset")),
         (None, None) => None,
     };
-    let out = detective_ops::registry::compare(&st.db, &st.objects, &st.settings.work_dir, &q.a, &q.b, on)
-        .await
-        .map_err(ops_error)?;
+    let out = detective_ops::registry::compare(&st.db, &st.objects, &st.settings.work_dir, &q.a, &q.b, on).await?;
     Ok(Json(out))
 }
 

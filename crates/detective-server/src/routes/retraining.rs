@@ -9,23 +9,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use detective_core::Action;
 use detective_ops::retraining::{self, Policy};
+use detective_store::clock::now_ms;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::problem::{ApiJson, ApiResult};
-use crate::routes::training::ops_error;
 use crate::state::AppState;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 async fn policy(st: &AppState) -> ApiResult<Policy> {
-    retraining::policy(&st.db, &st.mlops.config.retraining)
-        .await
-        .map_err(ops_error)
+    Ok(retraining::policy(&st.db, &st.mlops.config.retraining).await?)
 }
 
 #[utoipa::path(get, path = "/api/metrics/drift",
@@ -46,9 +38,7 @@ pub async fn drift(State(st): State<AppState>, caller: Caller) -> ApiResult<Json
 pub async fn conditions(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Action::Read)?;
     let p = policy(&st).await?;
-    Ok(Json(
-        retraining::conditions(&st.db, &p, now_ms()).await.map_err(ops_error)?,
-    ))
+    Ok(Json(retraining::conditions(&st.db, &p, now_ms()).await?))
 }
 
 #[utoipa::path(post, path = "/api/retraining/trigger",
@@ -59,9 +49,7 @@ pub async fn trigger(State(st): State<AppState>, caller: Caller) -> ApiResult<(S
     caller.require(Action::Operate)?;
     let p = policy(&st).await?;
     let reasons = vec![format!("manual trigger by {}", caller.key_name)];
-    let e = retraining::trigger(&st.db, &st.objects, &p, "manual", reasons, now_ms())
-        .await
-        .map_err(ops_error)?;
+    let e = retraining::trigger(&st.db, &st.objects, &p, "manual", reasons, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(serde_json::to_value(e).unwrap_or_default())))
 }
 
@@ -91,7 +79,7 @@ pub async fn put_policy(
     ApiJson(p): ApiJson<Policy>,
 ) -> ApiResult<Json<Policy>> {
     caller.require(Action::Operate)?;
-    p.validate().map_err(ops_error)?;
+    p.validate()?;
     let v = serde_json::to_value(&p).map_err(|e| crate::problem::ApiError::internal(e.to_string()))?;
     detective_store::settings::set(&st.db, retraining::POLICY_KEY, &v).await?;
     tracing::info!(by = %caller.key_name, ?p, "retraining policy changed");

@@ -56,19 +56,8 @@ pub async fn start(
     ApiJson(req): ApiJson<TrainingRequest>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
     caller.require(Action::Operate)?;
-    let job = detective_ops::job_request::queue(&st.db, req, &caller.key_name)
-        .await
-        .map_err(ops_error)?;
+    let job = detective_ops::job_request::queue(&st.db, req, &caller.key_name).await?;
     Ok((axum::http::StatusCode::CREATED, Json(job_view(&job))))
-}
-
-/// An ops error as an API error (bad input → 400, storage errors as the store maps them).
-pub fn ops_error(e: detective_ops::OpsError) -> ApiError {
-    match e {
-        detective_ops::OpsError::Store(s) => s.into(),
-        detective_ops::OpsError::Invalid(m) => ApiError::bad_request(m),
-        other => ApiError::internal(other.to_string()),
-    }
 }
 
 #[utoipa::path(post, path = "/api/training/{id}/stop", params(("id" = i64, Path, description = "job id")),
