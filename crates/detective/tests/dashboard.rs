@@ -205,52 +205,7 @@ async fn labelled_dataset(base: &str, key: &str) -> i64 {
         defect_rate: 0.9,
         ..Default::default()
     };
-    for (split, range) in [("train", 0..8u64), ("val", 8..12)] {
-        let mut form = reqwest::multipart::Form::new()
-            .text("project", "line")
-            .text("tags", "train-set")
-            .text("split", split);
-        for i in range {
-            let s = detective_vision::synth::generate(&cfg, 21, i).unwrap();
-            let label = common::synth_label_text(&s);
-            let png = detective_vision::encode::encode_png(&s.image).unwrap();
-            form = form
-                .part(
-                    "file",
-                    reqwest::multipart::Part::bytes(png).file_name(format!("l{i}.png")),
-                )
-                .part(
-                    "file",
-                    reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("l{i}.txt")),
-                );
-        }
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/images/upload"))
-            .bearer_auth(key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    let body = serde_json::json!({"name": "line-parts", "project": "line", "tag": "train-set",
-        "classes": cfg.class_names()});
-    let ds: Value = reqwest::Client::new()
-        .post(format!("{base}/api/datasets/create"))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        ds["versions"][0]["splits"],
-        serde_json::json!({"train": 8, "val": 4}),
-        "{ds}"
-    );
-    ds["id"].as_i64().unwrap()
+    common::labelled_parts_dataset(base, key, &cfg, 21, "line", "line-parts", false).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,44 +128,7 @@ async fn dataset(base: &str, key: &str) -> i64 {
         defect_rate: 0.8,
         ..Default::default()
     };
-    for (split, range) in [("train", 0..8u64), ("val", 8..12)] {
-        let mut form = reqwest::multipart::Form::new()
-            .text("project", "line")
-            .text("tags", "parts")
-            .text("split", split);
-        for i in range {
-            let s = detective_vision::synth::generate(&cfg, 31, i).unwrap();
-            let label = common::synth_label_text(&s);
-            let jpg = detective_vision::encode::encode_jpeg(&s.image, 90).unwrap();
-            form = form
-                .part(
-                    "file",
-                    reqwest::multipart::Part::bytes(jpg).file_name(format!("p{i}.jpg")),
-                )
-                .part(
-                    "file",
-                    reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("p{i}.txt")),
-                );
-        }
-        let r = http()
-            .post(format!("{base}/api/images/upload"))
-            .bearer_auth(key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    let ds = send(
-        base,
-        key,
-        reqwest::Method::POST,
-        "/api/datasets/create",
-        json!({"name": "parts", "project": "line", "tag": "parts", "classes": cfg.class_names()}),
-    )
-    .await;
-    assert_eq!(ds["versions"][0]["splits"], json!({"train": 8, "val": 4}), "{ds}");
-    ds["id"].as_i64().unwrap()
+    common::labelled_parts_dataset(base, key, &cfg, 31, "line", "parts", true).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

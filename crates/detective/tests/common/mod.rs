@@ -112,3 +112,65 @@ pub fn synth_label_text(sample: &detective_vision::synth::SynthSample) -> String
         })
         .collect()
 }
+
+/// Uploads twelve labelled synthetic parts of `cfg` and `seed` (8 `train`, 4 `val`,
+/// tagged `name`, JPEG or PNG) to project `project` and makes them dataset `name`;
+/// checks the splits and returns the dataset's id.
+pub async fn labelled_parts_dataset(
+    base: &str,
+    key: &str,
+    cfg: &detective_vision::synth::SynthConfig,
+    seed: u64,
+    project: &str,
+    name: &str,
+    jpeg: bool,
+) -> i64 {
+    let http = reqwest::Client::new();
+    for (split, range) in [("train", 0..8u64), ("val", 8..12)] {
+        let mut form = reqwest::multipart::Form::new()
+            .text("project", project.to_string())
+            .text("tags", name.to_string())
+            .text("split", split);
+        for i in range {
+            let s = detective_vision::synth::generate(cfg, seed, i).unwrap();
+            let (bytes, ext) = if jpeg {
+                (detective_vision::encode::encode_jpeg(&s.image, 90).unwrap(), "jpg")
+            } else {
+                (detective_vision::encode::encode_png(&s.image).unwrap(), "png")
+            };
+            form = form
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes).file_name(format!("p{i}.{ext}")),
+                )
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(synth_label_text(&s).into_bytes()).file_name(format!("p{i}.txt")),
+                );
+        }
+        let r = http
+            .post(format!("{base}/api/images/upload"))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let body = serde_json::json!({"name": name, "project": project, "tag": name, "classes": cfg.class_names()});
+    let r = http
+        .post(format!("{base}/api/datasets/create"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let ds: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        ds["versions"][0]["splits"],
+        serde_json::json!({"train": 8, "val": 4}),
+        "{ds}"
+    );
+    ds["id"].as_i64().unwrap()
+}
