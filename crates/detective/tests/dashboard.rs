@@ -122,7 +122,18 @@ async fn shot(c: &Client, name: &str) {
 async fn until(c: &Client, what: &str, expr: &str) -> Value {
     let t = Instant::now();
     loop {
-        let v = c.execute(&format!("return ({expr});"), vec![]).await.unwrap();
+        // A page that is navigating has no script context for a moment: try again.
+        let v = match c.execute(&format!("return ({expr});"), vec![]).await {
+            Ok(v) => v,
+            Err(e) => {
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "timed out waiting for {what} ({expr}): {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let truthy = match &v {
             Value::Null | Value::Bool(false) => false,
             Value::Number(n) => n.as_f64() != Some(0.0),
