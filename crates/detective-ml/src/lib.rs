@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bundled;
 pub mod burn_engine;
 pub mod checkpoint;
+pub mod compute_device;
 pub mod detector;
 pub mod error;
 pub mod export;
@@ -26,3 +27,12 @@ pub mod yolo_output;
 pub use detector::{Detector, Engine};
 pub use error::MlError;
 pub use onnx_detector::{OnnxDetector, PredictOptions, Prediction};
+
+/// Held by the unit tests that take gradients: Burn's autodiff graph is shared by the
+/// test harness's threads, and two backward passes at once now and then leave one test
+/// with all-zero gradients.
+#[cfg(test)]
+pub(crate) fn autodiff_test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

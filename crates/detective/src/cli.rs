@@ -472,6 +472,10 @@ pub struct TrainCliArgs {
     /// Data-loading threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Compute device for detector training: cpu, or in a build with the `cuda` feature
+    /// cuda, cuda:N or N (Ultralytics' spelling). Segmentation trains on cpu.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Stop when validation fitness has not improved for this many epochs.
     #[arg(long, default_value_t = 100)]
     pub patience: usize,

@@ -160,6 +160,19 @@ fn bad_training_settings_are_refused_before_any_work() {
         assert!(stderr(&o).contains(needle), "{}", stderr(&o));
         assert!(!d.path().join("bad/results.csv").exists());
     }
+    // an unknown device, and CUDA in a build without it: the message says how to get one
+    let mut devices = vec![("tpu", "expected cpu, cuda")];
+    if !cfg!(feature = "cuda") {
+        devices.push(("cuda:0", "--features cuda"));
+    }
+    for (device, needle) in devices {
+        let mut args = train_args("bad");
+        args.extend(["--device".to_string(), device.to_string()]);
+        let o = run(detective(d.path()).args(&args));
+        assert!(!o.status.success(), "--device {device} accepted");
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+        assert!(!d.path().join("bad/results.csv").exists());
+    }
     let o = run(detective(d.path()).args(["train", "--data", "nowhere", "--epochs", "1", "--out", "x"]));
     assert!(!o.status.success());
     let o = run(detective(d.path()).args(["train", "--resume", "--out", "nothing-here"]));

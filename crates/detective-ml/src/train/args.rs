@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute_device::ComputeDevice;
 use crate::yolo::Scale;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,9 @@ pub struct TrainArgs {
     pub seed: u64,
     /// Loader threads.
     pub workers: usize,
+    /// Compute device: `cpu`, or with the `cuda` feature `cuda`, `cuda:N` or `N`.
+    #[serde(default = "default_device")]
+    pub device: String,
     /// Epochs without improvement before stopping early.
     pub patience: usize,
     /// "auto", "SGD" or "AdamW".
@@ -82,6 +86,7 @@ impl Default for TrainArgs {
             out: PathBuf::from("runs/detect/train"),
             seed: 0,
             workers: 2,
+            device: default_device(),
             patience: 100,
             optimizer: "auto".into(),
             lr0: 0.01,
@@ -117,10 +122,17 @@ impl Default for TrainArgs {
     }
 }
 
+fn default_device() -> String {
+    "cpu".into()
+}
+
 impl TrainArgs {
     /// Checks every number is in range; the message names the setting.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
+        if let Err(e) = self.device.parse::<ComputeDevice>().and_then(|d| d.available()) {
+            bad.push(e.to_string());
+        }
         if self.epochs == 0 || self.epochs > 100_000 {
             bad.push(format!("epochs {} must be within 1..=100000", self.epochs));
         }

@@ -4,14 +4,27 @@
 //! several boxes goes to the one it overlaps most; soft class targets are the
 //! alignment normalised per box to that box's best IoU.
 //!
+//! As in Ultralytics 8.4 (the small-target rule it added with its 8.4.0 release), a
+//! box side shorter than the smallest stride is widened to the next stride, about
+//! the box centre, when choosing which anchors lie "inside" the box: a 2-px-high
+//! scratch between two rows of stride-8 anchor centres would otherwise have no
+//! candidate anchor at all and never be learnt. Overlaps and targets still use the
+//! box itself.
+//!
 //! Plain Rust on detached predictions: assignment takes no gradient.
 
-/// Assigner hyper-parameters (Ultralytics' defaults: 10, 0.5, 6.0).
+/// Assigner hyper-parameters (Ultralytics' defaults: 10, 0.5, 6.0; strides 8 and 16
+/// for the small-box rule).
 #[derive(Debug, Clone, Copy)]
 pub struct AssignerConfig {
     pub topk: usize,
     pub alpha: f32,
     pub beta: f32,
+    /// A box side shorter than this (px; the smallest stride) is widened for the
+    /// candidate test…
+    pub small_side: f32,
+    /// …to this length (px; the second stride), about the box centre.
+    pub widened_side: f32,
 }
 
 impl Default for AssignerConfig {
@@ -20,6 +33,8 @@ impl Default for AssignerConfig {
             topk: 10,
             alpha: 0.5,
             beta: 6.0,
+            small_side: 8.0,
+            widened_side: 16.0,
         }
     }
 }
@@ -67,6 +82,22 @@ pub fn ciou(a: [f32; 4], b: [f32; 4]) -> f32 {
     iou - (rho2 / c2 + v * alpha)
 }
 
+/// The region whose anchor centres are candidates for `xyxy`: the box, with each side
+/// shorter than `cfg.small_side` widened to `cfg.widened_side` about its centre.
+fn candidate_region(cfg: &AssignerConfig, xyxy: [f32; 4]) -> [f32; 4] {
+    let widen = |lo: f32, hi: f32| {
+        if hi - lo < cfg.small_side {
+            let c = 0.5 * (lo + hi);
+            (c - 0.5 * cfg.widened_side, c + 0.5 * cfg.widened_side)
+        } else {
+            (lo, hi)
+        }
+    };
+    let (x1, x2) = widen(xyxy[0], xyxy[2]);
+    let (y1, y2) = widen(xyxy[1], xyxy[3]);
+    [x1, y1, x2, y2]
+}
+
 /// Assigns the anchors of one image.
 ///
 /// - `scores`: `[A, nc]` predicted class probabilities (after sigmoid), row-major.
@@ -97,7 +128,7 @@ pub fn assign(
     }
     let mut positives: Vec<Vec<Cand>> = Vec::with_capacity(gts.len());
     for gt in gts {
-        let [x1, y1, x2, y2] = gt.xyxy;
+        let [x1, y1, x2, y2] = candidate_region(cfg, gt.xyxy);
         let mut cands: Vec<Cand> = Vec::new();
         for (a, p) in points.iter().enumerate() {
             let d = (p[0] - x1).min(p[1] - y1).min(x2 - p[0]).min(y2 - p[1]);
@@ -192,6 +223,33 @@ mod tests {
                 assert!((a.score[i] - 1.0).abs() < 1e-4, "{}", a.score[i]);
             }
         }
+    }
+
+    #[test]
+    fn thin_box_between_anchor_rows_gets_candidates_from_the_widened_region() {
+        let points = grid(10, 8.0); // anchor centres at 4, 12, 20, …
+        // 2 px high, between the rows at y = 12 and y = 20: no centre strictly inside
+        let gt = GtBox {
+            class: 0,
+            xyxy: [6.0, 14.0, 50.0, 16.0],
+        };
+        let boxes: Vec<[f32; 4]> = points.iter().map(|_| gt.xyxy).collect();
+        let scores = vec![0.5; points.len()];
+        let a = assign(&AssignerConfig::default(), &scores, 1, &boxes, &points, &[gt]);
+        let fg: Vec<[f32; 2]> = (0..points.len()).filter(|&i| a.fg[i]).map(|i| points[i]).collect();
+        assert_eq!(fg.len(), 10, "{fg:?}");
+        // widened to 16 px about y = 15: rows 12 and 20 qualify; x stays within the box
+        assert!(
+            fg.iter()
+                .all(|p| (p[1] == 12.0 || p[1] == 20.0) && p[0] > 6.0 && p[0] < 50.0)
+        );
+        // without the rule (as before Ultralytics 8.4) the box would have no positive at all
+        let strict = AssignerConfig {
+            small_side: 0.0,
+            ..AssignerConfig::default()
+        };
+        let b = assign(&strict, &scores, 1, &boxes, &points, &[gt]);
+        assert!(b.fg.iter().all(|f| !f));
     }
 
     #[test]

@@ -34,6 +34,7 @@ use super::state::{RunState, RunTensors, load_state, save_state};
 use super::validate::{ValReport, validate_model};
 use crate::MlError;
 use crate::checkpoint::{ModelMeta, save_model};
+use crate::compute_device::ComputeDevice;
 use crate::yolo::{YoloConfig, YoloV8};
 
 /// Everything that can stop a training run.
@@ -321,7 +322,9 @@ pub fn train(
     let args_yaml = serde_norway::to_string(&args).map_err(|e| io_err(&paths.args, e))?;
     std::fs::write(&paths.args, args_yaml).map_err(|e| io_err(&paths.args, e))?;
 
-    let device = Device::flex();
+    let device = (args.device.parse::<ComputeDevice>())
+        .and_then(|d| d.burn_device())
+        .map_err(|e| TrainError::Args(e.to_string()))?;
     let ad = device.clone().autodiff();
     let cfg = YoloConfig {
         scale: args.model,

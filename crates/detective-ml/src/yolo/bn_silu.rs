@@ -405,9 +405,13 @@ impl<C: CheckpointStrategy> BnSiluBackend for Autodiff<Flex, C> {
 /// `silu(bn(y))` for a Burn [`BatchNorm`] layer, as Burn's `BatchNorm::forward`
 /// followed by `silu` computes it: batch statistics (and a running-statistics
 /// update with the layer's momentum) on an autodiff device with training enabled,
-/// running statistics otherwise. Works on `Flex` and `Flex.autodiff()` devices.
+/// running statistics otherwise. Our fused kernels on `Flex` and `Flex.autodiff()`
+/// devices; Burn's `BatchNorm` and `silu` themselves on any other backend.
 pub fn batch_norm_silu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
     let device = y.device();
+    if !crate::compute_device::is_flex(&device) {
+        return burn::tensor::activation::silu(bn.forward(y));
+    }
     let c = y.dims()[1];
     let train = device.is_autodiff() && bn.training.is_enabled();
     let stats = if train {
@@ -482,6 +486,7 @@ mod tests {
     /// running statistics, in training and in inference.
     #[test]
     fn matches_burn_batch_norm_and_silu() {
+        let _serial = crate::autodiff_test_lock();
         let device = Device::flex().autodiff();
         for &(b, c, h, w) in &[
             (2usize, 3usize, 5usize, 7usize),

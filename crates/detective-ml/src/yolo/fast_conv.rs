@@ -423,8 +423,9 @@ impl<C: CheckpointStrategy> FastConvBackend for Autodiff<Flex, C> {
     }
 }
 
-/// `conv2d` (groups 1, dilation 1) with a gemm-based NCHW forward and backward.
-/// Works on `Flex` and `Flex.autodiff()` devices; panics on other backends.
+/// `conv2d` (groups 1, dilation 1) with a gemm-based NCHW forward and backward on
+/// `Flex` and `Flex.autodiff()` devices; Burn's own `conv2d` on any other backend
+/// (a CUDA device in a `cuda` build).
 pub fn conv2d_fast(
     x: Tensor<4>,
     w: Tensor<4>,
@@ -432,6 +433,14 @@ pub fn conv2d_fast(
     stride: [usize; 2],
     padding: [usize; 2],
 ) -> Tensor<4> {
+    if !crate::compute_device::is_flex(&x.device()) {
+        return burn::tensor::module::conv2d(
+            x,
+            w,
+            bias,
+            burn::tensor::ops::ConvOptions::new(stride, padding, [1, 1], 1),
+        );
+    }
     let y = Tensor::<4>::from_dispatch(<Dispatch as FastConvBackend>::fast_conv2d(
         x.into_dispatch(),
         w.into_dispatch(),
@@ -485,6 +494,7 @@ mod tests {
 
     #[test]
     fn matches_burn_conv2d_forward_and_gradients() {
+        let _serial = crate::autodiff_test_lock();
         let device = Device::flex().autodiff();
         for &(n, cin, h, w, cout, k, s, p) in CASES {
             let x0 = rand([n, cin, h, w], &device);
@@ -538,6 +548,7 @@ mod tests {
         assert!(max_rel(a, b) <= 1e-4);
 
         // Input not requiring grad (first layer): only the weight gradient is produced.
+        let _serial = crate::autodiff_test_lock();
         let ad = Device::flex().autodiff();
         let x = rand([2, 3, 8, 8], &ad);
         let w = rand([4, 3, 3, 3], &ad).require_grad();
@@ -551,6 +562,7 @@ mod tests {
     #[ignore = "benchmark; run in release"]
     fn bench_vs_burn_conv2d() {
         use std::time::Instant;
+        let _serial = crate::autodiff_test_lock();
         let device = Device::flex().autodiff();
         // (label, Cin, H, Cout, k, stride, pad) at batch 16 (YOLOv8n, imgsz 320).
         let shapes: &[(&str, usize, usize, usize, usize, usize, usize)] = &[

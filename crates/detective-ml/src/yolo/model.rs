@@ -360,6 +360,7 @@ mod tests {
 
     #[test]
     fn every_trainable_tensor_receives_a_gradient() {
+        let _serial = crate::autodiff_test_lock();
         let device = Device::flex().autodiff();
         let model = YoloV8::new(
             &YoloConfig {

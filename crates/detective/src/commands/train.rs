@@ -26,6 +26,7 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
         out: a.out.clone().unwrap_or_else(|| "runs/detect/train".into()),
         seed: a.seed,
         workers: a.workers,
+        device: a.device.clone(),
         patience: a.patience,
         optimizer: a.optimizer.clone(),
         close_mosaic: a.close_mosaic,
@@ -77,6 +78,9 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
             .as_deref()
             .is_some_and(|o| detective_ml::train::segment::seg_state_path(o).is_file());
     if a.task == TaskArg::Segment || segment_run {
+        if a.device.trim() != "cpu" {
+            bail!("--device {}: segmentation training runs on cpu only", a.device);
+        }
         return super::train_segment::run(a, config);
     }
     if a.data.is_none() && !a.resume {
