@@ -268,9 +268,16 @@ async fn drift_and_labels_retrain_register_and_switch_the_agent_by_themselves() 
     let mut policy = get(&base, &admin, "/api/retraining/policy").await;
     policy["auto_retrain"] = json!(true);
     send(&base, &admin, reqwest::Method::PUT, "/api/retraining/policy", policy).await;
-    let event = wait("the policy's retraining event", 60, || async {
+    // The event is written first and completed (dataset version, job) once the dataset
+    // is built: wait for its job.
+    let event = wait("the policy's retraining event and its job", 60, || async {
         let e = get(&base, &admin, "/api/retraining/events").await;
-        e["items"].as_array().unwrap().first().cloned()
+        e["items"]
+            .as_array()
+            .unwrap()
+            .first()
+            .filter(|ev| !ev["job_id"].is_null())
+            .cloned()
     })
     .await;
     assert_eq!(event["kind"], "policy");
