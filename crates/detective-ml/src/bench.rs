@@ -199,7 +199,7 @@ pub fn bench_infer_segmenter(
                 let t1 = Instant::now();
                 let (_, probs) = s.infer(input)?;
                 let t2 = Instant::now();
-                std::hint::black_box(s.map_to_frame(&probs, frame)?);
+                std::hint::black_box(crate::train::segment::max_map(&s.maps_to_frame(&probs, frame)?));
                 (t1, t2)
             }
             AnySegmenter::Burn(_) => {

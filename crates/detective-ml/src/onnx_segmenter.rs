@@ -1,7 +1,8 @@
 //! A segmenter exported to ONNX (`detective export` of a UNetTiny checkpoint)
 //! served by ONNX Runtime: `[1, 3, S, S]` RGB in 0..1 in, `[1, C, S, S]` defect
-//! probabilities out. Frames are resized (stretched) to `S × S` as in training and
-//! the map is resized back to the frame.
+//! probabilities out (C = 1, or one map per class of a `--classes` model, named by
+//! the `names` metadata). Frames are resized (stretched) to `S × S` as in training
+//! and the maps are resized back to the frame.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -11,7 +12,8 @@ use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
 use crate::MlError;
-use crate::train::segment::resize_map;
+use crate::onnx_detector::parse_names_metadata;
+use crate::train::segment::{max_map, split_maps};
 
 /// The segmenter's input for `frame`: stretched to `imgsz × imgsz`, RGB in 0..1,
 /// planar `[3, S, S]`.
@@ -25,6 +27,8 @@ pub struct OnnxSegmenter {
     input_name: String,
     /// Square input side of the graph.
     pub imgsz: u32,
+    /// What each output map marks (`["defect"]` for one map without metadata).
+    pub names: Vec<String>,
 }
 
 fn model_err(path: &Path, reason: impl ToString) -> MlError {
@@ -54,10 +58,34 @@ impl OnnxSegmenter {
             [_, 3, h, w] if *h > 0 && h == w => *h as u32,
             other => return Err(model_err(path, format!("input shape {other:?} is not [1, 3, S, S]"))),
         };
+        let outputs = session
+            .outputs()
+            .first()
+            .and_then(|o| o.dtype().tensor_shape().map(|s| s.to_vec()))
+            .and_then(|s| s.get(1).copied())
+            .filter(|&c| c > 0)
+            .ok_or_else(|| model_err(path, "output is not [1, C, S, S]"))? as usize;
+        let from_metadata = session
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom("names"))
+            .and_then(|t| parse_names_metadata(&t));
+        let names = match from_metadata {
+            Some(n) if n.len() == outputs => n,
+            Some(n) => {
+                return Err(model_err(
+                    path,
+                    format!("{} names in its metadata for {outputs} output maps", n.len()),
+                ));
+            }
+            None if outputs == 1 => vec!["defect".to_string()],
+            None => (0..outputs).map(|i| format!("class{i}")).collect(),
+        };
         Ok(OnnxSegmenter {
             session: Mutex::new(session),
             input_name,
             imgsz,
+            names,
         })
     }
 
@@ -66,29 +94,30 @@ impl OnnxSegmenter {
         crate::runtime::run_image(&self.session, &self.input_name, self.imgsz, input)
     }
 
-    /// Defect probability per pixel of `frame` (first output channel), at the
-    /// frame's own size.
-    pub fn probabilities(&self, frame: &Frame) -> Result<Vec<f32>, MlError> {
+    /// Probability per pixel of each output map of `frame`, at the frame's own
+    /// size.
+    pub fn class_probabilities(&self, frame: &Frame) -> Result<Vec<Vec<f32>>, MlError> {
         let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
-        self.map_to_frame(&probs, frame)
+        self.maps_to_frame(&probs, frame)
     }
 
-    /// The first `S × S` map of the graph's output `probs`, resized to `frame`.
-    pub fn map_to_frame(&self, probs: &[f32], frame: &Frame) -> Result<Vec<f32>, MlError> {
+    /// Defect probability per pixel of `frame` (of any class), at the frame's
+    /// own size.
+    pub fn probabilities(&self, frame: &Frame) -> Result<Vec<f32>, MlError> {
+        Ok(max_map(&self.class_probabilities(frame)?))
+    }
+
+    /// The graph's output `probs` (`C` maps of `S × S`) as `C` maps resized to
+    /// `frame`.
+    pub fn maps_to_frame(&self, probs: &[f32], frame: &Frame) -> Result<Vec<Vec<f32>>, MlError> {
         let s = self.imgsz as usize;
-        let plane = s * s;
-        if probs.len() < plane {
+        if probs.len() != self.names.len() * s * s {
             return Err(MlError::Inference(format!(
-                "output of {} values is smaller than one {s}×{s} map",
-                probs.len()
+                "output of {} values is not {} maps of {s}×{s}",
+                probs.len(),
+                self.names.len()
             )));
         }
-        Ok(resize_map(
-            &probs[..plane],
-            s,
-            s,
-            frame.width() as usize,
-            frame.height() as usize,
-        ))
+        Ok(split_maps(probs, s, frame.width() as usize, frame.height() as usize))
     }
 }

@@ -1,5 +1,6 @@
-//! A loaded segmenter (UNetTiny checkpoint) ready to turn frames into defect
-//! probability maps, masks and regions, on Burn's CPU backend.
+//! A loaded segmenter (UNetTiny checkpoint or its ONNX export) ready to turn
+//! frames into defect probability maps, masks and regions. A per-class model
+//! (`--classes`) gives one map per class; its regions carry their class.
 
 use std::path::Path;
 
@@ -9,7 +10,7 @@ use detective_vision::{Frame, GrayFrame};
 use crate::MlError;
 use crate::checkpoint::{SegMeta, load_segmenter};
 use crate::metrics::SegMetrics;
-use crate::train::segment::{SegSample, predict_probs, validate_segmenter};
+use crate::train::segment::{SegSample, max_map, predict_class_probs, validate_segmenter};
 use crate::unet::UNetTiny;
 
 /// A segmenter and its metadata.
@@ -27,15 +28,22 @@ impl Segmenter {
         Ok(Segmenter { model, meta, device })
     }
 
-    /// Defect probability per pixel of `frame` (row-major, the frame's size), the
+    /// Probability per pixel of each output (row-major, the frame's size), the
     /// frame seen at `imgsz × imgsz`.
+    pub fn class_probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<Vec<f32>>, MlError> {
+        predict_class_probs(&self.model, frame, imgsz, &self.device)
+            .map_err(|e| MlError::InvalidArgument(e.to_string()))
+    }
+
+    /// Defect probability per pixel of `frame` (of any class), the frame seen at
+    /// `imgsz × imgsz`.
     pub fn probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<f32>, MlError> {
-        predict_probs(&self.model, frame, imgsz, &self.device).map_err(|e| MlError::InvalidArgument(e.to_string()))
+        Ok(max_map(&self.class_probabilities(frame, imgsz)?))
     }
 
     /// Dice/IoU on `samples`.
     pub fn validate(&self, samples: &[SegSample], imgsz: u32, threshold: f32) -> Result<SegMetrics, MlError> {
-        validate_segmenter(&self.model, samples, imgsz, threshold, &self.device)
+        validate_segmenter(&self.model, &self.meta.names, samples, imgsz, threshold, &self.device)
             .map_err(|e| MlError::InvalidArgument(e.to_string()))
     }
 }
@@ -80,11 +88,12 @@ impl AnySegmenter {
         }
     }
 
-    /// What the output marks.
-    pub fn name(&self) -> String {
+    /// What each output marks: `["defect"]`, or the class names of a per-class
+    /// model.
+    pub fn names(&self) -> &[String] {
         match self {
-            AnySegmenter::Burn(s) => s.meta.names.first().cloned().unwrap_or_else(|| "defect".into()),
-            AnySegmenter::Onnx(_) => "defect".into(),
+            AnySegmenter::Burn(s) => &s.meta.names,
+            AnySegmenter::Onnx(s) => &s.names,
         }
     }
 
@@ -95,13 +104,18 @@ impl AnySegmenter {
         }
     }
 
-    /// Defect probability per pixel of `frame` at the frame's size; `imgsz` is
-    /// used by Burn (ONNX uses its own).
-    pub fn probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<f32>, MlError> {
+    /// Probability per pixel of each output at the frame's size; `imgsz` is used
+    /// by Burn (ONNX uses its own).
+    pub fn class_probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<Vec<f32>>, MlError> {
         match self {
-            AnySegmenter::Burn(s) => s.probabilities(frame, imgsz),
-            AnySegmenter::Onnx(s) => s.probabilities(frame),
+            AnySegmenter::Burn(s) => s.class_probabilities(frame, imgsz),
+            AnySegmenter::Onnx(s) => s.class_probabilities(frame),
         }
+    }
+
+    /// Defect probability per pixel of `frame` (of any class) at the frame's size.
+    pub fn probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<f32>, MlError> {
+        Ok(max_map(&self.class_probabilities(frame, imgsz)?))
     }
 }
 
@@ -112,12 +126,13 @@ pub const MIN_REGION_PIXELS: usize = 4;
 /// the defect regions (connected components) as detections, so masks flow
 /// through the same `Detection` type and pipeline as the detector's boxes.
 pub struct Segmentation {
-    /// Defect probability per pixel, row-major at the frame's size.
+    /// Defect probability per pixel (of any class), row-major at the frame's size.
     pub probs: Vec<f32>,
     /// 255 where `probs >= threshold`, else 0.
     pub mask: GrayFrame,
     pub regions: Vec<detective_vision::regions::Region>,
-    /// One per region: class 0, the model's class name, mean probability, box.
+    /// One per region: its class (0 for a single defect map) and class name, mean
+    /// probability, box.
     pub detections: Vec<detective_core::Detection>,
     /// Pixels marked as defect.
     pub defect_pixels: usize,
@@ -127,32 +142,69 @@ impl AnySegmenter {
     /// Segments `frame` at `imgsz` (Burn; ONNX uses its fixed size) with a pixel
     /// `threshold`.
     pub fn segment(&self, frame: &Frame, imgsz: u32, threshold: f32) -> Result<Segmentation, MlError> {
-        let probs = self.probabilities(frame, imgsz)?;
-        let mask = GrayFrame {
-            width: frame.width(),
-            height: frame.height(),
-            data: probs.iter().map(|&p| if p >= threshold { 255 } else { 0 }).collect(),
+        let maps = self.class_probabilities(frame, imgsz)?;
+        segment_maps(&maps, self.names(), frame.width(), frame.height(), threshold)
+    }
+}
+
+/// The segmentation of a `width × height` frame from its probability maps (one
+/// per output, named by `names`) at a pixel `threshold`. A pixel is a defect when
+/// its highest probability reaches the threshold, and of the class of that
+/// highest map; the regions are the connected components of each class's pixels.
+pub fn segment_maps(
+    maps: &[Vec<f32>],
+    names: &[String],
+    width: u32,
+    height: u32,
+    threshold: f32,
+) -> Result<Segmentation, MlError> {
+    let pixels = width as usize * height as usize;
+    if maps.is_empty() || maps.len() != names.len() || maps.iter().any(|m| m.len() != pixels) {
+        return Err(MlError::Inference(format!(
+            "{} maps for {} outputs of {width}×{height} pixels",
+            maps.len(),
+            names.len()
+        )));
+    }
+    let probs = max_map(maps);
+    let mask = GrayFrame {
+        width,
+        height,
+        data: probs.iter().map(|&p| if p >= threshold { 255 } else { 0 }).collect(),
+    };
+    let mut regions = Vec::new();
+    let mut detections = Vec::new();
+    for (c, (map, name)) in maps.iter().zip(names).enumerate() {
+        // the defect pixels whose highest map is this one (ties: the first class)
+        let class_mask = if maps.len() == 1 {
+            mask.clone()
+        } else {
+            let data = (0..pixels)
+                .map(|i| {
+                    let top = maps.iter().position(|m| m[i] == probs[i]);
+                    if mask.data[i] > 0 && top == Some(c) { 255 } else { 0 }
+                })
+                .collect();
+            GrayFrame { width, height, data }
         };
-        let regions = detective_vision::regions::connected_regions(&mask, &probs, MIN_REGION_PIXELS)?;
-        let name = self.name();
-        let detections = regions
-            .iter()
-            .map(|r| detective_core::Detection {
-                class_id: 0,
+        for r in detective_vision::regions::connected_regions(&class_mask, map, MIN_REGION_PIXELS)? {
+            detections.push(detective_core::Detection {
+                class_id: c as u32,
                 name: name.clone(),
                 confidence: r.mean_prob,
                 bbox: r.bbox,
-            })
-            .collect();
-        let defect_pixels = mask.data.iter().filter(|&&v| v > 0).count();
-        Ok(Segmentation {
-            probs,
-            mask,
-            regions,
-            detections,
-            defect_pixels,
-        })
+            });
+            regions.push(r);
+        }
     }
+    let defect_pixels = mask.data.iter().filter(|&&v| v > 0).count();
+    Ok(Segmentation {
+        probs,
+        mask,
+        regions,
+        detections,
+        defect_pixels,
+    })
 }
 
 /// Whether `path` is a segmenter: our checkpoint whose metadata says so, or an
@@ -170,5 +222,58 @@ pub fn is_segmenter(path: &Path) -> bool {
                 .any(|p| p.key.as_deref() == Some("task") && p.value.as_deref() == Some("segment"))
         }),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `w × h` map that is `hi` inside the pixel rectangle `[x0, x1) × [y0, y1)`.
+    fn block(w: usize, h: usize, r: [usize; 4], hi: f32, lo: f32) -> Vec<f32> {
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                if (r[0]..r[2]).contains(&x) && (r[1]..r[3]).contains(&y) {
+                    hi
+                } else {
+                    lo
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn per_class_maps_give_regions_of_their_own_class() {
+        let names = vec!["crack".to_string(), "spot".to_string()];
+        // crack on the left, spot on the right; where the crack's map is weakly
+        // raised under the spot, the spot's higher map wins
+        let crack = block(12, 6, [0, 0, 3, 3], 0.9, 0.1);
+        let mut spot = block(12, 6, [7, 2, 10, 5], 0.8, 0.05);
+        spot[0] = 0.6; // below crack's 0.9 at (0, 0)
+        let seg = segment_maps(&[crack, spot], &names, 12, 6, 0.5).unwrap();
+        assert_eq!(seg.detections.len(), 2, "{:?}", seg.detections);
+        let c = &seg.detections[0];
+        assert_eq!((c.class_id, c.name.as_str()), (0, "crack"));
+        assert_eq!(<[f32; 4]>::from(c.bbox), [0.0, 0.0, 3.0, 3.0]);
+        assert!((c.confidence - 0.9).abs() < 1e-6);
+        let s = &seg.detections[1];
+        assert_eq!((s.class_id, s.name.as_str()), (1, "spot"));
+        assert_eq!(<[f32; 4]>::from(s.bbox), [7.0, 2.0, 10.0, 5.0]);
+        assert_eq!(seg.defect_pixels, 18);
+        assert_eq!(seg.probs[0], 0.9, "the defect map is the maximum of the class maps");
+    }
+
+    #[test]
+    fn one_map_gives_class_zero_regions_and_mismatched_maps_are_refused() {
+        let names = vec!["defect".to_string()];
+        let seg = segment_maps(&[block(8, 8, [2, 2, 6, 6], 0.7, 0.0)], &names, 8, 8, 0.5).unwrap();
+        assert_eq!(seg.detections.len(), 1);
+        assert_eq!(
+            (seg.detections[0].class_id, seg.detections[0].name.as_str()),
+            (0, "defect")
+        );
+        assert!(segment_maps(&[vec![0.0; 10]], &names, 8, 8, 0.5).is_err());
+        assert!(segment_maps(&[vec![0.0; 64], vec![0.0; 64]], &names, 8, 8, 0.5).is_err());
     }
 }

@@ -503,6 +503,18 @@ pub struct TrainCliArgs {
     /// Also export weights/best.bpk to weights/best.onnx at the end.
     #[arg(long)]
     pub export: bool,
+    /// Segmentation: one output map per dataset class instead of one defect map;
+    /// a defect pixel's class comes from the image's YOLO boxes (labels/).
+    #[arg(long)]
+    pub classes: bool,
+    /// Segmentation: train on N×N windows of the imgsz images (a multiple of 16;
+    /// validation and prediction still see whole images).
+    #[arg(long)]
+    pub patch: Option<u32>,
+    /// Segmentation with --patch: probability that a window is centred on a defect
+    /// pixel (default 0.5).
+    #[arg(long)]
+    pub patch_defect: Option<f32>,
 }
 
 #[derive(Debug, Args)]

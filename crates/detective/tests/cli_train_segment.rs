@@ -176,11 +176,19 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
         "4",
         "--weights",
         "run/weights/best.bpk",
+        "--patch",
+        "32",
         "--out",
         "run2",
     ]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(d.path().join("run2/weights/epoch_1.bpk").is_file());
+    // … here on 32×32 windows of the 64×64 images, validated on whole images
+    let args = std::fs::read_to_string(d.path().join("run2/args.yaml")).unwrap();
+    assert!(args.contains("patch: 32") && args.contains("imgsz: 64"), "{args}");
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("run2/weights/best.json")).unwrap()).unwrap();
+    assert_eq!(best["imgsz"], 64);
     // the segmenter is not a detector
     let o = run(detective(d.path()).args([
         "val",
@@ -204,6 +212,11 @@ fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
     ]));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("multiple of 16"), "{}", stderr(&o));
+    let o = run(detective(d.path()).args([
+        "train", "--task", "segment", "--data", "data", "--imgsz", "64", "--patch", "80", "--out", "r1",
+    ]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("patch 80"), "{}", stderr(&o));
     assert!(
         !d.path().join("r1").exists(),
         "a refused run must not create its folder"
@@ -214,6 +227,151 @@ fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
     ]));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no masks"), "{}", stderr(&o));
+}
+
+/// `--classes`: one output map per dataset class, classes read from the boxes;
+/// results.csv, val (Burn and ONNX) and predict report per class.
+#[test]
+fn per_class_segment_training_has_one_output_per_class_and_reports_each_class() {
+    let d = tempfile::tempdir().unwrap();
+    synth(d.path());
+    let o = run(detective(d.path()).args([
+        "train",
+        "--task",
+        "segment",
+        "--classes",
+        "--data",
+        "data",
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "4",
+        "--out",
+        "run",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("one output map per class"), "{}", stderr(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("run/weights/best.json")).unwrap()).unwrap();
+    let names: Vec<String> = meta["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    let yaml = std::fs::read_to_string(d.path().join("data/data.yaml")).unwrap();
+    assert!(names.len() > 1, "{names:?}");
+    assert!(names.iter().all(|n| yaml.contains(n.as_str())), "{names:?} vs {yaml}");
+    assert_eq!(meta["outputs"], names.len());
+    let csv = std::fs::read_to_string(d.path().join("run/results.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    for n in &names {
+        assert!(lines[0].contains(&format!("metrics/dice_pixels({n})")), "{csv}");
+    }
+    assert_eq!(lines[1].split(',').count(), 11 + names.len(), "{csv}");
+
+    let val_json = |model: &str| {
+        json_stdout(&run(
+            detective(d.path()).args(["val", "--model", model, "--data", "data", "--split", "val", "--json"])
+        ))
+    };
+    let v = val_json("run/weights/best.bpk");
+    let per_class = v["per_class"].as_array().expect("per_class");
+    assert_eq!(per_class.len(), names.len());
+    for (i, (c, n)) in per_class.iter().zip(&names).enumerate() {
+        assert_eq!(
+            (c["class"].as_u64(), c["name"].as_str()),
+            (Some(i as u64), Some(n.as_str()))
+        );
+        for k in ["dice", "iou", "dice_pixels", "iou_pixels"] {
+            let x = c[k].as_f64().unwrap_or(f64::NAN);
+            assert!((0.0..=1.0).contains(&x), "{n} {k} = {x}");
+        }
+    }
+    let with_class: u64 = per_class
+        .iter()
+        .map(|c| c["images_with_defects"].as_u64().unwrap())
+        .sum();
+    assert!(
+        with_class >= v["images_with_defects"].as_u64().unwrap(),
+        "every defective image has a class: {v}"
+    );
+    // the ONNX export keeps the class maps and their names
+    let o = run(detective(d.path()).args(["export", "--model", "run/weights/best.bpk"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = val_json("run/weights/best.onnx");
+    assert_eq!(w["names"], v["names"]);
+    for (a, b) in per_class.iter().zip(w["per_class"].as_array().unwrap()) {
+        let (a, b) = (a["dice_pixels"].as_f64().unwrap(), b["dice_pixels"].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-3, "burn {a}, onnx {b}");
+    }
+    // predicted regions carry their class (after one epoch only a threshold under
+    // the 1 % prior of the head finds regions)
+    for model in ["run/weights/best.bpk", "run/weights/best.onnx"] {
+        let o = run(detective(d.path()).args([
+            "predict",
+            "--model",
+            model,
+            "--source",
+            "data/images/val",
+            "--conf",
+            "0.001",
+            "--json",
+        ]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let dets: Vec<serde_json::Value> = stdout(&o)
+            .lines()
+            .flat_map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["detections"]
+                    .as_array()
+                    .unwrap()
+                    .clone()
+            })
+            .collect();
+        assert!(!dets.is_empty(), "{model}: no region at conf 0.001");
+        for det in &dets {
+            let c = det["class"].as_u64().unwrap() as usize;
+            assert_eq!(det["name"].as_str(), Some(names[c].as_str()), "{det}");
+        }
+    }
+    // --classes is refused for the detector, and for a mask without boxes
+    let o = run(detective(d.path()).args(["train", "--classes", "--data", "data", "--out", "r3"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--classes is for --task segment"), "{}", stderr(&o));
+    let mask = std::fs::read_dir(d.path().join("data/masks/train"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|m| {
+            let stem = m.file_stem().unwrap().to_str().unwrap().to_string();
+            let label = d.path().join(format!("data/labels/train/{stem}.txt"));
+            std::fs::read_to_string(label).is_ok_and(|t| !t.trim().is_empty())
+        })
+        .expect("a labelled mask");
+    let stem = mask.file_stem().unwrap().to_str().unwrap();
+    std::fs::write(d.path().join(format!("data/labels/train/{stem}.txt")), "").unwrap();
+    let o = run(detective(d.path()).args([
+        "train",
+        "--task",
+        "segment",
+        "--classes",
+        "--data",
+        "data",
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--out",
+        "r4",
+    ]));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no labelled box") && stderr(&o).contains(stem),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.path().join("r4").exists());
 }
 
 /// Ctrl-C in the middle of a segmentation run, then `--resume`: the run ends with

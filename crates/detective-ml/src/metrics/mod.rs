@@ -10,4 +10,4 @@ pub use detection::{
     COCO_DEFAULT_MAX_DETS, ClassCurve, ClassMetrics, CocoClassMetrics, CocoMetrics, ConfusionMatrix,
     DetectionEvaluator, DetectionMetrics, GtBox, PrCurve, PredBox,
 };
-pub use segmentation::{PixelCounts, SegEvaluator, SegMetrics, SegScores};
+pub use segmentation::{ClassSegScores, PixelCounts, SegEvaluator, SegMetrics, SegScores};

@@ -70,6 +70,40 @@ pub struct SegMetrics {
     /// Clean images (no ground-truth defect) with at least one predicted defect
     /// pixel at the requested threshold.
     pub false_alarms: usize,
+    /// A model with one output per class (`--classes`): the scores of each class's
+    /// map against that class's pixels, at the requested threshold. Empty for a
+    /// single defect map.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_class: Vec<ClassSegScores>,
+}
+
+/// The scores of one class of a per-class segmenter. An image without pixels of
+/// the class is a clean part for it (predicting none scores 1, any scores 0).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClassSegScores {
+    pub class: usize,
+    pub name: String,
+    /// Images with pixels of this class in the ground truth.
+    pub images_with_defects: usize,
+    pub dice: f64,
+    pub iou: f64,
+    pub dice_pixels: f64,
+    pub iou_pixels: f64,
+}
+
+impl ClassSegScores {
+    /// The scores of class `class` from its own evaluator's report.
+    pub fn from_metrics(class: usize, name: &str, m: &SegMetrics) -> Self {
+        ClassSegScores {
+            class,
+            name: name.to_string(),
+            images_with_defects: m.images_with_defects,
+            dice: m.at.dice,
+            iou: m.at.iou,
+            dice_pixels: m.at.dice_pixels,
+            iou_pixels: m.at.iou_pixels,
+        }
+    }
 }
 
 /// Accumulates images, then reports.
@@ -174,6 +208,7 @@ impl SegEvaluator {
             at,
             best,
             false_alarms: self.false_alarms,
+            per_class: Vec::new(),
         }
     }
 }

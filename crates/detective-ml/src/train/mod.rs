@@ -9,6 +9,7 @@ pub mod loader;
 pub mod loss;
 pub mod optimizer;
 pub mod params;
+pub mod seg_classes;
 pub mod segment;
 pub mod state;
 pub mod trainer;

@@ -9,6 +9,10 @@
 //! validation, and a checkpoint per epoch (`weights/epoch_{N}.*`, so epochs can be
 //! compared side by side) as well as `last` and `best` (by per-image Dice).
 //!
+//! With `classes` (`--classes`) the head has one logit map per dataset class; the
+//! targets of each class are the mask's pixels that the image's YOLO boxes give
+//! that class ([`super::seg_classes`]), and validation adds Dice/IoU per class.
+//!
 //! Batches are decoded and augmented on a worker thread and handed over through a
 //! bounded channel, so the trainer does not wait on image decoding and memory stays
 //! bounded. Learning rate: linear warm-up over `warmup_epochs`, then linear decay
@@ -26,17 +30,18 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_core::Rng;
-use detective_data::{YoloDataset, mask_path_for};
-use detective_vision::augment::{SegAugmentParams, augment_pair};
+use detective_data::{YoloDataset, YoloLabel, mask_path_for};
+use detective_vision::augment::{SegAugmentParams, augment_pair, sample_patch};
 use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw, to_chw_into};
 use detective_vision::{DecodeLimits, Frame, GrayFrame, decode_file};
 use serde::{Deserialize, Serialize};
 
 use super::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
 use super::params::{read_params, write_params};
+use super::seg_classes::{MAX_SEG_CLASSES, binary_map, class_map, push_targets};
 use super::trainer::TrainError;
 use crate::checkpoint::{SegMeta, save_segmenter};
-use crate::metrics::{SegEvaluator, SegMetrics};
+use crate::metrics::{ClassSegScores, SegEvaluator, SegMetrics};
 use crate::unet::{SegLossItems, UNET_DIVISOR, UNetConfig, UNetTiny, segmentation_loss};
 
 /// Settings of a segmentation run (saved as `args.yaml`).
@@ -68,6 +73,21 @@ pub struct SegTrainArgs {
     pub brightness: f32,
     pub contrast: f32,
     pub crop_min: f32,
+    /// One output per dataset class instead of one defect map; a pixel's class
+    /// comes from the image's YOLO boxes.
+    #[serde(default)]
+    pub classes: bool,
+    /// Train on `patch × patch` windows of the augmented `imgsz` images (0: the
+    /// whole image). Validation and prediction still see whole images.
+    #[serde(default)]
+    pub patch: u32,
+    /// With `patch`: the probability that a window is centred on a defect pixel.
+    #[serde(default = "default_patch_defect")]
+    pub patch_defect: f32,
+}
+
+fn default_patch_defect() -> f32 {
+    0.5
 }
 
 impl Default for SegTrainArgs {
@@ -94,11 +114,19 @@ impl Default for SegTrainArgs {
             brightness: aug.brightness,
             contrast: aug.contrast,
             crop_min: aug.crop_min,
+            classes: false,
+            patch: 0,
+            patch_defect: default_patch_defect(),
         }
     }
 }
 
 impl SegTrainArgs {
+    /// The side of the training inputs: `patch`, or `imgsz` without patches.
+    pub fn train_side(&self) -> u32 {
+        if self.patch > 0 { self.patch } else { self.imgsz }
+    }
+
     pub fn augment(&self) -> SegAugmentParams {
         SegAugmentParams {
             fliplr: self.fliplr,
@@ -136,6 +164,20 @@ impl SegTrainArgs {
         if !(0.0..=100.0).contains(&self.warmup_epochs) {
             bad.push(format!("warmup epochs {} must be within 0..=100", self.warmup_epochs));
         }
+        if self.patch != 0
+            && (self.patch < 32 || self.patch > self.imgsz || !(self.patch as usize).is_multiple_of(UNET_DIVISOR))
+        {
+            bad.push(format!(
+                "patch {} must be 0 (whole images) or a multiple of {UNET_DIVISOR} within 32..=imgsz ({})",
+                self.patch, self.imgsz
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.patch_defect) {
+            bad.push(format!(
+                "patch-defect {} must be a probability within 0..=1",
+                self.patch_defect
+            ));
+        }
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
             bad.push(format!("threshold {} must be within (0, 1)", self.threshold));
         }
@@ -147,7 +189,7 @@ impl SegTrainArgs {
 }
 
 /// One row of `results.csv`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SegResultsRow {
     pub epoch: usize,
     pub time: f64,
@@ -160,14 +202,28 @@ pub struct SegResultsRow {
     pub best_threshold: f32,
     pub best_dice: f64,
     pub lr: f32,
+    /// A per-class model: Dice over pixels of each class (empty otherwise).
+    pub class_dice_pixels: Vec<f64>,
 }
 
-/// Header of `results.csv`.
+/// Header of `results.csv` (a single defect map).
 pub const SEG_RESULTS_HEADER: &str = "epoch,time,train/bce_loss,train/dice_loss,metrics/dice,metrics/iou,metrics/dice_pixels,metrics/iou_pixels,metrics/best_threshold,metrics/best_dice,lr/pg0";
+
+/// Header of `results.csv` for a model whose outputs are `names`: a per-class
+/// model adds a `metrics/dice_pixels(NAME)` column per class.
+pub fn seg_results_header(names: &[String]) -> String {
+    let mut h = SEG_RESULTS_HEADER.to_string();
+    if names.len() > 1 {
+        for n in names {
+            h.push_str(&format!(",metrics/dice_pixels({})", n.replace([',', '\n', '\r'], " ")));
+        }
+    }
+    h
+}
 
 impl SegResultsRow {
     pub fn csv(&self) -> String {
-        format!(
+        let mut line = format!(
             "{},{:.3},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.2},{:.5},{:.8}",
             self.epoch,
             self.time,
@@ -180,7 +236,11 @@ impl SegResultsRow {
             self.best_threshold,
             self.best_dice,
             self.lr
-        )
+        );
+        for d in &self.class_dice_pixels {
+            line.push_str(&format!(",{d:.5}"));
+        }
+        line
     }
 }
 
@@ -193,6 +253,8 @@ pub enum SegTrainEvent {
         images: usize,
         val_images: usize,
         params: usize,
+        /// What the output maps mark: `["defect"]`, or the classes.
+        outputs: Vec<String>,
     },
     Batch {
         epoch: usize,
@@ -231,11 +293,13 @@ pub struct SegTrainSummary {
     pub final_val: Option<SegMetrics>,
 }
 
-/// An image and its mask file (None: a defect-free part).
+/// An image, its mask file (None: a defect-free part) and its YOLO boxes (which
+/// give the defect pixels their classes with `--classes`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegSample {
     pub image: PathBuf,
     pub mask: Option<PathBuf>,
+    pub boxes: Vec<YoloLabel>,
 }
 
 /// The images of `split` with their masks.
@@ -249,6 +313,7 @@ pub fn seg_samples(ds: &YoloDataset, split: &str) -> Vec<SegSample> {
                     SegSample {
                         image: s.image.clone(),
                         mask: m.is_file().then_some(m),
+                        boxes: s.labels.clone(),
                     }
                 })
                 .collect()
@@ -290,28 +355,71 @@ pub fn load_pair(sample: &SegSample, limits: &DecodeLimits) -> Result<(Frame, Gr
     Ok((frame, mask))
 }
 
+/// An image and its label map (0: background, `c + 1`: class `c`). `per_class`
+/// `Some(nc)` reads the classes from the image's boxes ([`class_map`]); `None`
+/// makes every defect pixel class 0.
+pub fn load_labelled(
+    sample: &SegSample,
+    per_class: Option<usize>,
+    limits: &DecodeLimits,
+) -> Result<(Frame, GrayFrame), TrainError> {
+    let (frame, mask) = load_pair(sample, limits)?;
+    let map = match per_class {
+        None => binary_map(&mask),
+        Some(nc) => class_map(&mask, &sample.boxes, nc).map_err(|e| io_err(&sample.image, e))?,
+    };
+    Ok((frame, map))
+}
+
+/// Checks before a per-class run that every image's boxes fit the `nc` classes and
+/// that every defect mask has a box to take its class from (only the masks of
+/// images without boxes are decoded).
+pub fn check_class_labels(samples: &[SegSample], nc: usize) -> Result<(), TrainError> {
+    let limits = DecodeLimits::default();
+    for s in samples {
+        if let Some(b) = s.boxes.iter().find(|b| b.class as usize >= nc) {
+            return Err(TrainError::Args(format!(
+                "{}: a label has class {} but the dataset has {nc} classes",
+                s.image.display(),
+                b.class
+            )));
+        }
+        if s.mask.is_some() && s.boxes.is_empty() {
+            let (_, mask) = load_pair(s, &limits)?;
+            if mask.data.iter().any(|&v| v >= 128) {
+                return Err(TrainError::Args(format!(
+                    "{}: the mask marks defects but the image has no labelled box (labels/…/{}.txt) to give them \
+                     a class; --classes needs one",
+                    s.image.display(),
+                    s.image.file_stem().map(|n| n.to_string_lossy()).unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A batch ready for the network.
 struct SegBatch {
     n: usize,
-    /// `[n, 3, s, s]`, 0..1.
+    /// `[n, 3, s, s]`, 0..1 (`s`: the training side, imgsz or patch).
     images: Vec<f32>,
-    /// `[n, 1, s, s]`, 0 or 1.
+    /// `[n, classes, s, s]`, 0 or 1.
     masks: Vec<f32>,
-}
-
-fn push_pair(frame: &Frame, mask: &GrayFrame, images: &mut Vec<f32>, masks: &mut Vec<f32>) {
-    to_chw_into(frame, &Normalize::default(), images);
-    masks.extend(mask.data.iter().map(|&v| if v >= 128 { 1.0 } else { 0.0 }));
 }
 
 /// Starts the worker that decodes and augments the batches of one epoch.
 fn epoch_batches(
     samples: Arc<Vec<SegSample>>,
     args: &SegTrainArgs,
+    per_class: Option<usize>,
     epoch: usize,
 ) -> Receiver<Result<SegBatch, TrainError>> {
     let (tx, rx) = sync_channel(2);
     let (size, batch, seed, aug) = (args.imgsz, args.batch, args.seed, args.augment());
+    let (patch, patch_defect) = (args.patch, args.patch_defect);
+    let side = args.train_side() as usize;
+    let outputs = per_class.unwrap_or(1);
     std::thread::spawn(move || {
         let mut order: Vec<usize> = (0..samples.len()).collect();
         let mut rng = Rng::derive(seed, 0x5e9_0000 + epoch as u64);
@@ -322,17 +430,24 @@ fn epoch_batches(
         for chunk in order.chunks(batch) {
             let mut b = SegBatch {
                 n: chunk.len(),
-                images: Vec::with_capacity(chunk.len() * 3 * (size * size) as usize),
-                masks: Vec::with_capacity(chunk.len() * (size * size) as usize),
+                images: Vec::with_capacity(chunk.len() * 3 * side * side),
+                masks: Vec::with_capacity(chunk.len() * outputs * side * side),
             };
             let mut failed = None;
             for &i in chunk {
                 let mut rng = Rng::derive(seed ^ ((epoch as u64) << 32), i as u64);
-                match load_pair(&samples[i], &limits).and_then(|(f, m)| {
+                match load_labelled(&samples[i], per_class, &limits).and_then(|(f, m)| {
                     augment_pair(&f, &m, size, &aug, &mut rng)
+                        .and_then(|(f, m)| match patch {
+                            0 => Ok((f, m)),
+                            p => sample_patch(&f, &m, p, patch_defect, &mut rng),
+                        })
                         .map_err(|e| TrainError::Io(format!("{}: {e}", samples[i].image.display())))
                 }) {
-                    Ok((f, m)) => push_pair(&f, &m, &mut b.images, &mut b.masks),
+                    Ok((f, m)) => {
+                        to_chw_into(&f, &Normalize::default(), &mut b.images);
+                        push_targets(&m, outputs, &mut b.masks);
+                    }
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -379,63 +494,106 @@ pub fn resize_map(map: &[f32], w: usize, h: usize, dw: usize, dh: usize) -> Vec<
     out
 }
 
-/// Defect probability per pixel of `frame`, at the frame's own resolution: the
-/// frame is resized to `imgsz × imgsz`, run, and the map resized back.
-pub fn predict_probs(model: &UNetTiny, frame: &Frame, imgsz: u32, device: &Device) -> Result<Vec<f32>, TrainError> {
+/// Probability maps of each output (the defect map, or one per class) of a model's
+/// `[C, S, S]` output, each resized to `w × h`.
+pub fn split_maps(probs: &[f32], s: usize, w: usize, h: usize) -> Vec<Vec<f32>> {
+    probs.chunks_exact(s * s).map(|m| resize_map(m, s, s, w, h)).collect()
+}
+
+/// The pixel-wise maximum of the maps: the probability that a pixel is a defect
+/// of any class.
+pub fn max_map(maps: &[Vec<f32>]) -> Vec<f32> {
+    let mut out = maps.first().cloned().unwrap_or_default();
+    for m in maps.iter().skip(1) {
+        for (o, &v) in out.iter_mut().zip(m) {
+            *o = o.max(v);
+        }
+    }
+    out
+}
+
+/// The probability maps of every output (one, or one per class) of `model` on
+/// `frame`, at the frame's own resolution: the frame is resized to
+/// `imgsz × imgsz`, run, and each map resized back.
+pub fn predict_class_probs(
+    model: &UNetTiny,
+    frame: &Frame,
+    imgsz: u32,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
     let s = imgsz as usize;
     let resized = resize_like_opencv(frame, imgsz, imgsz).map_err(|e| TrainError::Io(e.to_string()))?;
     let x = to_chw(&resized, &Normalize::default());
     let input = Tensor::<1>::from_data(TensorData::new(x, [3 * s * s]), device).reshape([1, 3, s, s]);
-    // channel 0: the defect map (one output), or the first class
-    let logits = model.forward(input).narrow(1, 0, 1);
-    let probs: Vec<f32> = sigmoid(logits)
+    let probs: Vec<f32> = sigmoid(model.forward(input))
         .into_data()
         .try_into_vec::<f32>()
         .map_err(|e| TrainError::Io(format!("{e:?}")))?;
-    Ok(resize_map(
-        &probs,
-        s,
-        s,
-        frame.width() as usize,
-        frame.height() as usize,
-    ))
+    Ok(split_maps(&probs, s, frame.width() as usize, frame.height() as usize))
 }
 
-/// Dice/IoU of `model` on `samples` at the images' own resolution.
+/// Dice/IoU of `model` (whose outputs are `names`) on `samples` at the images'
+/// own resolution.
 pub fn validate_segmenter(
     model: &UNetTiny,
+    names: &[String],
     samples: &[SegSample],
     imgsz: u32,
     threshold: f32,
     device: &Device,
 ) -> Result<SegMetrics, TrainError> {
-    validate_with(samples, threshold, |frame| predict_probs(model, frame, imgsz, device))
+    validate_with(samples, names, threshold, |frame| {
+        predict_class_probs(model, frame, imgsz, device)
+    })
 }
 
-/// Dice/IoU on `samples` of any segmenter: `probs` gives a frame's defect
-/// probabilities at the frame's own size.
+/// Dice/IoU on `samples` of any segmenter whose outputs are `names`: `maps` gives
+/// a frame's probability maps (one per output) at the frame's own size. The
+/// headline scores compare the defect map (with several outputs: their
+/// pixel-wise maximum) with the mask; a per-class model adds each class's map
+/// against the pixels the boxes give that class.
 pub fn validate_with(
     samples: &[SegSample],
+    names: &[String],
     threshold: f32,
-    mut probs: impl FnMut(&Frame) -> Result<Vec<f32>, TrainError>,
+    mut maps: impl FnMut(&Frame) -> Result<Vec<Vec<f32>>, TrainError>,
 ) -> Result<SegMetrics, TrainError> {
     let limits = DecodeLimits::default();
+    let nc = names.len().max(1);
+    let per_class = nc > 1;
     let mut eval = SegEvaluator::new(threshold);
+    let mut class_evals = vec![SegEvaluator::new(threshold); if per_class { nc } else { 0 }];
     for s in samples {
         let (frame, mask) = load_pair(s, &limits)?;
-        let p = probs(&frame)?;
-        if p.len() != mask.data.len() {
+        let m = maps(&frame)?;
+        if m.len() != nc || m.iter().any(|p| p.len() != mask.data.len()) {
             return Err(TrainError::Io(format!(
-                "{}: {} probabilities for {} pixels",
+                "{}: the model gave {} maps of {} values for {nc} outputs of {} pixels",
                 s.image.display(),
-                p.len(),
+                m.len(),
+                m.first().map_or(0, |p| p.len()),
                 mask.data.len()
             )));
         }
         let truth: Vec<bool> = mask.data.iter().map(|&v| v >= 128).collect();
-        eval.add_image(&p, &truth);
+        eval.add_image(&max_map(&m), &truth);
+        if per_class {
+            let labels = class_map(&mask, &s.boxes, nc).map_err(|e| io_err(&s.image, e))?;
+            for (c, (e, p)) in class_evals.iter_mut().zip(&m).enumerate() {
+                let v = (c + 1) as u8;
+                let truth: Vec<bool> = labels.data.iter().map(|&l| l == v).collect();
+                e.add_image(p, &truth);
+            }
+        }
     }
-    Ok(eval.finish())
+    let mut out = eval.finish();
+    out.per_class = class_evals
+        .iter()
+        .zip(names)
+        .enumerate()
+        .map(|(c, (e, name))| ClassSegScores::from_metrics(c, name, &e.finish()))
+        .collect();
+    Ok(out)
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -533,6 +691,22 @@ pub fn train_segmenter(
         (true, Some(split)) => seg_samples(&dataset, split),
         _ => Vec::new(),
     };
+    // the outputs: one defect map, or one map per dataset class
+    let names: Vec<String> = if args.classes {
+        dataset.names().to_vec()
+    } else {
+        vec!["defect".to_string()]
+    };
+    let per_class = args.classes.then_some(names.len());
+    if let Some(nc) = per_class {
+        if !(1..=MAX_SEG_CLASSES).contains(&nc) {
+            return Err(TrainError::Args(format!(
+                "--classes: the dataset has {nc} classes; a segmenter has 1..={MAX_SEG_CLASSES}"
+            )));
+        }
+        check_class_labels(&train, nc)?;
+        check_class_labels(&val, nc)?;
+    }
     std::fs::create_dir_all(&weights_dir).map_err(|e| io_err(&weights_dir, e))?;
     let args_path = args.out.join("args.yaml");
     let yaml = serde_norway::to_string(&args).map_err(|e| io_err(&args_path, e))?;
@@ -545,14 +719,19 @@ pub fn train_segmenter(
             let kept: Vec<&str> = text.lines().take(st.epoch + 1).collect();
             std::fs::write(&results, format!("{}\n", kept.join("\n"))).map_err(|e| io_err(&results, e))?;
         }
-        None => std::fs::write(&results, format!("{SEG_RESULTS_HEADER}\n")).map_err(|e| io_err(&results, e))?,
+        None => {
+            std::fs::write(&results, format!("{}\n", seg_results_header(&names))).map_err(|e| io_err(&results, e))?
+        }
     }
 
     let device = Device::flex();
     let ad = device.clone().autodiff();
     device.seed(args.seed);
     ad.seed(args.seed);
-    let cfg = UNetConfig::default();
+    let cfg = UNetConfig {
+        classes: names.len(),
+        ..UNetConfig::default()
+    };
     let mut model = UNetTiny::new(&cfg, &ad);
     let (infos, _) = read_params(&model);
     if let Some(w) = args.weights.as_ref().filter(|_| resumed.is_none()) {
@@ -560,8 +739,10 @@ pub fn train_segmenter(
         let (pre_infos, values) = read_params(&pre);
         if pre_infos.len() != infos.len() || pre_infos.iter().zip(&infos).any(|(a, b)| a.shape != b.shape) {
             return Err(TrainError::Args(format!(
-                "{} is not a UNetTiny of this shape",
-                w.display()
+                "{} is not a UNetTiny of this shape (its outputs: {}; this run's: {})",
+                w.display(),
+                pre.classes(),
+                names.len()
             )));
         }
         model = write_params(model, &values, &ad);
@@ -595,8 +776,7 @@ pub fn train_segmenter(
         };
         args.lr0 * decay * warm
     };
-    let names = vec!["defect".to_string()];
-    let mut meta = SegMeta::new(names, args.imgsz, args.threshold);
+    let mut meta = SegMeta::new(names.clone(), args.imgsz, args.threshold);
     let last = weights_dir.join("last.bpk");
     let best = weights_dir.join("best.bpk");
     observer(&SegTrainEvent::Started {
@@ -605,23 +785,25 @@ pub fn train_segmenter(
         images: train.len(),
         val_images: val.len(),
         params: infos.iter().map(|i| i.len()).sum(),
+        outputs: names.clone(),
     });
 
     let samples = Arc::new(train);
     let run_start = Instant::now();
-    let s = args.imgsz as usize;
+    let s = args.train_side() as usize;
+    let nc = names.len();
     let mut final_val = None;
     let mut stopped = false;
     let mut epochs_done = start_epoch;
     for epoch in start_epoch..args.epochs {
         let epoch_start = Instant::now();
-        let rx = epoch_batches(samples.clone(), &args, epoch);
+        let rx = epoch_batches(samples.clone(), &args, per_class, epoch);
         let (mut sum, mut count, mut images_done) = (SegLossItems::default(), 0usize, 0usize);
         let mut lr = 0.0;
         for (i, batch) in rx.iter().enumerate() {
             let b = batch?;
             let x = Tensor::<1>::from_data(TensorData::new(b.images, [b.n * 3 * s * s]), &ad).reshape([b.n, 3, s, s]);
-            let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * s * s]), &ad).reshape([b.n, 1, s, s]);
+            let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * nc * s * s]), &ad).reshape([b.n, nc, s, s]);
             let (loss, items) = segmentation_loss(model.forward(x), y);
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &model);
@@ -666,6 +848,7 @@ pub fn train_segmenter(
             observer(&SegTrainEvent::Validating { epoch });
             Some(validate_segmenter(
                 &eval_model,
+                &names,
                 &val,
                 args.imgsz,
                 args.threshold,
@@ -689,6 +872,11 @@ pub fn train_segmenter(
             best_threshold: report.as_ref().map_or(0.0, |r| r.best.threshold),
             best_dice: report.as_ref().map_or(0.0, |r| r.best.dice),
             lr,
+            class_dice_pixels: match (&report, per_class) {
+                (Some(r), Some(n)) if n > 1 => r.per_class.iter().map(|c| c.dice_pixels).collect(),
+                (None, Some(n)) if n > 1 => vec![0.0; n],
+                _ => Vec::new(),
+            },
         };
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -784,6 +972,8 @@ mod tests {
             imgsz: 100,
             batch: 0,
             threshold: 1.5,
+            patch: 40,
+            patch_defect: 2.0,
             ..SegTrainArgs::default()
         };
         let e = args.validate().unwrap_err();
@@ -791,6 +981,18 @@ mod tests {
             e.contains("imgsz 100") && e.contains("batch 0") && e.contains("threshold 1.5"),
             "{e}"
         );
+        assert!(e.contains("patch 40") && e.contains("patch-defect 2"), "{e}");
+        let big = SegTrainArgs {
+            patch: 512,
+            ..SegTrainArgs::default()
+        };
+        assert!(big.validate().unwrap_err().contains("patch 512"));
+        let ok = SegTrainArgs {
+            patch: 128,
+            ..SegTrainArgs::default()
+        };
+        assert!(ok.validate().is_ok());
+        assert_eq!((ok.train_side(), SegTrainArgs::default().train_side()), (128, 256));
         assert!(SegTrainArgs::default().validate().is_ok());
     }
 }

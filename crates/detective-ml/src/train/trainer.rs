@@ -322,7 +322,9 @@ pub fn train(
     let args_yaml = serde_norway::to_string(&args).map_err(|e| io_err(&paths.args, e))?;
     std::fs::write(&paths.args, args_yaml).map_err(|e| io_err(&paths.args, e))?;
 
-    let device = (args.device.parse::<ComputeDevice>())
+    let device = args
+        .device
+        .parse::<ComputeDevice>()
         .and_then(|d| d.burn_device())
         .map_err(|e| TrainError::Args(e.to_string()))?;
     let ad = device.clone().autodiff();

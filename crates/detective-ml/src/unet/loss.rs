@@ -1,7 +1,8 @@
 //! The segmenter's loss: mean binary cross-entropy with logits over all pixels
-//! plus the soft Dice loss `1 − (2·Σ p·t + 1) / (Σ p + Σ t + 1)` over the batch
-//! (the +1 keeps a batch of clean parts from dividing by zero and rewards an empty
-//! prediction there).
+//! plus the soft Dice loss `1 − (2·Σ p·t + 1) / (Σ p + Σ t + 1)` over the batch,
+//! computed per output channel and averaged over the channels (so a per-class
+//! model's rare classes weigh as much as its common ones; the +1 keeps a batch of
+//! clean parts from dividing by zero and rewards an empty prediction there).
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
@@ -23,8 +24,10 @@ pub fn segmentation_loss(logits: Tensor<4>, targets: Tensor<4>) -> (Tensor<1>, S
     let log1p = (logits.clone().abs().neg().exp() + 1.0).log();
     let bce = (relu - logits.clone() * targets.clone() + log1p).sum() / count;
     let p = sigmoid(logits);
-    let inter = (p.clone() * targets.clone()).sum();
-    let dice = -((inter * 2.0 + 1.0) / (p.sum() + targets.sum() + 1.0)) + 1.0;
+    // sums over batch and pixels, per channel: [1, C, 1, 1]
+    let per_channel = |t: Tensor<4>| t.sum_dim(0).sum_dim(2).sum_dim(3);
+    let inter = per_channel(p.clone() * targets.clone());
+    let dice = (-((inter * 2.0 + 1.0) / (per_channel(p) + per_channel(targets) + 1.0)) + 1.0).mean();
     let items = SegLossItems {
         bce: scalar(&bce),
         dice: scalar(&dice),
@@ -71,5 +74,15 @@ mod tests {
         // a clean part predicted clean: Dice loss stays ~0 thanks to the smoothing
         let (_, clean) = segmentation_loss(t(vec![-20.0; 4], [1, 1, 2, 2]), t(vec![0.0; 4], [1, 1, 2, 2]));
         assert!(clean.dice < 1e-6, "{clean:?}");
+    }
+
+    #[test]
+    fn dice_is_the_mean_of_the_channels_dice() {
+        // channel 0 perfect, channel 1 all wrong: Dice loss ≈ (0 + 1) / 2
+        let logits = vec![20.0, -20.0, -20.0, 20.0, -20.0, -20.0, 20.0, 20.0];
+        let targets = vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+        let (_, items) = segmentation_loss(t(logits, [1, 2, 2, 2]), t(targets, [1, 2, 2, 2]));
+        // channel 1: inter 0, Σp 2, Σt 2 → 1 − 1/5 = 0.8
+        assert!((items.dice - 0.4).abs() < 1e-4, "{items:?}");
     }
 }

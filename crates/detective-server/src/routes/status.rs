@@ -226,7 +226,7 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
             let m = p.model();
             models.push(json!({"task": task, "name": p.name, "version": null, "stage": "None",
                                 "metrics": {}, "source": p.source, "backend": m.backend(),
-                                "imgsz": m.imgsz(), "classes": [m.name()]}));
+                                "imgsz": m.imgsz(), "classes": m.names()}));
         } else if task == "detect"
             && let Some((p, version)) = st.served.get()
         {

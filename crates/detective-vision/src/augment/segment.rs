@@ -6,6 +6,9 @@
 //!
 //! The image is resized with OpenCV's bilinear kernel ([`resize_like_opencv`]),
 //! the mask with nearest neighbour (labels are not interpolated).
+//!
+//! [`sample_patch`] then optionally cuts a smaller training window out of the
+//! augmented pair, centred on a defect pixel with a given probability.
 
 use detective_core::Rng;
 
@@ -243,6 +246,54 @@ pub fn augment_pair(
     Ok((Frame::from_rgb(size, size, rgb)?, out_mask))
 }
 
+/// A `patch × patch` window of an image and its mask (same size, at least
+/// `patch` on each side). With probability `defect_p`, and when the mask has
+/// defect pixels (any non-zero value: binary masks and label maps alike), the
+/// window is centred on one of them picked at random (then shifted to stay
+/// inside); otherwise it lies anywhere. Training on windows of a larger image
+/// costs `(side / patch)²` less per sample, and centring windows on defects shows a
+/// model the defects of a sparse dataset far more often.
+pub fn sample_patch(
+    frame: &Frame,
+    mask: &GrayFrame,
+    patch: u32,
+    defect_p: f32,
+    rng: &mut Rng,
+) -> Result<(Frame, GrayFrame), VisionError> {
+    check_pair(frame, mask)?;
+    let (fw, fh, p) = (frame.width() as usize, frame.height() as usize, patch as usize);
+    if p == 0 || p > fw || p > fh {
+        return Err(VisionError::InvalidArgument(format!(
+            "patch {patch} must be within 1..={} for a {fw}×{fh} image",
+            fw.min(fh)
+        )));
+    }
+    let centred = if rng.chance(defect_p) {
+        let defects = mask.data.iter().filter(|&&v| v != 0).count();
+        if defects > 0 {
+            let k = rng.range_usize(0, defects);
+            mask.data
+                .iter()
+                .enumerate()
+                .filter(|&(_, &v)| v != 0)
+                .nth(k)
+                .map(|(i, _)| (i % fw, i / fw))
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    let (x0, y0) = match centred {
+        Some((cx, cy)) => (
+            cx.saturating_sub(p / 2).min(fw - p),
+            cy.saturating_sub(p / 2).min(fh - p),
+        ),
+        None => (rng.range_usize(0, fw - p + 1), rng.range_usize(0, fh - p + 1)),
+    };
+    Ok((crop_frame(frame, x0, y0, p, p)?, crop_mask(mask, x0, y0, p, p)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +335,43 @@ mod tests {
             let frac = agree as f64 / m.data.len() as f64;
             assert!(frac > 0.97, "only {frac:.3} of pixels agree");
         }
+    }
+
+    #[test]
+    fn patches_stay_aligned_and_defect_patches_hold_a_defect() {
+        let (frame, _) = labelled_pair(200, 150);
+        // a single defect pixel far from the centre
+        let mut mask = GrayFrame::new(200, 150);
+        mask.set(190, 140, 7);
+        let mut rng = Rng::new(5);
+        for _ in 0..20 {
+            let (img, m) = sample_patch(&frame, &mask, 64, 1.0, &mut rng).unwrap();
+            assert_eq!((img.width(), img.height(), m.width, m.height), (64, 64, 64, 64));
+            assert_eq!(
+                m.data.iter().filter(|&&v| v == 7).count(),
+                1,
+                "the defect is in the window"
+            );
+            // centring on (190, 140) is shifted inside: the window starts at (136, 86)
+            assert_eq!(m.data[54 * 64 + 54], 7);
+            assert_eq!(
+                &img.as_rgb()[..3],
+                &frame.as_rgb()[(86 * 200 + 136) * 3..(86 * 200 + 136) * 3 + 3]
+            );
+        }
+        // without the defect bias, windows land anywhere and stay aligned
+        let (frame, mask) = labelled_pair(200, 150);
+        let mut corners = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let (img, m) = sample_patch(&frame, &mask, 48, 0.0, &mut rng).unwrap();
+            for (px, &mv) in img.as_rgb().chunks_exact(3).zip(&m.data) {
+                assert_eq!(px[0] == 255, mv == 255);
+            }
+            corners.insert(img.as_rgb()[..6].to_vec());
+        }
+        assert!(corners.len() > 10, "windows should vary");
+        assert!(sample_patch(&frame, &mask, 151, 0.5, &mut rng).is_err());
+        assert!(sample_patch(&frame, &mask, 0, 0.5, &mut rng).is_err());
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn print_result(json: bool, label: &str, frame: Option<u64>, seg: &Segmentation,
             .zip(&seg.detections)
             .map(|(r, d)| {
                 let b: [f32; 4] = BBox::into(d.bbox);
-                serde_json::json!({"class": 0, "name": d.name, "confidence": r.mean_prob, "bbox": b, "area": r.area})
+                serde_json::json!({"class": d.class_id, "name": d.name, "confidence": r.mean_prob, "bbox": b, "area": r.area})
             })
             .collect();
         let mut line = serde_json::json!({"image": label, "detections": regions,

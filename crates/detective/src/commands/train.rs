@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
+use detective_ml::compute_device::ComputeDevice;
 use detective_ml::train::args::TrainArgs;
 use detective_ml::train::trainer::{TrainEvent, train};
 use detective_ml::yolo::Scale;
@@ -78,10 +79,20 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
             .as_deref()
             .is_some_and(|o| detective_ml::train::segment::seg_state_path(o).is_file());
     if a.task == TaskArg::Segment || segment_run {
-        if a.device.trim() != "cpu" {
+        let device = a
+            .device
+            .parse::<ComputeDevice>()
+            .map_err(|e| anyhow::anyhow!("--device {}: {e}", a.device))?;
+        if device != ComputeDevice::Cpu {
             bail!("--device {}: segmentation training runs on cpu only", a.device);
         }
         return super::train_segment::run(a, config);
+    }
+    if a.classes {
+        bail!("--classes is for --task segment (a detector always has one output per class)");
+    }
+    if a.patch.is_some() || a.patch_defect.is_some() {
+        bail!("--patch and --patch-defect are for --task segment");
     }
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");

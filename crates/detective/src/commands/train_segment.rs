@@ -33,6 +33,7 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
         seed: a.seed,
         patience: a.patience,
         val: !a.no_val,
+        classes: a.classes,
         ..SegTrainArgs::default()
     };
     if let Some(e) = a.epochs {
@@ -49,6 +50,15 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
     }
     if let Some(lr) = a.lr0 {
         args.lr0 = lr;
+    }
+    if let Some(p) = a.patch {
+        args.patch = p;
+    }
+    if let Some(p) = a.patch_defect {
+        if a.patch.is_none() {
+            anyhow::bail!("--patch-defect needs --patch");
+        }
+        args.patch_defect = p;
     }
     args.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(args)
@@ -68,12 +78,16 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
             images,
             val_images,
             params,
+            outputs,
         } => {
             epochs = *n;
             eprintln!(
                 "training UNetTiny ({params} parameters): {images} training images, {batches} batches per epoch, \
                  {n} epochs, {val_images} validation images"
             );
+            if outputs.len() > 1 {
+                eprintln!("one output map per class: {}", outputs.join(", "));
+            }
             eprintln!(
                 "{:>9} {:>9} {:>9}  then Dice and IoU on validation (per image / over pixels)",
                 "epoch", "bce_loss", "dice_loss"
@@ -126,8 +140,14 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
                 b.finish_and_clear();
             }
             let metrics = if *validated {
+                let per_class = if row.class_dice_pixels.is_empty() {
+                    String::new()
+                } else {
+                    let d: Vec<String> = row.class_dice_pixels.iter().map(|d| format!("{d:.3}")).collect();
+                    format!("  per class (pixels) {}", d.join(" "))
+                };
                 format!(
-                    "Dice {:.3} / {:.3}  IoU {:.3} / {:.3}  (best threshold {:.2}: Dice {:.3})",
+                    "Dice {:.3} / {:.3}  IoU {:.3} / {:.3}  (best threshold {:.2}: Dice {:.3}){per_class}",
                     row.dice, row.dice_pixels, row.iou, row.iou_pixels, row.best_threshold, row.best_dice
                 )
             } else {

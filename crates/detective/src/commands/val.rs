@@ -134,8 +134,9 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
         );
     }
     let start = std::time::Instant::now();
-    let m = validate_with(&samples, threshold, |frame| {
-        seg.probabilities(frame, imgsz)
+    let names = seg.names().to_vec();
+    let m = validate_with(&samples, &names, threshold, |frame| {
+        seg.class_probabilities(frame, imgsz)
             .map_err(|e| detective_ml::train::trainer::TrainError::Io(e.to_string()))
     })?;
     let backend = seg.backend();
@@ -147,7 +148,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             "threshold": m.at.threshold, "dice": m.at.dice, "iou": m.at.iou,
             "dice_pixels": m.at.dice_pixels, "iou_pixels": m.at.iou_pixels,
             "best_threshold": m.best.threshold, "best_dice": m.best.dice, "best_iou": m.best.iou,
-            "ms_per_image": ms, "backend": backend,
+            "ms_per_image": ms, "backend": backend, "names": names, "per_class": m.per_class,
         });
         println!("{out}");
     } else {
@@ -165,6 +166,23 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             "best threshold {:.2}: Dice {:.4}, IoU {:.4} (per image); false alarms on clean parts: {}",
             m.best.threshold, m.best.dice, m.best.iou, m.false_alarms
         );
+        if !m.per_class.is_empty() {
+            println!(
+                "per class: each class's map at threshold {:.2} against the pixels the boxes give that class \
+                 (an image without the class is a clean part for it):",
+                m.at.threshold
+            );
+            println!(
+                "{:>22} {:>7} {:>8} {:>8} {:>13} {:>13}",
+                "class", "images", "Dice", "IoU", "Dice (pixels)", "IoU (pixels)"
+            );
+            for c in &m.per_class {
+                println!(
+                    "{:>22} {:>7} {:>8.4} {:>8.4} {:>13.4} {:>13.4}",
+                    c.name, c.images_with_defects, c.dice, c.iou, c.dice_pixels, c.iou_pixels
+                );
+            }
+        }
         println!("{ms:.1} ms per image on {backend}");
     }
     Ok(ExitCode::SUCCESS)
