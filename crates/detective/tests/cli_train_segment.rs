@@ -235,22 +235,26 @@ fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
 fn per_class_segment_training_has_one_output_per_class_and_reports_each_class() {
     let d = tempfile::tempdir().unwrap();
     synth(d.path());
-    let o = run(detective(d.path()).args([
-        "train",
-        "--task",
-        "segment",
-        "--classes",
-        "--data",
-        "data",
-        "--epochs",
-        "1",
-        "--imgsz",
-        "64",
-        "--batch",
-        "4",
-        "--out",
-        "run",
-    ]));
+    // one epoch of per-class training on `data` into `out`
+    let train_classes = |out: &str| {
+        run(detective(d.path()).args([
+            "train",
+            "--task",
+            "segment",
+            "--classes",
+            "--data",
+            "data",
+            "--epochs",
+            "1",
+            "--imgsz",
+            "64",
+            "--batch",
+            "4",
+            "--out",
+            out,
+        ]))
+    };
+    let o = train_classes("run");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("one output map per class"), "{}", stderr(&o));
     let meta: serde_json::Value =
@@ -351,20 +355,7 @@ fn per_class_segment_training_has_one_output_per_class_and_reports_each_class() 
         .expect("a labelled mask");
     let stem = mask.file_stem().unwrap().to_str().unwrap();
     std::fs::write(d.path().join(format!("data/labels/train/{stem}.txt")), "").unwrap();
-    let o = run(detective(d.path()).args([
-        "train",
-        "--task",
-        "segment",
-        "--classes",
-        "--data",
-        "data",
-        "--epochs",
-        "1",
-        "--imgsz",
-        "64",
-        "--out",
-        "r4",
-    ]));
+    let o = train_classes("r4");
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("no labelled box") && stderr(&o).contains(stem),
