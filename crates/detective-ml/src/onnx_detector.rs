@@ -69,6 +69,15 @@ fn model_err(path: &Path, reason: impl ToString) -> MlError {
     }
 }
 
+/// The class names in a model's `names` metadata, if it has parseable ones.
+pub fn metadata_names(session: &Session) -> Option<Vec<String>> {
+    session
+        .metadata()
+        .ok()
+        .and_then(|m| m.custom("names"))
+        .and_then(|t| parse_names_metadata(&t))
+}
+
 /// Parses Ultralytics' `names` metadata: a Python dict literal `{0: 'a', 1: "b"}`.
 pub fn parse_names_metadata(text: &str) -> Option<Vec<String>> {
     let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
@@ -117,12 +126,7 @@ impl OnnxDetector {
             .first()
             .ok_or_else(|| model_err(path, "model has no output"))?;
         let out_shape: Vec<i64> = output.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
-        let from_metadata = session
-            .metadata()
-            .ok()
-            .and_then(|m| m.custom("names"))
-            .and_then(|t| parse_names_metadata(&t));
-        let names = match names.or(from_metadata) {
+        let names = match names.or_else(|| metadata_names(&session)) {
             Some(n) => n,
             None => {
                 let nc = out_shape.get(1).copied().unwrap_or(0) - 4;

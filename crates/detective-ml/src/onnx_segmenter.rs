@@ -12,7 +12,7 @@ use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
 use crate::MlError;
-use crate::onnx_detector::parse_names_metadata;
+use crate::onnx_detector::metadata_names;
 use crate::train::segment::{max_map, split_maps};
 
 /// The segmenter's input for `frame`: stretched to `imgsz × imgsz`, RGB in 0..1,
@@ -65,12 +65,7 @@ impl OnnxSegmenter {
             .and_then(|s| s.get(1).copied())
             .filter(|&c| c > 0)
             .ok_or_else(|| model_err(path, "output is not [1, C, S, S]"))? as usize;
-        let from_metadata = session
-            .metadata()
-            .ok()
-            .and_then(|m| m.custom("names"))
-            .and_then(|t| parse_names_metadata(&t));
-        let names = match from_metadata {
+        let names = match metadata_names(&session) {
             Some(n) if n.len() == outputs => n,
             Some(n) => {
                 return Err(model_err(

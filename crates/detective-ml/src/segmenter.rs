@@ -172,21 +172,21 @@ pub fn segment_maps(
         height,
         data: probs.iter().map(|&p| if p >= threshold { 255 } else { 0 }).collect(),
     };
+    // each pixel's class: its highest map (ties: the first class), found once
+    let top: Vec<usize> = (0..pixels)
+        .map(|i| maps.iter().position(|m| m[i] == probs[i]).unwrap_or(0))
+        .collect();
     let mut regions = Vec::new();
     let mut detections = Vec::new();
     for (c, (map, name)) in maps.iter().zip(names).enumerate() {
-        // the defect pixels whose highest map is this one (ties: the first class)
-        let class_mask = if maps.len() == 1 {
-            mask.clone()
-        } else {
-            let data = (0..pixels)
-                .map(|i| {
-                    let top = maps.iter().position(|m| m[i] == probs[i]);
-                    if mask.data[i] > 0 && top == Some(c) { 255 } else { 0 }
-                })
-                .collect();
-            GrayFrame { width, height, data }
-        };
+        // the defect pixels of this class
+        let data = mask
+            .data
+            .iter()
+            .zip(&top)
+            .map(|(&m, &t)| if m > 0 && t == c { 255 } else { 0 })
+            .collect();
+        let class_mask = GrayFrame { width, height, data };
         for r in detective_vision::regions::connected_regions(&class_mask, map, MIN_REGION_PIXELS)? {
             detections.push(detective_core::Detection {
                 class_id: c as u32,
