@@ -515,6 +515,15 @@ pub struct TrainCliArgs {
     /// pixel (default 0.5).
     #[arg(long)]
     pub patch_defect: Option<f32>,
+    /// Segmentation: smallest random crop side as a fraction of the image side before
+    /// the crop is resized back to imgsz (default 1 = no crop, so thin defects keep the
+    /// width they have at prediction time; e.g. 0.6 to zoom in up to 1.7×).
+    #[arg(long)]
+    pub crop_min: Option<f32>,
+    /// Segmentation: the soft Dice loss per image (default: each image's Dice alike, as
+    /// val's per-image Dice counts them), or over the whole batch.
+    #[arg(long, value_parser = ["batch", "image"])]
+    pub dice: Option<String>,
 }
 
 #[derive(Debug, Args)]

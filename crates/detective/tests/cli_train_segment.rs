@@ -178,14 +178,22 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
         "run/weights/best.bpk",
         "--patch",
         "32",
+        "--crop-min",
+        "0.75",
+        "--dice",
+        "batch",
         "--out",
         "run2",
     ]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(d.path().join("run2/weights/epoch_1.bpk").is_file());
-    // … here on 32×32 windows of the 64×64 images, validated on whole images
+    // … here on 32×32 windows of the 64×64 images (zoomed crops, batch Dice), validated on whole images
     let args = std::fs::read_to_string(d.path().join("run2/args.yaml")).unwrap();
     assert!(args.contains("patch: 32") && args.contains("imgsz: 64"), "{args}");
+    assert!(
+        args.contains("crop_min: 0.75") && args.contains("dice: batch"),
+        "{args}"
+    );
     let best: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.path().join("run2/weights/best.json")).unwrap()).unwrap();
     assert_eq!(best["imgsz"], 64);
@@ -207,16 +215,23 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
 fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
     let d = tempfile::tempdir().unwrap();
     synth(d.path());
-    let o = run(detective(d.path()).args([
-        "train", "--task", "segment", "--data", "data", "--imgsz", "70", "--out", "r1",
-    ]));
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("multiple of 16"), "{}", stderr(&o));
-    let o = run(detective(d.path()).args([
-        "train", "--task", "segment", "--data", "data", "--imgsz", "64", "--patch", "80", "--out", "r1",
-    ]));
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("patch 80"), "{}", stderr(&o));
+    // each refused before anything is written, with the reason
+    let refusals: [(&[&str], &str); 4] = [
+        (&["--task", "segment", "--imgsz", "70"], "multiple of 16"),
+        (&["--task", "segment", "--imgsz", "64", "--patch", "80"], "patch 80"),
+        (
+            &["--task", "segment", "--imgsz", "64", "--crop-min", "0.05"],
+            "crop-min 0.05",
+        ),
+        (&["--imgsz", "64", "--crop-min", "0.8"], "--dice are for --task segment"),
+    ];
+    for (args, reason) in refusals {
+        let o = run(detective(d.path())
+            .args(["train", "--data", "data", "--out", "r1"])
+            .args(args));
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr(&o).contains(reason), "{args:?}: {}", stderr(&o));
+    }
     assert!(
         !d.path().join("r1").exists(),
         "a refused run must not create its folder"

@@ -36,13 +36,14 @@ use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw, to_chw
 use detective_vision::{DecodeLimits, Frame, GrayFrame, decode_file};
 use serde::{Deserialize, Serialize};
 
+use super::ema::Ema;
 use super::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
 use super::params::{read_params, write_params};
 use super::seg_classes::{MAX_SEG_CLASSES, binary_map, class_map, push_targets};
 use super::trainer::TrainError;
 use crate::checkpoint::{SegMeta, save_segmenter};
 use crate::metrics::{ClassSegScores, SegEvaluator, SegMetrics};
-use crate::unet::{SegLossItems, UNET_DIVISOR, UNetConfig, UNetTiny, segmentation_loss};
+use crate::unet::{DiceScope, SegLossItems, UNET_DIVISOR, UNetConfig, UNetTiny, segmentation_loss};
 
 /// Settings of a segmentation run (saved as `args.yaml`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +85,15 @@ pub struct SegTrainArgs {
     /// With `patch`: the probability that a window is centred on a defect pixel.
     #[serde(default = "default_patch_defect")]
     pub patch_defect: f32,
+    /// What the soft Dice loss sums over: the batch, or each image (`--dice`).
+    /// Runs saved before the setting existed used the batch.
+    #[serde(default)]
+    pub dice: DiceScope,
+    /// Validate and save an exponential moving average of the weights (window of
+    /// about two epochs) instead of the latest weights. Runs saved before the
+    /// setting existed did not.
+    #[serde(default)]
+    pub ema: bool,
 }
 
 fn default_patch_defect() -> f32 {
@@ -117,6 +127,8 @@ impl Default for SegTrainArgs {
             classes: false,
             patch: 0,
             patch_defect: default_patch_defect(),
+            dice: DiceScope::Image,
+            ema: true,
         }
     }
 }
@@ -617,8 +629,25 @@ pub struct SegRunState {
     pub best_epoch: usize,
     pub optimizer: Optimizer,
     pub elapsed_secs: f64,
+    /// The weight average's counters (its values are in the tensors' `ema` section).
+    #[serde(default)]
+    pub ema: Option<Ema>,
     pub lengths: Vec<usize>,
     pub sections: Vec<String>,
+}
+
+/// The segmenter's weight average: Ultralytics' `ModelEMA` form, with the decay
+/// sized to the run (a window of about two epochs, reached after the first epoch)
+/// rather than their 0.9999 / 2000 updates, which on a few hundred images an epoch
+/// would barely average anything within a run.
+pub fn seg_ema(values: Vec<Vec<f32>>, batches_per_epoch: usize) -> Ema {
+    let nb = batches_per_epoch.max(1) as f64;
+    Ema {
+        decay: 1.0 - 1.0 / (2.0 * nb),
+        tau: nb,
+        updates: 0,
+        values,
+    }
 }
 
 impl super::state::StateHeader for SegRunState {
@@ -752,6 +781,8 @@ pub fn train_segmenter(
     let mut opt = Optimizer::new(OptimizerKind::AdamW, args.weight_decay);
     let (mut start_epoch, mut step, mut best_dice, mut best_epoch, mut elapsed_before) =
         (0usize, 0usize, None, 0usize, 0.0);
+    let nb = train.len().div_ceil(args.batch);
+    let mut ema = args.ema.then(|| seg_ema(read_params(&model).1, nb));
     if let Some((st, t)) = resumed {
         if t.model.len() != infos.len() || t.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len()) {
             return Err(TrainError::Resume("the saved state is not of this UNetTiny".into()));
@@ -760,11 +791,16 @@ pub fn train_segmenter(
         opt = st.optimizer;
         opt.m = t.m;
         opt.v = t.v;
+        if args.ema {
+            let saved = st.ema.filter(|_| t.ema.len() == infos.len()).ok_or_else(|| {
+                TrainError::Resume("the saved state has no weight average although the run keeps one".into())
+            })?;
+            ema = Some(Ema { values: t.ema, ..saved });
+        }
         (start_epoch, step, best_dice, best_epoch, elapsed_before) =
             (st.epoch, st.step, st.best_dice, st.best_epoch, st.elapsed_secs);
         tracing::info!("resuming {} at epoch {}", args.out.display(), start_epoch + 1);
     }
-    let nb = train.len().div_ceil(args.batch);
     let warmup_steps = (args.warmup_epochs * nb as f32).round() as usize;
     let total_steps = nb * args.epochs;
     let lr_at = |step: usize| -> f32 {
@@ -804,7 +840,7 @@ pub fn train_segmenter(
             let b = batch?;
             let x = Tensor::<1>::from_data(TensorData::new(b.images, [b.n * 3 * s * s]), &ad).reshape([b.n, 3, s, s]);
             let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * nc * s * s]), &ad).reshape([b.n, nc, s, s]);
-            let (loss, items) = segmentation_loss(model.forward(x), y);
+            let (loss, items) = segmentation_loss(model.forward(x), y, args.dice);
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &model);
             let mut g = take_grads(&model, &mut grads);
@@ -813,6 +849,9 @@ pub fn train_segmenter(
             let (_, mut values) = read_params(&model);
             opt.step(&infos, &mut values, &g, [lr; 3], 0.9);
             model = write_params(model, &values, &ad);
+            if let Some(e) = ema.as_mut() {
+                e.update(&values);
+            }
             step += 1;
             if items.bce.is_finite() && items.dice.is_finite() {
                 sum.bce += items.bce;
@@ -837,8 +876,11 @@ pub fn train_segmenter(
             }
         }
         let train_ips = images_done as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
-        let (_, values) = read_params(&model);
-        let eval_model = write_params(template.clone(), &values, &device);
+        // what is validated and saved: the weight average, or the latest weights
+        let eval_model = match &ema {
+            Some(e) => write_params(template.clone(), &e.values, &device),
+            None => write_params(template.clone(), &read_params(&model).1, &device),
+        };
         if stopped {
             save_segmenter(&eval_model, &meta, &last)?;
             observer(&SegTrainEvent::Stopped { epoch });
@@ -909,11 +951,18 @@ pub fn train_segmenter(
             best_epoch,
             optimizer: opt.clone(),
             elapsed_secs: elapsed_before + run_start.elapsed().as_secs_f64(),
+            ema: ema.as_ref().map(|e| Ema {
+                decay: e.decay,
+                tau: e.tau,
+                updates: e.updates,
+                values: Vec::new(),
+            }),
             lengths: Vec::new(),
             sections: Vec::new(),
         };
         let tensors = super::state::RunTensors {
             model: model_values,
+            ema: ema.as_ref().map(|e| e.values.clone()).unwrap_or_default(),
             m: opt.m.clone(),
             v: opt.v.clone(),
             ..Default::default()
@@ -964,6 +1013,32 @@ mod tests {
         // 2×1 → 4×1: centres at 0.25, 0.75 of the first pixel …
         let m = resize_map(&[0.0, 1.0], 2, 1, 4, 1);
         assert_eq!(m, vec![0.0, 0.25, 0.75, 1.0]);
+    }
+
+    #[test]
+    fn settings_saved_before_dice_and_ema_existed_keep_the_old_behaviour() {
+        let mut yaml = serde_norway::to_string(&SegTrainArgs::default()).unwrap();
+        assert!(yaml.contains("dice: image") && yaml.contains("ema: true"), "{yaml}");
+        yaml = yaml
+            .lines()
+            .filter(|l| !l.starts_with("dice:") && !l.starts_with("ema:"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let old: SegTrainArgs = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!((old.dice, old.ema), (DiceScope::Batch, false));
+    }
+
+    #[test]
+    fn the_weight_average_spans_about_two_epochs() {
+        let mut ema = seg_ema(vec![vec![0.0]], 50);
+        // once warmed up, the decay is 1 − 1/(2·50)
+        ema.updates = 5_000;
+        assert!((ema.current_decay() - 0.99).abs() < 1e-3, "{}", ema.current_decay());
+        // a step change is half absorbed after ~0.7 · 100 updates
+        for _ in 0..69 {
+            ema.update(&[vec![1.0]]);
+        }
+        assert!((ema.values[0][0] - 0.5).abs() < 0.02, "{}", ema.values[0][0]);
     }
 
     #[test]

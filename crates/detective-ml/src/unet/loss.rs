@@ -1,8 +1,14 @@
 //! The segmenter's loss: mean binary cross-entropy with logits over all pixels
-//! plus the soft Dice loss `1 − (2·Σ p·t + 1) / (Σ p + Σ t + 1)` over the batch,
-//! computed per output channel and averaged over the channels (so a per-class
-//! model's rare classes weigh as much as its common ones; the +1 keeps a batch of
-//! clean parts from dividing by zero and rewards an empty prediction there).
+//! plus the soft Dice loss `1 − (2·Σ p·t + 1) / (Σ p + Σ t + 1)`, computed per
+//! output channel and averaged over the channels (so a per-class model's rare
+//! classes weigh as much as its common ones; the +1 keeps a clean part from
+//! dividing by zero and rewards an empty prediction there).
+//!
+//! [`DiceScope`] says what the sums run over: the whole batch (one Dice per
+//! channel), or each image on its own (one Dice per image and channel, then the
+//! mean). Per image, a small defect weighs as much as a large one in the same
+//! batch and a false alarm on a clean part costs a whole image's Dice, which is
+//! what the per-image Dice of `val` measures.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
@@ -16,18 +22,51 @@ pub struct SegLossItems {
     pub dice: f32,
 }
 
+/// What the soft Dice's sums run over (`--dice`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiceScope {
+    /// All images of the batch together: one Dice per channel. (The default when
+    /// reading settings saved before the choice existed; new runs use `Image`.)
+    #[default]
+    Batch,
+    /// Each image alone: one Dice per image and channel, averaged.
+    Image,
+}
+
+impl DiceScope {
+    /// Parses `batch` or `image`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "batch" => Some(DiceScope::Batch),
+            "image" => Some(DiceScope::Image),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DiceScope::Batch => "batch",
+            DiceScope::Image => "image",
+        }
+    }
+}
+
 /// Loss of a batch: `logits` and `targets` (0 or 1) both `[N, C, H, W]`.
 /// Returns the differentiable total (BCE + Dice) and its parts.
-pub fn segmentation_loss(logits: Tensor<4>, targets: Tensor<4>) -> (Tensor<1>, SegLossItems) {
+pub fn segmentation_loss(logits: Tensor<4>, targets: Tensor<4>, scope: DiceScope) -> (Tensor<1>, SegLossItems) {
     let count = logits.dims().iter().product::<usize>().max(1) as f32;
     let relu = logits.clone().clamp_min(0.0);
     let log1p = (logits.clone().abs().neg().exp() + 1.0).log();
     let bce = (relu - logits.clone() * targets.clone() + log1p).sum() / count;
     let p = sigmoid(logits);
-    // sums over batch and pixels, per channel: [1, C, 1, 1]
-    let per_channel = |t: Tensor<4>| t.sum_dim(0).sum_dim(2).sum_dim(3);
-    let inter = per_channel(p.clone() * targets.clone());
-    let dice = (-((inter * 2.0 + 1.0) / (per_channel(p) + per_channel(targets) + 1.0)) + 1.0).mean();
+    // sums over pixels (and over the batch unless per image): [1 or N, C, 1, 1]
+    let sums = |t: Tensor<4>| match scope {
+        DiceScope::Batch => t.sum_dim(0).sum_dim(2).sum_dim(3),
+        DiceScope::Image => t.sum_dim(2).sum_dim(3),
+    };
+    let inter = sums(p.clone() * targets.clone());
+    let dice = (-((inter * 2.0 + 1.0) / (sums(p) + sums(targets) + 1.0)) + 1.0).mean();
     let items = SegLossItems {
         bce: scalar(&bce),
         dice: scalar(&dice),
@@ -48,7 +87,11 @@ mod tests {
     fn loss_matches_hand_computed_bce_and_dice() {
         let logits = vec![2.0f32, -1.0, 0.0, 3.0];
         let targets = vec![1.0f32, 0.0, 1.0, 0.0];
-        let (total, items) = segmentation_loss(t(logits.clone(), [1, 1, 2, 2]), t(targets.clone(), [1, 1, 2, 2]));
+        let (total, items) = segmentation_loss(
+            t(logits.clone(), [1, 1, 2, 2]),
+            t(targets.clone(), [1, 1, 2, 2]),
+            DiceScope::Batch,
+        );
         let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
         let bce: f32 = logits
             .iter()
@@ -69,10 +112,15 @@ mod tests {
         let (_, items) = segmentation_loss(
             t(vec![20.0, -20.0, -20.0, 20.0], [1, 1, 2, 2]),
             t(vec![1.0, 0.0, 0.0, 1.0], [1, 1, 2, 2]),
+            DiceScope::Batch,
         );
         assert!(items.bce < 1e-6 && items.dice < 1e-6, "{items:?}");
         // a clean part predicted clean: Dice loss stays ~0 thanks to the smoothing
-        let (_, clean) = segmentation_loss(t(vec![-20.0; 4], [1, 1, 2, 2]), t(vec![0.0; 4], [1, 1, 2, 2]));
+        let (_, clean) = segmentation_loss(
+            t(vec![-20.0; 4], [1, 1, 2, 2]),
+            t(vec![0.0; 4], [1, 1, 2, 2]),
+            DiceScope::Image,
+        );
         assert!(clean.dice < 1e-6, "{clean:?}");
     }
 
@@ -81,8 +129,32 @@ mod tests {
         // channel 0 perfect, channel 1 all wrong: Dice loss ≈ (0 + 1) / 2
         let logits = vec![20.0, -20.0, -20.0, 20.0, -20.0, -20.0, 20.0, 20.0];
         let targets = vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0];
-        let (_, items) = segmentation_loss(t(logits, [1, 2, 2, 2]), t(targets, [1, 2, 2, 2]));
+        let (_, items) = segmentation_loss(t(logits, [1, 2, 2, 2]), t(targets, [1, 2, 2, 2]), DiceScope::Batch);
         // channel 1: inter 0, Σp 2, Σt 2 → 1 − 1/5 = 0.8
         assert!((items.dice - 0.4).abs() < 1e-4, "{items:?}");
+    }
+
+    #[test]
+    fn per_image_dice_weighs_each_image_alike_and_batch_dice_each_pixel() {
+        // image 0: a 3-pixel defect found; image 1: a 1-pixel defect missed
+        let logits = vec![20.0, 20.0, 20.0, -20.0, -20.0, -20.0, -20.0, -20.0];
+        let targets = vec![1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+        let run = |scope| segmentation_loss(t(logits.clone(), [2, 1, 2, 2]), t(targets.clone(), [2, 1, 2, 2]), scope).1;
+        // batch: inter 3, Σp 3, Σt 4 → 1 − 7/8
+        let batch = run(DiceScope::Batch);
+        assert!((batch.dice - 0.125).abs() < 1e-4, "{batch:?}");
+        // per image: image 0 → 1 − 7/7 = 0, image 1 → 1 − 1/2 = 0.5; mean 0.25
+        let image = run(DiceScope::Image);
+        assert!((image.dice - 0.25).abs() < 1e-4, "{image:?}");
+        // the BCE does not depend on the scope
+        assert!((batch.bce - image.bce).abs() < 1e-7);
+    }
+
+    #[test]
+    fn dice_scope_names_round_trip() {
+        for s in [DiceScope::Batch, DiceScope::Image] {
+            assert_eq!(DiceScope::from_name(s.name()), Some(s));
+        }
+        assert_eq!(DiceScope::from_name("pixel"), None);
     }
 }

@@ -4,5 +4,5 @@
 pub mod loss;
 pub mod model;
 
-pub use loss::{SegLossItems, segmentation_loss};
+pub use loss::{DiceScope, SegLossItems, segmentation_loss};
 pub use model::{UNET_CHANNELS, UNET_DIVISOR, UNetConfig, UNetTiny};

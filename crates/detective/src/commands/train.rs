@@ -91,8 +91,8 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if a.classes {
         bail!("--classes is for --task segment (a detector always has one output per class)");
     }
-    if a.patch.is_some() || a.patch_defect.is_some() {
-        bail!("--patch and --patch-defect are for --task segment");
+    if a.patch.is_some() || a.patch_defect.is_some() || a.crop_min.is_some() || a.dice.is_some() {
+        bail!("--patch, --patch-defect, --crop-min and --dice are for --task segment");
     }
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use detective_ml::train::segment::{SegTrainArgs, SegTrainEvent, train_segmenter};
+use detective_ml::unet::DiceScope;
 use indicatif::ProgressBar;
 
 use crate::cli::TrainCliArgs;
@@ -59,6 +60,12 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
             anyhow::bail!("--patch-defect needs --patch");
         }
         args.patch_defect = p;
+    }
+    if let Some(c) = a.crop_min {
+        args.crop_min = c;
+    }
+    if let Some(d) = &a.dice {
+        args.dice = DiceScope::from_name(d).with_context(|| format!("--dice {d}: expected batch or image"))?;
     }
     args.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(args)
