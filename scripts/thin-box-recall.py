@@ -62,11 +62,11 @@ def main():
             continue
         rec = json.loads(line)
         img = Path(rec["image"])
-        w, h = image_size(img)
-        dets = [d for d in rec["detections"] if d["confidence"] >= args.conf]
         label = Path(args.labels) / (img.stem + ".txt")
         if not label.is_file():
             continue
+        w, h = image_size(img)
+        dets = [d for d in rec["detections"] if d["confidence"] >= args.conf]
         for row in label.read_text().split("\n"):
             parts = row.split()
             if len(parts) != 5:
@@ -78,10 +78,10 @@ def main():
             counts[kind][0] += 1
             if any(d["class"] == cls and iou(d["bbox"], box) >= args.iou for d in dets):
                 counts[kind][1] += 1
-    for kind, label in (("rest", f">= {args.thin:g} px"), ("thin", f"< {args.thin:g} px")):
+    for kind, side in (("rest", f">= {args.thin:g} px"), ("thin", f"< {args.thin:g} px")):
         n, found = counts[kind]
         pct = 100.0 * found / n if n else 0.0
-        print(f"shorter side {label}: {found}/{n} found ({pct:.0f} %)")
+        print(f"shorter side {side}: {found}/{n} found ({pct:.0f} %)")
     if sum(n for n, _ in counts.values()) == 0:
         sys.exit("no labelled boxes matched the predictions' images")
 
