@@ -2,13 +2,14 @@
 //!
 //! [`source`] reads frames (synthetic parts, image folders, video files and
 //! streams through an `ffmpeg` subprocess, see [`video`], V4L2 cameras, see
-//! [`v4l2`]); [`agent`] runs the
+//! [`v4l2`]; [`frame_source`] is what they all are); [`agent`] runs the
 //! pipeline (newest frame wins → detect → features → spool); [`spool`] keeps
 //! every result on disk until the cloud has it; [`uploader`] sends the spool to
 //! `POST /api/log` with backoff.
 
 pub mod agent;
 pub mod error;
+pub mod frame_source;
 pub mod model;
 pub mod model_pull;
 pub mod mqtt;

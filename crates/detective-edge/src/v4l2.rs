@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use detective_vision::{DecodeLimits, Frame, decode_image};
 
 use crate::EdgeError;
-use crate::source::bad;
+use crate::frame_source::bad;
 
 /// The pixel formats the agent decodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

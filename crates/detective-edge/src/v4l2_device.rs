@@ -21,7 +21,7 @@ use v4l::video::capture::Parameters;
 use v4l::{Device, Format, FourCC};
 
 use crate::EdgeError;
-use crate::source::{Backoff, FrameSource};
+use crate::frame_source::{Backoff, FrameSource};
 use crate::v4l2::{FormatOffer, Negotiated, SizeOffer, V4l2Request, buffer_to_frame, negotiate};
 
 /// How long a read waits for a frame before the camera counts as gone.

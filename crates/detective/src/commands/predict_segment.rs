@@ -40,7 +40,7 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
     }
     if detective_edge::is_video_source(&args.source) {
         let source = args.source.clone();
-        return super::predict::run_video(args, config, |i, frame| {
+        return super::predict_common::run_video(args, config, |i, frame| {
             let t0 = Instant::now();
             let seg = engine.segment(&frame, imgsz, threshold)?;
             let ms = t0.elapsed().as_secs_f64() * 1000.0;
@@ -74,7 +74,7 @@ pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<Ex
         }
     }
     let extra = format!(" at imgsz {imgsz}, threshold {threshold:.2}");
-    super::predict::finish_images(args.json, images.len(), failed, total_ms, &extra)
+    super::predict_common::finish_images(args.json, images.len(), failed, total_ms, &extra)
 }
 
 /// One image's or frame's result: a JSON line, or a readable line.

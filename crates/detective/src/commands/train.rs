@@ -3,17 +3,16 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use detective_ml::compute_device::ComputeDevice;
 use detective_ml::train::args::TrainArgs;
 use detective_ml::train::trainer::{TrainEvent, train};
 use detective_ml::yolo::Scale;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cli::{TaskArg, TrainCliArgs};
+use crate::commands::train_common::{epoch_bar_style, install_stop_handler};
 use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
@@ -46,30 +45,6 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
         args.mosaic = m;
     }
     Ok(args)
-}
-
-/// Ctrl-C sets the returned flag (the trainer stops at the next `unit` and saves
-/// `weights/last`); a second Ctrl-C exits at once.
-pub fn install_stop_handler(unit: &'static str) -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond interrupt: exiting without saving");
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: finishing the current {unit} and saving weights/last (Ctrl-C again to abort)");
-    })
-    .context("installing the Ctrl-C handler")?;
-    Ok(stop)
-}
-
-/// The per-epoch progress bar of `detective train`.
-pub fn epoch_bar_style() -> ProgressStyle {
-    ProgressStyle::with_template(
-        "{prefix:>9} {bar:30.cyan/blue} {pos:>4}/{len:4} {msg} [{elapsed_precise}<{eta_precise}]",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {

@@ -73,8 +73,8 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
 
 pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
     let args = to_args(a)?;
-    let stop = super::train::install_stop_handler("batch")?;
-    let style = super::train::epoch_bar_style();
+    let stop = super::train_common::install_stop_handler("batch")?;
+    let style = super::train_common::epoch_bar_style();
     let mut bar: Option<ProgressBar> = None;
     let mut epochs = 0usize;
     let plain = !std::io::stderr().is_terminal();
