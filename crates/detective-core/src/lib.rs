@@ -11,6 +11,7 @@ pub mod insights;
 pub mod names;
 pub mod rng;
 pub mod role;
+pub mod states;
 pub mod stats;
 pub mod wire;
 
@@ -19,4 +20,5 @@ pub use detection::{Detection, UncertainBand};
 pub use error::CoreError;
 pub use rng::Rng;
 pub use role::{Action, Role};
+pub use states::{JobStatus, LabelStatus, RetrainOutcome, Stage, Task, UnknownState};
 pub use wire::{BatchError, LogBatch, LoggedDetection, LoggedPrediction};

@@ -51,53 +51,74 @@ pub struct CocoFile {
     pub categories: Vec<CocoCategory>,
 }
 
-/// COCO for a list of samples; `file_name` is the path relative to `images_root`.
-pub fn to_coco(samples: &[&Sample], names: &[String], images_root: &Path) -> Result<CocoFile, DataError> {
-    let categories = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| CocoCategory {
-            id: i as u64 + 1,
-            name: n.clone(),
-            supercategory: None,
-        })
-        .collect();
-    let mut images = Vec::new();
-    let mut annotations = Vec::new();
-    for (i, s) in samples.iter().enumerate() {
-        let (w, h) = image_size(&s.image)?;
-        let id = i as u64 + 1;
-        let rel = s.image.strip_prefix(images_root).unwrap_or(&s.image);
-        images.push(CocoImage {
+impl CocoFile {
+    /// An empty file whose categories are `names` (ids 1..=n in that order).
+    pub fn with_names(names: &[String]) -> CocoFile {
+        CocoFile {
+            images: Vec::new(),
+            annotations: Vec::new(),
+            categories: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| CocoCategory {
+                    id: i as u64 + 1,
+                    name: n.clone(),
+                    supercategory: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds image `id` of `w×h` pixels and one annotation per YOLO box; the
+    /// annotations are numbered from `*next_annotation` on (a counter that
+    /// several files of one export may share).
+    pub fn add_image(
+        &mut self,
+        id: u64,
+        file_name: String,
+        (w, h): (u32, u32),
+        labels: &[YoloLabel],
+        next_annotation: &mut u64,
+    ) {
+        self.images.push(CocoImage {
             id,
-            file_name: rel.to_string_lossy().replace('\\', "/"),
+            file_name,
             width: w,
             height: h,
         });
-        for l in &s.labels {
-            if l.class as usize >= names.len() {
-                return Err(DataError::Invalid(format!(
-                    "{}: class {} out of range",
-                    s.label_path.display(),
-                    l.class
-                )));
-            }
+        for l in labels {
             let [x1, y1, x2, y2] = l.to_xyxy(w, h);
-            annotations.push(CocoAnnotation {
-                id: annotations.len() as u64 + 1,
+            self.annotations.push(CocoAnnotation {
+                id: *next_annotation,
                 image_id: id,
                 category_id: l.class as u64 + 1,
                 bbox: [x1, y1, x2 - x1, y2 - y1],
                 area: (x2 - x1) * (y2 - y1),
                 iscrowd: 0,
             });
+            *next_annotation += 1;
         }
     }
-    Ok(CocoFile {
-        images,
-        annotations,
-        categories,
-    })
+}
+
+/// COCO for a list of samples; `file_name` is the path relative to `images_root`.
+pub fn to_coco(samples: &[&Sample], names: &[String], images_root: &Path) -> Result<CocoFile, DataError> {
+    let mut coco = CocoFile::with_names(names);
+    let mut next_annotation = 1;
+    for (i, s) in samples.iter().enumerate() {
+        let size = image_size(&s.image)?;
+        if let Some(l) = s.labels.iter().find(|l| l.class as usize >= names.len()) {
+            return Err(DataError::Invalid(format!(
+                "{}: class {} out of range",
+                s.label_path.display(),
+                l.class
+            )));
+        }
+        let rel = s.image.strip_prefix(images_root).unwrap_or(&s.image);
+        let file_name = rel.to_string_lossy().replace('\\', "/");
+        coco.add_image(i as u64 + 1, file_name, size, &s.labels, &mut next_annotation);
+    }
+    Ok(coco)
 }
 
 /// One image of an import, with its YOLO labels.

@@ -1,18 +1,35 @@
-//! The MLOps loop of Defect Detective (DESIGN.md §1): training jobs taken from
-//! the database queue and run by a worker ([`worker`], [`runner`]), dataset
-//! versions written out for training ([`dataset_files`]), and the model
-//! registry's actions ([`registry`]: register, stage, rollback, compare),
-//! drift detection ([`drift`]), and the retraining conditions, trigger and
-//! completion ([`retraining`]) that the periodic [`policy`] job runs.
+//! The application layer of Defect Detective (DESIGN.md §2): every use case of
+//! the product, one module per family, each a plain async function over the
+//! database, the object store and the models, with typed inputs and typed
+//! errors ([`OpsError`]). The HTTP handlers of `detective-server` and the CLI
+//! commands parse their input, call one function here, and present its result.
+//!
+//! - [`images`]: image ingest (upload, labelled frames, importers);
+//! - [`datasets`]: datasets and versions, the YOLO layout for training, exports;
+//! - [`ingest`]: prediction batches from edge agents; [`inspections`]: the
+//!   prediction log; [`analytics`]: its figures;
+//! - [`labeling`]: the labeling queue's decisions;
+//! - [`training`] with [`job_request`], [`runner`] and [`worker`]: training jobs
+//!   from the database queue;
+//! - [`registry`]: register, stage, roll back, compare, serve model files;
+//! - [`drift`], [`retraining`] and the periodic [`policy`] job;
+//! - [`keys`]: API keys.
 
-pub mod dataset_files;
+pub mod analytics;
+pub mod datasets;
 pub mod drift;
 pub mod error;
+pub mod images;
+pub mod ingest;
+pub mod inspections;
 pub mod job_request;
+pub mod keys;
+pub mod labeling;
 pub mod policy;
 pub mod registry;
 pub mod retraining;
 pub mod runner;
+pub mod training;
 pub mod worker;
 
 pub use error::OpsError;

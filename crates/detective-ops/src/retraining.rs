@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use detective_core::{JobStatus, RetrainOutcome, Stage};
 use detective_store::datasets::{self, VersionChange};
 use detective_store::models::ModelVersion;
 use detective_store::retraining::{self, Event};
@@ -72,9 +73,21 @@ pub async fn policy(db: &Db, default: &Policy) -> Result<Policy, OpsError> {
     }
 }
 
+/// Stores `p` as the policy in effect (checked first).
+pub async fn set_policy(db: &Db, p: &Policy) -> Result<(), OpsError> {
+    p.validate()?;
+    let v = serde_json::to_value(p).map_err(|e| OpsError::Io(e.to_string()))?;
+    Ok(detective_store::settings::set(db, POLICY_KEY, &v).await?)
+}
+
+/// The newest retraining events, newest first.
+pub async fn events(db: &Db, limit: usize) -> Result<Vec<Event>, OpsError> {
+    Ok(retraining::list(db, limit).await?)
+}
+
 /// The Production detect model a retraining starts from, with its dataset version.
 async fn production_base(db: &Db) -> Result<Option<(ModelVersion, i64, i64)>, OpsError> {
-    let Some(v) = detective_store::models::at_stage(db, None, "detect", "Production").await? else {
+    let Some(v) = detective_store::models::at_stage(db, None, "detect", Stage::Production).await? else {
         return Ok(None);
     };
     let Some(dv) = v.dataset_version_id else {
@@ -193,41 +206,26 @@ pub async fn build_dataset(
                 continue;
             }
         };
-        let limits = detective_vision::DecodeLimits::default();
-        let Ok((format, w, h)) = detective_vision::decode::probe(&bytes, &limits) else {
-            continue;
+        let image = match crate::images::check(bytes, &detective_vision::DecodeLimits::default()).await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(prediction = %frame.prediction_id, "labelled frame unreadable: {e}");
+                continue;
+            }
         };
-        let sha = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
-        let ext = if format == "jpeg" { "jpg" } else { format };
-        let object_key = detective_store::keys::image(&dataset.project, &sha, ext);
-        if !objects.exists(&object_key).await? {
-            objects.put(&object_key, bytes.clone()).await?;
-        }
         let text = if frame.defect_free {
             String::new()
         } else {
-            yolo_text(&frame.boxes, w, h)
+            yolo_text(&frame.boxes, image.width, image.height)
         };
-        let (img, _) = detective_store::images::insert(
-            db,
-            &detective_store::images::NewImage {
-                project: dataset.project.clone(),
-                object_key,
-                sha256: sha,
-                filename: format!("{}.{ext}", frame.prediction_id),
-                content_type: format!("image/{format}"),
-                width: w,
-                height: h,
-                bytes: bytes.len() as u64,
-                split: Some("train".into()),
-                tags: vec!["reviewed".into()],
-                label: Some(text.clone()),
-            },
-        )
-        .await?;
+        let at = crate::images::Placement {
+            project: dataset.project.clone(),
+            filename: format!("{}.{}", frame.prediction_id, image.ext),
+            split: Some("train".into()),
+            tags: vec!["reviewed".into()],
+            label: Some(text.clone()),
+        };
+        let img = crate::images::store(db, objects, &image, at).await?.row;
         if !present.contains(&img.id) && !add.iter().any(|i| i.image_id == img.id) {
             add.push(detective_store::datasets::DatasetItem {
                 image_id: img.id,
@@ -268,9 +266,7 @@ pub async fn trigger(
     };
     let since = retraining::last_time(db).await?;
     let Some(event) = retraining::open(db, kind, &json!(reasons), &conds).await? else {
-        return Err(OpsError::Store(detective_store::StoreError::Conflict(
-            "a retraining is already running".into(),
-        )));
+        return Err(OpsError::Conflict("a retraining is already running".into()));
     };
     let result = async {
         let note = format!("retraining {}: {}", event.id, reasons.join("; "));
@@ -297,7 +293,7 @@ pub async fn trigger(
     }
     .await;
     if let Err(e) = result {
-        retraining::close(db, event.id, "failed", &e.to_string(), None).await?;
+        retraining::close(db, event.id, RetrainOutcome::Failed, &e.to_string(), None).await?;
         return Err(e);
     }
     Ok(retraining::get(db, event.id).await?)
@@ -315,23 +311,23 @@ pub async fn finalize(db: &Db, objects: &Objects, work_dir: &Path, policy: &Poli
             continue;
         };
         let job = detective_store::training_jobs::get(db, job_id).await?;
-        match job.status.as_str() {
-            "queued" | "running" => continue,
-            "succeeded" => {}
-            other => {
+        match job.status {
+            JobStatus::Queued | JobStatus::Running => continue,
+            JobStatus::Succeeded => {}
+            other @ (JobStatus::Failed | JobStatus::Stopped) => {
                 let why = format!(
                     "training job {job_id} {other}: {}",
                     job.error.clone().unwrap_or_default()
                 );
-                retraining::close(db, e.id, "failed", &why, None).await?;
+                retraining::close(db, e.id, RetrainOutcome::Failed, &why, None).await?;
                 closed.push(e.id);
                 continue;
             }
         }
         let outcome = complete(db, objects, work_dir, policy, &e, job_id).await;
         match outcome {
-            Ok((outcome, detail, mv)) => retraining::close(db, e.id, &outcome, &detail, Some(&mv)).await?,
-            Err(err) => retraining::close(db, e.id, "failed", &err.to_string(), None).await?,
+            Ok((outcome, detail, mv)) => retraining::close(db, e.id, outcome, &detail, Some(&mv)).await?,
+            Err(err) => retraining::close(db, e.id, RetrainOutcome::Failed, &err.to_string(), None).await?,
         }
         closed.push(e.id);
     }
@@ -346,7 +342,7 @@ async fn complete(
     policy: &Policy,
     e: &Event,
     job_id: i64,
-) -> Result<(String, String, String), OpsError> {
+) -> Result<(RetrainOutcome, String, String), OpsError> {
     let (ds, ver) = (e.dataset_id.unwrap_or(0), e.dataset_version.unwrap_or(0));
     let job = detective_store::training_jobs::get(db, job_id).await?;
     let base = job
@@ -367,19 +363,18 @@ async fn complete(
         m_new["map50_95"].as_f64().unwrap_or(0.0),
     );
     if f_new > f_old {
-        let stage = if policy.auto_promote_production {
-            "Production"
+        let (stage, outcome) = if policy.auto_promote_production {
+            (Stage::Production, RetrainOutcome::Promoted)
         } else {
-            "Staging"
+            (Stage::Staging, RetrainOutcome::Staged)
         };
         detective_store::models::set_stage(db, &new.name, new.version, stage).await?;
-        let outcome = if stage == "Production" { "promoted" } else { "staged" };
         tracing::info!(event = e.id, "retraining {outcome}: {figures}");
-        Ok((outcome.into(), format!("better, now {stage}: {figures}"), mv))
+        Ok((outcome, format!("better, now {stage}: {figures}"), mv))
     } else {
         tracing::info!(event = e.id, "retraining not better: {figures}");
         Ok((
-            "not_better".into(),
+            RetrainOutcome::NotBetter,
             format!("not better, left at stage None: {figures}"),
             mv,
         ))

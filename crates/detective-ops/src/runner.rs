@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use detective_core::JobStatus;
 use detective_ml::train::args::TrainArgs;
 use detective_ml::train::trainer::{TrainEvent, TrainSummary, train};
 use detective_ml::yolo::Scale;
@@ -48,7 +49,7 @@ pub fn artifact_prefix(job_id: i64) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
     /// Finished and recorded (`succeeded`, `failed` or `stopped`).
-    Finished(String),
+    Finished(JobStatus),
     /// Another runner owns the job now; nothing was recorded.
     Lost,
     /// The runner was asked to shut down; the job went back to the queue.
@@ -79,13 +80,13 @@ pub async fn run_job(env: &RunnerEnv, job: Job, shutdown: Arc<AtomicBool>) -> Re
             tracing::warn!(job = job.id, "training job failed: {msg}");
             let _ = training_jobs::append_log(&env.db, job.id, &env.worker_id, &format!("failed: {msg}")).await;
             let out = Outcome {
-                status: "failed".into(),
+                status: JobStatus::Failed,
                 metrics: json!({}),
                 artifact_key: None,
                 error: Some(msg),
             };
             Ok(if training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
-                RunEnd::Finished("failed".into())
+                RunEnd::Finished(JobStatus::Failed)
             } else {
                 RunEnd::Lost
             })
@@ -117,7 +118,7 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
             .await
             .map_err(|e| OpsError::io(dir.display(), e))?;
     }
-    let data = crate::dataset_files::write_version(
+    let data = crate::datasets::write_layout(
         &env.db,
         &env.objects,
         job.dataset_id,
@@ -245,7 +246,11 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     let summary = result?;
     let prefix = artifact_prefix(job.id);
     upload_run(&env.objects, &out_dir, &prefix).await?;
-    let status = if summary.stopped { "stopped" } else { "succeeded" };
+    let status = if summary.stopped {
+        JobStatus::Stopped
+    } else {
+        JobStatus::Succeeded
+    };
     let metrics = summary_metrics(&summary, data.version_id);
     log(
         env,
@@ -260,13 +265,13 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     )
     .await?;
     let out = Outcome {
-        status: status.into(),
+        status,
         metrics,
         artifact_key: Some(prefix),
         error: None,
     };
     Ok(if training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
-        RunEnd::Finished(status.into())
+        RunEnd::Finished(status)
     } else {
         RunEnd::Lost
     })

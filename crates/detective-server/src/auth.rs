@@ -90,3 +90,43 @@ pub async fn session_caller(parts: &Parts, state: &AppState) -> Result<Option<Ca
         Err(e) => Err(e.into()),
     }
 }
+
+/// An action a route needs, as a type, so that [`Can`] checks it while the
+/// request's head is read — before a body extractor reads a byte.
+pub trait Permission {
+    const ACTION: Action;
+}
+
+macro_rules! permissions {
+    ($($name:ident),+) => {$(
+        #[doc = concat!("The `", stringify!($name), "` action, for [`Can`].")]
+        pub struct $name;
+        impl Permission for $name {
+            const ACTION: Action = Action::$name;
+        }
+    )+};
+}
+
+permissions!(Read, Log, Predict, FetchModel, ManageData, Operate, Admin);
+
+/// The caller, allowed to do `P` (403 otherwise). Put it before the body
+/// extractor: extractors run in order, so a caller who may not is refused
+/// before the body is read.
+pub struct Can<P: Permission>(pub Caller, std::marker::PhantomData<P>);
+
+impl<P: Permission> std::ops::Deref for Can<P> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<P: Permission> FromRequestParts<AppState> for Can<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(P::ACTION)?;
+        Ok(Can(caller, std::marker::PhantomData))
+    }
+}

@@ -10,6 +10,7 @@ pub mod model_cache;
 pub mod openapi;
 pub mod predictor;
 pub mod problem;
+pub mod production_follower;
 pub mod routes;
 pub mod served_model;
 pub mod session;
@@ -26,7 +27,7 @@ use tower_http::trace::TraceLayer;
 
 pub use predictor::PredictorPool;
 pub use problem::ApiError;
-pub use served_model::follow_production;
+pub use production_follower::follow_production;
 pub use state::{AppState, ServerSettings};
 
 async fn not_found(uri: Uri) -> ApiError {

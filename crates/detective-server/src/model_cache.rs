@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use detective_ml::detector::Detector;
 use detective_store::models::ModelVersion;
+use detective_store::{Db, Objects};
 use tokio::sync::Mutex;
 
 use crate::PredictorPool;
 use crate::problem::ApiError;
-use crate::state::AppState;
 
 /// Loaded registry models kept at once.
 const KEEP: usize = 3;
@@ -41,15 +41,20 @@ impl ModelCache {
     }
 
     /// The registered detect version `spec` names, or 404.
-    async fn resolve(&self, st: &AppState, spec: &str) -> Result<ModelVersion, ApiError> {
-        detective_ops::registry::resolve(&st.db, spec, "detect")
+    async fn resolve(&self, db: &Db, spec: &str) -> Result<ModelVersion, ApiError> {
+        detective_ops::registry::resolve(db, spec, "detect")
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no registered detect model matches {spec:?}")))
     }
 
     /// The pool of the version `spec` names, loading it if needed.
-    pub async fn get(&self, st: &AppState, spec: &str) -> Result<(ModelVersion, Arc<PredictorPool>), ApiError> {
-        let v = self.resolve(st, spec).await?;
+    pub async fn get(
+        &self,
+        db: &Db,
+        objects: &Objects,
+        spec: &str,
+    ) -> Result<(ModelVersion, Arc<PredictorPool>), ApiError> {
+        let v = self.resolve(db, spec).await?;
         let id = format!("{}@{}", v.name, v.version);
         let mut loaded = self.loaded.lock().await;
         if let Some(i) = loaded.iter().position(|(k, _)| *k == id) {
@@ -60,20 +65,20 @@ impl ModelCache {
         }
         // Fetch the artifact into the cache folder.
         let prefix = v.artifact_key.trim_end_matches('/').to_string();
-        let names = crate::routes::models::artifact_files(st, &v).await?;
+        let names = detective_ops::registry::artifact_files(objects, &v).await?;
         let has = |n: &str| names.iter().any(|k| k == n);
         let file = |n: &str| format!("{prefix}/{n}");
         let dest = self.dir.join(&v.name).join(format!("v{}", v.version));
         std::fs::create_dir_all(&dest)
             .map_err(|e| ApiError::internal(format!("model cache {}: {e}", dest.display())))?;
         let model_path = if has("model.onnx") {
-            let bytes = st.objects.get(&file("model.onnx")).await?;
+            let bytes = objects.get(&file("model.onnx")).await?;
             let p = dest.join("model.onnx");
             std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
             p
         } else if has("model.bpk") && has("model.json") {
             for n in ["model.json", "model.bpk"] {
-                let bytes = st.objects.get(&file(n)).await?;
+                let bytes = objects.get(&file(n)).await?;
                 let p = dest.join(n);
                 std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
             }

@@ -72,8 +72,8 @@ impl Modify for BearerAuth {
         routes::keys::list,
         routes::keys::revoke,
     ),
-    components(schemas(routes::status::Health, routes::status::Component, routes::images::UploadResult,
-        routes::datasets::CreateDataset, routes::datasets::NewVersion, routes::keys::CreateKey)),
+    components(schemas(routes::status::Health, routes::status::Component, detective_ops::images::UploadResult,
+        detective_ops::datasets::CreateDataset, detective_ops::datasets::NewVersion, routes::keys::CreateKey)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

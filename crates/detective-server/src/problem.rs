@@ -104,14 +104,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// An MLOps error: bad input → 400, storage errors as the store maps them.
+/// The one table from the application layer's errors to HTTP statuses.
 impl From<detective_ops::OpsError> for ApiError {
     fn from(e: detective_ops::OpsError) -> Self {
+        use detective_ops::OpsError as E;
         match e {
-            detective_ops::OpsError::Store(s) => s.into(),
-            detective_ops::OpsError::Invalid(m) => ApiError::bad_request(m),
-            other => ApiError::internal(other.to_string()),
+            E::Invalid(m) => ApiError::bad_request(m),
+            e @ E::NotFound { .. } => ApiError::not_found(e.to_string()),
+            E::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            E::TooLarge { detail, limit } => ApiError::too_large(detail).with(json!({ "limit": limit })),
+            E::Unusable(m) => ApiError::unprocessable(m),
+            E::Store(s) => s.into(),
+            other @ (E::Train(_) | E::Model(_) | E::Io(_)) => ApiError::internal(other.to_string()),
         }
+    }
+}
+
+/// A state named in a query or body that is no state (`?status=done`).
+impl From<detective_core::UnknownState> for ApiError {
+    fn from(e: detective_core::UnknownState) -> Self {
+        ApiError::bad_request(e.to_string())
     }
 }
 

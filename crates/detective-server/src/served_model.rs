@@ -1,16 +1,12 @@
 //! The detector behind `/api/inference/predict` (without `?model=`) and the
-//! live stream, swappable while the server runs: with `serve --model
-//! production` a follower task loads the registry's Production detect version
-//! whenever it changes (a stage change wakes it at once; it also re-checks
-//! periodically, for changes made by other replicas) and swaps it in between
-//! two requests. A request holds its own handle on the pool it started with,
-//! so none fails during a swap.
+//! live stream, swappable while the server runs (see
+//! [`crate::production_follower`]): the swap happens between two requests, and
+//! a request holds its own handle on the pool it started with, so none fails
+//! during a swap.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use crate::PredictorPool;
-use crate::state::AppState;
 
 /// The served pool and, when it came from the registry, its version.
 #[derive(Default)]
@@ -47,39 +43,5 @@ impl ServedModel {
             Ok(mut g) => *g = Some((pool, version)),
             Err(poisoned) => *poisoned.into_inner() = Some((pool, version)),
         }
-    }
-}
-
-/// Keeps the served detector on the registry's Production detect version:
-/// checks at start, after every promotion, and every `poll`. Until a version is
-/// in Production the model the server started with stays. Runs until the
-/// server's runtime ends.
-pub async fn follow_production(st: AppState, poll: Duration) {
-    loop {
-        match detective_store::models::at_stage(&st.db, None, "detect", "Production").await {
-            Ok(Some(v)) => {
-                let id = format!("{}@{}", v.name, v.version);
-                let current = st.served.get();
-                let same = current
-                    .as_ref()
-                    .is_some_and(|(p, ver)| p.name == v.name && *ver == Some(v.version));
-                if !same {
-                    match st.models.get(&st, &id).await {
-                        Ok((v, pool)) => {
-                            let was = current.map_or("nothing".to_string(), |(p, ver)| match ver {
-                                Some(n) => format!("{}@{n}", p.name),
-                                None => p.name.clone(),
-                            });
-                            st.served.set(pool, Some(v.version));
-                            tracing::info!("serving {id} (Production) instead of {was}");
-                        }
-                        Err(e) => tracing::warn!("cannot load the Production model {id}: {}", e.detail),
-                    }
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("checking the Production model: {e}"),
-        }
-        let _ = tokio::time::timeout(poll, st.served.changed.notified()).await;
     }
 }

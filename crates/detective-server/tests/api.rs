@@ -1027,7 +1027,7 @@ on_both!(
         detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), None, None)
             .await
             .unwrap();
-        detective_store::models::set_stage(&s.state.db, "det", 1, "Production")
+        detective_store::models::set_stage(&s.state.db, "det", 1, detective_core::Stage::Production)
             .await
             .unwrap();
         let predict = |q: &str| {
@@ -1093,7 +1093,7 @@ on_both!(
         detective_store::models::add_version(&s.state.db, "det", "detect", &json!({}), &json!({}), None, None)
             .await
             .unwrap();
-        detective_store::models::set_stage(&s.state.db, "det", 1, "Production")
+        detective_store::models::set_stage(&s.state.db, "det", 1, detective_core::Stage::Production)
             .await
             .unwrap();
         let status: Value = get("/api/model-status".into()).await.unwrap().json().await.unwrap();

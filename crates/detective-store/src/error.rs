@@ -32,6 +32,13 @@ impl StoreError {
     }
 }
 
+/// A state column whose text names no state: the row was written by something else.
+impl From<detective_core::UnknownState> for StoreError {
+    fn from(e: detective_core::UnknownState) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(format!("JSON column: {e}"))

@@ -3,6 +3,7 @@
 //! `reviewed_labels`, with who and when) or skipped. A queue item is decided
 //! once: a second decision is a conflict.
 
+use detective_core::LabelStatus;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -25,7 +26,7 @@ pub struct QueueItem {
     pub id: i64,
     pub prediction_id: String,
     pub camera_id: String,
-    pub status: String,
+    pub status: LabelStatus,
     pub margin: f64,
     pub created_at: String,
     pub frame_key: Option<String>,
@@ -48,7 +49,7 @@ fn item(r: &sqlx::any::AnyRow) -> Result<QueueItem, StoreError> {
         id: r.try_get("id")?,
         prediction_id: r.try_get("prediction_id")?,
         camera_id: r.try_get("camera_id")?,
-        status: r.try_get("status")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
         margin: r.try_get("margin")?,
         created_at: to_rfc3339(r.try_get("created_at")?),
         frame_key: r.try_get("frame_key")?,
@@ -60,7 +61,7 @@ fn item(r: &sqlx::any::AnyRow) -> Result<QueueItem, StoreError> {
 /// of the previous page).
 pub async fn list(
     db: &Db,
-    status: &str,
+    status: LabelStatus,
     order: QueueOrder,
     cursor: Option<&str>,
     limit: usize,
@@ -94,7 +95,7 @@ pub async fn list(
          WHERE q.status = $1{cond} ORDER BY {key_col}, q.id LIMIT {}",
         limit + 1
     );
-    let mut query = sqlx::query(&sql).bind(status);
+    let mut query = sqlx::query(&sql).bind(status.as_str());
     if let Some((k, id)) = after {
         query = match order {
             QueueOrder::Oldest => query.bind(k as i64),
@@ -132,10 +133,10 @@ pub async fn counts(db: &Db) -> Result<(i64, i64), StoreError> {
 }
 
 /// Marks item `id` decided (`labeled` or `skipped`) if it is still pending.
-async fn decide(tx: &mut crate::db::WriteTx, id: i64, status: &str) -> Result<String, StoreError> {
+async fn decide(tx: &mut crate::db::WriteTx, id: i64, status: LabelStatus) -> Result<String, StoreError> {
     let done =
         sqlx::query("UPDATE labeling_queue SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now_ms())
             .bind(id)
             .execute(tx.conn())
@@ -171,7 +172,7 @@ pub async fn label(db: &Db, id: i64, boxes: &[LabelBox], defect_free: bool, who:
         }
     }
     let mut tx = db.begin_write().await?;
-    let prediction_id = decide(&mut tx, id, "labeled").await?;
+    let prediction_id = decide(&mut tx, id, LabelStatus::Labeled).await?;
     sqlx::query(
         "INSERT INTO reviewed_labels (queue_id, prediction_id, labels, defect_free, labeled_by, labeled_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -190,7 +191,7 @@ pub async fn label(db: &Db, id: i64, boxes: &[LabelBox], defect_free: bool, who:
 /// Skips item `id` (nobody labels it).
 pub async fn skip(db: &Db, id: i64) -> Result<(), StoreError> {
     let mut tx = db.begin_write().await?;
-    decide(&mut tx, id, "skipped").await?;
+    decide(&mut tx, id, LabelStatus::Skipped).await?;
     tx.commit().await
 }
 

@@ -2,6 +2,7 @@
 //! Staging → Production → Archived, one Production per model), rollback to the
 //! previous Production, and the reads the API and agents need.
 
+use detective_core::Stage;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -14,8 +15,7 @@ pub struct ModelVersion {
     pub name: String,
     pub task: String,
     pub version: i64,
-    /// None, Staging, Production or Archived.
-    pub stage: String,
+    pub stage: Stage,
     pub metrics: serde_json::Value,
     pub params: serde_json::Value,
     pub artifact_key: String,
@@ -42,7 +42,7 @@ fn version_row(r: &sqlx::any::AnyRow) -> Result<ModelVersion, StoreError> {
         name: r.try_get("name")?,
         task: r.try_get("task")?,
         version: r.try_get("version")?,
-        stage: r.try_get("stage")?,
+        stage: r.try_get::<String, _>("stage")?.parse()?,
         metrics: serde_json::from_str(&metrics)?,
         params: serde_json::from_str(&params)?,
         artifact_key: r.try_get("artifact_key")?,
@@ -122,15 +122,10 @@ pub async fn get_version(db: &Db, name: &str, version: i64) -> Result<ModelVersi
 }
 
 /// Sets the stage of one version; making one Production archives the previous one.
-pub async fn set_stage(db: &Db, name: &str, version: i64, stage: &str) -> Result<ModelVersion, StoreError> {
-    if !matches!(stage, "None" | "Staging" | "Production" | "Archived") {
-        return Err(StoreError::Invalid(format!(
-            "stage {stage:?} is not None, Staging, Production or Archived"
-        )));
-    }
+pub async fn set_stage(db: &Db, name: &str, version: i64, stage: Stage) -> Result<ModelVersion, StoreError> {
     let current = get_version(db, name, version).await?;
     let mut tx = db.begin_write().await?;
-    if stage == "Production" {
+    if stage == Stage::Production {
         sqlx::query(
             "UPDATE model_versions SET stage = 'Archived' WHERE stage = 'Production' \
              AND model_id = (SELECT id FROM models WHERE name = $1) AND version <> $2",
@@ -140,12 +135,12 @@ pub async fn set_stage(db: &Db, name: &str, version: i64, stage: &str) -> Result
         .execute(tx.conn())
         .await?;
     }
-    let promoted = (stage == "Production" && current.stage != "Production").then(now_ms);
+    let promoted = (stage == Stage::Production && current.stage != Stage::Production).then(now_ms);
     sqlx::query(
         "UPDATE model_versions SET stage = $1, promoted_at = COALESCE($4, promoted_at) \
          WHERE model_id = (SELECT id FROM models WHERE name = $2) AND version = $3",
     )
-    .bind(stage)
+    .bind(stage.as_str())
     .bind(name)
     .bind(current.version)
     .bind(promoted)
@@ -158,7 +153,7 @@ pub async fn set_stage(db: &Db, name: &str, version: i64, stage: &str) -> Result
 /// Brings back the version that was Production before the current one and
 /// archives the current one. Returns (restored, archived).
 pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion), StoreError> {
-    let current = at_stage(db, Some(name), "", "Production")
+    let current = at_stage(db, Some(name), "", Stage::Production)
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("model {name} has no Production version to roll back")))?;
     let previous: Option<i64> = sqlx::query_scalar(
@@ -176,7 +171,7 @@ pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion
             current.version
         ))
     })?;
-    let restored = set_stage(db, name, previous, "Production").await?;
+    let restored = set_stage(db, name, previous, Stage::Production).await?;
     let archived = get_version(db, name, current.version).await?;
     Ok((restored, archived))
 }
@@ -264,13 +259,13 @@ pub async fn at_stage(
     db: &Db,
     name: Option<&str>,
     task: &str,
-    stage: &str,
+    stage: Stage,
 ) -> Result<Option<ModelVersion>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
          WHERE v.stage = $1 AND ($2 = '' OR m.task = $2) ORDER BY v.created_at DESC, v.version DESC"
     ))
-    .bind(stage)
+    .bind(stage.as_str())
     .bind(task)
     .fetch_all(db.pool())
     .await?;

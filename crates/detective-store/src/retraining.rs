@@ -1,6 +1,7 @@
 //! Retraining events (why a retraining started, on which dataset version, which
 //! job, how it ended) and the reviewed labels a retraining adds to the data.
 
+use detective_core::RetrainOutcome;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -20,8 +21,8 @@ pub struct Event {
     pub dataset_id: Option<i64>,
     pub dataset_version: Option<i64>,
     pub job_id: Option<i64>,
-    /// `pending` (building data or training), `staged`, `promoted`, `not_better`, `failed`.
-    pub outcome: String,
+    /// Pending while its data is built and its job trains.
+    pub outcome: RetrainOutcome,
     pub detail: Option<String>,
     pub model_version: Option<String>,
     pub updated_at: String,
@@ -39,7 +40,7 @@ fn event_row(r: &sqlx::any::AnyRow) -> Result<Event, StoreError> {
         dataset_id: r.try_get("dataset_id")?,
         dataset_version: r.try_get("dataset_version")?,
         job_id: r.try_get("job_id")?,
-        outcome: r.try_get("outcome")?,
+        outcome: r.try_get::<String, _>("outcome")?.parse()?,
         detail: r.try_get("detail")?,
         model_version: r.try_get("model_version")?,
         updated_at: to_rfc3339(r.try_get("updated_at")?),
@@ -105,7 +106,7 @@ pub async fn set_job(db: &Db, id: i64, dataset_id: i64, dataset_version: i64, jo
 pub async fn close(
     db: &Db,
     id: i64,
-    outcome: &str,
+    outcome: RetrainOutcome,
     detail: &str,
     model_version: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -114,7 +115,7 @@ pub async fn close(
         "UPDATE retraining_events SET outcome = $1, detail = $2, model_version = $3, updated_at = $4 \
          WHERE id = $5 AND outcome = 'pending'",
     )
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(detail)
     .bind(model_version.map(str::to_string))
     .bind(now_ms())

@@ -5,14 +5,12 @@
 //! to the queue (or fails after `max_attempts`); a runner that lost its job
 //! learns it from its next heartbeat and stops writing.
 
+use detective_core::JobStatus;
 use serde::Serialize;
 use sqlx::Row;
 
 use crate::clock::{now_ms, to_rfc3339};
 use crate::{Backend, Db, StoreError};
-
-/// Job states.
-pub const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "stopped"];
 
 /// What a new job asks for.
 #[derive(Debug, Clone)]
@@ -35,7 +33,7 @@ pub struct NewJob {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Job {
     pub id: i64,
-    pub status: String,
+    pub status: JobStatus,
     pub task: String,
     pub dataset_id: i64,
     pub dataset_version: i64,
@@ -81,7 +79,7 @@ fn job_row(r: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
     let metrics: String = r.try_get("metrics")?;
     Ok(Job {
         id: r.try_get("id")?,
-        status: r.try_get("status")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
         task: r.try_get("task")?,
         dataset_id: r.try_get("dataset_id")?,
         dataset_version: r.try_get("dataset_version")?,
@@ -154,20 +152,17 @@ pub async fn get(db: &Db, id: i64) -> Result<Job, StoreError> {
 }
 
 /// Jobs newest first, optionally of one status, before job id `before` (paging).
-pub async fn list(db: &Db, status: Option<&str>, before: Option<i64>, limit: usize) -> Result<Vec<Job>, StoreError> {
-    if let Some(s) = status
-        && !STATUSES.contains(&s)
-    {
-        return Err(StoreError::Invalid(format!(
-            "status {s:?} is not one of {}",
-            STATUSES.join(", ")
-        )));
-    }
+pub async fn list(
+    db: &Db,
+    status: Option<JobStatus>,
+    before: Option<i64>,
+    limit: usize,
+) -> Result<Vec<Job>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM training_jobs WHERE ($1 = '' OR status = $1) AND id < $2 ORDER BY id DESC LIMIT {}",
         limit.clamp(1, 1000)
     ))
-    .bind(status.unwrap_or(""))
+    .bind(status.map_or("", JobStatus::as_str))
     .bind(before.unwrap_or(i64::MAX))
     .fetch_all(db.pool())
     .await?;
@@ -315,7 +310,7 @@ pub async fn append_log(db: &Db, id: i64, worker: &str, lines: &str) -> Result<(
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// `succeeded`, `failed` or `stopped`.
-    pub status: String,
+    pub status: JobStatus,
     pub metrics: serde_json::Value,
     pub artifact_key: Option<String>,
     pub error: Option<String>,
@@ -323,11 +318,8 @@ pub struct Outcome {
 
 /// Ends job `id` if it is still `worker`'s; `Ok(false)` when it was not.
 pub async fn finish(db: &Db, id: i64, worker: &str, outcome: &Outcome) -> Result<bool, StoreError> {
-    if !matches!(outcome.status.as_str(), "succeeded" | "failed" | "stopped") {
-        return Err(StoreError::Invalid(format!(
-            "{:?} is not a final status",
-            outcome.status
-        )));
+    if !outcome.status.is_finished() {
+        return Err(StoreError::Invalid(format!("{} is not a final status", outcome.status)));
     }
     let now = now_ms();
     let mut tx = db.begin_write().await?;
@@ -335,7 +327,7 @@ pub async fn finish(db: &Db, id: i64, worker: &str, outcome: &Outcome) -> Result
         "UPDATE training_jobs SET status = $1, metrics = $2, artifact_key = $3, error = $4, finished_at = $5, \
          updated_at = $5 WHERE id = $6 AND worker = $7 AND status = 'running'",
     )
-    .bind(&outcome.status)
+    .bind(outcome.status.as_str())
     .bind(serde_json::to_string(&outcome.metrics)?)
     .bind(outcome.artifact_key.clone())
     .bind(outcome.error.clone())
@@ -422,26 +414,26 @@ pub async fn requeue_stale(db: &Db, timeout_ms: i64) -> Result<Vec<i64>, StoreEr
         let who = worker.unwrap_or_else(|| "?".into());
         let (status, error, line) = if stop != 0 {
             (
-                "stopped",
+                JobStatus::Stopped,
                 None,
                 format!("worker {who} stopped answering after a stop request: job stopped"),
             )
         } else if attempts >= max {
             let e = format!("worker {who} stopped answering; {attempts} of {max} attempts used");
-            ("failed", Some(e.clone()), e)
+            (JobStatus::Failed, Some(e.clone()), e)
         } else {
             (
-                "queued",
+                JobStatus::Queued,
                 None,
                 format!("worker {who} stopped answering: job re-queued (attempt {attempts} of {max} used)"),
             )
         };
-        let finished = (status != "queued").then_some(now);
+        let finished = (status != JobStatus::Queued).then_some(now);
         sqlx::query(
             "UPDATE training_jobs SET status = $1, worker = NULL, error = $2, finished_at = $3, updated_at = $4, \
              log = log || $5 WHERE id = $6 AND status = 'running'",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(finished)
         .bind(now)

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use detective_core::{BBox, LogBatch, LoggedDetection, LoggedPrediction, Role, UncertainBand};
+use detective_core::{BBox, LogBatch, LoggedDetection, LoggedPrediction, Role, Stage, UncertainBand};
 use detective_store::datasets::{self, DatasetItem, VersionChange};
 use detective_store::images::{self, ImageFilter, NewImage};
 use detective_store::predictions::{self, LogFilter};
@@ -394,13 +394,16 @@ on_both!(one_production_version_per_model, |db: Db| async move {
             .await
             .is_err()
     );
-    models::set_stage(&db, "detector", 1, "Production").await.unwrap();
-    models::set_stage(&db, "detector", 2, "Production").await.unwrap();
+    models::set_stage(&db, "detector", 1, Stage::Production).await.unwrap();
+    models::set_stage(&db, "detector", 2, Stage::Production).await.unwrap();
     let prod = models::production(&db).await.unwrap();
     assert_eq!(prod.len(), 1);
     assert_eq!(prod[0].version, 2);
-    assert_eq!(models::get_version(&db, "detector", 1).await.unwrap().stage, "Archived");
-    assert!(models::set_stage(&db, "detector", 1, "Gold").await.is_err());
+    assert_eq!(
+        models::get_version(&db, "detector", 1).await.unwrap().stage,
+        Stage::Archived
+    );
+    assert!("Gold".parse::<Stage>().is_err(), "no stage Gold can be set");
     // Rollback brings back the version that was Production before, and archives the current one.
     let (restored, archived) = models::rollback(&db, "detector").await.unwrap();
     assert_eq!((restored.version, restored.stage.as_str()), (1, "Production"));
@@ -418,7 +421,7 @@ on_both!(one_production_version_per_model, |db: Db| async move {
         models::rollback(&db, "solo").await,
         Err(StoreError::Conflict(_))
     ));
-    models::set_stage(&db, "solo", 1, "Production").await.unwrap();
+    models::set_stage(&db, "solo", 1, Stage::Production).await.unwrap();
     assert!(
         matches!(models::rollback(&db, "solo").await, Err(StoreError::Conflict(_))),
         "nothing before it"

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use detective_core::JobStatus;
 use detective_store::datasets::{self, DatasetItem};
 use detective_store::images::{self, NewImage};
 use detective_store::training_jobs::{self, Beat, NewJob, Outcome};
@@ -64,7 +65,7 @@ on_both!(racing_runners_take_each_job_exactly_once, |db: Db| async move {
         runners.push(tokio::spawn(async move {
             let mut got = Vec::new();
             while let Some(job) = training_jobs::claim(&db, &format!("runner-{r}")).await.unwrap() {
-                assert_eq!(job.status, "running");
+                assert_eq!(job.status, JobStatus::Running);
                 assert_eq!(job.attempts, 1);
                 got.push(job.id);
             }
@@ -106,10 +107,14 @@ on_both!(
             Beat::StopRequested
         );
         let stopped = training_jobs::request_stop(&db, b.id).await.unwrap();
-        assert_eq!(stopped.status, "stopped", "a queued job needs no runner to stop");
+        assert_eq!(
+            stopped.status,
+            JobStatus::Stopped,
+            "a queued job needs no runner to stop"
+        );
         assert!(training_jobs::claim(&db, "w2").await.unwrap().is_none());
         let out = Outcome {
-            status: "stopped".into(),
+            status: JobStatus::Stopped,
             metrics: serde_json::json!({}),
             artifact_key: Some(format!("training/{}", a.id)),
             error: None,
@@ -124,9 +129,11 @@ on_both!(
             training_jobs::request_stop(&db, a.id).await,
             Err(StoreError::Conflict(_))
         ));
-        let listed = training_jobs::list(&db, Some("stopped"), None, 10).await.unwrap();
+        let listed = training_jobs::list(&db, Some(JobStatus::Stopped), None, 10)
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 2);
-        assert!(training_jobs::list(&db, Some("sleeping"), None, 10).await.is_err());
+        assert!("sleeping".parse::<JobStatus>().is_err(), "no status sleeping to list");
     }
 );
 
@@ -152,7 +159,7 @@ on_both!(
             Beat::Lost
         );
         let out = Outcome {
-            status: "succeeded".into(),
+            status: JobStatus::Succeeded,
             metrics: serde_json::json!({}),
             artifact_key: None,
             error: None,
@@ -167,7 +174,7 @@ on_both!(
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         training_jobs::requeue_stale(&db, 5).await.unwrap();
         let j = training_jobs::get(&db, job.id).await.unwrap();
-        assert_eq!(j.status, "failed", "two attempts were all it had");
+        assert_eq!(j.status, JobStatus::Failed, "two attempts were all it had");
         assert!(j.error.unwrap().contains("2 of 2 attempts"));
     }
 );

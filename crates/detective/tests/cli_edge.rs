@@ -419,7 +419,7 @@ fn promote_bundled(data: &str, name: &str) -> i64 {
         )
         .await
         .unwrap();
-        detective_store::models::set_stage(&db, name, v.version, "Production")
+        detective_store::models::set_stage(&db, name, v.version, detective_core::Stage::Production)
             .await
             .unwrap();
         v.version

@@ -9,6 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::detective;
+use detective_core::JobStatus;
 use detective_store::training_jobs::{self, NewJob};
 use detective_store::{Db, Objects};
 use detective_vision::synth::{SynthConfig, generate};
@@ -127,7 +128,7 @@ async fn two_workers_on_postgres_run_each_job_once_and_retry_the_job_of_a_killed
     let mut a = worker(dir.path(), "a", &url, &objects_dir);
     let mut b = worker(dir.path(), "b", &url, &objects_dir);
     let jobs = wait_for(&db, "four jobs succeed", 600, |j| {
-        j.iter().all(|j| j.status == "succeeded")
+        j.iter().all(|j| j.status == JobStatus::Succeeded)
     })
     .await;
     for j in &jobs {
@@ -142,7 +143,7 @@ async fn two_workers_on_postgres_run_each_job_once_and_retry_the_job_of_a_killed
     let long = training_jobs::create(&db, &job(ds, 500)).await.unwrap();
     let running = wait_for(&db, "the long job runs an epoch", 300, |j| {
         j.iter()
-            .any(|j| j.id == long.id && j.status == "running" && j.epoch >= 1)
+            .any(|j| j.id == long.id && j.status == JobStatus::Running && j.epoch >= 1)
     })
     .await;
     let owner = running
@@ -162,7 +163,7 @@ async fn two_workers_on_postgres_run_each_job_once_and_retry_the_job_of_a_killed
     victim.wait().unwrap();
     let retried = wait_for(&db, "the other worker takes the job over", 120, |j| {
         j.iter()
-            .any(|j| j.id == long.id && j.status == "running" && j.attempts == 2)
+            .any(|j| j.id == long.id && j.status == JobStatus::Running && j.attempts == 2)
     })
     .await;
     let j = retried.iter().find(|j| j.id == long.id).unwrap();
@@ -170,7 +171,7 @@ async fn two_workers_on_postgres_run_each_job_once_and_retry_the_job_of_a_killed
     assert!(j.log.contains("stopped answering: job re-queued"), "{}", j.log);
     training_jobs::request_stop(&db, long.id).await.unwrap();
     let jobs = wait_for(&db, "the retried job stops on request", 120, |j| {
-        j.iter().any(|j| j.id == long.id && j.status == "stopped")
+        j.iter().any(|j| j.id == long.id && j.status == JobStatus::Stopped)
     })
     .await;
     let j = jobs.iter().find(|j| j.id == long.id).unwrap();

@@ -13,6 +13,7 @@ pub mod stats;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use detective_core::Stage;
 use detective_store::drift::{FrameFeatures, NewReport, Report};
 use detective_store::{Db, Objects};
 use serde::{Deserialize, Serialize};
@@ -185,7 +186,7 @@ impl DriftMonitor {
         objects: &Objects,
         cfg: &DriftConfig,
     ) -> Result<(String, Vec<FrameFeatures>), OpsError> {
-        let prod = detective_store::models::at_stage(db, None, "detect", "Production").await?;
+        let prod = detective_store::models::at_stage(db, None, "detect", Stage::Production).await?;
         if cfg.reference == "training"
             && let Some(v) = &prod
             && let Some(dv) = v.dataset_version_id
@@ -286,6 +287,14 @@ fn detective_vision_features(bytes: &[u8]) -> Result<BTreeMap<String, f64>, Stri
         .zip(f.values())
         .map(|(n, v)| (n.to_string(), v as f64))
         .collect())
+}
+
+/// The newest drift report (None before the first check) and the history of
+/// the last `limit` checks.
+pub async fn reports(db: &Db, limit: usize) -> Result<(Option<Report>, Vec<serde_json::Value>), OpsError> {
+    let report = detective_store::drift::latest(db).await?;
+    let history = detective_store::drift::history(db, limit).await?;
+    Ok((report, history))
 }
 
 #[cfg(test)]

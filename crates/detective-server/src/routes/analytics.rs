@@ -7,18 +7,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use detective_core::Action;
-use detective_core::insights::{Bucket, Observation, Summary, root_causes, summarize};
+use detective_core::insights::{Bucket, Summary};
+use detective_ops::analytics;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
+use crate::auth::{Can, Read};
 use crate::problem::{ApiError, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Most predictions read for one period.
-const MAX_ROWS: usize = 2_000_000;
 /// Longest period analysed.
 const MAX_SPAN_MS: i64 = 366 * 86_400_000;
 /// Fewest predictions a group needs in both periods to be compared.
@@ -67,18 +66,8 @@ impl RangeQuery {
     }
 }
 
-async fn period(st: &AppState, from: i64, to: i64) -> Result<(Vec<Observation>, bool), ApiError> {
-    Ok(detective_store::analytics::observations(&st.db, from, to, MAX_ROWS).await?)
-}
-
 async fn summary_of(st: &AppState, r: &Range) -> Result<(Summary, bool), ApiError> {
-    let (obs, truncated) = period(st, r.from, r.to).await?;
-    let bucket = r.bucket;
-    let (from, to) = (r.from, r.to);
-    let s = tokio::task::spawn_blocking(move || summarize(&obs, from, to, bucket))
-        .await
-        .map_err(|e| ApiError::internal(format!("analytics: {e}")))?;
-    Ok((s, truncated))
+    Ok(analytics::summary(&st.db, r.from, r.to, r.bucket).await?)
 }
 
 fn iso(ms: i64) -> String {
@@ -92,26 +81,19 @@ fn iso(ms: i64) -> String {
     responses((status = 200, description = "totals, series, groups, histogram, root_cause")), security(("bearer" = [])))]
 pub async fn summary(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::Read)?;
     let r = q.range()?;
-    let (now, truncated_now) = period(&st, r.from, r.to).await?;
     let span = r.to - r.from;
-    let (before, truncated_before) = period(&st, r.from - span, r.from).await?;
-    let (from, to, bucket) = (r.from, r.to, r.bucket);
-    let (s, causes) =
-        tokio::task::spawn_blocking(move || (summarize(&now, from, to, bucket), root_causes(&now, &before, MIN_GROUP)))
-            .await
-            .map_err(|e| ApiError::internal(format!("analytics: {e}")))?;
+    let c = analytics::compare_with_previous(&st.db, r.from, r.to, r.bucket, MIN_GROUP, 10).await?;
     Ok(Json(json!({
         "from": iso(r.from), "to": iso(r.to),
         "previous": {"from": iso(r.from - span), "to": iso(r.from)},
-        "summary": s,
-        "root_cause": causes.into_iter().take(10).collect::<Vec<_>>(),
+        "summary": c.summary,
+        "root_cause": c.root_cause,
         "min_group": MIN_GROUP,
-        "truncated": truncated_now || truncated_before,
+        "truncated": c.truncated,
     })))
 }
 
@@ -121,11 +103,10 @@ pub async fn summary(
     responses((status = 200, description = "image/svg+xml"), (status = 404, description = "unknown chart")), security(("bearer" = [])))]
 pub async fn chart(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     Path(chart): Path<String>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Action::Read)?;
     const CHARTS: [&str; 6] = [
         "rate.svg",
         "classes.svg",

@@ -10,14 +10,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use detective_core::Action;
+use detective_ops::inspections;
 use detective_store::clock::parse_rfc3339_ms;
-use detective_store::predictions::{LogFilter, LogRow, query};
+use detective_store::predictions::{LogFilter, LogRow};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
+use crate::auth::{Can, Read};
 use crate::problem::{ApiError, ApiQuery, ApiResult};
 use crate::state::AppState;
 
@@ -66,43 +66,15 @@ impl LogQuery {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn csv_row(r: &LogRow) -> String {
-    let classes: Vec<&str> = r.detections.iter().map(|d| d.name.as_str()).collect();
-    let dets = serde_json::to_string(&r.detections).unwrap_or_default();
-    [
-        r.id.clone(),
-        csv_field(&r.camera_id),
-        r.captured_at.clone(),
-        csv_field(&r.model_version),
-        r.detections.len().to_string(),
-        format!("{:.4}", r.max_confidence),
-        (r.defective as u8).to_string(),
-        (r.uncertain as u8).to_string(),
-        csv_field(&classes.join(" ")),
-        csv_field(&dets),
-        csv_field(r.frame_key.as_deref().unwrap_or("")),
-    ]
-    .join(",")
-}
-
 /// Lists logged predictions, newest first.
 #[utoipa::path(get, path = "/api/inspection-logs", params(LogQuery),
     responses((status = 200, description = "{items, next} or text/csv")), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Action::Read)?;
     let filter = q.filter()?;
     let wants_csv = match q.format.as_deref() {
         Some("csv") => true,
@@ -114,40 +86,17 @@ pub async fn list(
     };
     if wants_csv {
         let cap = q.limit.unwrap_or(100_000).clamp(1, 1_000_000);
-        let mut out = String::from(
-            "id,camera_id,captured_at,model_version,n_detections,max_confidence,defective,uncertain,classes,detections,frame_key\n",
-        );
-        let mut cursor = q.cursor.clone();
-        let mut n = 0;
-        while n < cap {
-            let (rows, next) = query(&st.db, &filter, cursor.as_deref(), (cap - n).min(1000)).await?;
-            for r in &rows {
-                out.push_str(&csv_row(r));
-                out.push('\n');
-            }
-            n += rows.len();
-            match next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"inspection-logs.csv\"",
-                ),
-            ],
-            out,
-        )
-            .into_response());
+        let out = inspections::csv(&st.db, &filter, q.cursor.clone(), cap).await?;
+        let headers = [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"inspection-logs.csv\"",
+            ),
+        ];
+        return Ok((headers, out).into_response());
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be within 1..1000"));
-    }
-    let (items, next) = query(&st.db, &filter, q.cursor.as_deref(), limit).await?;
+    let (items, next) = inspections::page(&st.db, &filter, q.cursor.as_deref(), q.limit.unwrap_or(100)).await?;
     Ok(Json(json!({ "items": items, "next": next })).into_response())
 }
 
@@ -157,14 +106,10 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn one(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> ApiResult<Json<LogRow>> {
-    caller.require(Action::Read)?;
-    if !detective_core::wire::is_uuid(&id) {
-        return Err(ApiError::bad_request(format!("{id:?} is not a prediction id (a UUID)")));
-    }
-    Ok(Json(detective_store::predictions::get(&st.db, &id).await?))
+    Ok(Json(inspections::get(&st.db, &id).await?))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -180,44 +125,16 @@ pub struct FrameQuery {
     security(("bearer" = [])))]
 pub async fn frame(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     axum::extract::Path(id): axum::extract::Path<String>,
     ApiQuery(q): ApiQuery<FrameQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Action::Read)?;
-    if !detective_core::wire::is_uuid(&id) {
-        return Err(ApiError::bad_request(format!("{id:?} is not a prediction id (a UUID)")));
-    }
-    let row = detective_store::predictions::get(&st.db, &id).await?;
-    let key = row
-        .frame_key
-        .as_deref()
-        .ok_or_else(|| ApiError::not_found(format!("prediction {id} has no frame kept")))?;
-    let bytes = st.objects.get(key).await?;
-    let cache = (header::CACHE_CONTROL, "private, max-age=86400");
-    if !q.boxes.unwrap_or(false) {
-        return Ok(([(header::CONTENT_TYPE, "image/jpeg"), cache], bytes).into_response());
-    }
-    let limits = st.settings.limits;
-    let jpeg = tokio::task::spawn_blocking(move || {
-        let mut f = detective_vision::decode::decode_image(&bytes, &limits)
-            .map_err(|e| ApiError::internal(format!("stored frame: {e}")))?;
-        let dets: Vec<detective_core::Detection> = row
-            .detections
-            .iter()
-            .map(|d| detective_core::Detection {
-                class_id: d.class,
-                name: d.name.clone(),
-                confidence: d.confidence,
-                bbox: d.bbox.into(),
-            })
-            .collect();
-        detective_vision::overlay::draw_detections(&mut f, &dets);
-        detective_vision::encode::encode_jpeg(&f, 85).map_err(|e| ApiError::internal(format!("encoding: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("drawing: {e}")))??;
-    Ok(([(header::CONTENT_TYPE, "image/jpeg"), cache], jpeg).into_response())
+    let jpeg = inspections::frame(&st.db, &st.objects, &st.settings.limits, &id, q.boxes.unwrap_or(false)).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "image/jpeg"),
+        (header::CACHE_CONTROL, "private, max-age=86400"),
+    ];
+    Ok((headers, jpeg).into_response())
 }
 
 /// Server-sent events: `logged` with `{camera_id, accepted, defective, uncertain}`
@@ -226,13 +143,12 @@ pub async fn frame(
     responses((status = 200, description = "text/event-stream of `logged` events")), security(("bearer" = [])))]
 pub async fn events(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
 ) -> ApiResult<
     axum::response::sse::Sse<impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt;
-    caller.require(Action::Read)?;
     let rx = st.logged.subscribe();
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         loop {

@@ -3,13 +3,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use detective_core::{Action, Role};
-use detective_store::api_keys;
+use detective_core::Role;
+use detective_ops::keys;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Can};
 use crate::problem::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 
@@ -25,30 +25,27 @@ pub struct CreateKey {
 #[utoipa::path(post, path = "/api/keys", request_body = CreateKey, responses((status = 200, description = "the key and its secret")), security(("bearer" = [])))]
 pub async fn create(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Admin>,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::Admin)?;
     let role: Role = req.role.parse().map_err(ApiError::bad_request)?;
-    let (key, secret) = api_keys::create(&st.db, &req.name, role).await?;
+    let (key, secret) = keys::create(&st.db, &req.name, role).await?;
     Ok(Json(json!({ "key": secret, "api_key": key })))
 }
 
 /// Lists keys (never their secrets).
 #[utoipa::path(get, path = "/api/keys", responses((status = 200, description = "{items, next}")), security(("bearer" = [])))]
-pub async fn list(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::Admin)?;
-    Ok(Json(json!({ "items": api_keys::list(&st.db).await?, "next": null })))
+pub async fn list(State(st): State<AppState>, _: Can<Admin>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!({ "items": keys::list(&st.db).await?, "next": null })))
 }
 
 /// Revokes a key at once.
 #[utoipa::path(post, path = "/api/keys/{id}/revoke", responses((status = 200, description = "revoked")), security(("bearer" = [])))]
 pub async fn revoke(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Admin>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::Admin)?;
-    api_keys::revoke(&st.db, &id).await?;
+    keys::revoke(&st.db, &id).await?;
     Ok(Json(json!({ "revoked": id })))
 }

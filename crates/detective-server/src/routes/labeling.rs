@@ -6,18 +6,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use detective_core::Action;
-use detective_store::labeling::{LabelBox, QueueOrder};
+use detective_core::LabelStatus;
+use detective_ops::labeling;
+use detective_store::labeling::LabelBox;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
+use crate::auth::{Can, Operate, Read};
 use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
-
-/// Most boxes in one label.
-const MAX_BOXES: usize = 300;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -35,30 +33,17 @@ pub struct QueueQuery {
     responses((status = 200, description = "{items, next, pending, done, classes}")), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     ApiQuery(q): ApiQuery<QueueQuery>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
-    let status = q.status.as_deref().unwrap_or("pending");
-    if !matches!(status, "pending" | "labeled" | "skipped") {
-        return Err(ApiError::bad_request("status must be pending, labeled or skipped"));
-    }
-    let order = match q.order.as_deref() {
-        None | Some("oldest") => QueueOrder::Oldest,
-        Some("margin") => QueueOrder::Margin,
-        Some(o) => return Err(ApiError::bad_request(format!("order={o}: expected oldest or margin"))),
-    };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be within 1..500"));
-    }
-    let (items, next) = detective_store::labeling::list(&st.db, status, order, q.cursor.as_deref(), limit).await?;
-    let (pending, done) = detective_store::labeling::counts(&st.db).await?;
+    let status: LabelStatus = q.status.as_deref().unwrap_or("pending").parse()?;
+    let order = labeling::order_of(q.order.as_deref())?;
+    let page = labeling::page(&st.db, status, order, q.cursor.as_deref(), q.limit.unwrap_or(50)).await?;
     // The class names labelers pick from: the served detector's.
     let classes = st.served.pool().map(|p| p.model().names.clone()).unwrap_or_default();
-    Ok(Json(
-        json!({"items": items, "next": next, "pending": pending, "done": done, "classes": classes}),
-    ))
+    let mut body = serde_json::to_value(page).map_err(|e| ApiError::internal(e.to_string()))?;
+    body["classes"] = json!(classes);
+    Ok(Json(body))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -79,23 +64,18 @@ pub struct LabelRequest {
     security(("bearer" = [])))]
 pub async fn label(
     State(st): State<AppState>,
-    caller: Caller,
+    caller: Can<Operate>,
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<LabelRequest>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Action::Operate)?;
-    if req.boxes.len() > MAX_BOXES {
-        return Err(ApiError::bad_request(format!("at most {MAX_BOXES} boxes")));
-    }
-    detective_store::labeling::label(&st.db, id, &req.boxes, req.defect_free, &caller.key_name).await?;
-    Ok(Json(detective_store::labeling::reviewed(&st.db, id).await?))
+    let stored = labeling::label(&st.db, id, &req.boxes, req.defect_free, &caller.key_name).await?;
+    Ok(Json(stored))
 }
 
 #[utoipa::path(post, path = "/api/labeling-queue/{id}/skip", params(("id" = i64, Path, description = "queue item")),
     responses((status = 200, description = "skipped"), (status = 409, description = "already decided")),
     security(("bearer" = [])))]
-pub async fn skip(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    caller.require(Action::Operate)?;
-    detective_store::labeling::skip(&st.db, id).await?;
-    Ok(Json(json!({"id": id, "status": "skipped"})))
+pub async fn skip(State(st): State<AppState>, _: Can<Operate>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let status = labeling::skip(&st.db, id).await?;
+    Ok(Json(json!({"id": id, "status": status})))
 }

@@ -5,18 +5,15 @@
 //! to the object store, then everything is committed in one transaction; the
 //! answer comes only after the commit and is the same for a repeated batch.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
-use detective_core::{Action, LogBatch};
-use detective_store::clock::{day_of, parse_rfc3339_ms};
-use detective_store::predictions::{DEFAULT_PROJECT, IngestSummary};
+use detective_core::LogBatch;
+use detective_store::predictions::IngestSummary;
 use serde_json::json;
 
-use crate::auth::Caller;
+use crate::auth::{Can, Log};
 use crate::problem::{ApiError, ApiMultipart, ApiResult};
 use crate::state::{AppState, Counters};
 
@@ -45,19 +42,16 @@ fn parse_batch(bytes: &[u8]) -> Result<LogBatch, ApiError> {
     Err(ApiError::unprocessable(format!("not a prediction batch: {err}")).with(json!({ "index": null })))
 }
 
-/// Stores a batch of predictions (idempotent by prediction id).
-#[utoipa::path(post, path = "/api/log", request_body(content = String, description = "LogBatch JSON (or multipart: part `batch` + parts `frame` named {id}.jpg)"),
-    responses((status = 200, description = "accepted, defective, uncertain, frames"), (status = 422, description = "invalid batch, nothing stored")),
-    security(("bearer" = [])))]
-pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> ApiResult<Json<IngestSummary>> {
-    caller.require(Action::Log)?;
+/// Reads the batch and its frames (`(prediction id, JPEG)`) from a JSON or
+/// multipart body.
+async fn read_batch(st: &AppState, req: Request) -> ApiResult<(LogBatch, Vec<(String, Bytes)>)> {
     let is_multipart = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let (batch, frames) = if is_multipart {
-        let ApiMultipart(mut mp) = ApiMultipart::from_request(req, &st).await?;
+    if is_multipart {
+        let ApiMultipart(mut mp) = ApiMultipart::from_request(req, st).await?;
         let mut batch: Option<LogBatch> = None;
         let mut frames: Vec<(String, Bytes)> = Vec::new();
         while let Some(field) = mp.next_field().await? {
@@ -87,7 +81,7 @@ pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> Ap
             }
         }
         let batch = batch.ok_or_else(|| ApiError::bad_request("multipart body has no `batch` part"))?;
-        (batch, frames)
+        Ok((batch, frames))
     } else {
         let json = req
             .headers()
@@ -100,44 +94,24 @@ pub async fn log(State(st): State<AppState>, caller: Caller, req: Request) -> Ap
                 "send the batch as application/json, or as multipart/form-data with a `batch` part",
             ));
         }
-        let bytes = Bytes::from_request(req, &st)
+        let bytes = Bytes::from_request(req, st)
             .await
             .map_err(|e| ApiError::new(e.status(), format!("reading the body: {}", e.body_text())))?;
-        (parse_batch(&bytes)?, Vec::new())
-    };
-    batch.validate().map_err(refuse)?;
+        Ok((parse_batch(&bytes)?, Vec::new()))
+    }
+}
 
-    // Frames: each must belong to a prediction of this batch and be a sane JPEG.
-    let mut by_id: HashMap<String, &detective_core::LoggedPrediction> = HashMap::new();
-    for p in &batch.predictions {
-        by_id.insert(p.id.to_ascii_lowercase(), p);
-    }
-    let project = batch.project.as_deref().unwrap_or(DEFAULT_PROJECT);
-    let mut keys = HashMap::new();
-    let limits = st.settings.limits;
-    for (id, bytes) in &frames {
-        let p = by_id
-            .get(id)
-            .ok_or_else(|| ApiError::unprocessable(format!("frame {id}.jpg belongs to no prediction of the batch")))?;
-        match detective_vision::decode::probe(bytes, &limits) {
-            Ok(("jpeg", _, _)) => {}
-            Ok((fmt, _, _)) => return Err(ApiError::unprocessable(format!("frame {id}.jpg is {fmt}, not JPEG"))),
-            Err(e) => return Err(ApiError::unprocessable(format!("frame {id}.jpg: {e}"))),
-        }
-        let day = day_of(parse_rfc3339_ms(&p.captured_at)?);
-        keys.insert(
-            id.clone(),
-            detective_store::keys::frame(project, &batch.camera_id, &day, id),
-        );
-    }
-    for (id, bytes) in frames {
-        if let Some(k) = keys.get(&id) {
-            st.objects.put(k, bytes).await?;
-        }
-    }
+/// Stores a batch of predictions (idempotent by prediction id).
+#[utoipa::path(post, path = "/api/log", request_body(content = String, description = "LogBatch JSON (or multipart: part `batch` + parts `frame` named {id}.jpg)"),
+    responses((status = 200, description = "accepted, defective, uncertain, frames"), (status = 422, description = "invalid batch, nothing stored")),
+    security(("bearer" = [])))]
+pub async fn log(State(st): State<AppState>, _: Can<Log>, req: Request) -> ApiResult<Json<IngestSummary>> {
+    let (batch, frames) = read_batch(&st, req).await?;
+    batch.validate().map_err(refuse)?;
     // The band was validated when set, so it is valid here.
     let band = st.thresholds().await.band().unwrap_or(st.settings.band);
-    let summary = detective_store::predictions::ingest(&st.db, &batch, &band, &keys).await?;
+    let summary =
+        detective_ops::ingest::log_batch(&st.db, &st.objects, &st.settings.limits, &band, &batch, frames).await?;
     Counters::add(&st.counters.log_batches, 1);
     Counters::add(&st.counters.logged_predictions, summary.accepted as u64);
     // Nobody listening is fine.

@@ -10,13 +10,12 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use detective_core::Action;
 use detective_ml::PredictOptions;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
+use crate::auth::{Can, Predict};
 use crate::problem::{ApiError, ApiMultipart, ApiQuery, ApiResult};
 use crate::state::{AppState, Counters};
 
@@ -100,11 +99,10 @@ pub(crate) fn counted<T>(
     security(("bearer" = [])))]
 pub async fn predict(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Predict>,
     ApiQuery(q): ApiQuery<PredictQuery>,
     req: Request,
 ) -> ApiResult<Response> {
-    caller.require(Action::Predict)?;
     match q.task.as_deref().unwrap_or("detect") {
         "detect" => {}
         "segment" => return segment(st, q, req).await,
@@ -119,7 +117,7 @@ pub async fn predict(
     let served = st.served.get();
     let (pool, version) = match q.model.as_deref() {
         Some(m) if served.as_ref().is_none_or(|(p, _)| p.name != m) => {
-            let (v, p) = st.models.get(&st, m).await?;
+            let (v, p) = st.models.get(&st.db, &st.objects, m).await?;
             (p, Some(v.version))
         }
         _ => served.ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?,

@@ -7,12 +7,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use detective_core::Action;
 use detective_ops::retraining::{self, Policy};
 use detective_store::clock::now_ms;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::{Can, Operate, Read};
 use crate::problem::{ApiJson, ApiResult};
 use crate::state::AppState;
 
@@ -23,10 +22,8 @@ async fn policy(st: &AppState) -> ApiResult<Policy> {
 #[utoipa::path(get, path = "/api/metrics/drift",
     responses((status = 200, description = "{report: latest report (per feature: method, statistic, p_value, wasserstein_norm, psi, drifted, histograms) or null, history: [{created_at, drift_share, dataset_drift, min_p_value}], config}")),
     security(("bearer" = [])))]
-pub async fn drift(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
-    let report = detective_store::drift::latest(&st.db).await?;
-    let history = detective_store::drift::history(&st.db, 200).await?;
+pub async fn drift(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {
+    let (report, history) = detective_ops::drift::reports(&st.db, 200).await?;
     Ok(Json(
         json!({"report": report, "history": history, "config": st.mlops.config.drift}),
     ))
@@ -35,8 +32,7 @@ pub async fn drift(State(st): State<AppState>, caller: Caller) -> ApiResult<Json
 #[utoipa::path(get, path = "/api/retraining/conditions",
     responses((status = 200, description = "{drift_detected, p_value, drift_share, new_labels, threshold_labels, should_retrain, reasons[], blocked[], auto_retrain, production}")),
     security(("bearer" = [])))]
-pub async fn conditions(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
+pub async fn conditions(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {
     let p = policy(&st).await?;
     Ok(Json(retraining::conditions(&st.db, &p, now_ms()).await?))
 }
@@ -45,8 +41,7 @@ pub async fn conditions(State(st): State<AppState>, caller: Caller) -> ApiResult
     responses((status = 201, description = "the retraining event (dataset version built, job queued)"),
         (status = 409, description = "a retraining is already running"), (status = 400, description = "nothing to retrain from")),
     security(("bearer" = [])))]
-pub async fn trigger(State(st): State<AppState>, caller: Caller) -> ApiResult<(StatusCode, Json<Value>)> {
-    caller.require(Action::Operate)?;
+pub async fn trigger(State(st): State<AppState>, caller: Can<Operate>) -> ApiResult<(StatusCode, Json<Value>)> {
     let p = policy(&st).await?;
     let reasons = vec![format!("manual trigger by {}", caller.key_name)];
     let e = retraining::trigger(&st.db, &st.objects, &p, "manual", reasons, now_ms()).await?;
@@ -56,17 +51,15 @@ pub async fn trigger(State(st): State<AppState>, caller: Caller) -> ApiResult<(S
 #[utoipa::path(get, path = "/api/retraining/events",
     responses((status = 200, description = "{items: events newest first (reasons, dataset version, job, outcome, detail, model_version)}")),
     security(("bearer" = [])))]
-pub async fn events(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
-    let items = detective_store::retraining::list(&st.db, 100).await?;
+pub async fn events(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {
+    let items = retraining::events(&st.db, 100).await?;
     Ok(Json(json!({"items": items, "next": null})))
 }
 
 #[utoipa::path(get, path = "/api/retraining/policy",
     responses((status = 200, description = "{auto_retrain, threshold_labels, retrain_on_drift, cooldown_secs, epochs, auto_promote_production}")),
     security(("bearer" = [])))]
-pub async fn get_policy(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Policy>> {
-    caller.require(Action::Read)?;
+pub async fn get_policy(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Policy>> {
     Ok(Json(policy(&st).await?))
 }
 
@@ -75,13 +68,10 @@ pub async fn get_policy(State(st): State<AppState>, caller: Caller) -> ApiResult
     security(("bearer" = [])))]
 pub async fn put_policy(
     State(st): State<AppState>,
-    caller: Caller,
+    caller: Can<Operate>,
     ApiJson(p): ApiJson<Policy>,
 ) -> ApiResult<Json<Policy>> {
-    caller.require(Action::Operate)?;
-    p.validate()?;
-    let v = serde_json::to_value(&p).map_err(|e| crate::problem::ApiError::internal(e.to_string()))?;
-    detective_store::settings::set(&st.db, retraining::POLICY_KEY, &v).await?;
+    retraining::set_policy(&st.db, &p).await?;
     tracing::info!(by = %caller.key_name, ?p, "retraining policy changed");
     Ok(Json(p))
 }

@@ -12,14 +12,13 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use base64::Engine;
-use detective_core::Action;
 use detective_ml::segmenter::Segmenter;
 use detective_ml::train::segment::{SegSample, SegTrainArgs, seg_samples};
 use detective_vision::{DecodeLimits, Frame, GrayFrame};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::Caller;
+use crate::auth::{Can, Predict, Read};
 use crate::problem::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 
@@ -83,8 +82,7 @@ fn sample_name(s: &SegSample) -> String {
 
 /// Segmentation runs, newest first.
 #[utoipa::path(get, path = "/api/segmentation/runs", responses((status = 200, description = "{items}")), security(("bearer" = [])))]
-pub async fn runs(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
+pub async fn runs(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {
     let root = st.settings.segment_runs.clone();
     let items = tokio::task::spawn_blocking(move || {
         let mut runs: Vec<(std::time::SystemTime, Value)> = Vec::new();
@@ -124,10 +122,9 @@ pub async fn runs(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<
     security(("bearer" = [])))]
 pub async fn samples(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     UrlPath(run): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
     let (_, args) = run_dir(&st, &run)?;
     let (split, samples) = tokio::task::spawn_blocking(move || samples_of(&args))
         .await
@@ -206,10 +203,9 @@ fn view(
     security(("bearer" = [])))]
 pub async fn compare(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Predict>,
     ApiJson(req): ApiJson<CompareRequest>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Action::Predict)?;
     let (dir, args) = run_dir(&st, &req.run)?;
     if req.epochs.is_empty() || req.epochs.len() > 2 {
         return Err(ApiError::bad_request("give one or two epochs to compare"));

@@ -6,16 +6,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use detective_core::Action;
 
-use crate::auth::Caller;
+use crate::auth::{Admin, Can, Read};
 use crate::problem::{ApiJson, ApiResult};
 use crate::state::AppState;
 use crate::thresholds::Thresholds;
 
 #[utoipa::path(get, path = "/api/settings/thresholds", responses((status = 200, body = Thresholds)), security(("bearer" = [])))]
-pub async fn get_thresholds(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Thresholds>> {
-    caller.require(Action::Read)?;
+pub async fn get_thresholds(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Thresholds>> {
     Ok(Json(st.thresholds().await))
 }
 
@@ -23,10 +21,9 @@ pub async fn get_thresholds(State(st): State<AppState>, caller: Caller) -> ApiRe
     responses((status = 200, body = Thresholds), (status = 400, description = "out of range")), security(("bearer" = [])))]
 pub async fn put_thresholds(
     State(st): State<AppState>,
-    caller: Caller,
+    caller: Can<Admin>,
     ApiJson(t): ApiJson<Thresholds>,
 ) -> ApiResult<Json<Thresholds>> {
-    caller.require(Action::Admin)?;
     st.live_thresholds.set(&st.db, t).await?;
     tracing::info!(
         "thresholds set by {}: conf {}, uncertain band {}..{}",

@@ -6,12 +6,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use detective_core::Action;
+use detective_core::Stage;
+use detective_ops::registry;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
+use crate::auth::{Can, FetchModel, Read};
 use crate::problem::ApiResult;
 use crate::state::{AppState, Counters};
 
@@ -91,8 +92,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
 
 /// Live figures for the dashboard: ingest, defects, queue, cameras, predict load.
 #[utoipa::path(get, path = "/api/metrics", responses((status = 200, description = "metrics object")), security(("bearer" = [])))]
-pub async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::Read)?;
+pub async fn metrics(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<serde_json::Value>> {
     let s = detective_store::predictions::stats(&st.db).await?;
     let c = &st.counters;
     let (running, waiting) = st.served.pool().map(|p| p.load()).unwrap_or((0, 0));
@@ -118,8 +118,7 @@ pub async fn metrics(State(st): State<AppState>, caller: Caller) -> ApiResult<Js
 
 /// Prometheus text exposition of the same figures (scrape with a viewer key:
 /// `authorization: {credentials: KEY}` in the scrape config).
-pub async fn prometheus(State(st): State<AppState>, caller: Caller) -> ApiResult<Response> {
-    caller.require(Action::Read)?;
+pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Response> {
     let s = detective_store::predictions::stats(&st.db).await?;
     let c = &st.counters;
     let mut out = String::new();
@@ -208,13 +207,11 @@ pub async fn prometheus(State(st): State<AppState>, caller: Caller) -> ApiResult
 /// its files, for `GET /api/models/{name}/versions/{v}/files/{file}`), or the
 /// model this process serves when the registry has none. Edge agents poll it.
 #[utoipa::path(get, path = "/api/model-status", responses((status = 200, description = "models per task")), security(("bearer" = [])))]
-pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(Action::FetchModel)?;
-    let production = detective_store::models::production(&st.db).await?;
+pub async fn model_status(State(st): State<AppState>, _: Can<FetchModel>) -> ApiResult<Json<serde_json::Value>> {
+    let production = registry::production(&st.db, &st.objects).await?;
     let mut models: Vec<serde_json::Value> = Vec::new();
     for task in ["detect", "segment"] {
-        if let Some(v) = production.iter().find(|v| v.task == task) {
-            let files = crate::routes::models::artifact_files(&st, v).await?;
+        if let Some((v, files)) = production.iter().find(|(v, _)| v.task == task) {
             models.push(
                 json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
                                 "metrics": v.metrics, "source": "registry", "files": files,
@@ -224,15 +221,17 @@ pub async fn model_status(State(st): State<AppState>, caller: Caller) -> ApiResu
             && let Some(p) = &st.segmenter
         {
             let m = p.model();
-            models.push(json!({"task": task, "name": p.name, "version": null, "stage": "None",
+            models.push(
+                json!({"task": task, "name": p.name, "version": null, "stage": Stage::None,
                                 "metrics": {}, "source": p.source, "backend": m.backend(),
-                                "imgsz": m.imgsz(), "classes": m.names()}));
+                                "imgsz": m.imgsz(), "classes": m.names()}),
+            );
         } else if task == "detect"
             && let Some((p, version)) = st.served.get()
         {
             let d = p.model();
             models.push(
-                json!({"task": task, "name": p.name, "version": version, "stage": "None",
+                json!({"task": task, "name": p.name, "version": version, "stage": Stage::None,
                                 "metrics": {}, "source": p.source, "backend": d.backend,
                                 "imgsz": d.imgsz, "classes": d.names}),
             );

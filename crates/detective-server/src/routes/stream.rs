@@ -13,14 +13,13 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use detective_core::Action;
 use detective_ml::PredictOptions;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::PredictorPool;
-use crate::auth::Caller;
+use crate::auth::{Can, Predict};
 use crate::problem::{ApiError, ApiQuery, ApiResult};
 use crate::routes::predict::counted;
 use crate::state::AppState;
@@ -37,12 +36,11 @@ pub struct StreamQuery {
     security(("bearer" = [])))]
 pub async fn stream(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Predict>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    caller.require(Action::Predict)?;
     if !same_origin(&headers) {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,

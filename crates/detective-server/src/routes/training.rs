@@ -10,41 +10,17 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use detective_core::Action;
+use detective_core::JobStatus;
 use detective_ops::job_request::TrainingRequest;
-use detective_store::training_jobs::{self, Job};
+use detective_ops::training;
+use detective_store::training_jobs::Job;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
-use crate::auth::Caller;
-use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::auth::{Can, Operate, Read};
+use crate::problem::{ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
-
-/// A job with its completed fraction and estimated seconds left.
-pub fn job_view(job: &Job) -> Value {
-    let mut v = serde_json::to_value(job).unwrap_or_else(|_| json!({}));
-    let epochs = job.epochs.max(1) as f64;
-    let p = &job.progress;
-    let fraction = match job.status.as_str() {
-        "succeeded" => 1.0,
-        "running" => {
-            let epoch = p.get("epoch").and_then(Value::as_f64).unwrap_or(job.epoch as f64 + 1.0);
-            let batch = p.get("batch").and_then(Value::as_f64).unwrap_or(0.0);
-            let batches = p.get("batches").and_then(Value::as_f64).unwrap_or(1.0).max(1.0);
-            (((epoch - 1.0).max(job.epoch as f64) + batch / batches) / epochs).clamp(0.0, 1.0)
-        }
-        _ => (job.epoch as f64 / epochs).clamp(0.0, 1.0),
-    };
-    let elapsed = p.get("elapsed_s").and_then(Value::as_f64);
-    let eta = match (job.status.as_str(), elapsed) {
-        ("running", Some(e)) if fraction > 0.0 => Some(e * (1.0 - fraction) / fraction),
-        _ => None,
-    };
-    v["fraction"] = json!(fraction);
-    v["eta_s"] = json!(eta);
-    v
-}
 
 #[utoipa::path(post, path = "/api/training/start",
     request_body(content = Object, description = "{dataset_id, dataset_version?, task?: detect, model?: t|n|s, epochs?, imgsz?, batch?, base_model?: name@v|production, model_name?, seed?, mosaic?, close_mosaic?, lr0?, patience?}"),
@@ -52,30 +28,27 @@ pub fn job_view(job: &Job) -> Value {
     security(("bearer" = [])))]
 pub async fn start(
     State(st): State<AppState>,
-    caller: Caller,
+    caller: Can<Operate>,
     ApiJson(req): ApiJson<TrainingRequest>,
 ) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
-    caller.require(Action::Operate)?;
-    let job = detective_ops::job_request::queue(&st.db, req, &caller.key_name).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(job_view(&job))))
+    let job = training::start(&st.db, req, &caller.key_name).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(training::view(&job))))
 }
 
 #[utoipa::path(post, path = "/api/training/{id}/stop", params(("id" = i64, Path, description = "job id")),
     responses((status = 200, description = "the job, stopping or stopped"), (status = 409, description = "already finished")),
     security(("bearer" = [])))]
-pub async fn stop(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    caller.require(Action::Operate)?;
-    let job = training_jobs::request_stop(&st.db, id).await?;
+pub async fn stop(State(st): State<AppState>, caller: Can<Operate>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    let job = training::stop(&st.db, id).await?;
     tracing::info!(job = id, by = %caller.key_name, "training job stop requested");
-    Ok(Json(job_view(&job)))
+    Ok(Json(training::view(&job)))
 }
 
 #[utoipa::path(get, path = "/api/training/{id}", params(("id" = i64, Path, description = "job id")),
     responses((status = 200, description = "status, epoch, history (per-epoch losses and metrics), progress, eta_s, log")),
     security(("bearer" = [])))]
-pub async fn get(State(st): State<AppState>, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
-    Ok(Json(job_view(&training_jobs::get(&st.db, id).await?)))
+pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    Ok(Json(training::view(&training::get(&st.db, id).await?)))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -93,25 +66,15 @@ pub struct ListQuery {
     responses((status = 200, description = "{items, next}: jobs newest first (without their logs)")), security(("bearer" = [])))]
 pub async fn list(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Action::Read)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be within 1..200"));
-    }
-    let mut jobs = training_jobs::list(&st.db, q.status.as_deref(), q.cursor, limit + 1).await?;
-    let next = if jobs.len() > limit {
-        jobs.truncate(limit);
-        jobs.last().map(|j| j.id)
-    } else {
-        None
-    };
+    let status = q.status.as_deref().map(str::parse::<JobStatus>).transpose()?;
+    let (jobs, next) = training::list(&st.db, status, q.cursor, q.limit.unwrap_or(50)).await?;
     let items: Vec<Value> = jobs
         .iter()
         .map(|j| {
-            let mut v = job_view(j);
+            let mut v = training::view(j);
             if let Some(o) = v.as_object_mut() {
                 o.remove("log");
             }
@@ -136,12 +99,11 @@ struct Seen {
     security(("bearer" = [])))]
 pub async fn events(
     State(st): State<AppState>,
-    caller: Caller,
+    _: Can<Read>,
     Path(id): Path<i64>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
     use futures::StreamExt;
-    caller.require(Action::Read)?;
-    training_jobs::get(&st.db, id).await?;
+    training::get(&st.db, id).await?;
     let seen = Seen {
         stamp: String::new(),
         epochs: 0,
@@ -157,7 +119,7 @@ pub async fn events(
         if !first {
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
-        let events = match training_jobs::get(&db, id).await {
+        let events = match training::get(&db, id).await {
             Ok(job) => changes(&job, &mut seen),
             Err(e) => {
                 seen.ended = true;
@@ -197,7 +159,7 @@ fn changes(job: &Job, seen: &mut Seen) -> Vec<Event> {
     seen.log_tail = log.lines().last().map(|l| format!("{l}\n")).unwrap_or_default();
     let stamp = format!("{}|{}|{:?}", job.status, job.updated_at, job.heartbeat_at);
     if stamp != seen.stamp {
-        let mut v = job_view(job);
+        let mut v = training::view(job);
         if let Some(o) = v.as_object_mut() {
             o.remove("log");
             o.remove("history");
@@ -205,8 +167,8 @@ fn changes(job: &Job, seen: &mut Seen) -> Vec<Event> {
         out.push(Event::default().event("job").json_data(&v).unwrap_or_default());
         seen.stamp = stamp;
     }
-    if matches!(job.status.as_str(), "succeeded" | "failed" | "stopped") {
-        out.push(Event::default().event("end").data(job.status.clone()));
+    if job.status.is_finished() {
+        out.push(Event::default().event("end").data(job.status.as_str()));
         seen.ended = true;
     }
     out

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use detective_core::Role;
-use detective_store::api_keys;
+use detective_ops::keys as api_keys;
 
 use crate::cli::{KeysCommand, RoleArg};
 use crate::commands::storage::{open_db, runtime};

@@ -1,0 +1,58 @@
+//! Prediction batches from edge agents (`POST /api/log`): the frames of a
+//! batch are checked (each must belong to one of its predictions and be a
+//! JPEG) and put in the object store under
+//! `projects/{project}/frames/{camera}/{day}/{id}.jpg`, then every prediction
+//! is committed in one transaction, idempotently by prediction id, so an agent
+//! that resends a batch after a lost answer stores nothing twice.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use detective_core::{LogBatch, LoggedPrediction, UncertainBand};
+use detective_store::clock::{day_of, parse_rfc3339_ms};
+use detective_store::predictions::{DEFAULT_PROJECT, IngestSummary};
+use detective_store::{Db, Objects};
+use detective_vision::DecodeLimits;
+
+use crate::OpsError;
+
+/// Stores a checked batch (`batch.validate()` passed) and its frames
+/// (`(prediction id in lower case, JPEG bytes)`); predictions whose
+/// confidence falls in `band` queue for labeling.
+pub async fn log_batch(
+    db: &Db,
+    objects: &Objects,
+    limits: &DecodeLimits,
+    band: &UncertainBand,
+    batch: &LogBatch,
+    frames: Vec<(String, Bytes)>,
+) -> Result<IngestSummary, OpsError> {
+    let by_id: HashMap<String, &LoggedPrediction> = batch
+        .predictions
+        .iter()
+        .map(|p| (p.id.to_ascii_lowercase(), p))
+        .collect();
+    let project = batch.project.as_deref().unwrap_or(DEFAULT_PROJECT);
+    let mut keys = HashMap::new();
+    for (id, bytes) in &frames {
+        let p = by_id
+            .get(id)
+            .ok_or_else(|| OpsError::Unusable(format!("frame {id}.jpg belongs to no prediction of the batch")))?;
+        match detective_vision::decode::probe(bytes, limits) {
+            Ok(("jpeg", _, _)) => {}
+            Ok((fmt, _, _)) => return Err(OpsError::Unusable(format!("frame {id}.jpg is {fmt}, not JPEG"))),
+            Err(e) => return Err(OpsError::Unusable(format!("frame {id}.jpg: {e}"))),
+        }
+        let day = day_of(parse_rfc3339_ms(&p.captured_at)?);
+        keys.insert(
+            id.clone(),
+            detective_store::keys::frame(project, &batch.camera_id, &day, id),
+        );
+    }
+    for (id, bytes) in frames {
+        if let Some(k) = keys.get(&id) {
+            objects.put(k, bytes).await?;
+        }
+    }
+    Ok(detective_store::predictions::ingest(db, batch, band, &keys).await?)
+}

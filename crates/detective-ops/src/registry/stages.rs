@@ -1,0 +1,44 @@
+//! A version's place in the registry: stages (one Production per model; a
+//! new Production archives the previous one), rollback to the previous
+//! Production, and the reads of models and versions.
+
+use detective_core::Stage;
+use detective_store::models::{self, ModelVersion};
+use detective_store::{Db, Objects};
+
+use super::artifacts::artifact_files;
+use crate::OpsError;
+
+/// Sets the stage of `name@version`; a new Production archives the previous
+/// one (the serving processes follow it).
+pub async fn promote(db: &Db, name: &str, version: i64, stage: Stage) -> Result<ModelVersion, OpsError> {
+    Ok(models::set_stage(db, name, version, stage).await?)
+}
+
+/// Brings back the version that was Production before the current one and
+/// archives the current one: (restored, archived). Nothing to go back to is a
+/// conflict.
+pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion), OpsError> {
+    Ok(models::rollback(db, name).await?)
+}
+
+/// The Production version of each task (newest model first when several),
+/// with the names of its files.
+pub async fn production(db: &Db, objects: &Objects) -> Result<Vec<(ModelVersion, Vec<String>)>, OpsError> {
+    let mut out = Vec::new();
+    for v in models::production(db).await? {
+        let files = artifact_files(objects, &v).await?;
+        out.push((v, files));
+    }
+    Ok(out)
+}
+
+/// Every registered model, by name.
+pub async fn list(db: &Db) -> Result<Vec<models::Model>, OpsError> {
+    Ok(models::list(db).await?)
+}
+
+/// The versions of model `name`, newest first.
+pub async fn versions(db: &Db, name: &str) -> Result<Vec<ModelVersion>, OpsError> {
+    Ok(models::versions(db, name).await?)
+}
