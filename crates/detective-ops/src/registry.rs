@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use detective_ml::Detector;
-use detective_ml::train::loader::samples_from_split;
-use detective_ml::train::validate::validate_engine;
+use detective_ml::detect::loader::samples_from_split;
+use detective_ml::detect::validate::validate_engine;
 use detective_store::models::{self, ModelVersion};
 use detective_store::training_jobs;
 use detective_store::{Db, Objects};

@@ -20,39 +20,21 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_data::YoloDataset;
 use detective_vision::augment::AugmentParams;
-use serde::Serialize;
-use thiserror::Error;
+use serde::{Deserialize, Serialize};
 
 use super::args::TrainArgs;
 use super::assigner::{AssignerConfig, GtBox};
-use super::ema::Ema;
-use super::loader::{LoaderConfig, LoaderError, TrainLoader, samples_from_split};
+use super::loader::{LoaderConfig, TrainLoader, samples_from_split};
 use super::loss::{LossGains, LossItems, detection_loss};
-use super::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, take_grads};
-use super::params::{read_params, write_params};
-use super::state::{RunState, RunTensors, load_state, save_state};
 use super::validate::{ValReport, validate_model};
-use crate::MlError;
 use crate::checkpoint::{ModelMeta, save_model};
-use crate::compute_device::ComputeDevice;
-use crate::yolo::{YoloConfig, YoloV8};
-
-/// Everything that can stop a training run.
-#[derive(Debug, Error)]
-pub enum TrainError {
-    #[error("invalid training settings: {0}")]
-    Args(String),
-    #[error(transparent)]
-    Data(#[from] detective_data::DataError),
-    #[error(transparent)]
-    Loader(#[from] LoaderError),
-    #[error(transparent)]
-    Model(#[from] MlError),
-    #[error("{0}")]
-    Io(String),
-    #[error("cannot resume: {0}")]
-    Resume(String),
-}
+use crate::detect::{YoloConfig, YoloV8};
+use crate::runtime::device::ComputeDevice;
+use crate::train::ema::Ema;
+use crate::train::error::{TrainError, io_err};
+use crate::train::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, take_grads};
+use crate::train::params::{read_params, write_params};
+use crate::train::state::{RunTensors, StateHeader, load_state, save_state};
 
 /// What the trainer reports while it runs.
 #[derive(Debug, Clone)]
@@ -203,8 +185,40 @@ impl RunPaths {
     }
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io(format!("{}: {e}", path.display()))
+/// Counters and settings of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub args: TrainArgs,
+    pub names: Vec<String>,
+    /// Epoch to run next (0-based) and the first batch of it to run.
+    pub epoch: usize,
+    pub batch: usize,
+    /// Global batch index of the last optimiser step (Ultralytics' `last_opt_step`).
+    pub last_opt_step: i64,
+    pub best_fitness: Option<f64>,
+    pub best_epoch: Option<usize>,
+    /// Sums of the loss items of the epoch in progress, and their count.
+    pub tloss: [f64; 3],
+    pub tloss_count: usize,
+    pub optimizer: Optimizer,
+    pub ema: Ema,
+    pub elapsed_secs: f64,
+    /// Tensor lengths of each section, in order.
+    pub lengths: Vec<usize>,
+    pub sections: Vec<String>,
+}
+
+impl StateHeader for RunState {
+    fn lengths(&self) -> &[usize] {
+        &self.lengths
+    }
+    fn sections(&self) -> &[String] {
+        &self.sections
+    }
+    fn set_layout(&mut self, lengths: Vec<usize>, sections: Vec<String>) {
+        self.lengths = lengths;
+        self.sections = sections;
+    }
 }
 
 fn interp(x: f64, x0: f64, x1: f64, y0: f64, y1: f64) -> f64 {
