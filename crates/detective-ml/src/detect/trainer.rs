@@ -9,8 +9,6 @@
 //! boundary: the state is saved to `weights/last.state` and `--resume`
 //! continues from that exact batch.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::TrainArgs;
 use super::assigner::{AssignerConfig, GtBox};
-use super::loader::{LoaderConfig, TrainLoader, samples_from_split};
+use super::loader::{LoaderConfig, TrainLoader, TrainSample, samples_from_split};
 use super::loss::{LossGains, LossItems, detection_loss};
 use super::validate::{ValReport, validate_model};
 use crate::checkpoint::{ModelMeta, save_model};
@@ -33,8 +31,11 @@ use crate::runtime::device::ComputeDevice;
 use crate::train::ema::Ema;
 use crate::train::error::{TrainError, io_err};
 use crate::train::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, take_grads};
-use crate::train::params::{read_params, write_params};
-use crate::train::state::{RunTensors, StateHeader, load_state, save_state};
+use crate::train::params::{ParamInfo, read_params, write_params};
+use crate::train::run::{
+    already_holds_a_run, append_row, load_resume, patience_exhausted, write_args, write_results_header,
+};
+use crate::train::state::{RunTensors, StateHeader, save_state};
 
 /// What the trainer reports while it runs.
 #[derive(Debug, Clone)]
@@ -250,238 +251,392 @@ fn choose_optimizer(args: &TrainArgs, images: usize, nc: usize) -> (OptimizerKin
 
 /// Trains a detector. `resume` continues the run in `args.out` from its
 /// `weights/last.state` (the settings saved there win, except `epochs` when larger).
+///
+/// The steps, each a method of [`DetectRun`]: [`DetectRun::prepare`] (a new run or
+/// the resumed one), then per epoch [`DetectRun::train_epoch`] (the batches, with
+/// the warm-up [`Schedule`]), [`DetectRun::validate_epoch`] (the EMA) and
+/// [`DetectRun::record_epoch`] (`results.csv`, best/last, the state), the early
+/// stop on `patience`, and [`DetectRun::finish`].
 pub fn train(
-    mut args: TrainArgs,
+    args: TrainArgs,
     resume: bool,
     observer: &mut dyn TrainObserver,
     stop: Arc<AtomicBool>,
 ) -> Result<TrainSummary, TrainError> {
-    let paths = RunPaths::new(&args.out);
-    let resumed: Option<(RunState, RunTensors)> = if resume {
-        if !paths.state.is_file() {
-            return Err(TrainError::Resume(format!(
-                "{} does not exist: nothing to resume in {}",
-                paths.state.display(),
-                args.out.display()
-            )));
-        }
-        let (state, tensors): (RunState, RunTensors) = load_state(&paths.state).map_err(TrainError::Resume)?;
-        let epochs = args.epochs.max(state.args.epochs);
-        // The run folder is where it is now, even if it was moved since.
-        let out = args.out.clone();
-        args = state.args.clone();
-        args.epochs = epochs;
-        args.out = out;
-        Some((state, tensors))
-    } else {
-        if paths.state.exists() || paths.results.exists() {
-            return Err(TrainError::Args(format!(
-                "{} already holds a run: pass --resume to continue it, or choose another --out",
-                args.out.display()
-            )));
-        }
-        None
-    };
-    args.validate().map_err(TrainError::Args)?;
-
-    let dataset = YoloDataset::load(&args.data)?;
-    let names: Vec<String> = dataset.names().to_vec();
-    let nc = names.len();
-    if nc == 0 {
-        return Err(TrainError::Args("the dataset names no classes".into()));
-    }
-    let train_samples = samples_from_split(&dataset, "train")?;
-    if train_samples.is_empty() {
-        return Err(TrainError::Args("the train split has no images".into()));
-    }
-    let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
-    let val_samples = match (args.val, val_split) {
-        (true, Some(split)) => samples_from_split(&dataset, split)?,
-        (true, None) => {
-            tracing::warn!("the dataset has no val or test split: training without validation");
-            Vec::new()
-        }
-        (false, _) => Vec::new(),
-    };
-    let val_split = val_split.unwrap_or("none");
-
-    let hyp = AugmentParams {
-        hsv_h: args.hsv_h,
-        hsv_s: args.hsv_s,
-        hsv_v: args.hsv_v,
-        degrees: args.degrees,
-        translate: args.translate,
-        scale: args.scale,
-        shear: args.shear,
-        flipud: args.flipud,
-        fliplr: args.fliplr,
-    };
-    let loader = TrainLoader::new(
-        train_samples,
-        LoaderConfig {
-            imgsz: args.imgsz,
-            batch: args.batch,
-            workers: args.workers,
-            seed: args.seed,
-            mosaic: args.mosaic,
-            hyp,
-            cache_images: args.cache,
-            augment: true,
-        },
-    )?;
-    let nb = loader.len_batches();
-    let n_images = loader.len_images();
-
-    std::fs::create_dir_all(&paths.weights).map_err(|e| io_err(&paths.weights, e))?;
-    let args_yaml = serde_norway::to_string(&args).map_err(|e| io_err(&paths.args, e))?;
-    std::fs::write(&paths.args, args_yaml).map_err(|e| io_err(&paths.args, e))?;
-
-    let device = args
-        .device
-        .parse::<ComputeDevice>()
-        .and_then(|d| d.burn_device())
-        .map_err(|e| TrainError::Args(e.to_string()))?;
-    let ad = device.clone().autodiff();
-    let cfg = YoloConfig {
-        scale: args.model,
-        num_classes: nc,
-    };
-    // Same seed, same initial weights (Burn's initialisers draw from the device's generator).
-    device.seed(args.seed);
-    ad.seed(args.seed);
-    let mut model = YoloV8::new(&cfg, &ad);
-    let (infos, init_values) = read_params(&model);
-    let eval_template = YoloV8::new(&cfg, &device);
-
-    let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(&args, n_images, nc);
-    let accumulate_target = ((args.nbs as f64 / args.batch as f64).round() as usize).max(1);
-    let weight_decay = args.weight_decay * (args.batch * accumulate_target) as f32 / args.nbs as f32;
-
-    let (mut state, mut ema_values, mut acc) = match resumed {
-        Some((state, tensors)) => {
-            if tensors.model.len() != infos.len() || tensors.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len()) {
-                return Err(TrainError::Resume(
-                    "the saved state does not match this model (scale or classes changed?)".into(),
-                ));
-            }
-            model = write_params(model, &tensors.model, &ad);
-            let mut state = state;
-            state.optimizer.m = tensors.m;
-            state.optimizer.v = tensors.v;
-            let acc = if tensors.acc.is_empty() {
-                Vec::new()
-            } else {
-                tensors.acc
-            };
-            (state, tensors.ema, acc)
-        }
-        None => {
-            let mut values = init_values;
-            if let Some(w) = &args.weights {
-                let (pre_model, meta_w) = crate::checkpoint::load_model(w, &device)?;
-                let (_, pre) = read_params(&pre_model);
-                let mut copied = 0;
-                for (dst, src) in values.iter_mut().zip(pre) {
-                    if dst.len() == src.len() {
-                        *dst = src;
-                        copied += 1;
-                    }
-                }
-                tracing::info!(
-                    "transferred {copied}/{} tensors from {} ({} classes)",
-                    infos.len(),
-                    w.display(),
-                    meta_w.num_classes
-                );
-                model = write_params(model, &values, &ad);
-            }
-            let ema = Ema::new(values.clone());
-            let state = RunState {
-                args: args.clone(),
-                names: names.clone(),
-                epoch: 0,
-                batch: 0,
-                last_opt_step: -1,
-                best_fitness: None,
-                best_epoch: None,
-                tloss: [0.0; 3],
-                tloss_count: 0,
-                optimizer: Optimizer::new(kind, weight_decay),
-                ema: ema.clone(),
-                elapsed_secs: 0.0,
-                lengths: Vec::new(),
-                sections: Vec::new(),
-            };
-            let csv = format!("{RESULTS_HEADER}\n");
-            std::fs::write(&paths.results, csv).map_err(|e| io_err(&paths.results, e))?;
-            (state, ema.values, Vec::new())
-        }
-    };
-    let mut ema = state.ema.clone();
-    ema.values = std::mem::take(&mut ema_values);
-
-    let nw: i64 = if args.warmup_epochs > 0.0 {
-        ((args.warmup_epochs * nb as f32).round() as i64).max(100)
-    } else {
-        -1
-    };
-    let lf = |e: usize| -> f64 {
-        (1.0 - e as f64 / args.epochs as f64).max(0.0) * (1.0 - args.lrf as f64) + args.lrf as f64
-    };
-    let assigner = AssignerConfig::default();
-    let gains = LossGains {
-        box_gain: args.box_gain,
-        cls_gain: args.cls_gain,
-        dfl_gain: args.dfl_gain,
-    };
-    let imgsz = args.imgsz as usize;
-    let mut meta = ModelMeta::new(args.model, names.clone(), args.imgsz);
-
-    observer.on_event(&TrainEvent::Started {
-        epochs: args.epochs,
-        start_epoch: state.epoch,
-        batches: nb,
-        images: n_images,
-        optimizer: kind.as_str().to_string(),
-        lr0,
-        resumed: resume,
-    });
-
-    let run_start = Instant::now() - std::time::Duration::from_secs_f64(state.elapsed_secs);
+    let mut run = DetectRun::prepare(args, resume)?;
+    run.start(resume, observer);
     let mut stopped = false;
-    let mut last_lr: GroupLr = [0.0; 3];
     let mut final_val = None;
-    while state.epoch < args.epochs {
-        let epoch = state.epoch;
-        let mosaic = epoch + args.close_mosaic < args.epochs;
+    while run.state.epoch < run.args.epochs {
+        let epoch = run.state.epoch;
+        let Some(trained) = run.train_epoch(epoch, observer, &stop)? else {
+            stopped = true;
+            break;
+        };
+        let (ema_model, report) = run.validate_epoch(epoch, observer)?;
+        run.record_epoch(epoch, &ema_model, report.as_ref(), trained, observer)?;
+        final_val = report;
+        if run
+            .state
+            .best_epoch
+            .is_some_and(|best| patience_exhausted(epoch, best, run.args.patience))
+        {
+            tracing::info!("no improvement for {} epochs: stopping early", run.args.patience);
+            break;
+        }
+        if stop.load(Ordering::SeqCst) {
+            stopped = run.state.epoch < run.args.epochs;
+            observer.on_event(&TrainEvent::Stopped {
+                epoch: run.state.epoch,
+                batch: 0,
+            });
+            break;
+        }
+    }
+    run.finish(stopped, final_val, observer)
+}
+
+/// Ultralytics' schedule of the optimiser's settings: over the first `nw` batches
+/// (at least 100) the learning rates rise from 0 (biases: fall from
+/// `warmup_bias_lr`), SGD's momentum from `warmup_momentum`, and the number of
+/// batches accumulated per step from 1 to `nbs / batch`; the base rate decays
+/// linearly per epoch to `lr0 · lrf`.
+struct Schedule {
+    lr0: f32,
+    lrf: f32,
+    epochs: usize,
+    /// Warm-up batches (-1: none).
+    nw: i64,
+    nbs: usize,
+    batch: usize,
+    kind: OptimizerKind,
+    momentum: f32,
+    warmup_momentum: f32,
+    warmup_bias_lr: f32,
+    accumulate_target: usize,
+}
+
+impl Schedule {
+    /// Batches to accumulate, learning rate per group and momentum at global batch
+    /// `ni` of `epoch`.
+    fn at(&self, epoch: usize, ni: i64) -> (usize, GroupLr, f32) {
+        let lf = (1.0 - epoch as f64 / self.epochs as f64).max(0.0) * (1.0 - self.lrf as f64) + self.lrf as f64;
+        let base_lr = self.lr0 as f64 * lf;
+        let nw = self.nw;
+        if ni <= nw {
+            let acc_now = interp(ni as f64, 0.0, nw as f64, 1.0, self.nbs as f64 / self.batch as f64)
+                .round()
+                .max(1.0) as usize;
+            let lr_w = interp(ni as f64, 0.0, nw as f64, 0.0, base_lr) as f32;
+            let lr_b = interp(ni as f64, 0.0, nw as f64, self.warmup_bias_lr as f64, base_lr) as f32;
+            let m = if self.kind == OptimizerKind::Sgd {
+                interp(
+                    ni as f64,
+                    0.0,
+                    nw as f64,
+                    self.warmup_momentum as f64,
+                    self.momentum as f64,
+                ) as f32
+            } else {
+                self.momentum
+            };
+            (acc_now, [lr_w, lr_w, lr_b], m)
+        } else {
+            (self.accumulate_target, [base_lr as f32; 3], self.momentum)
+        }
+    }
+}
+
+/// What one epoch's batches did (for the epoch's row and event).
+struct Trained {
+    images: usize,
+    secs: f64,
+}
+
+/// A detection run between its steps: settings, data, the model being trained
+/// and everything `--resume` restores.
+struct DetectRun {
+    args: TrainArgs,
+    paths: RunPaths,
+    names: Vec<String>,
+    nc: usize,
+    val_samples: Vec<TrainSample>,
+    val_split: &'static str,
+    loader: TrainLoader,
+    nb: usize,
+    n_images: usize,
+    device: Device,
+    ad: Device,
+    model: YoloV8,
+    infos: Vec<ParamInfo>,
+    eval_template: YoloV8,
+    kind: OptimizerKind,
+    lr0: f32,
+    schedule: Schedule,
+    assigner: AssignerConfig,
+    gains: LossGains,
+    state: RunState,
+    ema: Ema,
+    /// Gradients accumulated since the last optimiser step.
+    acc: Vec<Option<Vec<f32>>>,
+    meta: ModelMeta,
+    run_start: Instant,
+    last_lr: GroupLr,
+}
+
+impl DetectRun {
+    /// A new run, or the one in `args.out` resumed from its state (whose settings
+    /// win, except a larger `epochs`): data, loader, device, model, optimiser and
+    /// EMA, with `args.yaml` written and, for a new run, `results.csv` begun.
+    fn prepare(mut args: TrainArgs, resume: bool) -> Result<DetectRun, TrainError> {
+        let paths = RunPaths::new(&args.out);
+        let resumed: Option<(RunState, RunTensors)> = if resume {
+            let (state, tensors): (RunState, RunTensors) = load_resume(&paths.state, &args.out, "")?;
+            let epochs = args.epochs.max(state.args.epochs);
+            // The run folder is where it is now, even if it was moved since.
+            let out = args.out.clone();
+            args = state.args.clone();
+            args.epochs = epochs;
+            args.out = out;
+            Some((state, tensors))
+        } else {
+            if paths.state.exists() || paths.results.exists() {
+                return Err(already_holds_a_run(&args.out));
+            }
+            None
+        };
+        args.validate().map_err(TrainError::Args)?;
+
+        let dataset = YoloDataset::load(&args.data)?;
+        let names: Vec<String> = dataset.names().to_vec();
+        let nc = names.len();
+        if nc == 0 {
+            return Err(TrainError::Args("the dataset names no classes".into()));
+        }
+        let train_samples = samples_from_split(&dataset, "train")?;
+        if train_samples.is_empty() {
+            return Err(TrainError::Args("the train split has no images".into()));
+        }
+        let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
+        let val_samples = match (args.val, val_split) {
+            (true, Some(split)) => samples_from_split(&dataset, split)?,
+            (true, None) => {
+                tracing::warn!("the dataset has no val or test split: training without validation");
+                Vec::new()
+            }
+            (false, _) => Vec::new(),
+        };
+        let val_split = val_split.unwrap_or("none");
+
+        let hyp = AugmentParams {
+            hsv_h: args.hsv_h,
+            hsv_s: args.hsv_s,
+            hsv_v: args.hsv_v,
+            degrees: args.degrees,
+            translate: args.translate,
+            scale: args.scale,
+            shear: args.shear,
+            flipud: args.flipud,
+            fliplr: args.fliplr,
+        };
+        let loader = TrainLoader::new(
+            train_samples,
+            LoaderConfig {
+                imgsz: args.imgsz,
+                batch: args.batch,
+                workers: args.workers,
+                seed: args.seed,
+                mosaic: args.mosaic,
+                hyp,
+                cache_images: args.cache,
+                augment: true,
+            },
+        )?;
+        let nb = loader.len_batches();
+        let n_images = loader.len_images();
+
+        std::fs::create_dir_all(&paths.weights).map_err(|e| io_err(&paths.weights, e))?;
+        write_args(&paths.args, &args)?;
+
+        let device = args
+            .device
+            .parse::<ComputeDevice>()
+            .and_then(|d| d.burn_device())
+            .map_err(|e| TrainError::Args(e.to_string()))?;
+        let ad = device.clone().autodiff();
+        let cfg = YoloConfig {
+            scale: args.model,
+            num_classes: nc,
+        };
+        // Same seed, same initial weights (Burn's initialisers draw from the device's generator).
+        device.seed(args.seed);
+        ad.seed(args.seed);
+        let mut model = YoloV8::new(&cfg, &ad);
+        let (infos, init_values) = read_params(&model);
+        let eval_template = YoloV8::new(&cfg, &device);
+
+        let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(&args, n_images, nc);
+        let accumulate_target = ((args.nbs as f64 / args.batch as f64).round() as usize).max(1);
+        let weight_decay = args.weight_decay * (args.batch * accumulate_target) as f32 / args.nbs as f32;
+
+        let (state, mut ema_values, acc) = match resumed {
+            Some((state, tensors)) => {
+                if tensors.model.len() != infos.len()
+                    || tensors.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len())
+                {
+                    return Err(TrainError::Resume(
+                        "the saved state does not match this model (scale or classes changed?)".into(),
+                    ));
+                }
+                model = write_params(model, &tensors.model, &ad);
+                let mut state = state;
+                state.optimizer.m = tensors.m;
+                state.optimizer.v = tensors.v;
+                let acc = if tensors.acc.is_empty() {
+                    Vec::new()
+                } else {
+                    tensors.acc
+                };
+                (state, tensors.ema, acc)
+            }
+            None => {
+                let mut values = init_values;
+                if let Some(w) = &args.weights {
+                    let (pre_model, meta_w) = crate::checkpoint::load_model(w, &device)?;
+                    let (_, pre) = read_params(&pre_model);
+                    let mut copied = 0;
+                    for (dst, src) in values.iter_mut().zip(pre) {
+                        if dst.len() == src.len() {
+                            *dst = src;
+                            copied += 1;
+                        }
+                    }
+                    tracing::info!(
+                        "transferred {copied}/{} tensors from {} ({} classes)",
+                        infos.len(),
+                        w.display(),
+                        meta_w.num_classes
+                    );
+                    model = write_params(model, &values, &ad);
+                }
+                let ema = Ema::new(values.clone());
+                let state = RunState {
+                    args: args.clone(),
+                    names: names.clone(),
+                    epoch: 0,
+                    batch: 0,
+                    last_opt_step: -1,
+                    best_fitness: None,
+                    best_epoch: None,
+                    tloss: [0.0; 3],
+                    tloss_count: 0,
+                    optimizer: Optimizer::new(kind, weight_decay),
+                    ema: ema.clone(),
+                    elapsed_secs: 0.0,
+                    lengths: Vec::new(),
+                    sections: Vec::new(),
+                };
+                write_results_header(&paths.results, RESULTS_HEADER)?;
+                (state, ema.values, Vec::new())
+            }
+        };
+        let mut ema = state.ema.clone();
+        ema.values = std::mem::take(&mut ema_values);
+
+        let nw: i64 = if args.warmup_epochs > 0.0 {
+            ((args.warmup_epochs * nb as f32).round() as i64).max(100)
+        } else {
+            -1
+        };
+        let schedule = Schedule {
+            lr0,
+            lrf: args.lrf,
+            epochs: args.epochs,
+            nw,
+            nbs: args.nbs,
+            batch: args.batch,
+            kind,
+            momentum,
+            warmup_momentum: args.warmup_momentum,
+            warmup_bias_lr,
+            accumulate_target,
+        };
+        let gains = LossGains {
+            box_gain: args.box_gain,
+            cls_gain: args.cls_gain,
+            dfl_gain: args.dfl_gain,
+        };
+        let meta = ModelMeta::new(args.model, names.clone(), args.imgsz);
+        Ok(DetectRun {
+            args,
+            paths,
+            names,
+            nc,
+            val_samples,
+            val_split,
+            loader,
+            nb,
+            n_images,
+            device,
+            ad,
+            model,
+            infos,
+            eval_template,
+            kind,
+            lr0,
+            schedule,
+            assigner: AssignerConfig::default(),
+            gains,
+            state,
+            ema,
+            acc,
+            meta,
+            run_start: Instant::now(),
+            last_lr: [0.0; 3],
+        })
+    }
+
+    /// Reports the start and starts the clock (a resumed run's time goes on from
+    /// where it stopped).
+    fn start(&mut self, resume: bool, observer: &mut dyn TrainObserver) {
+        observer.on_event(&TrainEvent::Started {
+            epochs: self.args.epochs,
+            start_epoch: self.state.epoch,
+            batches: self.nb,
+            images: self.n_images,
+            optimizer: self.kind.as_str().to_string(),
+            lr0: self.lr0,
+            resumed: resume,
+        });
+        self.run_start = Instant::now() - std::time::Duration::from_secs_f64(self.state.elapsed_secs);
+    }
+
+    /// The batches of `epoch` (from `state.batch` on a resumed epoch): forward,
+    /// loss, backward, gradients accumulated and an optimiser step with the EMA
+    /// updated when the schedule says. `None` when a stop request ended the epoch
+    /// at an optimiser-step boundary (the state and `last` are saved).
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        observer: &mut dyn TrainObserver,
+        stop: &AtomicBool,
+    ) -> Result<Option<Trained>, TrainError> {
+        let nb = self.nb;
+        let imgsz = self.args.imgsz as usize;
+        let mosaic = epoch + self.args.close_mosaic < self.args.epochs;
         let epoch_start = Instant::now();
         let mut images_done = 0usize;
-        let skip = state.batch;
-        let mut iter = loader.epoch_from(epoch, mosaic, skip);
+        let skip = self.state.batch;
+        let mut iter = self.loader.epoch_from(epoch, mosaic, skip);
         for i in skip..nb {
             let Some(batch) = iter.next() else { break };
             let batch = batch?;
             let ni = (i + nb * epoch) as i64;
-            let base_lr = lr0 as f64 * lf(epoch);
-            let (accumulate_now, lr, mom) = if ni <= nw {
-                let acc_now = interp(ni as f64, 0.0, nw as f64, 1.0, args.nbs as f64 / args.batch as f64)
-                    .round()
-                    .max(1.0) as usize;
-                let lr_w = interp(ni as f64, 0.0, nw as f64, 0.0, base_lr) as f32;
-                let lr_b = interp(ni as f64, 0.0, nw as f64, warmup_bias_lr as f64, base_lr) as f32;
-                let m = if kind == OptimizerKind::Sgd {
-                    interp(ni as f64, 0.0, nw as f64, args.warmup_momentum as f64, momentum as f64) as f32
-                } else {
-                    momentum
-                };
-                (acc_now, [lr_w, lr_w, lr_b], m)
-            } else {
-                (accumulate_target, [base_lr as f32; 3], momentum)
-            };
-            last_lr = lr;
+            let (accumulate_now, lr, mom) = self.schedule.at(epoch, ni);
+            self.last_lr = lr;
 
             let b = batch.batch;
-            let x = Tensor::<1>::from_data(TensorData::new(batch.images, [b * 3 * imgsz * imgsz]), &ad)
+            let x = Tensor::<1>::from_data(TensorData::new(batch.images, [b * 3 * imgsz * imgsz]), &self.ad)
                 .reshape([b, 3, imgsz, imgsz]);
             let mut targets: Vec<Vec<GtBox>> = vec![Vec::new(); b];
             for t in &batch.targets {
@@ -492,14 +647,15 @@ pub fn train(
                     });
                 }
             }
-            let raw = model.forward_raw(x);
-            let out = detection_loss(raw, &targets, nc, (imgsz, imgsz), &assigner, &gains);
+            let raw = self.model.forward_raw(x);
+            let out = detection_loss(raw, &targets, self.nc, (imgsz, imgsz), &self.assigner, &self.gains);
             let grads = out.total.backward();
-            let mut grads = GradientsParams::from_grads(grads, &model);
-            let g = take_grads(&model, &mut grads);
-            accumulate(&mut acc, g);
+            let mut grads = GradientsParams::from_grads(grads, &self.model);
+            let g = take_grads(&self.model, &mut grads);
+            accumulate(&mut self.acc, g);
 
             let items = out.items;
+            let state = &mut self.state;
             if items.box_loss.is_finite() && items.cls_loss.is_finite() && items.dfl_loss.is_finite() {
                 state.tloss[0] += items.box_loss as f64;
                 state.tloss[1] += items.cls_loss as f64;
@@ -510,12 +666,12 @@ pub fn train(
 
             let stepped = ni - state.last_opt_step >= accumulate_now as i64;
             if stepped {
-                clip_global_norm(&mut acc, 10.0);
-                let (_, mut values) = read_params(&model);
-                state.optimizer.step(&infos, &mut values, &acc, lr, mom);
-                model = write_params(model, &values, &ad);
-                ema.update(&values);
-                acc.clear();
+                clip_global_norm(&mut self.acc, 10.0);
+                let (_, mut values) = read_params(&self.model);
+                state.optimizer.step(&self.infos, &mut values, &self.acc, lr, mom);
+                self.model = write_params(self.model.clone(), &values, &self.ad);
+                self.ema.update(&values);
+                self.acc.clear();
                 state.last_opt_step = ni;
             }
             let n = state.tloss_count.max(1) as f64;
@@ -532,44 +688,68 @@ pub fn train(
             });
             if stop.load(Ordering::SeqCst) && stepped && i + 1 < nb {
                 state.batch = i + 1;
-                save_run(&paths, &mut state, &model, &ema, &acc, &run_start)?;
-                save_model(&materialize(&eval_template, &ema.values, &device), &meta, &paths.last)?;
+                save_run(&self.paths, state, &self.model, &self.ema, &self.acc, &self.run_start)?;
+                save_model(
+                    &materialize(&self.eval_template, &self.ema.values, &self.device),
+                    &self.meta,
+                    &self.paths.last,
+                )?;
                 observer.on_event(&TrainEvent::Stopped { epoch, batch: i + 1 });
-                stopped = true;
-                break;
+                return Ok(None);
             }
         }
         drop(iter);
-        if stopped {
-            break;
-        }
-        let train_secs = epoch_start.elapsed().as_secs_f64();
-        let train_ips = images_done as f64 / train_secs.max(1e-9);
+        Ok(Some(Trained {
+            images: images_done,
+            secs: epoch_start.elapsed().as_secs_f64(),
+        }))
+    }
 
-        // Validate the EMA.
-        let ema_model = materialize(&eval_template, &ema.values, &device);
-        let report = if args.val && !val_samples.is_empty() {
+    /// The EMA as a model, and its validation (when on and there is a split).
+    fn validate_epoch(
+        &self,
+        epoch: usize,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<(YoloV8, Option<ValReport>), TrainError> {
+        let ema_model = materialize(&self.eval_template, &self.ema.values, &self.device);
+        let report = if self.args.val && !self.val_samples.is_empty() {
             observer.on_event(&TrainEvent::Validating { epoch });
             Some(validate_model(
                 &ema_model,
-                &val_samples,
-                &names,
-                args.imgsz,
-                args.iou,
-                args.max_det,
-                args.batch,
-                Some((&assigner, &gains)),
+                &self.val_samples,
+                &self.names,
+                self.args.imgsz,
+                self.args.iou,
+                self.args.max_det,
+                self.args.batch,
+                Some((&self.assigner, &self.gains)),
             )?)
         } else {
             None
         };
+        Ok((ema_model, report))
+    }
+
+    /// The end of an epoch: its row of `results.csv`, `best` (when the fitness
+    /// improved), `last` and the periodic copy, the state for `--resume`, the
+    /// results plot and the event.
+    fn record_epoch(
+        &mut self,
+        epoch: usize,
+        ema_model: &YoloV8,
+        report: Option<&ValReport>,
+        trained: Trained,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<(), TrainError> {
+        let train_ips = trained.images as f64 / trained.secs.max(1e-9);
+        let state = &mut self.state;
         let n = state.tloss_count.max(1) as f64;
         let train_items = LossItemsSer {
             box_loss: state.tloss[0] / n,
             cls_loss: state.tloss[1] / n,
             dfl_loss: state.tloss[2] / n,
         };
-        let (p, r, m50, m5095, fitness, val_items) = match &report {
+        let (p, r, m50, m5095, fitness, val_items) = match report {
             Some(v) => (
                 v.metrics.precision,
                 v.metrics.recall,
@@ -583,47 +763,44 @@ pub fn train(
         };
         let row = ResultsRow {
             epoch: epoch + 1,
-            time: run_start.elapsed().as_secs_f64(),
+            time: self.run_start.elapsed().as_secs_f64(),
             train: train_items,
             precision: p,
             recall: r,
             map50: m50,
             map50_95: m5095,
             val: val_items,
-            lr: last_lr,
+            lr: self.last_lr,
             fitness,
         };
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&paths.results)
-            .map_err(|e| io_err(&paths.results, e))?;
-        writeln!(f, "{}", row.csv()).map_err(|e| io_err(&paths.results, e))?;
+        append_row(&self.paths.results, &row.csv())?;
 
         let improved = state.best_fitness.is_none_or(|b| fitness > b);
-        meta.epoch = Some(epoch + 1);
-        meta.metrics = report.as_ref().map(|_| {
+        let val_split = self.val_split;
+        self.meta.epoch = Some(epoch + 1);
+        self.meta.metrics = report.map(|_| {
             serde_json::json!({"precision": p, "recall": r, "map50": m50, "map50_95": m5095, "fitness": fitness, "split": val_split})
         });
         if improved {
             state.best_fitness = Some(fitness);
             state.best_epoch = Some(epoch);
-            save_model(&ema_model, &meta, &paths.best)?;
+            save_model(ema_model, &self.meta, &self.paths.best)?;
         }
-        save_model(&ema_model, &meta, &paths.last)?;
-        if args.save_period > 0 && (epoch + 1) % args.save_period == 0 {
+        save_model(ema_model, &self.meta, &self.paths.last)?;
+        if self.args.save_period > 0 && (epoch + 1).is_multiple_of(self.args.save_period) {
             save_model(
-                &ema_model,
-                &meta,
-                &paths.weights.join(format!("epoch_{}.bpk", epoch + 1)),
+                ema_model,
+                &self.meta,
+                &self.paths.weights.join(format!("epoch_{}.bpk", epoch + 1)),
             )?;
         }
         state.epoch = epoch + 1;
         state.batch = 0;
         state.tloss = [0.0; 3];
         state.tloss_count = 0;
-        save_run(&paths, &mut state, &model, &ema, &acc, &run_start)?;
-        if args.plots {
-            let _ = crate::plots::plot_results_csv(&paths.results, paths.out.join("results.svg"));
+        save_run(&self.paths, state, &self.model, &self.ema, &self.acc, &self.run_start)?;
+        if self.args.plots {
+            let _ = crate::plots::plot_results_csv(&self.paths.results, self.paths.out.join("results.svg"));
         }
         observer.on_event(&TrainEvent::EpochEnd {
             epoch,
@@ -632,50 +809,48 @@ pub fn train(
             improved,
             train_images_per_sec: train_ips,
         });
-        final_val = report;
-        if let Some(best) = state.best_epoch
-            && epoch >= best + args.patience
+        Ok(())
+    }
+
+    /// The curves of the last validation (a run that was not stopped), the
+    /// `Finished` event and the summary.
+    fn finish(
+        self,
+        stopped: bool,
+        final_val: Option<ValReport>,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<TrainSummary, TrainError> {
+        let paths = self.paths;
+        if !stopped
+            && self.args.plots
+            && let Some(v) = &final_val
         {
-            tracing::info!("no improvement for {} epochs: stopping early", args.patience);
-            break;
+            let names = &self.names;
+            let _ = crate::plots::plot_pr_curve(&v.metrics, paths.out.join("PR_curve.svg"));
+            let _ =
+                crate::plots::plot_confusion_matrix(&v.confusion, names, paths.out.join("confusion_matrix.svg"), false);
+            let _ = crate::plots::plot_confusion_matrix(
+                &v.confusion,
+                names,
+                paths.out.join("confusion_matrix_normalized.svg"),
+                true,
+            );
         }
-        if stop.load(Ordering::SeqCst) {
-            stopped = state.epoch < args.epochs;
-            observer.on_event(&TrainEvent::Stopped {
-                epoch: state.epoch,
-                batch: 0,
-            });
-            break;
-        }
+        observer.on_event(&TrainEvent::Finished {
+            best: paths.best.clone(),
+            last: paths.last.clone(),
+            best_fitness: self.state.best_fitness,
+        });
+        Ok(TrainSummary {
+            out: paths.out.clone(),
+            best: paths.best,
+            last: paths.last,
+            best_fitness: self.state.best_fitness,
+            epochs_done: self.state.epoch,
+            stopped,
+            final_val,
+        })
     }
-    if !stopped
-        && args.plots
-        && let Some(v) = &final_val
-    {
-        let _ = crate::plots::plot_pr_curve(&v.metrics, paths.out.join("PR_curve.svg"));
-        let _ =
-            crate::plots::plot_confusion_matrix(&v.confusion, &names, paths.out.join("confusion_matrix.svg"), false);
-        let _ = crate::plots::plot_confusion_matrix(
-            &v.confusion,
-            &names,
-            paths.out.join("confusion_matrix_normalized.svg"),
-            true,
-        );
-    }
-    observer.on_event(&TrainEvent::Finished {
-        best: paths.best.clone(),
-        last: paths.last.clone(),
-        best_fitness: state.best_fitness,
-    });
-    Ok(TrainSummary {
-        out: paths.out.clone(),
-        best: paths.best,
-        last: paths.last,
-        best_fitness: state.best_fitness,
-        epochs_done: state.epoch,
-        stopped,
-        final_val,
-    })
 }
 
 /// The EMA values in a fresh non-autodiff model.
