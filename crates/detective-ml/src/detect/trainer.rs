@@ -388,72 +388,10 @@ impl DetectRun {
     /// A new run, or the one in `args.out` resumed from its state (whose settings
     /// win, except a larger `epochs`): data, loader, device, model, optimiser and
     /// EMA, with `args.yaml` written and, for a new run, `results.csv` begun.
-    fn prepare(mut args: TrainArgs, resume: bool) -> Result<DetectRun, TrainError> {
+    fn prepare(args: TrainArgs, resume: bool) -> Result<DetectRun, TrainError> {
         let paths = RunPaths::new(&args.out);
-        let resumed: Option<(RunState, RunTensors)> = if resume {
-            let (state, tensors): (RunState, RunTensors) = load_resume(&paths.state, &args.out, "")?;
-            let epochs = args.epochs.max(state.args.epochs);
-            // The run folder is where it is now, even if it was moved since.
-            let out = args.out.clone();
-            args = state.args.clone();
-            args.epochs = epochs;
-            args.out = out;
-            Some((state, tensors))
-        } else {
-            if paths.state.exists() || paths.results.exists() {
-                return Err(already_holds_a_run(&args.out));
-            }
-            None
-        };
-        args.validate().map_err(TrainError::Args)?;
-
-        let dataset = YoloDataset::load(&args.data)?;
-        let names: Vec<String> = dataset.names().to_vec();
-        let nc = names.len();
-        if nc == 0 {
-            return Err(TrainError::Args("the dataset names no classes".into()));
-        }
-        let train_samples = samples_from_split(&dataset, "train")?;
-        if train_samples.is_empty() {
-            return Err(TrainError::Args("the train split has no images".into()));
-        }
-        let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
-        let val_samples = match (args.val, val_split) {
-            (true, Some(split)) => samples_from_split(&dataset, split)?,
-            (true, None) => {
-                tracing::warn!("the dataset has no val or test split: training without validation");
-                Vec::new()
-            }
-            (false, _) => Vec::new(),
-        };
-        let val_split = val_split.unwrap_or("none");
-
-        let hyp = AugmentParams {
-            hsv_h: args.hsv_h,
-            hsv_s: args.hsv_s,
-            hsv_v: args.hsv_v,
-            degrees: args.degrees,
-            translate: args.translate,
-            scale: args.scale,
-            shear: args.shear,
-            flipud: args.flipud,
-            fliplr: args.fliplr,
-        };
-        let loader = TrainLoader::new(
-            train_samples,
-            LoaderConfig {
-                imgsz: args.imgsz,
-                batch: args.batch,
-                workers: args.workers,
-                seed: args.seed,
-                mosaic: args.mosaic,
-                hyp,
-                cache_images: args.cache,
-                augment: true,
-            },
-        )?;
-        let nb = loader.len_batches();
-        let n_images = loader.len_images();
+        let (args, resumed) = settings(args, resume, &paths)?;
+        let data = DetectData::load(&args)?;
 
         std::fs::create_dir_all(&paths.weights).map_err(|e| io_err(&paths.weights, e))?;
         write_args(&paths.args, &args)?;
@@ -466,85 +404,31 @@ impl DetectRun {
         let ad = device.clone().autodiff();
         let cfg = YoloConfig {
             scale: args.model,
-            num_classes: nc,
+            num_classes: data.nc,
         };
         // Same seed, same initial weights (Burn's initialisers draw from the device's generator).
         device.seed(args.seed);
         ad.seed(args.seed);
-        let mut model = YoloV8::new(&cfg, &ad);
+        let model = YoloV8::new(&cfg, &ad);
         let (infos, init_values) = read_params(&model);
         let eval_template = YoloV8::new(&cfg, &device);
 
-        let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(&args, n_images, nc);
+        let (kind, lr0, momentum, warmup_bias_lr) = choose_optimizer(&args, data.n_images, data.nc);
         let accumulate_target = ((args.nbs as f64 / args.batch as f64).round() as usize).max(1);
         let weight_decay = args.weight_decay * (args.batch * accumulate_target) as f32 / args.nbs as f32;
 
-        let (state, mut ema_values, acc) = match resumed {
-            Some((state, tensors)) => {
-                if tensors.model.len() != infos.len()
-                    || tensors.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len())
-                {
-                    return Err(TrainError::Resume(
-                        "the saved state does not match this model (scale or classes changed?)".into(),
-                    ));
-                }
-                model = write_params(model, &tensors.model, &ad);
-                let mut state = state;
-                state.optimizer.m = tensors.m;
-                state.optimizer.v = tensors.v;
-                let acc = if tensors.acc.is_empty() {
-                    Vec::new()
-                } else {
-                    tensors.acc
-                };
-                (state, tensors.ema, acc)
-            }
+        let (model, state, ema, acc) = match resumed {
+            Some((state, tensors)) => restore(model, &infos, state, tensors, &ad)?,
             None => {
-                let mut values = init_values;
-                if let Some(w) = &args.weights {
-                    let (pre_model, meta_w) = crate::checkpoint::load_model(w, &device)?;
-                    let (_, pre) = read_params(&pre_model);
-                    let mut copied = 0;
-                    for (dst, src) in values.iter_mut().zip(pre) {
-                        if dst.len() == src.len() {
-                            *dst = src;
-                            copied += 1;
-                        }
-                    }
-                    tracing::info!(
-                        "transferred {copied}/{} tensors from {} ({} classes)",
-                        infos.len(),
-                        w.display(),
-                        meta_w.num_classes
-                    );
-                    model = write_params(model, &values, &ad);
-                }
-                let ema = Ema::new(values.clone());
-                let state = RunState {
-                    args: args.clone(),
-                    names: names.clone(),
-                    epoch: 0,
-                    batch: 0,
-                    last_opt_step: -1,
-                    best_fitness: None,
-                    best_epoch: None,
-                    tloss: [0.0; 3],
-                    tloss_count: 0,
-                    optimizer: Optimizer::new(kind, weight_decay),
-                    ema: ema.clone(),
-                    elapsed_secs: 0.0,
-                    lengths: Vec::new(),
-                    sections: Vec::new(),
-                };
+                let optimizer = Optimizer::new(kind, weight_decay);
+                let begun = begin(model, init_values, &args, &data.names, optimizer, &device, &ad)?;
                 write_results_header(&paths.results, RESULTS_HEADER)?;
-                (state, ema.values, Vec::new())
+                begun
             }
         };
-        let mut ema = state.ema.clone();
-        ema.values = std::mem::take(&mut ema_values);
 
         let nw: i64 = if args.warmup_epochs > 0.0 {
-            ((args.warmup_epochs * nb as f32).round() as i64).max(100)
+            ((args.warmup_epochs * data.nb as f32).round() as i64).max(100)
         } else {
             -1
         };
@@ -566,17 +450,17 @@ impl DetectRun {
             cls_gain: args.cls_gain,
             dfl_gain: args.dfl_gain,
         };
-        let meta = ModelMeta::new(args.model, names.clone(), args.imgsz);
+        let meta = ModelMeta::new(args.model, data.names.clone(), args.imgsz);
         Ok(DetectRun {
             args,
             paths,
-            names,
-            nc,
-            val_samples,
-            val_split,
-            loader,
-            nb,
-            n_images,
+            names: data.names,
+            nc: data.nc,
+            val_samples: data.val_samples,
+            val_split: data.val_split,
+            loader: data.loader,
+            nb: data.nb,
+            n_images: data.n_images,
             device,
             ad,
             model,
@@ -851,6 +735,188 @@ impl DetectRun {
             final_val,
         })
     }
+}
+
+/// The settings of the run: `args`, or with `resume` those saved in the run's
+/// state (a larger `epochs` extends it; the folder is where it is now), checked.
+/// A new run refuses a folder that holds one.
+fn settings(
+    mut args: TrainArgs,
+    resume: bool,
+    paths: &RunPaths,
+) -> Result<(TrainArgs, Option<(RunState, RunTensors)>), TrainError> {
+    let resumed: Option<(RunState, RunTensors)> = if resume {
+        let (state, tensors): (RunState, RunTensors) = load_resume(&paths.state, &args.out, "")?;
+        let epochs = args.epochs.max(state.args.epochs);
+        // The run folder is where it is now, even if it was moved since.
+        let out = args.out.clone();
+        args = state.args.clone();
+        args.epochs = epochs;
+        args.out = out;
+        Some((state, tensors))
+    } else {
+        if paths.state.exists() || paths.results.exists() {
+            return Err(already_holds_a_run(&args.out));
+        }
+        None
+    };
+    args.validate().map_err(TrainError::Args)?;
+    Ok((args, resumed))
+}
+
+/// The dataset's classes, the training loader (Ultralytics' augmentation) and
+/// the validation images (of `val`, else `test`).
+struct DetectData {
+    names: Vec<String>,
+    nc: usize,
+    val_samples: Vec<TrainSample>,
+    val_split: &'static str,
+    loader: TrainLoader,
+    nb: usize,
+    n_images: usize,
+}
+
+impl DetectData {
+    fn load(args: &TrainArgs) -> Result<DetectData, TrainError> {
+        let dataset = YoloDataset::load(&args.data)?;
+        let names: Vec<String> = dataset.names().to_vec();
+        let nc = names.len();
+        if nc == 0 {
+            return Err(TrainError::Args("the dataset names no classes".into()));
+        }
+        let train_samples = samples_from_split(&dataset, "train")?;
+        if train_samples.is_empty() {
+            return Err(TrainError::Args("the train split has no images".into()));
+        }
+        let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
+        let val_samples = match (args.val, val_split) {
+            (true, Some(split)) => samples_from_split(&dataset, split)?,
+            (true, None) => {
+                tracing::warn!("the dataset has no val or test split: training without validation");
+                Vec::new()
+            }
+            (false, _) => Vec::new(),
+        };
+        let val_split = val_split.unwrap_or("none");
+
+        let hyp = AugmentParams {
+            hsv_h: args.hsv_h,
+            hsv_s: args.hsv_s,
+            hsv_v: args.hsv_v,
+            degrees: args.degrees,
+            translate: args.translate,
+            scale: args.scale,
+            shear: args.shear,
+            flipud: args.flipud,
+            fliplr: args.fliplr,
+        };
+        let loader = TrainLoader::new(
+            train_samples,
+            LoaderConfig {
+                imgsz: args.imgsz,
+                batch: args.batch,
+                workers: args.workers,
+                seed: args.seed,
+                mosaic: args.mosaic,
+                hyp,
+                cache_images: args.cache,
+                augment: true,
+            },
+        )?;
+        let nb = loader.len_batches();
+        let n_images = loader.len_images();
+        Ok(DetectData {
+            names,
+            nc,
+            val_samples,
+            val_split,
+            loader,
+            nb,
+            n_images,
+        })
+    }
+}
+
+/// What the epoch loop continues from: the model, the run state, the EMA and the
+/// gradients accumulated since the last optimiser step.
+type Trainable = (YoloV8, RunState, Ema, Vec<Option<Vec<f32>>>);
+
+/// Model, state, EMA and accumulated gradients as a resumed run left them.
+fn restore(
+    model: YoloV8,
+    infos: &[ParamInfo],
+    mut state: RunState,
+    tensors: RunTensors,
+    ad: &Device,
+) -> Result<Trainable, TrainError> {
+    if tensors.model.len() != infos.len() || tensors.model.iter().zip(infos).any(|(v, i)| v.len() != i.len()) {
+        return Err(TrainError::Resume(
+            "the saved state does not match this model (scale or classes changed?)".into(),
+        ));
+    }
+    let model = write_params(model, &tensors.model, ad);
+    state.optimizer.m = tensors.m;
+    state.optimizer.v = tensors.v;
+    let acc = if tensors.acc.is_empty() {
+        Vec::new()
+    } else {
+        tensors.acc
+    };
+    let mut ema = state.ema.clone();
+    ema.values = tensors.ema;
+    Ok((model, state, ema, acc))
+}
+
+/// A new run's model (its initial weights, or those of `args.weights` where the
+/// shapes match), state and EMA.
+fn begin(
+    mut model: YoloV8,
+    init_values: Vec<Vec<f32>>,
+    args: &TrainArgs,
+    names: &[String],
+    optimizer: Optimizer,
+    device: &Device,
+    ad: &Device,
+) -> Result<Trainable, TrainError> {
+    let mut values = init_values;
+    if let Some(w) = &args.weights {
+        let (pre_model, meta_w) = crate::checkpoint::load_model(w, device)?;
+        let (_, pre) = read_params(&pre_model);
+        let mut copied = 0;
+        for (dst, src) in values.iter_mut().zip(pre) {
+            if dst.len() == src.len() {
+                *dst = src;
+                copied += 1;
+            }
+        }
+        tracing::info!(
+            "transferred {copied}/{} tensors from {} ({} classes)",
+            values.len(),
+            w.display(),
+            meta_w.num_classes
+        );
+        model = write_params(model, &values, ad);
+    }
+    let ema = Ema::new(values.clone());
+    let state = RunState {
+        args: args.clone(),
+        names: names.to_vec(),
+        epoch: 0,
+        batch: 0,
+        last_opt_step: -1,
+        best_fitness: None,
+        best_epoch: None,
+        tloss: [0.0; 3],
+        tloss_count: 0,
+        optimizer,
+        ema: ema.clone(),
+        elapsed_secs: 0.0,
+        lengths: Vec::new(),
+        sections: Vec::new(),
+    };
+    let mut run_ema = state.ema.clone();
+    run_ema.values = ema.values;
+    Ok((model, state, run_ema, Vec::new()))
 }
 
 /// The EMA values in a fresh non-autodiff model.

@@ -313,62 +313,10 @@ impl SegRun {
     /// win, except a larger `epochs`): samples, `args.yaml`, `results.csv` (begun,
     /// or cut back to the completed epochs), model, optimiser and weight average.
     fn prepare(args: SegTrainArgs, resume: bool) -> Result<SegRun, TrainError> {
-        let resumed: Option<(SegRunState, RunTensors)> = if resume {
-            Some(load_resume(
-                &seg_state_path(&args.out),
-                &args.out,
-                " (a state is saved after each completed epoch)",
-            )?)
-        } else {
-            None
-        };
-        // A resumed run keeps its own settings; only a larger epoch count extends it.
-        let args = match &resumed {
-            Some((st, _)) => SegTrainArgs {
-                epochs: args.epochs.max(st.args.epochs),
-                ..st.args.clone()
-            },
-            None => args,
-        };
-        args.validate().map_err(TrainError::Args)?;
+        let (args, resumed) = seg_settings(args, resume)?;
         let weights_dir = args.out.join("weights");
         let results = args.out.join("results.csv");
-        if results.exists() && resumed.is_none() {
-            return Err(already_holds_a_run(&args.out));
-        }
-        let dataset = YoloDataset::load(&args.data)?;
-        let train = seg_samples(&dataset, "train");
-        if train.is_empty() {
-            return Err(TrainError::Args("the train split has no images".into()));
-        }
-        let with_masks = train.iter().filter(|s| s.mask.is_some()).count();
-        if with_masks == 0 {
-            return Err(TrainError::Args(format!(
-                "no masks found for the train images (expected masks/train/<stem>.png next to images/train/ in {})",
-                args.data.display()
-            )));
-        }
-        let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
-        let val = match (args.val, val_split) {
-            (true, Some(split)) => seg_samples(&dataset, split),
-            _ => Vec::new(),
-        };
-        // the outputs: one defect map, or one map per dataset class
-        let names: Vec<String> = if args.classes {
-            dataset.names().to_vec()
-        } else {
-            vec!["defect".to_string()]
-        };
-        let per_class = args.classes.then_some(names.len());
-        if let Some(nc) = per_class {
-            if !(1..=MAX_SEG_CLASSES).contains(&nc) {
-                return Err(TrainError::Args(format!(
-                    "--classes: the dataset has {nc} classes; a segmenter has 1..={MAX_SEG_CLASSES}"
-                )));
-            }
-            check_class_labels(&train, nc)?;
-            check_class_labels(&val, nc)?;
-        }
+        let data = SegData::load(&args)?;
         std::fs::create_dir_all(&weights_dir).map_err(|e| io_err(&weights_dir, e))?;
         write_args(&args.out.join("args.yaml"), &args)?;
         match &resumed {
@@ -379,7 +327,7 @@ impl SegRun {
                 let kept: Vec<&str> = text.lines().take(st.epoch + 1).collect();
                 std::fs::write(&results, format!("{}\n", kept.join("\n"))).map_err(|e| io_err(&results, e))?;
             }
-            None => write_results_header(&results, &seg_results_header(&names))?,
+            None => write_results_header(&results, &seg_results_header(&data.names))?,
         }
 
         let device = Device::flex();
@@ -387,30 +335,19 @@ impl SegRun {
         device.seed(args.seed);
         ad.seed(args.seed);
         let cfg = UNetConfig {
-            classes: names.len(),
+            classes: data.names.len(),
             ..UNetConfig::default()
         };
         let mut model = UNetTiny::new(&cfg, &ad);
         let (infos, _) = read_params(&model);
         if let Some(w) = args.weights.as_ref().filter(|_| resumed.is_none()) {
-            let (pre, _) = crate::checkpoint::load_segmenter(w, &device)?;
-            let (pre_infos, values) = read_params(&pre);
-            if pre_infos.len() != infos.len() || pre_infos.iter().zip(&infos).any(|(a, b)| a.shape != b.shape) {
-                return Err(TrainError::Args(format!(
-                    "{} is not a UNetTiny of this shape (its outputs: {}; this run's: {})",
-                    w.display(),
-                    pre.classes(),
-                    names.len()
-                )));
-            }
-            model = write_params(model, &values, &ad);
-            tracing::info!("starting from the weights of {}", w.display());
+            model = start_from(model, &infos, w, data.names.len(), &device, &ad)?;
         }
         let template = UNetTiny::new(&cfg, &device);
         let mut opt = Optimizer::new(OptimizerKind::AdamW, args.weight_decay);
         let (mut start_epoch, mut step, mut best_dice, mut best_epoch, mut elapsed_before) =
             (0usize, 0usize, None, 0usize, 0.0);
-        let nb = train.len().div_ceil(args.batch);
+        let nb = data.train.len().div_ceil(args.batch);
         let mut ema = args.ema.then(|| seg_ema(read_params(&model).1, nb));
         if let Some((st, t)) = resumed {
             if t.model.len() != infos.len() || t.model.iter().zip(&infos).any(|(v, i)| v.len() != i.len()) {
@@ -436,15 +373,15 @@ impl SegRun {
             warmup_steps: (args.warmup_epochs * nb as f32).round() as usize,
             total_steps: nb * args.epochs,
         };
-        let meta = SegMeta::new(names.clone(), args.imgsz, args.threshold);
+        let meta = SegMeta::new(data.names.clone(), args.imgsz, args.threshold);
         let last = weights_dir.join("last.bpk");
         let best = weights_dir.join("best.bpk");
         Ok(SegRun {
             args,
-            names,
-            per_class,
-            samples: Arc::new(train),
-            val,
+            names: data.names,
+            per_class: data.per_class,
+            samples: Arc::new(data.train),
+            val: data.val,
             nb,
             device,
             ad,
@@ -690,6 +627,116 @@ impl SegRun {
             final_val,
         })
     }
+}
+
+/// The settings of the run: `args`, or with `resume` those saved in the run's
+/// state (only a larger `epochs` extends it), checked. A new run refuses a folder
+/// that holds one.
+fn seg_settings(
+    args: SegTrainArgs,
+    resume: bool,
+) -> Result<(SegTrainArgs, Option<(SegRunState, RunTensors)>), TrainError> {
+    let resumed: Option<(SegRunState, RunTensors)> = if resume {
+        Some(load_resume(
+            &seg_state_path(&args.out),
+            &args.out,
+            " (a state is saved after each completed epoch)",
+        )?)
+    } else {
+        None
+    };
+    // A resumed run keeps its own settings; only a larger epoch count extends it.
+    let args = match &resumed {
+        Some((st, _)) => SegTrainArgs {
+            epochs: args.epochs.max(st.args.epochs),
+            ..st.args.clone()
+        },
+        None => args,
+    };
+    args.validate().map_err(TrainError::Args)?;
+    if args.out.join("results.csv").exists() && resumed.is_none() {
+        return Err(already_holds_a_run(&args.out));
+    }
+    Ok((args, resumed))
+}
+
+/// The images of a run (train, and val or test) and what its outputs mark: one
+/// defect map, or one map per dataset class (`per_class`), checked against the
+/// labels.
+struct SegData {
+    train: Vec<SegSample>,
+    val: Vec<SegSample>,
+    names: Vec<String>,
+    per_class: Option<usize>,
+}
+
+impl SegData {
+    fn load(args: &SegTrainArgs) -> Result<SegData, TrainError> {
+        let dataset = YoloDataset::load(&args.data)?;
+        let train = seg_samples(&dataset, "train");
+        if train.is_empty() {
+            return Err(TrainError::Args("the train split has no images".into()));
+        }
+        let with_masks = train.iter().filter(|s| s.mask.is_some()).count();
+        if with_masks == 0 {
+            return Err(TrainError::Args(format!(
+                "no masks found for the train images (expected masks/train/<stem>.png next to images/train/ in {})",
+                args.data.display()
+            )));
+        }
+        let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
+        let val = match (args.val, val_split) {
+            (true, Some(split)) => seg_samples(&dataset, split),
+            _ => Vec::new(),
+        };
+        // the outputs: one defect map, or one map per dataset class
+        let names: Vec<String> = if args.classes {
+            dataset.names().to_vec()
+        } else {
+            vec!["defect".to_string()]
+        };
+        let per_class = args.classes.then_some(names.len());
+        if let Some(nc) = per_class {
+            if !(1..=MAX_SEG_CLASSES).contains(&nc) {
+                return Err(TrainError::Args(format!(
+                    "--classes: the dataset has {nc} classes; a segmenter has 1..={MAX_SEG_CLASSES}"
+                )));
+            }
+            check_class_labels(&train, nc)?;
+            check_class_labels(&val, nc)?;
+        }
+        Ok(SegData {
+            train,
+            val,
+            names,
+            per_class,
+        })
+    }
+}
+
+/// `model` with the weights of the segmenter checkpoint `w`, which must have this
+/// run's shape (`outputs` maps).
+fn start_from(
+    model: UNetTiny,
+    infos: &[ParamInfo],
+    w: &Path,
+    outputs: usize,
+    device: &Device,
+    ad: &Device,
+) -> Result<UNetTiny, TrainError> {
+    let (pre, _) = crate::checkpoint::load_segmenter(w, device)?;
+    let (pre_infos, values) = read_params(&pre);
+    if pre_infos.len() != infos.len() || pre_infos.iter().zip(infos).any(|(a, b)| a.shape != b.shape) {
+        return Err(TrainError::Args(format!(
+            "{} is not a UNetTiny of this shape (its outputs: {}; this run's: {})",
+            w.display(),
+            pre.classes(),
+            outputs
+        )));
+    }
+    let model = write_params(model, &values, ad);
+    tracing::info!("starting from the weights of {}", w.display());
+    Ok(model)
 }
 
 #[cfg(test)]
