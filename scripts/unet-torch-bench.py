@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # PyTorch reference for the segmenter's training step: the same UNetTiny as
-# crates/detective-ml/src/unet/model.rs (16-32-64-128, BN+ReLU, 2x2 pools,
+# crates/detective-ml/src/segment/model.rs (16-32-64-128, BN+ReLU, 2x2 pools,
 # 2x2 stride-2 transposed convs, 1x1 head), BCE + soft Dice, AdamW, batch B at S².
 #   python3 scripts/unet-torch-bench.py [S] [B] [STEPS]   (needs: pip install torch)
 import sys, time, torch, torch.nn as nn, torch.nn.functional as F

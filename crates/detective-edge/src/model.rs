@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use detective_core::Detection;
-use detective_ml::detector::Detector;
-use detective_ml::segmenter::{AnySegmenter, is_segmenter};
+use detective_ml::detect::detector::Detector;
+use detective_ml::segment::segmenter::{AnySegmenter, is_segmenter};
 use detective_ml::{MlError, PredictOptions};
 use detective_vision::Frame;
 

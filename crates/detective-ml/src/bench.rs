@@ -10,13 +10,13 @@ use detective_core::Rng;
 use detective_vision::Frame;
 use serde::Serialize;
 
-use crate::onnx_segmenter::segmenter_input;
-use crate::segmenter::AnySegmenter;
-use crate::train::assigner::{AssignerConfig, GtBox};
-use crate::train::loss::{LossGains, detection_loss};
+use crate::detect::assigner::{AssignerConfig, GtBox};
+use crate::detect::loss::{LossGains, detection_loss};
+use crate::detect::{Scale, YoloConfig, YoloV8};
+use crate::segment::onnx_segmenter::segmenter_input;
+use crate::segment::segmenter::AnySegmenter;
 use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
 use crate::train::params::{read_params, write_params};
-use crate::yolo::{Scale, YoloConfig, YoloV8};
 use crate::{Detector, MlError, PredictOptions};
 
 /// Latency summary in milliseconds.
@@ -199,7 +199,7 @@ pub fn bench_infer_segmenter(
                 let t1 = Instant::now();
                 let (_, probs) = s.infer(input)?;
                 let t2 = Instant::now();
-                std::hint::black_box(crate::train::segment::max_map(&s.maps_to_frame(&probs, frame)?));
+                std::hint::black_box(crate::segment::maps::max_map(&s.maps_to_frame(&probs, frame)?));
                 (t1, t2)
             }
             AnySegmenter::Burn(_) => {

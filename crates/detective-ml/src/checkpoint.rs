@@ -10,8 +10,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::MlError;
-use crate::unet::{UNetConfig, UNetTiny};
-use crate::yolo::{Scale, YoloConfig, YoloV8};
+use crate::detect::{Scale, YoloConfig, YoloV8};
+use crate::segment::{UNetConfig, UNetTiny};
 
 /// Format marker of the detector's metadata file.
 pub const FORMAT: &str = "defect-detective/yolov8";

@@ -1,32 +1,28 @@
-//! Models of Defect Detective: the YOLOv8-style detector in Burn (network,
-//! loss, trainer), validation metrics, and serving through ONNX Runtime (ours
-//! or Ultralytics' `best.onnx`) or Burn, with Ultralytics' post-processing
-//! (confidence filter, class-aware NMS, max-det).
+//! Models of Defect Detective, organised by concept: object detection
+//! ([`detect`]: the YOLOv8-style detector in Burn, its loss and trainer, and
+//! serving through ONNX Runtime — ours or Ultralytics' `best.onnx` — or Burn, with
+//! Ultralytics' post-processing), segmentation ([`segment`]: UNetTiny, its loss,
+//! trainer and serving), what every task's training shares ([`train`]), the
+//! network building blocks both use ([`nn`]), where models run ([`runtime`]),
+//! validation [`metrics`], ONNX [`export`] and int8 quantisation, the model files
+//! on disk ([`checkpoint`]), run plots ([`plots`]) and benchmarks ([`bench`]).
 
 pub mod bench;
-pub mod bundled;
-pub mod burn_engine;
 pub mod checkpoint;
-pub mod compute_device;
-pub mod detector;
+pub mod detect;
 pub mod error;
 pub mod export;
-pub mod init;
 pub mod metrics;
-pub mod nms;
-pub mod onnx_detector;
-pub mod onnx_segmenter;
+pub mod nn;
 pub mod plots;
 pub mod runtime;
-pub mod segmenter;
+pub mod segment;
 pub mod train;
-pub mod unet;
-pub mod yolo;
-pub mod yolo_output;
 
-pub use detector::{Detector, Engine};
+pub use detect::detector::Detector;
+pub use detect::engine::{Engine, PredictOptions, Prediction};
+pub use detect::onnx_detector::OnnxDetector;
 pub use error::MlError;
-pub use onnx_detector::{OnnxDetector, PredictOptions, Prediction};
 
 /// Held by the unit tests that take gradients: Burn's autodiff graph is shared by the
 /// test harness's threads, and two backward passes at once now and then leave one test

@@ -13,9 +13,9 @@ use burn::tensor::Device;
 use detective_core::Rng;
 use detective_ml::checkpoint::{SegMeta, load_segmenter, save_segmenter};
 use detective_ml::export::{compare_seg_with_burn, export_segmenter, read_onnx, verify_seg_export};
-use detective_ml::onnx_segmenter::OnnxSegmenter;
+use detective_ml::segment::onnx_segmenter::OnnxSegmenter;
+use detective_ml::segment::{UNetConfig, UNetTiny};
 use detective_ml::train::params::{read_params, write_params};
-use detective_ml::unet::{UNetConfig, UNetTiny};
 use detective_vision::{DecodeLimits, decode_file};
 
 const TOLERANCE: f32 = 1e-3;
@@ -61,7 +61,7 @@ fn exported_segmenter_matches_burn_on_noise_and_a_real_tile() {
     let probs = seg.probabilities(&frame).unwrap();
     assert_eq!(probs.len(), (frame.width() * frame.height()) as usize);
     assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)));
-    let burn = detective_ml::segmenter::Segmenter::load(&path)
+    let burn = detective_ml::segment::segmenter::Segmenter::load(&path)
         .unwrap()
         .probabilities(&frame, 96)
         .unwrap();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use detective_core::Rng;
 use detective_data::{DatasetWriter, YoloDataset, YoloLabel};
-use detective_ml::train::loader::{
+use detective_ml::detect::loader::{
     LoaderConfig, LoaderError, TrainBatch, TrainLoader, TrainSample, letterbox_eval, samples_from_split,
 };
 use detective_vision::augment::{AugmentParams, letterbox_train, load_resized};

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use detective_core::JobStatus;
-use detective_ml::train::args::TrainArgs;
-use detective_ml::train::trainer::{TrainEvent, TrainSummary, train};
-use detective_ml::yolo::Scale;
+use detective_ml::detect::Scale;
+use detective_ml::detect::args::TrainArgs;
+use detective_ml::detect::trainer::{TrainEvent, TrainSummary, train};
 use detective_store::training_jobs::{self, Beat, Job, Outcome};
 use detective_store::{Db, Objects};
 use serde_json::json;

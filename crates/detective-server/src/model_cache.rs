@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use detective_ml::detector::Detector;
+use detective_ml::detect::detector::Detector;
 use detective_store::models::ModelVersion;
 use detective_store::{Db, Objects};
 use tokio::sync::Mutex;

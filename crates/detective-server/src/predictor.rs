@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use detective_ml::detector::Detector;
+use detective_ml::detect::detector::Detector;
 use tokio::sync::Semaphore;
 
 use crate::problem::ApiError;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use detective_core::UncertainBand;
-use detective_ml::segmenter::AnySegmenter;
+use detective_ml::segment::segmenter::AnySegmenter;
 use detective_store::{Db, Objects};
 use detective_vision::DecodeLimits;
 

@@ -906,7 +906,7 @@ on_both!(
 /// A fresh (untrained) UNetTiny checkpoint: its head starts at a 1 % defect prior.
 fn fresh_segmenter(dir: &std::path::Path) -> std::path::PathBuf {
     use detective_ml::checkpoint::{SegMeta, save_segmenter};
-    use detective_ml::unet::{UNetConfig, UNetTiny};
+    use detective_ml::segment::{UNetConfig, UNetTiny};
     let device = burn::tensor::Device::flex();
     let model = UNetTiny::new(&UNetConfig::default(), &device);
     let path = dir.join("unet.bpk");
@@ -917,7 +917,7 @@ fn fresh_segmenter(dir: &std::path::Path) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_with_task_segment_answers_regions_and_an_overlay() {
     let dir = tempfile::tempdir().unwrap();
-    let seg = detective_ml::segmenter::AnySegmenter::load(&fresh_segmenter(dir.path()), 1).unwrap();
+    let seg = detective_ml::segment::segmenter::AnySegmenter::load(&fresh_segmenter(dir.path()), 1).unwrap();
     let plain = TestServer::start(Kind::SqliteFolder).await;
     let key = plain.key(Role::Device).await;
     let r = client()
@@ -1008,7 +1008,7 @@ on_both!(
         let s = TestServer::start(kind).await;
         let key = s.key(Role::Device).await;
         // Register the bundled detector's ONNX as det@1 (Production) and a broken det@2.
-        let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+        let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
         let onnx = std::fs::read(bundled.with_extension("onnx")).unwrap();
         s.state
             .objects

@@ -391,7 +391,7 @@ async fn a_running_job_stops_gracefully_and_keeps_its_last_checkpoint() {
 
 /// Registers the bundled detector's ONNX as the next version of `name` through the upload route.
 async fn register_bundled(s: &TestServer, key: &str, name: &str) -> i64 {
-    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
     let onnx = std::fs::read(bundled.with_extension("onnx")).unwrap();
     let form = reqwest::multipart::Form::new()
         .text("name", name.to_string())

@@ -388,7 +388,7 @@ fn the_preview_serves_mjpeg_frames_and_a_json_status() {
 /// Registers the bundled detector's files as `name@version` in the cloud under
 /// `data` (its SQLite file and object folder) and promotes it to Production.
 fn promote_bundled(data: &str, name: &str) -> i64 {
-    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let data = std::path::Path::new(data);
@@ -542,7 +542,7 @@ fn a_segmenter_runs_in_the_agent_and_its_regions_arrive_as_detections() {
     let unet = dir.path().join("unet.bpk");
     {
         use detective_ml::checkpoint::{SegMeta, save_segmenter};
-        use detective_ml::unet::{UNetConfig, UNetTiny};
+        use detective_ml::segment::{UNetConfig, UNetTiny};
         let model = UNetTiny::new(&UNetConfig::default(), &burn::tensor::Device::flex());
         save_segmenter(&model, &SegMeta::new(vec!["defect".into()], 64, 0.005), &unet).unwrap();
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use common::{detective, json_stdout, run, stderr, stdout};
 use detective_ml::checkpoint::{ModelMeta, save_model};
-use detective_ml::yolo::{Scale, YoloConfig, YoloV8};
+use detective_ml::detect::{Scale, YoloConfig, YoloV8};
 use detective_vision::encode::encode_png;
 use detective_vision::{DecodeLimits, decode_file};
 

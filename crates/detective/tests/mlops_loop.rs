@@ -148,7 +148,7 @@ async fn drift_and_labels_retrain_register_and_switch_the_agent_by_themselves() 
 
     // Production v1: the bundled detector, measured on the dataset's val split.
     let ds = dataset(&base, &admin).await;
-    let bundled = detective_ml::bundled::resolve(Path::new("bundled")).unwrap();
+    let bundled = detective_ml::detect::bundled::resolve(Path::new("bundled")).unwrap();
     let form = reqwest::multipart::Form::new()
         .text("name", "line-model")
         .text("dataset_id", ds.to_string())

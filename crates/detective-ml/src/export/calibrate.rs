@@ -138,7 +138,7 @@ where
         .collect();
     let augmented = with_outputs(model, &inner)?;
     let mut session =
-        crate::runtime::open_session_from_memory(&augmented.encode_to_vec(), "calibration graph", threads)?;
+        crate::runtime::onnx::open_session_from_memory(&augmented.encode_to_vec(), "calibration graph", threads)?;
     let input_name = session
         .inputs()
         .first()

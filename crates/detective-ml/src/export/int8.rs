@@ -19,8 +19,8 @@ use super::{
 };
 use crate::MlError;
 use crate::checkpoint::{load_model, load_segmenter, model_task};
-use crate::detector::detector_input;
-use crate::onnx_segmenter::segmenter_input;
+use crate::detect::engine::detector_input;
+use crate::segment::onnx_segmenter::segmenter_input;
 
 /// Calibration images compared between the float and the int8 graph.
 const COMPARE_IMAGES: usize = 8;
@@ -182,13 +182,17 @@ fn compare_graphs(
     imgsz: u32,
     threads: usize,
 ) -> Result<(f32, f32), MlError> {
-    let a = std::sync::Mutex::new(crate::runtime::open_session_from_memory(float, "float graph", threads)?);
-    let b = std::sync::Mutex::new(crate::runtime::open_session(int8, threads)?);
+    let a = std::sync::Mutex::new(crate::runtime::onnx::open_session_from_memory(
+        float,
+        "float graph",
+        threads,
+    )?);
+    let b = std::sync::Mutex::new(crate::runtime::onnx::open_session(int8, threads)?);
     let (mut max, mut sum, mut n) = (0.0f32, 0.0f64, 0usize);
     for path in images {
         let input = input_for(family, path, imgsz)?;
-        let (shape, fa) = crate::runtime::run_image(&a, super::onnx::INPUT, imgsz, input.clone())?;
-        let (shape_b, fb) = crate::runtime::run_image(&b, super::onnx::INPUT, imgsz, input)?;
+        let (shape, fa) = crate::runtime::onnx::run_image(&a, super::onnx::INPUT, imgsz, input.clone())?;
+        let (shape_b, fb) = crate::runtime::onnx::run_image(&b, super::onnx::INPUT, imgsz, input)?;
         if shape != shape_b || fa.len() != fb.len() {
             return Err(MlError::Export(format!(
                 "int8 output shape {shape_b:?} differs from the float graph's {shape:?}"

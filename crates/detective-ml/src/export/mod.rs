@@ -23,9 +23,9 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::checkpoint::{ModelMeta, SegMeta, load_model, load_segmenter, meta_path};
-use crate::onnx_segmenter::OnnxSegmenter;
-use crate::unet::UNetTiny;
-use crate::yolo::YoloV8;
+use crate::detect::YoloV8;
+use crate::segment::UNetTiny;
+use crate::segment::onnx_segmenter::OnnxSegmenter;
 use crate::{MlError, OnnxDetector};
 
 pub use onnx::{IR_VERSION, OPSET, names_metadata};

@@ -25,9 +25,9 @@ use super::proto::{
 };
 use crate::MlError;
 use crate::checkpoint::ModelMeta;
-use crate::yolo::blocks::{Bottleneck, C2f, ConvBnSilu, Sppf};
-use crate::yolo::model::HeadBranch;
-use crate::yolo::{REG_MAX, STRIDES, YoloV8, anchors};
+use crate::detect::blocks::{Bottleneck, C2f, ConvBnSilu, Sppf};
+use crate::detect::model::HeadBranch;
+use crate::detect::{REG_MAX, STRIDES, YoloV8, anchors};
 
 /// ONNX operator set written (Ultralytics exports with 17 by default).
 pub const OPSET: i64 = 17;
@@ -535,6 +535,6 @@ mod tests {
         let names = vec!["scratch".to_string(), "rolled-in_scale".into(), "it's".into()];
         let text = names_metadata(&names);
         assert_eq!(text, "{0: 'scratch', 1: 'rolled-in_scale', 2: \"it's\"}");
-        assert_eq!(crate::onnx_detector::parse_names_metadata(&text), Some(names));
+        assert_eq!(crate::runtime::onnx::parse_names_metadata(&text), Some(names));
     }
 }

@@ -3,7 +3,7 @@
 //! Each 3×3 convolution + batch norm is folded into one `Conv` with bias (as for the
 //! detector), followed by `Relu`; the 2×2 pools are `MaxPool`; each up-convolution
 //! is its 1×1 `Conv` followed by `DepthToSpace` (blocksize 2, mode CRD: exactly
-//! [`crate::unet::model::depth_to_space`]); skips are `Concat` on channels; the
+//! [`crate::segment::model::depth_to_space`]); skips are `Concat` on channels; the
 //! head's logits go through `Sigmoid`, so the output `output0` `[1, C, S, S]` holds
 //! defect probabilities. Input `images` `[1, 3, S, S]`, RGB in 0..1.
 
@@ -14,8 +14,8 @@ use super::onnx::{
 use super::proto::{AttributeProto, GraphProto, ModelProto, ValueInfoProto};
 use crate::MlError;
 use crate::checkpoint::SegMeta;
-use crate::unet::UNetTiny;
-use crate::unet::model::{ConvBnRelu, DoubleConv, UpConv};
+use crate::segment::UNetTiny;
+use crate::segment::model::{ConvBnRelu, DoubleConv, UpConv};
 
 /// What [`build_unet`] produced.
 pub(crate) struct BuiltUnet {

@@ -1,16 +1,13 @@
-//! Training of the YOLOv8 detector (data loading, target assignment, loss,
-//! optimiser, EMA, checkpoints and the epoch loop) and of the segmenter
-//! ([`segment`], which reuses the optimiser, parameter and checkpoint machinery).
+//! What every task's training shares: the optimiser and its parameter groups
+//! ([`optimizer`], over the flat parameter lists of [`params`]), the weight
+//! average ([`ema`]), the resumable state file ([`state`]), the run folder's
+//! `args.yaml` / `results.csv` / resume / early-stop steps ([`run`]) and the
+//! errors that stop a run ([`error`]). Each task's epoch loop, data and loss live with the task
+//! ([`crate::detect::trainer`], [`crate::segment::trainer`]).
 
-pub mod args;
-pub mod assigner;
 pub mod ema;
-pub mod loader;
-pub mod loss;
+pub mod error;
 pub mod optimizer;
 pub mod params;
-pub mod seg_classes;
-pub mod segment;
+pub mod run;
 pub mod state;
-pub mod trainer;
-pub mod validate;

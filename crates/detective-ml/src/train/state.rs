@@ -1,6 +1,6 @@
 //! The resumable state of a training run (`weights/last.state`, and
-//! `weights/last.segstate` for a segmenter): counters and settings as a JSON
-//! header, then the model's tensors, the EMA (detector), the optimiser's moments
+//! `weights/last.segstate` for a segmenter), shared by every task: the task's
+//! counters and settings as a JSON header (its [`StateHeader`]), then the model's tensors, the EMA (detector), the optimiser's moments
 //! and any gradients accumulated since the last optimiser step, as raw
 //! little-endian f32 — everything needed to continue exactly where it stopped.
 //!
@@ -10,38 +10,11 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::args::TrainArgs;
-use super::ema::Ema;
-use super::optimizer::Optimizer;
+use serde::Serialize;
 
 const MAGIC: &[u8; 8] = b"DDSTATE1";
 /// Refuse headers beyond this size (a corrupt file must not allocate gigabytes).
 const MAX_HEADER: u64 = 64 << 20;
-
-/// Counters and settings of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunState {
-    pub args: TrainArgs,
-    pub names: Vec<String>,
-    /// Epoch to run next (0-based) and the first batch of it to run.
-    pub epoch: usize,
-    pub batch: usize,
-    /// Global batch index of the last optimiser step (Ultralytics' `last_opt_step`).
-    pub last_opt_step: i64,
-    pub best_fitness: Option<f64>,
-    pub best_epoch: Option<usize>,
-    /// Sums of the loss items of the epoch in progress, and their count.
-    pub tloss: [f64; 3],
-    pub tloss_count: usize,
-    pub optimizer: Optimizer,
-    pub ema: Ema,
-    pub elapsed_secs: f64,
-    /// Tensor lengths of each section, in order.
-    pub lengths: Vec<usize>,
-    pub sections: Vec<String>,
-}
 
 /// The JSON header of a state file: a run's counters and settings, and the
 /// tensor lengths and section names [`save_state`] fills in.
@@ -49,19 +22,6 @@ pub trait StateHeader: Serialize + serde::de::DeserializeOwned + Clone {
     fn lengths(&self) -> &[usize];
     fn sections(&self) -> &[String];
     fn set_layout(&mut self, lengths: Vec<usize>, sections: Vec<String>);
-}
-
-impl StateHeader for RunState {
-    fn lengths(&self) -> &[usize] {
-        &self.lengths
-    }
-    fn sections(&self) -> &[String] {
-        &self.sections
-    }
-    fn set_layout(&mut self, lengths: Vec<usize>, sections: Vec<String>) {
-        self.lengths = lengths;
-        self.sections = sections;
-    }
 }
 
 /// The tensors of a run.

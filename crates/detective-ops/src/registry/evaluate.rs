@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use detective_ml::Detector;
-use detective_ml::train::loader::samples_from_split;
-use detective_ml::train::validate::validate_engine;
+use detective_ml::detect::loader::samples_from_split;
+use detective_ml::detect::validate::validate_engine;
 use detective_store::models::ModelVersion;
 use detective_store::{Db, Objects};
 use serde_json::json;

@@ -12,8 +12,9 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use base64::Engine;
-use detective_ml::segmenter::Segmenter;
-use detective_ml::train::segment::{SegSample, SegTrainArgs, seg_samples};
+use detective_ml::segment::args::SegTrainArgs;
+use detective_ml::segment::loader::{SegSample, seg_samples};
+use detective_ml::segment::segmenter::Segmenter;
 use detective_vision::{DecodeLimits, Frame, GrayFrame};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -230,7 +231,7 @@ pub async fn compare(
                     .iter()
                     .find(|s| sample_name(s) == *name)
                     .ok_or_else(|| ApiError::not_found(format!("no sample {name:?} in the run's dataset")))?;
-                let (frame, mask) = detective_ml::train::segment::load_pair(s, &limits)
+                let (frame, mask) = detective_ml::segment::loader::load_pair(s, &limits)
                     .map_err(|e| ApiError::unprocessable(e.to_string()))?;
                 (frame, s.mask.is_some().then_some(mask))
             }

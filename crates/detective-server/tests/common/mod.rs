@@ -28,8 +28,8 @@ pub struct TestServer {
 
 /// The bundled detector on one thread, in a pool of `workers` slots.
 pub fn bundled_pool(workers: usize, max_waiting: usize) -> PredictorPool {
-    let path = detective_ml::bundled::resolve(std::path::Path::new("bundled")).unwrap();
-    let det = detective_ml::detector::Detector::load(&path, None, 1).unwrap();
+    let path = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let det = detective_ml::detect::detector::Detector::load(&path, None, 1).unwrap();
     PredictorPool::new(det, "bundled".into(), "bundled".into(), workers, max_waiting)
 }
 
@@ -46,7 +46,7 @@ impl TestServer {
         kind: Kind,
         settings: ServerSettings,
         pool: Option<PredictorPool>,
-        segmenter: Option<PredictorPool<detective_ml::segmenter::AnySegmenter>>,
+        segmenter: Option<PredictorPool<detective_ml::segment::segmenter::AnySegmenter>>,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (db, objects, s3) = match kind {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use detective_ml::Detector;
 use detective_ml::bench::{bench_infer, bench_infer_segmenter, bench_train};
-use detective_ml::segmenter::AnySegmenter;
-use detective_ml::yolo::Scale;
+use detective_ml::detect::Scale;
+use detective_ml::segment::segmenter::AnySegmenter;
 use detective_vision::synth::{SynthConfig, generate};
 
 use crate::cli::BenchCommand;
@@ -63,8 +63,8 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                     generate(&cfg, 1, 0)?.image
                 }
             };
-            let path = detective_ml::bundled::resolve(&model)?;
-            let (b, backend, imgsz) = if detective_ml::segmenter::is_segmenter(&path) {
+            let path = detective_ml::detect::bundled::resolve(&model)?;
+            let (b, backend, imgsz) = if detective_ml::segment::segmenter::is_segmenter(&path) {
                 let seg = AnySegmenter::load(&path, threads)?;
                 (
                     bench_infer_segmenter(&seg, &frame, warmup, runs.max(1))?,

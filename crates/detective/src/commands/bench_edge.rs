@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use detective_edge::agent::run_agent;
 use detective_edge::model::EdgeModel;
-use detective_ml::detector::Detector;
+use detective_ml::detect::detector::Detector;
 
 use crate::commands::demo::{LocalApi, local_agent_config, local_target};
 use crate::config::Config;
@@ -42,7 +42,7 @@ pub fn run(
     let mut cfg_local = config.clone();
     cfg_local.data_dir = tmp.path().to_path_buf();
     let api = LocalApi::start(&cfg_local, "127.0.0.1:0".parse()?)?;
-    let detector = Detector::load(&detective_ml::bundled::resolve(model)?, None, threads)
+    let detector = Detector::load(&detective_ml::detect::bundled::resolve(model)?, None, threads)
         .with_context(|| format!("loading {}", model.display()))?;
     let agent_cfg = local_agent_config(&cfg_local, source.to_string(), Some(frames))?;
     let target = local_target(&api.url);

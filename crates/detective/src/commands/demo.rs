@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use detective_edge::agent::{AgentConfig, run_agent};
 use detective_edge::model::EdgeModel;
 use detective_edge::uploader::UploadTarget;
-use detective_ml::detector::Detector;
+use detective_ml::detect::detector::Detector;
 use detective_server::{AppState, PredictorPool, ServerSettings};
 
 use crate::cli::{DemoArgs, StorageArgs};
@@ -35,7 +35,7 @@ impl LocalApi {
         if !addr.ip().is_loopback() {
             bail!("an API without keys only binds to a loopback address (not {addr})");
         }
-        let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
+        let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled"))?;
         let storage = StorageArgs {
             database_url: None,
             object_store: None,
@@ -147,7 +147,7 @@ pub fn run(args: &DemoArgs, config: &Config) -> Result<ExitCode> {
         format!("synthetic://?fps={}&defect_rate={}&seed=1", args.fps, args.defect_rate),
         args.max_frames,
     )?;
-    let bundled = detective_ml::bundled::resolve(std::path::Path::new("bundled"))?;
+    let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled"))?;
     let agent_detector = Detector::load(&bundled, None, 1)?;
     let target = local_target(&url);
     let report = std::thread::spawn(move || run_agent(cfg, EdgeModel::Detect(agent_detector), target, stop))

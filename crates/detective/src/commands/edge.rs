@@ -32,9 +32,9 @@ fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
         .build()
         .context("starting the async runtime")?;
     let bundled = || -> Result<(PathBuf, String)> {
-        let name = detective_ml::bundled::model_name(Path::new(detective_ml::bundled::BUNDLED));
+        let name = detective_ml::detect::bundled::model_name(Path::new(detective_ml::detect::bundled::BUNDLED));
         Ok((
-            detective_ml::bundled::resolve(Path::new(detective_ml::bundled::BUNDLED))?,
+            detective_ml::detect::bundled::resolve(Path::new(detective_ml::detect::bundled::BUNDLED))?,
             format!("{name}@local"),
         ))
     };
@@ -87,8 +87,11 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let (model_path, model_version) = if follow {
         pull_production(&puller)?
     } else {
-        let name = detective_ml::bundled::model_name(&args.model);
-        (detective_ml::bundled::resolve(&args.model)?, format!("{name}@local"))
+        let name = detective_ml::detect::bundled::model_name(&args.model);
+        (
+            detective_ml::detect::bundled::resolve(&args.model)?,
+            format!("{name}@local"),
+        )
     };
     let model = EdgeModel::load(&model_path, args.threads)
         .with_context(|| format!("loading the model {}", model_path.display()))?;

@@ -50,7 +50,7 @@ pub fn resolve_source(source: &str) -> Result<Vec<PathBuf>> {
 pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
     let segment = match args.task {
         Some(t) => t == TaskArg::Segment,
-        None => detective_ml::segmenter::is_segmenter(&args.model),
+        None => detective_ml::segment::segmenter::is_segmenter(&args.model),
     };
     if segment {
         let images = if is_video_source(&args.source) {
@@ -72,7 +72,7 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
     } else {
         resolve_source(&args.source)?
     };
-    let model_path = detective_ml::bundled::resolve(&args.model)?;
+    let model_path = detective_ml::detect::bundled::resolve(&args.model)?;
     let model = Detector::load(&model_path, args.names.clone(), args.threads)?;
     tracing::debug!(backend = model.backend, "model loaded");
     if let Some(s) = args.imgsz

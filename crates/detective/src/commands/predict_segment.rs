@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use detective_core::{BBox, Detection};
-use detective_ml::segmenter::{AnySegmenter, Segmentation};
+use detective_ml::segment::segmenter::{AnySegmenter, Segmentation};
 use detective_vision::GrayFrame;
 use detective_vision::encode::{encode_gray_png, encode_png};
 use detective_vision::overlay::{blend_heatmap, draw_detections, heatmap};
@@ -21,7 +21,7 @@ use crate::cli::PredictArgs;
 use crate::config::Config;
 
 pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<ExitCode> {
-    let model_path = detective_ml::bundled::resolve(&args.model)?;
+    let model_path = detective_ml::detect::bundled::resolve(&args.model)?;
     let engine = AnySegmenter::load(&model_path, args.threads)?;
     let (model_imgsz, model_threshold) = (engine.imgsz(), engine.threshold());
     let imgsz = args.imgsz.unwrap_or(model_imgsz);

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use detective_ml::detector::Detector;
+use detective_ml::detect::detector::Detector;
 use detective_ops::runner::RunnerEnv;
 use detective_ops::worker::{WorkerOptions, worker_id};
 use detective_server::{AppState, PredictorPool, ServerSettings};
@@ -109,10 +109,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     } else {
         args.model.clone()
     };
-    let model_path = detective_ml::bundled::resolve(&model_arg)?;
+    let model_path = detective_ml::detect::bundled::resolve(&model_arg)?;
     let detector = Detector::load(&model_path, None, args.threads)
         .with_context(|| format!("loading the model {}", model_arg.display()))?;
-    let name = detective_ml::bundled::model_name(&model_arg);
+    let name = detective_ml::detect::bundled::model_name(&model_arg);
     tracing::info!(
         "model {name}: {} classes at {}×{} on {}",
         detector.names.len(),
@@ -140,7 +140,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     };
     let segmenter = match &args.segment_model {
         Some(path) => {
-            let seg = detective_ml::segmenter::AnySegmenter::load(path, args.threads)
+            let seg = detective_ml::segment::segmenter::AnySegmenter::load(path, args.threads)
                 .with_context(|| format!("loading the segmenter {}", path.display()))?;
             let name = path
                 .file_stem()

@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use detective_ml::compute_device::ComputeDevice;
-use detective_ml::train::args::TrainArgs;
-use detective_ml::train::trainer::{TrainEvent, train};
-use detective_ml::yolo::Scale;
+use detective_ml::detect::Scale;
+use detective_ml::detect::args::TrainArgs;
+use detective_ml::detect::trainer::{TrainEvent, train};
+use detective_ml::runtime::device::ComputeDevice;
 use indicatif::ProgressBar;
 
 use crate::cli::{TaskArg, TrainCliArgs};
@@ -52,7 +52,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     let segment_run = a.resume
         && a.out
             .as_deref()
-            .is_some_and(|o| detective_ml::train::segment::seg_state_path(o).is_file());
+            .is_some_and(|o| detective_ml::segment::trainer::seg_state_path(o).is_file());
     if a.task == TaskArg::Segment || segment_run {
         let device = a
             .device

@@ -7,8 +7,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use detective_ml::train::segment::{SegTrainArgs, SegTrainEvent, train_segmenter};
-use detective_ml::unet::DiceScope;
+use detective_ml::segment::DiceScope;
+use detective_ml::segment::args::SegTrainArgs;
+use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
 use indicatif::ProgressBar;
 
 use crate::cli::TrainCliArgs;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use detective_data::YoloDataset;
 use detective_ml::Detector;
-use detective_ml::train::loader::samples_from_split;
-use detective_ml::train::validate::validate_engine;
+use detective_ml::detect::loader::samples_from_split;
+use detective_ml::detect::validate::validate_engine;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{TaskArg, ValArgs};
@@ -16,7 +16,7 @@ use crate::config::Config;
 pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     let segment = match a.task {
         Some(t) => t == TaskArg::Segment,
-        None => detective_ml::segmenter::is_segmenter(&a.model),
+        None => detective_ml::segment::segmenter::is_segmenter(&a.model),
     };
     if segment {
         return run_segment(a, config);
@@ -32,7 +32,7 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!("split {:?} of {} has no images", a.split, a.data.display());
     }
-    let model = Detector::load(&detective_ml::bundled::resolve(&a.model)?, None, a.threads)?;
+    let model = Detector::load(&detective_ml::detect::bundled::resolve(&a.model)?, None, a.threads)?;
     if let Some(s) = a.imgsz
         && s != model.imgsz
     {
@@ -105,8 +105,9 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
 
 /// `detective val --task segment`: Dice and IoU of a segmenter on a split.
 fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
-    use detective_ml::segmenter::AnySegmenter;
-    use detective_ml::train::segment::{seg_samples, validate_with};
+    use detective_ml::segment::loader::seg_samples;
+    use detective_ml::segment::segmenter::AnySegmenter;
+    use detective_ml::segment::validate::validate_with;
     let seg = AnySegmenter::load(&a.model, a.threads)?;
     let (model_imgsz, model_threshold) = (seg.imgsz(), seg.threshold());
     let imgsz = a.imgsz.unwrap_or(model_imgsz);
@@ -137,7 +138,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     let names = seg.names().to_vec();
     let m = validate_with(&samples, &names, threshold, |frame| {
         seg.class_probabilities(frame, imgsz)
-            .map_err(|e| detective_ml::train::trainer::TrainError::Io(e.to_string()))
+            .map_err(|e| detective_ml::train::error::TrainError::Io(e.to_string()))
     })?;
     let backend = seg.backend();
     let ms = start.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;

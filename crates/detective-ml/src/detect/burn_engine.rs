@@ -6,10 +6,10 @@ use std::sync::Mutex;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::engine::Engine;
+use super::model::YoloV8;
 use crate::MlError;
 use crate::checkpoint::{ModelMeta, load_model};
-use crate::detector::Engine;
-use crate::yolo::YoloV8;
 
 pub struct BurnEngine {
     model: Mutex<YoloV8>,

@@ -102,7 +102,7 @@ impl HeadBranch {
 
     /// Sets the prediction bias to a constant (Ultralytics' `bias_init`).
     fn with_bias(mut self, value: f32) -> Self {
-        self.pred = crate::init::conv_with_bias(self.pred, value);
+        self.pred = crate::nn::init::conv_with_bias(self.pred, value);
         self
     }
 }

@@ -7,8 +7,8 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use super::bn_silu::batch_norm_silu;
-use super::fast_conv::conv2d_fast;
+use crate::nn::bn_silu::batch_norm_silu;
+use crate::nn::fast_conv::conv2d_fast;
 
 /// Batch-norm epsilon and momentum of Ultralytics' `Conv` (PyTorch momentum 0.03).
 pub const BN_EPS: f64 = 1e-3;

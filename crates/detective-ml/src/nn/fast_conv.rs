@@ -433,7 +433,7 @@ pub fn conv2d_fast(
     stride: [usize; 2],
     padding: [usize; 2],
 ) -> Tensor<4> {
-    if !crate::compute_device::is_flex(&x.device()) {
+    if !crate::runtime::device::is_flex(&x.device()) {
         return burn::tensor::module::conv2d(
             x,
             w,
@@ -557,7 +557,7 @@ mod tests {
         assert!(x.grad(&grads).is_none());
     }
 
-    /// `cargo test --release -p detective-ml --lib yolo::fast_conv -- --ignored --nocapture`
+    /// `cargo test --release -p detective-ml --lib nn::fast_conv -- --ignored --nocapture`
     #[test]
     #[ignore = "benchmark; run in release"]
     fn bench_vs_burn_conv2d() {

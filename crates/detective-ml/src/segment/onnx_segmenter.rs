@@ -11,9 +11,9 @@ use detective_vision::Frame;
 use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
+use super::maps::{max_map, split_maps};
 use crate::MlError;
-use crate::onnx_detector::metadata_names;
-use crate::train::segment::{max_map, split_maps};
+use crate::runtime::onnx::metadata_names;
 
 /// The segmenter's input for `frame`: stretched to `imgsz × imgsz`, RGB in 0..1,
 /// planar `[3, S, S]`.
@@ -43,7 +43,7 @@ impl OnnxSegmenter {
         if !path.is_file() {
             return Err(model_err(path, "file not found"));
         }
-        let session = crate::runtime::open_session(path, threads)?;
+        let session = crate::runtime::onnx::open_session(path, threads)?;
         let input = session
             .inputs()
             .first()
@@ -86,7 +86,7 @@ impl OnnxSegmenter {
 
     /// Runs the graph on one `[1, 3, S, S]` input: output shape and values.
     pub fn infer(&self, input: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), MlError> {
-        crate::runtime::run_image(&self.session, &self.input_name, self.imgsz, input)
+        crate::runtime::onnx::run_image(&self.session, &self.input_name, self.imgsz, input)
     }
 
     /// Probability per pixel of each output map of `frame`, at the frame's own

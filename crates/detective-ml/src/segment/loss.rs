@@ -13,7 +13,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
 
-use crate::train::loss::scalar;
+use crate::nn::scalar;
 
 /// The two parts of the loss, for logging.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]

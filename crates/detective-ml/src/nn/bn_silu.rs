@@ -409,7 +409,7 @@ impl<C: CheckpointStrategy> BnSiluBackend for Autodiff<Flex, C> {
 /// devices; Burn's `BatchNorm` and `silu` themselves on any other backend.
 pub fn batch_norm_silu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
     let device = y.device();
-    if !crate::compute_device::is_flex(&device) {
+    if !crate::runtime::device::is_flex(&device) {
         return burn::tensor::activation::silu(bn.forward(y));
     }
     let c = y.dims()[1];

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compute_device::ComputeDevice;
-use crate::yolo::Scale;
+use crate::detect::Scale;
+use crate::runtime::device::ComputeDevice;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainArgs {

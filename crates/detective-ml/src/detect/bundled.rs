@@ -19,9 +19,9 @@ pub const BUNDLED: &str = "bundled";
 /// File stem of the bundled model.
 pub const STEM: &str = "detector-t-320";
 
-const ONNX: &[u8] = include_bytes!("../../../models/detector-t-320.onnx");
-const BPK: &[u8] = include_bytes!("../../../models/detector-t-320.bpk");
-const JSON: &[u8] = include_bytes!("../../../models/detector-t-320.json");
+const ONNX: &[u8] = include_bytes!("../../../../models/detector-t-320.onnx");
+const BPK: &[u8] = include_bytes!("../../../../models/detector-t-320.bpk");
+const JSON: &[u8] = include_bytes!("../../../../models/detector-t-320.json");
 
 /// FNV-1a over the three files: the cache folder changes whenever the model does.
 fn content_hash() -> u64 {

@@ -3,7 +3,9 @@
 //! Search order: `DETECTIVE_ORT_LIB` (a file), `ORT_DYLIB_PATH` (a file), `lib/`
 //! next to the executable, `$DETECTIVE_ORT_HOME` or
 //! `~/.cache/defect-detective/onnxruntime/` (where `scripts/setup-onnxruntime.sh`
-//! installs it from the PyPI wheel), then the system's library path.
+//! installs it from the PyPI wheel), then the system's library path. Also what
+//! every ONNX model served here shares: sessions, running one image, and the
+//! class names Ultralytics writes into the model's metadata.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -128,6 +130,35 @@ pub fn open_session_from_memory(bytes: &[u8], what: &str, threads: usize) -> Res
         })
 }
 
+/// The class names in a model's `names` metadata, if it has parseable ones.
+pub fn metadata_names(session: &ort::session::Session) -> Option<Vec<String>> {
+    session
+        .metadata()
+        .ok()
+        .and_then(|m| m.custom("names"))
+        .and_then(|t| parse_names_metadata(&t))
+}
+
+/// Parses Ultralytics' `names` metadata: a Python dict literal `{0: 'a', 1: "b"}`.
+pub fn parse_names_metadata(text: &str) -> Option<Vec<String>> {
+    let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut names = Vec::new();
+    let mut rest = body.trim();
+    while !rest.is_empty() {
+        let (idx, after) = rest.split_once(':')?;
+        let idx: usize = idx.trim().parse().ok()?;
+        let after = after.trim_start();
+        let quote = after.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let end = after[1..].find(quote)? + 1;
+        if idx != names.len() {
+            return None;
+        }
+        names.push(after[1..end].to_string());
+        rest = after[end + 1..].trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(names)
+}
+
 fn session_builder(env: &Environment, threads: usize) -> ort::Result<ort::session::builder::SessionBuilder> {
     use ort::session::Session;
     use ort::session::builder::GraphOptimizationLevel;
@@ -142,4 +173,19 @@ fn session_builder(env: &Environment, threads: usize) -> ort::Result<ort::sessio
                 .map_err(Into::into)
         })
         .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ultralytics_names_metadata_parses_with_either_quote() {
+        assert_eq!(
+            parse_names_metadata("{0: 'crazing', 1: \"rolled-in_scale\", 2: 'a, b'}").unwrap(),
+            vec!["crazing", "rolled-in_scale", "a, b"]
+        );
+        assert!(parse_names_metadata("{1: 'x'}").is_none(), "indices must start at 0");
+        assert!(parse_names_metadata("not a dict").is_none());
+    }
 }

@@ -6,7 +6,7 @@
 use detective_core::BBox;
 
 use crate::MlError;
-use crate::nms::Candidate;
+use crate::detect::nms::Candidate;
 
 /// Ultralytics' cap on boxes entering NMS.
 pub const MAX_NMS: usize = 30_000;

@@ -16,11 +16,11 @@ use super::assigner::{AssignerConfig, GtBox};
 use super::loader::{TrainSample, letterbox_eval};
 use super::loss::{LossGains, LossItems, detection_loss};
 use crate::MlError;
-use crate::detector::{Engine, frame_candidates};
+use crate::detect::engine::{Engine, frame_candidates};
+use crate::detect::nms::{Candidate, nms_class_aware};
+use crate::detect::output::decode_multi_label;
+use crate::detect::{YoloV8, decode_raw};
 use crate::metrics::detection::{ConfusionMatrix, DetectionEvaluator, DetectionMetrics, GtBox as EvalGt, PredBox};
-use crate::nms::{Candidate, nms_class_aware};
-use crate::yolo::{YoloV8, decode_raw};
-use crate::yolo_output::decode_multi_label;
 
 /// Confidence threshold of mAP computation (Ultralytics' validator).
 pub const VAL_CONF: f32 = 0.001;

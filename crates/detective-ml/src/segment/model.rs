@@ -20,7 +20,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::yolo::fast_conv::conv2d_fast;
+use crate::nn::fast_conv::conv2d_fast;
 
 /// Channels of the four levels, shallowest first.
 pub const UNET_CHANNELS: [usize; 4] = [16, 32, 64, 128];
@@ -167,7 +167,7 @@ impl UNetTiny {
         // that prior (RetinaNet's trick, as the detector's class bias) instead of 0.5
         // spares the first epochs of only pushing the background down, during which
         // the Dice term has nothing to work with.
-        let head = crate::init::conv_with_bias(head, (HEAD_PRIOR / (1.0 - HEAD_PRIOR)).ln());
+        let head = crate::nn::init::conv_with_bias(head, (HEAD_PRIOR / (1.0 - HEAD_PRIOR)).ln());
         UNetTiny {
             enc,
             up,

@@ -7,11 +7,13 @@ use std::path::Path;
 use burn::tensor::Device;
 use detective_vision::{Frame, GrayFrame};
 
+use super::loader::SegSample;
+use super::maps::{max_map, predict_class_probs};
+use super::validate::validate_segmenter;
 use crate::MlError;
 use crate::checkpoint::{SegMeta, load_segmenter};
 use crate::metrics::SegMetrics;
-use crate::train::segment::{SegSample, max_map, predict_class_probs, validate_segmenter};
-use crate::unet::UNetTiny;
+use crate::segment::UNetTiny;
 
 /// A segmenter and its metadata.
 pub struct Segmenter {
@@ -52,14 +54,14 @@ impl Segmenter {
 /// export in ONNX Runtime (`.onnx`, fixed input size, threshold 0.5).
 pub enum AnySegmenter {
     Burn(Box<Segmenter>),
-    Onnx(crate::onnx_segmenter::OnnxSegmenter),
+    Onnx(crate::segment::onnx_segmenter::OnnxSegmenter),
 }
 
 impl AnySegmenter {
     /// Loads by extension; `threads` applies to ONNX Runtime (0 = every core).
     pub fn load(path: &Path, threads: usize) -> Result<Self, MlError> {
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
-            Ok(AnySegmenter::Onnx(crate::onnx_segmenter::OnnxSegmenter::load(
+            Ok(AnySegmenter::Onnx(crate::segment::onnx_segmenter::OnnxSegmenter::load(
                 path, threads,
             )?))
         } else {

@@ -9,7 +9,8 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::assigner::{AssignerConfig, Assignment, GtBox, assign};
-use crate::yolo::{REG_MAX, anchors};
+use crate::detect::{REG_MAX, anchors};
+use crate::nn::scalar;
 
 /// Loss gains (Ultralytics' `box`, `cls`, `dfl` hyper-parameters).
 #[derive(Debug, Clone, Copy)]
@@ -260,26 +261,15 @@ pub fn detection_loss(
     LossOutput { total, items }
 }
 
-/// The value of a one-element tensor (NaN if it cannot be read).
-pub(crate) fn scalar(t: &Tensor<1>) -> f32 {
-    t.clone()
-        .detach()
-        .into_data()
-        .try_into_vec::<f32>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(f32::NAN)
-}
-
 #[cfg(test)]
 mod tests {
     use burn::optim::GradientsParams;
     use burn::tensor::Device;
 
     use super::*;
+    use crate::detect::{Scale, YoloConfig, YoloV8};
     use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
     use crate::train::params::{read_params, write_params};
-    use crate::yolo::{Scale, YoloConfig, YoloV8};
 
     /// Model, loss and optimiser together can fit one batch: bright rectangles on
     /// a dark background, one per image.
@@ -349,7 +339,7 @@ mod tests {
             }
             let (cx, cy, w, h) = (at(0, best_i), at(1, best_i), at(2, best_i), at(3, best_i));
             let p = [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0];
-            let iou = crate::train::assigner::ciou(p, t[0].xyxy);
+            let iou = crate::detect::assigner::ciou(p, t[0].xyxy);
             assert_eq!(best_c, t[0].class, "image {b}");
             assert!(best > 0.3, "image {b}: score {best}");
             assert!(iou > 0.5, "image {b}: CIoU {iou} of {p:?} with {:?}", t[0].xyxy);

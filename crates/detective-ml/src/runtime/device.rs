@@ -81,7 +81,7 @@ impl ComputeDevice {
 }
 
 /// True for Burn's Flex (CPU) backend, with or without autodiff: the devices our
-/// own kernels (`yolo::fast_conv`, `yolo::bn_silu`) run on.
+/// own kernels (`nn::fast_conv`, `nn::bn_silu`) run on.
 pub fn is_flex(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),

@@ -1,0 +1,93 @@
+//! The segmenter's probability maps: a model's `[C, S, S]` output split into one
+//! map per output and resized back to the frame, and the pixel-wise maximum that
+//! says "a defect of any class". Prediction, validation and the ONNX segmenter all
+//! read maps through these, so every path scores the same pixels.
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+use detective_vision::Frame;
+use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
+
+use super::model::UNetTiny;
+use crate::train::error::TrainError;
+
+/// Bilinear resize of a probability map (half-pixel centres, edges clamped).
+pub fn resize_map(map: &[f32], w: usize, h: usize, dw: usize, dh: usize) -> Vec<f32> {
+    if (w, h) == (dw, dh) {
+        return map.to_vec();
+    }
+    let taps = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
+        (0..dst)
+            .map(|d| {
+                let f = ((d as f32 + 0.5) * src as f32 / dst as f32 - 0.5).max(0.0);
+                let i0 = (f as usize).min(src - 1);
+                let i1 = (i0 + 1).min(src - 1);
+                (i0, i1, f - i0 as f32)
+            })
+            .collect()
+    };
+    let (xt, yt) = (taps(w, dw), taps(h, dh));
+    let mut out = Vec::with_capacity(dw * dh);
+    for &(y0, y1, fy) in &yt {
+        let (r0, r1) = (&map[y0 * w..(y0 + 1) * w], &map[y1 * w..(y1 + 1) * w]);
+        for &(x0, x1, fx) in &xt {
+            let top = r0[x0] + (r0[x1] - r0[x0]) * fx;
+            let bottom = r1[x0] + (r1[x1] - r1[x0]) * fx;
+            out.push(top + (bottom - top) * fy);
+        }
+    }
+    out
+}
+
+/// Probability maps of each output (the defect map, or one per class) of a model's
+/// `[C, S, S]` output, each resized to `w × h`.
+pub fn split_maps(probs: &[f32], s: usize, w: usize, h: usize) -> Vec<Vec<f32>> {
+    probs.chunks_exact(s * s).map(|m| resize_map(m, s, s, w, h)).collect()
+}
+
+/// The pixel-wise maximum of the maps: the probability that a pixel is a defect
+/// of any class.
+pub fn max_map(maps: &[Vec<f32>]) -> Vec<f32> {
+    let mut out = maps.first().cloned().unwrap_or_default();
+    for m in maps.iter().skip(1) {
+        for (o, &v) in out.iter_mut().zip(m) {
+            *o = o.max(v);
+        }
+    }
+    out
+}
+
+/// The probability maps of every output (one, or one per class) of `model` on
+/// `frame`, at the frame's own resolution: the frame is resized to
+/// `imgsz × imgsz`, run, and each map resized back.
+pub fn predict_class_probs(
+    model: &UNetTiny,
+    frame: &Frame,
+    imgsz: u32,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let s = imgsz as usize;
+    let resized = resize_like_opencv(frame, imgsz, imgsz).map_err(|e| TrainError::Io(e.to_string()))?;
+    let x = to_chw(&resized, &Normalize::default());
+    let input = Tensor::<1>::from_data(TensorData::new(x, [3 * s * s]), device).reshape([1, 3, s, s]);
+    let probs: Vec<f32> = sigmoid(model.forward(input))
+        .into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Io(format!("{e:?}")))?;
+    Ok(split_maps(&probs, s, frame.width() as usize, frame.height() as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_resize_keeps_constants_and_interpolates_between_pixels() {
+        let m = resize_map(&[0.25; 6], 3, 2, 7, 5);
+        assert_eq!(m.len(), 35);
+        assert!(m.iter().all(|&v| (v - 0.25).abs() < 1e-6));
+        // 2×1 → 4×1: centres at 0.25, 0.75 of the first pixel …
+        let m = resize_map(&[0.0, 1.0], 2, 1, 4, 1);
+        assert_eq!(m, vec![0.0, 0.25, 0.75, 1.0]);
+    }
+}
