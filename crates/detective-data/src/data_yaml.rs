@@ -18,6 +18,9 @@ use serde_norway::Value;
 
 use crate::DataError;
 
+/// Split names in their canonical order.
+pub const SPLITS: [&str; 3] = ["train", "val", "test"];
+
 /// Where the images of one split come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SplitSource {
@@ -93,7 +96,7 @@ impl DataYaml {
             }
         }
         let mut splits = BTreeMap::new();
-        for split in crate::SPLITS {
+        for split in SPLITS {
             let entries: Vec<String> = match get(split) {
                 None | Some(Value::Null) => continue,
                 Some(Value::String(s)) => vec![s.clone()],

@@ -12,11 +12,8 @@ pub mod split;
 pub mod stats;
 pub mod writer;
 
-pub use data_yaml::DataYaml;
+pub use data_yaml::{DataYaml, SPLITS};
 pub use dataset::{Sample, SplitData, YoloDataset, is_image_path, label_path_for, mask_path_for};
 pub use error::DataError;
 pub use labels::YoloLabel;
 pub use writer::DatasetWriter;
-
-/// Split names in their canonical order.
-pub const SPLITS: [&str; 3] = ["train", "val", "test"];

@@ -25,7 +25,7 @@ use detective_vision::{DecodeLimits, Frame};
 use crate::frame_source::{Backoff, bad};
 use crate::{EdgeError, VideoReader};
 
-pub use crate::frame_source::FrameSource;
+use crate::frame_source::FrameSource;
 
 fn query(uri: &str) -> (&str, HashMap<String, String>) {
     let (base, q) = uri.split_once('?').unwrap_or((uri, ""));

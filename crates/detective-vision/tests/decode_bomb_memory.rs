@@ -2,6 +2,7 @@
 //!
 //! This file holds a single test so the counting allocator sees nothing else.
 
+#[path = "vision/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

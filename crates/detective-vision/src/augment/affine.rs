@@ -11,7 +11,7 @@
 
 use detective_core::Rng;
 
-use super::{AugmentParams, FILL, LabeledBox, uniform};
+use super::params::{AugmentParams, FILL, LabeledBox, uniform};
 use crate::{Frame, VisionError};
 
 /// `box_candidates` default: a box narrower or lower than this many pixels is dropped.

@@ -1,7 +1,7 @@
 //! Horizontal and vertical flips of a frame and its boxes, in place (Ultralytics'
 //! `RandomFlip`; the caller draws the coin).
 
-use super::LabeledBox;
+use super::params::LabeledBox;
 use crate::Frame;
 
 /// Mirrors left↔right: pixel column `x` goes to `w - 1 - x`, a box `[x1, x2]` to `[w - x2, w - x1]`.

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use detective_core::Rng;
 
-use super::uniform;
+use super::params::uniform;
 use crate::Frame;
 
 const HSV_SHIFT: i32 = 12;

@@ -5,7 +5,7 @@
 //! After [`load_resized`](super::load_resized) the long side already equals `imgsz`, so
 //! this only pads; called on any other frame it also resizes (OpenCV-exact bilinear).
 
-use super::{FILL, LabeledBox};
+use super::params::{FILL, LabeledBox};
 use crate::preprocess::resize_like_opencv;
 use crate::{Frame, VisionError};
 

@@ -7,7 +7,7 @@
 
 use detective_core::Rng;
 
-use super::{FILL, LabeledBox, uniform};
+use super::params::{FILL, LabeledBox, uniform};
 use crate::{Frame, VisionError};
 
 /// Builds the mosaic of four `(frame, boxes)` tiles; boxes in each tile's pixels.

@@ -19,7 +19,7 @@ use std::f32::consts::{PI, TAU};
 
 use detective_core::Rng;
 
-use super::DefectKind;
+use super::kind::DefectKind;
 use super::raster::{Canvas, Layer, MASK_COVERAGE, Region};
 use super::texture::Surface;
 

@@ -1,0 +1,164 @@
+//! A real server for the API tests: the axum app on a loopback port, over
+//! SQLite + a local folder or PostgreSQL (fresh schema) + a real S3-protocol
+//! server, with the bundled detector behind the predictor pool.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use detective_core::Role;
+use detective_server::{AppState, PredictorPool, ServerSettings};
+use detective_store::testing::S3Server;
+use detective_store::{Db, Objects};
+use detective_vision::synth::{SynthConfig, generate};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    SqliteFolder,
+    PostgresS3,
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+    _s3: Option<S3Server>,
+}
+
+/// The bundled detector on one thread, in a pool of `workers` slots.
+pub fn bundled_pool(workers: usize, max_waiting: usize) -> PredictorPool {
+    let path = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let det = detective_ml::detect::detector::Detector::load(&path, None, 1).unwrap();
+    PredictorPool::new(det, "bundled".into(), "bundled".into(), workers, max_waiting)
+}
+
+impl TestServer {
+    pub async fn start(kind: Kind) -> TestServer {
+        TestServer::start_with(kind, ServerSettings::default(), Some(bundled_pool(1, 8))).await
+    }
+
+    pub async fn start_with(kind: Kind, settings: ServerSettings, pool: Option<PredictorPool>) -> TestServer {
+        TestServer::start_with_segmenter(kind, settings, pool, None).await
+    }
+
+    pub async fn start_with_segmenter(
+        kind: Kind,
+        settings: ServerSettings,
+        pool: Option<PredictorPool>,
+        segmenter: Option<PredictorPool<detective_ml::segment::segmenter::AnySegmenter>>,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, objects, s3) = match kind {
+            Kind::SqliteFolder => {
+                let db = Db::open_sqlite_file(&dir.path().join("detective.db")).await.unwrap();
+                (db, Objects::local(&dir.path().join("objects")).unwrap(), None)
+            }
+            Kind::PostgresS3 => {
+                let url = detective_store::testing::fresh_postgres_url()
+                    .await
+                    .expect("PostgreSQL must run on 127.0.0.1:5432 with database `test`");
+                let db = Db::connect(&url).await.unwrap();
+                let s3 = S3Server::start().expect("s3s-fs (./scripts/setup-test-deps.sh installs it)");
+                let objects = Objects::s3(&s3.config("api")).unwrap();
+                (db, objects, Some(s3))
+            }
+        };
+        db.migrate().await.unwrap();
+        let settings = ServerSettings {
+            model_cache_dir: dir.path().join("model-cache"),
+            work_dir: dir.path().join("work"),
+            ..settings
+        };
+        let mut state = AppState::new(db, objects, pool, settings);
+        if let Some(seg) = segmenter {
+            state = state.with_segmenter(seg);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel::<SocketAddr>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            detective_server::serve(
+                st,
+                "127.0.0.1:0".parse().unwrap(),
+                move |a| {
+                    let _ = addr_tx.send(a);
+                },
+                async move {
+                    let _ = rx.await;
+                },
+            )
+            .await
+            .unwrap();
+        });
+        let addr = addr_rx.await.unwrap();
+        TestServer {
+            url: format!("http://{addr}"),
+            state,
+            shutdown: Some(tx),
+            _dir: dir,
+            _s3: s3,
+        }
+    }
+
+    /// A new key of `role`.
+    pub async fn key(&self, role: Role) -> String {
+        detective_store::api_keys::create(&self.state.db, &format!("test {role}"), role)
+            .await
+            .unwrap()
+            .1
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Sample `index` of seed 7: a synthetic part of `w×h` with defects.
+fn part(w: u32, h: u32, index: u64) -> detective_vision::Frame {
+    let cfg = SynthConfig {
+        width: w,
+        height: h,
+        defect_rate: 1.0,
+        ..SynthConfig::default()
+    };
+    generate(&cfg, 7, index).unwrap().image
+}
+
+pub fn part_png(w: u32, h: u32, index: u64) -> Vec<u8> {
+    detective_vision::encode::encode_png(&part(w, h, index)).unwrap()
+}
+
+pub fn part_jpeg(w: u32, h: u32, index: u64) -> Vec<u8> {
+    detective_vision::encode::encode_jpeg(&part(w, h, index), 90).unwrap()
+}
+
+/// Runs one async test body against SQLite + folder and PostgreSQL + S3.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_folder() {
+                ($body)($crate::common::Kind::SqliteFolder).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_s3() {
+                ($body)($crate::common::Kind::PostgresS3).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,12 @@
+//! The API integration tests of `detective-server`, as one test binary with a
+//! module per former test file: every test binary links the whole dependency
+//! tree, so one binary instead of 4 saves that link each time.
+//! Run one file's tests with `cargo test -p detective-server --test server <module>::`.
+
+#[macro_use]
+mod common;
+
+mod api;
+// mod openapi_compat;
+mod roles;
+mod training;

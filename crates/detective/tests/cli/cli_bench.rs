@@ -1,0 +1,62 @@
+//! `detective bench` through the real binary: the figures are printed and
+//! consistent (their size depends on the machine, so only their shape is checked).
+
+use crate::common::{detective, json_stdout, run, stderr};
+
+#[test]
+fn bench_infer_reports_the_serving_path_and_its_parts() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path())
+        .env("DETECTIVE_CACHE_DIR", d.path().join("cache"))
+        .args(["bench", "infer", "--warmup", "1", "--runs", "3", "--json"]));
+    let v = json_stdout(&o);
+    assert_eq!(v["imgsz"], 320);
+    assert_eq!(v["timing"]["runs"], 3);
+    let total = v["timing"]["median_ms"].as_f64().unwrap();
+    let parts: f64 = ["preprocess", "inference", "postprocess"]
+        .iter()
+        .map(|k| v["median_ms"][k].as_f64().unwrap())
+        .sum();
+    assert!(total > 0.0 && parts > 0.0);
+    assert!(v["timing"]["p95_ms"].as_f64().unwrap() >= total);
+}
+
+#[test]
+fn bench_train_reports_a_step_split_into_its_phases() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "bench", "train", "--model", "t", "--imgsz", "64", "--batch", "2", "--warmup", "0", "--steps", "1", "--json",
+    ]));
+    let v = json_stdout(&o);
+    assert_eq!(v["scale"], "t");
+    for k in ["forward_ms", "loss_ms", "backward_ms", "optimizer_ms"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
+    }
+    let o = run(detective(d.path()).args(["bench", "train", "--imgsz", "50"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("multiple of 32"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bench_edge_runs_the_pipeline_end_to_end_and_reports_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(detective(dir.path()).args([
+        "bench",
+        "edge",
+        "--source",
+        "synthetic://?fps=0&width=320&height=240",
+        "--frames",
+        "10",
+        "--threads",
+        "1",
+        "--json",
+    ]));
+    let v = json_stdout(&o);
+    assert_eq!(v["frames"], 10);
+    assert!(v["produced"].as_u64().unwrap() > 0);
+    assert_eq!(v["delivered"], v["produced"], "{v}");
+    assert!(v["peak_rss_mib"].as_f64().unwrap() > 0.0 && v["fps"].as_f64().unwrap() > 0.0);
+}

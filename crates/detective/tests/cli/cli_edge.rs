@@ -1,0 +1,587 @@
+//! `detective edge` against a real `detective serve`, both through the binary:
+//! the cloud is down while the agent runs, then comes back, and every
+//! prediction arrives exactly once.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::{detective, free_port, key_of, run, start_server};
+
+fn total(port: u16, key: &str) -> i64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/metrics"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["predictions_total"].as_i64().unwrap()
+    })
+}
+
+fn field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn predictions_made_while_the_cloud_is_down_arrive_exactly_once_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+
+    // The agent starts while nothing listens on the cloud's port.
+    let agent = detective(dir.path())
+        .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+        .args(["--source", "synthetic://?fps=40&defect_rate=0.5&seed=3"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args([
+            "--camera-id",
+            "line1-cam1",
+            "--max-frames",
+            "60",
+            "--batch",
+            "16",
+            "--drain-secs",
+            "60",
+            "--threads",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut server = start_server(dir.path(), server_data, port);
+    let t = Instant::now();
+    let out = agent.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(t.elapsed() < Duration::from_secs(70));
+    let produced = field(&line, "produced");
+    assert!(produced > 0 && produced <= 60, "{line}");
+    assert_eq!(field(&line, "delivered"), produced, "{line}");
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert_eq!(total(port, &viewer), produced as i64, "each prediction stored once");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("upload failed"),
+        "the outage was seen"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+fn logged_ids(port: u16, key: &str) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let v: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for it in v["items"].as_array().unwrap() {
+                assert!(
+                    ids.insert(it["id"].as_str().unwrap().to_string()),
+                    "a prediction stored twice"
+                );
+            }
+            match v["next"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return ids,
+            }
+        }
+    })
+}
+
+fn spooled_ids(path: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM spool")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        ids.into_iter().collect()
+    })
+}
+
+#[test]
+fn an_agent_killed_mid_upload_loses_and_duplicates_nothing_it_spooled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+    let edge_data = dir.path().join("edge");
+    let agent = |extra: &[&str]| {
+        let mut c = detective(dir.path());
+        c.args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+            .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+            .args(["--camera-id", "line1-cam1", "--batch", "4", "--threads", "1"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c
+    };
+    // The agent spools for a while with the cloud down, then the cloud comes up and
+    // the agent is killed as soon as the first batches arrive: mid-upload, with most
+    // of its results still in the spool.
+    let mut first = agent(&["--source", "synthetic://?fps=40&defect_rate=0.5&seed=4"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut server = start_server(dir.path(), server_data, port);
+    let t = Instant::now();
+    while total(port, &viewer) < 1 {
+        assert!(t.elapsed() < Duration::from_secs(60), "the agent delivers");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap(); // SIGKILL
+    let _ = first.wait();
+    let stored = logged_ids(port, &viewer);
+    let spool = edge_data.join("edge/line1-cam1/spool.db");
+    let spooled = spooled_ids(&spool);
+    eprintln!("at the kill: {} stored, {} spooled", stored.len(), spooled.len());
+    assert!(
+        !stored.is_empty() && spooled.len() > 10,
+        "killed mid-upload with a backlog"
+    );
+
+    // Restarted without new frames: it sends what the first run left in its spool.
+    let out = agent(&[
+        "--source",
+        "synthetic://?fps=30",
+        "--max-frames",
+        "0",
+        "--drain-secs",
+        "30",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert_eq!(field(&line, "produced"), 0, "{line}");
+    let after = logged_ids(port, &viewer);
+    let expected: std::collections::BTreeSet<String> = stored.union(&spooled).cloned().collect();
+    assert_eq!(after, expected, "everything spooled arrived, nothing else");
+    assert!(spooled_ids(&spool).is_empty());
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn every_defective_frame_publishes_a_reject_message_on_the_line_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    let line = format!("test-{}", std::process::id());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Subscribe on the machine's Mosquitto before the agent starts.
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let topic = format!("detective/{line}/reject");
+    rt.spawn(async move {
+        let opts = rumqttc::MqttOptions::new(format!("sub-{}", std::process::id()), "127.0.0.1", 1883);
+        let (client, mut events) = rumqttc::AsyncClient::new(opts, 64);
+        client.subscribe(&topic, rumqttc::QoS::AtLeastOnce).await.unwrap();
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                    let _ = tx.send(serde_json::from_slice(&p.payload).unwrap());
+                }
+                Ok(_) => {}
+                Err(e) => panic!("Mosquitto must run on 127.0.0.1:1883: {e}"),
+            }
+        }
+    });
+    ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+    let out = detective(dir.path())
+        .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+        .args(["--source", "synthetic://?fps=0&defect_rate=1&seed=5"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args(["--camera-id", "cam-r", "--max-frames", "20", "--threads", "1"])
+        .args(["--mqtt", "mqtt://127.0.0.1:1883", "--line", &line])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let sent = field(&summary, "rejects_sent");
+    assert_eq!(field(&summary, "rejects_acked"), sent, "{summary}");
+    assert_eq!(field(&summary, "rejects_dropped"), 0, "{summary}");
+    let mut msgs = Vec::new();
+    while let Ok(m) = rx.recv_timeout(Duration::from_secs(2)) {
+        msgs.push(m);
+    }
+    // Defective predictions as the cloud recorded them.
+    let defective: std::collections::BTreeSet<String> = rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{port}/api/inspection-logs?defective=true&limit=1000"
+            ))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    });
+    assert!(!defective.is_empty(), "{summary}");
+    let got: std::collections::BTreeSet<String> = msgs
+        .iter()
+        .map(|m| m["frame_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, defective, "one reject per defective frame");
+    assert_eq!(sent as usize, defective.len());
+    let m = &msgs[0];
+    assert_eq!(m["camera_id"], "cam-r");
+    assert!(m["max_confidence"].as_f64().unwrap() >= 0.7 && !m["classes"].as_array().unwrap().is_empty());
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn the_demo_runs_api_and_agent_in_one_process_on_the_embedded_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data = data.to_str().unwrap();
+    let out = detective(dir.path())
+        .args([
+            "--data-dir",
+            data,
+            "demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--fps",
+            "50",
+            "--max-frames",
+            "15",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let produced = field(&line, "produced");
+    assert!(produced > 0, "{line}");
+    assert_eq!(field(&line, "delivered"), produced, "{line}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dashboard on http://127.0.0.1:"));
+    // The predictions are in the demo's SQLite file: a server on the same data dir sees them.
+    let viewer = key_of(dir.path(), data, "viewer");
+    let port = free_port();
+    let mut server = start_server(dir.path(), data, port);
+    assert_eq!(total(port, &viewer), produced as i64);
+    let _ = server.kill();
+    let _ = server.wait();
+    let o = run(detective(dir.path()).args(["demo", "--bind", "0.0.0.0:8000"]));
+    assert!(!o.status.success(), "the keyless demo stays on loopback");
+}
+
+#[test]
+fn the_preview_serves_mjpeg_frames_and_a_json_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cloud_port, preview_port) = (free_port(), free_port());
+    let mut agent = detective(dir.path())
+        .args(["--data-dir", dir.path().to_str().unwrap(), "edge"])
+        .args([
+            "--source",
+            "synthetic://?fps=20&seed=6",
+            "--max-frames",
+            "80",
+            "--drain-secs",
+            "0",
+        ])
+        .args([
+            "--cloud",
+            &format!("http://127.0.0.1:{cloud_port}"),
+            "--key",
+            "k",
+            "--camera-id",
+            "cam-p",
+        ])
+        .args(["--preview", &format!("127.0.0.1:{preview_port}"), "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (status, first_part) = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{preview_port}");
+        let t = Instant::now();
+        let status: serde_json::Value = loop {
+            if let Ok(r) = http.get(format!("{base}/status")).send().await {
+                let v: serde_json::Value = r.json().await.unwrap();
+                if v["produced"].as_u64().unwrap_or(0) > 0 {
+                    break v;
+                }
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "the preview answers");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut r = http.get(format!("{base}/")).send().await.unwrap();
+        assert_eq!(r.headers()["content-type"], "multipart/x-mixed-replace; boundary=frame");
+        let mut buf = Vec::new();
+        while buf.len() < 200 {
+            match r.chunk().await.unwrap() {
+                Some(c) => buf.extend_from_slice(&c),
+                None => break,
+            }
+        }
+        (status, buf)
+    });
+    assert_eq!(status["camera_id"], "cam-p");
+    let text = String::from_utf8_lossy(&first_part[..80.min(first_part.len())]).to_string();
+    assert!(text.starts_with("--frame\r\nContent-Type: image/jpeg"), "{text}");
+    let body_at = first_part.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&first_part[body_at..body_at + 2], &[0xFF, 0xD8], "a JPEG follows");
+    let _ = agent.kill();
+    let _ = agent.wait();
+}
+
+/// Registers the bundled detector's files as `name@version` in the cloud under
+/// `data` (its SQLite file and object folder) and promotes it to Production.
+fn promote_bundled(data: &str, name: &str) -> i64 {
+    let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let data = std::path::Path::new(data);
+        let db = detective_store::Db::open_sqlite_file(&data.join("detective.db"))
+            .await
+            .unwrap();
+        let objects = detective_store::Objects::local(&data.join("objects")).unwrap();
+        let next = detective_store::models::versions(&db, name)
+            .await
+            .map_or(0, |v| v.len()) as i64
+            + 1;
+        let prefix = format!("models/{name}/v{next}");
+        for ext in ["json", "bpk", "onnx"] {
+            let bytes = std::fs::read(bundled.with_extension(ext)).unwrap();
+            objects
+                .put(&format!("{prefix}/model.{ext}"), bytes.into())
+                .await
+                .unwrap();
+        }
+        let v = detective_store::models::add_version(
+            &db,
+            name,
+            "detect",
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+            Some(&prefix),
+            None,
+        )
+        .await
+        .unwrap();
+        detective_store::models::set_stage(&db, name, v.version, detective_core::Stage::Production)
+            .await
+            .unwrap();
+        v.version
+    })
+}
+
+/// The `model_version`s of everything the cloud has stored.
+fn logged_models(port: u16, key: &str) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| it["model_version"].as_str().unwrap().to_string())
+            .collect()
+    })
+}
+
+fn wait_for_model(port: u16, key: &str, model: &str) {
+    let t = Instant::now();
+    while !logged_models(port, key).contains(model) {
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "no prediction by {model} arrived"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_agent_on_production_follows_each_promotion_and_runs_the_last_pulled_model_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    let edge_data = dir.path().join("edge");
+    let agent = |extra: &[&str]| {
+        let mut c = detective(dir.path());
+        c.args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+            .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+            .args(["--model", "production", "--model-poll-secs", "1", "--threads", "1"])
+            .args(["--camera-id", "cam-p", "--batch", "8"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    let running = agent(&["--source", "synthetic://?fps=10&seed=5", "--drain-secs", "20"])
+        .spawn()
+        .unwrap();
+    // The registry is empty: the agent starts on the bundled model, then follows the
+    // first promotion, and the next, without a restart.
+    wait_for_model(port, &viewer, "bundled@local");
+    assert_eq!(promote_bundled(server_data, "line-model"), 1);
+    wait_for_model(port, &viewer, "line-model@1");
+    assert_eq!(promote_bundled(server_data, "line-model"), 2);
+    wait_for_model(port, &viewer, "line-model@2");
+    unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(line.ends_with("model=line-model@2"), "{line}");
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert!(
+        edge_data.join("edge/models/line-model/v2/model.onnx").is_file(),
+        "the pulled copy is kept"
+    );
+
+    // The cloud is down at the next start: the agent runs the copy it pulled last.
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = agent(&[
+        "--source",
+        "synthetic://?fps=0",
+        "--max-frames",
+        "3",
+        "--drain-secs",
+        "0",
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    assert!(line.ends_with("model=line-model@2"), "{line}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("starting on the last pulled model line-model@2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_segmenter_runs_in_the_agent_and_its_regions_arrive_as_detections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, viewer) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "viewer"),
+    );
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    // An untrained UNetTiny starts at a 1 % defect prior; with the pixel threshold
+    // below it, the whole frame is one defect region of confidence ≈ 0.01.
+    let unet = dir.path().join("unet.bpk");
+    {
+        use detective_ml::checkpoint::{SegMeta, save_segmenter};
+        use detective_ml::segment::{UNetConfig, UNetTiny};
+        let model = UNetTiny::new(&UNetConfig::default(), &burn::tensor::Device::flex());
+        save_segmenter(&model, &SegMeta::new(vec!["defect".into()], 64, 0.005), &unet).unwrap();
+    }
+    let out = detective(dir.path())
+        .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args(["--model", unet.to_str().unwrap(), "--conf", "0.001", "--threads", "1"])
+        .args([
+            "--source",
+            "synthetic://?fps=5&width=320&height=240",
+            "--max-frames",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let produced = field(&line, "produced");
+    assert!(produced >= 1 && produced + field(&line, "dropped") == 4, "{line}");
+    assert_eq!(field(&line, "delivered"), produced, "{line}");
+    assert!(line.ends_with("model=unet@local"), "{line}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let logs: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/inspection-logs"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let items = logs["items"].as_array().unwrap();
+    assert_eq!(items.len() as u64, produced);
+    for it in items {
+        let d = &it["detections"][0];
+        assert_eq!(d["name"], "defect", "{it}");
+        let c = d["confidence"].as_f64().unwrap();
+        assert!(c > 0.001 && c < 0.1, "{it}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

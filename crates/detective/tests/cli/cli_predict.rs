@@ -1,0 +1,198 @@
+//! `detective predict` through the real binary on the Ultralytics NEU-DET model.
+
+use crate::common::{detective, run, stderr, stdout};
+
+fn model() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/neu-yolov8n-320.onnx")
+}
+
+#[test]
+fn json_lines_per_image_and_annotated_images_are_written() {
+    let d = tempfile::tempdir().unwrap();
+    let src = crate::common::shared_data("NEU-DET").join("images/test");
+    let pattern = format!("{}/patches_26*.jpg", src.display());
+    let o = run(detective(d.path())
+        .arg("predict")
+        .arg("--model")
+        .arg(model())
+        .args(["--source", &pattern, "--json", "--save", "out"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10);
+    let first = &lines[0];
+    assert!(first["image"].as_str().unwrap().ends_with("patches_260.jpg"));
+    assert!(first["ms"].as_f64().unwrap() > 0.0);
+    let det = &first["detections"][0];
+    assert_eq!(det["name"], "patches");
+    assert_eq!(det["bbox"].as_array().unwrap().len(), 4);
+    assert!(d.path().join("out/patches_260.jpg").is_file());
+    // conf filter applies
+    let o = run(detective(d.path())
+        .arg("predict")
+        .arg("--model")
+        .arg(model())
+        .args(["--source", &pattern, "--json", "--conf", "0.9"]));
+    let strict: usize = stdout(&o)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["detections"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum();
+    let loose: usize = lines.iter().map(|l| l["detections"].as_array().unwrap().len()).sum();
+    assert!(strict < loose, "{strict} vs {loose}");
+}
+
+#[test]
+fn bad_model_source_and_thresholds_are_refused_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let img = crate::common::shared_data("NEU-DET").join("images/test/patches_263.jpg");
+    let img = img.to_string_lossy().into_owned();
+    let o = run(detective(d.path()).args(["predict", "--model", "nope.onnx", "--source", &img]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("file not found"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(detective(d.path())
+        .arg("predict")
+        .arg("--model")
+        .arg(model())
+        .args(["--source", "nothing/here"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("is not an image"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(detective(d.path())
+        .arg("predict")
+        .arg("--model")
+        .arg(model())
+        .args(["--source", &img, "--conf", "1.5"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("within 0..1"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(detective(d.path())
+        .arg("predict")
+        .arg("--model")
+        .arg(model())
+        .args(["--source", &img, "--imgsz", "640"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("fixed input size 320"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(d.path().join("fake.onnx"), b"<html>not a model</html>").unwrap();
+    let o = run(detective(d.path()).args(["predict", "--model", "fake.onnx", "--source", &img]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("fake.onnx"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A lossless video of five test images gives, frame by frame, exactly the
+/// detections of the images themselves, and `--save` writes an annotated video.
+#[test]
+fn video_frames_are_predicted_like_the_images_they_hold() {
+    use detective_edge::{VideoReader, VideoWriter};
+    use detective_vision::DecodeLimits;
+
+    let d = tempfile::tempdir().unwrap();
+    let src = crate::common::shared_data("NEU-DET").join("images/test");
+    let names = [
+        "patches_260.jpg",
+        "scratches_256.jpg",
+        "inclusion_256.jpg",
+        "crazing_256.jpg",
+        "pitted_surface_256.jpg",
+    ];
+    let video = d.path().join("clip.mkv");
+    let mut w = VideoWriter::create(&video, 200, 200, 5.0).unwrap();
+    for n in names {
+        let f = detective_vision::decode_file(&src.join(n), &DecodeLimits::default()).unwrap();
+        w.write(&f).unwrap();
+    }
+    w.finish().unwrap();
+
+    let predict = |source: &str, save: bool| {
+        let mut cmd = detective(d.path());
+        cmd.arg("predict")
+            .arg("--model")
+            .arg(model())
+            .args(["--source", source, "--json"]);
+        if save {
+            cmd.args(["--save", "out"]);
+        }
+        let o = run(&mut cmd);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let frames = predict(video.to_str().unwrap(), true);
+    assert_eq!(frames.len(), names.len());
+    let mut total = 0;
+    for (i, (f, n)) in frames.iter().zip(names).enumerate() {
+        assert_eq!(f["frame"], i as u64);
+        let image = &predict(src.join(n).to_str().unwrap(), false)[0];
+        assert_eq!(f["detections"], image["detections"], "frame {i} vs {n}");
+        total += image["detections"].as_array().unwrap().len();
+    }
+    assert!(total > 0, "the images hold defects");
+    let out = d.path().join("out/clip.mp4");
+    let n = VideoReader::open(out.to_str().unwrap(), &DecodeLimits::default())
+        .unwrap()
+        .count();
+    assert_eq!(n, names.len());
+
+    let o = run(detective(d.path())
+        .arg("predict")
+        .arg("--model")
+        .arg(model())
+        .args(["--source", "missing.mp4"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("no such file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Without `--model` the bundled synthetic-defect detector runs: it is unpacked
+/// into the cache folder once and finds the defects of fresh synthetic images.
+#[test]
+fn the_bundled_model_works_without_a_model_argument() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args(["synth", "--count", "20", "--seed", "7", "--out", "s"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let labels = d.path().join("s/labels/train");
+    let o = run(detective(d.path())
+        .env("DETECTIVE_CACHE_DIR", d.path().join("cache"))
+        .args(["predict", "--source", "s/images/train", "--json"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = ["scratch", "spot", "crack", "dent"];
+    let (mut predicted, mut expected) = (0usize, 0usize);
+    for line in stdout(&o).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for det in v["detections"].as_array().unwrap() {
+            assert!(names.contains(&det["name"].as_str().unwrap()), "{det}");
+        }
+        predicted += v["detections"].as_array().unwrap().len();
+        let stem = std::path::Path::new(v["image"].as_str().unwrap())
+            .file_stem()
+            .unwrap()
+            .to_owned();
+        let label = labels.join(stem).with_extension("txt");
+        expected += std::fs::read_to_string(label).unwrap_or_default().lines().count();
+    }
+    assert!(
+        expected > 0 && predicted > 0,
+        "{predicted} detections for {expected} defects"
+    );
+    assert!(d.path().join("cache/models").is_dir());
+}

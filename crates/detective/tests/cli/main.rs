@@ -1,0 +1,22 @@
+//! The CLI integration tests of `detective`, as one test binary with a
+//! module per former test file: every test binary links the whole dependency
+//! tree, so one binary instead of 14 saves that link each time.
+//! Run one file's tests with `cargo test -p detective --test cli <module>::`.
+
+#[macro_use]
+mod common;
+
+mod cli_bench;
+mod cli_config;
+mod cli_dataset;
+mod cli_edge;
+mod cli_export;
+mod cli_predict;
+mod cli_serve;
+mod cli_synth;
+mod cli_train;
+mod cli_train_segment;
+mod cli_val;
+mod cli_worker;
+mod dashboard;
+mod mlops_loop;
