@@ -13,6 +13,7 @@
 //!   from the database queue;
 //! - [`registry`]: register, stage, roll back, compare, serve model files;
 //! - [`drift`], [`retraining`] and the periodic [`policy`] job;
+//! - [`segmentation_lab`]: segmentation runs, samples and checkpoints side by side;
 //! - [`keys`]: API keys.
 
 pub mod analytics;
@@ -29,6 +30,7 @@ pub mod policy;
 pub mod registry;
 pub mod retraining;
 pub mod runner;
+pub mod segmentation_lab;
 pub mod training;
 pub mod worker;
 

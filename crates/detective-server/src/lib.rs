@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod predictor;
 pub mod problem;
 pub mod production_follower;
+pub mod prometheus;
 pub mod routes;
 pub mod served_model;
 pub mod session;

@@ -34,8 +34,14 @@ pub async fn fetch_weights(db: &Db, objects: &Objects, spec: &str, dir: &Path) -
             v.name, v.version
         )));
     }
+    fetch_native(objects, &v, dir).await
+}
+
+/// Downloads `model.bpk` and its `model.json` of version `v` into `dir`;
+/// returns the `.bpk` path.
+async fn fetch_native(objects: &Objects, v: &ModelVersion, dir: &Path) -> Result<PathBuf, OpsError> {
     let path = dir.join("model.bpk");
-    fetch(objects, &bpk, &path).await?;
+    fetch(objects, &format!("{}/model.bpk", v.artifact_key), &path).await?;
     fetch(
         objects,
         &format!("{}/model.json", v.artifact_key),
@@ -54,15 +60,7 @@ pub async fn fetch_servable(objects: &Objects, v: &ModelVersion, dir: &Path) -> 
         fetch(objects, &onnx, &path).await?;
         return Ok(path);
     }
-    let path = dir.join("model.bpk");
-    fetch(objects, &format!("{}/model.bpk", v.artifact_key), &path).await?;
-    fetch(
-        objects,
-        &format!("{}/model.json", v.artifact_key),
-        &dir.join("model.json"),
-    )
-    .await?;
-    Ok(path)
+    fetch_native(objects, v, dir).await
 }
 
 /// The plain file names directly under a version's artifact prefix (sorted).

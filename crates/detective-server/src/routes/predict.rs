@@ -3,6 +3,7 @@
 //! the model that made them; `?annotated=true` answers the JPEG with red boxes.
 //! Runs on the bounded predictor pool (503 + `Retry-After` when it is full).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
@@ -10,11 +11,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use detective_core::Task;
 use detective_ml::PredictOptions;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
+use crate::PredictorPool;
 use crate::auth::{Can, Predict};
 use crate::problem::{ApiError, ApiMultipart, ApiQuery, ApiResult};
 use crate::state::{AppState, Counters};
@@ -103,25 +106,10 @@ pub async fn predict(
     ApiQuery(q): ApiQuery<PredictQuery>,
     req: Request,
 ) -> ApiResult<Response> {
-    match q.task.as_deref().unwrap_or("detect") {
-        "detect" => {}
-        "segment" => return segment(st, q, req).await,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "task {other:?} is not detect or segment"
-            )));
-        }
+    if q.task.as_deref().unwrap_or("detect").parse::<Task>()? == Task::Segment {
+        return segment(st, q, req).await;
     }
-    // No `model`, or the served model's name: the served model; anything else
-    // names a registered version (`name@3`, `name@Production`, `production`).
-    let served = st.served.get();
-    let (pool, version) = match q.model.as_deref() {
-        Some(m) if served.as_ref().is_none_or(|(p, _)| p.name != m) => {
-            let (v, p) = st.models.get(&st.db, &st.objects, m).await?;
-            (p, Some(v.version))
-        }
-        _ => served.ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?,
-    };
+    let (pool, version) = detector_for(&st, q.model.as_deref()).await?;
     let live = st.thresholds().await;
     let opts = PredictOptions {
         conf: q.conf.unwrap_or(live.conf),
@@ -130,32 +118,83 @@ pub async fn predict(
     };
     opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let bytes = image_bytes(&st, req).await?;
-    let limits = st.settings.limits;
     let band = live.band().unwrap_or(st.settings.band);
-    let annotated = q.annotated.unwrap_or(false);
     let t0 = Instant::now();
-    let outcome = pool
-        .run(move |det| {
-            let t = Instant::now();
-            let frame = decode_upload(&bytes, &limits)?;
-            let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-            let pred = det
-                .predict(&frame, &opts)
-                .map_err(|e| ApiError::internal(format!("prediction failed: {e}")))?;
-            let jpeg = if annotated {
-                let mut f = frame.clone();
-                detective_vision::overlay::draw_detections(&mut f, &pred.detections);
-                Some(annotated_jpeg(&f)?)
-            } else {
-                None
-            };
-            Ok::<_, ApiError>((frame.width(), frame.height(), decode_ms, pred, jpeg))
-        })
-        .await;
-    let ((w, h, decode_ms, pred, jpeg), total_ms) = counted(&st, outcome, t0)?;
-    if let Some(jpeg) = jpeg {
+    let outcome = detect_on(&pool, bytes, st.settings.limits, opts, q.annotated.unwrap_or(false)).await;
+    let (found, total_ms) = counted(&st, outcome, t0)?;
+    if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }
+    Ok(Json(detections_json(&pool, version, &found, &band, total_ms)).into_response())
+}
+
+/// The pool that answers: the served detector when `model` is absent or names
+/// it, else the registered version `model` names (`name@3`, `name@Production`,
+/// `production`), loaded on demand.
+async fn detector_for(st: &AppState, model: Option<&str>) -> ApiResult<(Arc<PredictorPool>, Option<i64>)> {
+    let served = st.served.get();
+    match model {
+        Some(m) if served.as_ref().is_none_or(|(p, _)| p.name != m) => {
+            let (v, p) = st.models.get(&st.db, &st.objects, m).await?;
+            Ok((p, Some(v.version)))
+        }
+        _ => served.ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30)),
+    }
+}
+
+/// What one detection request found.
+struct Found {
+    width: u32,
+    height: u32,
+    decode_ms: f64,
+    pred: detective_ml::Prediction,
+    /// The annotated image, when asked for.
+    jpeg: Option<Vec<u8>>,
+}
+
+/// Decodes `bytes` and runs the detector on a slot of `pool`.
+async fn detect_on(
+    pool: &PredictorPool,
+    bytes: Bytes,
+    limits: detective_vision::DecodeLimits,
+    opts: PredictOptions,
+    annotated: bool,
+) -> Result<Result<Found, ApiError>, ApiError> {
+    pool.run(move |det| {
+        let t = Instant::now();
+        let frame = decode_upload(&bytes, &limits)?;
+        let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let pred = det
+            .predict(&frame, &opts)
+            .map_err(|e| ApiError::internal(format!("prediction failed: {e}")))?;
+        let jpeg = if annotated {
+            let mut f = frame.clone();
+            detective_vision::overlay::draw_detections(&mut f, &pred.detections);
+            Some(annotated_jpeg(&f)?)
+        } else {
+            None
+        };
+        Ok::<_, ApiError>(Found {
+            width: frame.width(),
+            height: frame.height(),
+            decode_ms,
+            pred,
+            jpeg,
+        })
+    })
+    .await
+}
+
+/// The JSON answer: the model, the image size, the detections (with the
+/// uncertain flag of the band in effect) and the timings.
+fn detections_json(
+    pool: &PredictorPool,
+    version: Option<i64>,
+    found: &Found,
+    band: &detective_core::UncertainBand,
+    total_ms: f64,
+) -> serde_json::Value {
+    let pred = &found.pred;
     let detections: Vec<serde_json::Value> = pred
         .detections
         .iter()
@@ -165,14 +204,13 @@ pub async fn predict(
         })
         .collect();
     let det = pool.model();
-    Ok(Json(json!({
+    json!({
         "model": {"name": pool.name, "version": version, "source": pool.source, "backend": det.backend, "imgsz": det.imgsz},
-        "image": {"width": w, "height": h},
+        "image": {"width": found.width, "height": found.height},
         "detections": detections,
-        "timings_ms": {"decode": decode_ms, "preprocess": pred.preprocess_ms, "inference": pred.inference_ms,
+        "timings_ms": {"decode": found.decode_ms, "preprocess": pred.preprocess_ms, "inference": pred.inference_ms,
                         "postprocess": pred.postprocess_ms, "total": total_ms},
-    }))
-    .into_response())
+    })
 }
 
 /// `task=segment`: the defect regions of the segmenter's mask as detections (box,

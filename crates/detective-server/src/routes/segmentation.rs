@@ -6,112 +6,19 @@
 //! overlay, and Dice and IoU against the sample's ground-truth mask when it has one.
 //! Runs on the CPU (Burn); checkpoints are read from the run folder.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
-use base64::Engine;
-use detective_ml::segment::args::SegTrainArgs;
-use detective_ml::segment::loader::{SegSample, seg_samples};
-use detective_ml::segment::segmenter::Segmenter;
-use detective_vision::{DecodeLimits, Frame, GrayFrame};
-use serde::Deserialize;
+use detective_ops::segmentation_lab::{self, CompareRequest};
 use serde_json::{Value, json};
 
 use crate::auth::{Can, Predict, Read};
-use crate::problem::{ApiError, ApiJson, ApiResult};
+use crate::problem::{ApiJson, ApiResult};
 use crate::state::AppState;
-
-/// Samples listed per run.
-const MAX_SAMPLES: usize = 200;
-
-/// A run name a client may use: one plain path segment.
-fn plain(name: &str) -> bool {
-    detective_core::names::check_segment("run", name).is_ok()
-}
-
-/// The epochs with a checkpoint in `run/weights/`, ascending.
-fn epochs_of(run: &Path) -> Vec<usize> {
-    let mut v: Vec<usize> = std::fs::read_dir(run.join("weights"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.strip_prefix("epoch_")?.strip_suffix(".bpk")?.parse().ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort_unstable();
-    v
-}
-
-/// A run folder by name, with its training settings.
-fn run_dir(st: &AppState, run: &str) -> Result<(PathBuf, SegTrainArgs), ApiError> {
-    if !plain(run) {
-        return Err(ApiError::bad_request(format!("{run:?} is not a run name")));
-    }
-    let dir = st.settings.segment_runs.join(run);
-    let text = std::fs::read_to_string(dir.join("args.yaml"))
-        .map_err(|_| ApiError::not_found(format!("no segmentation run {run:?} under the runs folder")))?;
-    let args: SegTrainArgs = serde_norway::from_str(&text)
-        .map_err(|_| ApiError::not_found(format!("{run:?} is not a segmentation run (its args.yaml)")))?;
-    Ok((dir, args))
-}
-
-/// The validation (else test) samples of a run's dataset, and the split's name.
-fn samples_of(args: &SegTrainArgs) -> (String, Vec<SegSample>) {
-    let Ok(ds) = detective_data::YoloDataset::load(&args.data) else {
-        return (String::new(), Vec::new());
-    };
-    for split in ["val", "test"] {
-        let s = seg_samples(&ds, split);
-        if !s.is_empty() {
-            return (split.to_string(), s);
-        }
-    }
-    (String::new(), Vec::new())
-}
-
-fn sample_name(s: &SegSample) -> String {
-    s.image
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
 
 /// Segmentation runs, newest first.
 #[utoipa::path(get, path = "/api/segmentation/runs", responses((status = 200, description = "{items}")), security(("bearer" = [])))]
 pub async fn runs(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {
-    let root = st.settings.segment_runs.clone();
-    let items = tokio::task::spawn_blocking(move || {
-        let mut runs: Vec<(std::time::SystemTime, Value)> = Vec::new();
-        for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let dir = e.path();
-            let Ok(text) = std::fs::read_to_string(dir.join("args.yaml")) else {
-                continue;
-            };
-            let Ok(args) = serde_norway::from_str::<SegTrainArgs>(&text) else {
-                continue;
-            };
-            let epochs = epochs_of(&dir);
-            if !plain(&name) || epochs.is_empty() {
-                continue;
-            }
-            let when = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
-            runs.push((
-                when,
-                json!({"name": name, "epochs": epochs, "imgsz": args.imgsz, "threshold": args.threshold,
-                       "data": args.data.display().to_string()}),
-            ));
-        }
-        runs.sort_by_key(|r| std::cmp::Reverse(r.0));
-        runs.into_iter().map(|(_, v)| v).collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("listing runs: {e}")))?;
+    let items = segmentation_lab::runs(&st.settings.segment_runs).await?;
     Ok(Json(
         json!({"items": items, "root": st.settings.segment_runs.display().to_string()}),
     ))
@@ -126,76 +33,8 @@ pub async fn samples(
     _: Can<Read>,
     UrlPath(run): UrlPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let (_, args) = run_dir(&st, &run)?;
-    let (split, samples) = tokio::task::spawn_blocking(move || samples_of(&args))
-        .await
-        .map_err(|e| ApiError::internal(format!("reading samples: {e}")))?;
-    let items: Vec<Value> = samples
-        .iter()
-        .take(MAX_SAMPLES)
-        .map(|s| json!({"name": sample_name(s), "has_mask": s.mask.is_some()}))
-        .collect();
+    let (split, items) = segmentation_lab::samples(&st.settings.segment_runs, &run).await?;
     Ok(Json(json!({"split": split, "items": items})))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompareRequest {
-    pub run: String,
-    /// One or two epochs with a checkpoint.
-    pub epochs: Vec<usize>,
-    /// A sample of the run's validation split, by file name…
-    pub sample: Option<String>,
-    /// …or an uploaded image, base64.
-    pub image: Option<String>,
-    /// Pixel threshold (default: the run's).
-    pub threshold: Option<f32>,
-}
-
-fn png_url(bytes: Vec<u8>) -> String {
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
-
-/// One checkpoint's view of the image.
-fn view(
-    seg: &Segmenter,
-    frame: &Frame,
-    truth: Option<&GrayFrame>,
-    imgsz: u32,
-    threshold: f32,
-) -> Result<Value, ApiError> {
-    let t0 = Instant::now();
-    let probs = seg
-        .probabilities(frame, imgsz)
-        .map_err(|e| ApiError::internal(format!("segmentation: {e}")))?;
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let enc = |e: detective_vision::VisionError| ApiError::internal(format!("drawing: {e}"));
-    let heat = detective_vision::overlay::heatmap(&probs, frame.width(), frame.height()).map_err(enc)?;
-    let overlay = detective_vision::overlay::blend_heatmap(frame, &probs, 0.45).map_err(enc)?;
-    let defect_pixels = probs.iter().filter(|&&p| p >= threshold).count();
-    let (dice, iou) = match truth {
-        Some(t) => {
-            let mut c = detective_ml::metrics::PixelCounts::default();
-            for (&p, &m) in probs.iter().zip(&t.data) {
-                match (p >= threshold, m >= 128) {
-                    (true, true) => c.tp += 1,
-                    (true, false) => c.fp += 1,
-                    (false, true) => c.fn_ += 1,
-                    (false, false) => {}
-                }
-            }
-            (Some(c.dice()), Some(c.iou()))
-        }
-        None => (None, None),
-    };
-    Ok(json!({
-        "heatmap": png_url(detective_vision::encode::encode_png(&heat).map_err(enc)?),
-        "overlay": png_url(detective_vision::encode::encode_png(&overlay).map_err(enc)?),
-        "dice": dice, "iou": iou, "defect_pixels": defect_pixels, "ms": ms,
-    }))
 }
 
 /// An image through one or two checkpoints of a run.
@@ -207,74 +46,6 @@ pub async fn compare(
     _: Can<Predict>,
     ApiJson(req): ApiJson<CompareRequest>,
 ) -> ApiResult<Json<Value>> {
-    let (dir, args) = run_dir(&st, &req.run)?;
-    if req.epochs.is_empty() || req.epochs.len() > 2 {
-        return Err(ApiError::bad_request("give one or two epochs to compare"));
-    }
-    let available = epochs_of(&dir);
-    if let Some(e) = req.epochs.iter().find(|e| !available.contains(e)) {
-        return Err(ApiError::not_found(format!(
-            "run {} has no checkpoint of epoch {e}",
-            req.run
-        )));
-    }
-    let threshold = req.threshold.unwrap_or(args.threshold);
-    if !(threshold > 0.0 && threshold < 1.0) {
-        return Err(ApiError::bad_request("threshold must be within (0, 1)"));
-    }
-    let limits: DecodeLimits = st.settings.limits;
-    let out = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let (frame, truth) = match (&req.sample, &req.image) {
-            (Some(name), None) => {
-                let (_, samples) = samples_of(&args);
-                let s = samples
-                    .iter()
-                    .find(|s| sample_name(s) == *name)
-                    .ok_or_else(|| ApiError::not_found(format!("no sample {name:?} in the run's dataset")))?;
-                let (frame, mask) = detective_ml::segment::loader::load_pair(s, &limits)
-                    .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-                (frame, s.mask.is_some().then_some(mask))
-            }
-            (None, Some(b64)) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| ApiError::bad_request("image is not base64"))?;
-                let frame = detective_vision::decode_image(&bytes, &limits)
-                    .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
-                (frame, None)
-            }
-            _ => return Err(ApiError::bad_request("give either `sample` or `image`")),
-        };
-        let mut results = Vec::new();
-        for &epoch in &req.epochs {
-            let seg = Segmenter::load(&dir.join("weights").join(format!("epoch_{epoch}.bpk")))
-                .map_err(|e| ApiError::internal(format!("epoch {epoch}: {e}")))?;
-            let mut v = view(&seg, &frame, truth.as_ref(), args.imgsz, threshold)?;
-            v["epoch"] = epoch.into();
-            results.push(v);
-        }
-        let enc = |e: detective_vision::VisionError| ApiError::internal(format!("encoding: {e}"));
-        Ok(json!({
-            "input": png_url(detective_vision::encode::encode_png(&frame).map_err(enc)?),
-            "truth": match &truth {
-                Some(t) => Value::String(png_url(detective_vision::encode::encode_gray_png(t).map_err(enc)?)),
-                None => Value::Null,
-            },
-            "threshold": threshold, "device": "cpu", "results": results,
-        }))
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("compare: {e}")))??;
+    let out = segmentation_lab::compare(&st.settings.segment_runs, &st.settings.limits, req).await?;
     Ok(Json(out))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn run_and_sample_names_must_be_plain() {
-        assert!(super::plain("seg-run_2.v1"));
-        for bad in ["", "..", "../runs", "a/b", ".hidden", "x y"] {
-            assert!(!super::plain(bad), "{bad}");
-        }
-    }
 }

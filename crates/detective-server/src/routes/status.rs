@@ -1,12 +1,10 @@
 //! Health, metrics (JSON and Prometheus text) and the served model's status.
 
-use std::fmt::Write;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use detective_core::Stage;
+use detective_core::{Stage, Task};
 use detective_ops::registry;
 use serde::Serialize;
 use serde_json::json;
@@ -45,6 +43,14 @@ fn up(latency: std::time::Duration, detail: String) -> Component {
     }
 }
 
+fn up_without_latency(detail: String) -> Component {
+    Component {
+        status: "up",
+        latency_ms: None,
+        detail,
+    }
+}
+
 fn down(detail: String) -> Component {
     Component {
         status: "down",
@@ -66,11 +72,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
         Err(e) => down(e.to_string()),
     };
     let model = match &st.served.pool() {
-        Some(p) => Component {
-            status: "up",
-            latency_ms: None,
-            detail: format!("{} ({}, {})", p.name, p.model().backend, p.source),
-        },
+        Some(p) => up_without_latency(format!("{} ({}, {})", p.name, p.model().backend, p.source)),
         None => down("no model loaded".into()),
     };
     let ok = [&database, &object_store, &model].iter().all(|c| c.status == "up");
@@ -119,88 +121,27 @@ pub async fn metrics(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json
 /// Prometheus text exposition of the same figures (scrape with a viewer key:
 /// `authorization: {credentials: KEY}` in the scrape config).
 pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Response> {
-    let s = detective_store::predictions::stats(&st.db).await?;
-    let c = &st.counters;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    };
-    metric(
-        "detective_predictions_total",
-        "counter",
-        "Predictions stored in the log.",
-        s.predictions_total as f64,
-    );
-    metric(
-        "detective_predictions_today",
-        "gauge",
-        "Predictions captured today (UTC).",
-        s.predictions_today as f64,
-    );
-    metric(
-        "detective_defect_rate_today",
-        "gauge",
-        "Defective share of today's predictions.",
-        s.defect_rate_today,
-    );
-    metric(
-        "detective_ingest_rate_per_second",
-        "gauge",
-        "Predictions received per second over the last minute.",
-        s.ingest_rate_per_s,
-    );
-    metric(
-        "detective_uncertain_queue",
-        "gauge",
-        "Uncertain predictions waiting for a label.",
-        s.uncertain_queue as f64,
-    );
-    metric(
-        "detective_log_batches_total",
-        "counter",
-        "POST /api/log batches accepted by this process.",
-        Counters::get(&c.log_batches) as f64,
-    );
-    metric(
-        "detective_predict_requests_total",
-        "counter",
-        "Predictions served by this process.",
-        Counters::get(&c.predict_requests) as f64,
-    );
-    metric(
-        "detective_predict_rejected_total",
-        "counter",
-        "Predict requests refused because the pool was full.",
-        Counters::get(&c.predict_rejected_busy) as f64,
-    );
-    metric(
-        "detective_uploads_total",
-        "counter",
-        "Images stored through uploads by this process.",
-        Counters::get(&c.uploads) as f64,
-    );
-    type CameraFigure = fn(&detective_store::predictions::CameraStatus) -> Option<f64>;
-    let per_camera: [(&str, &str, CameraFigure); 2] = [
-        (
-            "detective_camera_fps",
-            "Frames per second reported by the camera's agent.",
-            |c| c.fps,
-        ),
-        (
-            "detective_camera_inference_ms",
-            "Inference time reported by the camera's agent.",
-            |c| c.inference_ms,
-        ),
-    ];
-    for (name, help, figure) in per_camera {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for cam in &s.cameras {
-            if let Some(v) = figure(cam) {
-                let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", cam.id);
-            }
-        }
-    }
+    let stats = detective_store::predictions::stats(&st.db).await?;
+    let out = crate::prometheus::exposition(&stats, &st.counters);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// The model this process serves for `task` (stage None), when it serves one.
+fn served_by_this_process(st: &AppState, task: Task) -> Option<serde_json::Value> {
+    match task {
+        Task::Segment => st.segmenter.as_ref().map(|p| {
+            let m = p.model();
+            json!({"task": task, "name": p.name, "version": null, "stage": Stage::None,
+                   "metrics": {}, "source": p.source, "backend": m.backend(),
+                   "imgsz": m.imgsz(), "classes": m.names()})
+        }),
+        Task::Detect => st.served.get().map(|(p, version)| {
+            let d = p.model();
+            json!({"task": task, "name": p.name, "version": version, "stage": Stage::None,
+                   "metrics": {}, "source": p.source, "backend": d.backend,
+                   "imgsz": d.imgsz, "classes": d.names})
+        }),
+    }
 }
 
 /// Active model per task: the registry's Production version (with the names of
@@ -210,31 +151,16 @@ pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<R
 pub async fn model_status(State(st): State<AppState>, _: Can<FetchModel>) -> ApiResult<Json<serde_json::Value>> {
     let production = registry::production(&st.db, &st.objects).await?;
     let mut models: Vec<serde_json::Value> = Vec::new();
-    for task in ["detect", "segment"] {
-        if let Some((v, files)) = production.iter().find(|(v, _)| v.task == task) {
+    for task in Task::ALL.iter().copied() {
+        let registered = production.iter().find(|(v, _)| v.task == task.as_str());
+        if let Some((v, files)) = registered {
             models.push(
                 json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,
                                 "metrics": v.metrics, "source": "registry", "files": files,
                                 "checksums": v.params.get("files")}),
             );
-        } else if task == "segment"
-            && let Some(p) = &st.segmenter
-        {
-            let m = p.model();
-            models.push(
-                json!({"task": task, "name": p.name, "version": null, "stage": Stage::None,
-                                "metrics": {}, "source": p.source, "backend": m.backend(),
-                                "imgsz": m.imgsz(), "classes": m.names()}),
-            );
-        } else if task == "detect"
-            && let Some((p, version)) = st.served.get()
-        {
-            let d = p.model();
-            models.push(
-                json!({"task": task, "name": p.name, "version": version, "stage": Stage::None,
-                                "metrics": {}, "source": p.source, "backend": d.backend,
-                                "imgsz": d.imgsz, "classes": d.names}),
-            );
+        } else if let Some(m) = served_by_this_process(&st, task) {
+            models.push(m);
         }
     }
     Ok(Json(json!({ "models": models })))

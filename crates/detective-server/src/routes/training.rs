@@ -102,8 +102,17 @@ pub async fn events(
     _: Can<Read>,
     Path(id): Path<i64>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
-    use futures::StreamExt;
     training::get(&st.db, id).await?;
+    let stream = job_events(st.db.clone(), id);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Polls job `id` every 0.7 s and yields what changed, until it ends.
+fn job_events(
+    db: detective_store::Db,
+    id: i64,
+) -> impl futures::Stream<Item = Result<Event, std::convert::Infallible>> {
+    use futures::StreamExt;
     let seen = Seen {
         stamp: String::new(),
         epochs: 0,
@@ -111,8 +120,7 @@ pub async fn events(
         log_tail: String::new(),
         ended: false,
     };
-    let db = st.db.clone();
-    let stream = futures::stream::unfold((seen, db, true), move |(mut seen, db, first)| async move {
+    futures::stream::unfold((seen, db, true), move |(mut seen, db, first)| async move {
         if seen.ended {
             return None;
         }
@@ -129,8 +137,7 @@ pub async fn events(
         Some((futures::stream::iter(events), (seen, db, false)))
     })
     .flatten()
-    .map(Ok);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    .map(Ok)
 }
 
 /// The events that bring a client from `seen` to `job`.
