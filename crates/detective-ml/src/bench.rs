@@ -231,6 +231,7 @@ mod tests {
 
     #[test]
     fn timing_percentiles_come_from_sorted_runs() {
+        let _serial = crate::burn_test_lock();
         let t = Timing::from_ms(vec![5.0, 1.0, 3.0, 2.0, 4.0], 2);
         assert_eq!(t.median_ms, 3.0);
         assert_eq!(t.p95_ms, 5.0);
@@ -239,6 +240,7 @@ mod tests {
 
     #[test]
     fn train_bench_refuses_bad_sizes_and_runs_a_tiny_step() {
+        let _serial = crate::burn_test_lock();
         assert!(bench_train(Scale::N, 50, 1, 0, 1).is_err());
         let b = bench_train(Scale::N, 64, 1, 0, 1).unwrap();
         assert_eq!(b.step.runs, 1);

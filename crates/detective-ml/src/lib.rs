@@ -24,11 +24,12 @@ pub use detect::engine::{Engine, PredictOptions, Prediction};
 pub use detect::onnx_detector::OnnxDetector;
 pub use error::MlError;
 
-/// Held by the unit tests that take gradients: Burn's autodiff graph is shared by the
-/// test harness's threads, and two backward passes at once now and then leave one test
-/// with all-zero gradients.
+/// Held by every unit test that runs Burn: two Burn computations at once in the
+/// test harness's threads now and then leave one of them with all-zero values
+/// (first seen with two backward passes, later also with a forward-only
+/// reference), so the tests that run Burn take turns.
 #[cfg(test)]
-pub(crate) fn autodiff_test_lock() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn burn_test_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -198,6 +198,7 @@ mod tests {
 
     #[test]
     fn ciou_of_identical_boxes_is_one_and_of_far_boxes_negative() {
+        let _serial = crate::burn_test_lock();
         let a = [10.0, 10.0, 50.0, 30.0];
         assert!((ciou(a, a) - 1.0).abs() < 1e-5);
         assert!(ciou(a, [100.0, 100.0, 120.0, 140.0]) < 0.0);
@@ -205,6 +206,7 @@ mod tests {
 
     #[test]
     fn only_anchors_inside_the_box_become_positive_and_at_most_topk() {
+        let _serial = crate::burn_test_lock();
         let points = grid(10, 8.0);
         let gt = GtBox {
             class: 1,
@@ -227,6 +229,7 @@ mod tests {
 
     #[test]
     fn thin_box_between_anchor_rows_gets_candidates_from_the_widened_region() {
+        let _serial = crate::burn_test_lock();
         let points = grid(10, 8.0); // anchor centres at 4, 12, 20, …
         // 2 px high, between the rows at y = 12 and y = 20: no centre strictly inside
         let gt = GtBox {
@@ -254,6 +257,7 @@ mod tests {
 
     #[test]
     fn anchor_claimed_by_two_boxes_goes_to_the_one_it_overlaps_most() {
+        let _serial = crate::burn_test_lock();
         let points = vec![[20.0, 20.0]];
         let boxes = vec![[10.0, 10.0, 30.0, 30.0]];
         let scores = vec![0.5, 0.5];
@@ -274,6 +278,7 @@ mod tests {
 
     #[test]
     fn image_without_boxes_has_no_positives() {
+        let _serial = crate::burn_test_lock();
         let points = grid(4, 8.0);
         let boxes = vec![[0.0, 0.0, 8.0, 8.0]; points.len()];
         let a = assign(&AssignerConfig::default(), &[0.9; 16], 1, &boxes, &points, &[]);

@@ -120,6 +120,7 @@ mod tests {
 
     #[test]
     fn bundled_model_is_small_and_loads_from_a_fresh_cache() {
+        let _serial = crate::burn_test_lock();
         assert!(ONNX.len() + BPK.len() + JSON.len() <= 15 * 1024 * 1024);
         let root = tempfile::tempdir().unwrap();
         let bpk = checkpoint_in(root.path()).unwrap();
@@ -137,6 +138,7 @@ mod tests {
 
     #[test]
     fn only_the_word_bundled_selects_it() {
+        let _serial = crate::burn_test_lock();
         assert!(is_bundled(Path::new("bundled")));
         assert!(!is_bundled(Path::new("./bundled.onnx")));
         assert_eq!(resolve(Path::new("x.onnx")).unwrap(), PathBuf::from("x.onnx"));

@@ -301,6 +301,7 @@ mod tests {
 
     #[test]
     fn parameter_counts_match_ultralytics_yolov8n_and_s_on_coco() {
+        let _serial = crate::burn_test_lock();
         // Ultralytics' model summaries for yolov8n.yaml / yolov8s.yaml with 80 classes
         // count 16 more: the DFL's fixed 1×1 convolution (weights 0..15), which we
         // compute as an expectation instead of storing.
@@ -335,6 +336,7 @@ mod tests {
 
     #[test]
     fn forward_gives_ultralytics_export_layout() {
+        let _serial = crate::burn_test_lock();
         let device = Device::flex();
         let model = YoloV8::new(
             &YoloConfig {
@@ -360,7 +362,7 @@ mod tests {
 
     #[test]
     fn every_trainable_tensor_receives_a_gradient() {
-        let _serial = crate::autodiff_test_lock();
+        let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
         let model = YoloV8::new(
             &YoloConfig {

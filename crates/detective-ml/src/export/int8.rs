@@ -216,6 +216,7 @@ mod tests {
 
     #[test]
     fn calibration_picks_spread_over_the_whole_list() {
+        let _serial = crate::burn_test_lock();
         let images: Vec<PathBuf> = (0..10).map(|i| PathBuf::from(format!("{i}.png"))).collect();
         let picked = pick_calibration(&images, 3);
         assert_eq!(

@@ -532,6 +532,7 @@ mod tests {
 
     #[test]
     fn names_metadata_is_a_python_dict_our_parser_reads() {
+        let _serial = crate::burn_test_lock();
         let names = vec!["scratch".to_string(), "rolled-in_scale".into(), "it's".into()];
         let text = names_metadata(&names);
         assert_eq!(text, "{0: 'scratch', 1: 'rolled-in_scale', 2: \"it's\"}");

@@ -469,6 +469,7 @@ mod tests {
 
     #[test]
     fn exp_approx_is_accurate_over_the_float_range() {
+        let _serial = crate::burn_test_lock();
         let mut worst = 0.0f64;
         let mut x = -87.0f32;
         while x < 88.0 {
@@ -486,7 +487,7 @@ mod tests {
     /// running statistics, in training and in inference.
     #[test]
     fn matches_burn_batch_norm_and_silu() {
-        let _serial = crate::autodiff_test_lock();
+        let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
         for &(b, c, h, w) in &[
             (2usize, 3usize, 5usize, 7usize),
@@ -547,6 +548,7 @@ mod tests {
 
     #[test]
     fn runs_on_the_plain_backend_with_running_statistics() {
+        let _serial = crate::burn_test_lock();
         let device = Device::flex();
         let bn = BatchNormConfig::new(4).with_epsilon(1e-3).init(&device);
         let y = Tensor::<4>::random([2, 4, 3, 3], Distribution::Normal(0.0, 1.0), &device);

@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn matches_burn_conv2d_forward_and_gradients() {
-        let _serial = crate::autodiff_test_lock();
+        let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
         for &(n, cin, h, w, cout, k, s, p) in CASES {
             let x0 = rand([n, cin, h, w], &device);
@@ -540,6 +540,7 @@ mod tests {
 
     #[test]
     fn works_without_autodiff_and_without_input_grad() {
+        let _serial = crate::burn_test_lock();
         let device = Device::flex();
         let x = rand([2, 3, 8, 8], &device);
         let w = rand([4, 3, 3, 3], &device);
@@ -548,7 +549,7 @@ mod tests {
         assert!(max_rel(a, b) <= 1e-4);
 
         // Input not requiring grad (first layer): only the weight gradient is produced.
-        let _serial = crate::autodiff_test_lock();
+        let _serial = crate::burn_test_lock();
         let ad = Device::flex().autodiff();
         let x = rand([2, 3, 8, 8], &ad);
         let w = rand([4, 3, 3, 3], &ad).require_grad();
@@ -561,8 +562,9 @@ mod tests {
     #[test]
     #[ignore = "benchmark; run in release"]
     fn bench_vs_burn_conv2d() {
+        let _serial = crate::burn_test_lock();
         use std::time::Instant;
-        let _serial = crate::autodiff_test_lock();
+        let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
         // (label, Cin, H, Cout, k, stride, pad) at batch 16 (YOLOv8n, imgsz 320).
         let shapes: &[(&str, usize, usize, usize, usize, usize, usize)] = &[

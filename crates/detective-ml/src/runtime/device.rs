@@ -95,6 +95,7 @@ mod tests {
 
     #[test]
     fn ultralytics_device_spellings_parse() {
+        let _serial = crate::burn_test_lock();
         assert_eq!("cpu".parse::<ComputeDevice>().unwrap(), ComputeDevice::Cpu);
         assert_eq!("CPU".parse::<ComputeDevice>().unwrap(), ComputeDevice::Cpu);
         assert_eq!("0".parse::<ComputeDevice>().unwrap(), ComputeDevice::Cuda(0));
@@ -108,6 +109,7 @@ mod tests {
 
     #[test]
     fn cpu_is_the_flex_backend_with_or_without_autodiff() {
+        let _serial = crate::burn_test_lock();
         let d = ComputeDevice::Cpu.burn_device().unwrap();
         assert!(is_flex(&d));
         assert!(is_flex(&d.autodiff()));
@@ -116,6 +118,7 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_says_how_to_build_it() {
+        let _serial = crate::burn_test_lock();
         let e = ComputeDevice::Cuda(0).burn_device().unwrap_err().to_string();
         assert!(e.contains("--features cuda"), "{e}");
     }

@@ -85,6 +85,7 @@ mod tests {
 
     #[test]
     fn loss_matches_hand_computed_bce_and_dice() {
+        let _serial = crate::burn_test_lock();
         let logits = vec![2.0f32, -1.0, 0.0, 3.0];
         let targets = vec![1.0f32, 0.0, 1.0, 0.0];
         let (total, items) = segmentation_loss(
@@ -109,6 +110,7 @@ mod tests {
 
     #[test]
     fn confident_correct_prediction_has_near_zero_loss() {
+        let _serial = crate::burn_test_lock();
         let (_, items) = segmentation_loss(
             t(vec![20.0, -20.0, -20.0, 20.0], [1, 1, 2, 2]),
             t(vec![1.0, 0.0, 0.0, 1.0], [1, 1, 2, 2]),
@@ -126,6 +128,7 @@ mod tests {
 
     #[test]
     fn dice_is_the_mean_of_the_channels_dice() {
+        let _serial = crate::burn_test_lock();
         // channel 0 perfect, channel 1 all wrong: Dice loss ≈ (0 + 1) / 2
         let logits = vec![20.0, -20.0, -20.0, 20.0, -20.0, -20.0, 20.0, 20.0];
         let targets = vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0];
@@ -136,6 +139,7 @@ mod tests {
 
     #[test]
     fn per_image_dice_weighs_each_image_alike_and_batch_dice_each_pixel() {
+        let _serial = crate::burn_test_lock();
         // image 0: a 3-pixel defect found; image 1: a 1-pixel defect missed
         let logits = vec![20.0, 20.0, 20.0, -20.0, -20.0, -20.0, -20.0, -20.0];
         let targets = vec![1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0];
@@ -152,6 +156,7 @@ mod tests {
 
     #[test]
     fn dice_scope_names_round_trip() {
+        let _serial = crate::burn_test_lock();
         for s in [DiceScope::Batch, DiceScope::Image] {
             assert_eq!(DiceScope::from_name(s.name()), Some(s));
         }

@@ -218,6 +218,7 @@ mod tests {
 
     #[test]
     fn output_has_one_logit_map_per_class_at_input_resolution() {
+        let _serial = crate::burn_test_lock();
         let d = device();
         for classes in [1, 3] {
             let m = UNetTiny::new(
@@ -234,6 +235,7 @@ mod tests {
 
     #[test]
     fn parameter_count_is_tiny() {
+        let _serial = crate::burn_test_lock();
         let m = UNetTiny::new(&UNetConfig::default(), &device());
         let n = m.num_params();
         assert!((400_000..600_000).contains(&n), "{n}");
@@ -241,6 +243,7 @@ mod tests {
 
     #[test]
     fn depth_to_space_matches_pixel_shuffle_order() {
+        let _serial = crate::burn_test_lock();
         let d = device();
         // one output channel, r = 2: input channel k = i*2 + j lands at (i, j)
         let x = Tensor::<4>::from_data(

@@ -247,6 +247,7 @@ mod tests {
 
     #[test]
     fn per_class_maps_give_regions_of_their_own_class() {
+        let _serial = crate::burn_test_lock();
         let names = vec!["crack".to_string(), "spot".to_string()];
         // crack on the left, spot on the right; where the crack's map is weakly
         // raised under the spot, the spot's higher map wins
@@ -268,6 +269,7 @@ mod tests {
 
     #[test]
     fn one_map_gives_class_zero_regions_and_mismatched_maps_are_refused() {
+        let _serial = crate::burn_test_lock();
         let names = vec!["defect".to_string()];
         let seg = segment_maps(&[block(8, 8, [2, 2, 6, 6], 0.7, 0.0)], &names, 8, 8, 0.5).unwrap();
         assert_eq!(seg.detections.len(), 1);

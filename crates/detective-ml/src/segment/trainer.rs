@@ -745,6 +745,7 @@ mod tests {
 
     #[test]
     fn the_weight_average_spans_about_two_epochs() {
+        let _serial = crate::burn_test_lock();
         let mut ema = seg_ema(vec![vec![0.0]], 50);
         // once warmed up, the decay is 1 − 1/(2·50)
         ema.updates = 5_000;

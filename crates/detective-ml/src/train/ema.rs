@@ -50,6 +50,7 @@ mod tests {
 
     #[test]
     fn first_update_copies_the_model_and_later_ones_blend() {
+        let _serial = crate::burn_test_lock();
         let mut ema = Ema::new(vec![vec![0.0]]);
         ema.update(&[vec![1.0]]);
         // decay at update 1 is ~0.0005: nearly a copy

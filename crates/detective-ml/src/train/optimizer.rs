@@ -200,6 +200,7 @@ mod tests {
 
     #[test]
     fn adamw_first_step_moves_each_weight_by_lr_against_the_gradient_sign() {
+        let _serial = crate::burn_test_lock();
         let infos = [info(ParamKind::Bias, 2)];
         let mut values = vec![vec![1.0f32, -1.0]];
         let grads = vec![Some(vec![0.5f32, -2.0])];
@@ -211,6 +212,7 @@ mod tests {
 
     #[test]
     fn weight_decay_applies_to_weights_only() {
+        let _serial = crate::burn_test_lock();
         let infos = [
             info(ParamKind::Weight, 1),
             info(ParamKind::NormWeight, 1),
@@ -227,6 +229,7 @@ mod tests {
 
     #[test]
     fn sgd_nesterov_matches_pytorch_for_two_steps() {
+        let _serial = crate::burn_test_lock();
         // torch.optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True), p=1, grads 1 then 1:
         // step1: buf=1, p = 1 - 0.1*(1+0.9) = 0.81; step2: buf=1.9, p = 0.81 - 0.1*(1+1.71) = 0.539
         let infos = [info(ParamKind::Bias, 1)];
@@ -240,6 +243,7 @@ mod tests {
 
     #[test]
     fn global_norm_clipping_scales_all_gradients_together() {
+        let _serial = crate::burn_test_lock();
         let mut grads = vec![Some(vec![30.0f32]), None, Some(vec![40.0])];
         let norm = clip_global_norm(&mut grads, 10.0);
         assert!((norm - 50.0).abs() < 1e-4);

@@ -7,6 +7,6 @@
 mod common;
 
 mod api;
-// mod openapi_compat;
+mod openapi_compat;
 mod roles;
 mod training;
