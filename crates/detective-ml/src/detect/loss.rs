@@ -275,7 +275,6 @@ mod tests {
     /// a dark background, one per image.
     #[test]
     fn fitting_one_batch_drives_every_loss_down() {
-        let _serial = crate::burn_test_lock();
         let (s, batch, nc) = (64usize, 2usize, 2usize);
         let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();

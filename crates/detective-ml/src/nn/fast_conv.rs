@@ -549,7 +549,6 @@ mod tests {
         assert!(max_rel(a, b) <= 1e-4);
 
         // Input not requiring grad (first layer): only the weight gradient is produced.
-        let _serial = crate::burn_test_lock();
         let ad = Device::flex().autodiff();
         let x = rand([2, 3, 8, 8], &ad);
         let w = rand([4, 3, 3, 3], &ad).require_grad();
@@ -562,7 +561,6 @@ mod tests {
     #[test]
     #[ignore = "benchmark; run in release"]
     fn bench_vs_burn_conv2d() {
-        let _serial = crate::burn_test_lock();
         use std::time::Instant;
         let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
