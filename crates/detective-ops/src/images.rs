@@ -153,6 +153,36 @@ pub async fn ingest(
     store(db, objects, &checked, at).await
 }
 
+/// Largest page of [`list`].
+pub const MAX_PAGE: usize = 1000;
+
+/// Images matching `filter`, oldest first, after `cursor` (the `next` of the
+/// previous page); with the cursor of the next page.
+pub async fn list(
+    db: &Db,
+    filter: &detective_store::images::ImageFilter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<ImageRow>, Option<String>), OpsError> {
+    let after = cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| OpsError::invalid("cursor is not one this API returned"))
+        })
+        .transpose()?;
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(OpsError::invalid(format!("limit must be within 1..{MAX_PAGE}")));
+    }
+    Ok(detective_store::images::list(db, filter, after, limit).await?)
+}
+
+/// The stored bytes of image `id` and its content type.
+pub async fn file(db: &Db, objects: &Objects, id: i64) -> Result<(String, Bytes), OpsError> {
+    let img = detective_store::images::get(db, id).await?;
+    let bytes = objects.get(&img.object_key).await?;
+    Ok((img.content_type, bytes))
+}
+
 /// What became of one file of an upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -83,6 +83,12 @@ fn check_id(id: &str) -> Result<(), OpsError> {
     }
 }
 
+/// The log's totals and rates (every replica's), the labeling queue's size
+/// and the cameras' last reports.
+pub async fn stats(db: &Db) -> Result<predictions::LogStats, OpsError> {
+    Ok(predictions::stats(db).await?)
+}
+
 /// One logged prediction.
 pub async fn get(db: &Db, id: &str) -> Result<LogRow, OpsError> {
     check_id(id)?;

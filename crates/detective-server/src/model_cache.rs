@@ -16,6 +16,13 @@ use tokio::sync::Mutex;
 use crate::PredictorPool;
 use crate::problem::ApiError;
 
+impl Drop for ModelCache {
+    fn drop(&mut self) {
+        // Best effort: the files are copies of the object store's.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Loaded registry models kept at once.
 const KEEP: usize = 3;
 
@@ -30,9 +37,12 @@ pub struct ModelCache {
 }
 
 impl ModelCache {
+    /// A cache in a folder of its own under `dir`: `name@version` names
+    /// different files in different registries (two servers, or two test
+    /// databases, on one machine), so two caches never share a file.
     pub fn new(dir: PathBuf, threads: usize, workers: usize, max_waiting: usize) -> Self {
         ModelCache {
-            dir,
+            dir: dir.join(uuid::Uuid::new_v4().simple().to_string()),
             threads,
             workers,
             max_waiting,

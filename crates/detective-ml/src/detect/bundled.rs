@@ -96,7 +96,28 @@ pub fn checkpoint_in(root: &Path) -> Result<PathBuf, MlError> {
         write_atomic(&bpk, BPK)?;
         write_atomic(&onnx, ONNX)?;
     }
+    keep_export_fresh(&bpk, &onnx)?;
     Ok(bpk)
+}
+
+/// Makes the ONNX at least as new as the checkpoint. Two unpackers at once
+/// (threads or processes) can leave the ONNX older: a renamed file keeps the
+/// time it was written, and the other's checkpoint may be written in between.
+/// A loader would then take the export for stale and run Burn instead of ONNX
+/// Runtime.
+fn keep_export_fresh(bpk: &Path, onnx: &Path) -> Result<(), MlError> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(o), Some(w)) = (modified(onnx), modified(bpk))
+        && o < w
+    {
+        let err = |e: std::io::Error| MlError::Model {
+            path: onnx.display().to_string(),
+            reason: format!("refreshing the bundled export: {e}"),
+        };
+        let f = std::fs::OpenOptions::new().write(true).open(onnx).map_err(err)?;
+        f.set_modified(std::time::SystemTime::now().max(w)).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// Path of the bundled checkpoint in the default cache root.
@@ -134,6 +155,20 @@ mod tests {
         assert_eq!(meta.names, ["scratch", "spot", "crack", "dent"]);
         assert_eq!(meta.imgsz, 320);
         let _ = Detector::load(&bpk, None, 1).unwrap();
+    }
+
+    #[test]
+    fn an_export_left_older_than_the_checkpoint_is_made_fresh_again() {
+        let root = tempfile::tempdir().unwrap();
+        let bpk = checkpoint_in(root.path()).unwrap();
+        let onnx = bpk.with_extension("onnx");
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let f = std::fs::OpenOptions::new().write(true).open(&onnx).unwrap();
+        f.set_modified(old).unwrap();
+        drop(f);
+        checkpoint_in(root.path()).unwrap();
+        let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+        assert!(modified(&onnx) >= modified(&bpk), "the export counts as fresh again");
     }
 
     #[test]

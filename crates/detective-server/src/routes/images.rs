@@ -11,7 +11,7 @@
 use axum::Json;
 use axum::extract::State;
 use detective_ops::images::{Upload, UploadReport, UploadResult, file_stem, plain_file_name};
-use detective_store::images::{ImageFilter, ImageRow};
+use detective_store::images::ImageFilter;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -95,25 +95,13 @@ pub async fn list(
     _: Can<Read>,
     ApiQuery(q): ApiQuery<ImageQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("cursor is not one this API returned"))
-        })
-        .transpose()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be within 1..1000"));
-    }
     let f = ImageFilter {
         project: q.project,
         tag: q.tag,
         split: q.split,
     };
-    let (items, next): (Vec<ImageRow>, Option<String>) =
-        detective_store::images::list(&st.db, &f, after, limit).await?;
+    let limit = q.limit.unwrap_or(100);
+    let (items, next) = detective_ops::images::list(&st.db, &f, q.cursor.as_deref(), limit).await?;
     Ok(Json(json!({ "items": items, "next": next })))
 }
 
@@ -127,11 +115,10 @@ pub async fn file(
     axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let img = detective_store::images::get(&st.db, id).await?;
-    let bytes = st.objects.get(&img.object_key).await?;
+    let (content_type, bytes) = detective_ops::images::file(&st.db, &st.objects, id).await?;
     Ok((
         [
-            (axum::http::header::CONTENT_TYPE, img.content_type),
+            (axum::http::header::CONTENT_TYPE, content_type),
             (axum::http::header::CACHE_CONTROL, "private, max-age=86400".to_string()),
         ],
         bytes,

@@ -95,7 +95,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
 /// Live figures for the dashboard: ingest, defects, queue, cameras, predict load.
 #[utoipa::path(get, path = "/api/metrics", responses((status = 200, description = "metrics object")), security(("bearer" = [])))]
 pub async fn metrics(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<serde_json::Value>> {
-    let s = detective_store::predictions::stats(&st.db).await?;
+    let s = detective_ops::inspections::stats(&st.db).await?;
     let c = &st.counters;
     let (running, waiting) = st.served.pool().map(|p| p.load()).unwrap_or((0, 0));
     let predict_n = Counters::get(&c.predict_requests);
@@ -121,7 +121,7 @@ pub async fn metrics(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json
 /// Prometheus text exposition of the same figures (scrape with a viewer key:
 /// `authorization: {credentials: KEY}` in the scrape config).
 pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Response> {
-    let stats = detective_store::predictions::stats(&st.db).await?;
+    let stats = detective_ops::inspections::stats(&st.db).await?;
     let out = crate::prometheus::exposition(&stats, &st.counters);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
