@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use detective_core::{Stage, Task};
+
 use crate::EdgeError;
 
 /// The Production detector as the cloud names it.
@@ -33,6 +35,11 @@ impl RemoteModel {
 /// Files fetched, in this order: the ONNX export last, so it is never older than
 /// its checkpoint (the loader ignores a stale export).
 const WANTED: [&str; 3] = ["model.json", "model.bpk", "model.onnx"];
+
+/// A state named in the model-status JSON (`"task"`, `"stage"`), if it is one.
+fn state<T: std::str::FromStr>(v: &serde_json::Value) -> Option<T> {
+    v.as_str().and_then(|s| s.parse().ok())
+}
 
 fn cloud_err(what: impl Into<String>) -> EdgeError {
     EdgeError::Cloud(what.into())
@@ -112,9 +119,11 @@ impl ModelPuller {
             .await
             .map_err(|e| cloud_err(format!("{url}: not the model-status JSON: {e}")))?;
         let entry = v["models"].as_array().and_then(|models| {
-            models
-                .iter()
-                .find(|m| m["task"] == "detect" && m["source"] == "registry" && m["stage"] == "Production")
+            models.iter().find(|m| {
+                state::<Task>(&m["task"]) == Some(Task::Detect)
+                    && m["source"] == "registry"
+                    && state::<Stage>(&m["stage"]) == Some(Stage::Production)
+            })
         });
         let Some(m) = entry else { return Ok(None) };
         let (Some(name), Some(version)) = (m["name"].as_str(), m["version"].as_i64()) else {
