@@ -20,8 +20,10 @@ set +e
 cargo test --workspace --locked --features detective/v4l2 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # And the sources without it, as the default build has them (v4l2:// is refused with the way out).
+# `--workspace --lib` keeps every dependency's features as in the run above, so only
+# detective-edge is built again (`-p detective-edge` alone would rebuild most dependencies).
 if [ "$status" -eq 0 ]; then
-  cargo test -p detective-edge --lib --locked source:: 2>&1 | tee -a "$log"
+  cargo test --workspace --lib --locked source:: 2>&1 | tee -a "$log"
   status=${PIPESTATUS[0]}
 fi
 set -e
