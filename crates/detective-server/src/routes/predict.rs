@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use detective_core::Task;
 use detective_ml::PredictOptions;
+use detective_ml::segment::segmenter::AnySegmenter;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -217,10 +218,37 @@ fn detections_json(
 /// area, mean probability), the count of defect pixels; `annotated=true` answers
 /// the heatmap blended over the image with the regions boxed in red.
 async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Response> {
+    let pool = segmenter_for(&st, q.model.as_deref())?;
+    let threshold = q.conf.unwrap_or_else(|| pool.model().threshold());
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(ApiError::bad_request(
+            "conf (the pixel threshold of a segmenter) must be within (0, 1)",
+        ));
+    }
+    let bytes = image_bytes(&st, req).await?;
+    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
+    let t0 = Instant::now();
+    let outcome = segment_on(
+        &pool,
+        bytes,
+        st.settings.limits,
+        threshold,
+        q.annotated.unwrap_or(false),
+    )
+    .await;
+    let (found, total_ms) = counted(&st, outcome, t0)?;
+    if let Some(jpeg) = found.jpeg {
+        return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
+    }
+    Ok(Json(regions_json(&pool, &found, threshold, &band, total_ms)).into_response())
+}
+
+/// The served segmenter, if `model` (when given) names it.
+fn segmenter_for(st: &AppState, model: Option<&str>) -> ApiResult<Arc<PredictorPool<AnySegmenter>>> {
     let pool = st.segmenter.clone().ok_or_else(|| {
         ApiError::not_found("this server serves no segmentation model (start it with --segment-model)")
     })?;
-    if let Some(m) = &q.model {
+    if let Some(m) = model {
         let name = m.split('@').next().unwrap_or("");
         if name != pool.name {
             return Err(ApiError::not_found(format!(
@@ -229,38 +257,59 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
             )));
         }
     }
-    let threshold = q.conf.unwrap_or_else(|| pool.model().threshold());
-    if !(threshold > 0.0 && threshold < 1.0) {
-        return Err(ApiError::bad_request(
-            "conf (the pixel threshold of a segmenter) must be within (0, 1)",
-        ));
-    }
-    let bytes = image_bytes(&st, req).await?;
-    let limits = st.settings.limits;
-    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
-    let annotated = q.annotated.unwrap_or(false);
-    let t0 = Instant::now();
-    let outcome = pool
-        .run(move |seg| {
-            let frame = decode_upload(&bytes, &limits)?;
-            let out = seg
-                .segment(&frame, seg.imgsz(), threshold)
-                .map_err(|e| ApiError::internal(format!("segmentation failed: {e}")))?;
-            let jpeg = if annotated {
-                let mut f = detective_vision::overlay::blend_heatmap(&frame, &out.probs, 0.45)
-                    .map_err(|e| ApiError::internal(format!("drawing the heatmap: {e}")))?;
-                detective_vision::overlay::draw_detections(&mut f, &out.detections);
-                Some(annotated_jpeg(&f)?)
-            } else {
-                None
-            };
-            Ok::<_, ApiError>((frame.width(), frame.height(), out, jpeg))
+    Ok(pool)
+}
+
+/// What one segmentation request found.
+struct Segmented {
+    width: u32,
+    height: u32,
+    out: detective_ml::segment::segmenter::Segmentation,
+    /// The heatmap blended over the image with the regions boxed, when asked for.
+    jpeg: Option<Vec<u8>>,
+}
+
+/// Decodes `bytes` and runs the segmenter on a slot of `pool`.
+async fn segment_on(
+    pool: &PredictorPool<AnySegmenter>,
+    bytes: Bytes,
+    limits: detective_vision::DecodeLimits,
+    threshold: f32,
+    annotated: bool,
+) -> Result<Result<Segmented, ApiError>, ApiError> {
+    pool.run(move |seg| {
+        let frame = decode_upload(&bytes, &limits)?;
+        let out = seg
+            .segment(&frame, seg.imgsz(), threshold)
+            .map_err(|e| ApiError::internal(format!("segmentation failed: {e}")))?;
+        let jpeg = if annotated {
+            let mut f = detective_vision::overlay::blend_heatmap(&frame, &out.probs, 0.45)
+                .map_err(|e| ApiError::internal(format!("drawing the heatmap: {e}")))?;
+            detective_vision::overlay::draw_detections(&mut f, &out.detections);
+            Some(annotated_jpeg(&f)?)
+        } else {
+            None
+        };
+        Ok::<_, ApiError>(Segmented {
+            width: frame.width(),
+            height: frame.height(),
+            out,
+            jpeg,
         })
-        .await;
-    let ((w, h, out, jpeg), total_ms) = counted(&st, outcome, t0)?;
-    if let Some(jpeg) = jpeg {
-        return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
-    }
+    })
+    .await
+}
+
+/// The JSON answer: the model, the image size, the threshold, the defect pixels,
+/// the regions as detections (with area and the uncertain flag) and the time.
+fn regions_json(
+    pool: &PredictorPool<AnySegmenter>,
+    found: &Segmented,
+    threshold: f32,
+    band: &detective_core::UncertainBand,
+    total_ms: f64,
+) -> serde_json::Value {
+    let out = &found.out;
     let detections: Vec<serde_json::Value> = out
         .regions
         .iter()
@@ -271,13 +320,12 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
         })
         .collect();
     let m = pool.model();
-    Ok(Json(json!({
+    json!({
         "model": {"name": pool.name, "source": pool.source, "backend": m.backend(), "imgsz": m.imgsz(), "task": "segment"},
-        "image": {"width": w, "height": h},
+        "image": {"width": found.width, "height": found.height},
         "threshold": threshold,
         "defect_pixels": out.defect_pixels,
         "detections": detections,
         "timings_ms": {"total": total_ms},
-    }))
-    .into_response())
+    })
 }
