@@ -28,7 +28,11 @@ use crate::images::check_label;
 pub const MAX_ITEMS: usize = 100_000;
 
 /// The ratios of images without a split when a request names none.
-const DEFAULT_RATIOS: [f64; 3] = [0.7, 0.15, 0.15];
+const DEFAULT_RATIOS: SplitRatios = SplitRatios {
+    train: 0.7,
+    val: 0.15,
+    test: 0.15,
+};
 
 /// What `POST /api/datasets/create` asks for.
 #[derive(Debug, Deserialize)]
@@ -212,8 +216,7 @@ pub async fn create(db: &Db, req: CreateDataset) -> Result<Dataset, OpsError> {
     }
     let ratios = match &req.split_ratios {
         Some(r) => ratios_of(r)?,
-        None => SplitRatios::new(DEFAULT_RATIOS[0], DEFAULT_RATIOS[1], DEFAULT_RATIOS[2])
-            .map_err(|e| OpsError::invalid(e.to_string()))?,
+        None => DEFAULT_RATIOS,
     };
     let images = detective_store::images::get_many(db, &ids).await?;
     let items = assign_splits(&images, ratios, &explicit);
@@ -238,9 +241,7 @@ pub async fn add_version(db: &Db, id: i64, req: NewVersion) -> Result<Dataset, O
     ids.sort_unstable();
     ids.dedup();
     let images = detective_store::images::get_many(db, &ids).await?;
-    let ratios = SplitRatios::new(DEFAULT_RATIOS[0], DEFAULT_RATIOS[1], DEFAULT_RATIOS[2])
-        .map_err(|e| OpsError::invalid(e.to_string()))?;
-    let upsert = assign_splits(&images, ratios, &explicit);
+    let upsert = assign_splits(&images, DEFAULT_RATIOS, &explicit);
     let mut labels = BTreeMap::new();
     for (image, text) in req.labels {
         let label = check_label(&text).map_err(|e| OpsError::invalid(format!("labels[{image}]: {e}")))?;
