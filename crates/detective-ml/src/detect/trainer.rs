@@ -1,4 +1,5 @@
-//! The epoch loop of `detective train`, Ultralytics' recipe: warm-up of learning
+//! The epochs of `detective train` (the steps that the shared loop,
+//! [`crate::train::epochs`], runs), Ultralytics' recipe: warm-up of learning
 //! rate, momentum and gradient accumulation; linear learning-rate decay;
 //! optimiser steps every `nbs / batch` batches with the global gradient norm
 //! clipped to 10; EMA of the weights; validation of the EMA after every epoch;
@@ -29,12 +30,11 @@ use crate::checkpoint::{ModelMeta, save_model};
 use crate::detect::{YoloConfig, YoloV8};
 use crate::runtime::device::ComputeDevice;
 use crate::train::ema::Ema;
+use crate::train::epochs::{EpochRun, StopBetween, run_epochs};
 use crate::train::error::{TrainError, io_err};
 use crate::train::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, take_grads};
 use crate::train::params::{ParamInfo, read_params, write_params};
-use crate::train::run::{
-    already_holds_a_run, append_row, load_resume, patience_exhausted, write_args, write_results_header,
-};
+use crate::train::run::{already_holds_a_run, append_row, load_resume, write_args, write_results_header};
 use crate::train::state::{RunTensors, StateHeader, save_state};
 
 /// What the trainer reports while it runs.
@@ -252,48 +252,19 @@ fn choose_optimizer(args: &TrainArgs, images: usize, nc: usize) -> (OptimizerKin
 /// Trains a detector. `resume` continues the run in `args.out` from its
 /// `weights/last.state` (the settings saved there win, except `epochs` when larger).
 ///
-/// The steps, each a method of [`DetectRun`]: [`DetectRun::prepare`] (a new run or
-/// the resumed one), then per epoch [`DetectRun::train_epoch`] (the batches, with
-/// the warm-up [`Schedule`]), [`DetectRun::validate_epoch`] (the EMA) and
-/// [`DetectRun::record_epoch`] (`results.csv`, best/last, the state), the early
-/// stop on `patience`, and [`DetectRun::finish`].
+/// [`DetectRun::prepare`] makes the run (a new one or the resumed one);
+/// [`run_epochs`] drives its steps, DetectRun's [`EpochRun`]: per epoch
+/// `train_epoch` (the batches, with the warm-up [`Schedule`]), `validate_epoch`
+/// (the EMA) and `record_epoch` (`results.csv`, best/last, the state), the early
+/// stop on `patience`, a stop request after an epoch, and `finish`.
 pub fn train(
     args: TrainArgs,
     resume: bool,
     observer: &mut dyn TrainObserver,
     stop: Arc<AtomicBool>,
 ) -> Result<TrainSummary, TrainError> {
-    let mut run = DetectRun::prepare(args, resume)?;
-    run.start(resume, observer);
-    let mut stopped = false;
-    let mut final_val = None;
-    while run.state.epoch < run.args.epochs {
-        let epoch = run.state.epoch;
-        let Some(trained) = run.train_epoch(epoch, observer, &stop)? else {
-            stopped = true;
-            break;
-        };
-        let (ema_model, report) = run.validate_epoch(epoch, observer)?;
-        run.record_epoch(epoch, &ema_model, report.as_ref(), trained, observer)?;
-        final_val = report;
-        if run
-            .state
-            .best_epoch
-            .is_some_and(|best| patience_exhausted(epoch, best, run.args.patience))
-        {
-            tracing::info!("no improvement for {} epochs: stopping early", run.args.patience);
-            break;
-        }
-        if stop.load(Ordering::SeqCst) {
-            stopped = run.state.epoch < run.args.epochs;
-            observer.on_event(&TrainEvent::Stopped {
-                epoch: run.state.epoch,
-                batch: 0,
-            });
-            break;
-        }
-    }
-    run.finish(stopped, final_val, observer)
+    let run = DetectRun::prepare(args, resume)?;
+    run_epochs(run, &mut |event: &TrainEvent| observer.on_event(event), &stop)
 }
 
 /// Ultralytics' schedule of the optimiser's settings: over the first `nw` batches
@@ -382,6 +353,8 @@ struct DetectRun {
     meta: ModelMeta,
     run_start: Instant,
     last_lr: GroupLr,
+    /// The run continues a saved one (`--resume`).
+    resume: bool,
 }
 
 impl DetectRun {
@@ -477,22 +450,37 @@ impl DetectRun {
             meta,
             run_start: Instant::now(),
             last_lr: [0.0; 3],
+            resume,
         })
     }
+}
+
+/// The detector's steps of the shared epoch loop ([`run_epochs`]).
+impl EpochRun for DetectRun {
+    type Event = TrainEvent;
+    type Trained = Trained;
+    type Model = YoloV8;
+    type Report = ValReport;
+    type Summary = TrainSummary;
 
     /// Reports the start and starts the clock (a resumed run's time goes on from
     /// where it stopped).
-    fn start(&mut self, resume: bool, observer: &mut dyn TrainObserver) {
-        observer.on_event(&TrainEvent::Started {
+    fn start(&mut self, observer: &mut dyn FnMut(&TrainEvent)) {
+        observer(&TrainEvent::Started {
             epochs: self.args.epochs,
             start_epoch: self.state.epoch,
             batches: self.nb,
             images: self.n_images,
             optimizer: self.kind.as_str().to_string(),
             lr0: self.lr0,
-            resumed: resume,
+            resumed: self.resume,
         });
         self.run_start = Instant::now() - std::time::Duration::from_secs_f64(self.state.elapsed_secs);
+    }
+
+    /// The epoch the state names, until `epochs` are done.
+    fn next_epoch(&self) -> Option<usize> {
+        (self.state.epoch < self.args.epochs).then_some(self.state.epoch)
     }
 
     /// The batches of `epoch` (from `state.batch` on a resumed epoch): forward,
@@ -502,7 +490,7 @@ impl DetectRun {
     fn train_epoch(
         &mut self,
         epoch: usize,
-        observer: &mut dyn TrainObserver,
+        observer: &mut dyn FnMut(&TrainEvent),
         stop: &AtomicBool,
     ) -> Result<Option<Trained>, TrainError> {
         let nb = self.nb;
@@ -559,7 +547,7 @@ impl DetectRun {
                 state.last_opt_step = ni;
             }
             let n = state.tloss_count.max(1) as f64;
-            observer.on_event(&TrainEvent::Batch {
+            observer(&TrainEvent::Batch {
                 epoch,
                 batch: i,
                 batches: nb,
@@ -578,7 +566,7 @@ impl DetectRun {
                     &self.meta,
                     &self.paths.last,
                 )?;
-                observer.on_event(&TrainEvent::Stopped { epoch, batch: i + 1 });
+                observer(&TrainEvent::Stopped { epoch, batch: i + 1 });
                 return Ok(None);
             }
         }
@@ -591,13 +579,13 @@ impl DetectRun {
 
     /// The EMA as a model, and its validation (when on and there is a split).
     fn validate_epoch(
-        &self,
+        &mut self,
         epoch: usize,
-        observer: &mut dyn TrainObserver,
+        observer: &mut dyn FnMut(&TrainEvent),
     ) -> Result<(YoloV8, Option<ValReport>), TrainError> {
         let ema_model = materialize(&self.eval_template, &self.ema.values, &self.device);
         let report = if self.args.val && !self.val_samples.is_empty() {
-            observer.on_event(&TrainEvent::Validating { epoch });
+            observer(&TrainEvent::Validating { epoch });
             Some(validate_model(
                 &ema_model,
                 &self.val_samples,
@@ -620,10 +608,10 @@ impl DetectRun {
     fn record_epoch(
         &mut self,
         epoch: usize,
-        ema_model: &YoloV8,
+        model: &YoloV8,
         report: Option<&ValReport>,
         trained: Trained,
-        observer: &mut dyn TrainObserver,
+        observer: &mut dyn FnMut(&TrainEvent),
     ) -> Result<(), TrainError> {
         let train_ips = trained.images as f64 / trained.secs.max(1e-9);
         let state = &mut self.state;
@@ -668,12 +656,12 @@ impl DetectRun {
         if improved {
             state.best_fitness = Some(fitness);
             state.best_epoch = Some(epoch);
-            save_model(ema_model, &self.meta, &self.paths.best)?;
+            save_model(model, &self.meta, &self.paths.best)?;
         }
-        save_model(ema_model, &self.meta, &self.paths.last)?;
+        save_model(model, &self.meta, &self.paths.last)?;
         if self.args.save_period > 0 && (epoch + 1).is_multiple_of(self.args.save_period) {
             save_model(
-                ema_model,
+                model,
                 &self.meta,
                 &self.paths.weights.join(format!("epoch_{}.bpk", epoch + 1)),
             )?;
@@ -686,7 +674,7 @@ impl DetectRun {
         if self.args.plots {
             let _ = crate::plots::plot_results_csv(&self.paths.results, self.paths.out.join("results.svg"));
         }
-        observer.on_event(&TrainEvent::EpochEnd {
+        observer(&TrainEvent::EpochEnd {
             epoch,
             validated: report.is_some(),
             row,
@@ -696,13 +684,40 @@ impl DetectRun {
         Ok(())
     }
 
+    /// The epoch of the best fitness so far.
+    fn best_epoch(&self) -> Option<usize> {
+        self.state.best_epoch
+    }
+
+    /// `--patience`.
+    fn patience(&self) -> usize {
+        self.args.patience
+    }
+
+    /// Logs the early stop.
+    fn log_early_stop(&self) {
+        tracing::info!("no improvement for {} epochs: stopping early", self.args.patience);
+    }
+
+    /// The run ends at the epoch boundary, reported as `Stopped` at batch 0 of the
+    /// next epoch; it counts as stopped when epochs were left.
+    fn stop_between_epochs(&mut self, observer: &mut dyn FnMut(&TrainEvent)) -> StopBetween {
+        observer(&TrainEvent::Stopped {
+            epoch: self.state.epoch,
+            batch: 0,
+        });
+        StopBetween::End {
+            stopped: self.state.epoch < self.args.epochs,
+        }
+    }
+
     /// The curves of the last validation (a run that was not stopped), the
     /// `Finished` event and the summary.
     fn finish(
         self,
         stopped: bool,
         final_val: Option<ValReport>,
-        observer: &mut dyn TrainObserver,
+        observer: &mut dyn FnMut(&TrainEvent),
     ) -> Result<TrainSummary, TrainError> {
         let paths = self.paths;
         if !stopped
@@ -720,7 +735,7 @@ impl DetectRun {
                 true,
             );
         }
-        observer.on_event(&TrainEvent::Finished {
+        observer(&TrainEvent::Finished {
             best: paths.best.clone(),
             last: paths.last.clone(),
             best_fitness: self.state.best_fitness,

@@ -1,13 +1,15 @@
-//! `detective train --task segment`: the epoch loop of the segmenter (UNetTiny).
+//! `detective train --task segment`: the epochs of the segmenter (UNetTiny), the
+//! steps that the shared loop ([`crate::train::epochs`]) runs.
 //!
-//! It shares the detector's machinery — the dataset layout and reader, the
-//! optimiser (AdamW with the three parameter groups), gradient clipping, the
-//! parameter read/write helpers, the checkpoint format (burnpack + JSON) and the
-//! run folder (`args.yaml`, `results.csv`, `weights/`) — and differs where the task
-//! does: masks from `masks/{split}/` (binary PNG, same stem as the image; no mask
-//! file = a defect-free part), paired augmentation, BCE + soft Dice, Dice/IoU
-//! validation, and a checkpoint per epoch (`weights/epoch_{N}.*`, so epochs can be
-//! compared side by side) as well as `last` and `best` (by per-image Dice).
+//! It shares the detector's machinery — the epoch loop, the dataset layout and
+//! reader, the optimiser (AdamW with the three parameter groups), gradient
+//! clipping, the parameter read/write helpers, the checkpoint format (burnpack +
+//! JSON) and the run folder (`args.yaml`, `results.csv`, `weights/`) — and
+//! differs where the task does: masks from `masks/{split}/` (binary PNG, same
+//! stem as the image; no mask file = a defect-free part), paired augmentation,
+//! BCE + soft Dice, Dice/IoU validation, and a checkpoint per epoch
+//! (`weights/epoch_{N}.*`, so epochs can be compared side by side) as well as
+//! `last` and `best` (by per-image Dice).
 //!
 //! With `classes` (`--classes`) the head has one logit map per dataset class; the
 //! targets of each class are the mask's pixels that the image's YOLO boxes give
@@ -37,12 +39,11 @@ use super::validate::validate_segmenter;
 use crate::checkpoint::{SegMeta, save_segmenter};
 use crate::metrics::SegMetrics;
 use crate::train::ema::Ema;
+use crate::train::epochs::{EpochRun, StopBetween, run_epochs};
 use crate::train::error::{TrainError, io_err};
 use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
 use crate::train::params::{ParamInfo, read_params, write_params};
-use crate::train::run::{
-    already_holds_a_run, append_row, load_resume, patience_exhausted, write_args, write_results_header,
-};
+use crate::train::run::{already_holds_a_run, append_row, load_resume, write_args, write_results_header};
 use crate::train::state::{RunTensors, StateHeader, save_state};
 
 /// One row of `results.csv`.
@@ -205,46 +206,20 @@ impl StateHeader for SegRunState {
 /// again from its start, on the same batches, so the result equals an
 /// uninterrupted run) and `args.epochs`, when larger, extends it.
 ///
-/// The same shape as the detector's loop: [`SegRun::prepare`] (a new run or the
-/// resumed one), then per epoch [`SegRun::train_epoch`] (the batches, with the
-/// warm-up [`SegSchedule`]), [`SegRun::validate_epoch`] and
-/// [`SegRun::record_epoch`] (`results.csv`, the epoch's, last and best weights,
-/// the state), the early stop on `patience`, and [`SegRun::finish`].
+/// [`SegRun::prepare`] makes the run (a new one or the resumed one);
+/// [`run_epochs`] drives its steps, SegRun's [`EpochRun`] — the loop the
+/// detector runs too: per epoch `train_epoch` (the batches, with the warm-up
+/// [`SegSchedule`]), `validate_epoch` and `record_epoch` (`results.csv`, the
+/// epoch's, last and best weights, the state), the early stop on `patience`, and
+/// `finish`.
 pub fn train_segmenter(
     args: SegTrainArgs,
     observer: &mut dyn FnMut(&SegTrainEvent),
     stop: Arc<AtomicBool>,
     resume: bool,
 ) -> Result<SegTrainSummary, TrainError> {
-    let mut run = SegRun::prepare(args, resume)?;
-    run.start(observer);
-    let mut final_val = None;
-    let mut stopped = false;
-    let mut epochs_done = run.start_epoch;
-    for epoch in run.start_epoch..run.args.epochs {
-        let trained = run.train_epoch(epoch, observer, &stop)?;
-        // what is validated and saved: the weight average, or the latest weights
-        let eval_model = run.eval_model();
-        if trained.stopped {
-            save_segmenter(&eval_model, &run.meta, &run.last)?;
-            observer(&SegTrainEvent::Stopped { epoch });
-            stopped = true;
-            break;
-        }
-        let report = run.validate_epoch(epoch, &eval_model, observer)?;
-        run.record_epoch(epoch, &eval_model, report.as_ref(), trained, observer)?;
-        final_val = report;
-        epochs_done = epoch + 1;
-        if patience_exhausted(epoch, run.best_epoch, run.args.patience) {
-            tracing::info!(
-                "no improvement for {} epochs (best: epoch {}): stopping early",
-                run.args.patience,
-                run.best_epoch + 1
-            );
-            break;
-        }
-    }
-    run.finish(stopped, epochs_done, final_val, observer)
+    let run = SegRun::prepare(args, resume)?;
+    run_epochs(run, observer, &stop)
 }
 
 /// The learning rate at optimiser step `step`: linear warm-up over the first
@@ -295,7 +270,8 @@ struct SegRun {
     opt: Optimizer,
     ema: Option<Ema>,
     schedule: SegSchedule,
-    start_epoch: usize,
+    /// Epochs completed (those of the resumed run included): the next to run.
+    epochs_done: usize,
     step: usize,
     best_dice: Option<f64>,
     best_epoch: usize,
@@ -391,7 +367,7 @@ impl SegRun {
             opt,
             ema,
             schedule,
-            start_epoch,
+            epochs_done: start_epoch,
             step,
             best_dice,
             best_epoch,
@@ -405,23 +381,18 @@ impl SegRun {
         })
     }
 
-    /// Reports the start and starts the clock.
-    fn start(&mut self, observer: &mut dyn FnMut(&SegTrainEvent)) {
-        observer(&SegTrainEvent::Started {
-            epochs: self.args.epochs,
-            batches: self.nb,
-            images: self.samples.len(),
-            val_images: self.val.len(),
-            params: self.infos.iter().map(|i| i.len()).sum(),
-            outputs: self.names.clone(),
-        });
-        self.run_start = Instant::now();
+    /// What is validated and saved: the weight average, or the latest weights.
+    fn eval_model(&self) -> UNetTiny {
+        match &self.ema {
+            Some(e) => write_params(self.template.clone(), &e.values, &self.device),
+            None => write_params(self.template.clone(), &read_params(&self.model).1, &self.device),
+        }
     }
 
     /// The batches of `epoch`: forward, loss, backward, clipped gradients, an
     /// AdamW step at the scheduled rate and the weight average updated. A stop
     /// request ends the epoch after the current batch.
-    fn train_epoch(
+    fn batches(
         &mut self,
         epoch: usize,
         observer: &mut dyn FnMut(&SegTrainEvent),
@@ -485,33 +456,102 @@ impl SegRun {
         })
     }
 
-    /// What is validated and saved: the weight average, or the latest weights.
-    fn eval_model(&self) -> UNetTiny {
-        match &self.ema {
-            Some(e) => write_params(self.template.clone(), &e.values, &self.device),
-            None => write_params(self.template.clone(), &read_params(&self.model).1, &self.device),
-        }
+    /// The state after `epoch`, for `--resume`.
+    fn save_state(&self, epoch: usize) -> Result<(), TrainError> {
+        let (_, model_values) = read_params(&self.model);
+        let ema = self.ema.as_ref();
+        let state = SegRunState {
+            args: self.args.clone(),
+            epoch: epoch + 1,
+            step: self.step,
+            best_dice: self.best_dice,
+            best_epoch: self.best_epoch,
+            optimizer: self.opt.clone(),
+            elapsed_secs: self.elapsed_before + self.run_start.elapsed().as_secs_f64(),
+            ema: ema.map(|e| Ema {
+                decay: e.decay,
+                tau: e.tau,
+                updates: e.updates,
+                values: Vec::new(),
+            }),
+            lengths: Vec::new(),
+            sections: Vec::new(),
+        };
+        let tensors = RunTensors {
+            model: model_values,
+            ema: ema.map(|e| e.values.clone()).unwrap_or_default(),
+            m: self.opt.m.clone(),
+            v: self.opt.v.clone(),
+            ..Default::default()
+        };
+        save_state(&seg_state_path(&self.args.out), &state, &tensors).map_err(TrainError::Io)
+    }
+}
+
+/// The segmenter's steps of the shared epoch loop ([`run_epochs`]).
+impl EpochRun for SegRun {
+    type Event = SegTrainEvent;
+    type Trained = SegTrained;
+    type Model = UNetTiny;
+    type Report = SegMetrics;
+    type Summary = SegTrainSummary;
+
+    /// Reports the start and starts the clock.
+    fn start(&mut self, observer: &mut dyn FnMut(&SegTrainEvent)) {
+        observer(&SegTrainEvent::Started {
+            epochs: self.args.epochs,
+            batches: self.nb,
+            images: self.samples.len(),
+            val_images: self.val.len(),
+            params: self.infos.iter().map(|i| i.len()).sum(),
+            outputs: self.names.clone(),
+        });
+        self.run_start = Instant::now();
     }
 
-    /// Dice/IoU of `eval_model` on the validation images, if there are any.
-    fn validate_epoch(
-        &self,
+    /// The epoch after `start` or the last recorded one, until `epochs` are done.
+    fn next_epoch(&self) -> Option<usize> {
+        (self.epochs_done < self.args.epochs).then_some(self.epochs_done)
+    }
+
+    /// The batches of `epoch` ([`SegRun::batches`]); a stop request ends the
+    /// epoch after the current batch, saves `last` and reports `Stopped`.
+    fn train_epoch(
+        &mut self,
         epoch: usize,
-        eval_model: &UNetTiny,
         observer: &mut dyn FnMut(&SegTrainEvent),
-    ) -> Result<Option<SegMetrics>, TrainError> {
+        stop: &AtomicBool,
+    ) -> Result<Option<SegTrained>, TrainError> {
+        let trained = self.batches(epoch, observer, stop)?;
+        if !trained.stopped {
+            return Ok(Some(trained));
+        }
+        save_segmenter(&self.eval_model(), &self.meta, &self.last)?;
+        observer(&SegTrainEvent::Stopped { epoch });
+        Ok(None)
+    }
+
+    /// What is validated and saved ([`SegRun::eval_model`]), and its Dice/IoU on
+    /// the validation images, if there are any.
+    fn validate_epoch(
+        &mut self,
+        epoch: usize,
+        observer: &mut dyn FnMut(&SegTrainEvent),
+    ) -> Result<(UNetTiny, Option<SegMetrics>), TrainError> {
+        let eval_model = self.eval_model();
         if self.val.is_empty() {
-            return Ok(None);
+            return Ok((eval_model, None));
         }
         observer(&SegTrainEvent::Validating { epoch });
-        Ok(Some(validate_segmenter(
-            eval_model,
+        let report = validate_segmenter(
+            &eval_model,
             &self.names,
             &self.val,
             self.args.imgsz,
             self.args.threshold,
             &self.device,
-        )?))
+        )?;
+        Ok((eval_model, Some(report)))
     }
 
     /// The end of an epoch: its row of `results.csv`, the epoch's weights, `last`
@@ -520,7 +560,7 @@ impl SegRun {
     fn record_epoch(
         &mut self,
         epoch: usize,
-        eval_model: &UNetTiny,
+        model: &UNetTiny,
         report: Option<&SegMetrics>,
         trained: SegTrained,
         observer: &mut dyn FnMut(&SegTrainEvent),
@@ -553,15 +593,15 @@ impl SegRun {
         self.meta.epoch = Some(epoch + 1);
         self.meta.metrics = report.and_then(|r| serde_json::to_value(r).ok());
         save_segmenter(
-            eval_model,
+            model,
             &self.meta,
             &self.weights_dir.join(format!("epoch_{}.bpk", epoch + 1)),
         )?;
-        save_segmenter(eval_model, &self.meta, &self.last)?;
+        save_segmenter(model, &self.meta, &self.last)?;
         if improved {
             self.best_dice = Some(score);
             self.best_epoch = epoch;
-            save_segmenter(eval_model, &self.meta, &self.best)?;
+            save_segmenter(model, &self.meta, &self.best)?;
         }
         self.save_state(epoch)?;
         observer(&SegTrainEvent::EpochEnd {
@@ -570,45 +610,38 @@ impl SegRun {
             improved,
             train_images_per_sec: trained.train_ips,
         });
+        self.epochs_done = epoch + 1;
         Ok(())
     }
 
-    /// The state after `epoch`, for `--resume`.
-    fn save_state(&self, epoch: usize) -> Result<(), TrainError> {
-        let (_, model_values) = read_params(&self.model);
-        let ema = self.ema.as_ref();
-        let state = SegRunState {
-            args: self.args.clone(),
-            epoch: epoch + 1,
-            step: self.step,
-            best_dice: self.best_dice,
-            best_epoch: self.best_epoch,
-            optimizer: self.opt.clone(),
-            elapsed_secs: self.elapsed_before + self.run_start.elapsed().as_secs_f64(),
-            ema: ema.map(|e| Ema {
-                decay: e.decay,
-                tau: e.tau,
-                updates: e.updates,
-                values: Vec::new(),
-            }),
-            lengths: Vec::new(),
-            sections: Vec::new(),
-        };
-        let tensors = RunTensors {
-            model: model_values,
-            ema: ema.map(|e| e.values.clone()).unwrap_or_default(),
-            m: self.opt.m.clone(),
-            v: self.opt.v.clone(),
-            ..Default::default()
-        };
-        save_state(&seg_state_path(&self.args.out), &state, &tensors).map_err(TrainError::Io)
+    /// The epoch of the best per-image Dice so far.
+    fn best_epoch(&self) -> Option<usize> {
+        Some(self.best_epoch)
+    }
+
+    /// `--patience`.
+    fn patience(&self) -> usize {
+        self.args.patience
+    }
+
+    /// Logs the early stop, naming the best epoch.
+    fn log_early_stop(&self) {
+        tracing::info!(
+            "no improvement for {} epochs (best: epoch {}): stopping early",
+            self.args.patience,
+            self.best_epoch + 1
+        );
+    }
+
+    /// The run goes on: the next epoch's first batch honours the request.
+    fn stop_between_epochs(&mut self, _observer: &mut dyn FnMut(&SegTrainEvent)) -> StopBetween {
+        StopBetween::Deferred
     }
 
     /// The `Finished` event (a run that was not stopped) and the summary.
     fn finish(
         self,
         stopped: bool,
-        epochs_done: usize,
         final_val: Option<SegMetrics>,
         observer: &mut dyn FnMut(&SegTrainEvent),
     ) -> Result<SegTrainSummary, TrainError> {
@@ -622,7 +655,7 @@ impl SegRun {
             out: self.args.out.clone(),
             best: self.best,
             last: self.last,
-            epochs_done,
+            epochs_done: self.epochs_done,
             stopped,
             final_val,
         })
