@@ -1,0 +1,117 @@
+//! The dashboard in a real browser: `detective serve` on a free port with a
+//! temporary SQLite file and object folder, predictions logged by real edge
+//! agents, and headless Debian Chromium driven through chromedriver (WebDriver).
+//! Every page is screenshotted to `target/screenshots/`.
+//!
+//! One test, one server and one browser session: the pages are checked in the
+//! order below, one module per page (a page visited twice has a function per
+//! visit), with the shared steps in `helpers`. What a page leaves for a later
+//! one (the metrics read on the overview, the predictions total, the model
+//! status after the promotion) is passed along explicitly; who is signed in is
+//! the browser's own state.
+
+mod analytics;
+mod datasets;
+mod drift;
+mod health;
+mod helpers;
+mod inspections;
+mod labeling;
+mod live;
+mod login;
+mod models;
+mod overview;
+mod segmentation;
+mod settings;
+mod training;
+
+use crate::common::{detective, free_port, key_of, start_server, stderr};
+use helpers::{Guard, Page, browser, defect_clip, log_frames};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_works_in_chromium_against_real_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cloud");
+    let data = data.to_str().unwrap();
+    let (viewer, admin, device) = (
+        key_of(dir.path(), data, "viewer"),
+        key_of(dir.path(), data, "admin"),
+        key_of(dir.path(), data, "device"),
+    );
+    // A small segmentation run for the Segmentation lab (DATA_DIR/runs/seg1).
+    for args in [
+        vec![
+            "synth",
+            "--task",
+            "segment",
+            "--count",
+            "20",
+            "--size",
+            "64x48",
+            "--out",
+            "segdata",
+            "--seed",
+            "3",
+            "--split",
+            "0.7,0.3,0",
+        ],
+        vec![
+            "train",
+            "--task",
+            "segment",
+            "--data",
+            "segdata",
+            "--epochs",
+            "2",
+            "--imgsz",
+            "64",
+            "--batch",
+            "4",
+            "--out",
+            "cloud/runs/seg1",
+        ],
+    ] {
+        let o = detective(dir.path()).args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let port = free_port();
+    let _server = Guard(start_server(dir.path(), data, port));
+    let base = format!("http://127.0.0.1:{port}");
+    // Two cameras with real predictions and kept frames.
+    log_frames(dir.path(), port, &device, "line1-cam1", 12, 3);
+    log_frames(dir.path(), port, &device, "line2-cam1", 6, 4);
+    let clip = dir.path().join("parts.mjpeg");
+    defect_clip(&clip);
+    let (_driver, c) = browser(&clip).await;
+
+    let p = Page {
+        c,
+        base,
+        port,
+        dir: dir.path().to_path_buf(),
+        viewer,
+        admin,
+        device,
+    };
+
+    // As nobody, then as a viewer.
+    login::refuses_strangers(&p).await;
+    let metrics = overview::figures_for_a_viewer(&p).await;
+    let now_total = inspections::filter_export_and_follow(&p, &metrics).await;
+    health::components_and_agents(&p).await;
+    analytics::figures_and_charts(&p, now_total).await;
+    models::empty_for_a_viewer(&p).await;
+    live::edge_cameras_for_a_viewer(&p).await;
+    // As the admin.
+    login::sign_out_then_in_as_admin(&p).await;
+    datasets::upload_and_create(&p).await;
+    training::train_and_register(&p).await;
+    let status = models::promote_the_trained_version(&p).await;
+    labeling::draw_submit_and_skip(&p, &status).await;
+    drift::check_and_show(&p).await;
+    training::retraining_conditions(&p).await;
+    segmentation::compare_epochs(&p).await;
+    settings::keys_and_thresholds(&p).await;
+    live::camera_streams_for_an_admin(&p).await;
+    p.c.close().await.unwrap();
+}
