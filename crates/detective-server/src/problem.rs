@@ -121,6 +121,12 @@ impl From<detective_ops::OpsError> for ApiError {
 }
 
 /// A state named in a query or body that is no state (`?status=done`).
+impl From<crate::charts::ChartError> for ApiError {
+    fn from(e: crate::charts::ChartError) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
 impl From<detective_core::UnknownState> for ApiError {
     fn from(e: detective_core::UnknownState) -> Self {
         ApiError::bad_request(e.to_string())

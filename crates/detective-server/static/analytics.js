@@ -1,7 +1,7 @@
 // Analytics: a time range and a bucket → the period's figures, the server's SVG
 // charts, and the root-cause table (groups whose defect rate rose against the
 // previous period of the same length, by a two-proportion z-test).
-import { api, el, pct, num } from "./common.js";
+import { api, chart, el, pct, num } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("range");
@@ -43,7 +43,7 @@ async function show() {
   $("a-rate").textContent = pct(s.defect_rate);
   $("a-uncertain").textContent = num(s.uncertain);
   for (const c of ["rate", "classes", "confidence", "cameras", "lines", "shifts"]) {
-    $(`c-${c}`).src = `/api/analytics/charts/${c}.svg?${q}`;
+    chart($(`c-${c}`), `/api/analytics/charts/${c}.svg?${q}`).catch((e) => { $(`c-${c}`).textContent = e.message; });
   }
   $("rc-note").textContent = `${new Date(r.from).toLocaleString()} – ${new Date(r.to).toLocaleString()} against `
     + `${new Date(r.previous.from).toLocaleString()} – ${new Date(r.previous.to).toLocaleString()}; groups with at least `

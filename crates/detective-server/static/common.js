@@ -1,5 +1,6 @@
 // Shared helpers of the dashboard's pages: API calls with the session cookie,
-// element building, formatting, class icons and drawing detections.
+// element building, the server's SVG charts inlined, formatting, class icons and
+// drawing detections.
 
 /** GET (or other) a JSON API route; a lost session goes back to the login page. */
 export async function api(path, options = {}) {
@@ -31,6 +32,21 @@ export function el(tag, attrs = {}, ...children) {
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return e;
+}
+
+/**
+ * Inlines the chart the server draws at `url` (every chart is SVG from a
+ * `…/charts/…svg` route) into `holder`, labelled with its `data-label`.
+ */
+export async function chart(holder, url) {
+  const text = await api(url);
+  const svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+  if (svg.nodeName !== "svg") throw new Error(`${url} is not an SVG chart`);
+  svg.removeAttribute("width");
+  svg.removeAttribute("height");
+  svg.setAttribute("role", "img");
+  if (holder.dataset.label) svg.setAttribute("aria-label", holder.dataset.label);
+  holder.replaceChildren(document.importNode(svg, true));
 }
 
 const SVG = "http://www.w3.org/2000/svg";

@@ -1,11 +1,10 @@
 // Training page: start form, the job list (refreshed), and one job's live view
-// over server-sent events: loss and mAP curves drawn as SVG, progress, ETA, log,
+// over server-sent events: loss and mAP curves (the server's SVG), progress, ETA, log,
 // stop and register buttons.
-import { api, el, when } from "/static/common.js";
+import { api, chart, el, when } from "/static/common.js";
 
 const root = document.getElementById("training-page");
 const mayOperate = root.dataset.mayOperate === "true";
-const SVG = "http://www.w3.org/2000/svg";
 let datasets = [];
 let selected = null;
 let source = null;
@@ -50,48 +49,12 @@ async function loadJobs() {
   }));
 }
 
-/** Draws `series` ({name, values, color}) as polylines with axes on `svg`. */
-function chart(svg, series, yLabel) {
-  svg.replaceChildren();
-  const W = 480, H = 220, L = 44, R = 10, T = 26, B = 30;
-  const n = Math.max(1, ...series.map(s => s.values.length));
-  const all = series.flatMap(s => s.values).filter(v => typeof v === "number" && isFinite(v));
-  const max = all.length ? Math.max(...all) : 1;
-  const top = max > 0 ? max * 1.1 : 1;
-  const x = i => L + (n === 1 ? (W - L - R) / 2 : i * (W - L - R) / (n - 1));
-  const y = v => T + (H - T - B) * (1 - v / top);
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
-  add("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
-  add("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
-  for (const f of [0, 0.5, 1]) {
-    add("text", { x: L - 6, y: y(top * f) + 4, "text-anchor": "end", class: "tick" }, (top * f).toPrecision(2));
-  }
-  add("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", class: "tick" }, `epoch (1–${n})`);
-  add("text", { x: 4, y: 14, class: "tick" }, yLabel);
-  series.forEach((s, k) => {
-    const pts = s.values.map((v, i) => `${x(i)},${y(v)}`).join(" ");
-    if (s.values.length > 1) add("polyline", { points: pts, fill: "none", stroke: s.color, "stroke-width": 2 });
-    s.values.forEach((v, i) => add("circle", { cx: x(i), cy: y(v), r: 2.5, fill: s.color }));
-    add("text", { x: W - R - 4 - 70 * (series.length - 1 - k), y: 14, "text-anchor": "end", fill: s.color, class: "legend" }, s.name);
-  });
-}
-
-function drawCurves(history) {
-  chart(document.getElementById("loss-chart"), [
-    { name: "box", color: "#2E5266", values: history.map(h => h.train.box_loss) },
-    { name: "cls", color: "#3E9A96", values: history.map(h => h.train.cls_loss) },
-    { name: "dfl", color: "#c0392b", values: history.map(h => h.train.dfl_loss) },
-  ], "loss");
-  chart(document.getElementById("map-chart"), [
-    { name: "mAP50", color: "#3E9A96", values: history.map(h => h.map50) },
-    { name: "mAP50-95", color: "#2E5266", values: history.map(h => h.map50_95) },
-  ], "mAP");
+/** Job `id`'s loss and mAP curves, drawn by the server. */
+async function drawCurves(id) {
+  await Promise.all([
+    chart(document.getElementById("loss-chart"), `/api/training/${id}/charts/loss.svg`),
+    chart(document.getElementById("map-chart"), `/api/training/${id}/charts/map.svg`),
+  ]);
 }
 
 function showJob(j) {
@@ -115,16 +78,14 @@ async function open(id) {
   selected = id;
   if (source) source.close();
   const j = await api(`/api/training/${id}`);
-  const history = j.history || [];
-  drawCurves(history);
+  drawCurves(id).catch((e) => console.warn(e));
   document.getElementById("job-log").textContent = j.log || "";
   showJob(j);
   for (const r of document.querySelectorAll("#jobs tbody tr")) r.classList.toggle("selected", Number(r.dataset.job) === id);
   if (["succeeded", "failed", "stopped"].includes(j.status)) return;
   source = new EventSource(`/api/training/${id}/events`);
-  let rows = [];
   let first = true;
-  source.addEventListener("epoch", (e) => { rows.push(JSON.parse(e.data)); drawCurves(rows); });
+  source.addEventListener("epoch", () => drawCurves(id).catch((e) => console.warn(e)));
   source.addEventListener("log", (e) => {
     const log = document.getElementById("job-log");
     // The first event repeats the whole log, which the page already shows.

@@ -5,8 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use detective_core::insights::{Bucket, Summary};
 use detective_ops::analytics;
 use serde::Deserialize;
@@ -14,6 +13,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Read};
+use crate::charts;
 use crate::problem::{ApiError, ApiQuery, ApiResult};
 use crate::state::AppState;
 
@@ -97,30 +97,6 @@ pub async fn summary(
     })))
 }
 
-/// The charts `GET /api/analytics/charts/{chart}` draws.
-const CHARTS: [&str; 6] = [
-    "rate.svg",
-    "classes.svg",
-    "cameras.svg",
-    "lines.svg",
-    "shifts.svg",
-    "confidence.svg",
-];
-
-/// Draws `chart` (one of [`CHARTS`]) of summary `s`; `band` shades the
-/// uncertain confidences on the histogram.
-fn draw(chart: &str, s: &Summary, bucket: Bucket, band: (f32, f32)) -> Result<String, ApiError> {
-    match chart {
-        "rate.svg" => crate::charts::rate_over_time(&s.series, bucket),
-        "classes.svg" => crate::charts::bars(&s.by_class, false, "classes"),
-        "cameras.svg" => crate::charts::bars(&s.by_camera, true, "cameras"),
-        "lines.svg" => crate::charts::bars(&s.by_line, true, "lines"),
-        "shifts.svg" => crate::charts::bars(&s.by_shift, true, "shifts"),
-        _ => crate::charts::confidence_histogram(&s.confidence_histogram, band),
-    }
-    .map_err(|e| ApiError::internal(e.to_string()))
-}
-
 /// One chart of a period as SVG: `rate.svg`, `classes.svg`, `cameras.svg`,
 /// `lines.svg`, `shifts.svg` or `confidence.svg`.
 #[utoipa::path(get, path = "/api/analytics/charts/{chart}", params(("chart" = String, Path, description = "rate.svg, classes.svg, cameras.svg, lines.svg, shifts.svg or confidence.svg"), RangeQuery),
@@ -131,22 +107,15 @@ pub async fn chart(
     Path(chart): Path<String>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Response> {
-    if !CHARTS.contains(&chart.as_str()) {
-        return Err(ApiError::not_found(format!(
-            "no chart {chart:?} (charts: {})",
-            CHARTS.join(", ")
-        )));
-    }
     let r = q.range()?;
     let (s, _) = summary_of(&st, &r).await?;
     let live = st.thresholds().await;
-    let svg = draw(&chart, &s, r.bucket, (live.uncertain_low, live.uncertain_high))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "private, max-age=30"),
-        ],
-        svg,
-    )
-        .into_response())
+    let band = (live.uncertain_low, live.uncertain_high);
+    let Some(svg) = charts::analytics::draw(&chart, &s, r.bucket, band) else {
+        return Err(ApiError::not_found(format!(
+            "no chart {chart:?} (charts: {})",
+            charts::analytics::CHARTS.join(", ")
+        )));
+    };
+    Ok(charts::response(svg?))
 }

@@ -1,18 +1,22 @@
 //! Drift and retraining (DESIGN.md §5): `GET /api/metrics/drift` (latest drift
 //! report per feature, plus the drift_share history), `GET
+//! /api/metrics/drift/charts/{chart}` (the share history or a feature's
+//! histograms as SVG), `GET
 //! /api/retraining/conditions`, `POST /api/retraining/trigger` (manual),
 //! `GET /api/retraining/events`, and the run-time policy
 //! `GET/PUT /api/retraining/policy`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use detective_ops::retraining::{self, Policy};
 use detective_store::clock::now_ms;
 use serde_json::{Value, json};
 
 use crate::auth::{Can, Operate, Read};
-use crate::problem::{ApiJson, ApiResult};
+use crate::charts;
+use crate::problem::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 
 async fn policy(st: &AppState) -> ApiResult<Policy> {
@@ -27,6 +31,31 @@ pub async fn drift(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<V
     Ok(Json(
         json!({"report": report, "history": history, "config": st.mlops.config.drift}),
     ))
+}
+
+/// One drift chart as SVG: `share.svg` (the drift share of every check against
+/// the threshold) or `{feature}.svg` (that feature's reference and current
+/// histograms in the latest report).
+#[utoipa::path(get, path = "/api/metrics/drift/charts/{chart}",
+    params(("chart" = String, Path, description = "share.svg, or a feature's name and .svg (e.g. brightness.svg)")),
+    responses((status = 200, description = "image/svg+xml"), (status = 404, description = "no such chart, or no report yet")),
+    security(("bearer" = [])))]
+pub async fn drift_chart(State(st): State<AppState>, _: Can<Read>, Path(chart): Path<String>) -> ApiResult<Response> {
+    let (report, history) = detective_ops::drift::reports(&st.db, 200).await?;
+    let svg = match chart.strip_suffix(".svg") {
+        Some("share") => Some(charts::drift::share_history(
+            &history,
+            st.mlops.config.drift.share_threshold,
+        )),
+        Some(feature) => report.and_then(|r| charts::drift::feature_histogram(&r.features, feature)),
+        None => None,
+    };
+    let svg = svg.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no chart {chart:?} (share.svg, or a feature of the latest report as name.svg)"
+        ))
+    })?;
+    Ok(charts::response(svg?))
 }
 
 #[utoipa::path(get, path = "/api/retraining/conditions",

@@ -3,12 +3,14 @@
 //! it), `POST /api/training/{id}/stop` stops it gracefully (the last
 //! checkpoint is kept), `GET /api/training/{id}` tells status, epoch, per-epoch
 //! losses and metrics and ETA, `GET /api/training/{id}/events` streams the same
-//! as server-sent events, `GET /api/training` lists jobs newest first.
+//! as server-sent events, `GET /api/training/{id}/charts/{chart}` draws its
+//! curves, `GET /api/training` lists jobs newest first.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use detective_core::JobStatus;
 use detective_ops::job_request::TrainingRequest;
@@ -19,7 +21,8 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Operate, Read};
-use crate::problem::{ApiJson, ApiQuery, ApiResult};
+use crate::charts;
+use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/training/start",
@@ -49,6 +52,28 @@ pub async fn stop(State(st): State<AppState>, caller: Can<Operate>, Path(id): Pa
     security(("bearer" = [])))]
 pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
     Ok(Json(training::view(&training::get(&st.db, id).await?)))
+}
+
+/// One chart of a job's epochs as SVG: `loss.svg` (box, cls and dfl loss) or
+/// `map.svg` (validation mAP50 and mAP50-95).
+#[utoipa::path(get, path = "/api/training/{id}/charts/{chart}",
+    params(("id" = i64, Path, description = "job id"), ("chart" = String, Path, description = "loss.svg or map.svg")),
+    responses((status = 200, description = "image/svg+xml"), (status = 404, description = "no such job or chart")),
+    security(("bearer" = [])))]
+pub async fn chart(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    Path((id, chart)): Path<(i64, String)>,
+) -> ApiResult<Response> {
+    let job = training::get(&st.db, id).await?;
+    let history = job.history.as_array().map(Vec::as_slice).unwrap_or_default();
+    let Some(svg) = charts::epochs::draw(&chart, history) else {
+        return Err(ApiError::not_found(format!(
+            "no chart {chart:?} (charts: {})",
+            charts::epochs::CHARTS.join(", ")
+        )));
+    };
+    Ok(charts::response(svg?))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

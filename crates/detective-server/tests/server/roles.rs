@@ -111,9 +111,17 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         .put("models/det/v1/model.onnx", bytes::Bytes::from_static(b"onnx"))
         .await
         .unwrap();
-    detective_store::models::add_version(&s.state.db, "det", "detect", &json!({}), &json!({}), None, None)
-        .await
-        .unwrap();
+    detective_store::models::add_version(
+        &s.state.db,
+        "det",
+        detective_core::Task::Detect,
+        &json!({}),
+        &json!({}),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     // A logged prediction with its frame.
     let logged = "00000000-0000-4000-8000-ffffffffffff";
     let batch = json!({"camera_id": "cam", "predictions": [{"id": logged, "captured_at": "2026-11-24T08:00:00Z",
@@ -162,6 +170,7 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/labeling-queue", Some(Read), Body::None),
         route("PUT", "/api/settings/thresholds", Some(Admin), Body::Thresholds),
         route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
+        route("GET", "/api/metrics/drift/charts/share.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),
         route(
             "GET",

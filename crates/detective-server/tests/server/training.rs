@@ -198,6 +198,27 @@ on_both!(
         assert!(sse.contains("event: log") && sse.contains("event: job"), "{sse}");
         assert!(sse.trim_end().ends_with("data: succeeded"), "{sse}");
 
+        // Its curves as SVG drawn on the server: one marker per epoch and series.
+        for (chart, markers) in [("loss.svg", 6), ("map.svg", 4)] {
+            let r = client()
+                .get(s.at(&format!("/api/training/{id}/charts/{chart}")))
+                .bearer_auth(&viewer)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{chart}");
+            assert_eq!(r.headers()["content-type"], "image/svg+xml", "{chart}");
+            let svg = r.text().await.unwrap();
+            assert_eq!(svg.matches("<circle").count(), markers, "{chart}: {svg}");
+        }
+        for path in [
+            format!("/api/training/{id}/charts/pie.svg"),
+            "/api/training/999/charts/loss.svg".to_string(),
+        ] {
+            let r = client().get(s.at(&path)).bearer_auth(&viewer).send().await.unwrap();
+            assert_eq!(r.status(), 404, "{path}");
+        }
+
         // Register the job: version 1, with its metrics and files.
         let (status, v1) = post(&s, &op, "/api/models/register", json!({"job_id": id})).await;
         assert_eq!(status, 201, "{v1}");

@@ -251,6 +251,27 @@ async fn drift_and_labels_retrain_register_and_switch_the_agent_by_themselves() 
             x["method"], x["statistic"], x["p_value"], x["wasserstein_norm"], x["psi"], x["drifted"]
         );
     }
+    // The Drift page's charts, drawn on the server: the share of every check, a
+    // feature's histograms; a feature the report does not have is no chart.
+    for (chart, want) in [
+        ("share.svg", Some("<circle")),
+        ("brightness.svg", Some("<rect")),
+        ("nothing.svg", None),
+    ] {
+        let r = http()
+            .get(format!("{base}/api/metrics/drift/charts/{chart}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        match want {
+            Some(needle) => {
+                assert_eq!(r.status(), 200, "{chart}");
+                assert!(r.text().await.unwrap().contains(needle), "{chart}");
+            }
+            None => assert_eq!(r.status(), 404, "{chart}"),
+        }
+    }
     let c = get(&base, &admin, "/api/retraining/conditions").await;
     assert_eq!(c["drift_detected"], true, "{c}");
     assert_eq!(c["reasons"].as_array().unwrap().len(), 2, "drift and labels: {c}");

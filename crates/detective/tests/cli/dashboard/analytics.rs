@@ -16,7 +16,8 @@ pub(super) async fn figures_and_charts(p: &Page, now_total: u64) {
     until(
         c,
         "six charts",
-        "[...document.querySelectorAll('img.chart')].filter(i => i.complete && i.naturalWidth > 0).length === 6",
+        // every chart is the server's SVG, inlined: six that loaded, each with its drawing
+        "[...document.querySelectorAll('.chart > svg')].filter(s => s.querySelector('rect, path, polyline, text')).length === 6",
     )
     .await;
     let rc = visible(c, "#rootcause tbody").await;

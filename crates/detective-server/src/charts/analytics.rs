@@ -1,24 +1,10 @@
-//! The analytics charts, drawn on the server as SVG with `plotters`: the defect
-//! rate over time, bar charts of groups (classes, cameras, lines, shifts) and the
-//! confidence histogram. Colours follow the dashboard (deep blue, teal, red).
+//! The analytics charts: the defect rate over time, bar charts of groups
+//! (classes, cameras, lines, shifts) and the confidence histogram.
 
-use detective_core::insights::{Bucket, Group, Point};
+use detective_core::insights::{Bucket, Group, Point, Summary};
 use plotters::prelude::*;
 
-const FONT: &str = "sans-serif";
-const BLUE: RGBColor = RGBColor(0x2E, 0x52, 0x66);
-const TEAL: RGBColor = RGBColor(0x3E, 0x9A, 0x96);
-const RED: RGBColor = RGBColor(0xE0, 0x25, 0x2B);
-const GRID: RGBColor = RGBColor(0xD9, 0xE2, 0xE8);
-
-/// A chart that could not be drawn (plotters' error, as text).
-#[derive(Debug, thiserror::Error)]
-#[error("chart: {0}")]
-pub struct ChartError(String);
-
-fn err<E: std::fmt::Display>(e: E) -> ChartError {
-    ChartError(e.to_string())
-}
+use super::{BLUE, ChartError, FONT, GRID, RED, TEAL, empty, err};
 
 /// Label of a bucket start.
 fn bucket_label(ms: i64, bucket: Bucket) -> String {
@@ -32,29 +18,40 @@ fn bucket_label(ms: i64, bucket: Bucket) -> String {
     }
 }
 
-fn empty(root: &DrawingArea<SVGBackend, plotters::coord::Shift>, what: &str) -> Result<(), ChartError> {
-    let (w, h) = root.dim_in_pixel();
-    root.draw(&Text::new(
-        format!("No predictions in this range: no {what} to show."),
-        (w as i32 / 2 - 170, h as i32 / 2),
-        (FONT, 16).into_font().color(&BLUE),
-    ))
-    .map_err(err)
+/// The charts of a period, by the name `GET /api/analytics/charts/{chart}` takes.
+pub const CHARTS: [&str; 6] = [
+    "rate.svg",
+    "classes.svg",
+    "cameras.svg",
+    "lines.svg",
+    "shifts.svg",
+    "confidence.svg",
+];
+
+/// Draws `chart` (one of [`CHARTS`]) of summary `s`; `band` shades the uncertain
+/// confidences on the histogram. `None` for another name.
+pub fn draw(chart: &str, s: &Summary, bucket: Bucket, band: (f32, f32)) -> Option<Result<String, ChartError>> {
+    Some(match chart {
+        "rate.svg" => rate_over_time(&s.series, bucket),
+        "classes.svg" => bars(&s.by_class, false, "classes"),
+        "cameras.svg" => bars(&s.by_camera, true, "cameras"),
+        "lines.svg" => bars(&s.by_line, true, "lines"),
+        "shifts.svg" => bars(&s.by_shift, true, "shifts"),
+        "confidence.svg" => confidence_histogram(&s.confidence_histogram, band),
+        _ => return None,
+    })
 }
 
 /// Defect rate (%) per bucket as a line with markers; the bucket's count in the tooltip-free label axis.
 pub fn rate_over_time(points: &[Point], bucket: Bucket) -> Result<String, ChartError> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 320)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+    super::svg((900, 320), |root| {
         if points.iter().all(|p| p.total == 0) {
-            empty(&root, "defect rate")?;
+            empty(root, "No predictions in this range: no defect rate to show.")?;
         } else {
             let top = points.iter().map(|p| p.rate * 100.0).fold(5.0f64, f64::max) * 1.15;
             let n = points.len().max(2);
             let labels: Vec<String> = points.iter().map(|p| bucket_label(p.start_ms, bucket)).collect();
-            let mut chart = ChartBuilder::on(&root)
+            let mut chart = ChartBuilder::on(root)
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(56)
@@ -85,9 +82,8 @@ pub fn rate_over_time(points: &[Point], bucket: Bucket) -> Result<String, ChartE
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 3, RED.filled())))
                 .map_err(err)?;
         }
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// Horizontal bars of groups: `value` of each (a rate in % when `percent`), the
@@ -95,12 +91,9 @@ pub fn rate_over_time(points: &[Point], bucket: Bucket) -> Result<String, ChartE
 pub fn bars(groups: &[Group], percent: bool, what: &str) -> Result<String, ChartError> {
     let shown: Vec<&Group> = groups.iter().take(12).collect();
     let height = 60 + 34 * shown.len().max(3) as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (600, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+    super::svg((600, height), |root| {
         if shown.is_empty() {
-            empty(&root, what)?;
+            empty(root, &format!("No predictions in this range: no {what} to show."))?;
         } else {
             let value = |g: &Group| if percent { g.rate * 100.0 } else { g.total as f64 };
             let top = shown
@@ -109,7 +102,7 @@ pub fn bars(groups: &[Group], percent: bool, what: &str) -> Result<String, Chart
                 .fold(if percent { 5.0 } else { 1.0 }, f64::max)
                 * 1.25;
             let names: Vec<String> = shown.iter().map(|g| g.key.clone()).collect();
-            let mut chart = ChartBuilder::on(&root)
+            let mut chart = ChartBuilder::on(root)
                 .margin(12)
                 .x_label_area_size(36)
                 .y_label_area_size(130)
@@ -156,23 +149,19 @@ pub fn bars(groups: &[Group], percent: bool, what: &str) -> Result<String, Chart
                 }))
                 .map_err(err)?;
         }
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 /// The histogram of the highest confidence per prediction (20 bins over 0..1),
 /// the uncertain band shaded.
 pub fn confidence_histogram(bins: &[u64], band: (f32, f32)) -> Result<String, ChartError> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (600, 300)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+    super::svg((600, 300), |root| {
         if bins.iter().all(|&b| b == 0) {
-            empty(&root, "detections")?;
+            empty(root, "No predictions in this range: no detections to show.")?;
         } else {
             let top = (*bins.iter().max().unwrap_or(&1) as f64 * 1.2).max(1.0);
-            let mut chart = ChartBuilder::on(&root)
+            let mut chart = ChartBuilder::on(root)
                 .margin(12)
                 .x_label_area_size(36)
                 .y_label_area_size(50)
@@ -217,9 +206,8 @@ pub fn confidence_histogram(bins: &[u64], band: (f32, f32)) -> Result<String, Ch
                 .draw()
                 .map_err(err)?;
         }
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 #[cfg(test)]
