@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use detective_core::Detection;
+use detective_core::{Detection, Task};
 use detective_ml::detect::detector::Detector;
 use detective_ml::segment::segmenter::{AnySegmenter, is_segmenter};
 use detective_ml::{MlError, PredictOptions};
@@ -37,11 +37,11 @@ impl EdgeModel {
         }
     }
 
-    /// `detect` or `segment`.
-    pub fn task(&self) -> &'static str {
+    /// What the model does.
+    pub fn task(&self) -> Task {
         match self {
-            EdgeModel::Detect(_) => "detect",
-            EdgeModel::Segment(_) => "segment",
+            EdgeModel::Detect(_) => Task::Detect,
+            EdgeModel::Segment(_) => Task::Segment,
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::Device;
+use detective_core::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::MlError;
@@ -22,7 +23,7 @@ pub const SEG_FORMAT: &str = "defect-detective/unet-tiny";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelMeta {
     pub format: String,
-    pub task: String,
+    pub task: Task,
     pub scale: Scale,
     pub num_classes: usize,
     pub names: Vec<String>,
@@ -37,7 +38,7 @@ impl ModelMeta {
     pub fn new(scale: Scale, names: Vec<String>, imgsz: u32) -> Self {
         ModelMeta {
             format: FORMAT.to_string(),
-            task: "detect".to_string(),
+            task: Task::Detect,
             scale,
             num_classes: names.len(),
             names,
@@ -137,7 +138,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(YoloV8, ModelMeta), M
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SegMeta {
     pub format: String,
-    pub task: String,
+    pub task: Task,
     /// Logit maps per pixel (1: defect or not).
     pub outputs: usize,
     /// What each output marks.
@@ -146,6 +147,10 @@ pub struct SegMeta {
     pub imgsz: u32,
     /// Probability from which a pixel counts as a defect.
     pub threshold: f32,
+    /// Trained on windows of this side at the images' native scale: predictions
+    /// run tiled the same way by default (None: whole images resized to `imgsz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tile: Option<u32>,
     #[serde(default)]
     pub epoch: Option<usize>,
     #[serde(default)]
@@ -156,11 +161,12 @@ impl SegMeta {
     pub fn new(names: Vec<String>, imgsz: u32, threshold: f32) -> Self {
         SegMeta {
             format: SEG_FORMAT.to_string(),
-            task: "segment".to_string(),
+            task: Task::Segment,
             outputs: names.len(),
             names,
             imgsz,
             threshold,
+            tile: None,
             epoch: None,
             metrics: None,
         }
@@ -179,14 +185,18 @@ pub fn save_segmenter(model: &UNetTiny, meta: &SegMeta, path: &Path) -> Result<(
     save_with_meta(model, meta, path)
 }
 
-/// Which task a saved model is for, from its metadata (`detect` or `segment`).
-pub fn model_task(path: &Path) -> Result<String, MlError> {
+/// Which task a saved model is for, from its metadata (no `task` there: a
+/// detector, as the first checkpoints were).
+pub fn model_task(path: &Path) -> Result<Task, MlError> {
     let mp = meta_path(path);
     let text = std::fs::read_to_string(&mp)
         .map_err(|e| model_err(path, format!("cannot read its metadata {}: {e}", mp.display())))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| model_err(&mp, format!("invalid metadata: {e}")))?;
-    Ok(v.get("task").and_then(|t| t.as_str()).unwrap_or("detect").to_string())
+    match v.get("task").and_then(|t| t.as_str()) {
+        None => Ok(Task::Detect),
+        Some(t) => t.parse().map_err(|e| model_err(&mp, format!("invalid metadata: {e}"))),
+    }
 }
 
 /// Reads only the metadata of a saved segmenter.

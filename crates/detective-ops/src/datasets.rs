@@ -224,7 +224,7 @@ pub async fn create(db: &Db, req: CreateDataset) -> Result<Dataset, OpsError> {
         db,
         &req.name,
         &req.project,
-        task.as_str(),
+        task,
         &req.classes,
         &items,
         req.note.as_deref(),

@@ -1,6 +1,7 @@
 //! What `POST /api/training/start` asks for, with Ultralytics-like defaults and
 //! range checks; stored as the job's `params`.
 
+use detective_core::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::OpsError;
@@ -15,7 +16,7 @@ pub struct TrainingRequest {
     pub dataset_version: Option<i64>,
     /// `detect` (default) or `segment`.
     #[serde(default = "default_task")]
-    pub task: String,
+    pub task: Task,
     /// Model size: `t`, `n` (default) or `s`.
     #[serde(default = "default_model")]
     pub model: String,
@@ -47,8 +48,8 @@ pub struct TrainingRequest {
     pub patience: Option<usize>,
 }
 
-fn default_task() -> String {
-    "detect".into()
+fn default_task() -> Task {
+    Task::Detect
 }
 fn default_model() -> String {
     "n".into()
@@ -87,14 +88,12 @@ impl TrainingRequest {
     /// Checks every field's range; the error names the field.
     pub fn validate(&self) -> Result<(), OpsError> {
         let bad = |m: String| Err(OpsError::Invalid(m));
-        if self.task != "detect" {
-            return bad(if self.task == "segment" {
+        if self.task == Task::Segment {
+            return bad(
                 "task segment: training jobs read boxes from dataset versions, which hold no masks; \
                  train a segmenter with `detective train --task segment` on a folder"
-                    .into()
-            } else {
-                format!("task {:?} is not detect or segment", self.task)
-            });
+                    .into(),
+            );
         }
         if !matches!(self.model.as_str(), "t" | "n" | "s") {
             return bad(format!("model {:?} is not t, n or s", self.model));
@@ -159,7 +158,7 @@ pub async fn queue(
     }
     req.dataset_version = Some(version.version);
     let base = match req.base_model.as_deref().filter(|s| !s.is_empty()) {
-        Some(spec) => Some(crate::registry::require(db, spec, &req.task).await?),
+        Some(spec) => Some(crate::registry::require(db, spec, Some(req.task)).await?),
         None => None,
     };
     req.base_model = base.as_ref().map(|v| format!("{}@{}", v.name, v.version));
@@ -173,7 +172,7 @@ pub async fn queue(
     let job = detective_store::training_jobs::create(
         db,
         &detective_store::training_jobs::NewJob {
-            task: req.task.clone(),
+            task: req.task,
             dataset_id: ds.id,
             dataset_version: version.version,
             model_name,
@@ -235,7 +234,7 @@ mod tests {
             ),
             (
                 TrainingRequest {
-                    task: "segment".into(),
+                    task: Task::Segment,
                     ..base.clone()
                 },
                 "masks",

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use detective_core::{JobStatus, RetrainOutcome, Stage};
+use detective_core::{JobStatus, RetrainOutcome, Stage, Task};
 use detective_store::datasets::{self, VersionChange};
 use detective_store::models::ModelVersion;
 use detective_store::retraining::{self, Event};
@@ -87,7 +87,7 @@ pub async fn events(db: &Db, limit: usize) -> Result<Vec<Event>, OpsError> {
 
 /// The Production detect model a retraining starts from, with its dataset version.
 async fn production_base(db: &Db) -> Result<Option<(ModelVersion, i64, i64)>, OpsError> {
-    let Some(v) = detective_store::models::at_stage(db, None, "detect", Stage::Production).await? else {
+    let Some(v) = detective_store::models::at_stage(db, None, Some(Task::Detect), Stage::Production).await? else {
         return Ok(None);
     };
     let Some(dv) = v.dataset_version_id else {
@@ -349,7 +349,7 @@ async fn complete(
         .base_model
         .clone()
         .ok_or_else(|| OpsError::Invalid(format!("job {job_id} has no base model")))?;
-    let old = crate::registry::require(db, &base, "detect").await?;
+    let old = crate::registry::require(db, &base, Some(Task::Detect)).await?;
     let new = crate::registry::register_job(db, objects, work_dir, job_id, None).await?;
     let mv = format!("{}@{}", new.name, new.version);
     let m_old = crate::registry::evaluate(db, objects, work_dir, &old, ds, ver).await?;

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use detective_core::Task;
 use detective_ml::detect::detector::Detector;
 use detective_store::models::ModelVersion;
 use detective_store::{Db, Objects};
@@ -52,7 +53,7 @@ impl ModelCache {
 
     /// The registered detect version `spec` names, or 404.
     async fn resolve(&self, db: &Db, spec: &str) -> Result<ModelVersion, ApiError> {
-        detective_ops::registry::resolve(db, spec, "detect")
+        detective_ops::registry::resolve(db, spec, Some(Task::Detect))
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no registered detect model matches {spec:?}")))
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use detective_core::Stage;
+use detective_core::{Stage, Task};
 
 use crate::state::AppState;
 
@@ -16,7 +16,7 @@ use crate::state::AppState;
 /// server's runtime ends.
 pub async fn follow_production(st: AppState, poll: Duration) {
     loop {
-        match detective_store::models::at_stage(&st.db, None, "detect", Stage::Production).await {
+        match detective_store::models::at_stage(&st.db, None, Some(Task::Detect), Stage::Production).await {
             Ok(Some(v)) => {
                 let id = format!("{}@{}", v.name, v.version);
                 let current = st.served.get();

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use detective_core::Task;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -29,7 +30,7 @@ pub struct Dataset {
     pub id: i64,
     pub name: String,
     pub project: String,
-    pub task: String,
+    pub task: Task,
     pub classes: Vec<String>,
     pub created_at: String,
     pub versions: Vec<DatasetVersion>,
@@ -120,7 +121,7 @@ pub async fn create(
     db: &Db,
     name: &str,
     project: &str,
-    task: &str,
+    task: Task,
     classes: &[String],
     items: &[DatasetItem],
     note: Option<&str>,
@@ -147,7 +148,7 @@ pub async fn create(
     )
     .bind(name)
     .bind(project)
-    .bind(task)
+    .bind(task.as_str())
     .bind(serde_json::to_string(classes)?)
     .bind(now_ms())
     .fetch_one(tx.conn())
@@ -242,7 +243,7 @@ fn dataset_row(r: &sqlx::any::AnyRow) -> Result<Dataset, StoreError> {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         project: r.try_get("project")?,
-        task: r.try_get("task")?,
+        task: r.try_get::<String, _>("task")?.parse()?,
         classes: serde_json::from_str(&classes)?,
         created_at: to_rfc3339(r.try_get("created_at")?),
         versions: Vec::new(),

@@ -2,7 +2,7 @@
 //! Staging → Production → Archived, one Production per model), rollback to the
 //! previous Production, and the reads the API and agents need.
 
-use detective_core::Stage;
+use detective_core::{Stage, Task};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -13,7 +13,7 @@ use crate::{Db, StoreError};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub name: String,
-    pub task: String,
+    pub task: Task,
     pub version: i64,
     pub stage: Stage,
     pub metrics: serde_json::Value,
@@ -27,7 +27,7 @@ pub struct ModelVersion {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
     pub name: String,
-    pub task: String,
+    pub task: Task,
     pub versions: i64,
     pub created_at: String,
 }
@@ -40,7 +40,7 @@ fn version_row(r: &sqlx::any::AnyRow) -> Result<ModelVersion, StoreError> {
     let params: String = r.try_get("params")?;
     Ok(ModelVersion {
         name: r.try_get("name")?,
-        task: r.try_get("task")?,
+        task: r.try_get::<String, _>("task")?.parse()?,
         version: r.try_get("version")?,
         stage: r.try_get::<String, _>("stage")?.parse()?,
         metrics: serde_json::from_str(&metrics)?,
@@ -56,7 +56,7 @@ fn version_row(r: &sqlx::any::AnyRow) -> Result<ModelVersion, StoreError> {
 pub async fn add_version(
     db: &Db,
     name: &str,
-    task: &str,
+    task: Task,
     metrics: &serde_json::Value,
     params: &serde_json::Value,
     artifact_key: Option<&str>,
@@ -70,7 +70,7 @@ pub async fn add_version(
         .await?;
     let model_id: i64 = match existing {
         Some(r) => {
-            let t: String = r.try_get("task")?;
+            let t: Task = r.try_get::<String, _>("task")?.parse()?;
             if t != task {
                 return Err(StoreError::Conflict(format!("model {name} is a {t} model, not {task}")));
             }
@@ -79,7 +79,7 @@ pub async fn add_version(
         None => {
             sqlx::query_scalar("INSERT INTO models (name, task, created_at) VALUES ($1, $2, $3) RETURNING id")
                 .bind(name)
-                .bind(task)
+                .bind(task.as_str())
                 .bind(now_ms())
                 .fetch_one(tx.conn())
                 .await?
@@ -153,7 +153,7 @@ pub async fn set_stage(db: &Db, name: &str, version: i64, stage: Stage) -> Resul
 /// Brings back the version that was Production before the current one and
 /// archives the current one. Returns (restored, archived).
 pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion), StoreError> {
-    let current = at_stage(db, Some(name), "", Stage::Production)
+    let current = at_stage(db, Some(name), None, Stage::Production)
         .await?
         .ok_or_else(|| StoreError::Conflict(format!("model {name} has no Production version to roll back")))?;
     let previous: Option<i64> = sqlx::query_scalar(
@@ -231,7 +231,7 @@ pub async fn list(db: &Db) -> Result<Vec<Model>, StoreError> {
         .map(|r| {
             Ok(Model {
                 name: r.try_get("name")?,
-                task: r.try_get("task")?,
+                task: r.try_get::<String, _>("task")?.parse()?,
                 versions: r.try_get("n")?,
                 created_at: to_rfc3339(r.try_get("created_at")?),
             })
@@ -254,11 +254,11 @@ pub async fn versions(db: &Db, name: &str) -> Result<Vec<ModelVersion>, StoreErr
 }
 
 /// The newest version of model `name` (or of any `task` model when `name` is
-/// `None`; `task` "" means any task) at `stage`.
+/// `None`; `task` `None` means any task) at `stage`.
 pub async fn at_stage(
     db: &Db,
     name: Option<&str>,
-    task: &str,
+    task: Option<Task>,
     stage: Stage,
 ) -> Result<Option<ModelVersion>, StoreError> {
     let rows = sqlx::query(&format!(
@@ -266,7 +266,7 @@ pub async fn at_stage(
          WHERE v.stage = $1 AND ($2 = '' OR m.task = $2) ORDER BY v.created_at DESC, v.version DESC"
     ))
     .bind(stage.as_str())
-    .bind(task)
+    .bind(task.map_or("", Task::as_str))
     .fetch_all(db.pool())
     .await?;
     for r in &rows {

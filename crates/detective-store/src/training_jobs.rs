@@ -5,7 +5,7 @@
 //! to the queue (or fails after `max_attempts`); a runner that lost its job
 //! learns it from its next heartbeat and stops writing.
 
-use detective_core::JobStatus;
+use detective_core::{JobStatus, Task};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -15,7 +15,7 @@ use crate::{Backend, Db, StoreError};
 /// What a new job asks for.
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub task: String,
+    pub task: Task,
     pub dataset_id: i64,
     pub dataset_version: i64,
     /// The registry name a finished job registers under.
@@ -34,7 +34,7 @@ pub struct NewJob {
 pub struct Job {
     pub id: i64,
     pub status: JobStatus,
-    pub task: String,
+    pub task: Task,
     pub dataset_id: i64,
     pub dataset_version: i64,
     pub model_name: String,
@@ -80,7 +80,7 @@ fn job_row(r: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
     Ok(Job {
         id: r.try_get("id")?,
         status: r.try_get::<String, _>("status")?.parse()?,
-        task: r.try_get("task")?,
+        task: r.try_get::<String, _>("task")?.parse()?,
         dataset_id: r.try_get("dataset_id")?,
         dataset_version: r.try_get("dataset_version")?,
         model_name: r.try_get("model_name")?,
@@ -109,12 +109,6 @@ fn job_row(r: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
 
 /// Queues a job.
 pub async fn create(db: &Db, job: &NewJob) -> Result<Job, StoreError> {
-    if !matches!(job.task.as_str(), "detect" | "segment") {
-        return Err(StoreError::Invalid(format!(
-            "task {:?} is not detect or segment",
-            job.task
-        )));
-    }
     if job.epochs < 1 || job.max_attempts < 1 {
         return Err(StoreError::Invalid("epochs and max_attempts must be at least 1".into()));
     }
@@ -126,7 +120,7 @@ pub async fn create(db: &Db, job: &NewJob) -> Result<Job, StoreError> {
         "INSERT INTO training_jobs (task, dataset_id, dataset_version, model_name, params, base_model, created_by, \
          created_at, epochs, max_attempts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $8) RETURNING id",
     )
-    .bind(&job.task)
+    .bind(job.task.as_str())
     .bind(job.dataset_id)
     .bind(job.dataset_version)
     .bind(&job.model_name)

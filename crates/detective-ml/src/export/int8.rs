@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use detective_core::Task;
 use prost::Message;
 use serde::Serialize;
 
@@ -44,7 +45,7 @@ pub struct Int8Report {
     /// Size of the same graph in float.
     pub fp32_bytes: u64,
     /// `detect` or `segment`.
-    pub task: String,
+    pub task: Task,
     pub convs: usize,
     pub activations: usize,
     pub calibration_images: usize,
@@ -100,7 +101,7 @@ pub fn export_checkpoint_int8(
     }
     let task = model_task(weights)?;
     let device = Device::flex();
-    let (family, float, imgsz) = if task == "segment" {
+    let (family, float, imgsz) = if task == Task::Segment {
         let (model, meta) = load_segmenter(weights, &device)?;
         let imgsz = imgsz.unwrap_or(meta.imgsz);
         (Family::Segmenter, segmenter_graph(&model, &meta, imgsz)?.model, imgsz)

@@ -510,7 +510,7 @@ pub(crate) fn build_model(model: &YoloV8, meta: &ModelMeta, imgsz: u32) -> Resul
         ("author", "Defect Detective".to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("stride", STRIDES[STRIDES.len() - 1].to_string()),
-        ("task", "detect".to_string()),
+        ("task", detective_core::Task::Detect.to_string()),
         ("batch", "1".to_string()),
         ("imgsz", format!("[{imgsz}, {imgsz}]")),
         ("names", names_metadata(&meta.names)),

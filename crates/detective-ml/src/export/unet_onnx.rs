@@ -117,11 +117,13 @@ pub(crate) fn build_unet(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result
         ("description", "Defect Detective UNetTiny defect segmenter".to_string()),
         ("author", "Defect Detective".to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
-        ("task", "segment".to_string()),
+        ("task", detective_core::Task::Segment.to_string()),
         ("batch", "1".to_string()),
         ("imgsz", format!("[{imgsz}, {imgsz}]")),
         ("names", names_metadata(&meta.names)),
         ("threshold", format!("{}", meta.threshold)),
+        // trained on native-scale tiles of this side (0: whole images resized)
+        ("tile", meta.tile.unwrap_or(0).to_string()),
         ("channels", "3".to_string()),
     ];
     let model = model_proto(graph, props);

@@ -87,7 +87,7 @@ fn int8_detector_finds_the_same_defects_as_its_float_export() {
         threads: 2,
     };
     let r = export_checkpoint_int8(&bundled, None, &out, &opts).expect("int8 export");
-    assert_eq!(r.task, "detect");
+    assert_eq!(r.task.as_str(), "detect");
     assert_eq!(r.calibration_images, 16);
     assert!(r.convs > 50, "{} convolutions", r.convs);
     assert!(

@@ -13,7 +13,7 @@ pub mod stats;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use detective_core::Stage;
+use detective_core::{Stage, Task};
 use detective_store::drift::{FrameFeatures, NewReport, Report};
 use detective_store::{Db, Objects};
 use serde::{Deserialize, Serialize};
@@ -186,7 +186,7 @@ impl DriftMonitor {
         objects: &Objects,
         cfg: &DriftConfig,
     ) -> Result<(String, Vec<FrameFeatures>), OpsError> {
-        let prod = detective_store::models::at_stage(db, None, "detect", Stage::Production).await?;
+        let prod = detective_store::models::at_stage(db, None, Some(Task::Detect), Stage::Production).await?;
         if cfg.reference == "training"
             && let Some(v) = &prod
             && let Some(dv) = v.dataset_version_id

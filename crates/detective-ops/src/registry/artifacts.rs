@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use detective_core::Task;
 use detective_store::Db;
 use detective_store::Objects;
 use detective_store::models::ModelVersion;
@@ -26,7 +27,7 @@ pub(super) async fn fetch(objects: &Objects, key: &str, to: &Path) -> Result<(),
 /// Downloads the native weights (`model.bpk` + `model.json`) of the version
 /// `spec` names into `dir`; returns the `.bpk` path.
 pub async fn fetch_weights(db: &Db, objects: &Objects, spec: &str, dir: &Path) -> Result<PathBuf, OpsError> {
-    let v = require(db, spec, "detect").await?;
+    let v = require(db, spec, Some(Task::Detect)).await?;
     let bpk = format!("{}/model.bpk", v.artifact_key);
     if !objects.exists(&bpk).await? {
         return Err(OpsError::Invalid(format!(

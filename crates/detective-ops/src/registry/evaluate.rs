@@ -79,8 +79,8 @@ pub async fn compare(
     b: &str,
     on: Option<(i64, i64)>,
 ) -> Result<serde_json::Value, OpsError> {
-    let va = require(db, a, "").await?;
-    let vb = require(db, b, "").await?;
+    let va = require(db, a, None).await?;
+    let vb = require(db, b, None).await?;
     if va.task != vb.task {
         return Err(OpsError::Invalid(format!(
             "{a} is a {} model, {b} a {}",

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use detective_core::Task;
 use detective_store::models::{self, ModelVersion};
 use detective_store::training_jobs;
 use detective_store::{Db, Objects};
@@ -59,7 +60,7 @@ pub async fn register_job(
             db,
             objects,
             &name,
-            &job.task,
+            job.task,
             &job.metrics,
             &params,
             dataset_version_id,
@@ -80,7 +81,7 @@ pub async fn add_with_files(
     db: &Db,
     objects: &Objects,
     name: &str,
-    task: &str,
+    task: Task,
     metrics: &serde_json::Value,
     params: &serde_json::Value,
     dataset_version_id: Option<i64>,
@@ -261,7 +262,7 @@ pub async fn register_upload(
         db,
         objects,
         &name,
-        "detect",
+        Task::Detect,
         &json!({}),
         &params,
         on.map(|(_, _, id)| id),

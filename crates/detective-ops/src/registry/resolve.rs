@@ -2,16 +2,16 @@
 //! task's newest model at that stage) or a name alone (its Production
 //! version).
 
-use detective_core::Stage;
+use detective_core::{Stage, Task};
 use detective_store::Db;
 use detective_store::models::{self, ModelVersion};
 
 use crate::OpsError;
 
-/// The version `spec` names for `task`: `name@3`, `name@<stage>`, a stage
-/// alone (the task's newest model at that stage) or a name alone (its
-/// Production version). `Ok(None)` when nothing matches.
-pub async fn resolve(db: &Db, spec: &str, task: &str) -> Result<Option<ModelVersion>, OpsError> {
+/// The version `spec` names for `task` (`None`: of any task): `name@3`,
+/// `name@<stage>`, a stage alone (the task's newest model at that stage) or a
+/// name alone (its Production version). `Ok(None)` when nothing matches.
+pub async fn resolve(db: &Db, spec: &str, task: Option<Task>) -> Result<Option<ModelVersion>, OpsError> {
     let found = match spec.split_once('@') {
         Some((name, v)) => {
             if let Ok(n) = v.parse::<i64>() {
@@ -34,8 +34,7 @@ pub async fn resolve(db: &Db, spec: &str, task: &str) -> Result<Option<ModelVers
             Err(_) => models::at_stage(db, Some(spec), task, Stage::Production).await?,
         },
     };
-    if let Some(v) = &found
-        && !task.is_empty()
+    if let (Some(v), Some(task)) = (&found, task)
         && v.task != task
     {
         return Err(OpsError::Invalid(format!(
@@ -47,8 +46,9 @@ pub async fn resolve(db: &Db, spec: &str, task: &str) -> Result<Option<ModelVers
 }
 
 /// Like [`resolve`], but nothing found is an error naming `spec`.
-pub async fn require(db: &Db, spec: &str, task: &str) -> Result<ModelVersion, OpsError> {
-    resolve(db, spec, task)
-        .await?
-        .ok_or_else(|| OpsError::Invalid(format!("no registered {task} model matches {spec:?}")))
+pub async fn require(db: &Db, spec: &str, task: Option<Task>) -> Result<ModelVersion, OpsError> {
+    resolve(db, spec, task).await?.ok_or_else(|| {
+        let what = task.map_or(String::new(), |t| format!("{t} "));
+        OpsError::Invalid(format!("no registered {what}model matches {spec:?}"))
+    })
 }

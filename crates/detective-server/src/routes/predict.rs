@@ -321,7 +321,7 @@ fn regions_json(
         .collect();
     let m = pool.model();
     json!({
-        "model": {"name": pool.name, "source": pool.source, "backend": m.backend(), "imgsz": m.imgsz(), "task": "segment"},
+        "model": {"name": pool.name, "source": pool.source, "backend": m.backend(), "imgsz": m.imgsz(), "task": Task::Segment},
         "image": {"width": found.width, "height": found.height},
         "threshold": threshold,
         "defect_pixels": out.defect_pixels,

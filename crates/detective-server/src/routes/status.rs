@@ -152,7 +152,7 @@ pub async fn model_status(State(st): State<AppState>, _: Can<FetchModel>) -> Api
     let production = registry::production(&st.db, &st.objects).await?;
     let mut models: Vec<serde_json::Value> = Vec::new();
     for task in Task::ALL.iter().copied() {
-        let registered = production.iter().find(|(v, _)| v.task == task.as_str());
+        let registered = production.iter().find(|(v, _)| v.task == task);
         if let Some((v, files)) = registered {
             models.push(
                 json!({"task": task, "name": v.name, "version": v.version, "stage": v.stage,

@@ -1019,12 +1019,28 @@ on_both!(
             .await
             .unwrap();
         let m = json!({"map50": 0.7});
-        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), None, None)
-            .await
-            .unwrap();
-        detective_store::models::add_version(&s.state.db, "det", "detect", &m, &json!({}), None, None)
-            .await
-            .unwrap();
+        detective_store::models::add_version(
+            &s.state.db,
+            "det",
+            detective_core::Task::Detect,
+            &m,
+            &json!({}),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        detective_store::models::add_version(
+            &s.state.db,
+            "det",
+            detective_core::Task::Detect,
+            &m,
+            &json!({}),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         detective_store::models::set_stage(&s.state.db, "det", 1, detective_core::Stage::Production)
             .await
             .unwrap();
@@ -1088,9 +1104,17 @@ on_both!(
             .put("models/det/v1/plots/pr.svg", bytes::Bytes::from_static(b"<svg/>"))
             .await
             .unwrap();
-        detective_store::models::add_version(&s.state.db, "det", "detect", &json!({}), &json!({}), None, None)
-            .await
-            .unwrap();
+        detective_store::models::add_version(
+            &s.state.db,
+            "det",
+            detective_core::Task::Detect,
+            &json!({}),
+            &json!({}),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         detective_store::models::set_stage(&s.state.db, "det", 1, detective_core::Stage::Production)
             .await
             .unwrap();

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use detective_core::{BBox, LogBatch, LoggedDetection, LoggedPrediction, Role, Stage, UncertainBand};
+use detective_core::{BBox, LogBatch, LoggedDetection, LoggedPrediction, Role, Stage, Task, UncertainBand};
 use detective_store::datasets::{self, DatasetItem, VersionChange};
 use detective_store::images::{self, ImageFilter, NewImage};
 use detective_store::predictions::{self, LogFilter};
@@ -304,7 +304,7 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
         &db,
         "steel-v",
         "steel",
-        "detect",
+        Task::Detect,
         &classes,
         &[item(ids[0], "train"), item(ids[1], "val")],
         None,
@@ -320,16 +320,25 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
         &db,
         "steel-v",
         "steel",
-        "detect",
+        Task::Detect,
         &classes,
         &[item(ids[2], "train")],
         None,
     )
     .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))));
-    let foreign = datasets::create(&db, "x", "steel", "detect", &classes, &[item(other, "train")], None).await;
+    let foreign = datasets::create(&db, "x", "steel", Task::Detect, &classes, &[item(other, "train")], None).await;
     assert!(matches!(foreign, Err(StoreError::Invalid(_))));
-    let bad_split = datasets::create(&db, "y", "steel", "detect", &classes, &[item(ids[2], "holdout")], None).await;
+    let bad_split = datasets::create(
+        &db,
+        "y",
+        "steel",
+        Task::Detect,
+        &classes,
+        &[item(ids[2], "holdout")],
+        None,
+    )
+    .await;
     assert!(matches!(bad_split, Err(StoreError::Invalid(_))));
 
     let change = VersionChange {
@@ -380,15 +389,15 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
 on_both!(one_production_version_per_model, |db: Db| async move {
     let m = serde_json::json!({"map50": 0.7});
     let p = serde_json::json!({});
-    let v1 = models::add_version(&db, "detector", "detect", &m, &p, Some("models/detector/v1"), None)
+    let v1 = models::add_version(&db, "detector", Task::Detect, &m, &p, Some("models/detector/v1"), None)
         .await
         .unwrap();
-    let v2 = models::add_version(&db, "detector", "detect", &m, &p, Some("models/detector/v2"), None)
+    let v2 = models::add_version(&db, "detector", Task::Detect, &m, &p, Some("models/detector/v2"), None)
         .await
         .unwrap();
     assert_eq!((v1.version, v2.version, v1.stage.as_str()), (1, 2, "None"));
     assert!(
-        models::add_version(&db, "detector", "segment", &m, &p, Some("k"), None)
+        models::add_version(&db, "detector", Task::Segment, &m, &p, Some("k"), None)
             .await
             .is_err()
     );
@@ -408,11 +417,11 @@ on_both!(one_production_version_per_model, |db: Db| async move {
     assert_eq!((archived.version, archived.stage.as_str()), (2, "Archived"));
     let (restored, _) = models::rollback(&db, "detector").await.unwrap();
     assert_eq!(restored.version, 2, "a second rollback undoes the first");
-    let v3 = models::add_version(&db, "detector", "detect", &m, &p, None, None)
+    let v3 = models::add_version(&db, "detector", Task::Detect, &m, &p, None, None)
         .await
         .unwrap();
     assert_eq!(v3.artifact_key, "models/detector/v3", "the standard key by default");
-    models::add_version(&db, "solo", "detect", &m, &p, None, None)
+    models::add_version(&db, "solo", Task::Detect, &m, &p, None, None)
         .await
         .unwrap();
     assert!(matches!(

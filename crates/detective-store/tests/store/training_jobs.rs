@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use detective_core::JobStatus;
+use detective_core::{JobStatus, Task};
 use detective_store::datasets::{self, DatasetItem};
 use detective_store::images::{self, NewImage};
 use detective_store::training_jobs::{self, Beat, NewJob, Outcome};
@@ -31,7 +31,7 @@ async fn dataset(db: &Db) -> i64 {
         split: "train".into(),
         label: None,
     };
-    datasets::create(db, "parts", "steel", "detect", &["scratch".into()], &[item], None)
+    datasets::create(db, "parts", "steel", Task::Detect, &["scratch".into()], &[item], None)
         .await
         .unwrap()
         .id
@@ -39,7 +39,7 @@ async fn dataset(db: &Db) -> i64 {
 
 fn new_job(dataset_id: i64) -> NewJob {
     NewJob {
-        task: "detect".into(),
+        task: Task::Detect,
         dataset_id,
         dataset_version: 1,
         model_name: "line-model".into(),

@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use detective_core::Task;
 use detective_ml::MlError;
 use detective_ml::export::calibrate::CalibMethod;
 use detective_ml::export::int8::{Int8Options, export_checkpoint_int8, pick_calibration};
@@ -37,7 +38,7 @@ pub fn run(args: &ExportArgs, _config: &Config) -> Result<ExitCode> {
         return run_int8(args);
     }
     let out = args.out.clone().unwrap_or_else(|| args.model.with_extension("onnx"));
-    let segment = detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == "segment");
+    let segment = detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == Task::Segment);
     let report = if segment {
         export_seg_checkpoint(&args.model, args.imgsz, &out)?
     } else {
@@ -120,7 +121,7 @@ fn run_int8(args: &ExportArgs) -> Result<ExitCode> {
         r.convs,
         r.activations
     );
-    let what = if r.task == "segment" {
+    let what = if r.task == Task::Segment {
         "pixel probabilities"
     } else {
         "class scores"

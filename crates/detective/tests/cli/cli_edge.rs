@@ -409,7 +409,7 @@ fn promote_bundled(data: &str, name: &str) -> i64 {
         let v = detective_store::models::add_version(
             &db,
             name,
-            "detect",
+            detective_core::Task::Detect,
             &serde_json::json!({}),
             &serde_json::json!({}),
             Some(&prefix),

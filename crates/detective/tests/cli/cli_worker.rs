@@ -48,17 +48,25 @@ async fn seed(db: &Db, objects: &Objects) -> i64 {
             label: Some(label),
         });
     }
-    detective_store::datasets::create(db, "parts", "steel", "detect", &cfg.class_names(), &items, None)
-        .await
-        .unwrap()
-        .id
+    detective_store::datasets::create(
+        db,
+        "parts",
+        "steel",
+        detective_core::Task::Detect,
+        &cfg.class_names(),
+        &items,
+        None,
+    )
+    .await
+    .unwrap()
+    .id
 }
 
 fn job(dataset: i64, epochs: i64) -> NewJob {
     let params = serde_json::json!({"dataset_id": dataset, "dataset_version": 1, "model": "t", "epochs": epochs,
         "imgsz": 64, "batch": 4, "close_mosaic": 1, "model_name": "detector"});
     NewJob {
-        task: "detect".into(),
+        task: detective_core::Task::Detect,
         dataset_id: dataset,
         dataset_version: 1,
         model_name: "detector".into(),
