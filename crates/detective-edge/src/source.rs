@@ -310,15 +310,24 @@ fn open_v4l2(uri: &str, limits: &DecodeLimits, stop: Arc<AtomicBool>) -> Result<
     Ok(Box::new(crate::v4l2_device::V4l2Source::open(uri, limits, stop)?))
 }
 
-/// Without the `v4l2` feature a camera URI is still checked, then refused with the way out.
 #[cfg(not(feature = "v4l2"))]
 fn open_v4l2(uri: &str, _: &DecodeLimits, _: Arc<AtomicBool>) -> Result<Box<dyn FrameSource>, EdgeError> {
-    crate::v4l2::V4l2Request::parse(uri)?;
-    Err(bad(
-        uri,
-        "this build has no V4L2 camera support: rebuild with `cargo build --release --features v4l2` \
-         (needs Debian's libclang-dev)",
-    ))
+    Err(without_v4l2(uri))
+}
+
+/// What a build without the `v4l2` feature answers a camera URI: the URI is still
+/// checked, then refused with the way out. (Compiled in every build, so the one
+/// test run checks it.)
+#[cfg_attr(feature = "v4l2", allow(dead_code))]
+fn without_v4l2(uri: &str) -> EdgeError {
+    match crate::v4l2::V4l2Request::parse(uri) {
+        Err(e) => e,
+        Ok(_) => bad(
+            uri,
+            "this build has no V4L2 camera support: rebuild with `cargo build --release --features v4l2` \
+             (needs Debian's libclang-dev)",
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -380,14 +389,21 @@ mod tests {
         }
     }
 
-    #[cfg(not(feature = "v4l2"))]
     #[test]
     fn a_camera_without_the_v4l2_feature_names_the_way_out() {
-        let err = open_source("v4l2:///dev/video0", &DecodeLimits::default(), no_stop())
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = without_v4l2("v4l2:///dev/video0").to_string();
         assert!(err.contains("--features v4l2"), "{err}");
+        // a bad camera URI is refused for what is wrong with it, as with the feature
+        let err = without_v4l2("v4l2:///etc/passwd").to_string();
+        assert!(!err.contains("--features v4l2"), "{err}");
+        #[cfg(not(feature = "v4l2"))]
+        {
+            let err = open_source("v4l2:///dev/video0", &DecodeLimits::default(), no_stop())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("--features v4l2"), "{err}");
+        }
     }
 
     #[cfg(feature = "v4l2")]
