@@ -14,6 +14,7 @@ pub mod overlay;
 pub mod preprocess;
 pub mod regions;
 pub mod synth;
+pub mod tiles;
 
 pub use decode::{DecodeLimits, decode_file, decode_image};
 pub use error::VisionError;

@@ -511,10 +511,19 @@ pub struct TrainCliArgs {
     /// validation and prediction still see whole images).
     #[arg(long)]
     pub patch: Option<u32>,
-    /// Segmentation with --patch: probability that a window is centred on a defect
+    /// Segmentation with --patch or --tile: probability that a window holds a defect
     /// pixel (default 0.5).
     #[arg(long)]
     pub patch_defect: Option<f32>,
+    /// Segmentation: train on N×N windows at the images' native scale (a multiple of
+    /// 16; no resizing, so a 2-px crack stays 2 px) and validate on overlapping N×N
+    /// windows stitched together; the model then predicts tiled by default.
+    #[arg(long)]
+    pub tile: Option<u32>,
+    /// Segmentation: weight of the defect pixels' cross-entropy against the
+    /// background's (default 1; e.g. 10 where defects are well under 1 % of the pixels).
+    #[arg(long)]
+    pub pos_weight: Option<f32>,
     /// Segmentation: smallest random crop side as a fraction of the image side before
     /// the crop is resized back to imgsz (default 1 = no crop, so thin defects keep the
     /// width they have at prediction time; e.g. 0.6 to zoom in up to 1.7×).

@@ -47,9 +47,20 @@ pub struct SegTrainArgs {
     /// whole image). Validation and prediction still see whole images.
     #[serde(default)]
     pub patch: u32,
-    /// With `patch`: the probability that a window is centred on a defect pixel.
+    /// With `patch` or `tile`: the probability that a window holds a defect pixel.
     #[serde(default = "default_patch_defect")]
     pub patch_defect: f32,
+    /// Train on `tile × tile` windows at the images' native scale (no resizing;
+    /// padded where an image is smaller) and validate by overlapping windows of
+    /// the same size stitched together; 0: whole images resized to `imgsz`. The
+    /// model then predicts tiled by default. Runs saved before the setting
+    /// existed did not.
+    #[serde(default)]
+    pub tile: u32,
+    /// Weight of the defect pixels' cross-entropy against the background's
+    /// (`--pos-weight`; 1: plain BCE, as runs saved before the setting had).
+    #[serde(default = "default_pos_weight")]
+    pub pos_weight: f32,
     /// What the soft Dice loss sums over: the batch, or each image (`--dice`).
     /// Runs saved before the setting existed used the batch.
     #[serde(default)]
@@ -63,6 +74,10 @@ pub struct SegTrainArgs {
 
 fn default_patch_defect() -> f32 {
     0.5
+}
+
+fn default_pos_weight() -> f32 {
+    1.0
 }
 
 impl Default for SegTrainArgs {
@@ -92,6 +107,8 @@ impl Default for SegTrainArgs {
             classes: false,
             patch: 0,
             patch_defect: default_patch_defect(),
+            tile: 0,
+            pos_weight: default_pos_weight(),
             dice: DiceScope::Image,
             ema: true,
         }
@@ -99,9 +116,22 @@ impl Default for SegTrainArgs {
 }
 
 impl SegTrainArgs {
-    /// The side of the training inputs: `patch`, or `imgsz` without patches.
+    /// The side of the training inputs: `tile`, `patch`, or `imgsz` without either.
     pub fn train_side(&self) -> u32 {
-        if self.patch > 0 { self.patch } else { self.imgsz }
+        match (self.tile, self.patch) {
+            (t, _) if t > 0 => t,
+            (_, p) if p > 0 => p,
+            _ => self.imgsz,
+        }
+    }
+
+    /// The native-scale tiling of validation and prediction (`tile` with a
+    /// quarter overlap), if the run trains on tiles.
+    pub fn tiling(&self) -> Option<detective_vision::tiles::Tiling> {
+        (self.tile > 0).then_some(detective_vision::tiles::Tiling {
+            tile: self.tile,
+            overlap: 0.25,
+        })
     }
 
     pub fn augment(&self) -> SegAugmentParams {
@@ -148,6 +178,19 @@ impl SegTrainArgs {
                 "patch {} must be 0 (whole images) or a multiple of {UNET_DIVISOR} within 32..=imgsz ({})",
                 self.patch, self.imgsz
             ));
+        }
+        if self.tile != 0 && (self.tile < 32 || self.tile > 2048 || !(self.tile as usize).is_multiple_of(UNET_DIVISOR))
+        {
+            bad.push(format!(
+                "tile {} must be 0 (whole images) or a multiple of {UNET_DIVISOR} within 32..=2048",
+                self.tile
+            ));
+        }
+        if self.tile != 0 && self.patch != 0 {
+            bad.push("tile and patch exclude each other: tiles are windows at native scale, patches windows of the resized image".into());
+        }
+        if !(0.1..=1000.0).contains(&self.pos_weight) {
+            bad.push(format!("pos-weight {} must be within 0.1..=1000", self.pos_weight));
         }
         if !(0.0..=1.0).contains(&self.patch_defect) {
             bad.push(format!(
@@ -210,5 +253,19 @@ mod tests {
         assert!(ok.validate().is_ok());
         assert_eq!((ok.train_side(), SegTrainArgs::default().train_side()), (128, 256));
         assert!(SegTrainArgs::default().validate().is_ok());
+        let tiles = SegTrainArgs {
+            tile: 128,
+            ..SegTrainArgs::default()
+        };
+        assert!(tiles.validate().is_ok());
+        assert_eq!((tiles.train_side(), tiles.tiling().map(|t| t.tile)), (128, Some(128)));
+        let e = SegTrainArgs {
+            tile: 100,
+            patch: 128,
+            ..SegTrainArgs::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("tile 100") && e.contains("exclude each other"), "{e}");
     }
 }

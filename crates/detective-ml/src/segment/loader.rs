@@ -13,6 +13,7 @@ use detective_core::Rng;
 use detective_data::{YoloDataset, YoloLabel, mask_path_for};
 use detective_vision::augment::{augment_pair, sample_patch};
 use detective_vision::preprocess::{Normalize, to_chw_into};
+use detective_vision::tiles::sample_window;
 use detective_vision::{DecodeLimits, Frame, GrayFrame, decode_file};
 
 use super::args::SegTrainArgs;
@@ -142,8 +143,12 @@ pub(crate) fn epoch_batches(
     epoch: usize,
 ) -> Receiver<Result<SegBatch, TrainError>> {
     let (tx, rx) = sync_channel(2);
-    let (size, batch, seed, aug) = (args.imgsz, args.batch, args.seed, args.augment());
-    let (patch, patch_defect) = (args.patch, args.patch_defect);
+    let (size, batch, seed, mut aug) = (args.imgsz, args.batch, args.seed, args.augment());
+    let (patch, patch_defect, tile) = (args.patch, args.patch_defect, args.tile);
+    if tile > 0 {
+        // native scale: no zooming crop; the flips, rotations and colour stay
+        aug.crop_min = 1.0;
+    }
     let side = args.train_side() as usize;
     let outputs = per_class.unwrap_or(1);
     std::thread::spawn(move || {
@@ -163,12 +168,16 @@ pub(crate) fn epoch_batches(
             for &i in chunk {
                 let mut rng = Rng::derive(seed ^ ((epoch as u64) << 32), i as u64);
                 match load_labelled(&samples[i], per_class, &limits).and_then(|(f, m)| {
-                    augment_pair(&f, &m, size, &aug, &mut rng)
-                        .and_then(|(f, m)| match patch {
+                    let seen = if tile > 0 {
+                        sample_window(&f, &m, tile, patch_defect, &mut rng)
+                            .and_then(|(f, m)| augment_pair(&f, &m, tile, &aug, &mut rng))
+                    } else {
+                        augment_pair(&f, &m, size, &aug, &mut rng).and_then(|(f, m)| match patch {
                             0 => Ok((f, m)),
                             p => sample_patch(&f, &m, p, patch_defect, &mut rng),
                         })
-                        .map_err(|e| TrainError::Io(format!("{}: {e}", samples[i].image.display())))
+                    };
+                    seen.map_err(|e| TrainError::Io(format!("{}: {e}", samples[i].image.display())))
                 }) {
                     Ok((f, m)) => {
                         to_chw_into(&f, &Normalize::default(), &mut b.images);

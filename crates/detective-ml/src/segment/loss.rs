@@ -9,6 +9,10 @@
 //! mean). Per image, a small defect weighs as much as a large one in the same
 //! batch and a false alarm on a clean part costs a whole image's Dice, which is
 //! what the per-image Dice of `val` measures.
+//!
+//! `pos_weight` (`--pos-weight`) multiplies the cross-entropy of the defect
+//! pixels, as PyTorch's `BCEWithLogitsLoss(pos_weight=…)` does: where defects are
+//! well under 1 % of the pixels, the background otherwise dominates the BCE.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::sigmoid;
@@ -55,10 +59,27 @@ impl DiceScope {
 /// Loss of a batch: `logits` and `targets` (0 or 1) both `[N, C, H, W]`.
 /// Returns the differentiable total (BCE + Dice) and its parts.
 pub fn segmentation_loss(logits: Tensor<4>, targets: Tensor<4>, scope: DiceScope) -> (Tensor<1>, SegLossItems) {
+    weighted_segmentation_loss(logits, targets, scope, 1.0)
+}
+
+/// [`segmentation_loss`] with the defect pixels' cross-entropy weighted by
+/// `pos_weight`: per pixel `(1 − t)·x + (1 + (w − 1)·t)·softplus(−x)`.
+pub fn weighted_segmentation_loss(
+    logits: Tensor<4>,
+    targets: Tensor<4>,
+    scope: DiceScope,
+    pos_weight: f32,
+) -> (Tensor<1>, SegLossItems) {
     let count = logits.dims().iter().product::<usize>().max(1) as f32;
-    let relu = logits.clone().clamp_min(0.0);
-    let log1p = (logits.clone().abs().neg().exp() + 1.0).log();
-    let bce = (relu - logits.clone() * targets.clone() + log1p).sum() / count;
+    // softplus(−x) = relu(−x) + log(1 + e^(−|x|)), stable for any x
+    let softplus_neg = logits.clone().neg().clamp_min(0.0) + (logits.clone().abs().neg().exp() + 1.0).log();
+    let bce = if pos_weight == 1.0 {
+        (-(targets.clone()) + 1.0) * logits.clone() + softplus_neg
+    } else {
+        (-(targets.clone()) + 1.0) * logits.clone() + (targets.clone() * (pos_weight - 1.0) + 1.0) * softplus_neg
+    }
+    .sum()
+        / count;
     let p = sigmoid(logits);
     // sums over pixels (and over the batch unless per image): [1 or N, C, 1, 1]
     let sums = |t: Tensor<4>| match scope {
@@ -152,6 +173,36 @@ mod tests {
         assert!((image.dice - 0.25).abs() < 1e-4, "{image:?}");
         // the BCE does not depend on the scope
         assert!((batch.bce - image.bce).abs() < 1e-7);
+    }
+
+    #[test]
+    fn pos_weight_scales_the_defect_pixels_cross_entropy_only() {
+        let _serial = crate::burn_test_lock();
+        let logits = vec![0.5f32, -1.0, 2.0, -0.3];
+        let targets = vec![1.0f32, 0.0, 0.0, 1.0];
+        let sig = |x: f32| 1.0 / (1.0 + (-x).exp());
+        let expect = |w: f32| -> f32 {
+            logits
+                .iter()
+                .zip(&targets)
+                .map(|(&x, &y)| -(w * y * sig(x).ln() + (1.0 - y) * (1.0 - sig(x)).ln()))
+                .sum::<f32>()
+                / 4.0
+        };
+        for w in [1.0f32, 5.0] {
+            let (_, items) = weighted_segmentation_loss(
+                t(logits.clone(), [1, 1, 2, 2]),
+                t(targets.clone(), [1, 1, 2, 2]),
+                DiceScope::Batch,
+                w,
+            );
+            assert!(
+                (items.bce - expect(w)).abs() < 1e-5,
+                "w {w}: {} vs {}",
+                items.bce,
+                expect(w)
+            );
+        }
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The segmenter's probability maps: a model's `[C, S, S]` output split into one
-//! map per output and resized back to the frame, and the pixel-wise maximum that
-//! says "a defect of any class". Prediction, validation and the ONNX segmenter all
-//! read maps through these, so every path scores the same pixels.
+//! map per output and resized back to the frame (or, tiled, the maps of
+//! native-scale windows stitched together), and the pixel-wise maximum that says
+//! "a defect of any class". Prediction, validation and the ONNX segmenter all read
+//! maps through these, so every path scores the same pixels.
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_vision::Frame;
-use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
+use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw, to_chw_into};
+use detective_vision::tiles::{Stitcher, Tiling, crop_padded};
 
 use super::model::UNetTiny;
+use crate::MlError;
 use crate::train::error::TrainError;
 
 /// Bilinear resize of a probability map (half-pixel centres, edges clamped).
@@ -75,6 +78,100 @@ pub fn predict_class_probs(
         .try_into_vec::<f32>()
         .map_err(|e| TrainError::Io(format!("{e:?}")))?;
     Ok(split_maps(&probs, s, frame.width() as usize, frame.height() as usize))
+}
+
+/// How a segmenter sees a frame: squashed into its square input, or at native
+/// scale as overlapping windows stitched together.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SegView {
+    Resize(u32),
+    Tiles(Tiling),
+}
+
+impl SegView {
+    /// How a model with metadata `meta` sees frames: tiled when it was trained on
+    /// native-scale tiles (a quarter overlap), else resized to `imgsz`.
+    pub fn of(meta: &crate::checkpoint::SegMeta, imgsz: u32) -> SegView {
+        match meta.tile {
+            Some(tile) => SegView::Tiles(Tiling { tile, overlap: 0.25 }),
+            None => SegView::Resize(imgsz),
+        }
+    }
+}
+
+/// The probability maps of every output of `model` on `frame` at the frame's
+/// own resolution, seen as `view` says.
+pub fn predict_maps(
+    model: &UNetTiny,
+    frame: &Frame,
+    view: SegView,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    match view {
+        SegView::Resize(imgsz) => predict_class_probs(model, frame, imgsz, device),
+        SegView::Tiles(tiling) => predict_tiled_probs(model, frame, tiling, device),
+    }
+}
+
+/// Windows run through the network at once on the tiled path.
+const TILE_BATCH: usize = 8;
+
+/// The probability maps of every output of `model` on `frame` at its native
+/// scale: overlapping `tiling.tile` windows (padded by their edge where the
+/// frame is smaller), run in batches and blended across the seams.
+pub fn predict_tiled_probs(
+    model: &UNetTiny,
+    frame: &Frame,
+    tiling: Tiling,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let t = tiling.tile as usize;
+    let maps = tiled_maps(frame, tiling, TILE_BATCH, |x, n| {
+        let input = Tensor::<1>::from_data(TensorData::new(x, [n * 3 * t * t]), device).reshape([n, 3, t, t]);
+        sigmoid(model.forward(input))
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| MlError::Inference(format!("{e:?}")))
+    })?;
+    Ok(maps)
+}
+
+/// The tiled path of any engine: the windows of `frame`, `batch` at a time as
+/// planar `[n, 3, t, t]` inputs in 0..1 to `run`, whose `[n, C, t, t]`
+/// probabilities are stitched into `C` maps of the frame.
+pub fn tiled_maps(
+    frame: &Frame,
+    tiling: Tiling,
+    batch: usize,
+    mut run: impl FnMut(Vec<f32>, usize) -> Result<Vec<f32>, MlError>,
+) -> Result<Vec<Vec<f32>>, MlError> {
+    let (w, h, t) = (frame.width(), frame.height(), tiling.tile as usize);
+    let mut stitchers: Vec<Stitcher> = Vec::new();
+    for group in tiling.windows(w, h).chunks(batch.max(1)) {
+        let mut x = Vec::with_capacity(group.len() * 3 * t * t);
+        for &win in group {
+            to_chw_into(&crop_padded(frame, win, tiling.tile)?, &Normalize::default(), &mut x);
+        }
+        let n = group.len();
+        let probs = run(x, n)?;
+        let outputs = probs.len() / (n * t * t);
+        if outputs == 0 || probs.len() != n * outputs * t * t {
+            return Err(MlError::Inference(format!(
+                "the model gave {} values for {n} windows of {t}×{t}",
+                probs.len()
+            )));
+        }
+        if stitchers.is_empty() {
+            stitchers = (0..outputs).map(|_| Stitcher::new(w, h)).collect();
+        }
+        for (k, &win) in group.iter().enumerate() {
+            for (c, st) in stitchers.iter_mut().enumerate() {
+                let at = (k * outputs + c) * t * t;
+                st.add(win, tiling.tile, &probs[at..at + t * t]);
+            }
+        }
+    }
+    Ok(stitchers.into_iter().map(Stitcher::finish).collect())
 }
 
 #[cfg(test)]

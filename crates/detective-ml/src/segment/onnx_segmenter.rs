@@ -2,7 +2,8 @@
 //! served by ONNX Runtime: `[1, 3, S, S]` RGB in 0..1 in, `[1, C, S, S]` defect
 //! probabilities out (C = 1, or one map per class of a `--classes` model, named by
 //! the `names` metadata). Frames are resized (stretched) to `S × S` as in training
-//! and the maps are resized back to the frame.
+//! and the maps are resized back to the frame; a model trained on native-scale
+//! tiles (`tile` metadata) runs over `S × S` windows stitched together instead.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -11,7 +12,9 @@ use detective_vision::Frame;
 use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
-use super::maps::{max_map, split_maps};
+use detective_vision::tiles::Tiling;
+
+use super::maps::{max_map, split_maps, tiled_maps};
 use crate::MlError;
 use crate::runtime::onnx::metadata_names;
 
@@ -29,6 +32,11 @@ pub struct OnnxSegmenter {
     pub imgsz: u32,
     /// What each output map marks (`["defect"]` for one map without metadata).
     pub names: Vec<String>,
+    /// Trained on native-scale tiles of `imgsz`: frames run tiled (`tile` metadata).
+    pub tiling: Option<Tiling>,
+    /// The pixel threshold the model was saved with (`threshold` metadata; 0.5
+    /// for a graph without it).
+    pub threshold: f32,
 }
 
 fn model_err(path: &Path, reason: impl ToString) -> MlError {
@@ -76,11 +84,22 @@ impl OnnxSegmenter {
             None if outputs == 1 => vec!["defect".to_string()],
             None => (0..outputs).map(|i| format!("class{i}")).collect(),
         };
+        let custom = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
+        let tiling = custom("tile")
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|&t| t == imgsz)
+            .map(|tile| Tiling { tile, overlap: 0.25 });
+        let threshold = custom("threshold")
+            .and_then(|t| t.trim().parse::<f32>().ok())
+            .filter(|t| *t > 0.0 && *t < 1.0)
+            .unwrap_or(0.5);
         Ok(OnnxSegmenter {
             session: Mutex::new(session),
             input_name,
             imgsz,
             names,
+            tiling,
+            threshold,
         })
     }
 
@@ -92,6 +111,9 @@ impl OnnxSegmenter {
     /// Probability per pixel of each output map of `frame`, at the frame's own
     /// size.
     pub fn class_probabilities(&self, frame: &Frame) -> Result<Vec<Vec<f32>>, MlError> {
+        if let Some(tiling) = self.tiling {
+            return tiled_maps(frame, tiling, 1, |x, _| Ok(self.infer(x)?.1));
+        }
         let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
         self.maps_to_frame(&probs, frame)
     }

@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use detective_vision::{Frame, GrayFrame};
 
 use super::loader::SegSample;
-use super::maps::{max_map, predict_class_probs};
+use super::maps::{SegView, max_map, predict_maps};
 use super::validate::validate_segmenter;
 use crate::MlError;
 use crate::checkpoint::{SegMeta, load_segmenter};
@@ -31,9 +31,10 @@ impl Segmenter {
     }
 
     /// Probability per pixel of each output (row-major, the frame's size), the
-    /// frame seen at `imgsz × imgsz`.
+    /// frame seen at `imgsz × imgsz` (tiled at native scale instead when the model
+    /// was trained on tiles).
     pub fn class_probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<Vec<f32>>, MlError> {
-        predict_class_probs(&self.model, frame, imgsz, &self.device)
+        predict_maps(&self.model, frame, SegView::of(&self.meta, imgsz), &self.device)
             .map_err(|e| MlError::InvalidArgument(e.to_string()))
     }
 
@@ -45,13 +46,14 @@ impl Segmenter {
 
     /// Dice/IoU on `samples`.
     pub fn validate(&self, samples: &[SegSample], imgsz: u32, threshold: f32) -> Result<SegMetrics, MlError> {
-        validate_segmenter(&self.model, &self.meta.names, samples, imgsz, threshold, &self.device)
+        let view = SegView::of(&self.meta, imgsz);
+        validate_segmenter(&self.model, &self.meta.names, samples, view, threshold, &self.device)
             .map_err(|e| MlError::InvalidArgument(e.to_string()))
     }
 }
 
 /// A segmenter behind either engine: our checkpoint on Burn (`.bpk`), or an ONNX
-/// export in ONNX Runtime (`.onnx`, fixed input size, threshold 0.5).
+/// export in ONNX Runtime (`.onnx`, fixed input size, the threshold of its metadata).
 pub enum AnySegmenter {
     Burn(Box<Segmenter>),
     Onnx(crate::segment::onnx_segmenter::OnnxSegmenter),
@@ -86,7 +88,7 @@ impl AnySegmenter {
     pub fn threshold(&self) -> f32 {
         match self {
             AnySegmenter::Burn(s) => s.meta.threshold,
-            AnySegmenter::Onnx(_) => 0.5,
+            AnySegmenter::Onnx(s) => s.threshold,
         }
     }
 
@@ -217,11 +219,11 @@ pub fn is_segmenter(path: &Path) -> bool {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "bpk" => crate::checkpoint::model_task(path).is_ok_and(|t| t == "segment"),
+        "bpk" => crate::checkpoint::model_task(path).is_ok_and(|t| t == detective_core::Task::Segment),
         "onnx" => crate::export::read_onnx(path).is_ok_and(|m| {
-            m.metadata_props
-                .iter()
-                .any(|p| p.key.as_deref() == Some("task") && p.value.as_deref() == Some("segment"))
+            m.metadata_props.iter().any(|p| {
+                p.key.as_deref() == Some("task") && p.value.as_deref() == Some(detective_core::Task::Segment.as_str())
+            })
         }),
         _ => false,
     }

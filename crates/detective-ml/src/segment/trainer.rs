@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use super::args::SegTrainArgs;
 use super::classes::MAX_SEG_CLASSES;
 use super::loader::{SegSample, check_class_labels, epoch_batches, seg_samples};
-use super::loss::{SegLossItems, segmentation_loss};
+use super::loss::{SegLossItems, weighted_segmentation_loss};
+use super::maps::SegView;
 use super::model::{UNetConfig, UNetTiny};
 use super::validate::validate_segmenter;
 use crate::checkpoint::{SegMeta, save_segmenter};
@@ -59,13 +60,19 @@ pub struct SegResultsRow {
     pub iou_pixels: f64,
     pub best_threshold: f32,
     pub best_dice: f64,
+    /// At the best threshold: the fitness that picks `best` (the harmonic mean
+    /// of the next two), the Dice over the defective images' pixels, and the
+    /// share of clean images without a false alarm.
+    pub best_fitness: f64,
+    pub best_dice_defects: f64,
+    pub best_clean_ok: f64,
     pub lr: f32,
     /// A per-class model: Dice over pixels of each class (empty otherwise).
     pub class_dice_pixels: Vec<f64>,
 }
 
 /// Header of `results.csv` (a single defect map).
-pub const SEG_RESULTS_HEADER: &str = "epoch,time,train/bce_loss,train/dice_loss,metrics/dice,metrics/iou,metrics/dice_pixels,metrics/iou_pixels,metrics/best_threshold,metrics/best_dice,lr/pg0";
+pub const SEG_RESULTS_HEADER: &str = "epoch,time,train/bce_loss,train/dice_loss,metrics/dice,metrics/iou,metrics/dice_pixels,metrics/iou_pixels,metrics/best_threshold,metrics/best_dice,metrics/best_fitness,metrics/best_dice_defects,metrics/best_clean_ok,lr/pg0";
 
 /// Header of `results.csv` for a model whose outputs are `names`: a per-class
 /// model adds a `metrics/dice_pixels(NAME)` column per class.
@@ -82,7 +89,7 @@ pub fn seg_results_header(names: &[String]) -> String {
 impl SegResultsRow {
     pub fn csv(&self) -> String {
         let mut line = format!(
-            "{},{:.3},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.2},{:.5},{:.8}",
+            "{},{:.3},{:.5},{:.5},{:.5},{:.5},{:.5},{:.5},{:.2},{:.5},{:.5},{:.5},{:.5},{:.8}",
             self.epoch,
             self.time,
             self.train.bce,
@@ -93,6 +100,9 @@ impl SegResultsRow {
             self.iou_pixels,
             self.best_threshold,
             self.best_dice,
+            self.best_fitness,
+            self.best_dice_defects,
+            self.best_clean_ok,
             self.lr
         );
         for d in &self.class_dice_pixels {
@@ -349,7 +359,15 @@ impl SegRun {
             warmup_steps: (args.warmup_epochs * nb as f32).round() as usize,
             total_steps: nb * args.epochs,
         };
-        let meta = SegMeta::new(data.names.clone(), args.imgsz, args.threshold);
+        // a tiled model's input is its tile (what an ONNX export fixes)
+        let meta = SegMeta {
+            tile: (args.tile > 0).then_some(args.tile),
+            ..SegMeta::new(
+                data.names.clone(),
+                args.tiling().map_or(args.imgsz, |t| t.tile),
+                args.threshold,
+            )
+        };
         let last = weights_dir.join("last.bpk");
         let best = weights_dir.join("best.bpk");
         Ok(SegRun {
@@ -411,7 +429,8 @@ impl SegRun {
             let b = batch?;
             let x = Tensor::<1>::from_data(TensorData::new(b.images, [b.n * 3 * s * s]), ad).reshape([b.n, 3, s, s]);
             let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * nc * s * s]), ad).reshape([b.n, nc, s, s]);
-            let (loss, items) = segmentation_loss(self.model.forward(x), y, self.args.dice);
+            let (loss, items) =
+                weighted_segmentation_loss(self.model.forward(x), y, self.args.dice, self.args.pos_weight);
             let grads = loss.backward();
             let mut grads = GradientsParams::from_grads(grads, &self.model);
             let mut g = take_grads(&self.model, &mut grads);
@@ -547,7 +566,9 @@ impl EpochRun for SegRun {
             &eval_model,
             &self.names,
             &self.val,
-            self.args.imgsz,
+            self.args
+                .tiling()
+                .map_or(SegView::Resize(self.args.imgsz), SegView::Tiles),
             self.args.threshold,
             &self.device,
         )?;
@@ -579,6 +600,9 @@ impl EpochRun for SegRun {
             iou_pixels: report.map_or(0.0, |r| r.at.iou_pixels),
             best_threshold: report.map_or(0.0, |r| r.best.threshold),
             best_dice: report.map_or(0.0, |r| r.best.dice),
+            best_fitness: report.map_or(0.0, |r| r.best.fitness),
+            best_dice_defects: report.map_or(0.0, |r| r.best.dice_defects),
+            best_clean_ok: report.map_or(0.0, |r| r.best.clean_ok),
             lr: trained.lr,
             class_dice_pixels: match (report, self.per_class) {
                 (Some(r), Some(n)) if n > 1 => r.per_class.iter().map(|c| c.dice_pixels).collect(),
@@ -587,11 +611,14 @@ impl EpochRun for SegRun {
             },
         };
         append_row(&self.results, &row.csv())?;
-        // without validation the latest epoch is the best
-        let score = report.map_or(epoch as f64, |r| r.at.dice);
+        // the best fitness at its best threshold (predicting nothing cannot win
+        // it); without validation the latest epoch is the best
+        let score = report.map_or(epoch as f64, |r| r.best.fitness);
         let improved = self.best_dice.is_none_or(|b| score > b);
         self.meta.epoch = Some(epoch + 1);
         self.meta.metrics = report.and_then(|r| serde_json::to_value(r).ok());
+        // the saved model predicts at the threshold validation chose by fitness
+        self.meta.threshold = report.map_or(self.args.threshold, |r| r.best.threshold);
         save_segmenter(
             model,
             &self.meta,

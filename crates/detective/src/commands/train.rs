@@ -66,8 +66,14 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if a.classes {
         bail!("--classes is for --task segment (a detector always has one output per class)");
     }
-    if a.patch.is_some() || a.patch_defect.is_some() || a.crop_min.is_some() || a.dice.is_some() {
-        bail!("--patch, --patch-defect, --crop-min and --dice are for --task segment");
+    let segment_only = [
+        a.patch.is_some(),
+        a.patch_defect.is_some(),
+        a.tile.is_some(),
+        a.pos_weight.is_some(),
+    ];
+    if segment_only.into_iter().any(|x| x) || a.crop_min.is_some() || a.dice.is_some() {
+        bail!("--patch, --patch-defect, --tile, --pos-weight, --crop-min and --dice are for --task segment");
     }
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");

@@ -56,9 +56,15 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
     if let Some(p) = a.patch {
         args.patch = p;
     }
+    if let Some(t) = a.tile {
+        args.tile = t;
+    }
+    if let Some(w) = a.pos_weight {
+        args.pos_weight = w;
+    }
     if let Some(p) = a.patch_defect {
-        if a.patch.is_none() {
-            anyhow::bail!("--patch-defect needs --patch");
+        if a.patch.is_none() && a.tile.is_none() {
+            anyhow::bail!("--patch-defect needs --patch or --tile");
         }
         args.patch_defect = p;
     }
@@ -155,8 +161,17 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
                     format!("  per class (pixels) {}", d.join(" "))
                 };
                 format!(
-                    "Dice {:.3} / {:.3}  IoU {:.3} / {:.3}  (best threshold {:.2}: Dice {:.3}){per_class}",
-                    row.dice, row.dice_pixels, row.iou, row.iou_pixels, row.best_threshold, row.best_dice
+                    "Dice {:.3} / {:.3}  IoU {:.3} / {:.3}  (best threshold {:.2}: fitness {:.3} = defect pixels' \
+                     Dice {:.3} with {:.0} % of clean parts clean; Dice {:.3}){per_class}",
+                    row.dice,
+                    row.dice_pixels,
+                    row.iou,
+                    row.iou_pixels,
+                    row.best_threshold,
+                    row.best_fitness,
+                    row.best_dice_defects,
+                    row.best_clean_ok * 100.0,
+                    row.best_dice
                 )
             } else {
                 "(no validation)".to_string()
@@ -188,7 +203,8 @@ pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
             "{}",
             serde_json::json!({"out": summary.out, "best": summary.best, "epochs": summary.epochs_done,
                 "dice": v.at.dice, "iou": v.at.iou, "dice_pixels": v.at.dice_pixels, "iou_pixels": v.at.iou_pixels,
-                "threshold": v.at.threshold, "best_threshold": v.best.threshold, "best_dice": v.best.dice})
+                "threshold": v.at.threshold, "best_threshold": v.best.threshold, "best_dice": v.best.dice,
+                "best_fitness": v.best.fitness, "best_dice_defects": v.best.dice_defects, "best_clean_ok": v.best.clean_ok})
         );
     }
     if a.export {

@@ -148,7 +148,10 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             "images": m.images, "images_with_defects": m.images_with_defects, "false_alarms": m.false_alarms,
             "threshold": m.at.threshold, "dice": m.at.dice, "iou": m.at.iou,
             "dice_pixels": m.at.dice_pixels, "iou_pixels": m.at.iou_pixels,
+            "dice_defects": m.at.dice_defects, "clean_ok": m.at.clean_ok, "fitness": m.at.fitness,
             "best_threshold": m.best.threshold, "best_dice": m.best.dice, "best_iou": m.best.iou,
+            "best_dice_pixels": m.best.dice_pixels, "best_dice_defects": m.best.dice_defects,
+            "best_clean_ok": m.best.clean_ok, "best_fitness": m.best.fitness, "auroc": m.auroc,
             "ms_per_image": ms, "backend": backend, "names": names, "per_class": m.per_class,
         });
         println!("{out}");
@@ -163,9 +166,26 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
             "{:>22} {:>8.4} {:>8.4}",
             "over all pixels", m.at.dice_pixels, m.at.iou_pixels
         );
+        println!("{:>22} {:>8.4}", "defective images' pixels", m.at.dice_defects);
         println!(
-            "best threshold {:.2}: Dice {:.4}, IoU {:.4} (per image); false alarms on clean parts: {}",
-            m.best.threshold, m.best.dice, m.best.iou, m.false_alarms
+            "false alarms on clean parts: {} of {}; fitness (harmonic mean of the defect pixels' Dice and the clean \
+             parts without a false alarm) {:.4}",
+            m.false_alarms,
+            m.images - m.images_with_defects,
+            m.at.fitness
+        );
+        if let Some(auc) = m.auroc {
+            println!("defective or not, scored by each image's highest probability: AUROC {auc:.4}");
+        }
+        println!(
+            "best threshold by fitness {:.2}: fitness {:.4} (defect pixels' Dice {:.4}, clean parts without a false \
+             alarm {:.1} %); Dice {:.4} per image, {:.4} over pixels",
+            m.best.threshold,
+            m.best.fitness,
+            m.best.dice_defects,
+            m.best.clean_ok * 100.0,
+            m.best.dice,
+            m.best.dice_pixels
         );
         if !m.per_class.is_empty() {
             println!(

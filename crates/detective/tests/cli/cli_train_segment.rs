@@ -75,10 +75,25 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
         "iou_pixels",
         "best_dice",
         "best_threshold",
+        "dice_defects",
+        "clean_ok",
+        "fitness",
+        "best_fitness",
+        "best_dice_defects",
+        "best_clean_ok",
     ] {
         let x = v[k].as_f64().unwrap_or(f64::NAN);
         assert!((0.0..=1.0).contains(&x), "{k} = {x}");
     }
+    // image-level AUROC needs clean and defective images in the split
+    assert!(
+        v["auroc"].is_null() || v["auroc"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)),
+        "{v}"
+    );
+    // the saved model predicts at the threshold that validation chose by fitness
+    // (the run validated on the same split with the same weights)
+    assert_eq!(meta["threshold"].as_f64(), v["best_threshold"].as_f64(), "{meta} {v}");
+    assert_eq!(v["threshold"], v["best_threshold"]);
     // its ONNX export validates to the same figures in ONNX Runtime
     let o = run(detective(d.path()).args(["export", "--model", "run/weights/best.bpk"]));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -287,7 +302,8 @@ fn per_class_segment_training_has_one_output_per_class_and_reports_each_class() 
     for n in &names {
         assert!(lines[0].contains(&format!("metrics/dice_pixels({n})")), "{csv}");
     }
-    assert_eq!(lines[1].split(',').count(), 11 + names.len(), "{csv}");
+    // 14 columns of a single map (with the fitness and its two parts), then one per class
+    assert_eq!(lines[1].split(',').count(), 14 + names.len(), "{csv}");
 
     let val_json = |model: &str| {
         json_stdout(&run(
@@ -463,4 +479,78 @@ fn an_interrupted_segment_run_resumes_to_the_same_result_as_an_uninterrupted_one
     let o = run(detective(d.path()).args(["train", "--task", "segment", "--resume", "--out", "nothing"]));
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nothing to resume"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_tiled_run_trains_on_native_windows_and_its_model_validates_tiled_in_both_engines() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "synth",
+        "--task",
+        "segment",
+        "--count",
+        "12",
+        "--size",
+        "96x80",
+        "--out",
+        "data",
+        "--seed",
+        "5",
+        "--split",
+        "0.7,0.3,0",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(detective(d.path()).args([
+        "train",
+        "--task",
+        "segment",
+        "--data",
+        "data",
+        "--epochs",
+        "1",
+        "--tile",
+        "32",
+        "--patch-defect",
+        "0.8",
+        "--pos-weight",
+        "5",
+        "--batch",
+        "4",
+        "--out",
+        "run",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("run/weights/best.json")).unwrap()).unwrap();
+    assert_eq!(
+        (meta["tile"].as_u64(), meta["imgsz"].as_u64()),
+        (Some(32), Some(32)),
+        "{meta}"
+    );
+    let args = std::fs::read_to_string(d.path().join("run/args.yaml")).unwrap();
+    assert!(args.contains("tile: 32") && args.contains("pos_weight: 5"), "{args}");
+    // the float and ONNX engines tile the 96×80 images the same way
+    let val = |model: &str| {
+        json_stdout(&run(
+            detective(d.path()).args(["val", "--model", model, "--data", "data", "--split", "val", "--json"])
+        ))
+    };
+    let v = val("run/weights/best.bpk");
+    let o = run(detective(d.path()).args(["export", "--model", "run/weights/best.bpk"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = val("run/weights/best.onnx");
+    for k in ["dice", "dice_pixels", "fitness"] {
+        let (a, b) = (v[k].as_f64().unwrap(), w[k].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-3, "{k}: burn {a}, onnx {b}");
+    }
+    // --tile and --patch exclude each other; a tile must be a multiple of 16
+    for bad in [vec!["--tile", "32", "--patch", "32"], vec!["--tile", "40"]] {
+        let o = run(detective(d.path())
+            .args([
+                "train", "--task", "segment", "--data", "data", "--epochs", "1", "--out", "bad",
+            ])
+            .args(&bad));
+        assert!(!o.status.success(), "{bad:?}");
+        assert!(stderr(&o).contains("tile"), "{}", stderr(&o));
+    }
 }
