@@ -7,23 +7,18 @@ use std::path::Path;
 
 use crate::common::{detective, json_stdout, run, stderr, stdout};
 
-fn synth(dir: &Path) {
+/// A synthetic segmentation set in `dir/data`: `count` images of `size`
+/// (`WxH`), split by `split` (train,val,test shares).
+fn synth_set(dir: &Path, count: &str, size: &str, seed: &str, split: &str) {
     let o = run(detective(dir).args([
-        "synth",
-        "--task",
-        "segment",
-        "--count",
-        "20",
-        "--size",
-        "64x48",
-        "--out",
-        "data",
-        "--seed",
-        "3",
-        "--split",
-        "0.7,0.3,0",
+        "synth", "--task", "segment", "--count", count, "--size", size, "--out", "data", "--seed", seed, "--split",
+        split,
     ]));
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn synth(dir: &Path) {
+    synth_set(dir, "20", "64x48", "3", "0.7,0.3,0");
 }
 
 #[test]
@@ -402,22 +397,7 @@ fn an_interrupted_segment_run_resumes_to_the_same_result_as_an_uninterrupted_one
     use std::process::Stdio;
 
     let d = tempfile::tempdir().unwrap();
-    let o = run(detective(d.path()).args([
-        "synth",
-        "--task",
-        "segment",
-        "--count",
-        "80",
-        "--size",
-        "64x48",
-        "--out",
-        "data",
-        "--seed",
-        "5",
-        "--split",
-        "0.75,0.25,0",
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_set(d.path(), "80", "64x48", "5", "0.75,0.25,0");
     let train = |out: &str| {
         let mut c = detective(d.path());
         c.args([
@@ -484,22 +464,7 @@ fn an_interrupted_segment_run_resumes_to_the_same_result_as_an_uninterrupted_one
 #[test]
 fn a_tiled_run_trains_on_native_windows_and_its_model_validates_tiled_in_both_engines() {
     let d = tempfile::tempdir().unwrap();
-    let o = run(detective(d.path()).args([
-        "synth",
-        "--task",
-        "segment",
-        "--count",
-        "12",
-        "--size",
-        "96x80",
-        "--out",
-        "data",
-        "--seed",
-        "5",
-        "--split",
-        "0.7,0.3,0",
-    ]));
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_set(d.path(), "12", "96x80", "5", "0.7,0.3,0");
     let o = run(detective(d.path()).args([
         "train",
         "--task",
