@@ -353,6 +353,24 @@ pub enum DatasetCommand {
     },
     /// Convert between YOLO and COCO JSON.
     Convert(ConvertArgs),
+    /// Import a labelled set (Ultralytics/Roboflow YOLO layout) into the product's
+    /// storage as a new dataset (version 1): checked first, then each image ingested
+    /// into the project, each image's split and labels kept.
+    Import {
+        /// Dataset folder (holding data.yaml) or the data.yaml itself.
+        path: PathBuf,
+        /// Name of the new dataset.
+        #[arg(long)]
+        name: String,
+        /// Project the images go into.
+        #[arg(long)]
+        project: String,
+        /// A note on version 1.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! `detective dataset info|check|split|convert`.
+//! `detective dataset info|check|split|convert|import`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ fn load(path: &Path) -> Result<YoloDataset> {
     YoloDataset::load(path).with_context(|| format!("loading dataset {}", path.display()))
 }
 
-pub fn run(cmd: DatasetCommand, _config: &Config) -> Result<ExitCode> {
+pub fn run(cmd: DatasetCommand, config: &Config) -> Result<ExitCode> {
     match cmd {
         DatasetCommand::Info { path, json } => {
             let stats = dataset_stats(&load(&path)?);
@@ -62,7 +62,51 @@ pub fn run(cmd: DatasetCommand, _config: &Config) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DatasetCommand::Convert(args) => convert(&args),
+        DatasetCommand::Import {
+            path,
+            name,
+            project,
+            note,
+            storage,
+        } => import(path, name, project, note, &storage, config),
     }
+}
+
+/// `dataset import`: [`detective_ops::datasets::import`] on the configured storage.
+fn import(
+    path: std::path::PathBuf,
+    name: String,
+    project: String,
+    note: Option<String>,
+    storage: &crate::cli::StorageArgs,
+    config: &Config,
+) -> Result<ExitCode> {
+    use crate::commands::storage::{open_db, open_objects, runtime};
+    runtime()?.block_on(async {
+        let db = open_db(storage, config).await?;
+        let objects = open_objects(storage, config)?;
+        let req = detective_ops::datasets::ImportFolder {
+            path,
+            name,
+            project,
+            note,
+        };
+        let limits = detective_vision::DecodeLimits::default();
+        let done = detective_ops::datasets::import(&db, &objects, &limits, req)
+            .await
+            .context("importing the dataset")?;
+        let v = done.dataset.versions.first();
+        println!(
+            "imported dataset {} {:?} of project {}: {} images ({} already in the project), version 1 splits {}",
+            done.dataset.id,
+            done.dataset.name,
+            done.dataset.project,
+            done.images,
+            done.duplicates,
+            v.map(|v| format!("{:?}", v.splits)).unwrap_or_default()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn convert(args: &ConvertArgs) -> Result<ExitCode> {

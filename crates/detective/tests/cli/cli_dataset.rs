@@ -1,5 +1,5 @@
-//! `detective dataset info|check|split|convert` through the real binary, on the
-//! shared real datasets and on generated ones.
+//! `detective dataset info|check|split|convert|import` through the real binary, on
+//! the shared real datasets and on generated ones.
 
 use crate::common::{detective, run, shared_data, stderr, stdout};
 
@@ -122,4 +122,62 @@ fn split_and_coco_round_trip_through_the_command_line() {
         let b = std::fs::read_to_string(d.path().join("back/labels/train/images/train").join(name)).unwrap();
         assert_eq!(a, b, "{}", p.display());
     }
+}
+
+#[test]
+fn import_stores_a_checked_set_as_a_dataset_and_refuses_a_set_with_problems_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "synth", "--count", "12", "--size", "64x48", "--out", "data", "--seed", "4",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let import = |args: &[&str]| {
+        run(detective(d.path())
+            .args(["--data-dir", "store", "dataset", "import"])
+            .args(args))
+    };
+    let o = import(&["data", "--name", "parts", "--project", "steel"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("12 images (0 already in the project)"),
+        "{}",
+        stdout(&o)
+    );
+    // the name is taken in the project; the same images again are the project's already
+    let o = import(&["data", "--name", "parts", "--project", "steel"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("already has a dataset named"),
+        "{}",
+        stderr(&o)
+    );
+    let o = import(&[
+        "data",
+        "--name",
+        "parts-again",
+        "--project",
+        "steel",
+        "--note",
+        "same pictures",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("12 images (12 already in the project)"),
+        "{}",
+        stdout(&o)
+    );
+    // NEU-DET has a duplicated label line: refused with the checker's finding, nothing stored
+    let neu = shared_data("NEU-DET");
+    let o = import(&[neu.to_str().unwrap(), "--name", "neu", "--project", "neu"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("duplicate label line") && stderr(&o).contains("nothing was imported"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !d.path().join("store/objects/projects/neu").exists(),
+        "no image of a refused set is stored"
+    );
+    let o = import(&["data", "--name", "../up", "--project", "steel"]);
+    assert!(!o.status.success(), "a dataset name is one path segment");
 }

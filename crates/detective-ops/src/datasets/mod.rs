@@ -2,7 +2,8 @@
 //! tag, or with explicit splits), add versions, write a version out in the
 //! YOLO layout (a folder for the trainer, [`write_layout`]) and export one as a
 //! YOLOv8 or COCO zip ([`export`]), which also leaves the YOLOv8 layout
-//! unzipped under `projects/{project}/datasets/v{n}/` in the object store.
+//! unzipped under `projects/{project}/datasets/v{n}/` in the object store;
+//! import a labelled set from disk as a new dataset ([`import`]).
 //!
 //! Images without a split of their own are split by content hash
 //! ([`detective_data::split::SplitStrategy::ContentHash`]): the same images get
@@ -23,6 +24,9 @@ use serde::Deserialize;
 
 use crate::OpsError;
 use crate::images::check_label;
+
+mod import;
+pub use import::{ImportFolder, Imported, import};
 
 /// Most images in one dataset version built through the API.
 pub const MAX_ITEMS: usize = 100_000;
