@@ -9,7 +9,7 @@
 //! stem as the image; no mask file = a defect-free part), paired augmentation,
 //! BCE + soft Dice, Dice/IoU validation, and a checkpoint per epoch
 //! (`weights/epoch_{N}.*`, so epochs can be compared side by side) as well as
-//! `last` and `best` (by per-image Dice).
+//! `last` and `best` (by validation fitness, [`crate::metrics::SegScores::fitness`]).
 //!
 //! With `classes` (`--classes`) the head has one logit map per dataset class; the
 //! targets of each class are the mask's pixels that the image's YOLO boxes give
@@ -173,6 +173,8 @@ pub struct SegRunState {
     /// The epoch to run next (0-based); optimiser steps taken so far.
     pub epoch: usize,
     pub step: usize,
+    /// The best epoch's score: its validation fitness (runs saved before the
+    /// fitness existed kept the per-image Dice here).
     pub best_dice: Option<f64>,
     pub best_epoch: usize,
     pub optimizer: Optimizer,
@@ -576,7 +578,7 @@ impl EpochRun for SegRun {
     }
 
     /// The end of an epoch: its row of `results.csv`, the epoch's weights, `last`
-    /// and (when the per-image Dice improved) `best`, the state for `--resume`,
+    /// and (when the fitness at its best threshold improved) `best`, the state for `--resume`,
     /// and the event.
     fn record_epoch(
         &mut self,
@@ -641,7 +643,7 @@ impl EpochRun for SegRun {
         Ok(())
     }
 
-    /// The epoch of the best per-image Dice so far.
+    /// The epoch of the best fitness so far.
     fn best_epoch(&self) -> Option<usize> {
         Some(self.best_epoch)
     }
