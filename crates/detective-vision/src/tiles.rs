@@ -4,27 +4,18 @@
 //! input (which erases a 2-px crack on a 600-px part). One [`Tiling`] for every
 //! task: the segmenter's maps are stitched by [`Stitcher`]; the detector's boxes
 //! come from the same windows.
-//!
-//! Default ([`TileMode::Auto`]): tiles only when the image is more than twice the
-//! model's input on a side; `--tile SIZE` forces them, `--tile 0` turns them off.
 
 use detective_core::Rng;
 
+use crate::augment::pick_defect_pixel;
 use crate::{Frame, GrayFrame, VisionError};
 
 /// Largest tile side.
 pub const MAX_TILE: u32 = 4096;
 
-/// Whether, and how, to tile.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TileMode {
-    /// Tiles of the model's input size when the image is more than twice it on a side.
-    Auto,
-    /// Never: the whole image is resized to the model's input.
-    Off,
-    /// Always, `tile` pixels a side.
-    Size(u32),
-}
+/// The overlap of a model trained on tiles when it predicts and validates:
+/// a quarter of a tile.
+pub const DEFAULT_OVERLAP: f32 = 0.25;
 
 /// Tiles of `tile` pixels a side that overlap by `overlap` of a side.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,35 +35,15 @@ pub struct Window {
     pub h: u32,
 }
 
-impl TileMode {
-    /// `--tile`: `auto`, `0` (off) or a side in `16..=MAX_TILE`.
-    pub fn parse(s: &str) -> Result<TileMode, VisionError> {
-        match s.trim() {
-            "auto" => Ok(TileMode::Auto),
-            "0" | "off" => Ok(TileMode::Off),
-            t => match t.parse::<u32>() {
-                Ok(n) if (16..=MAX_TILE).contains(&n) => Ok(TileMode::Size(n)),
-                _ => Err(VisionError::InvalidArgument(format!(
-                    "--tile {s:?}: auto, 0 (off) or a side of 16..={MAX_TILE} pixels"
-                ))),
-            },
+impl Tiling {
+    /// Tiles of `tile` with the [`DEFAULT_OVERLAP`].
+    pub fn with_default_overlap(tile: u32) -> Tiling {
+        Tiling {
+            tile,
+            overlap: DEFAULT_OVERLAP,
         }
     }
 
-    /// The tiling of a `w × h` image for a model whose input is `input` a side;
-    /// `None`: resize the whole image instead.
-    pub fn tiling(self, w: u32, h: u32, input: u32, overlap: f32) -> Option<Tiling> {
-        let tile = match self {
-            TileMode::Off => return None,
-            TileMode::Size(t) => t,
-            TileMode::Auto if w.max(h) > 2 * input => input,
-            TileMode::Auto => return None,
-        };
-        Some(Tiling { tile, overlap })
-    }
-}
-
-impl Tiling {
     /// Checks the overlap.
     pub fn new(tile: u32, overlap: f32) -> Result<Tiling, VisionError> {
         if !(16..=MAX_TILE).contains(&tile) {
@@ -172,15 +143,7 @@ pub fn sample_window(
         )));
     }
     let (w, h) = (tile.min(fw), tile.min(fh));
-    let centre = if rng.chance(defect_p) {
-        let defects = mask.data.iter().filter(|&&v| v != 0).count();
-        (defects > 0)
-            .then(|| rng.range_usize(0, defects))
-            .and_then(|k| mask.data.iter().enumerate().filter(|&(_, &v)| v != 0).nth(k))
-            .map(|(i, _)| ((i % fw as usize) as u32, (i / fw as usize) as u32))
-    } else {
-        None
-    };
+    let centre = pick_defect_pixel(mask, defect_p, rng).map(|(x, y)| (x as u32, y as u32));
     let (x, y) = match centre {
         // the defect pixel anywhere in the window, not always in its middle
         Some((cx, cy)) => (
@@ -290,19 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn auto_tiles_only_images_more_than_twice_the_input() {
-        assert_eq!(TileMode::Auto.tiling(512, 512, 256, 0.25), None);
-        assert_eq!(
-            TileMode::Auto.tiling(2048, 300, 256, 0.25),
-            Some(Tiling {
-                tile: 256,
-                overlap: 0.25
-            })
-        );
-        assert_eq!(TileMode::Off.tiling(4000, 4000, 256, 0.25), None);
-        assert_eq!(TileMode::parse("128").unwrap(), TileMode::Size(128));
-        assert!(TileMode::parse("8").is_err() && TileMode::parse("big").is_err());
+    fn a_tiling_is_refused_outside_its_ranges() {
         assert!(Tiling::new(256, 0.95).is_err() && Tiling::new(8, 0.0).is_err());
+        assert_eq!(
+            Tiling::new(256, DEFAULT_OVERLAP).unwrap(),
+            Tiling::with_default_overlap(256)
+        );
     }
 
     #[test]

@@ -128,10 +128,7 @@ impl SegTrainArgs {
     /// The native-scale tiling of validation and prediction (`tile` with a
     /// quarter overlap), if the run trains on tiles.
     pub fn tiling(&self) -> Option<detective_vision::tiles::Tiling> {
-        (self.tile > 0).then_some(detective_vision::tiles::Tiling {
-            tile: self.tile,
-            overlap: 0.25,
-        })
+        (self.tile > 0).then(|| detective_vision::tiles::Tiling::with_default_overlap(self.tile))
     }
 
     pub fn augment(&self) -> SegAugmentParams {

@@ -71,13 +71,17 @@ pub fn predict_class_probs(
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     let s = imgsz as usize;
     let resized = resize_like_opencv(frame, imgsz, imgsz).map_err(|e| TrainError::Io(e.to_string()))?;
-    let x = to_chw(&resized, &Normalize::default());
-    let input = Tensor::<1>::from_data(TensorData::new(x, [3 * s * s]), device).reshape([1, 3, s, s]);
-    let probs: Vec<f32> = sigmoid(model.forward(input))
+    let probs = probabilities(model, to_chw(&resized, &Normalize::default()), 1, s, device)?;
+    Ok(split_maps(&probs, s, frame.width() as usize, frame.height() as usize))
+}
+
+/// The sigmoid of `model` on `n` planar `[3, s, s]` inputs in `x`: `[n, C, s, s]`.
+fn probabilities(model: &UNetTiny, x: Vec<f32>, n: usize, s: usize, device: &Device) -> Result<Vec<f32>, MlError> {
+    let input = Tensor::<1>::from_data(TensorData::new(x, [n * 3 * s * s]), device).reshape([n, 3, s, s]);
+    sigmoid(model.forward(input))
         .into_data()
         .try_into_vec::<f32>()
-        .map_err(|e| TrainError::Io(format!("{e:?}")))?;
-    Ok(split_maps(&probs, s, frame.width() as usize, frame.height() as usize))
+        .map_err(|e| MlError::Inference(format!("{e:?}")))
 }
 
 /// How a segmenter sees a frame: squashed into its square input, or at native
@@ -93,7 +97,7 @@ impl SegView {
     /// native-scale tiles (a quarter overlap), else resized to `imgsz`.
     pub fn of(meta: &crate::checkpoint::SegMeta, imgsz: u32) -> SegView {
         match meta.tile {
-            Some(tile) => SegView::Tiles(Tiling { tile, overlap: 0.25 }),
+            Some(tile) => SegView::Tiles(Tiling::with_default_overlap(tile)),
             None => SegView::Resize(imgsz),
         }
     }
@@ -126,13 +130,7 @@ pub fn predict_tiled_probs(
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, TrainError> {
     let t = tiling.tile as usize;
-    let maps = tiled_maps(frame, tiling, TILE_BATCH, |x, n| {
-        let input = Tensor::<1>::from_data(TensorData::new(x, [n * 3 * t * t]), device).reshape([n, 3, t, t]);
-        sigmoid(model.forward(input))
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| MlError::Inference(format!("{e:?}")))
-    })?;
+    let maps = tiled_maps(frame, tiling, TILE_BATCH, |x, n| probabilities(model, x, n, t, device))?;
     Ok(maps)
 }
 

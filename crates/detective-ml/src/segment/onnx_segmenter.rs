@@ -88,7 +88,7 @@ impl OnnxSegmenter {
         let tiling = custom("tile")
             .and_then(|t| t.trim().parse::<u32>().ok())
             .filter(|&t| t == imgsz)
-            .map(|tile| Tiling { tile, overlap: 0.25 });
+            .map(Tiling::with_default_overlap);
         let threshold = custom("threshold")
             .and_then(|t| t.trim().parse::<f32>().ok())
             .filter(|t| *t > 0.0 && *t < 1.0)

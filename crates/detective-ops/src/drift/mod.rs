@@ -292,9 +292,17 @@ fn detective_vision_features(bytes: &[u8]) -> Result<BTreeMap<String, f64>, Stri
 /// The newest drift report (None before the first check) and the history of
 /// the last `limit` checks.
 pub async fn reports(db: &Db, limit: usize) -> Result<(Option<Report>, Vec<serde_json::Value>), OpsError> {
-    let report = detective_store::drift::latest(db).await?;
-    let history = detective_store::drift::history(db, limit).await?;
-    Ok((report, history))
+    Ok((latest(db).await?, history(db, limit).await?))
+}
+
+/// The latest report, if any.
+pub async fn latest(db: &Db) -> Result<Option<Report>, OpsError> {
+    Ok(detective_store::drift::latest(db).await?)
+}
+
+/// The `limit` newest checks' drift share, newest first.
+pub async fn history(db: &Db, limit: usize) -> Result<Vec<serde_json::Value>, OpsError> {
+    Ok(detective_store::drift::history(db, limit).await?)
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ use crate::charts;
 use crate::problem::{ApiError, ApiJson, ApiResult};
 use crate::state::AppState;
 
+/// Checks in the drift share history (of the API and of the chart).
+const HISTORY: usize = 200;
+
 async fn policy(st: &AppState) -> ApiResult<Policy> {
     Ok(retraining::policy(&st.db, &st.mlops.config.retraining).await?)
 }
@@ -27,7 +30,7 @@ async fn policy(st: &AppState) -> ApiResult<Policy> {
     responses((status = 200, description = "{report: latest report (per feature: method, statistic, p_value, wasserstein_norm, psi, drifted, histograms) or null, history: [{created_at, drift_share, dataset_drift, min_p_value}], config}")),
     security(("bearer" = [])))]
 pub async fn drift(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {
-    let (report, history) = detective_ops::drift::reports(&st.db, 200).await?;
+    let (report, history) = detective_ops::drift::reports(&st.db, HISTORY).await?;
     Ok(Json(
         json!({"report": report, "history": history, "config": st.mlops.config.drift}),
     ))
@@ -41,13 +44,18 @@ pub async fn drift(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<V
     responses((status = 200, description = "image/svg+xml"), (status = 404, description = "no such chart, or no report yet")),
     security(("bearer" = [])))]
 pub async fn drift_chart(State(st): State<AppState>, _: Can<Read>, Path(chart): Path<String>) -> ApiResult<Response> {
-    let (report, history) = detective_ops::drift::reports(&st.db, 200).await?;
+    // each chart reads only what it draws: the page asks for one per feature
     let svg = match chart.strip_suffix(".svg") {
-        Some("share") => Some(charts::drift::share_history(
-            &history,
-            st.mlops.config.drift.share_threshold,
-        )),
-        Some(feature) => report.and_then(|r| charts::drift::feature_histogram(&r.features, feature)),
+        Some("share") => {
+            let history = detective_ops::drift::history(&st.db, HISTORY).await?;
+            Some(charts::drift::share_history(
+                &history,
+                st.mlops.config.drift.share_threshold,
+            ))
+        }
+        Some(feature) => detective_ops::drift::latest(&st.db)
+            .await?
+            .and_then(|r| charts::drift::feature_histogram(&r.features, feature)),
         None => None,
     };
     let svg = svg.ok_or_else(|| {

@@ -38,7 +38,7 @@ pub use hsv::{HsvLuts, apply_hsv_luts, hsv_to_rgb, random_hsv, rgb_to_hsv};
 pub use letterbox::letterbox_train;
 pub use mosaic::mosaic4;
 pub use resize::load_resized;
-pub use segment::{SegAugmentParams, augment_pair, resize_mask_nearest, resize_pair, sample_patch};
+pub use segment::{SegAugmentParams, augment_pair, pick_defect_pixel, resize_mask_nearest, resize_pair, sample_patch};
 
 pub use params::{AugmentParams, FILL, LabeledBox};
 

@@ -249,6 +249,28 @@ pub fn augment_pair(
     Ok((Frame::from_rgb(size, size, rgb)?, out_mask))
 }
 
+/// With probability `defect_p`, a defect pixel of `mask` (any non-zero value)
+/// picked at random, as `(x, y)`; `None` otherwise or when the mask has none.
+/// What windows "on a defect" of [`sample_patch`] and of native-scale tiles
+/// (`crate::tiles::sample_window`) are placed around.
+pub fn pick_defect_pixel(mask: &GrayFrame, defect_p: f32, rng: &mut Rng) -> Option<(usize, usize)> {
+    if !rng.chance(defect_p) {
+        return None;
+    }
+    let defects = mask.data.iter().filter(|&&v| v != 0).count();
+    if defects == 0 {
+        return None;
+    }
+    let k = rng.range_usize(0, defects);
+    let w = mask.width as usize;
+    mask.data
+        .iter()
+        .enumerate()
+        .filter(|&(_, &v)| v != 0)
+        .nth(k)
+        .map(|(i, _)| (i % w, i / w))
+}
+
 /// A `patch × patch` window of an image and its mask (same size, at least
 /// `patch` on each side). With probability `defect_p`, and when the mask has
 /// defect pixels (any non-zero value: binary masks and label maps alike), the
@@ -271,23 +293,7 @@ pub fn sample_patch(
             fw.min(fh)
         )));
     }
-    let centred = if rng.chance(defect_p) {
-        let defects = mask.data.iter().filter(|&&v| v != 0).count();
-        if defects > 0 {
-            let k = rng.range_usize(0, defects);
-            mask.data
-                .iter()
-                .enumerate()
-                .filter(|&(_, &v)| v != 0)
-                .nth(k)
-                .map(|(i, _)| (i % fw, i / fw))
-        } else {
-            None
-        }
-    } else {
-        None
-    };
-    let (x0, y0) = match centred {
+    let (x0, y0) = match pick_defect_pixel(mask, defect_p, rng) {
         Some((cx, cy)) => (
             cx.saturating_sub(p / 2).min(fw - p),
             cy.saturating_sub(p / 2).min(fh - p),
