@@ -151,6 +151,10 @@ pub struct SegMeta {
     /// run tiled the same way by default (None: whole images resized to `imgsz`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tile: Option<u32>,
+    /// Each input image is standardised per channel inside the network
+    /// (`--input-norm image`); absent in checkpoints saved before the choice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standardize: bool,
     #[serde(default)]
     pub epoch: Option<usize>,
     #[serde(default)]
@@ -167,6 +171,7 @@ impl SegMeta {
             imgsz,
             threshold,
             tile: None,
+            standardize: false,
             epoch: None,
             metrics: None,
         }
@@ -176,6 +181,7 @@ impl SegMeta {
         UNetConfig {
             in_channels: 3,
             classes: self.outputs,
+            standardize: self.standardize,
         }
     }
 }

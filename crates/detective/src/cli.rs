@@ -551,6 +551,15 @@ pub struct TrainCliArgs {
     /// val's per-image Dice counts them), or over the whole batch.
     #[arg(long, value_parser = ["batch", "image"])]
     pub dice: Option<String>,
+    /// Segmentation: share of each epoch's draws that are images with a defect
+    /// (default 0: every image once per epoch; e.g. 0.5 where most images are clean).
+    #[arg(long)]
+    pub defect_share: Option<f32>,
+    /// Segmentation: `image` standardises each image per channel inside the network
+    /// (zero mean, unit variance), so parts lit brighter or darker than the training
+    /// parts look the same to it; `none` (default) feeds the pixels as they are.
+    #[arg(long, value_parser = ["none", "image"])]
+    pub input_norm: Option<String>,
 }
 
 #[derive(Debug, Args)]

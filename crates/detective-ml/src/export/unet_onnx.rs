@@ -5,7 +5,9 @@
 //! is its 1×1 `Conv` followed by `DepthToSpace` (blocksize 2, mode CRD: exactly
 //! [`crate::segment::model::depth_to_space`]); skips are `Concat` on channels; the
 //! head's logits go through `Sigmoid`, so the output `output0` `[1, C, S, S]` holds
-//! defect probabilities. Input `images` `[1, 3, S, S]`, RGB in 0..1.
+//! defect probabilities. Input `images` `[1, 3, S, S]`, RGB in 0..1. A model that
+//! standardises its input starts with `InstanceNormalization` (scale 1, shift 0),
+//! which is [`crate::segment::model::standardize`].
 
 use super::onnx::{
     GraphBuilder, INPUT, OUTPUT, conv_attributes, fold_conv_batch_norm, host, max_pool_node, model_proto,
@@ -15,7 +17,7 @@ use super::proto::{AttributeProto, GraphProto, ModelProto, ValueInfoProto};
 use crate::MlError;
 use crate::checkpoint::SegMeta;
 use crate::segment::UNetTiny;
-use crate::segment::model::{ConvBnRelu, DoubleConv, UpConv};
+use crate::segment::model::{ConvBnRelu, DoubleConv, STANDARDIZE_EPS, UpConv};
 
 /// What [`build_unet`] produced.
 pub(crate) struct BuiltUnet {
@@ -81,6 +83,16 @@ pub(crate) fn build_unet(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result
     let mut g = GraphBuilder::default();
     let mut skips = Vec::new();
     let mut y = INPUT.to_string();
+    if model.standardize {
+        let scale = g.weight("standardize.scale", &[3], &[1.0; 3])?;
+        let shift = g.weight("standardize.shift", &[3], &[0.0; 3])?;
+        y = g.node(
+            "InstanceNormalization",
+            "standardize",
+            &[&y, &scale, &shift],
+            vec![AttributeProto::float("epsilon", STANDARDIZE_EPS as f32)],
+        );
+    }
     for (i, level) in model.enc.iter().enumerate() {
         if i > 0 {
             y = max_pool_node(&mut g, &model.pool, &format!("pool{i}"), &y)?;
@@ -125,6 +137,8 @@ pub(crate) fn build_unet(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result
         // trained on native-scale tiles of this side (0: whole images resized)
         ("tile", meta.tile.unwrap_or(0).to_string()),
         ("channels", "3".to_string()),
+        // 1: each image is standardised per channel inside the graph
+        ("standardize", u8::from(model.standardize).to_string()),
     ];
     let model = model_proto(graph, props);
     Ok(BuiltUnet { model, nodes, params })

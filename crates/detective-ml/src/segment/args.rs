@@ -70,6 +70,20 @@ pub struct SegTrainArgs {
     /// setting existed did not.
     #[serde(default)]
     pub ema: bool,
+    /// Share of an epoch's draws that are images with a defect (`--defect-share`):
+    /// 0 visits every image once per epoch in a shuffled order; above 0 each draw
+    /// is a defective image with this probability, else a clean one, each kind
+    /// cycled through in shuffled rounds (an epoch keeps the split's length). On
+    /// real sets most images are clean, and a model that sees defects in one
+    /// batch out of four learns that predicting nothing pays.
+    #[serde(default)]
+    pub defect_share: f32,
+    /// Standardise each image per channel inside the network (`--input-norm
+    /// image`): zero mean and unit variance, so that the light a part was taken
+    /// under (MagneticTile's test parts are lit brighter than any training part)
+    /// does not change what the network sees. Saved in the checkpoint.
+    #[serde(default)]
+    pub standardize: bool,
 }
 
 fn default_patch_defect() -> f32 {
@@ -111,6 +125,8 @@ impl Default for SegTrainArgs {
             pos_weight: default_pos_weight(),
             dice: DiceScope::Image,
             ema: true,
+            defect_share: 0.0,
+            standardize: false,
         }
     }
 }
@@ -188,6 +204,12 @@ impl SegTrainArgs {
         }
         if !(0.1..=1000.0).contains(&self.pos_weight) {
             bad.push(format!("pos-weight {} must be within 0.1..=1000", self.pos_weight));
+        }
+        if !(0.0..=1.0).contains(&self.defect_share) {
+            bad.push(format!(
+                "defect-share {} must be a share within 0..=1 (0: every image once per epoch)",
+                self.defect_share
+            ));
         }
         if !(0.0..=1.0).contains(&self.patch_defect) {
             bad.push(format!(

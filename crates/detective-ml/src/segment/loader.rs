@@ -126,6 +126,54 @@ pub fn check_class_labels(samples: &[SegSample], nc: usize) -> Result<(), TrainE
     Ok(())
 }
 
+/// For each sample, whether its mask marks a defect pixel (decoded once, at the
+/// start of a run that samples by [`epoch_order`]'s defect share).
+pub fn defect_flags(samples: &[SegSample]) -> Result<Vec<bool>, TrainError> {
+    let limits = DecodeLimits::default();
+    samples
+        .iter()
+        .map(|s| match &s.mask {
+            None => Ok(false),
+            Some(_) => load_pair(s, &limits).map(|(_, m)| m.data.iter().any(|&v| v != 0)),
+        })
+        .collect()
+}
+
+/// The samples epoch `epoch` visits, in order: with `defect_share` 0 (or no
+/// flags) every sample once, shuffled; otherwise `n` draws, each from the
+/// defective samples with probability `defect_share` and from the clean ones
+/// otherwise, each kind taken in a shuffled round before any repeats. The same
+/// seed and epoch give the same order.
+pub fn epoch_order(n: usize, defective: Option<&[bool]>, defect_share: f32, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut rng = Rng::derive(seed, 0x5e9_0000 + epoch as u64);
+    let flags = defective.filter(|f| defect_share > 0.0 && f.len() == n);
+    let Some(flags) = flags else {
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        return order;
+    };
+    let mut pools: [Vec<usize>; 2] = [
+        (0..n).filter(|&i| !flags[i]).collect(),
+        (0..n).filter(|&i| flags[i]).collect(),
+    ];
+    let mut next = [0usize; 2];
+    for pool in pools.iter_mut() {
+        rng.shuffle(pool);
+    }
+    let mut order = Vec::with_capacity(n);
+    for _ in 0..n {
+        let want = usize::from(rng.chance(defect_share));
+        let kind = if pools[want].is_empty() { 1 - want } else { want };
+        if next[kind] == pools[kind].len() {
+            rng.shuffle(&mut pools[kind]);
+            next[kind] = 0;
+        }
+        order.push(pools[kind][next[kind]]);
+        next[kind] += 1;
+    }
+    order
+}
+
 /// A batch ready for the network.
 pub(crate) struct SegBatch {
     pub(crate) n: usize,
@@ -135,9 +183,11 @@ pub(crate) struct SegBatch {
     pub(crate) masks: Vec<f32>,
 }
 
-/// Starts the worker that decodes and augments the batches of one epoch.
+/// Starts the worker that decodes and augments the batches of one epoch, which
+/// visits `samples` in `order` ([`epoch_order`]).
 pub(crate) fn epoch_batches(
     samples: Arc<Vec<SegSample>>,
+    order: Vec<usize>,
     args: &SegTrainArgs,
     per_class: Option<usize>,
     epoch: usize,
@@ -152,21 +202,18 @@ pub(crate) fn epoch_batches(
     let side = args.train_side() as usize;
     let outputs = per_class.unwrap_or(1);
     std::thread::spawn(move || {
-        let mut order: Vec<usize> = (0..samples.len()).collect();
-        let mut rng = Rng::derive(seed, 0x5e9_0000 + epoch as u64);
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.range_usize(0, i + 1));
-        }
         let limits = DecodeLimits::default();
-        for chunk in order.chunks(batch) {
+        for (c, chunk) in order.chunks(batch).enumerate() {
             let mut b = SegBatch {
                 n: chunk.len(),
                 images: Vec::with_capacity(chunk.len() * 3 * side * side),
                 masks: Vec::with_capacity(chunk.len() * outputs * side * side),
             };
             let mut failed = None;
-            for &i in chunk {
-                let mut rng = Rng::derive(seed ^ ((epoch as u64) << 32), i as u64);
+            for (k, &i) in chunk.iter().enumerate() {
+                // keyed by the draw too, so a sample drawn twice is augmented two ways
+                let draw = (c * batch + k) as u64;
+                let mut rng = Rng::derive(seed ^ ((epoch as u64) << 32), (draw << 32) | i as u64);
                 match load_labelled(&samples[i], per_class, &limits).and_then(|(f, m)| {
                     let seen = if tile > 0 {
                         sample_window(&f, &m, tile, patch_defect, &mut rng)
@@ -199,4 +246,54 @@ pub(crate) fn epoch_batches(
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_defect_share_an_epoch_visits_every_image_once() {
+        let flags = vec![false; 10];
+        for order in [
+            epoch_order(10, None, 0.5, 1, 0),
+            epoch_order(10, Some(&flags), 0.0, 1, 0),
+        ] {
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        }
+        assert_ne!(epoch_order(10, None, 0.0, 1, 0), epoch_order(10, None, 0.0, 1, 1));
+    }
+
+    #[test]
+    fn a_defect_share_draws_the_rare_defective_images_that_often_in_rounds() {
+        // 4 defective images among 40
+        let flags: Vec<bool> = (0..40).map(|i| i % 10 == 3).collect();
+        let order = epoch_order(40, Some(&flags), 0.5, 7, 2);
+        assert_eq!(order.len(), 40);
+        assert_eq!(order, epoch_order(40, Some(&flags), 0.5, 7, 2));
+        let defective: Vec<usize> = order.iter().copied().filter(|&i| flags[i]).collect();
+        assert!(
+            (12..=28).contains(&defective.len()),
+            "{} of 40 draws defective",
+            defective.len()
+        );
+        // taken in rounds: the four are drawn equally often, give or take one
+        for i in [3, 13, 23, 33] {
+            let n = defective.iter().filter(|&&d| d == i).count();
+            assert!(n + 1 >= defective.len() / 4 && n <= defective.len() / 4 + 1, "{i}: {n}");
+        }
+        // the clean images are not repeated within their first round
+        let clean: Vec<usize> = order.iter().copied().filter(|&i| !flags[i]).collect();
+        let mut unique = clean.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), clean.len());
+        // only defective or only clean images: every draw from the kind there is
+        let all_clean = vec![false; 5];
+        let mut o = epoch_order(5, Some(&all_clean), 0.9, 1, 0);
+        o.sort_unstable();
+        assert_eq!(o, vec![0, 1, 2, 3, 4]);
+    }
 }

@@ -1,6 +1,6 @@
 //! Segmentation: UNetTiny in Burn ([`model`]) and its loss (BCE + soft Dice,
 //! [`loss`]); what trains it ([`args`], [`loader`], per-class targets in
-//! [`classes`], [`trainer`]) and validates it ([`validate`], Dice/IoU); its
+//! [`classes`], [`trainer`], the first batch drawn by [`preview`]) and validates it ([`validate`], Dice/IoU); its
 //! probability maps ([`maps`]); and what serves it: the [`segmenter`] front over
 //! Burn or ONNX Runtime ([`onnx_segmenter`]).
 //!
@@ -14,6 +14,7 @@ pub mod loss;
 pub mod maps;
 pub mod model;
 pub mod onnx_segmenter;
+pub mod preview;
 pub mod segmenter;
 pub mod trainer;
 pub mod validate;

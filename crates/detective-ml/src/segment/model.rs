@@ -9,6 +9,11 @@
 //!   concatenation with the encoder's skip, two 3×3 convolutions + BN + ReLU;
 //! - head: a 1×1 convolution to `classes` logits per pixel.
 //!
+//! With [`UNetConfig::standardize`] the input is first standardised per image and
+//! channel (zero mean, unit variance over its pixels: ONNX
+//! `InstanceNormalization` without scale or shift), so that a part lit brighter or
+//! darker than the training parts looks the same to the network.
+//!
 //! Inputs must have sides divisible by [`UNET_DIVISOR`] (16): the three pools need
 //! 8, and 16 keeps the sizes compatible with the detector's strides so that a
 //! frame letterboxed for one model fits the other.
@@ -37,6 +42,8 @@ pub struct UNetConfig {
     pub in_channels: usize,
     /// Output logits per pixel: 1 (defect or not) or one per class.
     pub classes: usize,
+    /// Standardise each input image per channel before the first convolution.
+    pub standardize: bool,
 }
 
 impl Default for UNetConfig {
@@ -44,8 +51,24 @@ impl Default for UNetConfig {
         UNetConfig {
             in_channels: 3,
             classes: 1,
+            standardize: false,
         }
     }
+}
+
+/// Added to the variance of a standardised input (in 0..1 units: a flat image
+/// becomes zeros instead of dividing by zero).
+pub const STANDARDIZE_EPS: f64 = 1e-4;
+
+/// `x` `[N, C, H, W]` with each image's channel at zero mean and unit variance
+/// (the biased variance, as ONNX `InstanceNormalization` computes it).
+pub fn standardize(x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let flat = x.reshape([n, c, h * w]);
+    let mean = flat.clone().mean_dim(2);
+    let centred = flat - mean;
+    let var = centred.clone().powi_scalar(2).mean_dim(2);
+    (centred / (var + STANDARDIZE_EPS).sqrt()).reshape([n, c, h, w])
 }
 
 /// 3×3 convolution (no bias), batch norm, ReLU.
@@ -141,6 +164,9 @@ pub struct UNetTiny {
     pub dec: Vec<DoubleConv>,
     pub head: Conv2d,
     pub pool: MaxPool2d,
+    /// See [`UNetConfig::standardize`] (not stored in the weights: the checkpoint's
+    /// metadata says it).
+    pub standardize: bool,
 }
 
 /// Initial defect probability of every pixel (through the head's bias).
@@ -174,6 +200,7 @@ impl UNetTiny {
             dec,
             head,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            standardize: cfg.standardize,
         }
     }
 
@@ -184,7 +211,7 @@ impl UNetTiny {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut skips = Vec::with_capacity(self.enc.len());
-        let mut y = x;
+        let mut y = if self.standardize { standardize(x) } else { x };
         for (i, level) in self.enc.iter().enumerate() {
             if i > 0 {
                 y = self.pool.forward(y);
@@ -223,14 +250,43 @@ mod tests {
         for classes in [1, 3] {
             let m = UNetTiny::new(
                 &UNetConfig {
-                    in_channels: 3,
                     classes,
+                    ..UNetConfig::default()
                 },
                 &d,
             );
             let x = Tensor::<4>::random([2, 3, 48, 32], Distribution::Uniform(0.0, 1.0), &d);
             assert_eq!(m.forward(x).dims(), [2, classes, 48, 32]);
         }
+    }
+
+    #[test]
+    fn a_standardised_input_does_not_see_a_brighter_or_stronger_light() {
+        let _serial = crate::burn_test_lock();
+        let d = device();
+        let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Uniform(0.0, 0.5), &d);
+        let y: Vec<f32> = standardize(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        // zero mean and unit variance per image and channel
+        for plane in y.chunks(256) {
+            let mean = plane.iter().sum::<f32>() / 256.0;
+            let var = plane.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 256.0;
+            assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-2, "{mean} {var}");
+        }
+        let m = UNetTiny::new(
+            &UNetConfig {
+                standardize: true,
+                ..UNetConfig::default()
+            },
+            &d,
+        )
+        .valid();
+        let a: Vec<f32> = m.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let lit: Vec<f32> = m.forward(x * 1.6 + 0.2).into_data().try_to_vec::<f32>().unwrap();
+        let worst = a.iter().zip(&lit).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-2, "logits moved by {worst}");
+        let flat = Tensor::<4>::ones([1, 3, 8, 8], &d) * 0.3;
+        let z: Vec<f32> = standardize(flat).into_data().try_to_vec::<f32>().unwrap();
+        assert!(z.iter().all(|v| v.abs() < 1e-3), "a flat image becomes zeros");
     }
 
     #[test]

@@ -28,14 +28,16 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_data::YoloDataset;
+use detective_vision::encode::encode_png;
 use serde::{Deserialize, Serialize};
 
 use super::args::SegTrainArgs;
 use super::classes::MAX_SEG_CLASSES;
-use super::loader::{SegSample, check_class_labels, epoch_batches, seg_samples};
+use super::loader::{SegBatch, SegSample, check_class_labels, defect_flags, epoch_batches, epoch_order, seg_samples};
 use super::loss::{SegLossItems, weighted_segmentation_loss};
 use super::maps::SegView;
 use super::model::{UNetConfig, UNetTiny};
+use super::preview::batch_preview;
 use super::validate::validate_segmenter;
 use crate::checkpoint::{SegMeta, save_segmenter};
 use crate::metrics::SegMetrics;
@@ -272,6 +274,8 @@ struct SegRun {
     names: Vec<String>,
     per_class: Option<usize>,
     samples: Arc<Vec<SegSample>>,
+    /// Which training images hold a defect (read when `--defect-share` is set).
+    defective: Option<Vec<bool>>,
     val: Vec<SegSample>,
     nb: usize,
     device: Device,
@@ -324,6 +328,7 @@ impl SegRun {
         ad.seed(args.seed);
         let cfg = UNetConfig {
             classes: data.names.len(),
+            standardize: args.standardize,
             ..UNetConfig::default()
         };
         let mut model = UNetTiny::new(&cfg, &ad);
@@ -364,6 +369,7 @@ impl SegRun {
         // a tiled model's input is its tile (what an ONNX export fixes)
         let meta = SegMeta {
             tile: (args.tile > 0).then_some(args.tile),
+            standardize: args.standardize,
             ..SegMeta::new(
                 data.names.clone(),
                 args.tiling().map_or(args.imgsz, |t| t.tile),
@@ -372,11 +378,29 @@ impl SegRun {
         };
         let last = weights_dir.join("last.bpk");
         let best = weights_dir.join("best.bpk");
+        let defective = if args.defect_share > 0.0 {
+            let flags = defect_flags(&data.train)?;
+            let n = flags.iter().filter(|&&d| d).count();
+            if n == 0 {
+                return Err(TrainError::Args(
+                    "--defect-share: no training mask marks a defect pixel".into(),
+                ));
+            }
+            tracing::info!(
+                "{n} of {} training images hold a defect; {:.0} % of the draws take one",
+                flags.len(),
+                100.0 * args.defect_share
+            );
+            Some(flags)
+        } else {
+            None
+        };
         Ok(SegRun {
             args,
             names: data.names,
             per_class: data.per_class,
             samples: Arc::new(data.train),
+            defective,
             val: data.val,
             nb,
             device,
@@ -423,12 +447,22 @@ impl SegRun {
         let nb = self.nb;
         let ad = &self.ad;
         let epoch_start = Instant::now();
-        let rx = epoch_batches(self.samples.clone(), &self.args, self.per_class, epoch);
+        let order = epoch_order(
+            self.samples.len(),
+            self.defective.as_deref(),
+            self.args.defect_share,
+            self.args.seed,
+            epoch,
+        );
+        let rx = epoch_batches(self.samples.clone(), order, &self.args, self.per_class, epoch);
         let (mut sum, mut count, mut images_done) = (SegLossItems::default(), 0usize, 0usize);
         let mut lr = 0.0;
         let mut stopped = false;
         for (i, batch) in rx.iter().enumerate() {
             let b = batch?;
+            if epoch == 0 && i == 0 {
+                self.save_batch_preview(&b);
+            }
             let x = Tensor::<1>::from_data(TensorData::new(b.images, [b.n * 3 * s * s]), ad).reshape([b.n, 3, s, s]);
             let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * nc * s * s]), ad).reshape([b.n, nc, s, s]);
             let (loss, items) =
@@ -475,6 +509,19 @@ impl SegRun {
             train_ips,
             stopped,
         })
+    }
+
+    /// Writes `train_batch0.png` (see [`batch_preview`]); a failure is only logged.
+    fn save_batch_preview(&self, b: &SegBatch) {
+        let path = self.args.out.join("train_batch0.png");
+        let s = self.args.train_side() as usize;
+        let written = batch_preview(&b.images, &b.masks, b.n, s, self.names.len())
+            .and_then(|f| encode_png(&f))
+            .map_err(|e| e.to_string())
+            .and_then(|png| std::fs::write(&path, png).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            tracing::warn!("could not write {}: {e}", path.display());
+        }
     }
 
     /// The state after `epoch`, for `--resume`.

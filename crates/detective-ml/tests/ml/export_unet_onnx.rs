@@ -19,14 +19,25 @@ use detective_vision::{DecodeLimits, decode_file};
 const TOLERANCE: f32 = 1e-3;
 
 fn checkpoint(dir: &Path, imgsz: u32, seed: u64) -> (PathBuf, UNetTiny) {
+    checkpoint_with(dir, imgsz, seed, false)
+}
+
+fn checkpoint_with(dir: &Path, imgsz: u32, seed: u64, standardize: bool) -> (PathBuf, UNetTiny) {
     let device = Device::flex();
-    let model = UNetTiny::new(&UNetConfig::default(), &device);
+    let cfg = UNetConfig {
+        standardize,
+        ..UNetConfig::default()
+    };
+    let model = UNetTiny::new(&cfg, &device);
     let (infos, mut values) = read_params(&model);
     let touched = crate::common::randomize_batch_norms(&infos, &mut values, seed, |_| None);
     assert!(touched >= 4 * 14, "only {touched} batch-norm tensors found");
     let model = write_params(model, &values, &device);
     let path = dir.join("seg.bpk");
-    let meta = SegMeta::new(vec!["defect".into()], imgsz, 0.5);
+    let meta = SegMeta {
+        standardize,
+        ..SegMeta::new(vec!["defect".into()], imgsz, 0.5)
+    };
     save_segmenter(&model, &meta, &path).unwrap();
     let (loaded, meta2) = load_segmenter(&path, &device).unwrap();
     assert_eq!(meta2, meta);
@@ -94,4 +105,25 @@ fn segmenter_graph_declares_its_task_shapes_and_metadata() {
     assert_eq!(ops.last(), Some(&"Sigmoid"));
     // sizes not divisible by 16 are refused
     assert!(export_segmenter(&model, &meta, 72, &d.path().join("bad.onnx")).is_err());
+}
+
+#[test]
+fn a_standardising_segmenter_exports_instance_normalization_and_matches_burn() {
+    let d = tempfile::tempdir().unwrap();
+    let (path, model) = checkpoint_with(d.path(), 64, 11, true);
+    assert!(model.standardize, "the loaded model standardises, as its metadata says");
+    let onnx = d.path().join("seg.onnx");
+    let meta = load_segmenter(&path, &Device::flex()).unwrap().1;
+    export_segmenter(&model, &meta, 64, &onnx).unwrap();
+    let g = read_onnx(&onnx).unwrap().graph.unwrap();
+    assert_eq!(
+        g.node.first().and_then(|n| n.op_type.as_deref()),
+        Some("InstanceNormalization")
+    );
+    // a dim, low-contrast input: what the standardisation is for
+    let mut rng = Rng::new(3);
+    let dim: Vec<f32> = (0..3 * 64 * 64).map(|_| 0.2 + 0.1 * rng.f32()).collect();
+    let diff = compare_seg_with_burn(&model, &onnx, &dim).expect("ONNX Runtime runs the export");
+    assert!(diff <= TOLERANCE, "max |Δ| {diff}");
+    assert!(verify_seg_export(&path, &onnx).unwrap() <= TOLERANCE);
 }

@@ -109,6 +109,20 @@ fn reddish(p: [u8; 3]) -> bool {
     p[0] as i32 > p[1] as i32 + 20 && p[0] as i32 > p[2] as i32 + 20
 }
 
+/// The loader threads still listed, after giving the kernel up to a second to reap
+/// threads already joined: `join` returns when the thread clears its tid, a moment
+/// before `/proc/self/task` drops its entry.
+fn loader_threads_settled(expected: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let n = loader_threads();
+        if n == expected || Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn loader_threads() -> usize {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;
@@ -334,10 +348,10 @@ fn dropping_the_iterator_early_returns_promptly_and_stops_workers() {
     let t = Instant::now();
     drop(it);
     assert!(t.elapsed() < Duration::from_secs(2), "drop took {:?}", t.elapsed());
-    assert_eq!(loader_threads(), before, "loader threads left running");
+    assert_eq!(loader_threads_settled(before), before, "loader threads left running");
     // a fresh epoch still works after an abandoned one
     assert_eq!(collect(&loader, 1, true).len(), N_IMAGES);
-    assert_eq!(loader_threads(), before);
+    assert_eq!(loader_threads_settled(before), before);
 }
 
 #[test]

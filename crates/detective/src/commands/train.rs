@@ -71,9 +71,16 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
         a.patch_defect.is_some(),
         a.tile.is_some(),
         a.pos_weight.is_some(),
+        a.crop_min.is_some(),
+        a.dice.is_some(),
+        a.defect_share.is_some(),
+        a.input_norm.is_some(),
     ];
-    if segment_only.into_iter().any(|x| x) || a.crop_min.is_some() || a.dice.is_some() {
-        bail!("--patch, --patch-defect, --tile, --pos-weight, --crop-min and --dice are for --task segment");
+    if segment_only.into_iter().any(|x| x) {
+        bail!(
+            "--patch, --patch-defect, --tile, --pos-weight, --crop-min, --dice, --defect-share and --input-norm are \
+             for --task segment"
+        );
     }
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");

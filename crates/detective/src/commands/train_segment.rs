@@ -68,6 +68,12 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
         }
         args.patch_defect = p;
     }
+    if let Some(d) = a.defect_share {
+        args.defect_share = d;
+    }
+    if let Some(n) = &a.input_norm {
+        args.standardize = n == "image";
+    }
     if let Some(c) = a.crop_min {
         args.crop_min = c;
     }

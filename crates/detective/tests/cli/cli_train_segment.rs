@@ -33,6 +33,7 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
     let run_dir = d.path().join("run");
     for f in [
         "args.yaml",
+        "train_batch0.png",
         "results.csv",
         "weights/epoch_1.bpk",
         "weights/epoch_1.json",
@@ -43,6 +44,8 @@ fn segment_training_writes_a_checkpoint_per_epoch_and_val_reports_dice_and_iou()
     ] {
         assert!(run_dir.join(f).is_file(), "{f} missing");
     }
+    let preview = std::fs::read(run_dir.join("train_batch0.png")).unwrap();
+    assert!(preview.starts_with(b"\x89PNG"), "train_batch0.png is not a PNG");
     let csv = std::fs::read_to_string(run_dir.join("results.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
@@ -231,7 +234,10 @@ fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
             &["--task", "segment", "--imgsz", "64", "--crop-min", "0.05"],
             "crop-min 0.05",
         ),
-        (&["--imgsz", "64", "--crop-min", "0.8"], "--dice are for --task segment"),
+        (
+            &["--imgsz", "64", "--crop-min", "0.8"],
+            "--input-norm are for --task segment",
+        ),
     ];
     for (args, reason) in refusals {
         let o = run(detective(d.path())
@@ -479,6 +485,8 @@ fn a_tiled_run_trains_on_native_windows_and_its_model_validates_tiled_in_both_en
         "0.8",
         "--pos-weight",
         "5",
+        "--defect-share",
+        "0.6",
         "--batch",
         "4",
         "--out",
@@ -493,7 +501,10 @@ fn a_tiled_run_trains_on_native_windows_and_its_model_validates_tiled_in_both_en
         "{meta}"
     );
     let args = std::fs::read_to_string(d.path().join("run/args.yaml")).unwrap();
-    assert!(args.contains("tile: 32") && args.contains("pos_weight: 5"), "{args}");
+    assert!(
+        args.contains("tile: 32") && args.contains("pos_weight: 5") && args.contains("defect_share: 0.6"),
+        "{args}"
+    );
     // the float and ONNX engines tile the 96×80 images the same way
     let val = |model: &str| {
         json_stdout(&run(
@@ -509,13 +520,17 @@ fn a_tiled_run_trains_on_native_windows_and_its_model_validates_tiled_in_both_en
         assert!((a - b).abs() < 1e-3, "{k}: burn {a}, onnx {b}");
     }
     // --tile and --patch exclude each other; a tile must be a multiple of 16
-    for bad in [vec!["--tile", "32", "--patch", "32"], vec!["--tile", "40"]] {
+    for (bad, says) in [
+        (vec!["--tile", "32", "--patch", "32"], "tile"),
+        (vec!["--tile", "40"], "tile"),
+        (vec!["--defect-share", "1.5"], "defect-share 1.5"),
+    ] {
         let o = run(detective(d.path())
             .args([
                 "train", "--task", "segment", "--data", "data", "--epochs", "1", "--out", "bad",
             ])
             .args(&bad));
         assert!(!o.status.success(), "{bad:?}");
-        assert!(stderr(&o).contains("tile"), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
     }
 }

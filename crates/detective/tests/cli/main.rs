@@ -16,6 +16,7 @@ mod cli_serve;
 mod cli_synth;
 mod cli_train;
 mod cli_train_segment;
+mod cli_train_segment_real;
 mod cli_val;
 mod cli_worker;
 mod dashboard;
