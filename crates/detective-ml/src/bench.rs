@@ -1,6 +1,7 @@
-//! Benchmarks behind `detective bench`: training throughput of the detector
-//! (forward, loss, backward and optimiser step on a fixed batch) and inference
-//! latency of any model (detector or segmenter) through the serving path.
+//! Benchmarks behind `detective bench`: training throughput of the detector and
+//! of the segmenter (forward, loss, backward and optimiser step on a fixed batch,
+//! as their trainers run them) and inference latency of any model (detector or
+//! segmenter) through the serving path.
 
 use std::time::Instant;
 
@@ -13,9 +14,11 @@ use serde::Serialize;
 use crate::detect::assigner::{AssignerConfig, GtBox};
 use crate::detect::loss::{LossGains, detection_loss};
 use crate::detect::{Scale, YoloConfig, YoloV8};
+use crate::segment::loss::weighted_segmentation_loss;
 use crate::segment::onnx_segmenter::segmenter_input;
 use crate::segment::segmenter::AnySegmenter;
-use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
+use crate::segment::{DiceScope, UNET_DIVISOR, UNetConfig, UNetTiny};
+use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
 use crate::train::params::{read_params, write_params};
 use crate::{Detector, MlError, PredictOptions};
 
@@ -90,8 +93,7 @@ pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps:
         })
         .collect();
     let mut opt = Optimizer::new(OptimizerKind::AdamW, 5e-4);
-    let (mut fw, mut ls, mut bw, mut op) = (0.0, 0.0, 0.0, 0.0);
-    let mut step_ms = Vec::new();
+    let mut clock = StepClock::default();
     for i in 0..warmup + steps {
         let t0 = Instant::now();
         let x = Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &device).reshape([batch, 3, s, s]);
@@ -115,26 +117,112 @@ pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps:
         let (infos, mut values) = read_params(&model);
         opt.step(&infos, &mut values, &g, [1e-3; 3], 0.9);
         model = write_params(model, &values, &device);
-        let t4 = Instant::now();
         if i >= warmup {
-            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
-            fw += ms(t0, t1);
-            ls += ms(t1, t2);
-            bw += ms(t2, t3);
-            op += ms(t3, t4);
-            step_ms.push(ms(t0, t4));
+            clock.add([t0, t1, t2, t3, Instant::now()]);
         }
     }
-    let n = steps as f64;
+    let (step, [forward_ms, loss_ms, backward_ms, optimizer_ms]) = clock.finish(batch);
     Ok(TrainBench {
         scale,
         imgsz,
         batch,
-        step: Timing::from_ms(step_ms, batch),
-        forward_ms: fw / n,
-        loss_ms: ls / n,
-        backward_ms: bw / n,
-        optimizer_ms: op / n,
+        step,
+        forward_ms,
+        loss_ms,
+        backward_ms,
+        optimizer_ms,
+    })
+}
+
+/// The timed steps of a training benchmark: each step's total and the mean of its
+/// four parts (forward, loss, backward, optimiser).
+#[derive(Default)]
+struct StepClock {
+    parts: [f64; 4],
+    step_ms: Vec<f64>,
+}
+
+impl StepClock {
+    /// One step from the instants that start each part and end the last.
+    fn add(&mut self, t: [Instant; 5]) {
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+        for (k, part) in self.parts.iter_mut().enumerate() {
+            *part += ms(t[k], t[k + 1]);
+        }
+        self.step_ms.push(ms(t[0], t[4]));
+    }
+
+    fn finish(self, batch: usize) -> (Timing, [f64; 4]) {
+        let n = self.step_ms.len().max(1) as f64;
+        (Timing::from_ms(self.step_ms, batch), self.parts.map(|p| p / n))
+    }
+}
+
+/// Segmenter training-step figures, with the split of one step's time.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegTrainBench {
+    pub imgsz: u32,
+    pub batch: usize,
+    pub params: usize,
+    pub step: Timing,
+    pub forward_ms: f64,
+    pub loss_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+}
+
+/// Times `steps` training steps of a fresh UNetTiny (after `warmup` untimed
+/// ones) on a random batch with a tenth of the pixels marked, as the segment
+/// trainer runs a step: BCE + soft Dice over the batch, backward, gradients
+/// clipped, AdamW (what `scripts/unet-torch-bench.py` times in PyTorch).
+pub fn bench_train_segmenter(imgsz: u32, batch: usize, warmup: usize, steps: usize) -> Result<SegTrainBench, MlError> {
+    if imgsz == 0 || !(imgsz as usize).is_multiple_of(UNET_DIVISOR) || batch == 0 || steps == 0 {
+        return Err(MlError::InvalidArgument(format!(
+            "imgsz must be a positive multiple of {UNET_DIVISOR}, batch and steps positive"
+        )));
+    }
+    let s = imgsz as usize;
+    let device = Device::flex().autodiff();
+    let mut model = UNetTiny::new(&UNetConfig::default(), &device);
+    let mut rng = Rng::new(0);
+    let x: Vec<f32> = (0..batch * 3 * s * s).map(|_| rng.f32()).collect();
+    let y: Vec<f32> = (0..batch * s * s)
+        .map(|_| f32::from(u8::from(rng.f32() > 0.9)))
+        .collect();
+    let mut opt = Optimizer::new(OptimizerKind::AdamW, 1e-4);
+    let mut clock = StepClock::default();
+    for i in 0..warmup + steps {
+        let t0 = Instant::now();
+        let input = Tensor::<1>::from_data(TensorData::new(x.clone(), [x.len()]), &device).reshape([batch, 3, s, s]);
+        let logits = model.forward(input);
+        // materialise the forward pass before timing the loss
+        let _ = logits.clone().detach().into_data();
+        let t1 = Instant::now();
+        let target = Tensor::<1>::from_data(TensorData::new(y.clone(), [y.len()]), &device).reshape([batch, 1, s, s]);
+        let (loss, _) = weighted_segmentation_loss(logits, target, DiceScope::Batch, 1.0);
+        let t2 = Instant::now();
+        let grads = loss.backward();
+        let mut gp = GradientsParams::from_grads(grads, &model);
+        let mut g = take_grads(&model, &mut gp);
+        clip_global_norm(&mut g, 10.0);
+        let t3 = Instant::now();
+        let (infos, mut values) = read_params(&model);
+        opt.step(&infos, &mut values, &g, [1e-3; 3], 0.9);
+        model = write_params(model, &values, &device);
+        if i >= warmup {
+            clock.add([t0, t1, t2, t3, Instant::now()]);
+        }
+    }
+    let (step, [forward_ms, loss_ms, backward_ms, optimizer_ms]) = clock.finish(batch);
+    Ok(SegTrainBench {
+        imgsz,
+        batch,
+        params: burn::module::Module::num_params(&model),
+        step,
+        forward_ms,
+        loss_ms,
+        backward_ms,
+        optimizer_ms,
     })
 }
 

@@ -670,14 +670,21 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Training throughput (forward, loss, backward, optimiser) of a fresh model on a fixed batch.
+    /// Training throughput (forward, loss, backward, optimiser) of a fresh model on a fixed batch,
+    /// and the process's peak memory.
     Train {
+        /// detect: the YOLOv8 detector of --model's scale; segment: UNetTiny.
+        #[arg(long, value_enum, default_value = "detect")]
+        task: TaskArg,
+        /// The detector's scale (not used with --task segment).
         #[arg(long, default_value = "n", value_parser = ["t", "n", "s"])]
         model: String,
-        #[arg(long, default_value_t = 320)]
-        imgsz: u32,
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
+        /// Input side (default: 320 to detect, 256 to segment).
+        #[arg(long)]
+        imgsz: Option<u32>,
+        /// Images per step (default: 16 to detect, 8 to segment).
+        #[arg(long)]
+        batch: Option<usize>,
         #[arg(long, default_value_t = 1)]
         warmup: usize,
         #[arg(long, default_value_t = 5)]

@@ -19,7 +19,7 @@ use detective_store::datasets::{self, Dataset, DatasetItem};
 use detective_store::{Db, Objects};
 use detective_vision::DecodeLimits;
 
-use super::{MAX_ITEMS, check_classes};
+use super::rules::{MAX_ITEMS, check_classes};
 use crate::OpsError;
 use crate::images::{Placement, check, store};
 

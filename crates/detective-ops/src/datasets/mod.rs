@@ -26,10 +26,10 @@ use crate::OpsError;
 use crate::images::check_label;
 
 mod import;
+mod rules;
 pub use import::{ImportFolder, Imported, import};
-
-/// Most images in one dataset version built through the API.
-pub const MAX_ITEMS: usize = 100_000;
+pub use rules::MAX_ITEMS;
+use rules::check_classes;
 
 /// The ratios of images without a split when a request names none.
 const DEFAULT_RATIOS: SplitRatios = SplitRatios {
@@ -180,19 +180,6 @@ async fn images_with_tag(db: &Db, project: &str, tag: &str) -> Result<Vec<i64>, 
             None => return Ok(ids),
         }
     }
-}
-
-fn check_classes(classes: &[String]) -> Result<(), OpsError> {
-    if classes.is_empty()
-        || classes
-            .iter()
-            .any(|c| c.is_empty() || c.len() > 64 || c.chars().any(char::is_control))
-    {
-        return Err(OpsError::invalid(
-            "classes must be a non-empty list of names (1..64 characters)",
-        ));
-    }
-    Ok(())
 }
 
 /// Creates a dataset and its version 1.

@@ -1,15 +1,16 @@
-//! `detective bench infer|train`: the speed figures of the benchmarks doc.
+//! `detective bench infer|train`: the speed figures of the benchmarks doc
+//! (`train --task segment` times the segmenter's step).
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use detective_ml::Detector;
-use detective_ml::bench::{bench_infer, bench_infer_segmenter, bench_train};
+use detective_ml::bench::{bench_infer, bench_infer_segmenter, bench_train, bench_train_segmenter};
 use detective_ml::detect::Scale;
 use detective_ml::segment::segmenter::AnySegmenter;
 use detective_vision::synth::{SynthConfig, generate};
 
-use crate::cli::BenchCommand;
+use crate::cli::{BenchCommand, TaskArg};
 use crate::config::Config;
 
 pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
@@ -107,6 +108,37 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             }
         }
         BenchCommand::Train {
+            task: TaskArg::Segment,
+            imgsz,
+            batch,
+            warmup,
+            steps,
+            json,
+            ..
+        } => {
+            let (imgsz, batch) = (imgsz.unwrap_or(256), batch.unwrap_or(8));
+            let b = bench_train_segmenter(imgsz, batch, warmup, steps.max(1))?;
+            let peak_rss_mib = super::bench_edge::usage().1 as f64 / 1024.0;
+            if json {
+                let mut v = serde_json::to_value(&b)?;
+                v["peak_rss_mib"] = serde_json::json!(peak_rss_mib);
+                println!("{v}");
+            } else {
+                println!(
+                    "UNetTiny ({} parameters) train step at {imgsz}, batch {batch}: {:.1} images/s (median step {:.0} ms: \
+                     forward {:.0}, loss {:.0}, backward {:.0}, optimiser {:.0}); peak RSS {peak_rss_mib:.0} MiB",
+                    b.params,
+                    b.step.images_per_sec,
+                    b.step.median_ms,
+                    b.forward_ms,
+                    b.loss_ms,
+                    b.backward_ms,
+                    b.optimizer_ms
+                );
+            }
+        }
+        BenchCommand::Train {
+            task: TaskArg::Detect,
             model,
             imgsz,
             batch,
@@ -114,13 +146,18 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             steps,
             json,
         } => {
+            let (imgsz, batch) = (imgsz.unwrap_or(320), batch.unwrap_or(16));
             let scale = Scale::parse(&model).context("--model must be t, n or s")?;
             let b = bench_train(scale, imgsz, batch, warmup, steps.max(1))?;
+            let peak_rss_mib = super::bench_edge::usage().1 as f64 / 1024.0;
             if json {
-                println!("{}", serde_json::to_string(&b)?);
+                let mut v = serde_json::to_value(&b)?;
+                v["peak_rss_mib"] = serde_json::json!(peak_rss_mib);
+                println!("{v}");
             } else {
                 println!(
-                    "yolov8{} train step at {imgsz}, batch {batch}: {:.1} images/s (median step {:.0} ms: forward {:.0}, loss {:.0}, backward {:.0}, optimiser {:.0})",
+                    "yolov8{} train step at {imgsz}, batch {batch}: {:.1} images/s (median step {:.0} ms: forward {:.0}, \
+                     loss {:.0}, backward {:.0}, optimiser {:.0}); peak RSS {peak_rss_mib:.0} MiB",
                     scale.as_str(),
                     b.step.images_per_sec,
                     b.step.median_ms,

@@ -17,7 +17,8 @@ use crate::commands::demo::{LocalApi, local_agent_config, local_target};
 use crate::config::Config;
 
 /// (user + system CPU seconds, peak RSS in KiB) of this process so far.
-fn usage() -> (f64, i64) {
+/// CPU seconds used so far and the peak resident set in KiB, of this process.
+pub(super) fn usage() -> (f64, i64) {
     // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_SELF is valid.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe {

@@ -41,6 +41,28 @@ fn bench_train_reports_a_step_split_into_its_phases() {
 }
 
 #[test]
+fn bench_train_times_the_segmenter_step_and_reports_its_memory() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "bench", "train", "--task", "segment", "--imgsz", "32", "--batch", "2", "--warmup", "0", "--steps", "2",
+        "--json",
+    ]));
+    let v = json_stdout(&o);
+    assert_eq!((v["imgsz"].as_u64(), v["batch"].as_u64()), (Some(32), Some(2)), "{v}");
+    assert_eq!(v["params"].as_u64(), Some(484_481), "UNetTiny: {v}");
+    assert_eq!(v["step"]["runs"].as_u64(), Some(2));
+    for k in ["forward_ms", "loss_ms", "backward_ms", "optimizer_ms", "peak_rss_mib"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k} in {v}");
+    }
+    let o = run(detective(d.path()).args(["bench", "train", "--task", "segment", "--imgsz", "40"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("multiple of 16"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn bench_edge_runs_the_pipeline_end_to_end_and_reports_its_figures() {
     let dir = tempfile::tempdir().unwrap();
     let o = run(detective(dir.path()).args([
