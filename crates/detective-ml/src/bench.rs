@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_core::Rng;
 use detective_vision::Frame;
@@ -18,8 +17,7 @@ use crate::segment::loss::weighted_segmentation_loss;
 use crate::segment::onnx_segmenter::segmenter_input;
 use crate::segment::segmenter::AnySegmenter;
 use crate::segment::{DiceScope, UNET_DIVISOR, UNetConfig, UNetTiny};
-use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
-use crate::train::params::{read_params, write_params};
+use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, gradients};
 use crate::{Detector, MlError, PredictOptions};
 
 /// Latency summary in milliseconds.
@@ -49,17 +47,25 @@ impl Timing {
     }
 }
 
-/// Training-step figures, with the split of one step's time.
+/// A training step's timing and the mean of each of its parts.
 #[derive(Debug, Clone, Serialize)]
-pub struct TrainBench {
-    pub scale: Scale,
-    pub imgsz: u32,
-    pub batch: usize,
+pub struct StepSplit {
     pub step: Timing,
     pub forward_ms: f64,
     pub loss_ms: f64,
     pub backward_ms: f64,
     pub optimizer_ms: f64,
+}
+
+/// Detector training-step figures (in JSON the split's fields sit beside the
+/// others).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainBench {
+    pub scale: Scale,
+    pub imgsz: u32,
+    pub batch: usize,
+    #[serde(flatten)]
+    pub split: StepSplit,
 }
 
 /// Times `steps` full training steps (after `warmup` untimed ones) of a fresh
@@ -110,27 +116,18 @@ pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps:
             &LossGains::default(),
         );
         let t2 = Instant::now();
-        let grads = out.total.backward();
-        let mut gp = GradientsParams::from_grads(grads, &model);
-        let g = take_grads(&model, &mut gp);
+        let g = gradients(out.total, &model);
         let t3 = Instant::now();
-        let (infos, mut values) = read_params(&model);
-        opt.step(&infos, &mut values, &g, [1e-3; 3], 0.9);
-        model = write_params(model, &values, &device);
+        model = opt.step_model(model, &g, [1e-3; 3], 0.9, &device).0;
         if i >= warmup {
             clock.add([t0, t1, t2, t3, Instant::now()]);
         }
     }
-    let (step, [forward_ms, loss_ms, backward_ms, optimizer_ms]) = clock.finish(batch);
     Ok(TrainBench {
         scale,
         imgsz,
         batch,
-        step,
-        forward_ms,
-        loss_ms,
-        backward_ms,
-        optimizer_ms,
+        split: clock.finish(batch),
     })
 }
 
@@ -152,23 +149,28 @@ impl StepClock {
         self.step_ms.push(ms(t[0], t[4]));
     }
 
-    fn finish(self, batch: usize) -> (Timing, [f64; 4]) {
+    fn finish(self, batch: usize) -> StepSplit {
         let n = self.step_ms.len().max(1) as f64;
-        (Timing::from_ms(self.step_ms, batch), self.parts.map(|p| p / n))
+        let [forward_ms, loss_ms, backward_ms, optimizer_ms] = self.parts.map(|p| p / n);
+        StepSplit {
+            step: Timing::from_ms(self.step_ms, batch),
+            forward_ms,
+            loss_ms,
+            backward_ms,
+            optimizer_ms,
+        }
     }
 }
 
-/// Segmenter training-step figures, with the split of one step's time.
+/// Segmenter training-step figures (in JSON the split's fields sit beside the
+/// others).
 #[derive(Debug, Clone, Serialize)]
 pub struct SegTrainBench {
     pub imgsz: u32,
     pub batch: usize,
     pub params: usize,
-    pub step: Timing,
-    pub forward_ms: f64,
-    pub loss_ms: f64,
-    pub backward_ms: f64,
-    pub optimizer_ms: f64,
+    #[serde(flatten)]
+    pub split: StepSplit,
 }
 
 /// Times `steps` training steps of a fresh UNetTiny (after `warmup` untimed
@@ -201,28 +203,19 @@ pub fn bench_train_segmenter(imgsz: u32, batch: usize, warmup: usize, steps: usi
         let target = Tensor::<1>::from_data(TensorData::new(y.clone(), [y.len()]), &device).reshape([batch, 1, s, s]);
         let (loss, _) = weighted_segmentation_loss(logits, target, DiceScope::Batch, 1.0);
         let t2 = Instant::now();
-        let grads = loss.backward();
-        let mut gp = GradientsParams::from_grads(grads, &model);
-        let mut g = take_grads(&model, &mut gp);
+        let mut g = gradients(loss, &model);
         clip_global_norm(&mut g, 10.0);
         let t3 = Instant::now();
-        let (infos, mut values) = read_params(&model);
-        opt.step(&infos, &mut values, &g, [1e-3; 3], 0.9);
-        model = write_params(model, &values, &device);
+        model = opt.step_model(model, &g, [1e-3; 3], 0.9, &device).0;
         if i >= warmup {
             clock.add([t0, t1, t2, t3, Instant::now()]);
         }
     }
-    let (step, [forward_ms, loss_ms, backward_ms, optimizer_ms]) = clock.finish(batch);
     Ok(SegTrainBench {
         imgsz,
         batch,
         params: burn::module::Module::num_params(&model),
-        step,
-        forward_ms,
-        loss_ms,
-        backward_ms,
-        optimizer_ms,
+        split: clock.finish(batch),
     })
 }
 
@@ -331,7 +324,7 @@ mod tests {
         let _serial = crate::burn_test_lock();
         assert!(bench_train(Scale::N, 50, 1, 0, 1).is_err());
         let b = bench_train(Scale::N, 64, 1, 0, 1).unwrap();
-        assert_eq!(b.step.runs, 1);
-        assert!(b.forward_ms > 0.0 && b.backward_ms > 0.0);
+        assert_eq!(b.split.step.runs, 1);
+        assert!(b.split.forward_ms > 0.0 && b.split.backward_ms > 0.0);
     }
 }

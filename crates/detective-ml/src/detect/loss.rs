@@ -263,13 +263,11 @@ pub fn detection_loss(
 
 #[cfg(test)]
 mod tests {
-    use burn::optim::GradientsParams;
     use burn::tensor::Device;
 
     use super::*;
     use crate::detect::{Scale, YoloConfig, YoloV8};
-    use crate::train::optimizer::{Optimizer, OptimizerKind, take_grads};
-    use crate::train::params::{read_params, write_params};
+    use crate::train::optimizer::{Optimizer, OptimizerKind, gradients};
 
     /// Model, loss and optimiser together can fit one batch: bright rectangles on
     /// a dark background, one per image.
@@ -312,11 +310,8 @@ mod tests {
                 &AssignerConfig::default(),
                 &LossGains::default(),
             );
-            let mut gp = GradientsParams::from_grads(out.total.backward(), &model);
-            let g = take_grads(&model, &mut gp);
-            let (infos, mut values) = read_params(&model);
-            opt.step(&infos, &mut values, &g, [0.002; 3], 0.9);
-            model = write_params(model, &values, &device);
+            let g = gradients(out.total, &model);
+            model = opt.step_model(model, &g, [0.002; 3], 0.9, &device).0;
         }
         // The best-scoring prediction of each image is its rectangle, of its class.
         let x = Tensor::<1>::from_data(TensorData::new(data.clone(), [data.len()]), &device).reshape([batch, 3, s, s]);

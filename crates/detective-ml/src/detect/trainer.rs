@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_data::YoloDataset;
 use detective_vision::augment::AugmentParams;
@@ -32,7 +31,7 @@ use crate::runtime::device::ComputeDevice;
 use crate::train::ema::Ema;
 use crate::train::epochs::{EpochRun, StopBetween, run_epochs};
 use crate::train::error::{TrainError, io_err};
-use crate::train::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, take_grads};
+use crate::train::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, clip_global_norm, gradients};
 use crate::train::params::{ParamInfo, read_params, write_params};
 use crate::train::run::{already_holds_a_run, append_row, load_resume, write_args, write_results_header};
 use crate::train::state::{RunTensors, StateHeader, save_state};
@@ -339,7 +338,6 @@ struct DetectRun {
     device: Device,
     ad: Device,
     model: YoloV8,
-    infos: Vec<ParamInfo>,
     eval_template: YoloV8,
     kind: OptimizerKind,
     lr0: f32,
@@ -437,7 +435,6 @@ impl DetectRun {
             device,
             ad,
             model,
-            infos,
             eval_template,
             kind,
             lr0,
@@ -521,10 +518,7 @@ impl EpochRun for DetectRun {
             }
             let raw = self.model.forward_raw(x);
             let out = detection_loss(raw, &targets, self.nc, (imgsz, imgsz), &self.assigner, &self.gains);
-            let grads = out.total.backward();
-            let mut grads = GradientsParams::from_grads(grads, &self.model);
-            let g = take_grads(&self.model, &mut grads);
-            accumulate(&mut self.acc, g);
+            accumulate(&mut self.acc, gradients(out.total, &self.model));
 
             let items = out.items;
             let state = &mut self.state;
@@ -539,9 +533,10 @@ impl EpochRun for DetectRun {
             let stepped = ni - state.last_opt_step >= accumulate_now as i64;
             if stepped {
                 clip_global_norm(&mut self.acc, 10.0);
-                let (_, mut values) = read_params(&self.model);
-                state.optimizer.step(&self.infos, &mut values, &self.acc, lr, mom);
-                self.model = write_params(self.model.clone(), &values, &self.ad);
+                let (model, values) = state
+                    .optimizer
+                    .step_model(self.model.clone(), &self.acc, lr, mom, &self.ad);
+                self.model = model;
                 self.ema.update(&values);
                 self.acc.clear();
                 state.last_opt_step = ni;

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_data::YoloDataset;
 use detective_vision::encode::encode_png;
@@ -44,7 +43,7 @@ use crate::metrics::SegMetrics;
 use crate::train::ema::Ema;
 use crate::train::epochs::{EpochRun, StopBetween, run_epochs};
 use crate::train::error::{TrainError, io_err};
-use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, take_grads};
+use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, gradients};
 use crate::train::params::{ParamInfo, read_params, write_params};
 use crate::train::run::{already_holds_a_run, append_row, load_resume, write_args, write_results_header};
 use crate::train::state::{RunTensors, StateHeader, save_state};
@@ -467,14 +466,11 @@ impl SegRun {
             let y = Tensor::<1>::from_data(TensorData::new(b.masks, [b.n * nc * s * s]), ad).reshape([b.n, nc, s, s]);
             let (loss, items) =
                 weighted_segmentation_loss(self.model.forward(x), y, self.args.dice, self.args.pos_weight);
-            let grads = loss.backward();
-            let mut grads = GradientsParams::from_grads(grads, &self.model);
-            let mut g = take_grads(&self.model, &mut grads);
+            let mut g = gradients(loss, &self.model);
             clip_global_norm(&mut g, 10.0);
             lr = self.schedule.at(self.step);
-            let (_, mut values) = read_params(&self.model);
-            self.opt.step(&self.infos, &mut values, &g, [lr; 3], 0.9);
-            self.model = write_params(self.model.clone(), &values, ad);
+            let (model, values) = self.opt.step_model(self.model.clone(), &g, [lr; 3], 0.9, ad);
+            self.model = model;
             if let Some(e) = self.ema.as_mut() {
                 e.update(&values);
             }

@@ -5,10 +5,10 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::params::{ParamInfo, ParamKind};
+use super::params::{ParamInfo, ParamKind, read_params, write_params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OptimizerKind {
@@ -68,6 +68,23 @@ impl Optimizer {
             m: Vec::new(),
             v: Vec::new(),
         }
+    }
+
+    /// One step on `model`'s weights from `grads` (in visit order, as
+    /// [`gradients`] gives them): the updated model on `device` and its new
+    /// values, which the weight average follows.
+    pub fn step_model<M: Module>(
+        &mut self,
+        model: M,
+        grads: &[Option<Vec<f32>>],
+        lr: GroupLr,
+        momentum: f32,
+        device: &Device,
+    ) -> (M, Vec<Vec<f32>>) {
+        let (infos, mut values) = read_params(&model);
+        self.step(&infos, &mut values, grads, lr, momentum);
+        let model = write_params(model, &values, device);
+        (model, values)
     }
 
     /// Updates `values` in place from `grads` (tensors without gradient are left alone).
@@ -160,6 +177,13 @@ impl ModuleVisitor for GradTaker<'_> {
             .and_then(|t| t.into_data().convert::<f32>().try_into_vec::<f32>().ok());
         self.out.push(g);
     }
+}
+
+/// The gradient of `loss` for each of `model`'s float tensors, in visit order
+/// (None where it has none): the backward pass, then [`take_grads`].
+pub fn gradients<M: Module>(loss: Tensor<1>, model: &M) -> Vec<Option<Vec<f32>>> {
+    let mut grads = GradientsParams::from_grads(loss.backward(), model);
+    take_grads(model, &mut grads)
 }
 
 /// Takes each tensor's gradient out of `grads`, in visit order (None where absent).

@@ -108,37 +108,7 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             }
         }
         BenchCommand::Train {
-            task: TaskArg::Segment,
-            imgsz,
-            batch,
-            warmup,
-            steps,
-            json,
-            ..
-        } => {
-            let (imgsz, batch) = (imgsz.unwrap_or(256), batch.unwrap_or(8));
-            let b = bench_train_segmenter(imgsz, batch, warmup, steps.max(1))?;
-            let peak_rss_mib = super::bench_edge::usage().1 as f64 / 1024.0;
-            if json {
-                let mut v = serde_json::to_value(&b)?;
-                v["peak_rss_mib"] = serde_json::json!(peak_rss_mib);
-                println!("{v}");
-            } else {
-                println!(
-                    "UNetTiny ({} parameters) train step at {imgsz}, batch {batch}: {:.1} images/s (median step {:.0} ms: \
-                     forward {:.0}, loss {:.0}, backward {:.0}, optimiser {:.0}); peak RSS {peak_rss_mib:.0} MiB",
-                    b.params,
-                    b.step.images_per_sec,
-                    b.step.median_ms,
-                    b.forward_ms,
-                    b.loss_ms,
-                    b.backward_ms,
-                    b.optimizer_ms
-                );
-            }
-        }
-        BenchCommand::Train {
-            task: TaskArg::Detect,
+            task,
             model,
             imgsz,
             batch,
@@ -146,25 +116,39 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             steps,
             json,
         } => {
-            let (imgsz, batch) = (imgsz.unwrap_or(320), batch.unwrap_or(16));
-            let scale = Scale::parse(&model).context("--model must be t, n or s")?;
-            let b = bench_train(scale, imgsz, batch, warmup, steps.max(1))?;
+            let (json_value, split, what) = match task {
+                TaskArg::Segment => {
+                    let (imgsz, batch) = (imgsz.unwrap_or(256), batch.unwrap_or(8));
+                    let b = bench_train_segmenter(imgsz, batch, warmup, steps.max(1))?;
+                    let what = format!(
+                        "UNetTiny ({} parameters) train step at {imgsz}, batch {batch}",
+                        b.params
+                    );
+                    (serde_json::to_value(&b)?, b.split, what)
+                }
+                TaskArg::Detect => {
+                    let (imgsz, batch) = (imgsz.unwrap_or(320), batch.unwrap_or(16));
+                    let scale = Scale::parse(&model).context("--model must be t, n or s")?;
+                    let b = bench_train(scale, imgsz, batch, warmup, steps.max(1))?;
+                    let what = format!("yolov8{} train step at {imgsz}, batch {batch}", scale.as_str());
+                    (serde_json::to_value(&b)?, b.split, what)
+                }
+            };
             let peak_rss_mib = super::bench_edge::usage().1 as f64 / 1024.0;
             if json {
-                let mut v = serde_json::to_value(&b)?;
+                let mut v = json_value;
                 v["peak_rss_mib"] = serde_json::json!(peak_rss_mib);
                 println!("{v}");
             } else {
                 println!(
-                    "yolov8{} train step at {imgsz}, batch {batch}: {:.1} images/s (median step {:.0} ms: forward {:.0}, \
-                     loss {:.0}, backward {:.0}, optimiser {:.0}); peak RSS {peak_rss_mib:.0} MiB",
-                    scale.as_str(),
-                    b.step.images_per_sec,
-                    b.step.median_ms,
-                    b.forward_ms,
-                    b.loss_ms,
-                    b.backward_ms,
-                    b.optimizer_ms
+                    "{what}: {:.1} images/s (median step {:.0} ms: forward {:.0}, loss {:.0}, backward {:.0}, \
+                     optimiser {:.0}); peak RSS {peak_rss_mib:.0} MiB",
+                    split.step.images_per_sec,
+                    split.step.median_ms,
+                    split.forward_ms,
+                    split.loss_ms,
+                    split.backward_ms,
+                    split.optimizer_ms
                 );
             }
         }
