@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 use detective_core::Rng;
+use detective_data::image_size::image_size;
 use detective_data::{YoloDataset, YoloLabel, mask_path_for};
 use detective_vision::augment::{augment_pair, sample_patch};
 use detective_vision::preprocess::{Normalize, to_chw_into};
@@ -53,33 +54,37 @@ pub fn seg_samples(ds: &YoloDataset, split: &str) -> Vec<SegSample> {
 pub fn load_pair(sample: &SegSample, limits: &DecodeLimits) -> Result<(Frame, GrayFrame), TrainError> {
     let frame =
         decode_file(&sample.image, limits).map_err(|e| TrainError::Io(format!("{}: {e}", sample.image.display())))?;
-    let mask = match &sample.mask {
-        None => GrayFrame::new(frame.width(), frame.height()),
-        Some(p) => {
-            let m = decode_file(p, limits).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
-            if (m.width(), m.height()) != (frame.width(), frame.height()) {
-                return Err(TrainError::Io(format!(
-                    "mask {} is {}×{} but its image is {}×{}",
-                    p.display(),
-                    m.width(),
-                    m.height(),
-                    frame.width(),
-                    frame.height()
-                )));
-            }
-            let data = m
-                .as_rgb()
-                .chunks_exact(3)
-                .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
-                .collect();
-            GrayFrame {
-                width: m.width(),
-                height: m.height(),
-                data,
-            }
-        }
-    };
+    let mask = load_mask(sample, (frame.width(), frame.height()), limits)?;
     Ok((frame, mask))
+}
+
+/// The mask of `sample`, whose image is `size` (width, height): 255 where the
+/// mask file's pixel is ≥ 128, else 0; all 0 without a mask file.
+fn load_mask(sample: &SegSample, size: (u32, u32), limits: &DecodeLimits) -> Result<GrayFrame, TrainError> {
+    let Some(p) = &sample.mask else {
+        return Ok(GrayFrame::new(size.0, size.1));
+    };
+    let m = decode_file(p, limits).map_err(|e| TrainError::Io(format!("{}: {e}", p.display())))?;
+    if (m.width(), m.height()) != size {
+        return Err(TrainError::Io(format!(
+            "mask {} is {}×{} but its image is {}×{}",
+            p.display(),
+            m.width(),
+            m.height(),
+            size.0,
+            size.1
+        )));
+    }
+    let data = m
+        .as_rgb()
+        .chunks_exact(3)
+        .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
+        .collect();
+    Ok(GrayFrame {
+        width: m.width(),
+        height: m.height(),
+        data,
+    })
 }
 
 /// An image and its label map (0: background, `c + 1`: class `c`). `per_class`
@@ -128,13 +133,17 @@ pub fn check_class_labels(samples: &[SegSample], nc: usize) -> Result<(), TrainE
 
 /// For each sample, whether its mask marks a defect pixel (decoded once, at the
 /// start of a run that samples by [`epoch_order`]'s defect share).
+/// Only the masks are decoded; the images' sizes come from their headers.
 pub fn defect_flags(samples: &[SegSample]) -> Result<Vec<bool>, TrainError> {
     let limits = DecodeLimits::default();
     samples
         .iter()
         .map(|s| match &s.mask {
             None => Ok(false),
-            Some(_) => load_pair(s, &limits).map(|(_, m)| m.data.iter().any(|&v| v != 0)),
+            Some(_) => {
+                let size = image_size(&s.image)?;
+                load_mask(s, size, &limits).map(|m| m.data.iter().any(|&v| v != 0))
+            }
         })
         .collect()
 }
