@@ -66,6 +66,8 @@ pub struct ModelUpdates {
     pub every: Duration,
     /// ONNX Runtime threads of a loaded model.
     pub threads: usize,
+    /// When a loaded model runs frames tiled (`--tile`).
+    pub tiles: detective_vision::tiles::TilePlan,
 }
 
 impl std::fmt::Debug for ModelUpdates {
@@ -111,8 +113,8 @@ async fn follow_production(u: ModelUpdates, mut current: String, swap: Swap, sto
                 continue;
             }
         };
-        let threads = u.threads;
-        match tokio::task::spawn_blocking(move || EdgeModel::load(&path, threads)).await {
+        let (threads, tiles) = (u.threads, u.tiles);
+        match tokio::task::spawn_blocking(move || EdgeModel::load(&path, threads, tiles)).await {
             Ok(Ok(d)) => {
                 tracing::info!("Production is now {spec}: switching from {current}");
                 if let Ok(mut s) = swap.lock() {

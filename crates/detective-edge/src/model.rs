@@ -12,6 +12,7 @@ use detective_ml::detect::detector::Detector;
 use detective_ml::segment::segmenter::{AnySegmenter, is_segmenter};
 use detective_ml::{MlError, PredictOptions};
 use detective_vision::Frame;
+use detective_vision::tiles::TilePlan;
 
 /// A loaded model of either task.
 pub enum EdgeModel {
@@ -28,12 +29,17 @@ pub struct Inference {
 
 impl EdgeModel {
     /// Loads `path` as a segmenter when its metadata says so, else as a detector;
-    /// `threads` is ONNX Runtime's thread count (0 = every core).
-    pub fn load(path: &Path, threads: usize) -> Result<Self, MlError> {
+    /// `threads` is ONNX Runtime's thread count (0 = every core); `tiles` says
+    /// when frames run tiled at native scale.
+    pub fn load(path: &Path, threads: usize, tiles: TilePlan) -> Result<Self, MlError> {
         if is_segmenter(path) {
-            Ok(EdgeModel::Segment(Box::new(AnySegmenter::load(path, threads)?)))
+            Ok(EdgeModel::Segment(Box::new(
+                AnySegmenter::load(path, threads)?.with_tiles(tiles),
+            )))
         } else {
-            Ok(EdgeModel::Detect(Detector::load(path, None, threads)?))
+            Ok(EdgeModel::Detect(
+                Detector::load(path, None, threads)?.with_tiles(tiles),
+            ))
         }
     }
 

@@ -28,6 +28,11 @@ pub struct ModelMeta {
     pub num_classes: usize,
     pub names: Vec<String>,
     pub imgsz: u32,
+    /// The median long side of the training images (whole images resized into
+    /// the input): `--tile auto` tiles images more than twice as large. Absent in
+    /// checkpoints saved before it was recorded (the input side then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_side: Option<u32>,
     #[serde(default)]
     pub epoch: Option<usize>,
     #[serde(default)]
@@ -43,6 +48,7 @@ impl ModelMeta {
             num_classes: names.len(),
             names,
             imgsz,
+            native_side: None,
             epoch: None,
             metrics: None,
         }
@@ -155,6 +161,11 @@ pub struct SegMeta {
     /// (`--input-norm image`); absent in checkpoints saved before the choice.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub standardize: bool,
+    /// The median long side of the training images (whole images resized into
+    /// the input): `--tile auto` tiles images more than twice as large. Absent in
+    /// checkpoints saved before it was recorded (the input side then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_side: Option<u32>,
     #[serde(default)]
     pub epoch: Option<usize>,
     #[serde(default)]
@@ -172,6 +183,7 @@ impl SegMeta {
             threshold,
             tile: None,
             standardize: false,
+            native_side: None,
             epoch: None,
             metrics: None,
         }

@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 
 pub use predictor::PredictorPool;
 pub use problem::ApiError;
-pub use production_follower::follow_production;
+pub use production_follower::{follow_production, follow_segment_production};
 pub use state::{AppState, ServerSettings};
 
 async fn not_found(uri: Uri) -> ApiError {

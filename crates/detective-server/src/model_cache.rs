@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use detective_core::Task;
 use detective_ml::detect::detector::Detector;
+use detective_ml::segment::segmenter::AnySegmenter;
 use detective_store::models::ModelVersion;
 use detective_store::{Db, Objects};
+use detective_vision::tiles::TilePlan;
 use tokio::sync::Mutex;
 
 use crate::PredictorPool;
@@ -31,6 +33,7 @@ const KEEP: usize = 3;
 pub struct ModelCache {
     dir: PathBuf,
     threads: usize,
+    tiles: TilePlan,
     workers: usize,
     max_waiting: usize,
     /// (name@version, pool), most recently used last.
@@ -41,31 +44,87 @@ impl ModelCache {
     /// A cache in a folder of its own under `dir`: `name@version` names
     /// different files in different registries (two servers, or two test
     /// databases, on one machine), so two caches never share a file.
-    pub fn new(dir: PathBuf, threads: usize, workers: usize, max_waiting: usize) -> Self {
+    pub fn new(dir: PathBuf, threads: usize, tiles: TilePlan, workers: usize, max_waiting: usize) -> Self {
         ModelCache {
             dir: dir.join(uuid::Uuid::new_v4().simple().to_string()),
             threads,
+            tiles,
             workers,
             max_waiting,
             loaded: Mutex::new(Vec::new()),
         }
     }
 
-    /// The registered detect version `spec` names, or 404.
-    async fn resolve(&self, db: &Db, spec: &str) -> Result<ModelVersion, ApiError> {
-        detective_ops::registry::resolve(db, spec, Some(Task::Detect))
+    /// The registered version of `task` that `spec` names, or 404.
+    async fn resolve(&self, db: &Db, spec: &str, task: Task) -> Result<ModelVersion, ApiError> {
+        detective_ops::registry::resolve(db, spec, Some(task))
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no registered detect model matches {spec:?}")))
+            .ok_or_else(|| ApiError::not_found(format!("no registered {task} model matches {spec:?}")))
     }
 
-    /// The pool of the version `spec` names, loading it if needed.
+    /// Copies the files of version `v` into the cache folder: the path to load
+    /// (its ONNX export, else our checkpoint).
+    async fn fetch(&self, objects: &Objects, v: &ModelVersion) -> Result<PathBuf, ApiError> {
+        let id = format!("{}@{}", v.name, v.version);
+        let prefix = v.artifact_key.trim_end_matches('/').to_string();
+        let names = detective_ops::registry::artifact_files(objects, v).await?;
+        let has = |n: &str| names.iter().any(|k| k == n);
+        let file = |n: &str| format!("{prefix}/{n}");
+        let dest = self.dir.join(&v.name).join(format!("v{}", v.version));
+        std::fs::create_dir_all(&dest)
+            .map_err(|e| ApiError::internal(format!("model cache {}: {e}", dest.display())))?;
+        let wanted: &[&str] = if has("model.onnx") {
+            &["model.onnx"]
+        } else if has("model.bpk") && has("model.json") {
+            &["model.json", "model.bpk"]
+        } else {
+            return Err(ApiError::unprocessable(format!(
+                "{id} has no model.onnx or model.bpk + model.json under {prefix}/"
+            )));
+        };
+        for n in wanted {
+            let bytes = objects.get(&file(n)).await?;
+            let p = dest.join(n);
+            std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
+        }
+        Ok(dest.join(wanted[wanted.len() - 1]))
+    }
+
+    /// A pool of the segment version `spec` names (not kept: the server holds
+    /// the one it serves).
+    pub async fn segmenter(
+        &self,
+        db: &Db,
+        objects: &Objects,
+        spec: &str,
+    ) -> Result<(ModelVersion, Arc<PredictorPool<AnySegmenter>>), ApiError> {
+        let v = self.resolve(db, spec, Task::Segment).await?;
+        let id = format!("{}@{}", v.name, v.version);
+        let model_path = self.fetch(objects, &v).await?;
+        let (threads, tiles) = (self.threads, self.tiles);
+        let seg =
+            tokio::task::spawn_blocking(move || AnySegmenter::load(&model_path, threads).map(|s| s.with_tiles(tiles)))
+                .await
+                .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
+                .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
+        let pool = PredictorPool::new(
+            seg,
+            v.name.clone(),
+            format!("registry {id}"),
+            self.workers,
+            self.max_waiting,
+        );
+        Ok((v, Arc::new(pool)))
+    }
+
+    /// The pool of the detect version `spec` names, loading it if needed.
     pub async fn get(
         &self,
         db: &Db,
         objects: &Objects,
         spec: &str,
     ) -> Result<(ModelVersion, Arc<PredictorPool>), ApiError> {
-        let v = self.resolve(db, spec).await?;
+        let v = self.resolve(db, spec, Task::Detect).await?;
         let id = format!("{}@{}", v.name, v.version);
         let mut loaded = self.loaded.lock().await;
         if let Some(i) = loaded.iter().position(|(k, _)| *k == id) {
@@ -74,36 +133,14 @@ impl ModelCache {
             loaded.push(entry);
             return Ok((v, pool));
         }
-        // Fetch the artifact into the cache folder.
-        let prefix = v.artifact_key.trim_end_matches('/').to_string();
-        let names = detective_ops::registry::artifact_files(objects, &v).await?;
-        let has = |n: &str| names.iter().any(|k| k == n);
-        let file = |n: &str| format!("{prefix}/{n}");
-        let dest = self.dir.join(&v.name).join(format!("v{}", v.version));
-        std::fs::create_dir_all(&dest)
-            .map_err(|e| ApiError::internal(format!("model cache {}: {e}", dest.display())))?;
-        let model_path = if has("model.onnx") {
-            let bytes = objects.get(&file("model.onnx")).await?;
-            let p = dest.join("model.onnx");
-            std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
-            p
-        } else if has("model.bpk") && has("model.json") {
-            for n in ["model.json", "model.bpk"] {
-                let bytes = objects.get(&file(n)).await?;
-                let p = dest.join(n);
-                std::fs::write(&p, &bytes).map_err(|e| ApiError::internal(format!("writing {}: {e}", p.display())))?;
-            }
-            dest.join("model.bpk")
-        } else {
-            return Err(ApiError::unprocessable(format!(
-                "{id} has no model.onnx or model.bpk + model.json under {prefix}/"
-            )));
-        };
-        let threads = self.threads;
-        let det = tokio::task::spawn_blocking(move || Detector::load(&model_path, None, threads))
-            .await
-            .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
-            .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
+        let model_path = self.fetch(objects, &v).await?;
+        let (threads, tiles) = (self.threads, self.tiles);
+        let det = tokio::task::spawn_blocking(move || {
+            Detector::load(&model_path, None, threads).map(|d| d.with_tiles(tiles))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
+        .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
         let pool = Arc::new(PredictorPool::new(
             det,
             v.name.clone(),

@@ -30,6 +30,8 @@ pub struct ServerSettings {
     pub model_cache_dir: std::path::PathBuf,
     /// ONNX Runtime threads per prediction of a registry model (0 = every core).
     pub predict_threads: usize,
+    /// When served models run images tiled (`--tile`).
+    pub tiles: detective_vision::tiles::TilePlan,
     pub predict_workers: usize,
     pub predict_queue: usize,
     /// Signs dashboard session cookies (32 random bytes by default; `serve` keeps
@@ -56,6 +58,7 @@ impl Default for ServerSettings {
             max_files: 1000,
             model_cache_dir: std::env::temp_dir().join("detective-model-cache"),
             predict_threads: 0,
+            tiles: detective_vision::tiles::TilePlan::default(),
             predict_workers: 1,
             predict_queue: 8,
             session_secret: rand::random::<[u8; 32]>().to_vec(),
@@ -96,8 +99,9 @@ pub struct AppState {
     /// The detector of `/api/inference/predict` and the live stream (swappable:
     /// see [`crate::served_model`]).
     pub served: Arc<crate::served_model::ServedModel>,
-    /// The segmenter behind `task=segment`, when one is served.
-    pub segmenter: Option<Arc<PredictorPool<AnySegmenter>>>,
+    /// The segmenter behind `task=segment`, when one is served (swappable like
+    /// the detector).
+    pub segmenter: Arc<crate::served_model::ServedModel<AnySegmenter>>,
     pub settings: Arc<ServerSettings>,
     /// Registry versions loaded on demand for `?model=`.
     pub models: Arc<ModelCache>,
@@ -127,10 +131,11 @@ impl AppState {
             db,
             objects,
             served: Arc::new(crate::served_model::ServedModel::new(predictor)),
-            segmenter: None,
+            segmenter: Arc::new(crate::served_model::ServedModel::new(None)),
             models: Arc::new(ModelCache::new(
                 settings.model_cache_dir.clone(),
                 settings.predict_threads,
+                settings.tiles,
                 settings.predict_workers,
                 settings.predict_queue,
             )),
@@ -155,7 +160,7 @@ impl AppState {
 
     /// Also serves `segmenter` for `POST /api/inference/predict?task=segment`.
     pub fn with_segmenter(mut self, segmenter: PredictorPool<AnySegmenter>) -> Self {
-        self.segmenter = Some(Arc::new(segmenter));
+        self.segmenter = Arc::new(crate::served_model::ServedModel::new(Some(segmenter)));
         self
     }
 

@@ -121,14 +121,18 @@ pub async fn get_version(db: &Db, name: &str, version: i64) -> Result<ModelVersi
     version_row(&row)
 }
 
-/// Sets the stage of one version; making one Production archives the previous one.
+/// Sets the stage of one version. Each task has one Production model: making a
+/// version Production archives the Production version of every model of the
+/// same task (the previous version of this model, or another detector when a
+/// detector is promoted), and leaves the other tasks' Production alone.
 pub async fn set_stage(db: &Db, name: &str, version: i64, stage: Stage) -> Result<ModelVersion, StoreError> {
     let current = get_version(db, name, version).await?;
     let mut tx = db.begin_write().await?;
     if stage == Stage::Production {
         sqlx::query(
             "UPDATE model_versions SET stage = 'Archived' WHERE stage = 'Production' \
-             AND model_id = (SELECT id FROM models WHERE name = $1) AND version <> $2",
+             AND model_id IN (SELECT id FROM models WHERE task = (SELECT task FROM models WHERE name = $1)) \
+             AND NOT (model_id = (SELECT id FROM models WHERE name = $1) AND version = $2)",
         )
         .bind(name)
         .bind(version)
@@ -208,7 +212,8 @@ pub async fn delete_version(db: &Db, name: &str, version: i64) -> Result<(), Sto
     tx.commit().await
 }
 
-/// The Production version of each task (newest model first when several).
+/// The Production version of each task (one per task: [`set_stage`] archives the
+/// others; newest first should a database from before that hold several).
 pub async fn production(db: &Db) -> Result<Vec<ModelVersion>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \

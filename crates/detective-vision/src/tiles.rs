@@ -25,6 +25,139 @@ pub struct Tiling {
     pub overlap: f32,
 }
 
+/// `--tile`, defined once for every task: how a model meets an image larger than
+/// what it was trained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TileChoice {
+    /// Tile when the image's long side is more than twice the side the model saw
+    /// in training (a model trained on tiles always tiles); else resize.
+    #[default]
+    Auto,
+    /// Never tile: the whole image is resized into the model's input.
+    Off,
+    /// Windows of this many native pixels a side, each fed at the model's input.
+    Side(u32),
+}
+
+impl std::str::FromStr for TileChoice {
+    type Err = VisionError;
+
+    /// `auto`, `0` (or `off`), or a side in `16..=4096`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(TileChoice::Auto),
+            "0" | "off" => Ok(TileChoice::Off),
+            n => match n.parse::<u32>() {
+                Ok(side) if (16..=MAX_TILE).contains(&side) => Ok(TileChoice::Side(side)),
+                _ => Err(VisionError::InvalidArgument(format!(
+                    "tile {s:?} is not auto, 0 or a side within 16..={MAX_TILE}"
+                ))),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for TileChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TileChoice::Auto => f.write_str("auto"),
+            TileChoice::Off => f.write_str("0"),
+            TileChoice::Side(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The scale a model was trained at, which [`TilePlan::tiling`] matches: the
+/// side of its square input, and how many native image pixels one input side
+/// covered in training (the tile for a model trained on tiles; the typical long
+/// side of its training images for one trained on whole resized images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelScale {
+    pub input: u32,
+    pub native: u32,
+    /// Trained on native-scale tiles (then it always sees frames tiled).
+    pub tiles: bool,
+}
+
+impl ModelScale {
+    /// A model trained on whole images resized to `input`, whose training images
+    /// had a typical long side of `native` (unknown: the input itself).
+    pub fn resized(input: u32, native: Option<u32>) -> ModelScale {
+        ModelScale {
+            input,
+            native: native.filter(|&n| n > 0).unwrap_or(input),
+            tiles: false,
+        }
+    }
+
+    /// A model trained on native-scale windows of `tile`.
+    pub fn tiled(tile: u32) -> ModelScale {
+        ModelScale {
+            input: tile,
+            native: tile,
+            tiles: true,
+        }
+    }
+}
+
+/// A `--tile` choice with its `--overlap`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TilePlan {
+    pub choice: TileChoice,
+    pub overlap: f32,
+}
+
+impl Default for TilePlan {
+    fn default() -> Self {
+        TilePlan {
+            choice: TileChoice::Auto,
+            overlap: DEFAULT_OVERLAP,
+        }
+    }
+}
+
+impl TilePlan {
+    /// Checks the overlap (and a side given as a number).
+    pub fn new(choice: TileChoice, overlap: f32) -> Result<TilePlan, VisionError> {
+        if let TileChoice::Side(side) = choice {
+            Tiling::new(side, overlap)?;
+        } else {
+            Tiling::new(16, overlap)?;
+        }
+        Ok(TilePlan { choice, overlap })
+    }
+
+    /// How a model of `scale` sees a `w × h` image: `None` resizes the whole image
+    /// into its input; `Some` runs windows of the tiling's side, each resized to the
+    /// input where the two differ.
+    pub fn tiling(&self, w: u32, h: u32, scale: &ModelScale) -> Option<Tiling> {
+        let tiling = |tile: u32| Tiling {
+            tile,
+            overlap: self.overlap,
+        };
+        match self.choice {
+            TileChoice::Off => None,
+            TileChoice::Side(side) => Some(tiling(side)),
+            TileChoice::Auto if scale.tiles || w.max(h) > 2 * scale.native => Some(tiling(scale.native)),
+            TileChoice::Auto => None,
+        }
+    }
+}
+
+/// How a model meets images: the scale it was trained at and the `--tile` plan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TileSight {
+    pub scale: ModelScale,
+    pub plan: TilePlan,
+}
+
+impl TileSight {
+    /// The tiling of a `w × h` image (`None`: the whole image resized).
+    pub fn tiling(&self, w: u32, h: u32) -> Option<Tiling> {
+        self.plan.tiling(w, h, &self.scale)
+    }
+}
+
 /// One window of an image: its top-left corner and size (at most the tile; the
 /// image's side where it is smaller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +222,23 @@ fn starts(len: u32, tile: u32, overlap: f32) -> Vec<u32> {
     let mut out: Vec<u32> = (0..).map(|i| i * step).take_while(|&s| s + tile < len).collect();
     out.push(len - tile);
     out
+}
+
+/// Window `win` of `frame`, exactly (no padding).
+pub fn crop(frame: &Frame, win: Window) -> Result<Frame, VisionError> {
+    let (fw, fh) = (frame.width(), frame.height());
+    if win.x + win.w > fw || win.y + win.h > fh || win.w == 0 || win.h == 0 {
+        return Err(VisionError::InvalidArgument(format!(
+            "window {win:?} is outside the {fw}×{fh} image"
+        )));
+    }
+    let src = frame.as_rgb();
+    let mut out = Vec::with_capacity(win.w as usize * win.h as usize * 3);
+    for y in win.y..win.y + win.h {
+        let at = (y as usize * fw as usize + win.x as usize) * 3;
+        out.extend_from_slice(&src[at..at + win.w as usize * 3]);
+    }
+    Frame::from_rgb(win.w, win.h, out)
 }
 
 /// Crops window `win` of `frame`, padded to `tile × tile` by repeating the edge
@@ -181,14 +331,24 @@ impl Stitcher {
         }
     }
 
-    /// Adds the `tile × tile` map a model gave for window `win` (values outside the
-    /// window, where it was padded, are ignored).
-    pub fn add(&mut self, win: Window, tile: u32, map: &[f32]) {
-        let t = tile as usize;
-        for y in 0..win.h.min(tile) {
+    /// Adds the map a model gave for window `win`: rows of `stride` values (the
+    /// tile, for a window padded to it; the window's width, for one cut to the
+    /// frame) of which the window's `w × h` are read (values where it was padded
+    /// are ignored). A map too short for the window adds nothing.
+    pub fn add(&mut self, win: Window, stride: u32, map: &[f32]) {
+        let t = stride as usize;
+        if win.w == 0 || win.h == 0 || win.w > stride || map.len() < (win.h as usize - 1) * t + win.w as usize {
+            debug_assert!(
+                false,
+                "a map of {} values for window {win:?} at stride {stride}",
+                map.len()
+            );
+            return;
+        }
+        for y in 0..win.h {
             let wy = tent(y, win.h);
             let row = (win.y + y) as usize * self.w as usize;
-            for x in 0..win.w.min(tile) {
+            for x in 0..win.w {
                 let k = wy * tent(x, win.w);
                 let i = row + (win.x + x) as usize;
                 self.sum[i] += k * map[y as usize * t + x as usize];
@@ -253,6 +413,33 @@ mod tests {
     }
 
     #[test]
+    fn tile_choices_parse_and_auto_tiles_only_images_beyond_twice_the_trained_side() {
+        assert_eq!("auto".parse::<TileChoice>().unwrap(), TileChoice::Auto);
+        assert_eq!("0".parse::<TileChoice>().unwrap(), TileChoice::Off);
+        assert_eq!(" 512 ".parse::<TileChoice>().unwrap(), TileChoice::Side(512));
+        for bad in ["8", "5000", "-1", "big", ""] {
+            assert!(bad.parse::<TileChoice>().is_err(), "{bad}");
+        }
+        assert!(TilePlan::new(TileChoice::Auto, 0.95).is_err());
+        let plan = TilePlan::default();
+        // resized to 128 from photos whose long side was typically 358 px
+        let scale = ModelScale::resized(128, Some(358));
+        assert_eq!(plan.tiling(632, 400, &scale), None);
+        assert_eq!(plan.tiling(2048, 2048, &scale).map(|t| t.tile), Some(358));
+        // unknown training scale: the model's input
+        assert_eq!(
+            plan.tiling(300, 200, &ModelScale::resized(128, None)).map(|t| t.tile),
+            Some(128)
+        );
+        // a model trained on tiles always tiles; off and an explicit side win
+        assert_eq!(plan.tiling(100, 100, &ModelScale::tiled(64)).map(|t| t.tile), Some(64));
+        let off = TilePlan::new(TileChoice::Off, 0.25).unwrap();
+        assert_eq!(off.tiling(4096, 4096, &scale), None);
+        let side = TilePlan::new(TileChoice::Side(256), 0.5).unwrap();
+        assert_eq!(side.tiling(100, 100, &scale), Some(Tiling::new(256, 0.5).unwrap()));
+    }
+
+    #[test]
     fn a_tiling_is_refused_outside_its_ranges() {
         assert!(Tiling::new(256, 0.95).is_err() && Tiling::new(8, 0.0).is_err());
         assert_eq!(
@@ -307,6 +494,13 @@ mod tests {
         let reds: Vec<u8> = c.as_rgb().chunks(3).map(|p| p[0]).collect();
         assert_eq!(reds, vec![5, 6, 7, 7, 9, 10, 11, 11, 9, 10, 11, 11, 9, 10, 11, 11]);
         assert!(crop_padded(&f, Window { x: 2, y: 0, w: 3, h: 3 }, 4).is_err());
+        let exact = crop(&f, win).unwrap();
+        assert_eq!((exact.width(), exact.height()), (3, 2));
+        assert_eq!(
+            exact.as_rgb().chunks(3).map(|p| p[0]).collect::<Vec<_>>(),
+            vec![5, 6, 7, 9, 10, 11]
+        );
+        assert!(crop(&f, Window { x: 2, y: 0, w: 3, h: 3 }).is_err());
         let mut m = GrayFrame::new(4, 3);
         m.set(3, 2, 255);
         let cm = crop_mask_padded(&m, win, 4);

@@ -118,6 +118,28 @@ pub struct StorageArgs {
     pub object_store: Option<String>,
 }
 
+/// `--tile` and `--overlap`: one definition for every command and task that runs a
+/// model on images.
+#[derive(Debug, Clone, Args)]
+pub struct TileArgs {
+    /// Native-resolution tiles: auto (tile an image whose long side is more than twice
+    /// the images the model was trained on; a model trained on tiles always tiles), 0
+    /// (never: the whole image is resized into the model), or a window side in pixels
+    /// (16..=4096), each window resized to the model's input.
+    #[arg(long, default_value = "auto", value_name = "auto|0|N")]
+    pub tile: detective_vision::tiles::TileChoice,
+    /// Share of a tile that its neighbour overlaps (0..0.9); seams are blended
+    /// (segment) or merged by NMS (detect).
+    #[arg(long, default_value_t = detective_vision::tiles::DEFAULT_OVERLAP)]
+    pub overlap: f32,
+}
+
+impl TileArgs {
+    pub fn plan(&self) -> anyhow::Result<detective_vision::tiles::TilePlan> {
+        Ok(detective_vision::tiles::TilePlan::new(self.tile, self.overlap)?)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -131,13 +153,17 @@ pub struct ServeArgs {
     #[arg(long, default_value = "bundled")]
     pub model: PathBuf,
     /// Segmenter served by /api/inference/predict?task=segment: our UNetTiny
-    /// checkpoint (.bpk) or its ONNX export. None by default.
+    /// checkpoint (.bpk) or its ONNX export, or `production`: the registry's
+    /// Production segmenter, swapped in without restart whenever another is
+    /// promoted (each task has its own Production model). None by default.
     #[arg(long, value_name = "PATH")]
     pub segment_model: Option<PathBuf>,
     /// Segmentation training runs the dashboard's Segmentation lab compares
     /// (folders with weights/epoch_N.bpk); default DATA_DIR/runs.
     #[arg(long, value_name = "DIR")]
     pub segment_runs: Option<PathBuf>,
+    #[command(flatten)]
+    pub tiles: TileArgs,
     /// Predictions run at once (each uses --threads cores).
     #[arg(long, default_value_t = 1)]
     pub predict_workers: usize,
@@ -212,6 +238,8 @@ pub struct EdgeArgs {
     /// Serve a local preview here: MJPEG with red boxes at /, JSON status at /status.
     #[arg(long, value_name = "ADDR")]
     pub preview: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub tiles: TileArgs,
 }
 
 #[derive(Debug, Args)]
@@ -440,6 +468,8 @@ pub struct PredictArgs {
     /// Inference threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub tiles: TileArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -594,6 +624,8 @@ pub struct ValArgs {
     /// Inference threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    #[command(flatten)]
+    pub tiles: TileArgs,
 }
 
 #[derive(Debug, Subcommand)]

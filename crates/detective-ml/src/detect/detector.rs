@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use detective_vision::Frame;
+use detective_vision::tiles::{ModelScale, TilePlan, TileSight};
 
 use super::burn_engine::BurnEngine;
 use super::engine::{Engine, PredictOptions, Prediction, predict_frame};
@@ -25,6 +26,10 @@ pub struct Detector {
     pub imgsz: u32,
     /// "onnxruntime" or "burn".
     pub backend: &'static str,
+    /// The median long side of the training images, when the model records it.
+    pub native_side: Option<u32>,
+    /// When frames run tiled (`--tile`; default auto).
+    pub tiles: TilePlan,
 }
 
 static FALLBACK_LOGGED: Once = Once::new();
@@ -43,8 +48,10 @@ impl Detector {
                 Ok(Detector {
                     names: m.names.clone(),
                     imgsz: m.imgsz,
+                    native_side: m.native_side,
                     engine: Box::new(m),
                     backend: "onnxruntime",
+                    tiles: TilePlan::default(),
                 })
             }
             "bpk" => {
@@ -78,6 +85,8 @@ impl Detector {
                                 imgsz: m.imgsz,
                                 engine: Box::new(m),
                                 backend: "onnxruntime",
+                                native_side: meta.native_side,
+                                tiles: TilePlan::default(),
                             });
                         }
                         Err(e @ (MlError::RuntimeMissing { .. } | MlError::RuntimeLoad { .. })) => {
@@ -94,6 +103,8 @@ impl Detector {
                     imgsz: engine.imgsz(),
                     engine: Box::new(engine),
                     backend: "burn",
+                    native_side: meta.native_side,
+                    tiles: TilePlan::default(),
                 })
             }
             _ => Err(MlError::Model {
@@ -107,8 +118,24 @@ impl Detector {
         self.engine.as_ref()
     }
 
-    /// Detects defects in one frame.
+    /// Sets when frames run tiled (`--tile`, `--overlap`).
+    pub fn with_tiles(mut self, plan: TilePlan) -> Self {
+        self.tiles = plan;
+        self
+    }
+
+    /// How the detector meets images: the scale it was trained at and `tiles`.
+    pub fn sight(&self) -> TileSight {
+        TileSight {
+            scale: ModelScale::resized(self.imgsz, self.native_side),
+            plan: self.tiles,
+        }
+    }
+
+    /// Detects defects in one frame: whole, or tiled at native scale where the
+    /// [`sight`](Self::sight) says so.
     pub fn predict(&self, frame: &Frame, opts: &PredictOptions) -> Result<Prediction, MlError> {
-        predict_frame(self.engine.as_ref(), &self.names, frame, opts)
+        let tiling = self.sight().tiling(frame.width(), frame.height());
+        predict_frame(self.engine.as_ref(), &self.names, frame, opts, tiling)
     }
 }

@@ -12,9 +12,10 @@
 
 use std::time::Instant;
 
-use detective_core::Detection;
+use detective_core::{BBox, Detection};
 use detective_vision::Frame;
 use detective_vision::preprocess::{Letterbox, LetterboxShape, Normalize, letterbox_chw_into};
+use detective_vision::tiles::{Tiling, Window, crop};
 use serde::Serialize;
 
 use super::nms::{Candidate, nms_class_aware};
@@ -114,18 +115,69 @@ pub fn frame_candidates(
     })
 }
 
-/// The full prediction of one frame: boxes in original pixels, named.
+/// Candidates of `frame` with boxes in its own pixels (unclipped), before NMS,
+/// and the pre-processing and inference times: the whole frame letterboxed, or
+/// with `tiling` every window's candidates moved into the frame, so that one NMS
+/// over the frame merges what overlapping windows both saw.
+pub fn image_candidates(
+    engine: &dyn Engine,
+    frame: &Frame,
+    conf: f32,
+    multi_label: bool,
+    tiling: Option<Tiling>,
+) -> Result<(Vec<Candidate>, f64, f64), MlError> {
+    let windows = match tiling {
+        Some(t) => t.windows(frame.width(), frame.height()),
+        None => vec![Window {
+            x: 0,
+            y: 0,
+            w: frame.width(),
+            h: frame.height(),
+        }],
+    };
+    let (mut out, mut pre, mut inf) = (Vec::new(), 0.0, 0.0);
+    for win in windows {
+        let t0 = Instant::now();
+        let view = if tiling.is_some() {
+            std::borrow::Cow::Owned(crop(frame, win)?)
+        } else {
+            std::borrow::Cow::Borrowed(frame)
+        };
+        pre += ms(t0, Instant::now());
+        let fc = frame_candidates(engine, &view, conf, multi_label)?;
+        pre += fc.preprocess_ms;
+        inf += fc.inference_ms;
+        let (dx, dy) = (win.x as f32, win.y as f32);
+        out.extend(fc.candidates.iter().map(|c| {
+            let b = fc.letterbox.to_original_unclipped(&c.bbox);
+            Candidate {
+                bbox: BBox {
+                    x1: b.x1 + dx,
+                    y1: b.y1 + dy,
+                    x2: b.x2 + dx,
+                    y2: b.y2 + dy,
+                },
+                ..*c
+            }
+        }));
+    }
+    Ok((out, pre, inf))
+}
+
+/// The full prediction of one frame (tiled when `tiling` is given): boxes in
+/// original pixels, named.
 pub fn predict_frame(
     engine: &dyn Engine,
     names: &[String],
     frame: &Frame,
     opts: &PredictOptions,
+    tiling: Option<Tiling>,
 ) -> Result<Prediction, MlError> {
     opts.validate()?;
-    let fc = frame_candidates(engine, frame, opts.conf, false)?;
+    let (cands, preprocess_ms, inference_ms) = image_candidates(engine, frame, opts.conf, false, tiling)?;
     let t2 = Instant::now();
-    let cands = &fc.candidates;
-    let keep = nms_class_aware(cands, opts.iou, opts.max_det);
+    let (w, h) = (frame.width() as f32, frame.height() as f32);
+    let keep = nms_class_aware(&cands, opts.iou, opts.max_det);
     let detections = keep
         .into_iter()
         .map(|i| {
@@ -137,14 +189,81 @@ pub fn predict_frame(
                     .cloned()
                     .unwrap_or_else(|| format!("class{}", c.class)),
                 confidence: c.score,
-                bbox: fc.letterbox.to_original(&c.bbox),
+                bbox: c.bbox.clamp_to(w, h),
             }
         })
         .collect();
     Ok(Prediction {
         detections,
-        preprocess_ms: fc.preprocess_ms,
-        inference_ms: fc.inference_ms,
+        preprocess_ms,
+        inference_ms,
         postprocess_ms: ms(t2, Instant::now()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine that sees one box of side 8 in the middle of every input.
+    struct CentreEngine;
+
+    impl Engine for CentreEngine {
+        fn imgsz(&self) -> u32 {
+            64
+        }
+        fn infer(&self, _input: Vec<f32>) -> Result<(Vec<i64>, Vec<f32>), MlError> {
+            Ok((vec![1, 5, 1], vec![32.0, 32.0, 8.0, 8.0, 0.9]))
+        }
+    }
+
+    #[test]
+    fn tiled_prediction_moves_each_window_s_boxes_into_the_frame() {
+        let frame = Frame::filled(200, 100, [50, 50, 50]).unwrap();
+        let names = vec!["crack".to_string()];
+        let opts = PredictOptions::default();
+        // whole: one box in the middle of the letterboxed frame
+        let whole = predict_frame(&CentreEngine, &names, &frame, &opts, None).unwrap();
+        assert_eq!(whole.detections.len(), 1);
+        let b = whole.detections[0].bbox;
+        assert!(
+            ((b.x1 + b.x2) / 2.0 - 100.0).abs() < 0.5 && ((b.y1 + b.y2) / 2.0 - 50.0).abs() < 0.5,
+            "{b:?}"
+        );
+        // two 100-px windows side by side: one box in the middle of each, in frame pixels
+        let tiling = Tiling::new(100, 0.0).unwrap();
+        let tiled = predict_frame(&CentreEngine, &names, &frame, &opts, Some(tiling)).unwrap();
+        let mut centres: Vec<(f32, f32, f32)> = tiled
+            .detections
+            .iter()
+            .map(|d| {
+                (
+                    (d.bbox.x1 + d.bbox.x2) / 2.0,
+                    (d.bbox.y1 + d.bbox.y2) / 2.0,
+                    d.bbox.x2 - d.bbox.x1,
+                )
+            })
+            .collect();
+        centres.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(centres.len(), 2, "{centres:?}");
+        for (c, x) in centres.iter().zip([50.0, 150.0]) {
+            // a 100-px window seen at 64: the 8-px box is 12.5 px of the frame
+            assert!(
+                (c.0 - x).abs() < 0.5 && (c.1 - 50.0).abs() < 0.5 && (c.2 - 12.5).abs() < 0.1,
+                "{c:?}"
+            );
+        }
+        // overlapping windows (x at 0 and 1) that see the same box give it once
+        // (NMS over the frame)
+        let frame = Frame::filled(111, 100, [50, 50, 50]).unwrap();
+        let same = predict_frame(
+            &CentreEngine,
+            &names,
+            &frame,
+            &opts,
+            Some(Tiling::new(110, 0.5).unwrap()),
+        )
+        .unwrap();
+        assert_eq!(same.detections.len(), 1, "{:?}", same.detections);
+    }
 }

@@ -21,6 +21,9 @@ pub struct OnnxDetector {
     /// Square input size the model expects.
     pub imgsz: u32,
     pub names: Vec<String>,
+    /// The median long side of the images it was trained on (`native_side`
+    /// metadata of our exports; `None` for other models).
+    pub native_side: Option<u32>,
 }
 
 fn model_err(path: &Path, reason: impl ToString) -> MlError {
@@ -74,11 +77,18 @@ impl OnnxDetector {
                 format!("output has {} classes but {} names were given", rows - 4, names.len()),
             ));
         }
+        let native_side = session
+            .metadata()
+            .ok()
+            .and_then(|m| m.custom("native_side"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0);
         Ok(OnnxDetector {
             session: Mutex::new(session),
             input_name,
             imgsz,
             names,
+            native_side,
         })
     }
 
@@ -87,9 +97,9 @@ impl OnnxDetector {
         crate::runtime::onnx::run_image(&self.session, &self.input_name, self.imgsz, input)
     }
 
-    /// Detects defects in one frame.
+    /// Detects defects in one frame, the whole frame letterboxed.
     pub fn predict(&self, frame: &Frame, opts: &PredictOptions) -> Result<Prediction, MlError> {
-        predict_frame(self, &self.names, frame, opts)
+        predict_frame(self, &self.names, frame, opts, None)
     }
 }
 

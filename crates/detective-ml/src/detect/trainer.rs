@@ -35,6 +35,7 @@ use crate::train::optimizer::{GroupLr, Optimizer, OptimizerKind, accumulate, cli
 use crate::train::params::{ParamInfo, read_params, write_params};
 use crate::train::run::{already_holds_a_run, append_row, load_resume, write_args, write_results_header};
 use crate::train::state::{RunTensors, StateHeader, save_state};
+use detective_data::image_size::median_long_side;
 
 /// What the trainer reports while it runs.
 #[derive(Debug, Clone)]
@@ -421,7 +422,10 @@ impl DetectRun {
             cls_gain: args.cls_gain,
             dfl_gain: args.dfl_gain,
         };
-        let meta = ModelMeta::new(args.model, data.names.clone(), args.imgsz);
+        let meta = ModelMeta {
+            native_side: data.native_side,
+            ..ModelMeta::new(args.model, data.names.clone(), args.imgsz)
+        };
         Ok(DetectRun {
             args,
             paths,
@@ -784,6 +788,8 @@ struct DetectData {
     loader: TrainLoader,
     nb: usize,
     n_images: usize,
+    /// The median long side of the training images.
+    native_side: Option<u32>,
 }
 
 impl DetectData {
@@ -798,6 +804,7 @@ impl DetectData {
         if train_samples.is_empty() {
             return Err(TrainError::Args("the train split has no images".into()));
         }
+        let native_side = median_long_side(train_samples.iter().map(|(p, _)| p.as_path()))?;
         let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
         let val_samples = match (args.val, val_split) {
             (true, Some(split)) => samples_from_split(&dataset, split)?,
@@ -843,6 +850,7 @@ impl DetectData {
             loader,
             nb,
             n_images,
+            native_side,
         })
     }
 }

@@ -16,11 +16,12 @@ use super::assigner::{AssignerConfig, GtBox};
 use super::loader::{TrainSample, letterbox_eval};
 use super::loss::{LossGains, LossItems, detection_loss};
 use crate::MlError;
-use crate::detect::engine::{Engine, frame_candidates};
+use crate::detect::engine::{Engine, image_candidates};
 use crate::detect::nms::{Candidate, nms_class_aware};
 use crate::detect::output::decode_multi_label;
 use crate::detect::{YoloV8, decode_raw};
 use crate::metrics::detection::{ConfusionMatrix, DetectionEvaluator, DetectionMetrics, GtBox as EvalGt, PredBox};
+use detective_vision::tiles::TileSight;
 
 /// Confidence threshold of mAP computation (Ultralytics' validator).
 pub const VAL_CONF: f32 = 0.001;
@@ -187,9 +188,12 @@ pub fn validate_model(
     Ok(finish(evaluator, names, loss, samples.len(), ms))
 }
 
-/// Validates any engine (an ONNX model, ours or Ultralytics'), one image at a time.
+/// Validates any engine (an ONNX model, ours or Ultralytics'), one image at a
+/// time, each image whole or tiled as `sight` says.
+#[allow(clippy::too_many_arguments)]
 pub fn validate_engine(
     engine: &dyn Engine,
+    sight: &TileSight,
     samples: &[TrainSample],
     names: &[String],
     iou: f32,
@@ -206,10 +210,11 @@ pub fn validate_engine(
         })?;
         let gts = gts_of(sample, frame.width(), frame.height());
         let t0 = Instant::now();
-        let fc = frame_candidates(engine, &frame, VAL_CONF, true)?;
-        let keep = nms_class_aware(&fc.candidates, iou, max_det);
+        let tiling = sight.tiling(frame.width(), frame.height());
+        let (cands, _, _) = image_candidates(engine, &frame, VAL_CONF, true, tiling)?;
+        let keep = nms_class_aware(&cands, iou, max_det);
         evaluator.add_image_unclipped(
-            &preds_of(&fc.candidates, &keep, |bb| fc.letterbox.to_original_unclipped(bb)),
+            &preds_of(&cands, &keep, |bb| *bb),
             &gts,
             frame.width() as f32,
             frame.height() as f32,

@@ -516,6 +516,8 @@ pub(crate) fn build_model(model: &YoloV8, meta: &ModelMeta, imgsz: u32) -> Resul
         ("names", names_metadata(&meta.names)),
         ("channels", "3".to_string()),
         ("end2end", "False".to_string()),
+        // the median long side of the training images (0: not recorded)
+        ("native_side", meta.native_side.unwrap_or(0).to_string()),
     ];
     let model = model_proto(graph, props);
     Ok(Built {

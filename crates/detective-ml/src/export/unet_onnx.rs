@@ -136,6 +136,7 @@ pub(crate) fn build_unet(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result
         ("threshold", format!("{}", meta.threshold)),
         // trained on native-scale tiles of this side (0: whole images resized)
         ("tile", meta.tile.unwrap_or(0).to_string()),
+        ("native_side", meta.native_side.unwrap_or(0).to_string()),
         ("channels", "3".to_string()),
         // 1: each image is standardised per channel inside the graph
         ("standardize", u8::from(model.standardize).to_string()),

@@ -8,7 +8,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use detective_vision::Frame;
 use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw, to_chw_into};
-use detective_vision::tiles::{Stitcher, Tiling, crop_padded};
+use detective_vision::tiles::{ModelScale, Stitcher, TilePlan, TileSight, Tiling, crop, crop_padded};
 
 use super::model::UNetTiny;
 use crate::MlError;
@@ -84,78 +84,105 @@ fn probabilities(model: &UNetTiny, x: Vec<f32>, n: usize, s: usize, device: &Dev
         .map_err(|e| MlError::Inference(format!("{e:?}")))
 }
 
-/// How a segmenter sees a frame: squashed into its square input, or at native
-/// scale as overlapping windows stitched together.
+/// How a segmenter sees one frame: squashed into its square input, or at native
+/// scale as overlapping windows (each resized to the input where the two differ)
+/// stitched together.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SegView {
     Resize(u32),
-    Tiles(Tiling),
+    /// Windows of `tiling`, each fed at `input`: padded to the tile by repeating
+    /// the edge where the frame is smaller (a model trained on tiles, whose scale
+    /// must not change), or with `stretch` cut to the frame and stretched into the
+    /// input as a whole resized image is (a model trained on whole images).
+    Tiles {
+        tiling: Tiling,
+        input: u32,
+        stretch: bool,
+    },
 }
 
-impl SegView {
-    /// How a model with metadata `meta` sees frames: tiled when it was trained on
-    /// native-scale tiles (a quarter overlap), else resized to `imgsz`.
-    pub fn of(meta: &crate::checkpoint::SegMeta, imgsz: u32) -> SegView {
-        match meta.tile {
-            Some(tile) => SegView::Tiles(Tiling::with_default_overlap(tile)),
-            None => SegView::Resize(imgsz),
-        }
+/// How a segmenter with metadata `meta`, run at `imgsz` (whole images), meets
+/// frames under the `--tile` plan.
+pub fn seg_sight(meta: &crate::checkpoint::SegMeta, imgsz: u32, plan: TilePlan) -> TileSight {
+    let scale = match meta.tile {
+        Some(tile) => ModelScale::tiled(tile),
+        None => ModelScale::resized(imgsz, meta.native_side),
+    };
+    TileSight { scale, plan }
+}
+
+/// How a `w × h` frame is seen.
+pub fn seg_view(sight: &TileSight, w: u32, h: u32) -> SegView {
+    match sight.tiling(w, h) {
+        Some(tiling) => SegView::Tiles {
+            tiling,
+            input: sight.scale.input,
+            stretch: !sight.scale.tiles,
+        },
+        None => SegView::Resize(sight.scale.input),
     }
 }
 
 /// The probability maps of every output of `model` on `frame` at the frame's
-/// own resolution, seen as `view` says.
+/// own resolution, seen as `sight` says for its size.
 pub fn predict_maps(
     model: &UNetTiny,
     frame: &Frame,
-    view: SegView,
+    sight: &TileSight,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, TrainError> {
-    match view {
+    match seg_view(sight, frame.width(), frame.height()) {
         SegView::Resize(imgsz) => predict_class_probs(model, frame, imgsz, device),
-        SegView::Tiles(tiling) => predict_tiled_probs(model, frame, tiling, device),
+        SegView::Tiles { tiling, input, stretch } => {
+            let s = input as usize;
+            Ok(tiled_maps(frame, tiling, input, stretch, TILE_BATCH, |x, n| {
+                probabilities(model, x, n, s, device)
+            })?)
+        }
     }
 }
 
 /// Windows run through the network at once on the tiled path.
 const TILE_BATCH: usize = 8;
 
-/// The probability maps of every output of `model` on `frame` at its native
-/// scale: overlapping `tiling.tile` windows (padded by their edge where the
-/// frame is smaller), run in batches and blended across the seams.
-pub fn predict_tiled_probs(
-    model: &UNetTiny,
-    frame: &Frame,
-    tiling: Tiling,
-    device: &Device,
-) -> Result<Vec<Vec<f32>>, TrainError> {
-    let t = tiling.tile as usize;
-    let maps = tiled_maps(frame, tiling, TILE_BATCH, |x, n| probabilities(model, x, n, t, device))?;
-    Ok(maps)
-}
-
-/// The tiled path of any engine: the windows of `frame`, `batch` at a time as
-/// planar `[n, 3, t, t]` inputs in 0..1 to `run`, whose `[n, C, t, t]`
-/// probabilities are stitched into `C` maps of the frame.
+/// The tiled path of any engine: the overlapping `tiling.tile` windows of `frame`
+/// (padded by their edge where the frame is smaller, or with `stretch` cut to the
+/// frame), each resized to `input` where the two differ, `batch` at a time as
+/// planar `[n, 3, input, input]` inputs in 0..1 to `run`, whose
+/// `[n, C, input, input]` probabilities are resized back to the window and
+/// blended across the seams into `C` maps of the frame.
 pub fn tiled_maps(
     frame: &Frame,
     tiling: Tiling,
+    input: u32,
+    stretch: bool,
     batch: usize,
     mut run: impl FnMut(Vec<f32>, usize) -> Result<Vec<f32>, MlError>,
 ) -> Result<Vec<Vec<f32>>, MlError> {
-    let (w, h, t) = (frame.width(), frame.height(), tiling.tile as usize);
+    let (w, h) = (frame.width(), frame.height());
+    let (t, s) = (tiling.tile as usize, input as usize);
     let mut stitchers: Vec<Stitcher> = Vec::new();
     for group in tiling.windows(w, h).chunks(batch.max(1)) {
-        let mut x = Vec::with_capacity(group.len() * 3 * t * t);
+        let mut x = Vec::with_capacity(group.len() * 3 * s * s);
         for &win in group {
-            to_chw_into(&crop_padded(frame, win, tiling.tile)?, &Normalize::default(), &mut x);
+            let crop = if stretch {
+                crop(frame, win)?
+            } else {
+                crop_padded(frame, win, tiling.tile)?
+            };
+            let crop = if (crop.width(), crop.height()) == (input, input) {
+                crop
+            } else {
+                resize_like_opencv(&crop, input, input)?
+            };
+            to_chw_into(&crop, &Normalize::default(), &mut x);
         }
         let n = group.len();
         let probs = run(x, n)?;
-        let outputs = probs.len() / (n * t * t);
-        if outputs == 0 || probs.len() != n * outputs * t * t {
+        let outputs = probs.len() / (n * s * s);
+        if outputs == 0 || probs.len() != n * outputs * s * s {
             return Err(MlError::Inference(format!(
-                "the model gave {} values for {n} windows of {t}×{t}",
+                "the model gave {} values for {n} windows of {s}×{s}",
                 probs.len()
             )));
         }
@@ -164,8 +191,15 @@ pub fn tiled_maps(
         }
         for (k, &win) in group.iter().enumerate() {
             for (c, st) in stitchers.iter_mut().enumerate() {
-                let at = (k * outputs + c) * t * t;
-                st.add(win, tiling.tile, &probs[at..at + t * t]);
+                let at = (k * outputs + c) * s * s;
+                // the window's own pixels: its size when stretched, else the padded tile
+                let (mw, mh) = if stretch {
+                    (win.w as usize, win.h as usize)
+                } else {
+                    (t, t)
+                };
+                let map = resize_map(&probs[at..at + s * s], s, s, mw, mh);
+                st.add(win, mw as u32, &map);
             }
         }
     }
@@ -175,6 +209,36 @@ pub fn tiled_maps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_fed_at_another_input_side_are_resized_there_and_back_before_stitching() {
+        // the left 100 columns dark, the rest bright
+        let (w, h) = (200u32, 120u32);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| if i % w < 100 { [0u8; 3] } else { [255u8; 3] })
+            .collect();
+        let frame = Frame::from_rgb(w, h, rgb).unwrap();
+        let tiling = Tiling::new(64, 0.25).unwrap();
+        let mut calls = 0;
+        // a "model" whose map is its input's red channel, at the 32-px input side
+        let maps = tiled_maps(&frame, tiling, 32, false, 3, |x, n| {
+            calls += 1;
+            assert_eq!(x.len(), n * 3 * 32 * 32);
+            Ok((0..n)
+                .flat_map(|k| x[k * 3 * 1024..k * 3 * 1024 + 1024].to_vec())
+                .collect())
+        })
+        .unwrap();
+        assert_eq!(maps.len(), 1);
+        assert_eq!(maps[0].len(), (w * h) as usize);
+        assert_eq!(calls, tiling.windows(w, h).len().div_ceil(3));
+        for y in [0, 60, 119] {
+            for (x, want) in [(0, 0.0), (90, 0.0), (110, 1.0), (199, 1.0)] {
+                let v = maps[0][(y * w + x) as usize];
+                assert!((v - want).abs() < 0.05, "({x}, {y}): {v}");
+            }
+        }
+    }
 
     #[test]
     fn map_resize_keeps_constants_and_interpolates_between_pixels() {

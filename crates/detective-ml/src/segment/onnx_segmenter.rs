@@ -2,8 +2,9 @@
 //! served by ONNX Runtime: `[1, 3, S, S]` RGB in 0..1 in, `[1, C, S, S]` defect
 //! probabilities out (C = 1, or one map per class of a `--classes` model, named by
 //! the `names` metadata). Frames are resized (stretched) to `S × S` as in training
-//! and the maps are resized back to the frame; a model trained on native-scale
-//! tiles (`tile` metadata) runs over `S × S` windows stitched together instead.
+//! and the maps are resized back to the frame; where `--tile` says so (always for
+//! a model trained on native-scale tiles, `tile` metadata; for a large image by
+//! default, `native_side` metadata) it runs over windows stitched together.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -12,7 +13,7 @@ use detective_vision::Frame;
 use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
-use detective_vision::tiles::Tiling;
+use detective_vision::tiles::{ModelScale, TilePlan};
 
 use super::maps::{max_map, split_maps, tiled_maps};
 use crate::MlError;
@@ -32,8 +33,10 @@ pub struct OnnxSegmenter {
     pub imgsz: u32,
     /// What each output map marks (`["defect"]` for one map without metadata).
     pub names: Vec<String>,
-    /// Trained on native-scale tiles of `imgsz`: frames run tiled (`tile` metadata).
-    pub tiling: Option<Tiling>,
+    /// The scale it was trained at (`tile` and `native_side` metadata).
+    pub scale: ModelScale,
+    /// When frames run tiled (`--tile`; default auto).
+    pub tiles: TilePlan,
     /// The pixel threshold the model was saved with (`threshold` metadata; 0.5
     /// for a graph without it).
     pub threshold: f32,
@@ -85,10 +88,11 @@ impl OnnxSegmenter {
             None => (0..outputs).map(|i| format!("class{i}")).collect(),
         };
         let custom = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
-        let tiling = custom("tile")
-            .and_then(|t| t.trim().parse::<u32>().ok())
-            .filter(|&t| t == imgsz)
-            .map(Tiling::with_default_overlap);
+        let number = |key: &str| custom(key).and_then(|t| t.trim().parse::<u32>().ok());
+        let scale = match number("tile").filter(|&t| t == imgsz) {
+            Some(tile) => ModelScale::tiled(tile),
+            None => ModelScale::resized(imgsz, number("native_side")),
+        };
         let threshold = custom("threshold")
             .and_then(|t| t.trim().parse::<f32>().ok())
             .filter(|t| *t > 0.0 && *t < 1.0)
@@ -98,7 +102,8 @@ impl OnnxSegmenter {
             input_name,
             imgsz,
             names,
-            tiling,
+            scale,
+            tiles: TilePlan::default(),
             threshold,
         })
     }
@@ -111,8 +116,9 @@ impl OnnxSegmenter {
     /// Probability per pixel of each output map of `frame`, at the frame's own
     /// size.
     pub fn class_probabilities(&self, frame: &Frame) -> Result<Vec<Vec<f32>>, MlError> {
-        if let Some(tiling) = self.tiling {
-            return tiled_maps(frame, tiling, 1, |x, _| Ok(self.infer(x)?.1));
+        if let Some(tiling) = self.tiles.tiling(frame.width(), frame.height(), &self.scale) {
+            let stretch = !self.scale.tiles;
+            return tiled_maps(frame, tiling, self.imgsz, stretch, 1, |x, _| Ok(self.infer(x)?.1));
         }
         let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
         self.maps_to_frame(&probs, frame)

@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use burn::tensor::Device;
+use detective_vision::tiles::{TilePlan, TileSight};
 use detective_vision::{Frame, GrayFrame};
 
 use super::loader::SegSample;
-use super::maps::{SegView, max_map, predict_maps};
+use super::maps::{max_map, predict_maps, seg_sight};
 use super::validate::validate_segmenter;
 use crate::MlError;
 use crate::checkpoint::{SegMeta, load_segmenter};
@@ -19,6 +20,8 @@ use crate::segment::UNetTiny;
 pub struct Segmenter {
     pub model: UNetTiny,
     pub meta: SegMeta,
+    /// When frames run tiled (`--tile`; default auto).
+    pub tiles: TilePlan,
     device: Device,
 }
 
@@ -27,14 +30,23 @@ impl Segmenter {
     pub fn load(path: &Path) -> Result<Self, MlError> {
         let device = Device::flex();
         let (model, meta) = load_segmenter(path, &device)?;
-        Ok(Segmenter { model, meta, device })
+        Ok(Segmenter {
+            model,
+            meta,
+            tiles: TilePlan::default(),
+            device,
+        })
+    }
+
+    /// How frames are seen at `imgsz`: resized, or tiled as `tiles` says.
+    pub fn sight(&self, imgsz: u32) -> TileSight {
+        seg_sight(&self.meta, imgsz, self.tiles)
     }
 
     /// Probability per pixel of each output (row-major, the frame's size), the
-    /// frame seen at `imgsz × imgsz` (tiled at native scale instead when the model
-    /// was trained on tiles).
+    /// frame seen at `imgsz × imgsz`, or tiled at native scale where `tiles` says.
     pub fn class_probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<Vec<f32>>, MlError> {
-        predict_maps(&self.model, frame, SegView::of(&self.meta, imgsz), &self.device)
+        predict_maps(&self.model, frame, &self.sight(imgsz), &self.device)
             .map_err(|e| MlError::InvalidArgument(e.to_string()))
     }
 
@@ -46,8 +58,8 @@ impl Segmenter {
 
     /// Dice/IoU on `samples`.
     pub fn validate(&self, samples: &[SegSample], imgsz: u32, threshold: f32) -> Result<SegMetrics, MlError> {
-        let view = SegView::of(&self.meta, imgsz);
-        validate_segmenter(&self.model, &self.meta.names, samples, view, threshold, &self.device)
+        let sight = self.sight(imgsz);
+        validate_segmenter(&self.model, &self.meta.names, samples, &sight, threshold, &self.device)
             .map_err(|e| MlError::InvalidArgument(e.to_string()))
     }
 }
@@ -69,6 +81,15 @@ impl AnySegmenter {
         } else {
             Ok(AnySegmenter::Burn(Box::new(Segmenter::load(path)?)))
         }
+    }
+
+    /// Sets when frames run tiled (`--tile`, `--overlap`).
+    pub fn with_tiles(mut self, plan: TilePlan) -> Self {
+        match &mut self {
+            AnySegmenter::Burn(s) => s.tiles = plan,
+            AnySegmenter::Onnx(s) => s.tiles = plan,
+        }
+        self
     }
 
     /// The input side the model was trained or exported at.

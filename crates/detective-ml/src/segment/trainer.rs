@@ -34,7 +34,7 @@ use super::args::SegTrainArgs;
 use super::classes::MAX_SEG_CLASSES;
 use super::loader::{SegBatch, SegSample, check_class_labels, defect_flags, epoch_batches, epoch_order, seg_samples};
 use super::loss::{SegLossItems, weighted_segmentation_loss};
-use super::maps::SegView;
+use super::maps::seg_sight;
 use super::model::{UNetConfig, UNetTiny};
 use super::preview::batch_preview;
 use super::validate::validate_segmenter;
@@ -47,6 +47,8 @@ use crate::train::optimizer::{Optimizer, OptimizerKind, clip_global_norm, gradie
 use crate::train::params::{ParamInfo, read_params, write_params};
 use crate::train::run::{already_holds_a_run, append_row, load_resume, write_args, write_results_header};
 use crate::train::state::{RunTensors, StateHeader, save_state};
+use detective_data::image_size::median_long_side;
+use detective_vision::tiles::TilePlan;
 
 /// One row of `results.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -369,6 +371,11 @@ impl SegRun {
         let meta = SegMeta {
             tile: (args.tile > 0).then_some(args.tile),
             standardize: args.standardize,
+            native_side: if args.tile > 0 {
+                None
+            } else {
+                median_long_side(data.train.iter().map(|s| s.image.as_path()))?
+            },
             ..SegMeta::new(
                 data.names.clone(),
                 args.tiling().map_or(args.imgsz, |t| t.tile),
@@ -611,9 +618,7 @@ impl EpochRun for SegRun {
             &eval_model,
             &self.names,
             &self.val,
-            self.args
-                .tiling()
-                .map_or(SegView::Resize(self.args.imgsz), SegView::Tiles),
+            &seg_sight(&self.meta, self.meta.imgsz, TilePlan::default()),
             self.args.threshold,
             &self.device,
         )?;

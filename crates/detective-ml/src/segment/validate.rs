@@ -7,23 +7,25 @@ use detective_vision::{DecodeLimits, Frame};
 
 use super::classes::class_map;
 use super::loader::{SegSample, load_pair};
-use super::maps::{SegView, max_map, predict_maps};
+use detective_vision::tiles::TileSight;
+
+use super::maps::{max_map, predict_maps};
 use super::model::UNetTiny;
 use crate::metrics::{ClassSegScores, SegEvaluator, SegMetrics};
 use crate::train::error::{TrainError, io_err};
 
 /// Dice/IoU of `model` (whose outputs are `names`) on `samples` at the images'
-/// own resolution, each image seen as `view` says (resized, or tiled).
+/// own resolution, each image seen as `sight` says (resized, or tiled).
 pub fn validate_segmenter(
     model: &UNetTiny,
     names: &[String],
     samples: &[SegSample],
-    view: SegView,
+    sight: &TileSight,
     threshold: f32,
     device: &Device,
 ) -> Result<SegMetrics, TrainError> {
     validate_with(samples, names, threshold, |frame| {
-        predict_maps(model, frame, view, device)
+        predict_maps(model, frame, sight, device)
     })
 }
 

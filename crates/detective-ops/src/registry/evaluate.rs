@@ -53,7 +53,7 @@ pub async fn evaluate(
                     names.len()
                 )));
             }
-            let report = validate_engine(det.engine(), &samples, &names, 0.7, 300, |_, _| {})?;
+            let report = validate_engine(det.engine(), &det.sight(), &samples, &names, 0.7, 300, |_, _| {})?;
             Ok(metrics_json(&report.metrics))
         })
         .await

@@ -202,10 +202,12 @@ async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64)
 }
 
 /// Registers an uploaded model (files in `dir`, see [`ModelUpload::add_file`])
-/// as the next version of its name: our `.bpk` + `.json` are exported to ONNX
-/// for serving; an `.onnx` must carry the `names` metadata (Ultralytics'
-/// export writes it). Measured on the dataset's validation split when the
-/// upload names one.
+/// as the next version of its name, of the task its metadata says (a detector,
+/// or a segmenter: our UNetTiny checkpoint or its ONNX export): our `.bpk` +
+/// `.json` are exported to ONNX for serving; a detector's `.onnx` must carry the
+/// `names` metadata (Ultralytics' export writes it). A detector is measured on
+/// the dataset's validation split when the upload names one (a segmenter
+/// cannot be yet: dataset versions hold no masks).
 pub async fn register_upload(
     db: &Db,
     objects: &Objects,
@@ -221,24 +223,50 @@ pub async fn register_upload(
     detective_core::names::check_segment("name", &name)?;
     let onnx = dir.join("model.onnx");
     let on = uploaded_on(db, &up).await?;
+    let bpk = dir.join("model.bpk");
+    let task = if up.has("bpk") && up.has("json") {
+        detective_ml::checkpoint::model_task(&bpk)
+            .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?
+    } else if up.has("onnx") && detective_ml::segment::segmenter::is_segmenter(&onnx) {
+        Task::Segment
+    } else {
+        Task::Detect
+    };
+    if task == Task::Segment && on.is_some() {
+        return Err(OpsError::invalid(
+            "a segmenter cannot be measured on a dataset version yet (versions hold no masks): register it without `dataset`",
+        ));
+    }
     let native = if up.has("bpk") {
         if !up.has("json") {
             return Err(OpsError::invalid(
                 "a .bpk needs its .json (the metadata written next to it)",
             ));
         }
-        let (bpk, out) = (dir.join("model.bpk"), onnx.clone());
-        let exported = tokio::task::spawn_blocking(move || detective_ml::export::export_checkpoint(&bpk, None, &out))
-            .await
-            .map_err(|e| OpsError::io("export thread", e))?;
+        let (weights, out) = (bpk.clone(), onnx.clone());
+        let exported = tokio::task::spawn_blocking(move || match task {
+            Task::Segment => detective_ml::export::export_seg_checkpoint(&weights, None, &out),
+            _ => detective_ml::export::export_checkpoint(&weights, None, &out),
+        })
+        .await
+        .map_err(|e| OpsError::io("export thread", e))?;
         exported.map_err(|e| OpsError::invalid(format!("the uploaded weights do not load: {e}")))?;
-        let meta = detective_ml::checkpoint::load_meta(&dir.join("model.bpk"))
-            .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?;
-        Some(json!({"model": meta.scale.as_str(), "imgsz": meta.imgsz}))
+        Some(match task {
+            Task::Segment => {
+                let meta = detective_ml::checkpoint::load_seg_meta(&bpk)
+                    .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?;
+                json!({"model": "unet-tiny", "imgsz": meta.imgsz, "threshold": meta.threshold})
+            }
+            _ => {
+                let meta = detective_ml::checkpoint::load_meta(&bpk)
+                    .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?;
+                json!({"model": meta.scale.as_str(), "imgsz": meta.imgsz})
+            }
+        })
     } else if up.has("onnx") {
         let proto = detective_ml::export::read_onnx(&onnx)
             .map_err(|e| OpsError::invalid(format!("the uploaded file is not a readable ONNX model: {e}")))?;
-        if !proto.metadata_props.iter().any(|p| p.key.as_deref() == Some("names")) {
+        if task == Task::Detect && !proto.metadata_props.iter().any(|p| p.key.as_deref() == Some("names")) {
             return Err(OpsError::invalid(
                 "the ONNX model has no `names` metadata (Ultralytics' export writes it): class names are unknown",
             ));
@@ -262,7 +290,7 @@ pub async fn register_upload(
         db,
         objects,
         &name,
-        Task::Detect,
+        task,
         &json!({}),
         &params,
         on.map(|(_, _, id)| id),

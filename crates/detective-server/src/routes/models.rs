@@ -158,6 +158,7 @@ pub async fn stage(
     let v = registry::promote(&st.db, &name, version, stage).await?;
     if stage == Stage::Production {
         st.served.changed.notify_one();
+        st.segmenter.changed.notify_one();
     }
     tracing::info!(model = %name, version, %stage, by = %caller.key_name, "model stage set");
     Ok(Json(v))
@@ -173,6 +174,7 @@ pub async fn rollback(
 ) -> ApiResult<Json<serde_json::Value>> {
     let (restored, archived) = registry::rollback(&st.db, &name).await?;
     st.served.changed.notify_one();
+    st.segmenter.changed.notify_one();
     tracing::info!(model = %name, restored = restored.version, archived = archived.version, by = %caller.key_name, "model rolled back");
     Ok(Json(json!({"restored": restored, "archived": archived})))
 }

@@ -245,8 +245,11 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
 
 /// The served segmenter, if `model` (when given) names it.
 fn segmenter_for(st: &AppState, model: Option<&str>) -> ApiResult<Arc<PredictorPool<AnySegmenter>>> {
-    let pool = st.segmenter.clone().ok_or_else(|| {
-        ApiError::not_found("this server serves no segmentation model (start it with --segment-model)")
+    let pool = st.segmenter.pool().ok_or_else(|| {
+        ApiError::not_found(
+            "this server serves no segmentation model (start it with --segment-model PATH or production, \
+             and promote a segmenter)",
+        )
     })?;
     if let Some(m) = model {
         let name = m.split('@').next().unwrap_or("");

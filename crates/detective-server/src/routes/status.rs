@@ -129,9 +129,9 @@ pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<R
 /// The model this process serves for `task` (stage None), when it serves one.
 fn served_by_this_process(st: &AppState, task: Task) -> Option<serde_json::Value> {
     match task {
-        Task::Segment => st.segmenter.as_ref().map(|p| {
+        Task::Segment => st.segmenter.get().map(|(p, version)| {
             let m = p.model();
-            json!({"task": task, "name": p.name, "version": null, "stage": Stage::None,
+            json!({"task": task, "name": p.name, "version": version, "stage": Stage::None,
                    "metrics": {}, "source": p.source, "backend": m.backend(),
                    "imgsz": m.imgsz(), "classes": m.names()})
         }),

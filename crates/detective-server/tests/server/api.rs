@@ -902,7 +902,7 @@ on_both!(
 );
 
 /// A fresh (untrained) UNetTiny checkpoint: its head starts at a 1 % defect prior.
-fn fresh_segmenter(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn fresh_segmenter(dir: &std::path::Path) -> std::path::PathBuf {
     use detective_ml::checkpoint::{SegMeta, save_segmenter};
     use detective_ml::segment::{UNetConfig, UNetTiny};
     let device = burn::tensor::Device::flex();

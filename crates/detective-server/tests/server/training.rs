@@ -564,3 +564,113 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
     }
     assert_eq!(back, "line@1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_segmenter_has_its_own_production_which_serve_follows() {
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    let op = s.key(Role::Operator).await;
+    let device = s.key(Role::Device).await;
+    tokio::spawn(detective_server::follow_segment_production(
+        s.state.clone(),
+        Duration::from_secs(60),
+    ));
+    assert_eq!(register_bundled(&s, &op, "line").await, 1);
+    let (status, _) = post(
+        &s,
+        &op,
+        "/api/models/line/versions/1/stage",
+        json!({"stage": "Production"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // our UNetTiny checkpoint (.bpk + .json) registers as a segmenter
+    let dir = tempfile::tempdir().unwrap();
+    let bpk = crate::api::fresh_segmenter(dir.path());
+    let upload = |name: &str| {
+        reqwest::multipart::Form::new()
+            .text("name", name.to_string())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(std::fs::read(&bpk).unwrap()).file_name("unet.bpk"),
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(std::fs::read(bpk.with_extension("json")).unwrap())
+                    .file_name("unet.json"),
+            )
+    };
+    let r = client()
+        .post(s.at("/api/models/register"))
+        .bearer_auth(&op)
+        .multipart(upload("seg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["task"].as_str(), v["version"].as_i64()),
+        (Some("segment"), Some(1)),
+        "{v}"
+    );
+    // a segmenter cannot be measured on a dataset version (no masks there)
+    let r = client()
+        .post(s.at("/api/models/register"))
+        .bearer_auth(&op)
+        .multipart(upload("seg").text("dataset", "1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let segment = || {
+        let url = s.at("/api/inference/predict?task=segment");
+        let (png, key) = (crate::common::part_png(96, 64, 0), device.clone());
+        async move { client().post(url).bearer_auth(key).body(png).send().await.unwrap() }
+    };
+    assert_eq!(segment().await.status(), 404, "no segmenter until one is Production");
+    let (status, _) = post(
+        &s,
+        &op,
+        "/api/models/seg/versions/1/stage",
+        json!({"stage": "Production"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut got = None;
+    for _ in 0..200 {
+        let r = segment().await;
+        if r.status() == 200 {
+            got = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = got.expect("the follower serves the Production segmenter");
+    assert_eq!(
+        (got["model"]["name"].as_str(), got["model"]["task"].as_str()),
+        (Some("seg"), Some("segment"))
+    );
+    // each task keeps its own Production: the detector is still served and listed
+    let status = get(&s, &device, "/api/model-status").await;
+    let by_task = |t: &str| {
+        status["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["task"] == t)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {t} model in {status}"))
+    };
+    assert_eq!(
+        (by_task("detect")["name"].as_str(), by_task("detect")["stage"].as_str()),
+        (Some("line"), Some("Production"))
+    );
+    assert_eq!(
+        (
+            by_task("segment")["name"].as_str(),
+            by_task("segment")["version"].as_i64()
+        ),
+        (Some("seg"), Some(1))
+    );
+}

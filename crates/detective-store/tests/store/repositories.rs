@@ -417,6 +417,50 @@ on_both!(one_production_version_per_model, |db: Db| async move {
     assert_eq!((archived.version, archived.stage.as_str()), (2, "Archived"));
     let (restored, _) = models::rollback(&db, "detector").await.unwrap();
     assert_eq!(restored.version, 2, "a second rollback undoes the first");
+    // one Production per task: a segmenter's sits beside the detector's, and
+    // promoting another detector archives this one
+    models::add_version(
+        &db,
+        "segmenter",
+        Task::Segment,
+        &m,
+        &p,
+        Some("models/segmenter/v1"),
+        None,
+    )
+    .await
+    .unwrap();
+    models::set_stage(&db, "segmenter", 1, Stage::Production).await.unwrap();
+    let prod = models::production(&db).await.unwrap();
+    let names: Vec<(&str, Task)> = prod.iter().map(|v| (v.name.as_str(), v.task)).collect();
+    assert_eq!(names, vec![("detector", Task::Detect), ("segmenter", Task::Segment)]);
+    models::add_version(
+        &db,
+        "detector-b",
+        Task::Detect,
+        &m,
+        &p,
+        Some("models/detector-b/v1"),
+        None,
+    )
+    .await
+    .unwrap();
+    models::set_stage(&db, "detector-b", 1, Stage::Production)
+        .await
+        .unwrap();
+    let prod = models::production(&db).await.unwrap();
+    let names: Vec<&str> = prod.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, vec!["detector-b", "segmenter"]);
+    assert_eq!(
+        models::get_version(&db, "detector", 2).await.unwrap().stage,
+        Stage::Archived
+    );
+    // and back: the detector's version 2 again, detector-b archived
+    models::set_stage(&db, "detector", 2, Stage::Production).await.unwrap();
+    assert_eq!(
+        models::get_version(&db, "detector-b", 1).await.unwrap().stage,
+        Stage::Archived
+    );
     let v3 = models::add_version(&db, "detector", Task::Detect, &m, &p, None, None)
         .await
         .unwrap();

@@ -93,7 +93,8 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
             format!("{name}@local"),
         )
     };
-    let model = EdgeModel::load(&model_path, args.threads)
+    let tiles = args.tiles.plan()?;
+    let model = EdgeModel::load(&model_path, args.threads, tiles)
         .with_context(|| format!("loading the model {}", model_path.display()))?;
     tracing::info!("{} model {model_version} ({})", model.task(), model_path.display());
     let stop = Arc::new(AtomicBool::new(false));
@@ -121,6 +122,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         mqtt: args.mqtt.clone().zip(args.line.clone()),
         preview: args.preview,
         model_updates: follow.then(|| ModelUpdates {
+            tiles,
             puller: puller.clone(),
             every: Duration::from_secs_f64(args.model_poll_secs),
             threads: args.threads,

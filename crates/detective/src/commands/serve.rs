@@ -110,8 +110,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         args.model.clone()
     };
     let model_path = detective_ml::detect::bundled::resolve(&model_arg)?;
+    let tiles = args.tiles.plan()?;
     let detector = Detector::load(&model_path, None, args.threads)
-        .with_context(|| format!("loading the model {}", model_arg.display()))?;
+        .with_context(|| format!("loading the model {}", model_arg.display()))?
+        .with_tiles(tiles);
     let name = detective_ml::detect::bundled::model_name(&model_arg);
     tracing::info!(
         "model {name}: {} classes at {}×{} on {}",
@@ -130,6 +132,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     let settings = ServerSettings {
         insecure_no_auth: args.insecure_no_auth,
         predict_threads: args.threads,
+        tiles,
         predict_workers: args.predict_workers,
         predict_queue: args.predict_queue,
         segment_runs: args
@@ -138,10 +141,16 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
             .unwrap_or_else(|| config.data_dir.join("runs")),
         ..server_settings(config)?
     };
+    let follow_segment = args
+        .segment_model
+        .as_ref()
+        .is_some_and(|p| p.as_os_str() == "production");
     let segmenter = match &args.segment_model {
+        Some(_) if follow_segment => None,
         Some(path) => {
             let seg = detective_ml::segment::segmenter::AnySegmenter::load(path, args.threads)
-                .with_context(|| format!("loading the segmenter {}", path.display()))?;
+                .with_context(|| format!("loading the segmenter {}", path.display()))?
+                .with_tiles(tiles);
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -180,6 +189,12 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         }
         if follow {
             tokio::spawn(detective_server::follow_production(
+                state.clone(),
+                Duration::from_secs(10),
+            ));
+        }
+        if follow_segment {
+            tokio::spawn(detective_server::follow_segment_production(
                 state.clone(),
                 Duration::from_secs(10),
             ));

@@ -14,6 +14,7 @@ use crate::cli::{TaskArg, ValArgs};
 use crate::config::Config;
 
 pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
+    a.tiles.plan()?;
     let segment = match a.task {
         Some(t) => t == TaskArg::Segment,
         None => detective_ml::segment::segmenter::is_segmenter(&a.model),
@@ -32,7 +33,8 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!("split {:?} of {} has no images", a.split, a.data.display());
     }
-    let model = Detector::load(&detective_ml::detect::bundled::resolve(&a.model)?, None, a.threads)?;
+    let model = Detector::load(&detective_ml::detect::bundled::resolve(&a.model)?, None, a.threads)?
+        .with_tiles(a.tiles.plan()?);
     if let Some(s) = a.imgsz
         && s != model.imgsz
     {
@@ -58,9 +60,15 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
-    let report = validate_engine(model.engine(), &samples, &names, a.iou, a.max_det, |i, _| {
-        bar.set_position(i as u64)
-    })?;
+    let report = validate_engine(
+        model.engine(),
+        &model.sight(),
+        &samples,
+        &names,
+        a.iou,
+        a.max_det,
+        |i, _| bar.set_position(i as u64),
+    )?;
     bar.finish_and_clear();
     let m = &report.metrics;
     let coco = report.evaluator.finish_coco_with_max_dets(100);
@@ -108,7 +116,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     use detective_ml::segment::loader::seg_samples;
     use detective_ml::segment::segmenter::AnySegmenter;
     use detective_ml::segment::validate::validate_with;
-    let seg = AnySegmenter::load(&a.model, a.threads)?;
+    let seg = AnySegmenter::load(&a.model, a.threads)?.with_tiles(a.tiles.plan()?);
     let (model_imgsz, model_threshold) = (seg.imgsz(), seg.threshold());
     let imgsz = a.imgsz.unwrap_or(model_imgsz);
     if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {

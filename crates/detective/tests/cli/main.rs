@@ -14,6 +14,7 @@ mod cli_export;
 mod cli_predict;
 mod cli_serve;
 mod cli_synth;
+mod cli_tiles;
 mod cli_train;
 mod cli_train_segment;
 mod cli_train_segment_real;
