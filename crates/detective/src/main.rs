@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod logging;
+mod training_malloc;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,12 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log_format);
+    if matches!(
+        cli.command,
+        Command::Train(_) | Command::Worker(_) | Command::Bench(cli::BenchCommand::Train { .. })
+    ) {
+        training_malloc::keep_freed_memory();
+    }
     let result = match cli.command {
         Command::Synth(args) => commands::synth::run(&args, &config),
         Command::Dataset(cmd) => commands::dataset::run(cmd, &config),
