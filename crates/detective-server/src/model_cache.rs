@@ -5,10 +5,11 @@
 //! from the object store to a local cache folder and loaded into its own bounded
 //! pool; the few most recently used stay loaded.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use detective_core::Task;
+use detective_ml::MlError;
 use detective_ml::detect::detector::Detector;
 use detective_ml::segment::segmenter::AnySegmenter;
 use detective_store::models::ModelVersion;
@@ -90,6 +91,31 @@ impl ModelCache {
         Ok(dest.join(wanted[wanted.len() - 1]))
     }
 
+    /// Copies version `v` into the cache folder and loads it with `load` (on a
+    /// blocking thread, with the server's threads and tiles) into a pool of its
+    /// own.
+    async fn load<M: Send + Sync + 'static>(
+        &self,
+        objects: &Objects,
+        v: &ModelVersion,
+        load: impl FnOnce(&Path, usize, TilePlan) -> Result<M, MlError> + Send + 'static,
+    ) -> Result<Arc<PredictorPool<M>>, ApiError> {
+        let id = format!("{}@{}", v.name, v.version);
+        let model_path = self.fetch(objects, v).await?;
+        let (threads, tiles) = (self.threads, self.tiles);
+        let model = tokio::task::spawn_blocking(move || load(&model_path, threads, tiles))
+            .await
+            .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
+            .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
+        Ok(Arc::new(PredictorPool::new(
+            model,
+            v.name.clone(),
+            format!("registry {id}"),
+            self.workers,
+            self.max_waiting,
+        )))
+    }
+
     /// A pool of the segment version `spec` names (not kept: the server holds
     /// the one it serves).
     pub async fn segmenter(
@@ -99,22 +125,12 @@ impl ModelCache {
         spec: &str,
     ) -> Result<(ModelVersion, Arc<PredictorPool<AnySegmenter>>), ApiError> {
         let v = self.resolve(db, spec, Task::Segment).await?;
-        let id = format!("{}@{}", v.name, v.version);
-        let model_path = self.fetch(objects, &v).await?;
-        let (threads, tiles) = (self.threads, self.tiles);
-        let seg =
-            tokio::task::spawn_blocking(move || AnySegmenter::load(&model_path, threads).map(|s| s.with_tiles(tiles)))
-                .await
-                .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
-                .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
-        let pool = PredictorPool::new(
-            seg,
-            v.name.clone(),
-            format!("registry {id}"),
-            self.workers,
-            self.max_waiting,
-        );
-        Ok((v, Arc::new(pool)))
+        let pool = self
+            .load(objects, &v, |path, threads, tiles| {
+                AnySegmenter::load(path, threads).map(|s| s.with_tiles(tiles))
+            })
+            .await?;
+        Ok((v, pool))
     }
 
     /// The pool of the detect version `spec` names, loading it if needed.
@@ -133,21 +149,11 @@ impl ModelCache {
             loaded.push(entry);
             return Ok((v, pool));
         }
-        let model_path = self.fetch(objects, &v).await?;
-        let (threads, tiles) = (self.threads, self.tiles);
-        let det = tokio::task::spawn_blocking(move || {
-            Detector::load(&model_path, None, threads).map(|d| d.with_tiles(tiles))
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("loading {id}: {e}")))?
-        .map_err(|e| ApiError::unprocessable(format!("{id} cannot be loaded: {e}")))?;
-        let pool = Arc::new(PredictorPool::new(
-            det,
-            v.name.clone(),
-            format!("registry {id}"),
-            self.workers,
-            self.max_waiting,
-        ));
+        let pool = self
+            .load(objects, &v, |path, threads, tiles| {
+                Detector::load(path, None, threads).map(|d| d.with_tiles(tiles))
+            })
+            .await?;
         loaded.push((id, pool.clone()));
         if loaded.len() > KEEP {
             loaded.remove(0);

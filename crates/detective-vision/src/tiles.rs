@@ -117,16 +117,6 @@ impl Default for TilePlan {
 }
 
 impl TilePlan {
-    /// Checks the overlap (and a side given as a number).
-    pub fn new(choice: TileChoice, overlap: f32) -> Result<TilePlan, VisionError> {
-        if let TileChoice::Side(side) = choice {
-            Tiling::new(side, overlap)?;
-        } else {
-            Tiling::new(16, overlap)?;
-        }
-        Ok(TilePlan { choice, overlap })
-    }
-
     /// How a model of `scale` sees a `w × h` image: `None` resizes the whole image
     /// into its input; `Some` runs windows of the tiling's side, each resized to the
     /// input where the two differ.
@@ -169,14 +159,6 @@ pub struct Window {
 }
 
 impl Tiling {
-    /// Tiles of `tile` with the [`DEFAULT_OVERLAP`].
-    pub fn with_default_overlap(tile: u32) -> Tiling {
-        Tiling {
-            tile,
-            overlap: DEFAULT_OVERLAP,
-        }
-    }
-
     /// Checks the overlap.
     pub fn new(tile: u32, overlap: f32) -> Result<Tiling, VisionError> {
         if !(16..=MAX_TILE).contains(&tile) {
@@ -184,11 +166,7 @@ impl Tiling {
                 "tile {tile} is not within 16..={MAX_TILE}"
             )));
         }
-        if !(0.0..0.9).contains(&overlap) {
-            return Err(VisionError::InvalidArgument(format!(
-                "overlap {overlap} is not within 0..0.9 (a share of the tile)"
-            )));
-        }
+        check_overlap(overlap)?;
         Ok(Tiling { tile, overlap })
     }
 
@@ -211,6 +189,16 @@ impl Tiling {
         }
         out
     }
+}
+
+/// Checks an overlap: a share of the tile in `0..0.9`.
+pub fn check_overlap(overlap: f32) -> Result<(), VisionError> {
+    if !(0.0..0.9).contains(&overlap) {
+        return Err(VisionError::InvalidArgument(format!(
+            "overlap {overlap} is not within 0..0.9 (a share of the tile)"
+        )));
+    }
+    Ok(())
 }
 
 /// Starts of the windows along a side of `len`.
@@ -420,7 +408,7 @@ mod tests {
         for bad in ["8", "5000", "-1", "big", ""] {
             assert!(bad.parse::<TileChoice>().is_err(), "{bad}");
         }
-        assert!(TilePlan::new(TileChoice::Auto, 0.95).is_err());
+        assert!(check_overlap(0.95).is_err() && check_overlap(0.25).is_ok());
         let plan = TilePlan::default();
         // resized to 128 from photos whose long side was typically 358 px
         let scale = ModelScale::resized(128, Some(358));
@@ -433,9 +421,15 @@ mod tests {
         );
         // a model trained on tiles always tiles; off and an explicit side win
         assert_eq!(plan.tiling(100, 100, &ModelScale::tiled(64)).map(|t| t.tile), Some(64));
-        let off = TilePlan::new(TileChoice::Off, 0.25).unwrap();
+        let off = TilePlan {
+            choice: TileChoice::Off,
+            overlap: 0.25,
+        };
         assert_eq!(off.tiling(4096, 4096, &scale), None);
-        let side = TilePlan::new(TileChoice::Side(256), 0.5).unwrap();
+        let side = TilePlan {
+            choice: TileChoice::Side(256),
+            overlap: 0.5,
+        };
         assert_eq!(side.tiling(100, 100, &scale), Some(Tiling::new(256, 0.5).unwrap()));
     }
 
@@ -444,7 +438,10 @@ mod tests {
         assert!(Tiling::new(256, 0.95).is_err() && Tiling::new(8, 0.0).is_err());
         assert_eq!(
             Tiling::new(256, DEFAULT_OVERLAP).unwrap(),
-            Tiling::with_default_overlap(256)
+            Tiling {
+                tile: 256,
+                overlap: DEFAULT_OVERLAP
+            }
         );
     }
 

@@ -130,14 +130,25 @@ pub struct TileArgs {
     pub tile: detective_vision::tiles::TileChoice,
     /// Share of a tile that its neighbour overlaps (0..0.9); seams are blended
     /// (segment) or merged by NMS (detect).
-    #[arg(long, default_value_t = detective_vision::tiles::DEFAULT_OVERLAP)]
+    #[arg(long, default_value_t = detective_vision::tiles::DEFAULT_OVERLAP, value_parser = parse_overlap)]
     pub overlap: f32,
 }
 
 impl TileArgs {
-    pub fn plan(&self) -> anyhow::Result<detective_vision::tiles::TilePlan> {
-        Ok(detective_vision::tiles::TilePlan::new(self.tile, self.overlap)?)
+    /// The plan (both values were checked when the arguments were parsed).
+    pub fn plan(&self) -> detective_vision::tiles::TilePlan {
+        detective_vision::tiles::TilePlan {
+            choice: self.tile,
+            overlap: self.overlap,
+        }
     }
+}
+
+/// `--overlap`: a number that [`detective_vision::tiles::check_overlap`] accepts.
+fn parse_overlap(s: &str) -> Result<f32, String> {
+    let v: f32 = s.trim().parse().map_err(|e| format!("{s:?} is not a number: {e}"))?;
+    detective_vision::tiles::check_overlap(v).map_err(|e| e.to_string())?;
+    Ok(v)
 }
 
 #[derive(Debug, Args)]

@@ -77,12 +77,7 @@ impl OnnxDetector {
                 format!("output has {} classes but {} names were given", rows - 4, names.len()),
             ));
         }
-        let native_side = session
-            .metadata()
-            .ok()
-            .and_then(|m| m.custom("native_side"))
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .filter(|&n| n > 0);
+        let native_side = crate::runtime::onnx::metadata_u32(&session, "native_side");
         Ok(OnnxDetector {
             session: Mutex::new(session),
             input_name,

@@ -190,7 +190,6 @@ pub fn validate_model(
 
 /// Validates any engine (an ONNX model, ours or Ultralytics'), one image at a
 /// time, each image whole or tiled as `sight` says.
-#[allow(clippy::too_many_arguments)]
 pub fn validate_engine(
     engine: &dyn Engine,
     sight: &TileSight,

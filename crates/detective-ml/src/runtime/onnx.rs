@@ -139,6 +139,17 @@ pub fn metadata_names(session: &ort::session::Session) -> Option<Vec<String>> {
         .and_then(|t| parse_names_metadata(&t))
 }
 
+/// A positive whole number in the model's custom metadata under `key` (our
+/// exports write `0` for "not recorded").
+pub fn metadata_u32(session: &ort::session::Session, key: &str) -> Option<u32> {
+    session
+        .metadata()
+        .ok()
+        .and_then(|m| m.custom(key))
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|&n| n > 0)
+}
+
 /// Parses Ultralytics' `names` metadata: a Python dict literal `{0: 'a', 1: "b"}`.
 pub fn parse_names_metadata(text: &str) -> Option<Vec<String>> {
     let body = text.trim().strip_prefix('{')?.strip_suffix('}')?;

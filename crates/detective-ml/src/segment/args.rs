@@ -141,10 +141,11 @@ impl SegTrainArgs {
         }
     }
 
-    /// The native-scale tiling of validation and prediction (`tile` with a
-    /// quarter overlap), if the run trains on tiles.
-    pub fn tiling(&self) -> Option<detective_vision::tiles::Tiling> {
-        (self.tile > 0).then(|| detective_vision::tiles::Tiling::with_default_overlap(self.tile))
+    /// The side of the model's input, which its checkpoint records: the tile
+    /// when the run trains on tiles, else `imgsz` (a run on patches still
+    /// validates and predicts whole images at `imgsz`).
+    pub fn model_input(&self) -> u32 {
+        if self.tile > 0 { self.tile } else { self.imgsz }
     }
 
     pub fn augment(&self) -> SegAugmentParams {
@@ -277,7 +278,8 @@ mod tests {
             ..SegTrainArgs::default()
         };
         assert!(tiles.validate().is_ok());
-        assert_eq!((tiles.train_side(), tiles.tiling().map(|t| t.tile)), (128, Some(128)));
+        assert_eq!((tiles.train_side(), tiles.model_input()), (128, 128));
+        assert_eq!((ok.model_input(), ok.imgsz), (256, 256));
         let e = SegTrainArgs {
             tile: 100,
             patch: 128,

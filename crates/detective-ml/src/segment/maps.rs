@@ -190,14 +190,14 @@ pub fn tiled_maps(
             stitchers = (0..outputs).map(|_| Stitcher::new(w, h)).collect();
         }
         for (k, &win) in group.iter().enumerate() {
+            // the window's own pixels: its size when stretched, else the padded tile
+            let (mw, mh) = if stretch {
+                (win.w as usize, win.h as usize)
+            } else {
+                (t, t)
+            };
             for (c, st) in stitchers.iter_mut().enumerate() {
                 let at = (k * outputs + c) * s * s;
-                // the window's own pixels: its size when stretched, else the padded tile
-                let (mw, mh) = if stretch {
-                    (win.w as usize, win.h as usize)
-                } else {
-                    (t, t)
-                };
                 let map = resize_map(&probs[at..at + s * s], s, s, mw, mh);
                 st.add(win, mw as u32, &map);
             }

@@ -13,11 +13,11 @@ use detective_vision::Frame;
 use detective_vision::preprocess::{Normalize, resize_like_opencv, to_chw};
 use ort::session::Session;
 
-use detective_vision::tiles::{ModelScale, TilePlan};
+use detective_vision::tiles::{ModelScale, TilePlan, TileSight};
 
-use super::maps::{max_map, split_maps, tiled_maps};
+use super::maps::{SegView, max_map, seg_view, split_maps, tiled_maps};
 use crate::MlError;
-use crate::runtime::onnx::metadata_names;
+use crate::runtime::onnx::{metadata_names, metadata_u32};
 
 /// The segmenter's input for `frame`: stretched to `imgsz × imgsz`, RGB in 0..1,
 /// planar `[3, S, S]`.
@@ -33,10 +33,9 @@ pub struct OnnxSegmenter {
     pub imgsz: u32,
     /// What each output map marks (`["defect"]` for one map without metadata).
     pub names: Vec<String>,
-    /// The scale it was trained at (`tile` and `native_side` metadata).
-    pub scale: ModelScale,
-    /// When frames run tiled (`--tile`; default auto).
-    pub tiles: TilePlan,
+    /// The scale it was trained at (`tile` and `native_side` metadata) and when
+    /// frames run tiled (`--tile`; default auto).
+    pub sight: TileSight,
     /// The pixel threshold the model was saved with (`threshold` metadata; 0.5
     /// for a graph without it).
     pub threshold: f32,
@@ -88,7 +87,7 @@ impl OnnxSegmenter {
             None => (0..outputs).map(|i| format!("class{i}")).collect(),
         };
         let custom = |key: &str| session.metadata().ok().and_then(|m| m.custom(key));
-        let number = |key: &str| custom(key).and_then(|t| t.trim().parse::<u32>().ok());
+        let number = |key: &str| metadata_u32(&session, key);
         let scale = match number("tile").filter(|&t| t == imgsz) {
             Some(tile) => ModelScale::tiled(tile),
             None => ModelScale::resized(imgsz, number("native_side")),
@@ -102,8 +101,10 @@ impl OnnxSegmenter {
             input_name,
             imgsz,
             names,
-            scale,
-            tiles: TilePlan::default(),
+            sight: TileSight {
+                scale,
+                plan: TilePlan::default(),
+            },
             threshold,
         })
     }
@@ -116,12 +117,15 @@ impl OnnxSegmenter {
     /// Probability per pixel of each output map of `frame`, at the frame's own
     /// size.
     pub fn class_probabilities(&self, frame: &Frame) -> Result<Vec<Vec<f32>>, MlError> {
-        if let Some(tiling) = self.tiles.tiling(frame.width(), frame.height(), &self.scale) {
-            let stretch = !self.scale.tiles;
-            return tiled_maps(frame, tiling, self.imgsz, stretch, 1, |x, _| Ok(self.infer(x)?.1));
+        match seg_view(&self.sight, frame.width(), frame.height()) {
+            SegView::Tiles { tiling, input, stretch } => {
+                tiled_maps(frame, tiling, input, stretch, 1, |x, _| Ok(self.infer(x)?.1))
+            }
+            SegView::Resize(_) => {
+                let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
+                self.maps_to_frame(&probs, frame)
+            }
         }
-        let (_, probs) = self.infer(segmenter_input(frame, self.imgsz)?)?;
-        self.maps_to_frame(&probs, frame)
     }
 
     /// Defect probability per pixel of `frame` (of any class), at the frame's

@@ -87,7 +87,7 @@ impl AnySegmenter {
     pub fn with_tiles(mut self, plan: TilePlan) -> Self {
         match &mut self {
             AnySegmenter::Burn(s) => s.tiles = plan,
-            AnySegmenter::Onnx(s) => s.tiles = plan,
+            AnySegmenter::Onnx(s) => s.sight.plan = plan,
         }
         self
     }

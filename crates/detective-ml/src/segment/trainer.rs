@@ -376,11 +376,7 @@ impl SegRun {
             } else {
                 median_long_side(data.train.iter().map(|s| s.image.as_path()))?
             },
-            ..SegMeta::new(
-                data.names.clone(),
-                args.tiling().map_or(args.imgsz, |t| t.tile),
-                args.threshold,
-            )
+            ..SegMeta::new(data.names.clone(), args.model_input(), args.threshold)
         };
         let last = weights_dir.join("last.bpk");
         let best = weights_dir.join("best.bpk");

@@ -108,6 +108,17 @@ async fn work(s: &TestServer, jobs: usize) {
     detective_ops::worker::run(env, opts, Arc::new(AtomicBool::new(false))).await;
 }
 
+/// `POST /api/models/{name}/versions/{version}/stage` with `stage`.
+async fn set_stage(s: &TestServer, key: &str, name: &str, version: i64, stage: &str) -> (u16, Value) {
+    post(
+        s,
+        key,
+        &format!("/api/models/{name}/versions/{version}/stage"),
+        json!({ "stage": stage }),
+    )
+    .await
+}
+
 async fn post(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
     let r = client()
         .post(s.at(path))
@@ -239,21 +250,9 @@ on_both!(
         }
         let (status, _) = post(&s, &op, "/api/models/register", json!({"job_id": 999})).await;
         assert_eq!(status, 404);
-        let (status, _) = post(
-            &s,
-            &op,
-            "/api/models/detector/versions/1/stage",
-            json!({"stage": "Gold"}),
-        )
-        .await;
+        let (status, _) = set_stage(&s, &op, "detector", 1, "Gold").await;
         assert_eq!(status, 400);
-        let (status, v) = post(
-            &s,
-            &op,
-            "/api/models/detector/versions/1/stage",
-            json!({"stage": "production"}),
-        )
-        .await;
+        let (status, v) = set_stage(&s, &op, "detector", 1, "production").await;
         assert_eq!((status, v["stage"].as_str()), (200, Some("Production")));
 
         // Fine-tune from Production: the result is the next version of the same model.
@@ -269,20 +268,8 @@ on_both!(
         assert!(done2["log"].as_str().unwrap().contains("fine-tuning from detector@1"));
         let (status, v2) = post(&s, &op, "/api/models/register", json!({"job_id": id2})).await;
         assert_eq!((status, v2["version"].as_i64()), (201, Some(2)), "{v2}");
-        post(
-            &s,
-            &op,
-            "/api/models/detector/versions/2/stage",
-            json!({"stage": "Staging"}),
-        )
-        .await;
-        let (_, v) = post(
-            &s,
-            &op,
-            "/api/models/detector/versions/2/stage",
-            json!({"stage": "Production"}),
-        )
-        .await;
+        set_stage(&s, &op, "detector", 2, "Staging").await;
+        let (_, v) = set_stage(&s, &op, "detector", 2, "Production").await;
         assert_eq!(v["stage"], "Production");
         let status = get(&s, &op, "/api/model-status").await;
         assert!(status.to_string().contains("\"version\":2"), "{status}");
@@ -485,13 +472,7 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
         s.state.clone(),
         Duration::from_secs(60),
     ));
-    let (status, _) = post(
-        &s,
-        &op,
-        "/api/models/line/versions/1/stage",
-        json!({"stage": "Production"}),
-    )
-    .await;
+    let (status, _) = set_stage(&s, &op, "line", 1, "Production").await;
     assert_eq!(status, 200);
 
     let predict = {
@@ -534,13 +515,7 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, _) = post(
-        &s,
-        &op,
-        "/api/models/line/versions/2/stage",
-        json!({"stage": "Production"}),
-    )
-    .await;
+    let (status, _) = set_stage(&s, &op, "line", 2, "Production").await;
     assert_eq!(status, 200);
     let got = stream.await.unwrap();
     let first_new = got
@@ -575,13 +550,7 @@ async fn a_registered_segmenter_has_its_own_production_which_serve_follows() {
         Duration::from_secs(60),
     ));
     assert_eq!(register_bundled(&s, &op, "line").await, 1);
-    let (status, _) = post(
-        &s,
-        &op,
-        "/api/models/line/versions/1/stage",
-        json!({"stage": "Production"}),
-    )
-    .await;
+    let (status, _) = set_stage(&s, &op, "line", 1, "Production").await;
     assert_eq!(status, 200);
     // our UNetTiny checkpoint (.bpk + .json) registers as a segmenter
     let dir = tempfile::tempdir().unwrap();
@@ -629,13 +598,7 @@ async fn a_registered_segmenter_has_its_own_production_which_serve_follows() {
         async move { client().post(url).bearer_auth(key).body(png).send().await.unwrap() }
     };
     assert_eq!(segment().await.status(), 404, "no segmenter until one is Production");
-    let (status, _) = post(
-        &s,
-        &op,
-        "/api/models/seg/versions/1/stage",
-        json!({"stage": "Production"}),
-    )
-    .await;
+    let (status, _) = set_stage(&s, &op, "seg", 1, "Production").await;
     assert_eq!(status, 200);
     let mut got = None;
     for _ in 0..200 {

@@ -93,7 +93,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
             format!("{name}@local"),
         )
     };
-    let tiles = args.tiles.plan()?;
+    let tiles = args.tiles.plan();
     let model = EdgeModel::load(&model_path, args.threads, tiles)
         .with_context(|| format!("loading the model {}", model_path.display()))?;
     tracing::info!("{} model {model_version} ({})", model.task(), model_path.display());

@@ -48,7 +48,6 @@ pub fn resolve_source(source: &str) -> Result<Vec<PathBuf>> {
 }
 
 pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
-    args.tiles.plan()?;
     let segment = match args.task {
         Some(t) => t == TaskArg::Segment,
         None => detective_ml::segment::segmenter::is_segmenter(&args.model),
@@ -74,7 +73,7 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
         resolve_source(&args.source)?
     };
     let model_path = detective_ml::detect::bundled::resolve(&args.model)?;
-    let model = Detector::load(&model_path, args.names.clone(), args.threads)?.with_tiles(args.tiles.plan()?);
+    let model = Detector::load(&model_path, args.names.clone(), args.threads)?.with_tiles(args.tiles.plan());
     tracing::debug!(backend = model.backend, "model loaded");
     if let Some(s) = args.imgsz
         && s != model.imgsz

@@ -22,7 +22,7 @@ use crate::config::Config;
 
 pub fn run(args: &PredictArgs, config: &Config, images: &[PathBuf]) -> Result<ExitCode> {
     let model_path = detective_ml::detect::bundled::resolve(&args.model)?;
-    let engine = AnySegmenter::load(&model_path, args.threads)?.with_tiles(args.tiles.plan()?);
+    let engine = AnySegmenter::load(&model_path, args.threads)?.with_tiles(args.tiles.plan());
     let (model_imgsz, model_threshold) = (engine.imgsz(), engine.threshold());
     let imgsz = args.imgsz.unwrap_or(model_imgsz);
     if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {

@@ -110,7 +110,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         args.model.clone()
     };
     let model_path = detective_ml::detect::bundled::resolve(&model_arg)?;
-    let tiles = args.tiles.plan()?;
+    let tiles = args.tiles.plan();
     let detector = Detector::load(&model_path, None, args.threads)
         .with_context(|| format!("loading the model {}", model_arg.display()))?
         .with_tiles(tiles);

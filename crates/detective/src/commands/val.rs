@@ -14,7 +14,6 @@ use crate::cli::{TaskArg, ValArgs};
 use crate::config::Config;
 
 pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
-    a.tiles.plan()?;
     let segment = match a.task {
         Some(t) => t == TaskArg::Segment,
         None => detective_ml::segment::segmenter::is_segmenter(&a.model),
@@ -33,8 +32,8 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!("split {:?} of {} has no images", a.split, a.data.display());
     }
-    let model = Detector::load(&detective_ml::detect::bundled::resolve(&a.model)?, None, a.threads)?
-        .with_tiles(a.tiles.plan()?);
+    let model =
+        Detector::load(&detective_ml::detect::bundled::resolve(&a.model)?, None, a.threads)?.with_tiles(a.tiles.plan());
     if let Some(s) = a.imgsz
         && s != model.imgsz
     {
@@ -116,7 +115,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     use detective_ml::segment::loader::seg_samples;
     use detective_ml::segment::segmenter::AnySegmenter;
     use detective_ml::segment::validate::validate_with;
-    let seg = AnySegmenter::load(&a.model, a.threads)?.with_tiles(a.tiles.plan()?);
+    let seg = AnySegmenter::load(&a.model, a.threads)?.with_tiles(a.tiles.plan());
     let (model_imgsz, model_threshold) = (seg.imgsz(), seg.threshold());
     let imgsz = a.imgsz.unwrap_or(model_imgsz);
     if imgsz == 0 || !imgsz.is_multiple_of(16) || imgsz > 4096 {
