@@ -1,10 +1,11 @@
-//! The cloud's Production detector, pulled to the edge: asks `GET
-//! /api/model-status` which version is in Production, downloads its files from
+//! The cloud's Production model of one task (the detector, or the segmenter),
+//! pulled to the edge: asks `GET
+//! /api/model-status` which version of the task is in Production, downloads its files from
 //! `GET /api/models/{name}/versions/{v}/files/{file}` into a local cache
 //! (`DIR/{name}/v{n}/`, written under a temporary name and renamed whole, so a
 //! cut-off download is never taken for a model), and remembers the last pulled
-//! version in `DIR/current` so an agent that starts while the cloud is down runs
-//! the model it ran before.
+//! version in `DIR/current` (a segmenter's in `DIR/current-segment`) so an agent
+//! that starts while the cloud is down runs the model it ran before.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,15 +71,17 @@ fn plain(name: &str) -> bool {
     detective_core::names::check_segment("model name", name).is_ok()
 }
 
-/// Pulls Production detectors from one cloud into one cache folder.
+/// Pulls the Production models of one task from one cloud into one cache folder.
 pub struct ModelPuller {
     http: reqwest::Client,
     cloud: String,
     key: String,
     dir: PathBuf,
+    task: Task,
 }
 
 impl ModelPuller {
+    /// A puller of the Production detector; see [`ModelPuller::for_task`].
     pub fn new(cloud: &str, key: &str, dir: PathBuf) -> Result<Self, EdgeError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(300))
@@ -90,7 +93,27 @@ impl ModelPuller {
             cloud: cloud.trim_end_matches('/').to_string(),
             key: key.to_string(),
             dir,
+            task: Task::Detect,
         })
+    }
+
+    /// Follows the Production model of `task` instead (each task has its own).
+    pub fn for_task(mut self, task: Task) -> Self {
+        self.task = task;
+        self
+    }
+
+    /// The task whose Production model this puller follows.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
+    /// The file naming the last pulled model of this puller's task.
+    fn current_file(&self) -> PathBuf {
+        match self.task {
+            Task::Detect => self.dir.join("current"),
+            t => self.dir.join(format!("current-{t}")),
+        }
     }
 
     /// `GET url` with the key; a non-2xx answer is an error naming its status and body.
@@ -110,7 +133,8 @@ impl ModelPuller {
         Ok(resp)
     }
 
-    /// The registry's Production detector, `None` when the cloud has none.
+    /// The registry's Production model of this puller's task, `None` when the
+    /// cloud has none.
     pub async fn production(&self) -> Result<Option<RemoteModel>, EdgeError> {
         let url = format!("{}/api/model-status", self.cloud);
         let resp = self.get(&url).await?;
@@ -120,7 +144,7 @@ impl ModelPuller {
             .map_err(|e| cloud_err(format!("{url}: not the model-status JSON: {e}")))?;
         let entry = v["models"].as_array().and_then(|models| {
             models.iter().find(|m| {
-                state::<Task>(&m["task"]) == Some(Task::Detect)
+                state::<Task>(&m["task"]) == Some(self.task)
                     && m["source"] == "registry"
                     && state::<Stage>(&m["stage"]) == Some(Stage::Production)
             })
@@ -218,7 +242,7 @@ impl ModelPuller {
 
     /// Records `m` as the last pulled model.
     fn remember(&self, m: &RemoteModel) -> Result<(), EdgeError> {
-        let current = self.dir.join("current");
+        let current = self.current_file();
         let tmp = self.dir.join(format!("current.tmp-{}", std::process::id()));
         std::fs::write(&tmp, format!("{}\n", m.spec())).map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &current).map_err(|e| io(&current, e))
@@ -226,7 +250,7 @@ impl ModelPuller {
 
     /// The last pulled model still on disk: `(name@version, path to load)`.
     pub fn cached(&self) -> Option<(String, PathBuf)> {
-        let text = std::fs::read_to_string(self.dir.join("current")).ok()?;
+        let text = std::fs::read_to_string(self.current_file()).ok()?;
         let spec = text.lines().next()?.trim().to_string();
         let (name, version) = spec.split_once('@')?;
         let version: i64 = version.parse().ok()?;
@@ -318,6 +342,27 @@ mod tests {
             }
         });
         format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_segment_puller_follows_the_production_segmenter_and_not_the_detector() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = ModelPuller::new(&fake_cloud("x".into(), b""), "k", dir.path().to_path_buf())
+            .unwrap()
+            .for_task(Task::Segment);
+        assert_eq!(
+            p.production().await.unwrap(),
+            None,
+            "the cloud's only Production model is a detector"
+        );
+        // The detector pulled before is not the segmenter to start on.
+        let v = dir.path().join("m").join("v3");
+        std::fs::create_dir_all(&v).unwrap();
+        std::fs::write(v.join("model.onnx"), b"x").unwrap();
+        std::fs::write(dir.path().join("current"), "m@3\n").unwrap();
+        assert!(p.cached().is_none());
+        std::fs::write(dir.path().join("current-segment"), "m@3\n").unwrap();
+        assert_eq!(p.cached(), Some(("m@3".to_string(), v.join("model.onnx"))));
     }
 
     #[tokio::test]

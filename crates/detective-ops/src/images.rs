@@ -6,6 +6,11 @@
 //! corrupt files — then [`store`]d under `projects/{project}/images/{sha256}.{ext}`
 //! (the bytes once per content) with one `images` row per content and project:
 //! a second copy is a duplicate of the first, not a new image.
+//!
+//! A segmentation mask comes with its image or later ([`set_mask`]): it is
+//! [`check_mask`]ed against the image's size, binarised (pixels ≥ 128 are
+//! defects) and stored as a grayscale PNG under
+//! `projects/{project}/masks/{sha256}.png`.
 
 use bytes::Bytes;
 use detective_core::names::check_segment;
@@ -43,6 +48,18 @@ pub struct Placement {
     pub tags: Vec<String>,
     /// YOLO label text (checked with [`check_label`]); `Some("")`: no defects.
     pub label: Option<String>,
+    /// Its segmentation mask (checked with [`check_mask`] against the image).
+    pub mask: Option<CheckedMask>,
+}
+
+/// A mask that passed [`check_mask`]: a grayscale PNG of 0 and 255 the size of
+/// its image.
+#[derive(Debug, Clone)]
+pub struct CheckedMask {
+    pub png: Bytes,
+    pub sha256: String,
+    /// Pixels marked as defect.
+    pub defect_pixels: u64,
 }
 
 /// A stored image: its row, and whether the same content was there already.
@@ -85,6 +102,89 @@ pub async fn check(bytes: Bytes, limits: &DecodeLimits) -> Result<Checked, OpsEr
     .map_err(|e| OpsError::io("image check", e))?
 }
 
+/// Checks `bytes` as the segmentation mask of an image of `size` (width,
+/// height): any image format that decodes within `limits`, of exactly that size;
+/// a pixel is a defect where its brightest channel is ≥ 128. The mask is
+/// normalised to a grayscale PNG of 0 and 255.
+pub async fn check_mask(bytes: Bytes, size: (u32, u32), limits: &DecodeLimits) -> Result<CheckedMask, OpsError> {
+    let limits = *limits;
+    tokio::task::spawn_blocking(move || {
+        let frame = detective_vision::decode::decode_image(&bytes, &limits)
+            .map_err(|e| OpsError::Unusable(format!("mask: {e}")))?;
+        if (frame.width(), frame.height()) != size {
+            return Err(OpsError::Unusable(format!(
+                "mask is {}×{} but its image is {}×{}",
+                frame.width(),
+                frame.height(),
+                size.0,
+                size.1
+            )));
+        }
+        let data: Vec<u8> = frame
+            .as_rgb()
+            .chunks_exact(3)
+            .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
+            .collect();
+        let defect_pixels = data.iter().filter(|&&v| v == 255).count() as u64;
+        let gray = detective_vision::GrayFrame {
+            width: size.0,
+            height: size.1,
+            data,
+        };
+        let png = detective_vision::encode::encode_gray_png(&gray).map_err(|e| OpsError::Io(format!("mask: {e}")))?;
+        Ok(CheckedMask {
+            sha256: hex::encode(Sha256::digest(&png)),
+            png: Bytes::from(png),
+            defect_pixels,
+        })
+    })
+    .await
+    .map_err(|e| OpsError::io("mask check", e))?
+}
+
+/// Stores a checked mask of `project` (once per content); returns its key.
+pub async fn store_mask(objects: &Objects, project: &str, mask: &CheckedMask) -> Result<String, OpsError> {
+    let key = detective_store::keys::mask(project, &mask.sha256);
+    if !objects.exists(&key).await? {
+        objects.put(&key, mask.png.clone()).await?;
+    }
+    Ok(key)
+}
+
+/// Gives image `id` a new mask (`Some`: checked against the image's size), or
+/// takes its mask away (`None`). Dataset versions made before keep theirs.
+pub async fn set_mask(
+    db: &Db,
+    objects: &Objects,
+    limits: &DecodeLimits,
+    id: i64,
+    mask: Option<Bytes>,
+) -> Result<ImageRow, OpsError> {
+    let img = detective_store::images::get(db, id).await?;
+    let key = match mask {
+        Some(bytes) => {
+            let checked = check_mask(bytes, (img.width as u32, img.height as u32), limits)
+                .await
+                .map_err(|e| match e {
+                    OpsError::Unusable(m) => OpsError::Invalid(m),
+                    other => other,
+                })?;
+            Some(store_mask(objects, &img.project, &checked).await?)
+        }
+        None => None,
+    };
+    Ok(detective_store::images::set_mask(db, id, key.as_deref()).await?)
+}
+
+/// The stored mask of image `id` (a grayscale PNG of 0 and 255).
+pub async fn mask_file(db: &Db, objects: &Objects, id: i64) -> Result<Bytes, OpsError> {
+    let img = detective_store::images::get(db, id).await?;
+    let key = img
+        .mask_key
+        .ok_or_else(|| OpsError::not_found(format!("the mask of image {id} (it has none)")))?;
+    Ok(objects.get(&key).await?)
+}
+
 /// Checks a YOLO label text (detection boxes); returns it normalised.
 pub fn check_label(text: &str) -> Result<String, OpsError> {
     let (labels, issues) = detective_data::labels::parse_labels(text);
@@ -121,6 +221,10 @@ pub async fn store(db: &Db, objects: &Objects, image: &Checked, at: Placement) -
     if !objects.exists(&key).await? {
         objects.put(&key, image.bytes.clone()).await?;
     }
+    let mask_key = match &at.mask {
+        Some(m) => Some(store_mask(objects, &at.project, m).await?),
+        None => None,
+    };
     let (row, duplicate) = detective_store::images::insert(
         db,
         &NewImage {
@@ -135,9 +239,17 @@ pub async fn store(db: &Db, objects: &Objects, image: &Checked, at: Placement) -
             split: at.split,
             tags: at.tags,
             label: at.label,
+            mask_key: mask_key.clone(),
         },
     )
     .await?;
+    // A mask sent with a picture the project holds already becomes its mask.
+    let row = match mask_key {
+        Some(k) if duplicate && row.mask_key.as_deref() != Some(k.as_str()) => {
+            detective_store::images::set_mask(db, row.id, Some(&k)).await?
+        }
+        _ => row,
+    };
     Ok(Ingested { row, duplicate })
 }
 
@@ -226,6 +338,8 @@ pub struct Upload {
     pub images: Vec<(String, Bytes)>,
     /// Label texts by the image's file stem.
     pub labels: std::collections::HashMap<String, Bytes>,
+    /// Segmentation masks by the image's file stem.
+    pub masks: std::collections::HashMap<String, Bytes>,
     pub refused: Vec<(String, String)>,
 }
 
@@ -297,10 +411,22 @@ pub async fn upload(
         let checked = match check(bytes, limits).await {
             Ok(c) => c,
             Err(OpsError::Unusable(reason)) => {
+                up.masks.remove(file_stem(&file));
                 files.push(UploadResult::refused(&file, reason));
                 continue;
             }
             Err(e) => return Err(e),
+        };
+        let mask = match up.masks.remove(file_stem(&file)) {
+            Some(m) => match check_mask(m, (checked.width, checked.height), limits).await {
+                Ok(m) => Some(m),
+                Err(OpsError::Unusable(reason)) => {
+                    files.push(UploadResult::refused(&file, reason));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            None => None,
         };
         let at = Placement {
             project: project.clone(),
@@ -308,6 +434,7 @@ pub async fn upload(
             split: up.split.clone(),
             tags: up.tags.clone(),
             label,
+            mask,
         };
         let done = store(db, objects, &checked, at).await?;
         files.push(UploadResult {
@@ -326,6 +453,12 @@ pub async fn upload(
         files.push(UploadResult::refused(
             &format!("{name}.txt"),
             "label file without an image of the same name",
+        ));
+    }
+    for name in up.masks.keys() {
+        files.push(UploadResult::refused(
+            &format!("mask {name}"),
+            "mask without an image of the same name",
         ));
     }
     let count = |o: UploadOutcome| files.iter().filter(|r| r.status == o).count();

@@ -1,7 +1,13 @@
 //! What `POST /api/training/start` asks for, with Ultralytics-like defaults and
-//! range checks; stored as the job's `params`.
+//! range checks; stored as the job's `params`. A `detect` job trains a YOLOv8
+//! detector; a `segment` job the UNetTiny segmenter on the version's masks, with
+//! the settings of `detective train --task segment` (same defaults, same checks).
+
+use std::path::PathBuf;
 
 use detective_core::Task;
+use detective_ml::segment::DiceScope;
+use detective_ml::segment::args::SegTrainArgs;
 use serde::{Deserialize, Serialize};
 
 use crate::OpsError;
@@ -17,15 +23,18 @@ pub struct TrainingRequest {
     /// `detect` (default) or `segment`.
     #[serde(default = "default_task")]
     pub task: Task,
-    /// Model size: `t`, `n` (default) or `s`.
-    #[serde(default = "default_model")]
-    pub model: String,
+    /// Model: a detector's size `t`, `n` (default) or `s`; a segmenter's
+    /// `unet-tiny` (the only one, and the default).
+    #[serde(default)]
+    pub model: Option<String>,
     #[serde(default = "default_epochs")]
     pub epochs: usize,
-    #[serde(default = "default_imgsz")]
-    pub imgsz: u32,
-    #[serde(default = "default_batch")]
-    pub batch: usize,
+    /// Training size (default: detect 640, segment 256).
+    #[serde(default)]
+    pub imgsz: Option<u32>,
+    /// Images per batch (default: detect 16, segment 8).
+    #[serde(default)]
+    pub batch: Option<usize>,
     /// Registered version to fine-tune from: `name@3`, `name@Production`, or
     /// `production` (the task's Production model). Empty: from scratch.
     #[serde(default)]
@@ -46,22 +55,31 @@ pub struct TrainingRequest {
     /// Epochs without improvement before stopping early (default 100).
     #[serde(default)]
     pub patience: Option<usize>,
+    /// Segment: train on windows of this side at the images' native scale (0,
+    /// the default: whole images resized to `imgsz`).
+    #[serde(default)]
+    pub tile: Option<u32>,
+    /// Segment: weight of the defect pixels' cross-entropy (default 1).
+    #[serde(default)]
+    pub pos_weight: Option<f32>,
+    /// Segment: the soft Dice over the `batch` or per `image` (default).
+    #[serde(default)]
+    pub dice: Option<DiceScope>,
+    /// Segment: share of each epoch's draws that are images with a defect
+    /// (default 0: every image once per epoch).
+    #[serde(default)]
+    pub defect_share: Option<f32>,
+    /// Segment: `image` standardises each image inside the network, `none`
+    /// (default) feeds the pixels as they are.
+    #[serde(default)]
+    pub input_norm: Option<String>,
 }
 
 fn default_task() -> Task {
     Task::Detect
 }
-fn default_model() -> String {
-    "n".into()
-}
 fn default_epochs() -> usize {
     50
-}
-fn default_imgsz() -> u32 {
-    640
-}
-fn default_batch() -> usize {
-    16
 }
 
 impl TrainingRequest {
@@ -71,10 +89,10 @@ impl TrainingRequest {
             dataset_id,
             dataset_version: None,
             task: default_task(),
-            model: default_model(),
+            model: None,
             epochs: default_epochs(),
-            imgsz: default_imgsz(),
-            batch: default_batch(),
+            imgsz: None,
+            batch: None,
             base_model: None,
             model_name: None,
             seed: 0,
@@ -82,46 +100,136 @@ impl TrainingRequest {
             close_mosaic: None,
             lr0: None,
             patience: None,
+            tile: None,
+            pos_weight: None,
+            dice: None,
+            defect_share: None,
+            input_norm: None,
+        }
+    }
+
+    /// The model, as given or the task's default.
+    pub fn model(&self) -> &str {
+        match (&self.model, self.task) {
+            (Some(m), _) => m,
+            (None, Task::Segment) => "unet-tiny",
+            (None, _) => "n",
+        }
+    }
+
+    /// The training size, as given or the task's default.
+    pub fn imgsz(&self) -> u32 {
+        match self.task {
+            Task::Segment => self.imgsz.unwrap_or(SegTrainArgs::default().imgsz),
+            _ => self.imgsz.unwrap_or(640),
+        }
+    }
+
+    /// The batch, as given or the task's default.
+    pub fn batch(&self) -> usize {
+        match self.task {
+            Task::Segment => self.batch.unwrap_or(SegTrainArgs::default().batch),
+            _ => self.batch.unwrap_or(16),
+        }
+    }
+
+    /// Writes the task's defaults into the omitted model, size and batch (as
+    /// the job's stored parameters show them).
+    pub fn fill_defaults(&mut self) {
+        self.model = Some(self.model().to_string());
+        self.imgsz = Some(self.imgsz());
+        self.batch = Some(self.batch());
+    }
+
+    /// The settings of a segment job that trains on the dataset at `data` into
+    /// `out` (from `weights`, when fine-tuning): `detective train --task
+    /// segment`'s defaults with this request's values.
+    pub fn seg_args(&self, data: PathBuf, out: PathBuf, weights: Option<PathBuf>) -> SegTrainArgs {
+        let d = SegTrainArgs::default();
+        SegTrainArgs {
+            data,
+            out,
+            weights,
+            epochs: self.epochs,
+            imgsz: self.imgsz(),
+            batch: self.batch(),
+            seed: self.seed,
+            lr0: self.lr0.unwrap_or(d.lr0),
+            patience: self.patience.unwrap_or(d.patience),
+            tile: self.tile.unwrap_or(d.tile),
+            pos_weight: self.pos_weight.unwrap_or(d.pos_weight),
+            dice: self.dice.unwrap_or(d.dice),
+            defect_share: self.defect_share.unwrap_or(d.defect_share),
+            standardize: self.input_norm.as_deref() == Some("image"),
+            ..d
         }
     }
 
     /// Checks every field's range; the error names the field.
     pub fn validate(&self) -> Result<(), OpsError> {
         let bad = |m: String| Err(OpsError::Invalid(m));
-        if self.task == Task::Segment {
-            return bad(
-                "task segment: training jobs read boxes from dataset versions, which hold no masks; \
-                 train a segmenter with `detective train --task segment` on a folder"
-                    .into(),
-            );
-        }
-        if !matches!(self.model.as_str(), "t" | "n" | "s") {
-            return bad(format!("model {:?} is not t, n or s", self.model));
-        }
         if !(1..=1000).contains(&self.epochs) {
             return bad(format!("epochs {} is not within 1..=1000", self.epochs));
         }
-        if !(32..=1280).contains(&self.imgsz) || !self.imgsz.is_multiple_of(32) {
-            return bad(format!(
-                "imgsz {} must be a multiple of 32 within 32..=1280",
-                self.imgsz
-            ));
-        }
-        if !(1..=256).contains(&self.batch) {
-            return bad(format!("batch {} is not within 1..=256", self.batch));
-        }
-        if let Some(m) = self.mosaic
-            && !(0.0..=1.0).contains(&m)
-        {
-            return bad(format!("mosaic {m} is not within 0..1"));
+        if let Some(n) = &self.model_name {
+            detective_core::names::check_segment("model_name", n).map_err(|e| OpsError::Invalid(e.to_string()))?;
         }
         if let Some(lr) = self.lr0
             && !(lr > 0.0 && lr <= 1.0)
         {
             return bad(format!("lr0 {lr} is not within (0, 1]"));
         }
-        if let Some(n) = &self.model_name {
-            detective_core::names::check_segment("model_name", n).map_err(|e| OpsError::Invalid(e.to_string()))?;
+        match self.task {
+            Task::Segment => self.validate_segment(),
+            _ => self.validate_detect(),
+        }
+    }
+
+    fn validate_segment(&self) -> Result<(), OpsError> {
+        let bad = |m: String| Err(OpsError::Invalid(m));
+        if self.model() != "unet-tiny" {
+            return bad(format!("model {:?}: a segmenter is unet-tiny", self.model()));
+        }
+        if self.mosaic.is_some() || self.close_mosaic.is_some() {
+            return bad("mosaic and close_mosaic are for task detect".into());
+        }
+        if let Some(n) = &self.input_norm
+            && !matches!(n.as_str(), "none" | "image")
+        {
+            return bad(format!("input_norm {n:?} is not none or image"));
+        }
+        self.seg_args(PathBuf::new(), PathBuf::new(), None)
+            .validate()
+            .map_err(OpsError::Invalid)
+    }
+
+    fn validate_detect(&self) -> Result<(), OpsError> {
+        let bad = |m: String| Err(OpsError::Invalid(m));
+        let segment_only = [
+            self.tile.is_some(),
+            self.pos_weight.is_some(),
+            self.dice.is_some(),
+            self.defect_share.is_some(),
+            self.input_norm.is_some(),
+        ];
+        if segment_only.into_iter().any(|x| x) {
+            return bad("tile, pos_weight, dice, defect_share and input_norm are for task segment".into());
+        }
+        if !matches!(self.model(), "t" | "n" | "s") {
+            return bad(format!("model {:?} is not t, n or s", self.model()));
+        }
+        let imgsz = self.imgsz();
+        if !(32..=1280).contains(&imgsz) || !imgsz.is_multiple_of(32) {
+            return bad(format!("imgsz {imgsz} must be a multiple of 32 within 32..=1280"));
+        }
+        let batch = self.batch();
+        if !(1..=256).contains(&batch) {
+            return bad(format!("batch {batch} is not within 1..=256"));
+        }
+        if let Some(m) = self.mosaic
+            && !(0.0..=1.0).contains(&m)
+        {
+            return bad(format!("mosaic {m} is not within 0..1"));
         }
         Ok(())
     }
@@ -135,6 +243,7 @@ pub async fn queue(
     who: &str,
 ) -> Result<detective_store::training_jobs::Job, OpsError> {
     req.validate()?;
+    req.fill_defaults();
     let ds = detective_store::datasets::get(db, req.dataset_id).await?;
     if ds.task != req.task {
         return Err(OpsError::Invalid(format!("dataset {} is a {} dataset", ds.id, ds.task)));
@@ -166,7 +275,14 @@ pub async fn queue(
         .model_name
         .clone()
         .or_else(|| base.as_ref().map(|v| v.name.clone()))
-        .unwrap_or_else(|| "detector".into());
+        .unwrap_or_else(|| {
+            if req.task == Task::Segment {
+                "segmenter"
+            } else {
+                "detector"
+            }
+            .into()
+        });
     req.model_name = Some(model_name.clone());
     let params = serde_json::to_value(&req).map_err(|e| OpsError::Invalid(e.to_string()))?;
     let job = detective_store::training_jobs::create(
@@ -201,6 +317,24 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_job_takes_the_segmenter_defaults_and_its_recipe() {
+        let mut r: TrainingRequest = serde_json::from_str(
+            r#"{"dataset_id": 2, "task": "segment", "imgsz": 128, "defect_share": 0.5, "dice": "batch", "input_norm": "image"}"#,
+        )
+        .unwrap();
+        r.validate().unwrap();
+        r.fill_defaults();
+        assert_eq!((r.model(), r.imgsz(), r.batch()), ("unet-tiny", 128, 8));
+        let a = r.seg_args("d".into(), "o".into(), None);
+        assert_eq!((a.imgsz, a.batch, a.defect_share), (128, 8, 0.5));
+        assert!(a.standardize);
+        assert_eq!(a.dice, DiceScope::Batch);
+        let mut d = TrainingRequest::defaults(1);
+        d.fill_defaults();
+        assert_eq!((d.model(), d.imgsz(), d.batch()), ("n", 640, 16));
+    }
+
+    #[test]
     fn out_of_range_fields_are_named_in_the_error() {
         let base = TrainingRequest::defaults(1);
         for (r, field) in [
@@ -213,31 +347,63 @@ mod tests {
             ),
             (
                 TrainingRequest {
-                    imgsz: 100,
+                    imgsz: Some(100),
                     ..base.clone()
                 },
                 "imgsz",
             ),
             (
                 TrainingRequest {
-                    batch: 1000,
+                    batch: Some(1000),
                     ..base.clone()
                 },
                 "batch",
             ),
             (
                 TrainingRequest {
-                    model: "xl".into(),
+                    model: Some("xl".into()),
                     ..base.clone()
                 },
                 "model",
             ),
             (
                 TrainingRequest {
-                    task: Task::Segment,
+                    tile: Some(64),
                     ..base.clone()
                 },
-                "masks",
+                "task segment",
+            ),
+            (
+                TrainingRequest {
+                    task: Task::Segment,
+                    mosaic: Some(0.5),
+                    ..base.clone()
+                },
+                "mosaic",
+            ),
+            (
+                TrainingRequest {
+                    task: Task::Segment,
+                    imgsz: Some(100),
+                    ..base.clone()
+                },
+                "imgsz",
+            ),
+            (
+                TrainingRequest {
+                    task: Task::Segment,
+                    defect_share: Some(1.5),
+                    ..base.clone()
+                },
+                "defect-share",
+            ),
+            (
+                TrainingRequest {
+                    task: Task::Segment,
+                    model: Some("n".into()),
+                    ..base.clone()
+                },
+                "unet-tiny",
             ),
             (
                 TrainingRequest {

@@ -224,6 +224,7 @@ pub async fn build_dataset(
             split: Some("train".into()),
             tags: vec!["reviewed".into()],
             label: Some(text.clone()),
+            mask: None,
         };
         let img = crate::images::store(db, objects, &image, at).await?.row;
         if !present.contains(&img.id) && !add.iter().any(|i| i.image_id == img.id) {
@@ -231,6 +232,7 @@ pub async fn build_dataset(
                 image_id: img.id,
                 split: "train".into(),
                 label: Some(text),
+                mask_key: None,
             });
         }
     }
@@ -274,9 +276,9 @@ pub async fn trigger(
         let p = &prod.params;
         let mut req = TrainingRequest::defaults(ds);
         req.dataset_version = Some(new_ver);
-        req.model = p.get("model").and_then(|v| v.as_str()).unwrap_or("n").to_string();
-        req.imgsz = p.get("imgsz").and_then(|v| v.as_u64()).map_or(640, |v| v as u32);
-        req.batch = p.get("batch").and_then(|v| v.as_u64()).map_or(16, |v| v as usize);
+        req.model = p.get("model").and_then(|v| v.as_str()).map(str::to_string);
+        req.imgsz = p.get("imgsz").and_then(|v| v.as_u64()).map(|v| v as u32);
+        req.batch = p.get("batch").and_then(|v| v.as_u64()).map(|v| v as usize);
         req.epochs = policy.epochs;
         req.close_mosaic = Some(policy.epochs.min(10));
         req.base_model = Some(format!("{}@{}", prod.name, prod.version));

@@ -1,5 +1,6 @@
 //! Runs one claimed training job: writes its dataset version to a work folder,
-//! fetches the base model to fine-tune from, trains on a blocking thread
+//! fetches the base model to fine-tune from, trains (a detector, or for a
+//! `segment` job the segmenter on the version's masks) on a blocking thread
 //! (at lower CPU priority when asked), and meanwhile heartbeats, records each
 //! epoch and log line, and turns a stop request into the trainer's stop flag.
 //! At the end the run's files go to the object store under `training/{id}/`
@@ -11,10 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use detective_core::JobStatus;
+use detective_core::{JobStatus, Task};
 use detective_ml::detect::Scale;
 use detective_ml::detect::args::TrainArgs;
-use detective_ml::detect::trainer::{TrainEvent, TrainSummary, train};
+use detective_ml::detect::trainer::{TrainEvent, train};
+use detective_ml::segment::args::SegTrainArgs;
+use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
 use detective_store::training_jobs::{self, Beat, Job, Outcome};
 use detective_store::{Db, Objects};
 use serde_json::json;
@@ -61,6 +64,16 @@ enum Progress {
     Log(String),
     Epoch(i64, serde_json::Value),
     Batch(serde_json::Value),
+}
+
+/// What a training thread gives back, whatever the task.
+struct Trained {
+    stopped: bool,
+    epochs_done: usize,
+    /// The final validation in the registry's metrics layout (empty without one).
+    metrics: serde_json::Value,
+    /// The final scores in a few words, for the job's log.
+    headline: String,
 }
 
 /// Runs `job` (already claimed by `env.worker_id`) to its end. `shutdown` set
@@ -142,42 +155,32 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     .await?;
     let weights = match &job.base_model {
         Some(spec) => {
-            let path = crate::registry::fetch_weights(&env.db, &env.objects, spec, &dir.join("base")).await?;
+            let path = crate::registry::fetch_weights(&env.db, &env.objects, spec, job.task, &dir.join("base")).await?;
             log(env, job, &format!("fine-tuning from {spec}")).await?;
             Some(path)
         }
         None => None,
     };
-    let mut args = TrainArgs {
-        data: data.yaml.clone(),
-        model: Scale::parse(&req.model).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model)))?,
-        weights,
-        epochs: req.epochs,
-        imgsz: req.imgsz,
-        batch: req.batch,
-        out: dir.join("run"),
-        seed: req.seed,
-        ..TrainArgs::default()
-    };
-    if let Some(m) = req.mosaic {
-        args.mosaic = m;
-    }
-    args.close_mosaic = req.close_mosaic.unwrap_or(args.close_mosaic).min(req.epochs);
-    if let Some(lr) = req.lr0 {
-        args.lr0 = lr;
-        args.optimizer = "SGD".into();
-    }
-    if let Some(p) = req.patience {
-        args.patience = p;
-    }
-    let out_dir = args.out.clone();
+    let out_dir = dir.join("run");
 
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = mpsc::channel::<Progress>(256);
     let train_stop = stop.clone();
-    let low = env.low_priority;
-    let threads = env.threads;
-    let handle = tokio::task::spawn_blocking(move || train_on_thread(args, tx, train_stop, low, threads));
+    let (low, threads) = (env.low_priority, env.threads);
+    let handle = match job.task {
+        Task::Segment => {
+            let args = req.seg_args(data.yaml.clone(), out_dir.clone(), weights);
+            tokio::task::spawn_blocking(move || {
+                training_pool(low, threads)?.install(|| train_segment_on_thread(args, tx, train_stop))
+            })
+        }
+        _ => {
+            let args = detect_args(&req, data.yaml.clone(), out_dir.clone(), weights)?;
+            tokio::task::spawn_blocking(move || {
+                training_pool(low, threads)?.install(|| train_detect_on_thread(args, tx, train_stop))
+            })
+        }
+    };
 
     let started = Instant::now();
     let mut ticker = tokio::time::interval(env.heartbeat);
@@ -251,16 +254,17 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     } else {
         JobStatus::Succeeded
     };
-    let metrics = summary_metrics(&summary, data.version_id);
+    let mut metrics = summary.metrics;
+    metrics["epochs"] = json!(summary.epochs_done);
+    metrics["dataset_version_id"] = json!(data.version_id);
     log(
         env,
         job,
         &format!(
-            "{status} after {} epochs in {:.0} s; mAP50 {:.3}, mAP50-95 {:.3}; files under {prefix}/",
+            "{status} after {} epochs in {:.0} s; {}; files under {prefix}/",
             summary.epochs_done,
             started.elapsed().as_secs_f64(),
-            metrics["map50"].as_f64().unwrap_or(0.0),
-            metrics["map50_95"].as_f64().unwrap_or(0.0)
+            summary.headline
         ),
     )
     .await?;
@@ -277,19 +281,36 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     })
 }
 
-/// The final validation of a run as the registry stores metrics.
-fn summary_metrics(s: &TrainSummary, dataset_version_id: i64) -> serde_json::Value {
-    let mut m = match &s.final_val {
-        Some(v) => {
-            let mut m = crate::registry::metrics_json(&v.metrics);
-            m["split"] = json!("val");
-            m
-        }
-        None => json!({}),
+/// The detector's settings of a `detect` job.
+fn detect_args(
+    req: &TrainingRequest,
+    data: PathBuf,
+    out: PathBuf,
+    weights: Option<PathBuf>,
+) -> Result<TrainArgs, OpsError> {
+    let mut args = TrainArgs {
+        data,
+        model: Scale::parse(req.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model())))?,
+        weights,
+        epochs: req.epochs,
+        imgsz: req.imgsz(),
+        batch: req.batch(),
+        out,
+        seed: req.seed,
+        ..TrainArgs::default()
     };
-    m["epochs"] = json!(s.epochs_done);
-    m["dataset_version_id"] = json!(dataset_version_id);
-    m
+    if let Some(m) = req.mosaic {
+        args.mosaic = m;
+    }
+    args.close_mosaic = req.close_mosaic.unwrap_or(args.close_mosaic).min(req.epochs);
+    if let Some(lr) = req.lr0 {
+        args.lr0 = lr;
+        args.optimizer = "SGD".into();
+    }
+    if let Some(p) = req.patience {
+        args.patience = p;
+    }
+    Ok(args)
 }
 
 /// Lowers the calling thread's CPU priority (Linux: per thread).
@@ -301,13 +322,9 @@ fn lower_priority() {
     }
 }
 
-fn train_on_thread(
-    args: TrainArgs,
-    tx: mpsc::Sender<Progress>,
-    stop: Arc<AtomicBool>,
-    low_priority: bool,
-    threads: usize,
-) -> Result<TrainSummary, OpsError> {
+/// The threads a job trains on (at lower priority when asked: the calling
+/// thread too).
+fn training_pool(low_priority: bool, threads: usize) -> Result<rayon::ThreadPool, OpsError> {
     if low_priority {
         lower_priority();
     }
@@ -318,9 +335,16 @@ fn train_on_thread(
     if low_priority {
         builder = builder.start_handler(|_| lower_priority());
     }
-    let pool = builder
+    builder
         .build()
-        .map_err(|e| OpsError::Train(format!("training threads: {e}")))?;
+        .map_err(|e| OpsError::Train(format!("training threads: {e}")))
+}
+
+fn train_detect_on_thread(
+    args: TrainArgs,
+    tx: mpsc::Sender<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Trained, OpsError> {
     let epochs = args.epochs;
     let mut observer = |e: &TrainEvent| {
         let msg = match e {
@@ -373,8 +397,111 @@ fn train_on_thread(
             let _ = tx.blocking_send(m);
         }
     };
-    pool.install(|| train(args, false, &mut observer, stop))
-        .map_err(|e| OpsError::Train(e.to_string()))
+    let s = train(args, false, &mut observer, stop).map_err(|e| OpsError::Train(e.to_string()))?;
+    let (metrics, headline) = match &s.final_val {
+        Some(v) => {
+            let mut m = crate::registry::metrics_json(&v.metrics);
+            m["split"] = json!("val");
+            let line = format!("mAP50 {:.3}, mAP50-95 {:.3}", v.metrics.map50, v.metrics.map50_95);
+            (m, line)
+        }
+        None => (json!({}), "not validated".into()),
+    };
+    Ok(Trained {
+        stopped: s.stopped,
+        epochs_done: s.epochs_done,
+        metrics,
+        headline,
+    })
+}
+
+fn train_segment_on_thread(
+    args: SegTrainArgs,
+    tx: mpsc::Sender<Progress>,
+    stop: Arc<AtomicBool>,
+) -> Result<Trained, OpsError> {
+    let epochs = args.epochs;
+    let data = args.data.clone();
+    let mut observer = |e: &SegTrainEvent| {
+        let msg = match e {
+            SegTrainEvent::Started {
+                images,
+                batches,
+                val_images,
+                params,
+                ..
+            } => Some(Progress::Log(format!(
+                "training UNetTiny ({params} parameters) {epochs} epochs: {images} images, {batches} batches per \
+                 epoch, {val_images} validation images"
+            ))),
+            SegTrainEvent::Batch {
+                epoch,
+                batch,
+                batches,
+                loss,
+                images_per_sec,
+            } => {
+                let p = json!({"epoch": epoch + 1, "batch": batch + 1, "batches": batches, "bce_loss": loss.bce,
+                    "dice_loss": loss.dice, "images_per_sec": images_per_sec});
+                let _ = tx.try_send(Progress::Batch(p));
+                None
+            }
+            SegTrainEvent::Validating { .. } => None,
+            SegTrainEvent::EpochEnd {
+                row,
+                train_images_per_sec,
+                ..
+            } => {
+                let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
+                v["images_per_sec"] = json!(train_images_per_sec);
+                let _ = tx.blocking_send(Progress::Log(format!(
+                    "epoch {}/{epochs}: bce {:.4} dice loss {:.4}; Dice {:.3} (over pixels {:.3}), best threshold {:.2} \
+                     fitness {:.3}",
+                    row.epoch,
+                    row.train.bce,
+                    row.train.dice,
+                    row.dice,
+                    row.dice_pixels,
+                    row.best_threshold,
+                    row.best_fitness
+                )));
+                Some(Progress::Epoch(row.epoch as i64, v))
+            }
+            SegTrainEvent::Stopped { epoch } => Some(Progress::Log(format!(
+                "stopped in epoch {}; weights/last kept",
+                epoch + 1
+            ))),
+            SegTrainEvent::Finished { .. } => Some(Progress::Log("training finished".into())),
+        };
+        if let Some(m) = msg {
+            let _ = tx.blocking_send(m);
+        }
+    };
+    let s = train_segmenter(args, &mut observer, stop, false).map_err(|e| OpsError::Train(e.to_string()))?;
+    // The figures of what gets registered: the best checkpoint at the threshold
+    // it was saved with (the last epoch's validation is another model's).
+    let (metrics, headline) = match &s.final_val {
+        Some(_) if s.best.is_file() => {
+            let mut m = crate::registry::evaluate_segmenter(&s.best, &data)?;
+            m["split"] = json!("val");
+            let num = |k: &str| m[k].as_f64().unwrap_or(0.0);
+            let line = format!(
+                "best checkpoint at threshold {:.2}: Dice {:.3} per image, {:.3} over pixels; {} false alarms",
+                num("threshold"),
+                num("dice"),
+                num("dice_pixels"),
+                m["false_alarms"]
+            );
+            (m, line)
+        }
+        _ => (json!({}), "not validated".into()),
+    };
+    Ok(Trained {
+        stopped: s.stopped,
+        epochs_done: s.epochs_done,
+        metrics,
+        headline,
+    })
 }
 
 /// Copies a run folder's results (weights, results.csv, args.yaml, plots) to `prefix/`.

@@ -137,6 +137,18 @@ pub struct CompareRequest {
     pub image: Option<String>,
     /// Pixel threshold (default: the run's).
     pub threshold: Option<f32>,
+    /// Where the checkpoints run: `cpu` (default), `cuda[:N]` or `auto` (see
+    /// [`devices`]); a GPU this server cannot use is refused, `auto` falls back
+    /// to the CPU and says why in `device_note`.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+/// The devices this server has for the lab (the CPU, and each GPU with what
+/// stops it), and where its served models run.
+pub fn devices() -> Value {
+    use detective_ml::runtime::device::{inference_device, list_devices};
+    json!({"items": list_devices(), "inference": inference_device().to_string()})
 }
 
 fn png_url(bytes: Vec<u8>) -> String {
@@ -202,6 +214,17 @@ pub async fn compare(runs: &Path, limits: &DecodeLimits, req: CompareRequest) ->
     if !(threshold > 0.0 && threshold < 1.0) {
         return Err(OpsError::invalid("threshold must be within (0, 1)"));
     }
+    let choice: detective_ml::runtime::device::DeviceChoice = req
+        .device
+        .as_deref()
+        .unwrap_or("cpu")
+        .parse()
+        .map_err(|e: detective_ml::MlError| OpsError::invalid(e.to_string()))?;
+    let resolved = choice.resolve(true).map_err(|e| OpsError::invalid(e.to_string()))?;
+    let burn_device = resolved
+        .device
+        .burn_device()
+        .map_err(|e| OpsError::invalid(e.to_string()))?;
     let limits: DecodeLimits = *limits;
     let out = tokio::task::spawn_blocking(move || -> Result<Value, OpsError> {
         let (frame, truth) = match (&req.sample, &req.image) {
@@ -227,7 +250,7 @@ pub async fn compare(runs: &Path, limits: &DecodeLimits, req: CompareRequest) ->
         };
         let mut results = Vec::new();
         for &epoch in &req.epochs {
-            let seg = Segmenter::load(&dir.join("weights").join(format!("epoch_{epoch}.bpk")))
+            let seg = Segmenter::load_on(&dir.join("weights").join(format!("epoch_{epoch}.bpk")), &burn_device)
                 .map_err(|e| OpsError::Io(format!("epoch {epoch}: {e}")))?;
             let mut v = view(&seg, &frame, truth.as_ref(), args.imgsz, threshold)?;
             v["epoch"] = epoch.into();
@@ -240,7 +263,8 @@ pub async fn compare(runs: &Path, limits: &DecodeLimits, req: CompareRequest) ->
                 Some(t) => Value::String(png_url(detective_vision::encode::encode_gray_png(t).map_err(enc)?)),
                 None => Value::Null,
             },
-            "threshold": threshold, "device": "cpu", "results": results,
+            "threshold": threshold, "device": resolved.device.to_string(),
+            "device_note": resolved.fallback, "results": results,
         }))
     })
     .await

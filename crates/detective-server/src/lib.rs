@@ -85,6 +85,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/images/upload", post(images::upload).layer(big))
         .route("/api/images", get(images::list))
         .route("/api/images/{id}/file", get(images::file))
+        .route(
+            "/api/images/{id}/mask",
+            get(images::mask)
+                .put(images::put_mask)
+                .delete(images::delete_mask)
+                .layer(image),
+        )
         .route("/api/datasets/create", post(datasets::create).layer(json))
         .route("/api/datasets", get(datasets::list))
         .route("/api/datasets/{id}", get(datasets::get))
@@ -94,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys/{id}/revoke", post(keys::revoke))
         .route("/api/analytics/summary", get(analytics::summary))
         .route("/api/analytics/charts/{chart}", get(analytics::chart))
+        .route("/api/devices", get(segmentation::devices))
         .route("/api/segmentation/runs", get(segmentation::runs))
         .route("/api/segmentation/runs/{run}/samples", get(segmentation::samples))
         .route("/api/segmentation/compare", post(segmentation::compare).layer(json))

@@ -46,8 +46,9 @@ function versionRow(m, v) {
   return el("tr", { "data-version": v.version },
     el("td", {}, `${m.name}@${v.version}`),
     el("td", {}, el("span", { class: `stage-badge stage-${v.stage}` }, v.stage)),
-    el("td", { class: "num" }, fmt(metrics.map50)),
-    el("td", { class: "num" }, fmt(metrics.map50_95)),
+    // A segmenter's columns are its Dice per image and over pixels.
+    el("td", { class: "num" }, fmt(m.task === "segment" ? metrics.dice : metrics.map50)),
+    el("td", { class: "num" }, fmt(m.task === "segment" ? metrics.dice_pixels : metrics.map50_95)),
     el("td", { class: "num" }, fmt(metrics.fitness)),
     el("td", { class: "small muted" }, v.params && v.params.job_id ? `job ${v.params.job_id}` : (v.params && v.params.source) || "–"),
     el("td", {}, el("time", { datetime: v.created_at }, when(v.created_at))),
@@ -75,7 +76,7 @@ async function load() {
         mayOperate && hasProd ? el("button", { type: "button", class: "rollback", onclick: () => rollback(m.name) },
           "Roll back Production") : null),
       el("table", { class: "table" },
-        el("thead", {}, el("tr", {}, ["Version", "Stage", "mAP50", "mAP50-95", "Fitness", "From", "Registered"]
+        el("thead", {}, el("tr", {}, ["Version", "Stage", ...(m.task === "segment" ? ["Dice", "Dice (pixels)"] : ["mAP50", "mAP50-95"]), "Fitness", "From", "Registered"]
           .map(h => el("th", { scope: "col" }, h)), mayOperate ? el("th", { scope: "col" }, "Move to") : null)),
         el("tbody", {}, versions.map(v => versionRow(m, v))))));
   }
@@ -112,15 +113,17 @@ document.getElementById("compare").addEventListener("submit", async (ev) => {
       (r.better === "a" || r.better === "b" ? ` Better by fitness: ${r.better === "a" ? f.get("a") : f.get("b")}.` : "");
     const rows = Object.entries(r.overall).map(([k, v]) =>
       el("tr", {}, el("th", { scope: "row" }, k), el("td", { class: "num" }, fmt(v.a)), el("td", { class: "num" }, fmt(v.b)), delta(v.delta)));
+    // Per class: a detector's mAP50 and mAP50-95, a segmenter's Dice and IoU.
+    const [k1, k2, h1, h2] = r.task === "segment" ? ["dice", "iou", "Dice", "IoU"] : ["map50", "map50_95", "mAP50", "mAP50-95"];
     const classes = r.per_class.map(c =>
-      el("tr", {}, el("th", { scope: "row" }, c.name), el("td", { class: "num" }, fmt(c.map50.a)), el("td", { class: "num" }, fmt(c.map50.b)), delta(c.map50.delta),
-        el("td", { class: "num" }, fmt(c.map50_95.a)), el("td", { class: "num" }, fmt(c.map50_95.b)), delta(c.map50_95.delta)));
+      el("tr", {}, el("th", { scope: "row" }, c.name), el("td", { class: "num" }, fmt(c[k1].a)), el("td", { class: "num" }, fmt(c[k1].b)), delta(c[k1].delta),
+        el("td", { class: "num" }, fmt(c[k2].a)), el("td", { class: "num" }, fmt(c[k2].b)), delta(c[k2].delta)));
     out.append(
       el("table", { class: "table compare" },
         el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Metric"), el("th", { scope: "col" }, f.get("a")), el("th", { scope: "col" }, f.get("b")), el("th", { scope: "col" }, "B − A"))),
         el("tbody", {}, rows)),
       classes.length ? el("table", { class: "table compare" },
-        el("thead", {}, el("tr", {}, ["Class", "mAP50 A", "mAP50 B", "Δ", "mAP50-95 A", "mAP50-95 B", "Δ"].map(h => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", {}, ["Class", `${h1} A`, `${h1} B`, "Δ", `${h2} A`, `${h2} B`, "Δ"].map(h => el("th", { scope: "col" }, h)))),
         el("tbody", {}, classes)) : el("p", { class: "muted small" }, "No per-class figures."));
   } catch (e) {
     status.textContent = e.message;

@@ -35,7 +35,8 @@ function card(title, src, caption) {
 
 async function compare() {
   const epochs = [$("s-a").value, $("s-b").value].filter((v) => v !== "").map(Number);
-  const body = { run: $("s-run").value, epochs: [...new Set(epochs)], threshold: Number($("s-thr").value) };
+  const body = { run: $("s-run").value, epochs: [...new Set(epochs)], threshold: Number($("s-thr").value),
+    device: $("s-device").value };
   if (upload) body.image = upload; else body.sample = $("s-sample").value;
   $("s-status").textContent = "Running…";
   let r;
@@ -57,7 +58,7 @@ async function compare() {
   }
   $("seg-grid").replaceChildren(...cards);
   $("results").hidden = false;
-  $("s-status").textContent = `threshold ${r.threshold.toFixed(2)} on ${r.device}`;
+  $("s-status").textContent = `threshold ${r.threshold.toFixed(2)} on ${r.device}` + (r.device_note ? ` (${r.device_note})` : "");
 }
 
 let timer = null;
@@ -78,7 +79,19 @@ $("s-file").addEventListener("change", () => {
 });
 $("lab").addEventListener("submit", (e) => { e.preventDefault(); compare(); });
 
+// The devices of this server: usable ones to choose, the others shown with why
+// not; `auto` takes the first usable GPU, else the CPU.
+async function devices() {
+  const d = await api("/api/devices");
+  $("s-device").replaceChildren(
+    el("option", { value: "auto" }, "auto"),
+    ...d.items.map((x) => el("option", { value: x.name, disabled: !x.available, title: x.detail },
+      x.available ? `${x.name} (${x.detail})` : `${x.name}: unavailable`)));
+  $("s-device").value = "cpu";
+}
+
 (async () => {
+  await devices();
   const r = await api("/api/segmentation/runs");
   runs = r.items;
   if (!runs.length) { $("s-empty").hidden = false; return; }

@@ -101,7 +101,7 @@ async function loadDatasets() {
   datasets = (await api("/api/datasets")).items;
   if (!mayOperate) return;
   const s = document.getElementById("t-dataset");
-  s.replaceChildren(...datasets.filter(d => d.task === "detect").map(d => el("option", { value: d.id }, `${d.name} (${d.project})`)));
+  s.replaceChildren(...datasets.map(d => el("option", { value: d.id }, `${d.name} (${d.project}, ${d.task})`)));
   const versions = () => {
     const d = datasets.find(x => String(x.id) === s.value);
     document.getElementById("t-version").replaceChildren(...(d ? d.versions : []).slice().reverse().map(v =>
@@ -111,9 +111,9 @@ async function loadDatasets() {
   versions();
   const models = (await api("/api/models")).items;
   const base = document.getElementById("t-base");
-  for (const m of models.filter(m => m.task === "detect")) {
+  for (const m of models) {
     for (const v of (await api(`/api/models/${encodeURIComponent(m.name)}/versions`)).items) {
-      base.append(el("option", { value: `${m.name}@${v.version}` }, `${m.name}@${v.version} (${v.stage})`));
+      base.append(el("option", { value: `${m.name}@${v.version}` }, `${m.name}@${v.version} (${m.task}, ${v.stage})`));
     }
   }
 }
@@ -126,6 +126,9 @@ if (mayOperate) {
       dataset_id: Number(f.get("dataset_id")), dataset_version: Number(f.get("dataset_version")) || null,
       model: f.get("model"), epochs: Number(f.get("epochs")), imgsz: Number(f.get("imgsz")), batch: Number(f.get("batch")),
     };
+    // A segment dataset trains the segmenter (UNetTiny: no size to choose).
+    const d = datasets.find(x => x.id === body.dataset_id);
+    if (d && d.task === "segment") { body.task = "segment"; delete body.model; }
     if (f.get("base_model")) body.base_model = f.get("base_model");
     if (f.get("model_name")) body.model_name = f.get("model_name");
     const status = document.getElementById("start-status");

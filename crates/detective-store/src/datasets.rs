@@ -23,6 +23,10 @@ pub struct DatasetItem {
     pub split: String,
     /// YOLO label text; `None` means a background image (no defects).
     pub label: Option<String>,
+    /// Object key of the image's segmentation mask in this version (None: no
+    /// defect pixels, or a detection dataset).
+    #[serde(default)]
+    pub mask_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,12 +74,13 @@ async fn insert_items(tx: &mut crate::db::WriteTx, version_id: i64, items: &[Dat
                     args.push(Arg::I64(it.image_id)),
                     args.push(Arg::Str(it.split.clone())),
                     args.push(Arg::OptStr(it.label.clone())),
+                    args.push(Arg::OptStr(it.mask_key.clone())),
                 ];
                 format!("({})", v.join(", "))
             })
             .collect();
         let sql = format!(
-            "INSERT INTO dataset_items (version_id, image_id, split, label) VALUES {}",
+            "INSERT INTO dataset_items (version_id, image_id, split, label, mask_key) VALUES {}",
             rows.join(", ")
         );
         args.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
@@ -195,7 +200,7 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
             .fetch_one(tx.conn())
             .await?;
     let (latest_id, latest_version): (i64, i64) = (latest.try_get("id")?, latest.try_get("version")?);
-    let rows = sqlx::query("SELECT image_id, split, label FROM dataset_items WHERE version_id = $1")
+    let rows = sqlx::query("SELECT image_id, split, label, mask_key FROM dataset_items WHERE version_id = $1")
         .bind(latest_id)
         .fetch_all(tx.conn())
         .await?;
@@ -205,6 +210,7 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
             image_id: r.try_get("image_id")?,
             split: r.try_get("split")?,
             label: r.try_get("label")?,
+            mask_key: r.try_get("mask_key")?,
         };
         items.insert(it.image_id, it);
     }
@@ -336,8 +342,8 @@ pub async fn items(db: &Db, dataset_id: i64, version: i64) -> Result<Vec<(Datase
         .await?
         .ok_or_else(|| StoreError::not_found(format!("version {version} of dataset {dataset_id}")))?;
     let rows = sqlx::query(
-        "SELECT d.split AS item_split, d.label AS item_label, i.id, i.project, i.sha256, i.object_key, i.filename, \
-         i.content_type, i.width, i.height, i.bytes, i.split, i.tags, i.label, i.created_at \
+        "SELECT d.split AS item_split, d.label AS item_label, d.mask_key AS item_mask, i.id, i.project, i.sha256, i.object_key, i.filename, \
+         i.content_type, i.width, i.height, i.bytes, i.split, i.tags, i.label, i.mask_key, i.created_at \
          FROM dataset_items d JOIN images i ON i.id = d.image_id WHERE d.version_id = $1 ORDER BY i.id",
     )
     .bind(vid)
@@ -351,6 +357,7 @@ pub async fn items(db: &Db, dataset_id: i64, version: i64) -> Result<Vec<(Datase
                     image_id: img.id,
                     split: r.try_get("item_split")?,
                     label: r.try_get("item_label")?,
+                    mask_key: r.try_get("item_mask")?,
                 },
                 img,
             ))

@@ -23,6 +23,8 @@ pub struct NewImage {
     pub tags: Vec<String>,
     /// YOLO label text (`class cx cy w h` lines), if one came with the image.
     pub label: Option<String>,
+    /// Object key of its segmentation mask (a binary PNG), if one came with it.
+    pub mask_key: Option<String>,
 }
 
 /// A stored image.
@@ -40,11 +42,12 @@ pub struct ImageRow {
     pub split: Option<String>,
     pub tags: Vec<String>,
     pub label: Option<String>,
+    /// Object key of the image's segmentation mask (binary PNG); None: no mask.
+    pub mask_key: Option<String>,
     pub created_at: String,
 }
 
-const COLUMNS: &str =
-    "id, project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, created_at";
+const COLUMNS: &str = "id, project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, mask_key, created_at";
 
 pub(crate) fn image_row(r: &sqlx::any::AnyRow) -> Result<ImageRow, StoreError> {
     let tags: String = r.try_get("tags")?;
@@ -61,6 +64,7 @@ pub(crate) fn image_row(r: &sqlx::any::AnyRow) -> Result<ImageRow, StoreError> {
         split: r.try_get("split")?,
         tags: serde_json::from_str(&tags)?,
         label: r.try_get("label")?,
+        mask_key: r.try_get("mask_key")?,
         created_at: to_rfc3339(r.try_get("created_at")?),
     })
 }
@@ -70,8 +74,8 @@ pub(crate) fn image_row(r: &sqlx::any::AnyRow) -> Result<ImageRow, StoreError> {
 pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreError> {
     let mut tx = db.begin_write().await?;
     let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO images (project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (project, sha256) DO NOTHING RETURNING id",
+        "INSERT INTO images (project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, mask_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (project, sha256) DO NOTHING RETURNING id",
     )
     .bind(&img.project)
     .bind(&img.sha256)
@@ -84,6 +88,7 @@ pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreEr
     .bind(img.split.clone())
     .bind(serde_json::to_string(&img.tags)?)
     .bind(img.label.clone())
+    .bind(img.mask_key.clone())
     .bind(now_ms())
     .fetch_optional(tx.conn())
     .await?;
@@ -101,6 +106,22 @@ pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreEr
             Ok((image_row(&row)?, true))
         }
     }
+}
+
+/// Gives image `id` the mask stored under `mask_key` (None: no mask); the
+/// versions of datasets made before keep the mask they hold.
+pub async fn set_mask(db: &Db, id: i64, mask_key: Option<&str>) -> Result<ImageRow, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query("UPDATE images SET mask_key = $1 WHERE id = $2")
+        .bind(mask_key.map(str::to_string))
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found(format!("image {id}")));
+    }
+    get(db, id).await
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<ImageRow, StoreError> {

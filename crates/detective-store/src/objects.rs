@@ -203,6 +203,12 @@ pub mod keys {
         format!("projects/{project}/images/{sha256}.{ext}")
     }
 
+    /// A segmentation mask, by the SHA-256 of its (normalised) PNG: a new mask is
+    /// a new object, so a dataset version keeps the mask it was made with.
+    pub fn mask(project: &str, sha256: &str) -> String {
+        format!("projects/{project}/masks/{sha256}.png")
+    }
+
     pub fn frame(project: &str, camera: &str, day: &str, prediction_id: &str) -> String {
         format!("projects/{project}/frames/{camera}/{day}/{prediction_id}.jpg")
     }

@@ -184,6 +184,12 @@ pub struct ServeArgs {
     /// ONNX Runtime threads per prediction (0 = every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where models run: `cpu` (default); `cuda`, `cuda:N` or `N` (a GPU: an ONNX model
+    /// through ONNX Runtime's CUDA provider in any build, our .bpk checkpoints in a build
+    /// with the `cuda` feature; an error where there is none); or `auto` (the first usable
+    /// GPU, else the CPU, saying why in the log).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
+    pub device: String,
     /// Serve without API keys: every caller is admin. Local demos only.
     #[arg(long)]
     pub insecure_no_auth: bool,
@@ -212,10 +218,15 @@ pub struct EdgeArgs {
     #[arg(long)]
     pub project: Option<String>,
     /// Model: a detector or a segmenter (.onnx, .bpk), `bundled`, or `production`: the cloud's Production
-    /// detector, pulled at start and followed while running (the bundled model until
-    /// the cloud has one; the last pulled copy when the cloud is down at start).
+    /// model of --task, pulled at start and followed while running (a detector: the
+    /// bundled model until the cloud has one; the last pulled copy when the cloud is
+    /// down at start).
     #[arg(long, default_value = "bundled")]
     pub model: PathBuf,
+    /// With `--model production`: follow the Production detector (`detect`, the
+    /// default) or the Production segmenter (`segment`). Each task has its own.
+    #[arg(long, value_enum, default_value_t = TaskArg::Detect)]
+    pub task: TaskArg,
     /// With `--model production`: seconds between checks for a newly promoted model.
     #[arg(long, default_value_t = 60.0)]
     pub model_poll_secs: f64,
@@ -240,6 +251,12 @@ pub struct EdgeArgs {
     /// ONNX Runtime threads (0 = every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where models run: `cpu` (default); `cuda`, `cuda:N` or `N` (a GPU: an ONNX model
+    /// through ONNX Runtime's CUDA provider in any build, our .bpk checkpoints in a build
+    /// with the `cuda` feature; an error where there is none); or `auto` (the first usable
+    /// GPU, else the CPU, saying why in the log).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
+    pub device: String,
     /// MQTT broker for reject messages, e.g. mqtt://127.0.0.1:1883 (needs --line).
     #[arg(long, requires = "line")]
     pub mqtt: Option<String>,
@@ -479,6 +496,12 @@ pub struct PredictArgs {
     /// Inference threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where models run: `cpu` (default); `cuda`, `cuda:N` or `N` (a GPU: an ONNX model
+    /// through ONNX Runtime's CUDA provider in any build, our .bpk checkpoints in a build
+    /// with the `cuda` feature; an error where there is none); or `auto` (the first usable
+    /// GPU, else the CPU, saying why in the log).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
+    pub device: String,
     #[command(flatten)]
     pub tiles: TileArgs,
 }
@@ -531,9 +554,10 @@ pub struct TrainCliArgs {
     /// Data-loading threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Compute device for detector training: cpu, or in a build with the `cuda` feature
-    /// cuda, cuda:N or N (Ultralytics' spelling). Segmentation trains on cpu.
-    #[arg(long, default_value = "cpu")]
+    /// Where to train (either task): `cpu` (default); `cuda`, `cuda:N` or `N`
+    /// (Ultralytics' spelling; a build with the `cuda` feature and a GPU, else an error);
+    /// or `auto` (the first usable GPU, else the CPU, saying why).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
     pub device: String,
     /// Stop when validation fitness has not improved for this many epochs.
     #[arg(long, default_value_t = 100)]
@@ -635,6 +659,12 @@ pub struct ValArgs {
     /// Inference threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where models run: `cpu` (default); `cuda`, `cuda:N` or `N` (a GPU: an ONNX model
+    /// through ONNX Runtime's CUDA provider in any build, our .bpk checkpoints in a build
+    /// with the `cuda` feature; an error where there is none); or `auto` (the first usable
+    /// GPU, else the CPU, saying why in the log).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
+    pub device: String,
     #[command(flatten)]
     pub tiles: TileArgs,
 }

@@ -18,9 +18,9 @@ pub struct BurnEngine {
 }
 
 impl BurnEngine {
-    /// Loads a checkpoint (`.bpk` + `.json`).
+    /// Loads a checkpoint (`.bpk` + `.json`) onto the process's inference device.
     pub fn load(path: &Path) -> Result<BurnEngine, MlError> {
-        let device = Device::flex();
+        let device = crate::runtime::device::inference_device().burn_device()?;
         let (model, meta) = load_model(path, &device)?;
         Ok(BurnEngine {
             model: Mutex::new(model),

@@ -108,7 +108,9 @@ pub fn run_image(
 }
 
 /// An ONNX Runtime session on `path` (graph optimisations on, `threads` intra-op
-/// threads, 0 = every core).
+/// threads, 0 = every core; on the process's [inference
+/// device](crate::runtime::device::inference_device): a GPU through CUDA's
+/// execution provider).
 pub fn open_session(path: &std::path::Path, threads: usize) -> Result<ort::session::Session, MlError> {
     let env = environment()?;
     session_builder(env, threads)
@@ -178,12 +180,22 @@ fn session_builder(env: &Environment, threads: usize) -> ort::Result<ort::sessio
     } else {
         threads
     };
-    Session::builder(env)
+    let builder = Session::builder(env)
         .and_then(|b| {
             b.with_optimization_level(GraphOptimizationLevel::Level3)
                 .map_err(Into::into)
         })
-        .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))
+        .and_then(|b| b.with_intra_threads(threads).map_err(Into::into))?;
+    match crate::runtime::device::inference_device() {
+        // A CPU build of the library cannot: the session then fails, saying so.
+        crate::runtime::device::ComputeDevice::Cuda(i) => builder
+            .with_execution_providers([ort::ep::CUDA::default()
+                .with_device_id(i as i32)
+                .build()
+                .error_on_failure()])
+            .map_err(Into::into),
+        crate::runtime::device::ComputeDevice::Cpu => Ok(builder),
+    }
 }
 
 #[cfg(test)]

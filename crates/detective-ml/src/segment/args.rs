@@ -84,6 +84,15 @@ pub struct SegTrainArgs {
     /// does not change what the network sees. Saved in the checkpoint.
     #[serde(default)]
     pub standardize: bool,
+    /// Where to train: `cpu`, or `cuda`/`cuda:N` in a build with the `cuda`
+    /// feature (resolved from `auto` before the run). Runs saved before the
+    /// setting existed trained on the CPU.
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_device() -> String {
+    "cpu".into()
 }
 
 fn default_patch_defect() -> f32 {
@@ -127,6 +136,7 @@ impl Default for SegTrainArgs {
             ema: true,
             defect_share: 0.0,
             standardize: false,
+            device: default_device(),
         }
     }
 }
@@ -222,6 +232,9 @@ impl SegTrainArgs {
             bad.push(format!("threshold {} must be within (0, 1)", self.threshold));
         }
         if let Err(e) = self.augment().validate() {
+            bad.push(e.to_string());
+        }
+        if let Err(e) = self.device.parse::<crate::runtime::device::ComputeDevice>() {
             bad.push(e.to_string());
         }
         if bad.is_empty() { Ok(()) } else { Err(bad.join("; ")) }

@@ -26,9 +26,14 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
-    /// Loads `path` (`.bpk` with its `.json`).
+    /// Loads `path` (`.bpk` with its `.json`) onto the process's inference device.
     pub fn load(path: &Path) -> Result<Self, MlError> {
-        let device = Device::flex();
+        Self::load_on(path, &crate::runtime::device::inference_device().burn_device()?)
+    }
+
+    /// Loads `path` onto `device` (the Segmentation lab's choice).
+    pub fn load_on(path: &Path, device: &Device) -> Result<Self, MlError> {
+        let device = device.clone();
         let (model, meta) = load_segmenter(path, &device)?;
         Ok(Segmenter {
             model,

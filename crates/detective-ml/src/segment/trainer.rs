@@ -323,7 +323,11 @@ impl SegRun {
             None => write_results_header(&results, &seg_results_header(&data.names))?,
         }
 
-        let device = Device::flex();
+        let device = args
+            .device
+            .parse::<crate::runtime::device::ComputeDevice>()
+            .and_then(|d| d.burn_device())
+            .map_err(|e| TrainError::Args(e.to_string()))?;
         let ad = device.clone().autodiff();
         device.seed(args.seed);
         ad.seed(args.seed);

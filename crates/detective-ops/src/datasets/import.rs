@@ -1,6 +1,8 @@
 //! Importing a labelled set from disk as a new dataset: a folder in the
 //! Ultralytics / Roboflow YOLO layout (`data.yaml`, `images/{split}/`,
-//! `labels/{split}/`). The set is checked by the dataset checker first — one with
+//! `labels/{split}/`, and for segmentation `masks/{split}/NAME.png`: a folder
+//! with masks becomes a `segment` dataset, one without a `detect` one). The
+//! set is checked by the dataset checker first — one with
 //! problems is refused with the checker's findings, and nothing is written —;
 //! then every image goes through the one ingest ([`crate::images::check`] +
 //! [`crate::images::store`]) into the project, and the dataset is created with
@@ -14,14 +16,14 @@ use detective_core::Task;
 use detective_core::names::check_segment;
 use detective_data::check::check_dataset;
 use detective_data::labels::format_labels;
-use detective_data::{SPLITS, YoloDataset};
+use detective_data::{SPLITS, YoloDataset, mask_path_for};
 use detective_store::datasets::{self, Dataset, DatasetItem};
 use detective_store::{Db, Objects};
 use detective_vision::DecodeLimits;
 
 use super::rules::{MAX_ITEMS, check_classes};
 use crate::OpsError;
-use crate::images::{Placement, check, store};
+use crate::images::{Placement, check, check_mask, store};
 
 /// What to import, and as which dataset.
 #[derive(Debug, Clone)]
@@ -40,13 +42,17 @@ pub struct Imported {
     pub dataset: Dataset,
     pub images: usize,
     pub duplicates: usize,
+    /// Images that came with a segmentation mask.
+    pub masks: usize,
 }
 
-/// One image of the set: its split, file and label text (`None`: no defects).
+/// One image of the set: its split, file, label text (`None`: no defects) and
+/// mask file.
 struct Entry {
     split: String,
     image: PathBuf,
     label: Option<String>,
+    mask: Option<PathBuf>,
 }
 
 /// Imports the set at `req.path` as dataset `req.name` of `req.project`.
@@ -70,8 +76,13 @@ pub async fn import(
             req.project, req.name
         )));
     }
+    let task = if entries.iter().any(|e| e.mask.is_some()) {
+        Task::Segment
+    } else {
+        Task::Detect
+    };
     let mut items = Vec::with_capacity(entries.len());
-    let (mut seen, mut duplicates) = (HashSet::new(), 0);
+    let (mut seen, mut duplicates, mut masks) = (HashSet::new(), 0, 0);
     for e in entries {
         let bytes = tokio::fs::read(&e.image)
             .await
@@ -79,6 +90,20 @@ pub async fn import(
         let checked = check(Bytes::from(bytes), limits)
             .await
             .map_err(|err| OpsError::invalid(format!("{}: {err}", e.image.display())))?;
+        let mask = match &e.mask {
+            Some(path) => {
+                let bytes = tokio::fs::read(path)
+                    .await
+                    .map_err(|err| OpsError::io(path.display(), err))?;
+                Some(
+                    check_mask(Bytes::from(bytes), (checked.width, checked.height), limits)
+                        .await
+                        .map_err(|err| OpsError::invalid(format!("{}: {err}", path.display())))?,
+                )
+            }
+            None => None,
+        };
+        let has_mask = mask.is_some();
         let placement = Placement {
             project: req.project.clone(),
             filename: e
@@ -89,33 +114,28 @@ pub async fn import(
             split: Some(e.split.clone()),
             tags: Vec::new(),
             label: Some(e.label.clone().unwrap_or_default()),
+            mask,
         };
         let stored = store(db, objects, &checked, placement).await?;
         duplicates += usize::from(stored.duplicate);
         // the same picture twice in the set is one item, in its first split
         if seen.insert(stored.row.id) {
+            masks += usize::from(has_mask);
             items.push(DatasetItem {
                 image_id: stored.row.id,
                 split: e.split,
                 label: e.label,
+                mask_key: stored.row.mask_key.clone().filter(|_| has_mask),
             });
         }
     }
     let images = items.len();
-    let dataset = datasets::create(
-        db,
-        &req.name,
-        &req.project,
-        Task::Detect,
-        &names,
-        &items,
-        req.note.as_deref(),
-    )
-    .await?;
+    let dataset = datasets::create(db, &req.name, &req.project, task, &names, &items, req.note.as_deref()).await?;
     Ok(Imported {
         dataset,
         images,
         duplicates,
+        masks,
     })
 }
 
@@ -140,6 +160,7 @@ async fn read_checked(path: PathBuf) -> Result<(Vec<String>, Vec<Entry>), OpsErr
                     split: s.name.clone(),
                     image: sample.image.clone(),
                     label: (!sample.labels.is_empty()).then(|| format_labels(&sample.labels)),
+                    mask: Some(mask_path_for(&sample.image)).filter(|m| m.is_file()),
                 })
             })
             .collect();

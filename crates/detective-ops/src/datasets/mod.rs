@@ -5,6 +5,10 @@
 //! unzipped under `projects/{project}/datasets/v{n}/` in the object store;
 //! import a labelled set from disk as a new dataset ([`import`]).
 //!
+//! An image's segmentation mask goes into a version with the image (each
+//! version keeps the mask it was made with) and out as `masks/{split}/NAME.png`
+//! beside `labels/`, as the segmentation trainer reads it.
+//!
 //! Images without a split of their own are split by content hash
 //! ([`detective_data::split::SplitStrategy::ContentHash`]): the same images get
 //! the same split every time, so a version can be rebuilt without a seed.
@@ -154,6 +158,7 @@ fn assign_splits(images: &[ImageRow], ratios: SplitRatios, explicit: &BTreeMap<i
                 .or_else(|| by_id.get(&img.id).map(|s| s.to_string()))
                 .unwrap_or_else(|| "train".into()),
             label: img.label.clone(),
+            mask_key: img.mask_key.clone(),
         })
         .collect()
 }
@@ -311,6 +316,10 @@ pub async fn write_layout(
         writer
             .write_label_text(&item.split, &name, item.label.as_deref().unwrap_or_default())
             .map_err(data_err)?;
+        if let Some(key) = &item.mask_key {
+            let mask = objects.get(key).await?;
+            writer.add_mask_png(&item.split, &name, &mask).map_err(data_err)?;
+        }
     }
     let path = dir.join("data.yaml");
     if !present.contains(&"val") {
@@ -373,6 +382,8 @@ struct ZipItem {
     name: String,
     bytes: bytes::Bytes,
     label: String,
+    /// The segmentation mask (PNG), if the version holds one.
+    mask: Option<bytes::Bytes>,
     id: u64,
     size: (u32, u32),
 }
@@ -393,6 +404,9 @@ fn write_zip(
             while let Some(it) = rx.blocking_recv() {
                 writer.write_image(&it.split, &it.name, &it.bytes)?;
                 writer.write_label_text(&it.split, &it.name, &it.label)?;
+                if let Some(mask) = &it.mask {
+                    writer.add_mask_png(&it.split, &it.name, mask)?;
+                }
             }
             writer.into_sink()
         }
@@ -462,11 +476,22 @@ pub async fn export(
                     label.clone().into(),
                 )
                 .await?;
+            let mask = match &item.mask_key {
+                Some(key) => {
+                    let png = objects.get(key).await?;
+                    objects
+                        .put(&format!("{prefix}/masks/{}/{stem}.png", item.split), png.clone())
+                        .await?;
+                    Some(png)
+                }
+                None => None,
+            };
             let it = ZipItem {
                 split: item.split.clone(),
                 name,
                 bytes,
                 label,
+                mask,
                 id: img.id as u64,
                 size: (img.width as u32, img.height as u32),
             };

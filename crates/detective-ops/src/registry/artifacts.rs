@@ -25,9 +25,15 @@ pub(super) async fn fetch(objects: &Objects, key: &str, to: &Path) -> Result<(),
 }
 
 /// Downloads the native weights (`model.bpk` + `model.json`) of the version
-/// `spec` names into `dir`; returns the `.bpk` path.
-pub async fn fetch_weights(db: &Db, objects: &Objects, spec: &str, dir: &Path) -> Result<PathBuf, OpsError> {
-    let v = require(db, spec, Some(Task::Detect)).await?;
+/// `spec` names (a model of `task`) into `dir`; returns the `.bpk` path.
+pub async fn fetch_weights(
+    db: &Db,
+    objects: &Objects,
+    spec: &str,
+    task: Task,
+    dir: &Path,
+) -> Result<PathBuf, OpsError> {
+    let v = require(db, spec, Some(task)).await?;
     let bpk = format!("{}/model.bpk", v.artifact_key);
     if !objects.exists(&bpk).await? {
         return Err(OpsError::Invalid(format!(

@@ -1,8 +1,11 @@
-//! Measuring versions: a version's detection metrics on one dataset
-//! version's validation split, and two versions compared on the same
-//! validation set with per-class deltas.
+//! Measuring versions: a version's metrics on one dataset version's
+//! validation split (a detector's precision, recall and mAP; a segmenter's
+//! Dice and IoU per image and over pixels, false alarms and AUROC), and two
+//! versions of a task compared on the same validation set with per-class deltas.
 
 use std::path::Path;
+
+use detective_core::Task;
 
 use detective_ml::Detector;
 use detective_ml::detect::loader::samples_from_split;
@@ -26,8 +29,23 @@ pub fn metrics_json(m: &detective_ml::metrics::detection::DetectionMetrics) -> s
     })
 }
 
-/// Metrics of version `v` on the `split` split of dataset version
-/// (`dataset_id`, `version`), in the registry's metrics layout.
+/// Segmentation metrics as the registry stores them: the scores at the model's
+/// threshold (Dice/IoU per image and over pixels, the fitness and its parts),
+/// false alarms on clean images, image-level AUROC, the best threshold's
+/// scores, and per class for a per-class model.
+pub fn seg_metrics_json(m: &detective_ml::metrics::SegMetrics) -> serde_json::Value {
+    let a = &m.at;
+    json!({
+        "threshold": a.threshold, "dice": a.dice, "iou": a.iou, "dice_pixels": a.dice_pixels,
+        "iou_pixels": a.iou_pixels, "dice_defects": a.dice_defects, "clean_ok": a.clean_ok, "fitness": a.fitness,
+        "false_alarms": m.false_alarms, "auroc": m.auroc, "images": m.images,
+        "images_with_defects": m.images_with_defects, "best": m.best,
+        "per_class": m.per_class,
+    })
+}
+
+/// Metrics of version `v` on the validation split of dataset version
+/// (`dataset_id`, `version`), in the registry's metrics layout of its task.
 pub async fn evaluate(
     db: &Db,
     objects: &Objects,
@@ -36,13 +54,24 @@ pub async fn evaluate(
     dataset_id: i64,
     version: i64,
 ) -> Result<serde_json::Value, OpsError> {
+    let ds = detective_store::datasets::get(db, dataset_id).await?;
+    if ds.task != v.task {
+        return Err(OpsError::Invalid(format!(
+            "{}@{} is a {} model but dataset {dataset_id} is a {} dataset",
+            v.name, v.version, v.task, ds.task
+        )));
+    }
     let dir = work_dir.join(format!("eval-{}", uuid::Uuid::new_v4().simple()));
     let result = async {
         let data = crate::datasets::write_layout(db, objects, dataset_id, version, &dir.join("data")).await?;
         let model = fetch_servable(objects, v, &dir.join("model")).await?;
         let yaml = data.yaml.clone();
         let names = data.names.clone();
+        let task = v.task;
         let metrics = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OpsError> {
+            if task == Task::Segment {
+                return evaluate_segmenter(&model, &yaml);
+            }
             let ds = detective_data::dataset::YoloDataset::load(&yaml).map_err(|e| OpsError::Invalid(e.to_string()))?;
             let samples = samples_from_split(&ds, "val").map_err(|e| OpsError::Invalid(e.to_string()))?;
             let det = Detector::load(&model, None, 0)?;
@@ -66,6 +95,27 @@ pub async fn evaluate(
     .await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     result
+}
+
+/// Dice/IoU of the segmenter at `model` on the `val` split of the dataset
+/// written at `yaml` (its masks), at the segmenter's own threshold.
+pub(crate) fn evaluate_segmenter(model: &Path, yaml: &Path) -> Result<serde_json::Value, OpsError> {
+    use detective_ml::segment::loader::seg_samples;
+    use detective_ml::segment::segmenter::AnySegmenter;
+    let ds = detective_data::dataset::YoloDataset::load(yaml).map_err(|e| OpsError::Invalid(e.to_string()))?;
+    let samples = seg_samples(&ds, "val");
+    if samples.is_empty() {
+        return Err(OpsError::Invalid("the dataset version has no validation images".into()));
+    }
+    let seg = AnySegmenter::load(model, 0)?;
+    let (imgsz, threshold) = (seg.imgsz(), seg.threshold());
+    let names = seg.names().to_vec();
+    let m = detective_ml::segment::validate::validate_with(&samples, &names, threshold, |frame| {
+        seg.class_probabilities(frame, imgsz)
+            .map_err(|e| detective_ml::train::error::TrainError::Io(e.to_string()))
+    })
+    .map_err(|e| OpsError::Train(e.to_string()))?;
+    Ok(seg_metrics_json(&m))
 }
 
 /// Two versions side by side: their metrics, measured on the same validation
@@ -105,8 +155,26 @@ pub async fn compare(
         None => (va.metrics.clone(), vb.metrics.clone(), false),
     };
     let num = |m: &serde_json::Value, k: &str| m.get(k).and_then(|x| x.as_f64());
+    let (overall_keys, class_keys): (&[&str], [&str; 2]) = match va.task {
+        Task::Segment => (
+            &[
+                "dice",
+                "iou",
+                "dice_pixels",
+                "iou_pixels",
+                "false_alarms",
+                "auroc",
+                "fitness",
+            ],
+            ["dice", "iou"],
+        ),
+        _ => (
+            &["precision", "recall", "map50", "map50_95", "fitness"],
+            ["map50", "map50_95"],
+        ),
+    };
     let mut overall = serde_json::Map::new();
-    for k in ["precision", "recall", "map50", "map50_95", "fitness"] {
+    for &k in overall_keys {
         let (x, y) = (num(&ma, k), num(&mb, k));
         overall.insert(k.into(), json!({"a": x, "b": y, "delta": x.zip(y).map(|(x, y)| y - x)}));
     }
@@ -131,18 +199,19 @@ pub async fn compare(
             let (x, y) = (find(&ca, n), find(&cb, n));
             let get =
                 |c: &Option<serde_json::Value>, k: &str| c.as_ref().and_then(|c| c.get(k)).and_then(|v| v.as_f64());
-            json!({
-                "name": n,
-                "map50": {"a": get(&x, "map50"), "b": get(&y, "map50"),
-                          "delta": get(&x, "map50").zip(get(&y, "map50")).map(|(x, y)| y - x)},
-                "map50_95": {"a": get(&x, "map50_95"), "b": get(&y, "map50_95"),
-                             "delta": get(&x, "map50_95").zip(get(&y, "map50_95")).map(|(x, y)| y - x)},
-            })
+            let mut row = serde_json::Map::new();
+            row.insert("name".into(), json!(n));
+            for k in class_keys {
+                let (a, b) = (get(&x, k), get(&y, k));
+                row.insert(k.into(), json!({"a": a, "b": b, "delta": a.zip(b).map(|(a, b)| b - a)}));
+            }
+            serde_json::Value::Object(row)
         })
         .collect();
     let same_set =
         ma.get("dataset_version_id").is_some() && ma.get("dataset_version_id") == mb.get("dataset_version_id");
     Ok(json!({
+        "task": va.task,
         "a": {"name": va.name, "version": va.version, "stage": va.stage, "metrics": ma},
         "b": {"name": vb.name, "version": vb.version, "stage": vb.stage, "metrics": mb},
         "same_validation_set": same_set,

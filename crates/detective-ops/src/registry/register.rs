@@ -41,10 +41,13 @@ pub async fn register_job(
     fetch(objects, &format!("{prefix}/weights/best.bpk"), &bpk).await?;
     fetch(objects, &format!("{prefix}/weights/best.json"), &dir.join("model.json")).await?;
     let onnx = dir.join("model.onnx");
-    let (b, o) = (bpk.clone(), onnx.clone());
-    let exported = tokio::task::spawn_blocking(move || detective_ml::export::export_checkpoint(&b, None, &o))
-        .await
-        .map_err(|e| OpsError::Train(format!("export thread: {e}")))?;
+    let (b, o, task) = (bpk.clone(), onnx.clone(), job.task);
+    let exported = tokio::task::spawn_blocking(move || match task {
+        Task::Segment => detective_ml::export::export_seg_checkpoint(&b, None, &o),
+        _ => detective_ml::export::export_checkpoint(&b, None, &o),
+    })
+    .await
+    .map_err(|e| OpsError::Train(format!("export thread: {e}")))?;
     let result = async {
         exported?;
         let mut params = job.params.clone();
@@ -205,9 +208,9 @@ async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64)
 /// as the next version of its name, of the task its metadata says (a detector,
 /// or a segmenter: our UNetTiny checkpoint or its ONNX export): our `.bpk` +
 /// `.json` are exported to ONNX for serving; a detector's `.onnx` must carry the
-/// `names` metadata (Ultralytics' export writes it). A detector is measured on
-/// the dataset's validation split when the upload names one (a segmenter
-/// cannot be yet: dataset versions hold no masks).
+/// `names` metadata (Ultralytics' export writes it). The version is measured on
+/// the dataset's validation split when the upload names one (a dataset of its
+/// task: a segmenter on the version's masks).
 pub async fn register_upload(
     db: &Db,
     objects: &Objects,
@@ -232,10 +235,14 @@ pub async fn register_upload(
     } else {
         Task::Detect
     };
-    if task == Task::Segment && on.is_some() {
-        return Err(OpsError::invalid(
-            "a segmenter cannot be measured on a dataset version yet (versions hold no masks): register it without `dataset`",
-        ));
+    if let Some((d, _, _)) = on {
+        let ds = detective_store::datasets::get(db, d).await?;
+        if ds.task != task {
+            return Err(OpsError::invalid(format!(
+                "the model is a {task} model but dataset {d} is a {} dataset",
+                ds.task
+            )));
+        }
     }
     let native = if up.has("bpk") {
         if !up.has("json") {

@@ -1,7 +1,10 @@
 //! A training job's curves per epoch, from its `history` (one row per finished
-//! epoch): the three training losses (`loss.svg`) and validation mAP50 and
-//! mAP50-95 (`map.svg`). Each epoch's value is a marker on its series' line.
+//! epoch): the training losses (`loss.svg`: a detector's box, cls and dfl; a
+//! segmenter's BCE and soft Dice) and the validation scores (`map.svg`: a
+//! detector's mAP50 and mAP50-95; a segmenter's Dice per image, over pixels and
+//! the best threshold's fitness). Each epoch's value is a marker on its series' line.
 
+use detective_core::Task;
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -31,10 +34,46 @@ fn column(history: &[Value], path: &[&str]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// Draws `chart` (one of [`CHARTS`]) of a job's `history`; `None` for another name.
-pub fn draw(chart: &str, history: &[Value]) -> Option<Result<String, ChartError>> {
-    let (curves, y_desc) = match chart {
-        "loss.svg" => (
+/// Draws `chart` (one of [`CHARTS`]) of the `history` of a job of `task`;
+/// `None` for another name.
+pub fn draw(chart: &str, task: Task, history: &[Value]) -> Option<Result<String, ChartError>> {
+    let (curves, y_desc) = match (chart, task) {
+        ("loss.svg", Task::Segment) => (
+            vec![
+                Curve {
+                    name: "BCE",
+                    color: BLUE,
+                    values: column(history, &["train", "bce"]),
+                },
+                Curve {
+                    name: "soft Dice",
+                    color: RED,
+                    values: column(history, &["train", "dice"]),
+                },
+            ],
+            "loss",
+        ),
+        ("map.svg", Task::Segment) => (
+            vec![
+                Curve {
+                    name: "Dice per image",
+                    color: TEAL,
+                    values: column(history, &["dice"]),
+                },
+                Curve {
+                    name: "Dice over pixels",
+                    color: BLUE,
+                    values: column(history, &["dice_pixels"]),
+                },
+                Curve {
+                    name: "fitness",
+                    color: RED,
+                    values: column(history, &["best_fitness"]),
+                },
+            ],
+            "validation",
+        ),
+        ("loss.svg", _) => (
             vec![
                 Curve {
                     name: "box",
@@ -54,7 +93,7 @@ pub fn draw(chart: &str, history: &[Value]) -> Option<Result<String, ChartError>
             ],
             "loss",
         ),
-        "map.svg" => (
+        ("map.svg", _) => (
             vec![
                 Curve {
                     name: "mAP50",
@@ -158,7 +197,7 @@ mod tests {
             json!({"epoch": 1, "train": {"box_loss": 2.5, "cls_loss": 3.0, "dfl_loss": 1.5}, "map50": 0.1, "map50_95": 0.05}),
             json!({"epoch": 2, "train": {"box_loss": 2.0, "cls_loss": 2.0, "dfl_loss": 1.2}, "map50": 0.3, "map50_95": null}),
         ];
-        let loss = draw("loss.svg", &history).unwrap().unwrap();
+        let loss = draw("loss.svg", Task::Detect, &history).unwrap().unwrap();
         assert_eq!(circles(&loss), 6, "{loss}");
         // plotters writes each text on a line of its own
         assert!(
@@ -166,22 +205,36 @@ mod tests {
             "{loss}"
         );
         // a missing value is no marker
-        let map = draw("map.svg", &history).unwrap().unwrap();
+        let map = draw("map.svg", Task::Detect, &history).unwrap().unwrap();
         assert_eq!(circles(&map), 3, "{map}");
         assert!(map.contains("mAP50-95"), "{map}");
     }
 
     #[test]
+    fn a_segment_job_draws_its_two_losses_and_its_dice() {
+        let history = vec![
+            json!({"epoch": 1, "train": {"bce": 0.4, "dice": 0.9}, "dice": 0.5, "dice_pixels": 0.1, "best_fitness": 0.2}),
+            json!({"epoch": 2, "train": {"bce": 0.2, "dice": 0.7}, "dice": 0.6, "dice_pixels": 0.3, "best_fitness": 0.4}),
+        ];
+        let loss = draw("loss.svg", Task::Segment, &history).unwrap().unwrap();
+        assert_eq!(circles(&loss), 4, "{loss}");
+        assert!(loss.contains("\nBCE\n") && loss.contains("\nsoft Dice\n"), "{loss}");
+        let dice = draw("map.svg", Task::Segment, &history).unwrap().unwrap();
+        assert_eq!(circles(&dice), 6, "{dice}");
+        assert!(dice.contains("Dice over pixels"), "{dice}");
+    }
+
+    #[test]
     fn a_job_without_epochs_says_so_and_unknown_charts_are_none() {
-        let svg = draw("loss.svg", &[]).unwrap().unwrap();
+        let svg = draw("loss.svg", Task::Detect, &[]).unwrap().unwrap();
         assert!(
             svg.contains("No epoch has finished yet.") && circles(&svg) == 0,
             "{svg}"
         );
-        let one = draw("map.svg", &[json!({"map50": 0.5, "map50_95": 0.2})])
+        let one = draw("map.svg", Task::Detect, &[json!({"map50": 0.5, "map50_95": 0.2})])
             .unwrap()
             .unwrap();
         assert_eq!(circles(&one), 2, "{one}");
-        assert!(draw("other.svg", &[]).is_none());
+        assert!(draw("other.svg", Task::Detect, &[]).is_none());
     }
 }

@@ -1,12 +1,15 @@
 //! `POST /api/images/upload`: many images in one multipart request, into a
 //! project. Text fields `project` (required), `split` and `tags` (comma
 //! separated) may come anywhere in the body; every file part is an image, except
-//! `NAME.txt`, the YOLO label of the image `NAME.*`. Each image is checked on its
-//! own (type sniffed from the bytes, byte and pixel limits, full decode), stored
-//! under `projects/{project}/images/{sha256}.{ext}` and de-duplicated by
-//! content; the answer lists, per file, its id, whether it was a duplicate, or
-//! why it was refused. `GET /api/images` lists them, `GET /api/images/{id}/file`
-//! gives one back.
+//! `NAME.txt`, the YOLO label of the image `NAME.*`, and a file sent in a part
+//! named `mask`, the segmentation mask of the image with its file stem. Each image
+//! is checked on its own (type sniffed from the bytes, byte and pixel limits,
+//! full decode; its mask: same size), stored under
+//! `projects/{project}/images/{sha256}.{ext}` and de-duplicated by content; the
+//! answer lists, per file, its id, whether it was a duplicate, or why it was
+//! refused. `GET /api/images` lists them, `GET /api/images/{id}/file` gives one
+//! back; `PUT`/`GET`/`DELETE /api/images/{id}/mask` set, give and take away an
+//! image's mask.
 
 use axum::Json;
 use axum::extract::State;
@@ -39,7 +42,7 @@ async fn read_upload(mp: &mut axum::extract::Multipart, max_files: usize) -> Api
                     .collect();
             }
             (_, Some(file)) => {
-                if up.images.len() + up.labels.len() >= max_files {
+                if up.images.len() + up.labels.len() + up.masks.len() >= max_files {
                     return Err(ApiError::too_large(format!(
                         "more than {max_files} files in one request"
                     )));
@@ -47,6 +50,9 @@ async fn read_upload(mp: &mut axum::extract::Multipart, max_files: usize) -> Api
                 let bytes = field.bytes().await?;
                 match plain_file_name(&file) {
                     Err(reason) => up.refused.push((file, reason)),
+                    Ok(()) if name == "mask" => {
+                        up.masks.insert(file_stem(&file).to_string(), bytes);
+                    }
                     Ok(()) if file.to_ascii_lowercase().ends_with(".txt") => {
                         up.labels.insert(file_stem(&file).to_string(), bytes);
                     }
@@ -65,7 +71,7 @@ async fn read_upload(mp: &mut axum::extract::Multipart, max_files: usize) -> Api
 
 /// Stores uploaded images.
 #[utoipa::path(post, path = "/api/images/upload",
-    request_body(content_type = "multipart/form-data", description = "fields project, split?, tags?; image files; optional NAME.txt YOLO labels"),
+    request_body(content_type = "multipart/form-data", description = "fields project, split?, tags?; image files; optional NAME.txt YOLO labels; optional parts named `mask`: the mask of the image with the same file stem"),
     responses((status = 200, body = Vec<UploadResult>)), security(("bearer" = [])))]
 pub async fn upload(
     State(st): State<AppState>,
@@ -124,4 +130,52 @@ pub async fn file(
         bytes,
     )
         .into_response())
+}
+
+/// Sets the segmentation mask of an image: the body (raw, or the first file of
+/// a multipart body) is an image of the same size, a defect where a pixel is
+/// ≥ 128; stored as a grayscale PNG of 0 and 255. Dataset versions made before
+/// keep the mask they hold; a new version that adds the image takes this one.
+#[utoipa::path(put, path = "/api/images/{id}/mask", params(("id" = i64, Path, description = "image id")),
+    request_body(content_type = "image/png", description = "the mask, the size of the image"),
+    responses((status = 200, description = "the image"), (status = 400, description = "not an image of the image's size"),
+        (status = 404, description = "unknown image")),
+    security(("bearer" = [])))]
+pub async fn put_mask(
+    State(st): State<AppState>,
+    _: Can<ManageData>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    req: axum::extract::Request,
+) -> ApiResult<Json<detective_store::images::ImageRow>> {
+    let bytes = super::predict::image_bytes(&st, req).await?;
+    let row = detective_ops::images::set_mask(&st.db, &st.objects, &st.settings.limits, id, Some(bytes)).await?;
+    Ok(Json(row))
+}
+
+/// Takes an image's mask away (it is then a defect-free part for segmentation).
+#[utoipa::path(delete, path = "/api/images/{id}/mask", params(("id" = i64, Path, description = "image id")),
+    responses((status = 200, description = "the image"), (status = 404, description = "unknown image")),
+    security(("bearer" = [])))]
+pub async fn delete_mask(
+    State(st): State<AppState>,
+    _: Can<ManageData>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> ApiResult<Json<detective_store::images::ImageRow>> {
+    let row = detective_ops::images::set_mask(&st.db, &st.objects, &st.settings.limits, id, None).await?;
+    Ok(Json(row))
+}
+
+/// The segmentation mask of an image, a grayscale PNG (255: defect).
+#[utoipa::path(get, path = "/api/images/{id}/mask", params(("id" = i64, Path, description = "image id")),
+    responses((status = 200, content_type = "image/png", description = "the mask"),
+        (status = 404, description = "unknown image, or no mask")),
+    security(("bearer" = [])))]
+pub async fn mask(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let png = detective_ops::images::mask_file(&st.db, &st.objects, id).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "image/png")], png).into_response())
 }

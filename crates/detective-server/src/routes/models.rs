@@ -127,8 +127,12 @@ async fn register_upload(st: &AppState, mut mp: axum::extract::Multipart) -> Api
             "name" => up.name = Some(field.text().await?.trim().to_string()),
             "dataset_id" => up.dataset_id = Some(field.text().await?.trim().to_string()),
             "dataset_version" => up.dataset_version = Some(field.text().await?.trim().to_string()),
-            _ => {
-                let filename = field.file_name().unwrap_or("").to_string();
+            other => {
+                let Some(filename) = field.file_name().map(str::to_string) else {
+                    return Err(ApiError::bad_request(format!(
+                        "unexpected field {other:?}: expected name, dataset_id, dataset_version and model files"
+                    )));
+                };
                 let bytes = field.bytes().await?;
                 up.add_file(dir.path(), &filename, &bytes).await?;
             }

@@ -40,7 +40,9 @@ pub struct PredictQuery {
     pub annotated: Option<bool>,
 }
 
-async fn image_bytes(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
+/// The image of a request: the raw body, or the `image` (or first file) part of
+/// a multipart body.
+pub(crate) async fn image_bytes(st: &AppState, req: Request) -> Result<Bytes, ApiError> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)

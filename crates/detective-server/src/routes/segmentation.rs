@@ -15,6 +15,13 @@ use crate::auth::{Can, Predict, Read};
 use crate::problem::{ApiJson, ApiResult};
 use crate::state::AppState;
 
+/// The devices the lab can run checkpoints on: the CPU and each GPU, with
+/// whether this server can use it and why not (`{items, inference}`).
+#[utoipa::path(get, path = "/api/devices", responses((status = 200, description = "{items: [{name, available, detail}], inference}")), security(("bearer" = [])))]
+pub async fn devices(_: Can<Read>) -> ApiResult<Json<Value>> {
+    Ok(Json(detective_ops::segmentation_lab::devices()))
+}
+
 /// Segmentation runs, newest first.
 #[utoipa::path(get, path = "/api/segmentation/runs", responses((status = 200, description = "{items}")), security(("bearer" = [])))]
 pub async fn runs(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Value>> {

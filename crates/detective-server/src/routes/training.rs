@@ -54,8 +54,9 @@ pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) 
     Ok(Json(training::view(&training::get(&st.db, id).await?)))
 }
 
-/// One chart of a job's epochs as SVG: `loss.svg` (box, cls and dfl loss) or
-/// `map.svg` (validation mAP50 and mAP50-95).
+/// One chart of a job's epochs as SVG: `loss.svg` (a detector's box, cls and
+/// dfl loss; a segmenter's BCE and soft Dice) or `map.svg` (validation: a
+/// detector's mAP50 and mAP50-95; a segmenter's Dice and fitness).
 #[utoipa::path(get, path = "/api/training/{id}/charts/{chart}",
     params(("id" = i64, Path, description = "job id"), ("chart" = String, Path, description = "loss.svg or map.svg")),
     responses((status = 200, description = "image/svg+xml"), (status = 404, description = "no such job or chart")),
@@ -67,7 +68,7 @@ pub async fn chart(
 ) -> ApiResult<Response> {
     let job = training::get(&st.db, id).await?;
     let history = job.history.as_array().map(Vec::as_slice).unwrap_or_default();
-    let Some(svg) = charts::epochs::draw(&chart, history) else {
+    let Some(svg) = charts::epochs::draw(&chart, job.task, history) else {
         return Err(ApiError::not_found(format!(
             "no chart {chart:?} (charts: {})",
             charts::epochs::CHARTS.join(", ")

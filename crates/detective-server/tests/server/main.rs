@@ -9,4 +9,5 @@ mod common;
 mod api;
 mod openapi_compat;
 mod roles;
+mod segment_jobs;
 mod training;

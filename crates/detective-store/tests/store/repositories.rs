@@ -253,6 +253,7 @@ fn new_image(project: &str, n: u8, tags: &[&str]) -> NewImage {
         split: None,
         tags: tags.iter().map(|t| t.to_string()).collect(),
         label: Some("0 0.5 0.5 0.2 0.2".into()),
+        mask_key: None,
     }
 }
 
@@ -298,6 +299,7 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
         image_id: id,
         split: split.into(),
         label: None,
+        mask_key: None,
     };
     let classes = vec!["scratch".to_string()];
     let ds = datasets::create(
@@ -382,6 +384,70 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
     assert!(datasets::list(&db, Some("pcb")).await.unwrap().is_empty());
     assert!(matches!(
         datasets::get(&db, 12345).await,
+        Err(StoreError::NotFound { .. })
+    ));
+});
+
+on_both!(a_dataset_version_keeps_the_mask_it_was_made_with, |db: Db| async move {
+    let img = NewImage {
+        mask_key: Some("projects/steel/masks/aa.png".into()),
+        ..new_image("steel", 1, &[])
+    };
+    let (row, _) = images::insert(&db, &img).await.unwrap();
+    assert_eq!(row.mask_key.as_deref(), Some("projects/steel/masks/aa.png"));
+    let item = DatasetItem {
+        image_id: row.id,
+        split: "train".into(),
+        label: None,
+        mask_key: row.mask_key.clone(),
+    };
+    let ds = datasets::create(
+        &db,
+        "tiles",
+        "steel",
+        Task::Segment,
+        &["crack".into()],
+        std::slice::from_ref(&item),
+        None,
+    )
+    .await
+    .unwrap();
+    // A new mask for the image; a relabelling version copies the old item's mask,
+    // one that adds the image again takes the new mask.
+    let row = images::set_mask(&db, row.id, Some("projects/steel/masks/bb.png"))
+        .await
+        .unwrap();
+    assert_eq!(row.mask_key.as_deref(), Some("projects/steel/masks/bb.png"));
+    let relabel = VersionChange {
+        labels: BTreeMap::from([(row.id, Some("0 0.5 0.5 0.1 0.1\n".to_string()))]),
+        ..Default::default()
+    };
+    datasets::add_version(&db, ds.id, &relabel).await.unwrap();
+    let again = VersionChange {
+        upsert: vec![DatasetItem {
+            mask_key: row.mask_key.clone(),
+            ..item
+        }],
+        ..Default::default()
+    };
+    datasets::add_version(&db, ds.id, &again).await.unwrap();
+    let mask_of = |v: Vec<(DatasetItem, images::ImageRow)>| v[0].0.mask_key.clone().unwrap();
+    assert_eq!(
+        mask_of(datasets::items(&db, ds.id, 1).await.unwrap()),
+        "projects/steel/masks/aa.png"
+    );
+    assert_eq!(
+        mask_of(datasets::items(&db, ds.id, 2).await.unwrap()),
+        "projects/steel/masks/aa.png"
+    );
+    assert_eq!(
+        mask_of(datasets::items(&db, ds.id, 3).await.unwrap()),
+        "projects/steel/masks/bb.png"
+    );
+    let row = images::set_mask(&db, row.id, None).await.unwrap();
+    assert_eq!(row.mask_key, None);
+    assert!(matches!(
+        images::set_mask(&db, 9999, None).await,
         Err(StoreError::NotFound { .. })
     ));
 });

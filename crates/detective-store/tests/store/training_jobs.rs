@@ -24,12 +24,14 @@ async fn dataset(db: &Db) -> i64 {
         split: None,
         tags: vec![],
         label: None,
+        mask_key: None,
     };
     let id = images::insert(db, &img).await.unwrap().0.id;
     let item = DatasetItem {
         image_id: id,
         split: "train".into(),
         label: None,
+        mask_key: None,
     };
     datasets::create(db, "parts", "steel", Task::Detect, &["scratch".into()], &[item], None)
         .await

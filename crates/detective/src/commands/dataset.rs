@@ -97,12 +97,15 @@ fn import(
             .context("importing the dataset")?;
         let v = done.dataset.versions.first();
         println!(
-            "imported dataset {} {:?} of project {}: {} images ({} already in the project), version 1 splits {}",
+            "imported {} dataset {} {:?} of project {}: {} images ({} already in the project), {} masks, version 1 \
+             splits {}",
+            done.dataset.task,
             done.dataset.id,
             done.dataset.name,
             done.dataset.project,
             done.images,
             done.duplicates,
+            done.masks,
             v.map(|v| format!("{:?}", v.splits)).unwrap_or_default()
         );
         Ok(ExitCode::SUCCESS)

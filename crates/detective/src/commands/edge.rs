@@ -10,28 +10,39 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use detective_core::Task;
 use detective_core::names::check_segment;
 use detective_edge::agent::{AgentConfig, ModelUpdates, run_agent};
 use detective_edge::model::EdgeModel;
 use detective_edge::model_pull::ModelPuller;
 use detective_edge::uploader::UploadTarget;
 
-use crate::cli::EdgeArgs;
+use crate::cli::{EdgeArgs, TaskArg};
 use crate::config::Config;
 
 /// `--model production`: follow the cloud's registry.
 const PRODUCTION: &str = "production";
 
 /// The model to start with under `--model production`: the cloud's Production
-/// detector (pulled unless cached); when the cloud has none, the bundled model;
-/// when the cloud cannot be reached or the pull fails, the last pulled copy, else
-/// the bundled model. The agent then follows Production while it runs.
+/// model of the puller's task (pulled unless cached); when the cloud has none,
+/// the bundled detector; when the cloud cannot be reached or the pull fails, the
+/// last pulled copy, else the bundled detector. There is no bundled segmenter:
+/// following segmenters needs one pulled before or in Production now. The agent
+/// then follows Production while it runs.
 fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let task = puller.task();
     let bundled = || -> Result<(PathBuf, String)> {
+        if task != Task::Detect {
+            bail!(
+                "no Production {task} model to start on (none pulled before, none in the cloud now): promote one \
+                 to Production in the registry, or give --model PATH"
+            );
+        }
+        tracing::warn!("starting on the bundled model");
         let name = detective_ml::detect::bundled::model_name(Path::new(detective_ml::detect::bundled::BUNDLED));
         Ok((
             detective_ml::detect::bundled::resolve(Path::new(detective_ml::detect::bundled::BUNDLED))?,
@@ -45,7 +56,7 @@ fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
                 Ok((path, spec))
             }
             None => {
-                tracing::warn!("{why}; no model pulled before: starting on the bundled model");
+                tracing::warn!("{why}; no model pulled before");
                 bundled()
             }
         }
@@ -56,7 +67,7 @@ fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
             Err(e) => fallback(format!("pulling the Production model {}: {e}", m.spec())),
         },
         Ok(None) => {
-            tracing::warn!("the cloud has no Production detector yet: starting on the bundled model");
+            tracing::warn!("the cloud has no Production {task} model yet");
             bundled()
         }
         Err(e) => fallback(e.to_string()),
@@ -75,15 +86,20 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         bail!("--drain-secs must be >= 0");
     }
     let conf = args.conf.unwrap_or(config.thresholds.conf);
+    super::device::use_for_inference(&args.device, &args.model)?;
     let follow = args.model.as_os_str() == PRODUCTION;
     if follow && !(args.model_poll_secs.is_finite() && args.model_poll_secs >= 1.0) {
         bail!("--model-poll-secs must be at least 1");
     }
-    let puller = Arc::new(ModelPuller::new(
-        &args.cloud,
-        &args.key,
-        config.data_dir.join("edge").join("models"),
-    )?);
+    let task = match args.task {
+        TaskArg::Detect => Task::Detect,
+        TaskArg::Segment => Task::Segment,
+    };
+    if task != Task::Detect && !follow {
+        bail!("--task segment picks the Production model to follow: it goes with --model production");
+    }
+    let puller =
+        Arc::new(ModelPuller::new(&args.cloud, &args.key, config.data_dir.join("edge").join("models"))?.for_task(task));
     let (model_path, model_version) = if follow {
         pull_production(&puller)?
     } else {

@@ -7,6 +7,7 @@ pub mod config_show;
 pub mod dataset;
 pub mod db;
 pub mod demo;
+pub mod device;
 pub mod edge;
 pub mod export;
 pub mod keys;

@@ -48,6 +48,7 @@ pub fn resolve_source(source: &str) -> Result<Vec<PathBuf>> {
 }
 
 pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
+    super::device::use_for_inference(&args.device, &args.model)?;
     let segment = match args.task {
         Some(t) => t == TaskArg::Segment,
         None => detective_ml::segment::segmenter::is_segmenter(&args.model),

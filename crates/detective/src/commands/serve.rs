@@ -97,6 +97,7 @@ fn session_secret(path: &std::path::Path) -> Result<Vec<u8>> {
 }
 
 pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
+    super::device::use_for_inference(&args.device, &args.model)?;
     let bind = args.bind.clone().unwrap_or_else(|| config.server.bind.clone());
     let addr: SocketAddr = bind
         .parse()

@@ -15,7 +15,7 @@ use crate::cli::{TaskArg, TrainCliArgs};
 use crate::commands::train_common::{epoch_bar_style, install_stop_handler};
 use crate::config::Config;
 
-fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
+fn to_args(a: &TrainCliArgs, device: ComputeDevice) -> Result<TrainArgs> {
     let mut args = TrainArgs {
         model: Scale::parse(&a.model).context("--model must be t, n or s")?,
         weights: a.weights.clone(),
@@ -26,7 +26,7 @@ fn to_args(a: &TrainCliArgs) -> Result<TrainArgs> {
         out: a.out.clone().unwrap_or_else(|| "runs/detect/train".into()),
         seed: a.seed,
         workers: a.workers,
-        device: a.device.clone(),
+        device: device.to_string(),
         patience: a.patience,
         optimizer: a.optimizer.clone(),
         close_mosaic: a.close_mosaic,
@@ -53,15 +53,9 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
         && a.out
             .as_deref()
             .is_some_and(|o| detective_ml::segment::trainer::seg_state_path(o).is_file());
+    let device = super::device::resolve(&a.device, true)?;
     if a.task == TaskArg::Segment || segment_run {
-        let device = a
-            .device
-            .parse::<ComputeDevice>()
-            .map_err(|e| anyhow::anyhow!("--device {}: {e}", a.device))?;
-        if device != ComputeDevice::Cpu {
-            bail!("--device {}: segmentation training runs on cpu only", a.device);
-        }
-        return super::train_segment::run(a, config);
+        return super::train_segment::run(a, device, config);
     }
     if a.classes {
         bail!("--classes is for --task segment (a detector always has one output per class)");
@@ -85,7 +79,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");
     }
-    let args = to_args(a)?;
+    let args = to_args(a, device)?;
     if !a.resume {
         args.validate().map_err(|e| anyhow::anyhow!(e))?;
     }

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use detective_ml::runtime::device::ComputeDevice;
 use detective_ml::segment::DiceScope;
 use detective_ml::segment::args::SegTrainArgs;
 use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
@@ -84,8 +85,11 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
     Ok(args)
 }
 
-pub fn run(a: &TrainCliArgs, _config: &Config) -> Result<ExitCode> {
-    let args = to_args(a)?;
+pub fn run(a: &TrainCliArgs, device: ComputeDevice, _config: &Config) -> Result<ExitCode> {
+    let mut args = to_args(a)?;
+    if !a.resume {
+        args.device = device.to_string();
+    }
     let stop = super::train_common::install_stop_handler("batch")?;
     let style = super::train_common::epoch_bar_style();
     let mut bar: Option<ProgressBar> = None;

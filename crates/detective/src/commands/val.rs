@@ -14,6 +14,7 @@ use crate::cli::{TaskArg, ValArgs};
 use crate::config::Config;
 
 pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
+    super::device::use_for_inference(&a.device, &a.model)?;
     let segment = match a.task {
         Some(t) => t == TaskArg::Segment,
         None => detective_ml::segment::segmenter::is_segmenter(&a.model),

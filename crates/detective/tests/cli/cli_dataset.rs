@@ -180,4 +180,21 @@ fn import_stores_a_checked_set_as_a_dataset_and_refuses_a_set_with_problems_whol
     );
     let o = import(&["data", "--name", "../up", "--project", "steel"]);
     assert!(!o.status.success(), "a dataset name is one path segment");
+    // a set with masks/ becomes a segment dataset that keeps them
+    let o = run(detective(d.path()).args([
+        "synth", "--task", "segment", "--count", "10", "--size", "64x48", "--out", "seg", "--seed", "5",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = import(&["seg", "--name", "tiles", "--project", "tiles"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported segment dataset")
+            && stdout(&o).contains("10 images (0 already in the project), 10 masks"),
+        "{}",
+        stdout(&o)
+    );
+    let masks = std::fs::read_dir(d.path().join("store/objects/projects/tiles/masks"))
+        .unwrap()
+        .count();
+    assert!(masks > 0, "the masks are stored beside the images");
 }

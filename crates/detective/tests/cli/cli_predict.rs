@@ -196,3 +196,52 @@ fn the_bundled_model_works_without_a_model_argument() {
     );
     assert!(d.path().join("cache/models").is_dir());
 }
+
+/// `--device`: a GPU where there is none is a clear error before any work, for
+/// an ONNX model (no GPU) and for our checkpoints (no `cuda` build either); a
+/// bad name lists the choices; `auto` runs on the CPU and says why.
+#[test]
+fn a_gpu_where_there_is_none_is_refused_and_auto_falls_back_to_the_cpu_saying_why() {
+    if std::fs::read_dir("/proc/driver/nvidia/gpus").is_ok_and(|mut d| d.next().is_some()) {
+        return; // a GPU machine: scripts/check-cuda.sh covers it
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = crate::common::shared_data("NEU-DET").join("images/test/patches_263.jpg");
+    let img = img.to_string_lossy().into_owned();
+    let predict = |device: &str| {
+        run(detective(d.path())
+            .arg("predict")
+            .arg("--model")
+            .arg(model())
+            .args(["--source", &img, "--json", "--device", device]))
+    };
+    let o = predict("cuda:0");
+    assert!(
+        !o.status.success() && stderr(&o).contains("--device cuda:0") && stderr(&o).contains("no CUDA GPU"),
+        "{}",
+        stderr(&o)
+    );
+    let o = predict("tpu");
+    assert!(
+        !o.status.success() && stderr(&o).contains("cuda:N, a GPU index N or auto"),
+        "{}",
+        stderr(&o)
+    );
+    let o = predict("auto");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--device auto runs on cpu"), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+    // our checkpoints need a build with the `cuda` feature; training says so too
+    let o = run(detective(d.path()).args(["predict", "--source", &img, "--device", "cuda"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("--features cuda"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(detective(d.path()).args(["train", "--task", "segment", "--data", "nowhere", "--device", "cuda"]));
+    assert!(
+        !o.status.success() && stderr(&o).contains("--features cuda"),
+        "{}",
+        stderr(&o)
+    );
+}

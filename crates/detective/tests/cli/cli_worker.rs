@@ -40,12 +40,14 @@ async fn seed(db: &Db, objects: &Objects) -> i64 {
             split: None,
             tags: vec![],
             label: None,
+            mask_key: None,
         };
         let id = detective_store::images::insert(db, &img).await.unwrap().0.id;
         items.push(detective_store::datasets::DatasetItem {
             image_id: id,
             split: if i < 8 { "train" } else { "val" }.into(),
             label: Some(label),
+            mask_key: None,
         });
     }
     detective_store::datasets::create(

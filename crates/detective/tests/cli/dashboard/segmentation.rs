@@ -45,5 +45,30 @@ pub(super) async fn compare_epochs(p: &Page) {
         titles.contains("Ground truth") && titles.contains("Epoch 1") && titles.contains("Epoch 2"),
         "{titles}"
     );
+    // The device selector lists this server's devices: the CPU, and a GPU it
+    // cannot use (none here) disabled with the reason; `auto` runs on the CPU
+    // and the status says why.
+    let devices = c
+        .execute(
+            "return [...document.querySelectorAll('#s-device option')].map(o => `${o.value}:${o.disabled}`).join(',');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let devices = devices.as_str().unwrap().to_string();
+    assert!(
+        devices.contains("auto:false") && devices.contains("cpu:false") && devices.contains("cuda:0:true"),
+        "{devices}"
+    );
+    c.execute("document.getElementById('s-device').value = 'auto';", vec![])
+        .await
+        .unwrap();
+    click(c, "#lab button[type=submit]").await;
+    until(
+        c,
+        "auto's fallback in the status",
+        "document.getElementById('s-status').textContent.includes('runs on cpu')",
+    )
+    .await;
     shot(c, "segmentation").await;
 }
