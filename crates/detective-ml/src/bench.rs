@@ -69,8 +69,15 @@ pub struct TrainBench {
 }
 
 /// Times `steps` full training steps (after `warmup` untimed ones) of a fresh
-/// model on a random batch with a few boxes per image.
-pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps: usize) -> Result<TrainBench, MlError> {
+/// model on `device` (CPU or a GPU) on a random batch with a few boxes per image.
+pub fn bench_train(
+    scale: Scale,
+    imgsz: u32,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<TrainBench, MlError> {
     if imgsz == 0 || !imgsz.is_multiple_of(32) || batch == 0 || steps == 0 {
         return Err(MlError::InvalidArgument(
             "imgsz must be a positive multiple of 32, batch and steps positive".into(),
@@ -78,7 +85,7 @@ pub fn bench_train(scale: Scale, imgsz: u32, batch: usize, warmup: usize, steps:
     }
     let nc = 6;
     let s = imgsz as usize;
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     let mut model = YoloV8::new(&YoloConfig { scale, num_classes: nc }, &device);
     let mut rng = Rng::new(0);
     let data: Vec<f32> = (0..batch * 3 * s * s).map(|_| rng.f32()).collect();
@@ -176,15 +183,22 @@ pub struct SegTrainBench {
 /// Times `steps` training steps of a fresh UNetTiny (after `warmup` untimed
 /// ones) on a random batch with a tenth of the pixels marked, as the segment
 /// trainer runs a step: BCE + soft Dice over the batch, backward, gradients
-/// clipped, AdamW (what `scripts/unet-torch-bench.py` times in PyTorch).
-pub fn bench_train_segmenter(imgsz: u32, batch: usize, warmup: usize, steps: usize) -> Result<SegTrainBench, MlError> {
+/// clipped, AdamW (what `scripts/unet-torch-bench.py` times in PyTorch), on
+/// `device` (CPU or a GPU).
+pub fn bench_train_segmenter(
+    imgsz: u32,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<SegTrainBench, MlError> {
     if imgsz == 0 || !(imgsz as usize).is_multiple_of(UNET_DIVISOR) || batch == 0 || steps == 0 {
         return Err(MlError::InvalidArgument(format!(
             "imgsz must be a positive multiple of {UNET_DIVISOR}, batch and steps positive"
         )));
     }
     let s = imgsz as usize;
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     let mut model = UNetTiny::new(&UNetConfig::default(), &device);
     let mut rng = Rng::new(0);
     let x: Vec<f32> = (0..batch * 3 * s * s).map(|_| rng.f32()).collect();
@@ -322,8 +336,8 @@ mod tests {
     #[test]
     fn train_bench_refuses_bad_sizes_and_runs_a_tiny_step() {
         let _serial = crate::burn_test_lock();
-        assert!(bench_train(Scale::N, 50, 1, 0, 1).is_err());
-        let b = bench_train(Scale::N, 64, 1, 0, 1).unwrap();
+        assert!(bench_train(Scale::N, 50, 1, 0, 1, &Device::flex()).is_err());
+        let b = bench_train(Scale::N, 64, 1, 0, 1, &Device::flex()).unwrap();
         assert_eq!(b.split.step.runs, 1);
         assert!(b.split.forward_ms > 0.0 && b.split.backward_ms > 0.0);
     }

@@ -764,6 +764,9 @@ pub enum BenchCommand {
         steps: usize,
         #[arg(long)]
         json: bool,
+        /// Where to train: cpu (default), cuda[:N] (a `cuda` build) or auto.
+        #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
+        device: String,
     },
 }
 

@@ -115,13 +115,16 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             warmup,
             steps,
             json,
+            device,
         } => {
+            let device = super::device::resolve(&device, true)?;
+            let on = device.burn_device()?;
             let (json_value, split, what) = match task {
                 TaskArg::Segment => {
                     let (imgsz, batch) = (imgsz.unwrap_or(256), batch.unwrap_or(8));
-                    let b = bench_train_segmenter(imgsz, batch, warmup, steps.max(1))?;
+                    let b = bench_train_segmenter(imgsz, batch, warmup, steps.max(1), &on)?;
                     let what = format!(
-                        "UNetTiny ({} parameters) train step at {imgsz}, batch {batch}",
+                        "UNetTiny ({} parameters) train step at {imgsz}, batch {batch} on {device}",
                         b.params
                     );
                     (serde_json::to_value(&b)?, b.split, what)
@@ -129,8 +132,11 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                 TaskArg::Detect => {
                     let (imgsz, batch) = (imgsz.unwrap_or(320), batch.unwrap_or(16));
                     let scale = Scale::parse(&model).context("--model must be t, n or s")?;
-                    let b = bench_train(scale, imgsz, batch, warmup, steps.max(1))?;
-                    let what = format!("yolov8{} train step at {imgsz}, batch {batch}", scale.as_str());
+                    let b = bench_train(scale, imgsz, batch, warmup, steps.max(1), &on)?;
+                    let what = format!(
+                        "yolov8{} train step at {imgsz}, batch {batch} on {device}",
+                        scale.as_str()
+                    );
                     (serde_json::to_value(&b)?, b.split, what)
                 }
             };
