@@ -313,6 +313,28 @@ fn detect_args(
     Ok(args)
 }
 
+/// A batch's progress: where the epoch is, its running `losses`, images/s.
+fn batch_progress(
+    epoch: usize,
+    batch: usize,
+    batches: usize,
+    losses: serde_json::Value,
+    images_per_sec: f64,
+) -> Progress {
+    let mut p = json!({"epoch": epoch + 1, "batch": batch + 1, "batches": batches, "images_per_sec": images_per_sec});
+    if let (Some(o), Some(l)) = (p.as_object_mut(), losses.as_object()) {
+        o.extend(l.clone());
+    }
+    Progress::Batch(p)
+}
+
+/// A finished epoch's `results.csv` row (with the training images/s) for the job's history.
+fn epoch_progress(epoch: usize, row: &impl serde::Serialize, images_per_sec: f64) -> Progress {
+    let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
+    v["images_per_sec"] = json!(images_per_sec);
+    Progress::Epoch(epoch as i64, v)
+}
+
 /// Lowers the calling thread's CPU priority (Linux: per thread).
 fn lower_priority() {
     // SAFETY: setpriority on the calling thread id with constant arguments.
@@ -364,10 +386,9 @@ fn train_detect_on_thread(
                 loss,
                 images_per_sec,
             } => {
-                let p = json!({"epoch": epoch + 1, "batch": batch + 1, "batches": batches, "box_loss": loss.box_loss,
-                    "cls_loss": loss.cls_loss, "dfl_loss": loss.dfl_loss, "images_per_sec": images_per_sec});
+                let losses = json!({"box_loss": loss.box_loss, "cls_loss": loss.cls_loss, "dfl_loss": loss.dfl_loss});
                 // Progress between heartbeats may be dropped; epochs never are.
-                let _ = tx.try_send(Progress::Batch(p));
+                let _ = tx.try_send(batch_progress(*epoch, *batch, *batches, losses, *images_per_sec));
                 None
             }
             TrainEvent::Validating { .. } => None,
@@ -376,13 +397,11 @@ fn train_detect_on_thread(
                 train_images_per_sec,
                 ..
             } => {
-                let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
-                v["images_per_sec"] = json!(train_images_per_sec);
                 let _ = tx.blocking_send(Progress::Log(format!(
                     "epoch {}/{epochs}: box {:.4} cls {:.4} dfl {:.4}; mAP50 {:.3} mAP50-95 {:.3}",
                     row.epoch, row.train.box_loss, row.train.cls_loss, row.train.dfl_loss, row.map50, row.map50_95
                 )));
-                Some(Progress::Epoch(row.epoch as i64, v))
+                Some(epoch_progress(row.epoch, row, *train_images_per_sec))
             }
             TrainEvent::Stopped { epoch, batch } => Some(Progress::Log(format!(
                 "stopped in epoch {} at batch {batch}; weights/last kept",
@@ -441,9 +460,8 @@ fn train_segment_on_thread(
                 loss,
                 images_per_sec,
             } => {
-                let p = json!({"epoch": epoch + 1, "batch": batch + 1, "batches": batches, "bce_loss": loss.bce,
-                    "dice_loss": loss.dice, "images_per_sec": images_per_sec});
-                let _ = tx.try_send(Progress::Batch(p));
+                let losses = json!({"bce_loss": loss.bce, "dice_loss": loss.dice});
+                let _ = tx.try_send(batch_progress(*epoch, *batch, *batches, losses, *images_per_sec));
                 None
             }
             SegTrainEvent::Validating { .. } => None,
@@ -452,8 +470,6 @@ fn train_segment_on_thread(
                 train_images_per_sec,
                 ..
             } => {
-                let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
-                v["images_per_sec"] = json!(train_images_per_sec);
                 let _ = tx.blocking_send(Progress::Log(format!(
                     "epoch {}/{epochs}: bce {:.4} dice loss {:.4}; Dice {:.3} (over pixels {:.3}), best threshold {:.2} \
                      fitness {:.3}",
@@ -465,7 +481,7 @@ fn train_segment_on_thread(
                     row.best_threshold,
                     row.best_fitness
                 )));
-                Some(Progress::Epoch(row.epoch as i64, v))
+                Some(epoch_progress(row.epoch, row, *train_images_per_sec))
             }
             SegTrainEvent::Stopped { epoch } => Some(Progress::Log(format!(
                 "stopped in epoch {}; weights/last kept",
