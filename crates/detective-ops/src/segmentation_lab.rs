@@ -3,7 +3,8 @@
 //! a run's dataset, and one image (a sample, or uploaded) through one or two
 //! epoch checkpoints at a threshold — the probability heatmap, the overlay,
 //! and Dice and IoU against the sample's ground-truth mask when it has one.
-//! Runs on the CPU (Burn); checkpoints are read from the run folder.
+//! Runs on the device asked for (CPU by default; [`devices`] lists them);
+//! checkpoints are read from the run folder.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -151,7 +152,7 @@ pub fn devices() -> Value {
     json!({"items": list_devices(), "inference": inference_device().to_string()})
 }
 
-fn png_url(bytes: Vec<u8>) -> String {
+pub(crate) fn png_url(bytes: Vec<u8>) -> String {
     format!(
         "data:image/png;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -170,10 +171,22 @@ fn view(
     let probs = seg
         .probabilities(frame, imgsz)
         .map_err(|e| OpsError::Io(format!("segmentation: {e}")))?;
-    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    view_of(&probs, t0.elapsed().as_secs_f64() * 1000.0, frame, truth, threshold)
+}
+
+/// A model's defect probabilities `probs` of `frame` (taking `ms`) as the lab
+/// and the registry's comparison show them: the heatmap, the overlay, the
+/// defect pixels at `threshold`, and Dice and IoU against `truth` when given.
+pub(crate) fn view_of(
+    probs: &[f32],
+    ms: f64,
+    frame: &Frame,
+    truth: Option<&GrayFrame>,
+    threshold: f32,
+) -> Result<Value, OpsError> {
     let enc = |e: detective_vision::VisionError| OpsError::Io(format!("drawing: {e}"));
-    let heat = detective_vision::overlay::heatmap(&probs, frame.width(), frame.height()).map_err(enc)?;
-    let overlay = detective_vision::overlay::blend_heatmap(frame, &probs, 0.45).map_err(enc)?;
+    let heat = detective_vision::overlay::heatmap(probs, frame.width(), frame.height()).map_err(enc)?;
+    let overlay = detective_vision::overlay::blend_heatmap(frame, probs, 0.45).map_err(enc)?;
     let defect_pixels = probs.iter().filter(|&&p| p >= threshold).count();
     let (dice, iou) = match truth {
         Some(t) => {

@@ -100,7 +100,8 @@ function delta(d) {
 document.getElementById("compare").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target);
-  const q = new URLSearchParams({ a: f.get("a"), b: f.get("b") });
+  // Two segmenters also come with a few validation images through both.
+  const q = new URLSearchParams({ a: f.get("a"), b: f.get("b"), samples: "3" });
   if (f.get("dataset")) q.set("dataset", f.get("dataset"));
   const status = document.getElementById("c-status");
   const out = document.getElementById("c-result");
@@ -124,7 +125,15 @@ document.getElementById("compare").addEventListener("submit", async (ev) => {
         el("tbody", {}, rows)),
       classes.length ? el("table", { class: "table compare" },
         el("thead", {}, el("tr", {}, ["Class", `${h1} A`, `${h1} B`, "Δ", `${h2} A`, `${h2} B`, "Δ"].map(h => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, classes)) : el("p", { class: "muted small" }, "No per-class figures."));
+        el("tbody", {}, classes)) : el("p", { class: "muted small" }, "No per-class figures."),
+      ...(r.samples || []).map(s => {
+        const fig = (title, src, caption) => el("figure", { class: "seg-card" }, el("img", { src, alt: `${title}: ${s.image}` }),
+          el("figcaption", {}, el("b", {}, title), caption ? el("div", { class: "metric" }, caption) : null));
+        const score = (v) => `Dice ${v.dice.toFixed(3)} · IoU ${v.iou.toFixed(3)}`;
+        return el("div", { class: "seg-grid compare-samples" },
+          fig(s.image, s.input), fig("Ground truth", s.truth),
+          fig(`A: ${f.get("a")}`, s.a.overlay, score(s.a)), fig(`B: ${f.get("b")}`, s.b.overlay, score(s.b)));
+      }));
   } catch (e) {
     status.textContent = e.message;
   }

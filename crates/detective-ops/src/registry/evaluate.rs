@@ -121,13 +121,15 @@ pub(crate) fn evaluate_segmenter(model: &Path, yaml: &Path) -> Result<serde_json
 /// Two versions side by side: their metrics, measured on the same validation
 /// set (the stored ones when both were measured on the same dataset version,
 /// else both evaluated now on `on` or on b's dataset version), and per-class deltas (b − a).
+/// Two segmenters also show up to `samples` validation images with a defect
+/// through both ([`super::side_by_side`]).
 pub async fn compare(
     db: &Db,
     objects: &Objects,
     work_dir: &Path,
-    a: &str,
-    b: &str,
+    (a, b): (&str, &str),
     on: Option<(i64, i64)>,
+    samples: usize,
 ) -> Result<serde_json::Value, OpsError> {
     let va = require(db, a, None).await?;
     let vb = require(db, b, None).await?;
@@ -210,6 +212,17 @@ pub async fn compare(
         .collect();
     let same_set =
         ma.get("dataset_version_id").is_some() && ma.get("dataset_version_id") == mb.get("dataset_version_id");
+    let shown_on = match (target, measured_on(&vb)) {
+        (Some(t), _) => Some(t),
+        (None, Some(id)) => Some(dataset_of_version(db, id).await?),
+        (None, None) => None,
+    };
+    let samples = match (va.task, shown_on) {
+        (Task::Segment, Some(set)) if samples > 0 => {
+            super::side_by_side::segment_samples(db, objects, work_dir, (&va, &vb), set, samples).await?
+        }
+        _ => Vec::new(),
+    };
     Ok(json!({
         "task": va.task,
         "a": {"name": va.name, "version": va.version, "stage": va.stage, "metrics": ma},
@@ -219,6 +232,7 @@ pub async fn compare(
         "dataset_version_id": mb.get("dataset_version_id"),
         "overall": overall,
         "per_class": per_class,
+        "samples": samples,
         "better": match (num(&ma, "fitness"), num(&mb, "fitness")) {
             (Some(x), Some(y)) if y > x => "b",
             (Some(x), Some(y)) if x > y => "a",

@@ -193,6 +193,9 @@ pub struct CompareQuery {
     /// Evaluate both on this dataset's validation split now (with `version`).
     pub dataset: Option<i64>,
     pub version: Option<i64>,
+    /// Two segmenters: show this many validation images with a defect through
+    /// both (heatmaps, overlays, Dice and IoU; at most 8, default none).
+    pub samples: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/api/models/compare", params(CompareQuery),
@@ -204,6 +207,13 @@ pub async fn compare(
     ApiQuery(q): ApiQuery<CompareQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let on = registry::validation_set(&st.db, q.dataset, q.version).await?;
-    let out = registry::compare(&st.db, &st.objects, &st.settings.work_dir, &q.a, &q.b, on).await?;
+    let samples = q.samples.unwrap_or(0);
+    if samples > registry::MAX_COMPARE_SAMPLES {
+        return Err(ApiError::bad_request(format!(
+            "samples must be at most {}",
+            registry::MAX_COMPARE_SAMPLES
+        )));
+    }
+    let out = registry::compare(&st.db, &st.objects, &st.settings.work_dir, (&q.a, &q.b), on, samples).await?;
     Ok(Json(out))
 }

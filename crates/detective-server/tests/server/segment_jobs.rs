@@ -263,12 +263,35 @@ on_both!(
         );
         assert_eq!(cmp["overall"]["dice_pixels"]["a"], v1["metrics"]["dice_pixels"]);
         assert!(cmp["overall"]["iou"]["delta"].is_number(), "{cmp}");
+        assert!(cmp["samples"].as_array().unwrap().is_empty(), "images only when asked");
         let fresh = get(
             &s,
             &viewer,
-            &format!("/api/models/compare?a=segmenter@1&b=segmenter@2&dataset={ds}"),
+            &format!("/api/models/compare?a=segmenter@1&b=segmenter@2&dataset={ds}&samples=2"),
         )
         .await;
+        // Validation images with a defect through both: heatmaps, overlays, Dice.
+        let shown = fresh["samples"].as_array().unwrap();
+        assert!(!shown.is_empty() && shown.len() <= 2, "{}", shown.len());
+        for one in shown {
+            for side in ["a", "b"] {
+                assert!(
+                    one[side]["heatmap"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("data:image/png;base64,")
+                );
+                assert!(one[side]["dice"].is_number(), "{side}");
+            }
+            assert!(one["truth"].as_str().unwrap().starts_with("data:image/png;base64,"));
+        }
+        let r = client()
+            .get(s.at("/api/models/compare?a=segmenter@1&b=segmenter@2&samples=9"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "at most 8 images");
         let close = |x: &Value, y: &Value| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 0.02;
         assert!(
             close(&fresh["overall"]["dice"]["a"], &cmp["overall"]["dice"]["a"]),
