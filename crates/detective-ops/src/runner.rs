@@ -16,6 +16,7 @@ use detective_core::{JobStatus, Task};
 use detective_ml::detect::Scale;
 use detective_ml::detect::args::TrainArgs;
 use detective_ml::detect::trainer::{TrainEvent, train};
+use detective_ml::runtime::device::ComputeDevice;
 use detective_ml::segment::args::SegTrainArgs;
 use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
 use detective_store::training_jobs::{self, Beat, Job, Outcome};
@@ -41,6 +42,8 @@ pub struct RunnerEnv {
     pub low_priority: bool,
     /// Threads for training (0: all cores).
     pub threads: usize,
+    /// Where jobs train (resolved by the command that runs the worker).
+    pub device: ComputeDevice,
 }
 
 /// The object-store prefix of a job's run files.
@@ -169,13 +172,19 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     let (low, threads) = (env.low_priority, env.threads);
     let handle = match job.task {
         Task::Segment => {
-            let args = req.seg_args(data.yaml.clone(), out_dir.clone(), weights);
+            let args = SegTrainArgs {
+                device: env.device.to_string(),
+                ..req.seg_args(data.yaml.clone(), out_dir.clone(), weights)
+            };
             tokio::task::spawn_blocking(move || {
                 training_pool(low, threads)?.install(|| train_segment_on_thread(args, tx, train_stop))
             })
         }
         _ => {
-            let args = detect_args(&req, data.yaml.clone(), out_dir.clone(), weights)?;
+            let args = TrainArgs {
+                device: env.device.to_string(),
+                ..detect_args(&req, data.yaml.clone(), out_dir.clone(), weights)?
+            };
             tokio::task::spawn_blocking(move || {
                 training_pool(low, threads)?.install(|| train_detect_on_thread(args, tx, train_stop))
             })

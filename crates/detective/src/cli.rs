@@ -102,6 +102,10 @@ pub struct WorkerArgs {
     /// Training threads (0 = every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Where this worker trains: `cpu` (default), `cuda[:N]` (a `cuda` build with that
+    /// GPU; else it refuses to start) or `auto` (the first usable GPU, else the CPU).
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
+    pub device: String,
 }
 
 /// Where the service keeps its data; the same flags on every command that

@@ -99,6 +99,7 @@ pub(crate) async fn work(s: &TestServer, jobs: usize) {
         heartbeat: Duration::from_millis(300),
         low_priority: true,
         threads: 2,
+        device: detective_ml::runtime::device::ComputeDevice::Cpu,
     };
     let opts = WorkerOptions {
         poll: Duration::from_millis(100),
@@ -348,6 +349,7 @@ async fn a_running_job_stops_gracefully_and_keeps_its_last_checkpoint() {
                 heartbeat: Duration::from_millis(200),
                 low_priority: false,
                 threads: 2,
+                device: detective_ml::runtime::device::ComputeDevice::Cpu,
             };
             let opts = WorkerOptions {
                 poll: Duration::from_millis(100),

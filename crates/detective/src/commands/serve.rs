@@ -218,6 +218,8 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
                 heartbeat: Duration::from_secs(2),
                 low_priority: true,
                 threads: 0,
+                // Jobs train where the served models run (`--device`).
+                device: detective_ml::runtime::device::inference_device(),
             };
             tokio::spawn(detective_ops::worker::run(
                 env,

@@ -31,6 +31,7 @@ pub fn run(a: &WorkerArgs, config: &Config) -> Result<ExitCode> {
     if stale <= heartbeat * 2 {
         bail!("--stale-secs must be more than twice --heartbeat-secs, or live jobs would be taken away");
     }
+    let device = super::device::resolve(&a.device, true)?;
     runtime()?.block_on(async {
         let db = open_db(&a.storage, config).await?;
         let objects = open_objects(&a.storage, config)?;
@@ -42,9 +43,10 @@ pub fn run(a: &WorkerArgs, config: &Config) -> Result<ExitCode> {
             heartbeat,
             low_priority: false,
             threads: a.threads,
+            device,
         };
         eprintln!(
-            "training worker {} on {} ({}); Ctrl-C re-queues the running job",
+            "training worker {} on {} ({}), training on {device}; Ctrl-C re-queues the running job",
             env.worker_id,
             db.display_url(),
             db.backend().as_str()
