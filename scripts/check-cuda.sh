@@ -38,7 +38,7 @@ if [[ $mode == check ]]; then
     exit 0
 fi
 
-"$VENV/bin/pip" install -q onnxruntime-gpu==1.22.0 || echo "no onnxruntime-gpu: ONNX models stay on the CPU provider"
+"$VENV/bin/pip" install -q onnxruntime-gpu==1.31.1 || echo "no onnxruntime-gpu: ONNX models stay on the CPU provider"
 cargo build --release --locked -p detective --features cuda
 bin="$CARGO_TARGET_DIR/release/detective"
 # LibTorch's libraries (and the NVIDIA runtime wheels beside it) at run time.
@@ -60,11 +60,13 @@ set -x
 "$bin" train --task segment --data seg --epochs 2 --imgsz 256 --batch 8 --device cuda --out runs/seg
 "$bin" val --model runs/det/weights/best.bpk --data det --device cuda
 "$bin" val --task segment --model runs/seg/weights/best.bpk --data seg --device cuda
-"$bin" predict --model runs/seg/weights/best.bpk --source seg/images/val --device cuda --json | head -3
+"$bin" predict --model runs/seg/weights/best.bpk --source seg/images/val --device cuda --json > seg.jsonl
+head -3 seg.jsonl
 "$bin" export --model runs/det/weights/best.bpk
 if [[ -n "$ort_gpu" ]]; then
     DETECTIVE_ORT_LIB="$ort_gpu" "$bin" predict --model runs/det/weights/best.onnx --source det/images/val \
-        --device cuda --json | head -3
+        --device cuda --json > det.jsonl
+    head -3 det.jsonl
 fi
 "$bin" bench train --task segment --imgsz 256 --batch 8 --device cuda || true
 "$bin" train --task segment --data seg --epochs 1 --imgsz 256 --batch 8 --device auto --out runs/auto
