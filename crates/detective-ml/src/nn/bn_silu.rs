@@ -489,6 +489,9 @@ mod tests {
     fn matches_burn_batch_norm_and_silu() {
         let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
+        // Seeded: unseeded draws once gave a running mean (0.03 × the batch mean
+        // of 2 values per channel) below the "not all zeros" guard.
+        device.seed(5);
         for &(b, c, h, w) in &[
             (2usize, 3usize, 5usize, 7usize),
             (3, 8, 16, 16),
