@@ -58,8 +58,6 @@ pub struct Placement {
 pub struct CheckedMask {
     pub png: Bytes,
     pub sha256: String,
-    /// Pixels marked as defect.
-    pub defect_pixels: u64,
 }
 
 /// A stored image: its row, and whether the same content was there already.
@@ -120,22 +118,11 @@ pub async fn check_mask(bytes: Bytes, size: (u32, u32), limits: &DecodeLimits) -
                 size.1
             )));
         }
-        let data: Vec<u8> = frame
-            .as_rgb()
-            .chunks_exact(3)
-            .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
-            .collect();
-        let defect_pixels = data.iter().filter(|&&v| v == 255).count() as u64;
-        let gray = detective_vision::GrayFrame {
-            width: size.0,
-            height: size.1,
-            data,
-        };
+        let gray = detective_vision::GrayFrame::binary_mask_of(&frame);
         let png = detective_vision::encode::encode_gray_png(&gray).map_err(|e| OpsError::Io(format!("mask: {e}")))?;
         Ok(CheckedMask {
             sha256: hex::encode(Sha256::digest(&png)),
             png: Bytes::from(png),
-            defect_pixels,
         })
     })
     .await

@@ -162,6 +162,20 @@ impl GrayFrame {
     pub fn set(&mut self, x: u32, y: u32, v: u8) {
         self.data[y as usize * self.width as usize + x as usize] = v;
     }
+
+    /// A decoded mask image as a binary mask: 255 where the brightest channel
+    /// of a pixel is ≥ 128 (a defect), else 0 — how every mask file is read.
+    pub fn binary_mask_of(frame: &Frame) -> GrayFrame {
+        GrayFrame {
+            width: frame.width(),
+            height: frame.height(),
+            data: frame
+                .as_rgb()
+                .chunks_exact(3)
+                .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
+                .collect(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -179,6 +193,12 @@ mod tests {
         let f = Frame::from_gray(2, 1, &[10, 200]).unwrap();
         assert_eq!(f.as_rgb(), &[10, 10, 10, 200, 200, 200]);
         assert_eq!(f.source.channels, 1);
+    }
+
+    #[test]
+    fn a_mask_pixel_is_a_defect_when_its_brightest_channel_is_at_least_128() {
+        let f = Frame::from_rgb(3, 1, vec![0, 127, 0, 128, 0, 0, 255, 255, 255]).unwrap();
+        assert_eq!(GrayFrame::binary_mask_of(&f).data, vec![0, 255, 255]);
     }
 
     #[test]

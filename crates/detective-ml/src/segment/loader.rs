@@ -75,16 +75,7 @@ fn load_mask(sample: &SegSample, size: (u32, u32), limits: &DecodeLimits) -> Res
             size.1
         )));
     }
-    let data = m
-        .as_rgb()
-        .chunks_exact(3)
-        .map(|px| if px[0].max(px[1]).max(px[2]) >= 128 { 255 } else { 0 })
-        .collect();
-    Ok(GrayFrame {
-        width: m.width(),
-        height: m.height(),
-        data,
-    })
+    Ok(GrayFrame::binary_mask_of(&m))
 }
 
 /// An image and its label map (0: background, `c + 1`: class `c`). `per_class`
