@@ -585,3 +585,39 @@ fn a_segmenter_runs_in_the_agent_and_its_regions_arrive_as_detections() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `--task segment` follows the Production segmenter: with none in the cloud and
+/// none pulled before (there is no bundled segmenter) the agent refuses to start
+/// and says what to do; without `--model production` the flag is refused.
+#[test]
+fn an_agent_following_segmenters_without_one_in_production_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let key = key_of(dir.path(), server_data, "device");
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    let edge = |model: &str| {
+        detective(dir.path())
+            .args(["--data-dir", dir.path().join("edge").to_str().unwrap(), "edge"])
+            .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+            .args(["--model", model, "--task", "segment"])
+            .args(["--source", "synthetic://?fps=5&width=64&height=64", "--max-frames", "1"])
+            .output()
+            .unwrap()
+    };
+    let out = edge("production");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no Production segment model to start on"),
+        "{err}"
+    );
+    let out = edge("bundled");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("goes with --model production"),
+        "{err}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
