@@ -15,8 +15,8 @@ function stem(name) {
   return i > 0 ? name.slice(0, i) : name;
 }
 
-/** Uploads one image (and its label, if given) with a progress bar. */
-function uploadOne(image, label, form) {
+/** Uploads one image (and its label and mask, if given) with a progress bar. */
+function uploadOne(image, label, mask, form) {
   const bar = el("progress", { max: "100", value: "0", "aria-label": `upload of ${image.name}` });
   const status = el("span", { class: "muted small" }, "waiting");
   const item = el("li", {}, el("span", { class: "file" }, image.name), bar, status);
@@ -28,6 +28,8 @@ function uploadOne(image, label, form) {
     if (form.split) body.append("split", form.split);
     body.append("file", image, image.name);
     if (label) body.append("file", label, label.name);
+    // The server pairs a `mask` part with the image of the same file stem.
+    if (mask) body.append("mask", mask, `${stem(image.name)}.png`);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images/upload");
     xhr.upload.onprogress = (e) => {
@@ -41,7 +43,8 @@ function uploadOne(image, label, form) {
       if (xhr.status >= 200 && xhr.status < 300 && answer) {
         const f = answer.files.find((x) => x.file === image.name) || answer.files[0];
         item.className = f.status;
-        status.textContent = f.status === "refused" ? `refused: ${f.reason}` : f.status + (label ? " with label" : "");
+        status.textContent = f.status === "refused" ? `refused: ${f.reason}`
+          : f.status + (label ? " with label" : "") + (mask ? " with mask" : "");
       } else {
         item.className = "refused";
         status.textContent = `error ${xhr.status}: ${answer && answer.detail ? answer.detail : xhr.statusText}`;
@@ -60,9 +63,12 @@ async function uploadAll(files) {
     return;
   }
   const labels = new Map();
+  const masks = new Map();
   const images = [];
   for (const f of files) {
-    if (f.name.toLowerCase().endsWith(".txt")) labels.set(stem(f.name), f);
+    const lower = f.name.toLowerCase();
+    if (lower.endsWith(".txt")) labels.set(stem(f.name), f);
+    else if (/\.mask\.[a-z]+$/.test(lower)) masks.set(stem(stem(f.name)), f); // NAME.mask.png → NAME
     else images.push(f);
   }
   // Two at a time: steady progress without flooding the server.
@@ -70,7 +76,7 @@ async function uploadAll(files) {
   const worker = async () => {
     while (queue.length) {
       const f = queue.shift();
-      await uploadOne(f, labels.get(stem(f.name)), form);
+      await uploadOne(f, labels.get(stem(f.name)), masks.get(stem(f.name)), form);
     }
   };
   await Promise.all([worker(), worker()]);

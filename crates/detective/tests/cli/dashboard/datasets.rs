@@ -10,9 +10,11 @@ pub(super) async fn upload_and_create(p: &Page) {
     // Datasets & images: an uploaded image appears in the list, is selected into a
     // new dataset, and the dataset is listed with its export links.
     let part = dir.join("part-07.jpg");
+    let mask = dir.join("part-07.mask.png");
     {
         let s = detective_vision::synth::generate(&detective_vision::synth::SynthConfig::default(), 7, 3).unwrap();
         std::fs::write(&part, detective_vision::encode::encode_jpeg(&s.image, 90).unwrap()).unwrap();
+        std::fs::write(&mask, detective_vision::encode::encode_gray_png(&s.mask).unwrap()).unwrap();
     }
     c.goto(&format!("{base}/datasets")).await.unwrap();
     c.find(Locator::Css("#u-project")).await.unwrap().clear().await.unwrap();
@@ -20,11 +22,15 @@ pub(super) async fn upload_and_create(p: &Page) {
     c.find(Locator::Css("#u-files"))
         .await
         .unwrap()
-        .send_keys(part.to_str().unwrap())
+        .send_keys(&format!("{}\n{}", part.display(), mask.display()))
         .await
         .unwrap();
+    // The image and its mask (NAME.mask.png) go up together.
     let status = visible(c, "#uploads li.stored").await;
-    assert!(status.contains("part-07.jpg") && status.contains("stored"), "{status}");
+    assert!(
+        status.contains("part-07.jpg") && status.contains("stored with mask"),
+        "{status}"
+    );
     until(
         c,
         "the uploaded image in the list",
