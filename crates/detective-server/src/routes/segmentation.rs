@@ -4,7 +4,8 @@
 //! `POST /api/segmentation/compare`: one image (a sample, or uploaded) through one
 //! or two epoch checkpoints of a run at a threshold — the probability heatmap, the
 //! overlay, and Dice and IoU against the sample's ground-truth mask when it has one.
-//! Runs on the CPU (Burn); checkpoints are read from the run folder.
+//! Runs on the device the request names (`GET /api/devices` lists this server's);
+//! checkpoints are read from the run folder.
 
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
