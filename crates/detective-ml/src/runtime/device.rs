@@ -114,11 +114,13 @@ impl FromStr for DeviceChoice {
         if s.trim().eq_ignore_ascii_case("auto") {
             return Ok(DeviceChoice::Auto);
         }
-        s.parse::<ComputeDevice>().map(DeviceChoice::Exact).map_err(|_| {
-            MlError::InvalidArgument(format!(
-                "device {s:?}: expected cpu, cuda, cuda:N, a GPU index N or auto"
-            ))
-        })
+        // The device's own reason (e.g. an index out of range), with the one more choice.
+        s.parse::<ComputeDevice>()
+            .map(DeviceChoice::Exact)
+            .map_err(|e| match e {
+                MlError::InvalidArgument(why) => MlError::InvalidArgument(format!("{why}, or auto")),
+                other => other,
+            })
     }
 }
 

@@ -223,7 +223,7 @@ fn a_gpu_where_there_is_none_is_refused_and_auto_falls_back_to_the_cpu_saying_wh
     );
     let o = predict("tpu");
     assert!(
-        !o.status.success() && stderr(&o).contains("cuda:N, a GPU index N or auto"),
+        !o.status.success() && stderr(&o).contains("cuda:N or a GPU index N, or auto"),
         "{}",
         stderr(&o)
     );
