@@ -91,7 +91,11 @@ impl ComputeDevice {
     /// The Burn device (without autodiff); see [`ComputeDevice::available`].
     pub fn burn_device(&self) -> Result<Device, MlError> {
         self.available()?;
+        // Burn marks its LibTorch backend deprecated in favour of its CubeCL
+        // backends, whose CUDA build downloads LLVM (see detective-ml's Cargo.toml):
+        // LibTorch is the GPU path that builds offline.
         #[cfg(feature = "cuda")]
+        #[allow(deprecated)]
         if let ComputeDevice::Cuda(i) = self {
             return Ok(Device::libtorch_cuda(*i));
         }
