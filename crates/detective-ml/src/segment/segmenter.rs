@@ -147,6 +147,16 @@ impl AnySegmenter {
     pub fn probabilities(&self, frame: &Frame, imgsz: u32) -> Result<Vec<f32>, MlError> {
         Ok(max_map(&self.class_probabilities(frame, imgsz)?))
     }
+
+    /// Dice/IoU on `samples` (their masks) at `imgsz` and a pixel `threshold`, in
+    /// either engine: what `detective val` and the registry's evaluation report.
+    pub fn validate(&self, samples: &[SegSample], imgsz: u32, threshold: f32) -> Result<SegMetrics, MlError> {
+        crate::segment::validate::validate_with(samples, self.names(), threshold, |frame| {
+            self.class_probabilities(frame, imgsz)
+                .map_err(|e| crate::train::error::TrainError::Io(e.to_string()))
+        })
+        .map_err(|e| MlError::InvalidArgument(e.to_string()))
+    }
 }
 
 /// Regions smaller than this many pixels are noise, not defects.

@@ -44,6 +44,18 @@ pub fn seg_metrics_json(m: &detective_ml::metrics::SegMetrics) -> serde_json::Va
     })
 }
 
+/// Fails unless a model (`what`) of `task` and dataset `dataset_id` (of
+/// `dataset_task`) are of the same task: a version is only measured on its own
+/// task's data.
+pub(super) fn same_task(what: &str, task: Task, dataset_id: i64, dataset_task: Task) -> Result<(), OpsError> {
+    if task == dataset_task {
+        return Ok(());
+    }
+    Err(OpsError::Invalid(format!(
+        "{what} is a {task} model but dataset {dataset_id} is a {dataset_task} dataset"
+    )))
+}
+
 /// Metrics of version `v` on the validation split of dataset version
 /// (`dataset_id`, `version`), in the registry's metrics layout of its task.
 pub async fn evaluate(
@@ -55,12 +67,7 @@ pub async fn evaluate(
     version: i64,
 ) -> Result<serde_json::Value, OpsError> {
     let ds = detective_store::datasets::get(db, dataset_id).await?;
-    if ds.task != v.task {
-        return Err(OpsError::Invalid(format!(
-            "{}@{} is a {} model but dataset {dataset_id} is a {} dataset",
-            v.name, v.version, v.task, ds.task
-        )));
-    }
+    same_task(&format!("{}@{}", v.name, v.version), v.task, dataset_id, ds.task)?;
     let dir = work_dir.join(format!("eval-{}", uuid::Uuid::new_v4().simple()));
     let result = async {
         let data = crate::datasets::write_layout(db, objects, dataset_id, version, &dir.join("data")).await?;
@@ -108,13 +115,9 @@ pub(crate) fn evaluate_segmenter(model: &Path, yaml: &Path) -> Result<serde_json
         return Err(OpsError::Invalid("the dataset version has no validation images".into()));
     }
     let seg = AnySegmenter::load(model, 0)?;
-    let (imgsz, threshold) = (seg.imgsz(), seg.threshold());
-    let names = seg.names().to_vec();
-    let m = detective_ml::segment::validate::validate_with(&samples, &names, threshold, |frame| {
-        seg.class_probabilities(frame, imgsz)
-            .map_err(|e| detective_ml::train::error::TrainError::Io(e.to_string()))
-    })
-    .map_err(|e| OpsError::Train(e.to_string()))?;
+    let m = seg
+        .validate(&samples, seg.imgsz(), seg.threshold())
+        .map_err(|e| OpsError::Train(e.to_string()))?;
     Ok(seg_metrics_json(&m))
 }
 

@@ -178,8 +178,9 @@ impl ModelUpload {
     }
 }
 
-/// The dataset version an upload names: (dataset, version, version's id).
-async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64)>, OpsError> {
+/// The dataset version an upload names: (dataset, version, version's id, the
+/// dataset's task).
+async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64, Task)>, OpsError> {
     match (&up.dataset_id, &up.dataset_version) {
         (Some(d), v) => {
             let d: i64 = d
@@ -197,7 +198,7 @@ async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64)
                 .iter()
                 .find(|x| x.version == ver)
                 .ok_or_else(|| OpsError::invalid(format!("dataset {d} has no version {ver}")))?;
-            Ok(Some((d, ver, dv.id)))
+            Ok(Some((d, ver, dv.id, ds.task)))
         }
         (None, Some(_)) => Err(OpsError::invalid("dataset_version needs dataset_id")),
         (None, None) => Ok(None),
@@ -235,14 +236,8 @@ pub async fn register_upload(
     } else {
         Task::Detect
     };
-    if let Some((d, _, _)) = on {
-        let ds = detective_store::datasets::get(db, d).await?;
-        if ds.task != task {
-            return Err(OpsError::invalid(format!(
-                "the model is a {task} model but dataset {d} is a {} dataset",
-                ds.task
-            )));
-        }
+    if let Some((d, _, _, dataset_task)) = on {
+        super::evaluate::same_task("the model", task, d, dataset_task)?;
     }
     let native = if up.has("bpk") {
         if !up.has("json") {
@@ -300,12 +295,12 @@ pub async fn register_upload(
         task,
         &json!({}),
         &params,
-        on.map(|(_, _, id)| id),
+        on.map(|(_, _, id, _)| id),
         &upload,
     )
     .await?;
     match on {
-        Some((d, ver, _)) => {
+        Some((d, ver, _, _)) => {
             let m = super::evaluate::evaluate(db, objects, work_dir, &v, d, ver).await?;
             Ok(models::set_metrics(db, &v.name, v.version, &m).await?)
         }

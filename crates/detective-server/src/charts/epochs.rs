@@ -37,79 +37,40 @@ fn column(history: &[Value], path: &[&str]) -> Vec<Option<f64>> {
 /// Draws `chart` (one of [`CHARTS`]) of the `history` of a job of `task`;
 /// `None` for another name.
 pub fn draw(chart: &str, task: Task, history: &[Value]) -> Option<Result<String, ChartError>> {
-    let (curves, y_desc) = match (chart, task) {
+    // Each curve: its legend name, colour and where its value sits in a row.
+    type Spec = (&'static str, RGBColor, &'static [&'static str]);
+    let (specs, y_desc): (&[Spec], &str) = match (chart, task) {
         ("loss.svg", Task::Segment) => (
-            vec![
-                Curve {
-                    name: "BCE",
-                    color: BLUE,
-                    values: column(history, &["train", "bce"]),
-                },
-                Curve {
-                    name: "soft Dice",
-                    color: RED,
-                    values: column(history, &["train", "dice"]),
-                },
-            ],
+            &[("BCE", BLUE, &["train", "bce"]), ("soft Dice", RED, &["train", "dice"])],
             "loss",
         ),
         ("map.svg", Task::Segment) => (
-            vec![
-                Curve {
-                    name: "Dice per image",
-                    color: TEAL,
-                    values: column(history, &["dice"]),
-                },
-                Curve {
-                    name: "Dice over pixels",
-                    color: BLUE,
-                    values: column(history, &["dice_pixels"]),
-                },
-                Curve {
-                    name: "fitness",
-                    color: RED,
-                    values: column(history, &["best_fitness"]),
-                },
+            &[
+                ("Dice per image", TEAL, &["dice"]),
+                ("Dice over pixels", BLUE, &["dice_pixels"]),
+                ("fitness", RED, &["best_fitness"]),
             ],
             "validation",
         ),
         ("loss.svg", _) => (
-            vec![
-                Curve {
-                    name: "box",
-                    color: BLUE,
-                    values: column(history, &["train", "box_loss"]),
-                },
-                Curve {
-                    name: "cls",
-                    color: TEAL,
-                    values: column(history, &["train", "cls_loss"]),
-                },
-                Curve {
-                    name: "dfl",
-                    color: RED,
-                    values: column(history, &["train", "dfl_loss"]),
-                },
+            &[
+                ("box", BLUE, &["train", "box_loss"]),
+                ("cls", TEAL, &["train", "cls_loss"]),
+                ("dfl", RED, &["train", "dfl_loss"]),
             ],
             "loss",
         ),
-        ("map.svg", _) => (
-            vec![
-                Curve {
-                    name: "mAP50",
-                    color: TEAL,
-                    values: column(history, &["map50"]),
-                },
-                Curve {
-                    name: "mAP50-95",
-                    color: BLUE,
-                    values: column(history, &["map50_95"]),
-                },
-            ],
-            "mAP",
-        ),
+        ("map.svg", _) => (&[("mAP50", TEAL, &["map50"]), ("mAP50-95", BLUE, &["map50_95"])], "mAP"),
         _ => return None,
     };
+    let curves: Vec<Curve> = specs
+        .iter()
+        .map(|&(name, color, path)| Curve {
+            name,
+            color,
+            values: column(history, path),
+        })
+        .collect();
     Some(curves_svg(&curves, y_desc))
 }
 

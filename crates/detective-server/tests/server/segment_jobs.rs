@@ -6,7 +6,7 @@
 //! segmenter's own Production beside the detector's.
 
 use crate::common::{Kind, TestServer, client};
-use crate::training::{get, post, set_stage, work};
+use crate::training::{get, post, post_form, set_stage, work};
 use detective_core::Role;
 use detective_vision::synth::{SynthConfig, generate};
 use serde_json::{Value, json};
@@ -53,15 +53,9 @@ async fn upload_masked_parts(s: &TestServer, key: &str) -> (Value, Vec<u64>) {
             reqwest::multipart::Part::bytes(detective_vision::encode::encode_gray_png(&small).unwrap())
                 .file_name("orphan.png"),
         );
-    let r = client()
-        .post(s.at("/api/images/upload"))
-        .bearer_auth(key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    (r.json().await.unwrap(), defect_pixels)
+    let (status, v) = post_form(s, key, "/api/images/upload", form).await;
+    assert_eq!(status, 200);
+    (v, defect_pixels)
 }
 
 on_both!(
@@ -215,15 +209,9 @@ on_both!(
 
         // A second version uploaded and measured on the same masks (a field the
         // route does not know is refused by name).
-        let r = client()
-            .post(s.at("/api/models/register"))
-            .bearer_auth(&op)
-            .multipart(reqwest::multipart::Form::new().text("name", "x").text("dataset", "1"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400);
-        let e: Value = r.json().await.unwrap();
+        let unknown = reqwest::multipart::Form::new().text("name", "x").text("dataset", "1");
+        let (status, e) = post_form(&s, &op, "/api/models/register", unknown).await;
+        assert_eq!(status, 400);
         assert!(
             e["detail"].as_str().unwrap().contains("unexpected field \"dataset\""),
             "{e}"
@@ -241,15 +229,7 @@ on_both!(
                 "file",
                 reqwest::multipart::Part::bytes(std::fs::read(bpk.with_extension("json")).unwrap()).file_name("u.json"),
             );
-        let r = client()
-            .post(s.at("/api/models/register"))
-            .bearer_auth(&op)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let v2: Value = r.json().await.unwrap();
+        let (status, v2) = post_form(&s, &op, "/api/models/register", form).await;
         assert_eq!(status, 201, "{v2}");
         assert!(v2["metrics"]["dice"].is_number(), "{v2}");
         assert_eq!(v2["metrics"]["dataset_version_id"], v1["metrics"]["dataset_version_id"]);

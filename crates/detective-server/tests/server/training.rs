@@ -54,16 +54,7 @@ async fn upload_parts(s: &TestServer, key: &str, n: u64) -> (Vec<i64>, Vec<Strin
                 reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("p{i}.txt")),
             );
     }
-    let v: Value = client()
-        .post(s.at("/api/images/upload"))
-        .bearer_auth(key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = post_form(s, key, "/api/images/upload", form).await;
     let ids = v["files"]
         .as_array()
         .unwrap()
@@ -125,6 +116,19 @@ pub(crate) async fn post(s: &TestServer, key: &str, path: &str, body: Value) -> 
         .post(s.at(path))
         .bearer_auth(key)
         .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST path` with a multipart `form`: the status and the JSON answer.
+pub(crate) async fn post_form(s: &TestServer, key: &str, path: &str, form: reqwest::multipart::Form) -> (u16, Value) {
+    let r = client()
+        .post(s.at(path))
+        .bearer_auth(key)
+        .multipart(form)
         .send()
         .await
         .unwrap();
@@ -404,15 +408,9 @@ async fn register_bundled(s: &TestServer, key: &str, name: &str) -> i64 {
     let form = reqwest::multipart::Form::new()
         .text("name", name.to_string())
         .part("file", reqwest::multipart::Part::bytes(onnx).file_name("best.onnx"));
-    let r = client()
-        .post(s.at("/api/models/register"))
-        .bearer_auth(key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["version"].as_i64().unwrap()
+    let (status, v) = post_form(s, key, "/api/models/register", form).await;
+    assert_eq!(status, 201);
+    v["version"].as_i64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,14 +449,8 @@ async fn promoting_while_predictions_stream_swaps_the_served_model_and_none_fail
             ".pt",
         ),
     ] {
-        let r = client()
-            .post(s.at("/api/models/register"))
-            .bearer_auth(&op)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{what}");
+        let (status, _) = post_form(&s, &op, "/api/models/register", form).await;
+        assert_eq!(status, 400, "{what}");
     }
     assert!(
         get(&s, &op, "/api/models").await["items"]
@@ -570,15 +562,8 @@ async fn a_registered_segmenter_has_its_own_production_which_serve_follows() {
                     .file_name("unet.json"),
             )
     };
-    let r = client()
-        .post(s.at("/api/models/register"))
-        .bearer_auth(&op)
-        .multipart(upload("seg"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
+    let (status, v) = post_form(&s, &op, "/api/models/register", upload("seg")).await;
+    assert_eq!(status, 201);
     assert_eq!(
         (v["task"].as_str(), v["version"].as_i64()),
         (Some("segment"), Some(1)),

@@ -115,7 +115,6 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
 fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     use detective_ml::segment::loader::seg_samples;
     use detective_ml::segment::segmenter::AnySegmenter;
-    use detective_ml::segment::validate::validate_with;
     let seg = AnySegmenter::load(&a.model, a.threads)?.with_tiles(a.tiles.plan());
     let (model_imgsz, model_threshold) = (seg.imgsz(), seg.threshold());
     let imgsz = a.imgsz.unwrap_or(model_imgsz);
@@ -144,10 +143,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     }
     let start = std::time::Instant::now();
     let names = seg.names().to_vec();
-    let m = validate_with(&samples, &names, threshold, |frame| {
-        seg.class_probabilities(frame, imgsz)
-            .map_err(|e| detective_ml::train::error::TrainError::Io(e.to_string()))
-    })?;
+    let m = seg.validate(&samples, imgsz, threshold)?;
     let backend = seg.backend();
     let ms = start.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
     if a.json {
