@@ -37,6 +37,15 @@ pub struct ModelMeta {
     pub epoch: Option<usize>,
     #[serde(default)]
     pub metrics: Option<serde_json::Value>,
+    /// Where the weights came from when they were imported (`detective import`:
+    /// "Ultralytics 8.4.190 ONNX export (best.onnx)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Batch norm arrived folded into the convolutions (an ONNX import): exact
+    /// for inference, calibrated on the training images before fine-tuning
+    /// (`import::bn_calibrate`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bn_folded: bool,
 }
 
 impl ModelMeta {
@@ -51,6 +60,8 @@ impl ModelMeta {
             native_side: None,
             epoch: None,
             metrics: None,
+            origin: None,
+            bn_folded: false,
         }
     }
 

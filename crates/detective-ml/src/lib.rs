@@ -4,14 +4,16 @@
 //! Ultralytics' post-processing), segmentation ([`segment`]: UNetTiny, its loss,
 //! trainer and serving), what every task's training shares ([`train`]), the
 //! network building blocks both use ([`nn`]), where models run ([`runtime`]),
-//! validation [`metrics`], ONNX [`export`] and int8 quantisation, the model files
-//! on disk ([`checkpoint`]), run plots ([`plots`]) and benchmarks ([`bench`]).
+//! validation [`metrics`], ONNX [`export`] and int8 quantisation, Ultralytics
+//! weights brought in ([`import`]), the model files on disk ([`checkpoint`]),
+//! run plots ([`plots`]) and benchmarks ([`bench`]).
 
 pub mod bench;
 pub mod checkpoint;
 pub mod detect;
 pub mod error;
 pub mod export;
+pub mod import;
 pub mod metrics;
 pub mod nn;
 pub mod plots;

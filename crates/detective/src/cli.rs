@@ -57,6 +57,9 @@ pub enum Command {
     Val(ValArgs),
     /// Export our checkpoint (.bpk) to ONNX for serving in ONNX Runtime.
     Export(ExportArgs),
+    /// Build our detector (.bpk) from Ultralytics YOLOv8 weights (.onnx export or .pt
+    /// checkpoint), to serve, validate or fine-tune.
+    Import(ImportArgs),
     /// Measure inference latency or training throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -530,10 +533,13 @@ pub struct TrainCliArgs {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Model scale: n (depth 0.33, width 0.25) or s (0.33, 0.50) as Ultralytics; t (0.33,
-    /// 0.125) is ours, about a third of n's weights, for small tasks.
-    #[arg(long, default_value = "n", value_parser = ["t", "n", "s"])]
-    pub model: String,
-    /// Start from these weights (our .bpk); layers whose shape differs stay fresh.
+    /// 0.125) is ours, about a third of n's weights, for small tasks (default: the scale of
+    /// --weights, else n).
+    #[arg(long, value_parser = ["t", "n", "s"])]
+    pub model: Option<String>,
+    /// Start from these weights: our .bpk, or Ultralytics YOLOv8 weights (.pt checkpoint or
+    /// .onnx export, imported as `detective import` does); layers whose shape differs (the
+    /// class head for other classes) stay fresh.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Epochs (default 100 detect, 50 segment; with --resume: raise the saved run's count).
@@ -772,6 +778,20 @@ pub enum BenchCommand {
         #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
         device: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// An Ultralytics YOLOv8 t/n/s detector: an ONNX export (best.onnx) or a PyTorch
+    /// checkpoint (best.pt, last.pt). A .pt is read without running any of its code.
+    pub model: PathBuf,
+    /// Our checkpoint to write (.bpk, with its .json beside it).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// An ONNX export of the same weights to check the import against in ONNX Runtime
+    /// (default: the imported file itself when it is an .onnx).
+    #[arg(long)]
+    pub check_against: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args, &config),
         Command::Val(args) => commands::val::run(&args, &config),
         Command::Export(args) => commands::export::run(&args, &config),
+        Command::Import(args) => commands::import::run(&args),
         Command::Bench(cmd) => commands::bench::run(cmd, &config),
         Command::Config(cmd) => commands::config_show::run(cmd, &config, config_file.as_deref()),
         Command::Serve(args) => commands::serve::run(&args, &config),

@@ -41,6 +41,7 @@ impl ConvBnSilu {
         let w = self.conv.weight.val();
         let k = w.dims()[2];
         let y = conv2d_fast(x, w, None, self.conv.stride, [k / 2, k / 2]);
+        crate::nn::conv_probe::observe(self.conv.weight.id, &y);
         // Batch norm + SiLU fused (one pass each way instead of Burn's transposes).
         batch_norm_silu(&self.bn, y)
     }

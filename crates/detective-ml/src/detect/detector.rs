@@ -35,8 +35,9 @@ pub struct Detector {
 static FALLBACK_LOGGED: Once = Once::new();
 
 impl Detector {
-    /// Loads `path`: an `.onnx` model (ours or Ultralytics'), or our checkpoint
-    /// `.bpk` (with its `.json`). `names` overrides the model's class names.
+    /// Loads `path`: an `.onnx` model (ours or Ultralytics'), an Ultralytics
+    /// `.pt` checkpoint (imported and run on Burn), or our checkpoint `.bpk`
+    /// (with its `.json`). `names` overrides the model's class names.
     pub fn load(path: &Path, names: Option<Vec<String>>, threads: usize) -> Result<Detector, MlError> {
         let ext = path
             .extension()
@@ -107,9 +108,34 @@ impl Detector {
                     tiles: TilePlan::default(),
                 })
             }
+            "pt" | "pth" => {
+                // An Ultralytics checkpoint, imported in memory and run on Burn.
+                let device = crate::runtime::device::inference_device().burn_device()?;
+                let imported = crate::import::import_detector(path, &device)?;
+                let mut meta = imported.meta;
+                if let Some(n) = names {
+                    if n.len() != meta.num_classes {
+                        return Err(MlError::InvalidArgument(format!(
+                            "{} names given for a model of {} classes",
+                            n.len(),
+                            meta.num_classes
+                        )));
+                    }
+                    meta.names = n;
+                }
+                let engine = BurnEngine::from_model(imported.model, meta.clone(), device);
+                Ok(Detector {
+                    names: meta.names,
+                    imgsz: engine.imgsz(),
+                    engine: Box::new(engine),
+                    backend: "burn",
+                    native_side: None,
+                    tiles: TilePlan::default(),
+                })
+            }
             _ => Err(MlError::Model {
                 path: path.display().to_string(),
-                reason: "unknown model format: expected .onnx or our .bpk checkpoint".into(),
+                reason: "unknown model format: expected .onnx, an Ultralytics .pt or our .bpk checkpoint".into(),
             }),
         }
     }

@@ -393,7 +393,7 @@ impl DetectRun {
             Some((state, tensors)) => restore(model, &infos, state, tensors, &ad)?,
             None => {
                 let optimizer = Optimizer::new(kind, weight_decay);
-                let begun = begin(model, init_values, &args, &data.names, optimizer, &device, &ad)?;
+                let begun = begin(model, init_values, &data, &args, optimizer, &device, &ad)?;
                 write_results_header(&paths.results, RESULTS_HEADER)?;
                 begun
             }
@@ -890,15 +890,29 @@ fn restore(
 fn begin(
     mut model: YoloV8,
     init_values: Vec<Vec<f32>>,
+    data: &DetectData,
     args: &TrainArgs,
-    names: &[String],
     optimizer: Optimizer,
     device: &Device,
     ad: &Device,
 ) -> Result<Trainable, TrainError> {
     let mut values = init_values;
     if let Some(w) = &args.weights {
-        let (pre_model, meta_w) = crate::checkpoint::load_model(w, device)?;
+        let (mut pre_model, meta_w) = crate::import::load_detector(w, device)?;
+        if meta_w.scale != args.model {
+            return Err(TrainError::Args(format!(
+                "--weights {} is a YOLOv8{} but the model to train is {}: give --model {} or leave --model out",
+                w.display(),
+                meta_w.scale.as_str(),
+                args.model.as_str(),
+                meta_w.scale.as_str()
+            )));
+        }
+        if meta_w.bn_folded {
+            // Epoch 0's batches, with mosaic as epoch 0 draws them.
+            let mosaic = args.close_mosaic < args.epochs;
+            pre_model = calibrate_folded(pre_model, &data.loader, mosaic, args.imgsz as usize, device)?;
+        }
         let (_, pre) = read_params(&pre_model);
         let mut copied = 0;
         for (dst, src) in values.iter_mut().zip(pre) {
@@ -918,7 +932,7 @@ fn begin(
     let ema = Ema::new(values.clone());
     let state = RunState {
         args: args.clone(),
-        names: names.to_vec(),
+        names: data.names.clone(),
         epoch: 0,
         batch: 0,
         last_opt_step: -1,
@@ -935,6 +949,37 @@ fn begin(
     let mut run_ema = state.ema.clone();
     run_ema.values = ema.values;
     Ok((model, state, run_ema, Vec::new()))
+}
+
+/// Images of the first training batches used to calibrate a folded start model.
+const CALIBRATION_IMAGES: usize = 64;
+
+/// Batch norm of a start model that arrived folded (an ONNX import) given the
+/// statistics of the training images (see `import::bn_calibrate`).
+fn calibrate_folded(
+    model: YoloV8,
+    loader: &TrainLoader,
+    mosaic: bool,
+    imgsz: usize,
+    device: &Device,
+) -> Result<YoloV8, TrainError> {
+    let mut batches = Vec::new();
+    let mut seen = 0;
+    for batch in loader.epoch(0, mosaic) {
+        let batch = batch?;
+        let b = batch.batch;
+        batches.push(
+            Tensor::<1>::from_data(TensorData::new(batch.images, [b * 3 * imgsz * imgsz]), device)
+                .reshape([b, 3, imgsz, imgsz]),
+        );
+        seen += b;
+        if seen >= CALIBRATION_IMAGES {
+            break;
+        }
+    }
+    let (model, layers) = crate::import::bn_calibrate::calibrate(model, &batches);
+    tracing::info!("batch norm of {layers} folded layers calibrated on {seen} training images");
+    Ok(model)
 }
 
 /// The EMA values in a fresh non-autodiff model.

@@ -12,3 +12,4 @@ mod export_unet_onnx;
 mod map_pycocotools;
 mod train_loader;
 mod ultralytics_fixture;
+mod ultralytics_import;

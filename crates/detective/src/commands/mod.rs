@@ -10,6 +10,7 @@ pub mod demo;
 pub mod device;
 pub mod edge;
 pub mod export;
+pub mod import;
 pub mod keys;
 pub mod predict;
 pub mod predict_common;

@@ -17,7 +17,12 @@ use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs, device: ComputeDevice) -> Result<TrainArgs> {
     let mut args = TrainArgs {
-        model: Scale::parse(&a.model).context("--model must be t, n or s")?,
+        model: match (&a.model, &a.weights) {
+            (Some(m), _) => Scale::parse(m).context("--model must be t, n or s")?,
+            (None, Some(w)) => detective_ml::import::detector_scale(w)
+                .with_context(|| format!("reading the scale of --weights {}", w.display()))?,
+            (None, None) => Scale::N,
+        },
         weights: a.weights.clone(),
         // On resume the saved count wins unless a larger one is given.
         epochs: a.epochs.unwrap_or(if a.resume { 0 } else { 100 }),

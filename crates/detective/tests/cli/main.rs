@@ -11,6 +11,7 @@ mod cli_config;
 mod cli_dataset;
 mod cli_edge;
 mod cli_export;
+mod cli_import;
 mod cli_predict;
 mod cli_serve;
 mod cli_synth;

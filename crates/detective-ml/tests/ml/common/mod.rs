@@ -1,4 +1,6 @@
-//! Helpers shared by the export tests.
+//! Helpers shared by the export and import tests.
+
+pub mod ultralytics_reference;
 
 use detective_core::Rng;
 use detective_ml::train::params::ParamInfo;

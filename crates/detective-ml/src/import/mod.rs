@@ -1,0 +1,177 @@
+//! Ultralytics YOLOv8 weights brought into our Burn detector, so a user's
+//! `best.pt` or `best.onnx` can be served by Burn, validated and fine-tuned.
+//!
+//! Two sources: an ONNX export ([`onnx_weights`]: initializers, batch norm
+//! already folded into each convolution) and a PyTorch checkpoint
+//! ([`torch_pt`]: the zip + pickle `torch.save` writes, read without running
+//! it by [`pickle`]). Both give a state dict under Ultralytics' names, which
+//! [`yolo_map`] lays onto [`YoloV8`]. A folded batch norm arrives as an
+//! identity normalisation (scale 1, mean 0) after a convolution with the folded
+//! weights, which computes exactly what the export computes; before training,
+//! [`bn_calibrate`] gives such layers the statistics of real images so that
+//! training-mode batch norm starts from the same function.
+
+pub mod bn_calibrate;
+pub mod onnx_weights;
+pub mod pickle;
+pub mod torch_pt;
+pub mod yolo_map;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::Device;
+use thiserror::Error;
+
+use crate::checkpoint::ModelMeta;
+use crate::detect::YoloV8;
+
+/// A state dict: tensor name → (shape, values in row-major order).
+pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// What a source file says about its model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceMeta {
+    /// Who wrote it ("Ultralytics 8.4.190 ONNX export", …).
+    pub producer: String,
+    pub names: Vec<String>,
+    pub imgsz: Option<u32>,
+    pub task: Option<String>,
+}
+
+/// Why a file could not be imported.
+#[derive(Debug, Error)]
+pub enum ImportError {
+    #[error("cannot read {0}")]
+    Io(String),
+    #[error("{0}")]
+    Format(String),
+    #[error("pickle at byte {offset}: {reason}")]
+    Pickle { offset: usize, reason: String },
+    #[error("not a YOLOv8 detector we can build: {0}")]
+    Architecture(String),
+    #[error("tensor {name} is missing")]
+    Missing { name: String },
+    #[error("tensor {name} has shape {found:?}; the YOLOv8{scale} network needs {expected:?}")]
+    Shape {
+        name: String,
+        scale: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+}
+
+/// An imported detector and its metadata.
+pub struct Imported {
+    pub model: YoloV8,
+    pub meta: ModelMeta,
+}
+
+/// The kinds of files [`import_detector`] reads, by extension.
+pub fn is_importable(path: &Path) -> bool {
+    matches!(extension(path).as_str(), "onnx" | "pt" | "pth")
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Builds our detector from an Ultralytics YOLOv8 (t, n or s) `.onnx` export or
+/// `.pt` checkpoint; `names` from the file unless it has none (then `class0`…).
+pub fn import_detector(path: &Path, device: &Device) -> Result<Imported, crate::MlError> {
+    let fail = |e: ImportError| crate::MlError::Model {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let (weights, source) = match extension(path).as_str() {
+        "onnx" => onnx_weights::read(path),
+        "pt" | "pth" => torch_pt::read(path),
+        other => Err(ImportError::Format(format!(
+            "cannot import a .{other} file: give an Ultralytics .onnx export or .pt checkpoint"
+        ))),
+    }
+    .map_err(fail)?;
+    if let Some(task) = source.task.as_deref().filter(|t| *t != "detect") {
+        return Err(fail(ImportError::Architecture(format!(
+            "the file is a '{task}' model; only detection models are imported"
+        ))));
+    }
+    let built = yolo_map::build(&weights, device).map_err(fail)?;
+    let names = if source.names.len() == built.num_classes {
+        source.names
+    } else {
+        if !source.names.is_empty() {
+            tracing::warn!(
+                "{}: {} class names for {} classes; using class0…",
+                path.display(),
+                source.names.len(),
+                built.num_classes
+            );
+        }
+        (0..built.num_classes).map(|i| format!("class{i}")).collect()
+    };
+    let mut meta = ModelMeta::new(built.scale, names, source.imgsz.unwrap_or(640));
+    meta.origin = Some(format!(
+        "{} ({})",
+        source.producer,
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+    ));
+    meta.bn_folded = built.folded_layers > 0;
+    Ok(Imported {
+        model: built.model,
+        meta,
+    })
+}
+
+/// A detector's weights from any file we read: our `.bpk` checkpoint, or an
+/// Ultralytics `.onnx` / `.pt` imported on the fly.
+pub fn load_detector(path: &Path, device: &Device) -> Result<(YoloV8, ModelMeta), crate::MlError> {
+    if is_importable(path) {
+        let imported = import_detector(path, device)?;
+        Ok((imported.model, imported.meta))
+    } else {
+        crate::checkpoint::load_model(path, device)
+    }
+}
+
+/// Max |Δ| between `model` on Burn and the ONNX model `onnx` in ONNX Runtime on
+/// the same textured `imgsz`² input (stripes, blobs and noise, so every
+/// channel of every layer is exercised, unlike a flat grey image).
+pub fn check_against_onnx(model: &YoloV8, imgsz: u32, onnx: &Path) -> Result<f32, crate::MlError> {
+    crate::export::compare_with_burn(model, onnx, &test_pattern(imgsz as usize))
+}
+
+/// A deterministic `[3, s, s]` input in 0..1.
+pub fn test_pattern(s: usize) -> Vec<f32> {
+    let mut state: u32 = 0x9e37_79b9;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state >> 8) as f32 / (1u32 << 24) as f32
+    };
+    let mut out = Vec::with_capacity(3 * s * s);
+    for c in 0..3 {
+        for y in 0..s {
+            for x in 0..s {
+                let (fx, fy) = (x as f32 / s as f32, y as f32 / s as f32);
+                let stripes = 0.5 + 0.3 * (fx * 37.0 + c as f32).sin() * (fy * 23.0).cos();
+                let blob = (-((fx - 0.6).powi(2) + (fy - 0.4).powi(2)) * 40.0).exp() * 0.4;
+                out.push((stripes + blob + 0.15 * (noise() - 0.5)).clamp(0.0, 1.0));
+            }
+        }
+    }
+    out
+}
+
+/// The scale of a detector's weights file (`.bpk`, `.onnx` or `.pt`).
+pub fn detector_scale(path: &Path) -> Result<crate::detect::Scale, crate::MlError> {
+    if is_importable(path) {
+        Ok(import_detector(path, &Device::flex())?.meta.scale)
+    } else {
+        Ok(crate::checkpoint::load_meta(path)?.scale)
+    }
+}
