@@ -699,6 +699,8 @@ pub enum BenchCommand {
         threads: usize,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        tiles: TileArgs,
     },
     /// Load on a running server's POST /api/log: N clients send batches of B
     /// predictions (fresh ids) for S seconds; predictions/s and p50/p99 latency.

@@ -18,8 +18,9 @@ use detective_vision::preprocess::{Letterbox, LetterboxShape, Normalize, letterb
 use detective_vision::tiles::{Tiling, Window, crop};
 use serde::Serialize;
 
-use super::nms::{Candidate, nms_class_aware};
+use super::nms::Candidate;
 use super::output::{decode, decode_multi_label};
+use super::tile_merge::{SourcedCandidates, WHOLE_FRAME, final_boxes};
 use crate::MlError;
 
 /// Thresholds of one prediction (Ultralytics' defaults).
@@ -116,41 +117,53 @@ pub fn frame_candidates(
 }
 
 /// Candidates of `frame` with boxes in its own pixels (unclipped), before NMS,
-/// and the pre-processing and inference times: the whole frame letterboxed, or
-/// with `tiling` every window's candidates moved into the frame, so that one NMS
-/// over the frame merges what overlapping windows both saw.
+/// each with where it was seen, and the pre-processing and inference times: the
+/// whole frame letterboxed; or, with `tiling`, every window's candidates moved
+/// into the frame plus those of one pass over the whole frame, which
+/// [`final_boxes`] makes one set.
 pub fn image_candidates(
     engine: &dyn Engine,
     frame: &Frame,
     conf: f32,
     multi_label: bool,
     tiling: Option<Tiling>,
-) -> Result<(Vec<Candidate>, f64, f64), MlError> {
-    let windows = match tiling {
-        Some(t) => t.windows(frame.width(), frame.height()),
-        None => vec![Window {
-            x: 0,
-            y: 0,
-            w: frame.width(),
-            h: frame.height(),
-        }],
+) -> Result<(SourcedCandidates, f64, f64), MlError> {
+    let whole = Window {
+        x: 0,
+        y: 0,
+        w: frame.width(),
+        h: frame.height(),
     };
-    let (mut out, mut pre, mut inf) = (Vec::new(), 0.0, 0.0);
-    for win in windows {
+    let mut views: Vec<(u32, Window)> = match tiling {
+        Some(t) => t
+            .windows(frame.width(), frame.height())
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| (i as u32, w))
+            .collect(),
+        None => Vec::new(),
+    };
+    views.push((WHOLE_FRAME, whole));
+    let mut out = SourcedCandidates {
+        tiled: tiling.is_some(),
+        ..Default::default()
+    };
+    let (mut pre, mut inf) = (0.0, 0.0);
+    for (source, win) in views {
         let t0 = Instant::now();
-        let view = if tiling.is_some() {
-            std::borrow::Cow::Owned(crop(frame, win)?)
-        } else {
+        let view = if source == WHOLE_FRAME {
             std::borrow::Cow::Borrowed(frame)
+        } else {
+            std::borrow::Cow::Owned(crop(frame, win)?)
         };
         pre += ms(t0, Instant::now());
         let fc = frame_candidates(engine, &view, conf, multi_label)?;
         pre += fc.preprocess_ms;
         inf += fc.inference_ms;
         let (dx, dy) = (win.x as f32, win.y as f32);
-        out.extend(fc.candidates.iter().map(|c| {
+        for c in &fc.candidates {
             let b = fc.letterbox.to_original_unclipped(&c.bbox);
-            Candidate {
+            out.cands.push(Candidate {
                 bbox: BBox {
                     x1: b.x1 + dx,
                     y1: b.y1 + dy,
@@ -158,8 +171,9 @@ pub fn image_candidates(
                     y2: b.y2 + dy,
                 },
                 ..*c
-            }
-        }));
+            });
+            out.source.push(source);
+        }
     }
     Ok((out, pre, inf))
 }
@@ -177,20 +191,16 @@ pub fn predict_frame(
     let (cands, preprocess_ms, inference_ms) = image_candidates(engine, frame, opts.conf, false, tiling)?;
     let t2 = Instant::now();
     let (w, h) = (frame.width() as f32, frame.height() as f32);
-    let keep = nms_class_aware(&cands, opts.iou, opts.max_det);
-    let detections = keep
+    let detections = final_boxes(&cands, opts.iou, opts.max_det)
         .into_iter()
-        .map(|i| {
-            let c = &cands[i];
-            Detection {
-                class_id: c.class,
-                name: names
-                    .get(c.class as usize)
-                    .cloned()
-                    .unwrap_or_else(|| format!("class{}", c.class)),
-                confidence: c.score,
-                bbox: c.bbox.clamp_to(w, h),
-            }
+        .map(|c| Detection {
+            class_id: c.class,
+            name: names
+                .get(c.class as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("class{}", c.class)),
+            confidence: c.score,
+            bbox: c.bbox.clamp_to(w, h),
         })
         .collect();
     Ok(Prediction {
@@ -230,7 +240,8 @@ mod tests {
             ((b.x1 + b.x2) / 2.0 - 100.0).abs() < 0.5 && ((b.y1 + b.y2) / 2.0 - 50.0).abs() < 0.5,
             "{b:?}"
         );
-        // two 100-px windows side by side: one box in the middle of each, in frame pixels
+        // two 100-px windows side by side: one box in the middle of each, in frame
+        // pixels; and the pass over the whole frame sees its own in the middle
         let tiling = Tiling::new(100, 0.0).unwrap();
         let tiled = predict_frame(&CentreEngine, &names, &frame, &opts, Some(tiling)).unwrap();
         let mut centres: Vec<(f32, f32, f32)> = tiled
@@ -245,11 +256,12 @@ mod tests {
             })
             .collect();
         centres.sort_by(|a, b| a.0.total_cmp(&b.0));
-        assert_eq!(centres.len(), 2, "{centres:?}");
-        for (c, x) in centres.iter().zip([50.0, 150.0]) {
-            // a 100-px window seen at 64: the 8-px box is 12.5 px of the frame
+        assert_eq!(centres.len(), 3, "{centres:?}");
+        // a 100-px window seen at 64: the 8-px box is 12.5 px of the frame; the
+        // 200-px frame seen at 64: 25 px
+        for (c, (x, side)) in centres.iter().zip([(50.0, 12.5), (100.0, 25.0), (150.0, 12.5)]) {
             assert!(
-                (c.0 - x).abs() < 0.5 && (c.1 - 50.0).abs() < 0.5 && (c.2 - 12.5).abs() < 0.1,
+                (c.0 - x).abs() < 0.5 && (c.1 - 50.0).abs() < 0.5 && (c.2 - side).abs() < 0.1,
                 "{c:?}"
             );
         }

@@ -1,7 +1,8 @@
 //! Object detection: the YOLOv8-style network in Burn ([`model`], [`blocks`]),
 //! what trains it ([`assigner`], [`loss`], [`loader`], [`args`], [`trainer`]) and
 //! validates it ([`validate`]), and what serves it: one [`engine`] contract with
-//! Ultralytics' pre- and post-processing ([`output`], [`nms`]), two engines (ONNX
+//! Ultralytics' pre- and post-processing ([`output`], [`nms`], and for tiled
+//! frames [`tile_merge`]), two engines (ONNX
 //! Runtime: [`onnx_detector`]; Burn: [`burn_engine`]), the [`detector`] that picks
 //! one for a model file, and the model compiled into the binary ([`bundled`]).
 //!
@@ -21,6 +22,7 @@ pub mod model;
 pub mod nms;
 pub mod onnx_detector;
 pub mod output;
+pub mod tile_merge;
 pub mod trainer;
 pub mod validate;
 

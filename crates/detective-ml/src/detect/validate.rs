@@ -19,6 +19,7 @@ use crate::MlError;
 use crate::detect::engine::{Engine, image_candidates};
 use crate::detect::nms::{Candidate, nms_class_aware};
 use crate::detect::output::decode_multi_label;
+use crate::detect::tile_merge::final_boxes;
 use crate::detect::{YoloV8, decode_raw};
 use crate::metrics::detection::{ConfusionMatrix, DetectionEvaluator, DetectionMetrics, GtBox as EvalGt, PredBox};
 use detective_vision::tiles::TileSight;
@@ -211,9 +212,10 @@ pub fn validate_engine(
         let t0 = Instant::now();
         let tiling = sight.tiling(frame.width(), frame.height());
         let (cands, _, _) = image_candidates(engine, &frame, VAL_CONF, true, tiling)?;
-        let keep = nms_class_aware(&cands, iou, max_det);
+        let boxes = final_boxes(&cands, iou, max_det);
+        let all: Vec<usize> = (0..boxes.len()).collect();
         evaluator.add_image_unclipped(
-            &preds_of(&cands, &keep, |bb| *bb),
+            &preds_of(&boxes, &all, |bb| *bb),
             &gts,
             frame.width() as f32,
             frame.height() as f32,

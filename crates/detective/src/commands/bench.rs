@@ -51,6 +51,7 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             runs,
             threads,
             json,
+            tiles,
         } => {
             let frame = match &source {
                 Some(p) => detective_vision::decode_file(p, &config.decode_limits())
@@ -66,14 +67,14 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             };
             let path = detective_ml::detect::bundled::resolve(&model)?;
             let (b, backend, imgsz) = if detective_ml::segment::segmenter::is_segmenter(&path) {
-                let seg = AnySegmenter::load(&path, threads)?;
+                let seg = AnySegmenter::load(&path, threads)?.with_tiles(tiles.plan());
                 (
                     bench_infer_segmenter(&seg, &frame, warmup, runs.max(1))?,
                     seg.backend(),
                     seg.imgsz(),
                 )
             } else {
-                let detector = Detector::load(&path, None, threads)?;
+                let detector = Detector::load(&path, None, threads)?.with_tiles(tiles.plan());
                 (
                     bench_infer(&detector, &frame, warmup, runs.max(1))?,
                     detector.backend,

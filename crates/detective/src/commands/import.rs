@@ -1,6 +1,7 @@
 //! `detective import`: Ultralytics YOLOv8 weights (`.onnx` export or `.pt`
-//! checkpoint) into our checkpoint (`.bpk` + `.json`), then, when ONNX Runtime
-//! is available, a check of Burn's forward pass against the ONNX model.
+//! checkpoint) into our checkpoint (`.bpk` + `.json`), written only after Burn's
+//! forward pass has been checked against the ONNX model (when ONNX Runtime is
+//! available).
 
 use std::process::ExitCode;
 
@@ -27,7 +28,6 @@ pub fn run(args: &ImportArgs) -> Result<ExitCode> {
         .filter(|p| p.kind != detective_ml::train::params::ParamKind::Buffer)
         .map(|p| p.len())
         .sum();
-    detective_ml::checkpoint::save_model(&imported.model, meta, &args.out)?;
     println!(
         "imported {} in {:.1} s: YOLOv8{}, {} classes ({}), imgsz {}, {:.2} M parameters, batch norm {}",
         meta.origin.as_deref().unwrap_or("?"),
@@ -43,12 +43,6 @@ pub fn run(args: &ImportArgs) -> Result<ExitCode> {
             "kept"
         }
     );
-    println!(
-        "wrote {} and {}",
-        args.out.display(),
-        detective_ml::checkpoint::meta_path(&args.out).display()
-    );
-
     let reference = args.check_against.clone().or_else(|| {
         let is_onnx = args.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
         is_onnx.then(|| args.model.clone())
@@ -71,5 +65,11 @@ pub fn run(args: &ImportArgs) -> Result<ExitCode> {
             Err(e) => return Err(e).with_context(|| format!("checking against {}", onnx.display())),
         }
     }
+    detective_ml::checkpoint::save_model(&imported.model, meta, &args.out)?;
+    println!(
+        "wrote {} and {}",
+        args.out.display(),
+        detective_ml::checkpoint::meta_path(&args.out).display()
+    );
     Ok(ExitCode::SUCCESS)
 }

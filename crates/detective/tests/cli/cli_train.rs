@@ -182,13 +182,26 @@ fn bad_training_settings_are_refused_before_any_work() {
 /// exactly the weights and losses of a run that was never interrupted.
 #[test]
 fn interrupted_run_resumes_to_the_same_result_as_an_uninterrupted_one() {
+    resumes_to_the_same_result(&[]);
+}
+
+#[test]
+fn interrupted_fine_tuning_from_an_ultralytics_checkpoint_resumes_to_the_same_result() {
+    let pt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/ultralytics-yolov8n-neu-e1.pt");
+    resumes_to_the_same_result(&["--weights", pt.to_str().unwrap()]);
+}
+
+/// Trains 3 epochs straight and 3 epochs cut by Ctrl-C after the first and
+/// resumed; `extra` goes to both runs.
+fn resumes_to_the_same_result(extra: &[&str]) {
     let d = tempfile::tempdir().unwrap();
     synth(d.path());
-    let o = run(detective(d.path()).args(train_args("full")));
+    let o = run(detective(d.path()).args(train_args("full")).args(extra));
     assert!(o.status.success(), "{}", stderr(&o));
 
     let mut child = detective(d.path())
         .args(train_args("cut"))
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
