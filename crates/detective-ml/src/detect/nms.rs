@@ -34,10 +34,11 @@ pub fn nms_class_aware(cands: &[Candidate], iou_threshold: f32, max_det: usize) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cand(b: [f32; 4], score: f32, class: u32) -> Candidate {
+    /// A candidate from `[x1, y1, x2, y2]` (shared with the tile merge's tests).
+    pub(crate) fn cand(b: [f32; 4], score: f32, class: u32) -> Candidate {
         Candidate {
             bbox: BBox::from(b),
             score,

@@ -86,14 +86,7 @@ pub fn final_boxes(sc: &SourcedCandidates, iou: f32, max_det: usize) -> Vec<Cand
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cand(b: [f32; 4], score: f32, class: u32) -> Candidate {
-        Candidate {
-            bbox: BBox::from(b),
-            score,
-            class,
-        }
-    }
+    use crate::detect::nms::tests::cand;
 
     #[test]
     fn halves_of_a_defect_cut_by_a_seam_become_one_box() {
