@@ -243,7 +243,6 @@ pub async fn queue(
     who: &str,
 ) -> Result<detective_store::training_jobs::Job, OpsError> {
     req.validate()?;
-    req.fill_defaults();
     let ds = detective_store::datasets::get(db, req.dataset_id).await?;
     if ds.task != req.task {
         return Err(OpsError::Invalid(format!("dataset {} is a {} dataset", ds.id, ds.task)));
@@ -271,6 +270,15 @@ pub async fn queue(
         None => None,
     };
     req.base_model = base.as_ref().map(|v| format!("{}@{}", v.name, v.version));
+    // A detector fine-tuned from a registered version keeps that version's scale.
+    if req.model.is_none() && req.task == Task::Detect {
+        req.model = base
+            .as_ref()
+            .and_then(|v| v.params.get("model"))
+            .and_then(|m| m.as_str())
+            .map(str::to_string);
+    }
+    req.fill_defaults();
     let model_name = req
         .model_name
         .clone()

@@ -35,13 +35,21 @@ pub async fn fetch_weights(
 ) -> Result<PathBuf, OpsError> {
     let v = require(db, spec, Some(task)).await?;
     let bpk = format!("{}/model.bpk", v.artifact_key);
-    if !objects.exists(&bpk).await? {
-        return Err(OpsError::Invalid(format!(
-            "{}@{} has no native weights (model.bpk) to fine-tune from; it was registered from an ONNX file",
-            v.name, v.version
-        )));
+    if objects.exists(&bpk).await? {
+        return fetch_native(objects, &v, dir).await;
     }
-    fetch_native(objects, &v, dir).await
+    // A detector registered from an ONNX file (an Ultralytics export): the
+    // trainer imports it (`detective_ml::import`).
+    let onnx = format!("{}/model.onnx", v.artifact_key);
+    if task == Task::Detect && objects.exists(&onnx).await? {
+        let path = dir.join("model.onnx");
+        fetch(objects, &onnx, &path).await?;
+        return Ok(path);
+    }
+    Err(OpsError::Invalid(format!(
+        "{}@{} has no weights to fine-tune from (no model.bpk; a segmenter registered from an ONNX file cannot be trained further)",
+        v.name, v.version
+    )))
 }
 
 /// Downloads `model.bpk` and its `model.json` of version `v` into `dir`;

@@ -144,16 +144,17 @@ pub struct ModelUpload {
 
 impl ModelUpload {
     /// Takes one uploaded file `filename` into `dir` as `model.{ext}`: only
-    /// `.onnx`, `.bpk` and `.json`, each once, at most [`MAX_MODEL_BYTES`].
+    /// `.onnx`, `.bpk`, `.json` and an Ultralytics `.pt`, each once, at most
+    /// [`MAX_MODEL_BYTES`].
     pub async fn add_file(&mut self, dir: &Path, filename: &str, bytes: &[u8]) -> Result<(), OpsError> {
         let filename = filename.to_ascii_lowercase();
         let ext = filename
             .rsplit_once('.')
             .map(|(_, e)| e.to_string())
             .unwrap_or_default();
-        if !matches!(ext.as_str(), "onnx" | "bpk" | "json") {
+        if !matches!(ext.as_str(), "onnx" | "bpk" | "json" | "pt") {
             return Err(OpsError::invalid(format!(
-                "file {filename:?}: expected a .onnx, or a .bpk with its .json"
+                "file {filename:?}: expected a .onnx, an Ultralytics .pt, or a .bpk with its .json"
             )));
         }
         if self.files.contains(&ext) {
@@ -208,7 +209,7 @@ async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64,
 /// Registers an uploaded model (files in `dir`, see [`ModelUpload::add_file`])
 /// as the next version of its name, of the task its metadata says (a detector,
 /// or a segmenter: our UNetTiny checkpoint or its ONNX export): our `.bpk` +
-/// `.json` are exported to ONNX for serving; a detector's `.onnx` must carry the
+/// `.json`, and an Ultralytics `.pt` imported into them, are exported to ONNX for serving; a detector's `.onnx` must carry the
 /// `names` metadata (Ultralytics' export writes it). The version is measured on
 /// the dataset's validation split when the upload names one (a dataset of its
 /// task: a segmenter on the version's masks).
@@ -228,6 +229,26 @@ pub async fn register_upload(
     let onnx = dir.join("model.onnx");
     let on = uploaded_on(db, &up).await?;
     let bpk = dir.join("model.bpk");
+    let mut up = up;
+    let mut imported_from = None;
+    if up.has("pt") {
+        if up.has("bpk") || up.has("onnx") {
+            return Err(OpsError::invalid("send a .pt alone, without a .onnx or .bpk"));
+        }
+        // An Ultralytics checkpoint becomes our checkpoint, then goes the native way.
+        let (pt, out) = (dir.join("model.pt"), bpk.clone());
+        let origin = tokio::task::spawn_blocking(move || -> Result<Option<String>, detective_ml::MlError> {
+            let cpu = detective_ml::runtime::device::ComputeDevice::Cpu.burn_device()?;
+            let imported = detective_ml::import::import_detector(&pt, &cpu)?;
+            detective_ml::checkpoint::save_model(&imported.model, &imported.meta, &out)?;
+            Ok(imported.meta.origin)
+        })
+        .await
+        .map_err(|e| OpsError::io("import thread", e))?
+        .map_err(|e| OpsError::invalid(format!("the uploaded .pt: {e}")))?;
+        imported_from = origin;
+        up.files.extend(["bpk".to_string(), "json".to_string()]);
+    }
     let task = if up.has("bpk") && up.has("json") {
         detective_ml::checkpoint::model_task(&bpk)
             .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?
@@ -262,7 +283,10 @@ pub async fn register_upload(
             _ => {
                 let meta = detective_ml::checkpoint::load_meta(&bpk)
                     .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?;
-                json!({"model": meta.scale.as_str(), "imgsz": meta.imgsz})
+                match imported_from.take().or(meta.origin) {
+                    Some(from) => json!({"model": meta.scale.as_str(), "imgsz": meta.imgsz, "imported_from": from}),
+                    None => json!({"model": meta.scale.as_str(), "imgsz": meta.imgsz}),
+                }
             }
         })
     } else if up.has("onnx") {
@@ -273,20 +297,29 @@ pub async fn register_upload(
                 "the ONNX model has no `names` metadata (Ultralytics' export writes it): class names are unknown",
             ));
         }
-        None
+        // A YOLOv8 t/n/s export can be fine-tuned (the trainer imports it): its
+        // scale becomes the default of jobs that start from it.
+        let path = onnx.clone();
+        let scale = tokio::task::spawn_blocking(move || detective_ml::import::detector_scale(&path).ok())
+            .await
+            .ok()
+            .flatten()
+            .filter(|_| task == Task::Detect);
+        scale.map(|s| json!({"model": s.as_str()}))
     } else {
         return Err(OpsError::invalid(
             "no model file: send a .onnx, or a .bpk with its .json",
         ));
     };
+    let is_native = up.has("bpk");
     let mut upload: Vec<(&str, PathBuf)> = vec![("model.onnx", onnx)];
-    let mut params = json!({"source": "upload", "format": if native.is_some() { "native" } else { "onnx" }});
-    if let Some(extra) = native {
+    let mut params = json!({"source": "upload", "format": if is_native { "native" } else { "onnx" }});
+    if is_native {
         upload.push(("model.bpk", dir.join("model.bpk")));
         upload.push(("model.json", dir.join("model.json")));
-        if let (Some(o), Some(m)) = (params.as_object_mut(), extra.as_object()) {
-            o.extend(m.clone());
-        }
+    }
+    if let (Some(o), Some(m)) = (params.as_object_mut(), native.as_ref().and_then(|n| n.as_object())) {
+        o.extend(m.clone());
     }
     let v = add_with_files(
         db,

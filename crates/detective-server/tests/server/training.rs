@@ -401,6 +401,71 @@ async fn a_running_job_stops_gracefully_and_keeps_its_last_checkpoint() {
     assert_eq!(status, 201, "a stopped job's best weights can still be registered: {v}");
 }
 
+/// `../shared/models/NAME` (Ultralytics' fixtures).
+fn ultralytics_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/models")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ultralytics_pt_or_onnx_registers_and_a_job_fine_tunes_from_it() {
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    let op = s.key(Role::Operator).await;
+    // A .pt is imported (read, never executed) into our checkpoint and exported.
+    let form = reqwest::multipart::Form::new().text("name", "ultra-pt").part(
+        "file",
+        reqwest::multipart::Part::bytes(ultralytics_fixture("ultralytics-yolov8n-neu-e1.pt")).file_name("best.pt"),
+    );
+    let (status, v) = post_form(&s, &op, "/api/models/register", form).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["params"]["format"], "native", "{v}");
+    assert_eq!(v["params"]["model"], "n", "{v}");
+    assert!(
+        v["params"]["imported_from"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Ultralytics"),
+        "{v}"
+    );
+    let files = get(&s, &op, "/api/models/ultra-pt/versions").await;
+    assert!(files.to_string().contains("model.onnx"), "{files}");
+    // An Ultralytics ONNX export keeps its format and learns its scale.
+    let form = reqwest::multipart::Form::new().text("name", "ultra-onnx").part(
+        "file",
+        reqwest::multipart::Part::bytes(ultralytics_fixture("ultralytics-yolov8n-neu-e1.onnx")).file_name("best.onnx"),
+    );
+    let (status, v) = post_form(&s, &op, "/api/models/register", form).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["params"]["format"], "onnx", "{v}");
+    assert_eq!(v["params"]["model"], "n", "{v}");
+
+    // Jobs fine-tune from either, at its scale (no `model` given).
+    let ds = dataset(&s, &op).await;
+    let mut ids = Vec::new();
+    for base in ["ultra-pt@1", "ultra-onnx@1"] {
+        let body =
+            json!({"dataset_id": ds, "epochs": 1, "imgsz": 64, "batch": 4, "close_mosaic": 1, "base_model": base});
+        let (status, job) = post(&s, &op, "/api/training/start", body).await;
+        assert_eq!(status, 201, "{job}");
+        ids.push(job["id"].as_i64().unwrap());
+    }
+    work(&s, 2).await;
+    for id in ids {
+        let j = get(&s, &op, &format!("/api/training/{id}")).await;
+        assert_eq!(j["status"], "succeeded", "{}", j["log"]);
+        assert!(
+            j["log"].as_str().unwrap().contains("fine-tuning from ultra-"),
+            "{}",
+            j["log"]
+        );
+        assert_eq!(j["params"]["model"], "n", "{j}");
+    }
+}
+
 /// Registers the bundled detector's ONNX as the next version of `name` through the upload route.
 async fn register_bundled(s: &TestServer, key: &str, name: &str) -> i64 {
     let bundled = detective_ml::detect::bundled::resolve(std::path::Path::new("bundled")).unwrap();
