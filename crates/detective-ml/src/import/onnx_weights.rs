@@ -61,7 +61,10 @@ pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
             continue;
         }
         let shape: Vec<usize> = t.dims.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
-        let count: usize = shape.iter().product();
+        let count = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| ImportError::Format(format!("initializer {name}: shape {shape:?} overflows")))?;
         let data: Vec<f32> = match (dtype, &t.raw_data) {
             (FLOAT, Some(raw)) => raw
                 .chunks_exact(4)

@@ -132,6 +132,7 @@ fn locate_model(root: &Value) -> Result<(Value, SourceMeta), ImportError> {
             }
             if let Some(args) = root.get("train_args") {
                 meta.imgsz = imgsz_of(args.get("imgsz").as_ref());
+                meta.task = args.get("task").and_then(|t| t.as_str().map(str::to_string));
             }
             m
         }
@@ -162,7 +163,7 @@ fn locate_model(root: &Value) -> Result<(Value, SourceMeta), ImportError> {
         meta.names = names_of(&names);
     }
     if let Some(task) = model.get("task").and_then(|t| t.as_str().map(str::to_string)) {
-        meta.task = Some(task);
+        meta.task.get_or_insert(task);
     }
     Ok((model, meta))
 }
@@ -239,11 +240,27 @@ fn gather(t: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>, String> {
             bytes.len()
         ));
     }
-    let count: usize = t.size.iter().product();
+    let count = t
+        .size
+        .iter()
+        .try_fold(1usize, |a, &s| a.checked_mul(s))
+        .ok_or("its sizes overflow")?;
     if count == 0 {
         return Ok(Vec::new());
     }
-    let last: usize = t.size.iter().zip(&t.stride).map(|(s, st)| (s - 1) * st).sum::<usize>() + t.offset;
+    // A checkpoint's tensor views no more elements than its storage holds (no
+    // broadcast views), which also bounds what is allocated here.
+    if count > numel {
+        return Err(format!("it views {count} elements of a storage of {numel}"));
+    }
+    let last = t
+        .size
+        .iter()
+        .zip(&t.stride)
+        .try_fold(t.offset, |a, (s, st)| {
+            (s - 1).checked_mul(*st).and_then(|x| a.checked_add(x))
+        })
+        .ok_or("its strides overflow")?;
     if last >= numel {
         return Err(format!("its view reaches element {last} of a storage of {numel}"));
     }
@@ -309,6 +326,10 @@ mod tests {
         let bytes = f32_bytes(&[1.0, 2.0]);
         assert!(gather(&tensor(vec![3], vec![1], 0, 2), &bytes).is_err());
         assert!(gather(&tensor(vec![2], vec![1], 0, 4), &bytes).is_err());
+        // a broadcast view of a huge size, and sizes or strides that overflow
+        assert!(gather(&tensor(vec![1 << 40], vec![0], 0, 2), &bytes).is_err());
+        assert!(gather(&tensor(vec![1 << 40, 1 << 40], vec![1, 1], 0, 2), &bytes).is_err());
+        assert!(gather(&tensor(vec![2], vec![usize::MAX], 0, 2), &bytes).is_err());
     }
 
     #[test]

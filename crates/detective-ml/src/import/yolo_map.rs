@@ -76,18 +76,22 @@ pub fn build(weights: &Weights, device: &Device) -> Result<Built, ImportError> {
     let stem = shape_of(weights, "model.0.conv.weight").map_err(|_| {
         ImportError::Architecture("no tensor model.0.conv.weight: this is not an Ultralytics YOLOv8 module tree".into())
     })?;
+    let stem_channels = stem.first().copied().unwrap_or(0);
     let scale = [Scale::T, Scale::N, Scale::S]
         .into_iter()
-        .find(|s| s.width(64) == stem[0])
+        .find(|s| s.width(64) == stem_channels)
         .ok_or_else(|| {
             ImportError::Architecture(format!(
-                "the stem has {} channels; YOLOv8t/n/s have 8/16/32 (m, l and x are not supported)",
-                stem[0]
+                "the stem has {stem_channels} channels; YOLOv8t/n/s have 8/16/32 (m, l and x are not supported)"
             ))
         })?;
     let cls = shape_of(weights, "model.22.cv3.0.2.weight")
         .map_err(|_| ImportError::Architecture("no YOLOv8 Detect head (model.22.cv3.0.2.weight is missing)".into()))?;
-    let num_classes = cls[0];
+    let num_classes = cls
+        .first()
+        .copied()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| ImportError::Architecture("the Detect head's class layer has no output channels".into()))?;
     if let Some((_, dfl)) = weights.get("model.22.dfl.conv.weight")
         && (dfl.len() != REG_MAX || dfl.iter().enumerate().any(|(i, v)| (*v - i as f32).abs() > 1e-3))
     {
