@@ -1,5 +1,6 @@
 // Models page: every registered model with its versions (stage, metrics, dataset
-// version), stage buttons and rollback for operators, and a side-by-side
+// version), stage buttons, rollback and registration of a model file (an
+// Ultralytics .pt or .onnx, or ours) for operators, and a side-by-side
 // comparison of two versions with per-class deltas.
 import { api, el, when } from "/static/common.js";
 
@@ -138,6 +139,28 @@ document.getElementById("compare").addEventListener("submit", async (ev) => {
     status.textContent = e.message;
   }
 });
+
+const register = document.getElementById("register");
+if (register) {
+  register.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const status = document.getElementById("r-status");
+    const fd = new FormData();
+    fd.append("name", document.getElementById("r-name").value.trim());
+    for (const f of document.getElementById("r-file").files) fd.append("file", f, f.name);
+    status.textContent = "Uploading and checking…";
+    try {
+      const v = await api("/api/models/register", { method: "POST", body: fd });
+      const p = v.params || {};
+      status.textContent = `Registered ${v.name}@${v.version} (${p.format || "?"}` +
+        (p.model ? `, YOLOv8${p.model}` : "") + (p.imported_from ? `, imported from ${p.imported_from}` : "") + ").";
+      register.reset();
+      await load();
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  });
+}
 
 async function datasets() {
   const list = await api("/api/datasets");

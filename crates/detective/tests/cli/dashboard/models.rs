@@ -1,5 +1,6 @@
 //! The models page (the registry): empty and without stage buttons for a viewer;
-//! for the admin, the version registered from the Training page is promoted.
+//! for the admin, the version registered from the Training page is promoted, and
+//! an Ultralytics checkpoint is registered from a file.
 
 use super::helpers::{Page, api, click, shot, until};
 use fantoccini::Locator;
@@ -48,4 +49,35 @@ pub(super) async fn promote_the_trained_version(p: &Page) -> Value {
     assert_eq!(status["models"][0]["name"], "detector", "{status}");
     shot(c, "models").await;
     status
+}
+
+/// As the admin: Ultralytics' `.pt` chosen in the register form becomes `ultra@1`,
+/// imported into our detector.
+pub(super) async fn register_an_ultralytics_checkpoint(p: &Page) {
+    let Page { c, base, .. } = p;
+    let pt =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models/ultralytics-yolov8n-neu-e1.pt");
+    c.goto(&format!("{base}/models")).await.unwrap();
+    super::helpers::type_into(c, "#r-name", "ultra").await;
+    c.find(Locator::Css("#r-file"))
+        .await
+        .unwrap()
+        .send_keys(&pt.canonicalize().unwrap().display().to_string())
+        .await
+        .unwrap();
+    click(c, "#register button[type=submit]").await;
+    until(
+        c,
+        "the registered checkpoint",
+        "document.querySelector('[data-model=ultra] tr[data-version=\"1\"]') !== null",
+    )
+    .await;
+    let status = super::helpers::visible(c, "#r-status").await;
+    assert!(
+        status.contains("Registered ultra@1")
+            && status.contains("YOLOv8n")
+            && status.contains("imported from Ultralytics"),
+        "{status}"
+    );
+    shot(c, "models-register").await;
 }
