@@ -209,8 +209,9 @@ async fn uploaded_on(db: &Db, up: &ModelUpload) -> Result<Option<(i64, i64, i64,
 /// Registers an uploaded model (files in `dir`, see [`ModelUpload::add_file`])
 /// as the next version of its name, of the task its metadata says (a detector,
 /// or a segmenter: our UNetTiny checkpoint or its ONNX export): our `.bpk` +
-/// `.json`, and an Ultralytics `.pt` imported into them, are exported to ONNX for serving; a detector's `.onnx` must carry the
-/// `names` metadata (Ultralytics' export writes it). The version is measured on
+/// `.json`, and an Ultralytics `.pt` imported into them, are exported to ONNX
+/// for serving; a detector's `.onnx` must carry the `names` metadata
+/// (Ultralytics' export writes it). The version is measured on
 /// the dataset's validation split when the upload names one (a dataset of its
 /// task: a segmenter on the version's masks).
 pub async fn register_upload(
@@ -299,12 +300,15 @@ pub async fn register_upload(
         }
         // A YOLOv8 t/n/s export can be fine-tuned (the trainer imports it): its
         // scale becomes the default of jobs that start from it.
-        let path = onnx.clone();
-        let scale = tokio::task::spawn_blocking(move || detective_ml::import::detector_scale(&path).ok())
-            .await
-            .ok()
-            .flatten()
-            .filter(|_| task == Task::Detect);
+        let scale = if task == Task::Detect {
+            let path = onnx.clone();
+            tokio::task::spawn_blocking(move || detective_ml::import::detector_scale(&path).ok())
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         scale.map(|s| json!({"model": s.as_str()}))
     } else {
         return Err(OpsError::invalid(
