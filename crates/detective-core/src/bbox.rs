@@ -90,13 +90,28 @@ impl BBox {
         self.width() * self.height()
     }
 
-    /// Intersection over union; 0 when either box is empty.
-    pub fn iou(&self, other: &BBox) -> f32 {
+    /// Area of the overlap of two boxes (0 when they do not overlap).
+    pub fn intersection_area(&self, other: &BBox) -> f32 {
         let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
-        let inter = iw * ih;
+        iw * ih
+    }
+
+    /// Intersection over union; 0 when either box is empty.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection_area(other);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
+    }
+
+    /// The smallest box holding both.
+    pub fn enclosing(&self, other: &BBox) -> BBox {
+        BBox {
+            x1: self.x1.min(other.x1),
+            y1: self.y1.min(other.y1),
+            x2: self.x2.max(other.x2),
+            y2: self.y2.max(other.y2),
+        }
     }
 
     /// This box clipped to `[0, w] × [0, h]`.
@@ -128,6 +143,16 @@ mod tests {
         let b = BBox::new(5.0, 0.0, 15.0, 10.0).unwrap();
         // intersection 50, union 150
         assert!((a.iou(&b) - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn intersection_and_enclosing_box_of_two_boxes() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0).unwrap();
+        let b = BBox::new(5.0, 2.0, 15.0, 12.0).unwrap();
+        assert_eq!(a.intersection_area(&b), 40.0);
+        assert_eq!(a.enclosing(&b), BBox::new(0.0, 0.0, 15.0, 12.0).unwrap());
+        let far = BBox::new(20.0, 20.0, 30.0, 30.0).unwrap();
+        assert_eq!(a.intersection_area(&far), 0.0);
     }
 
     #[test]

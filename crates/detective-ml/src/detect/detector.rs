@@ -18,6 +18,7 @@ use super::burn_engine::BurnEngine;
 use super::engine::{Engine, PredictOptions, Prediction, predict_frame};
 use super::onnx_detector::OnnxDetector;
 use crate::MlError;
+use crate::checkpoint::ModelMeta;
 
 /// A loaded detector: engine, class names and input size.
 pub struct Detector {
@@ -33,6 +34,20 @@ pub struct Detector {
 }
 
 static FALLBACK_LOGGED: Once = Once::new();
+
+/// The class names to use: those given (`--names`), which must be one per
+/// class, else the model's own.
+fn chosen_names(given: Option<Vec<String>>, meta: &ModelMeta) -> Result<Vec<String>, MlError> {
+    match given {
+        Some(n) if n.len() != meta.num_classes => Err(MlError::InvalidArgument(format!(
+            "{} names given for a model of {} classes",
+            n.len(),
+            meta.num_classes
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(meta.names.clone()),
+    }
+}
 
 impl Detector {
     /// Loads `path`: an `.onnx` model (ours or Ultralytics'), an Ultralytics
@@ -57,17 +72,7 @@ impl Detector {
             }
             "bpk" => {
                 let meta = crate::checkpoint::load_meta(path)?;
-                let names = match names {
-                    Some(n) if n.len() != meta.num_classes => {
-                        return Err(MlError::InvalidArgument(format!(
-                            "{} names given for a model of {} classes",
-                            n.len(),
-                            meta.num_classes
-                        )));
-                    }
-                    Some(n) => n,
-                    None => meta.names.clone(),
-                };
+                let names = chosen_names(names, &meta)?;
                 let onnx = path.with_extension("onnx");
                 let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
                 let stale = matches!((modified(&onnx), modified(path)), (Some(o), Some(w)) if o < w);
@@ -113,16 +118,7 @@ impl Detector {
                 let device = crate::runtime::device::inference_device().burn_device()?;
                 let imported = crate::import::import_detector(path, &device)?;
                 let mut meta = imported.meta;
-                if let Some(n) = names {
-                    if n.len() != meta.num_classes {
-                        return Err(MlError::InvalidArgument(format!(
-                            "{} names given for a model of {} classes",
-                            n.len(),
-                            meta.num_classes
-                        )));
-                    }
-                    meta.names = n;
-                }
+                meta.names = chosen_names(names, &meta)?;
                 let engine = BurnEngine::from_model(imported.model, meta.clone(), device);
                 Ok(Detector {
                     names: meta.names,

@@ -29,10 +29,12 @@ pub struct SourcedCandidates {
 }
 
 fn intersection_over_smaller(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
     let smaller = a.area().min(b.area());
-    if smaller <= 0.0 { 0.0 } else { w * h / smaller }
+    if smaller <= 0.0 {
+        0.0
+    } else {
+        a.intersection_area(b) / smaller
+    }
 }
 
 /// The kept boxes, best first, at most `max_det`: NMS at `iou`, then (tiled)
@@ -64,12 +66,7 @@ pub fn final_boxes(sc: &SourcedCandidates, iou: f32, max_det: usize) -> Vec<Cand
                 if one {
                     let (c, sources) = merged.remove(j);
                     let m = &mut merged[i];
-                    m.0.bbox = BBox {
-                        x1: m.0.bbox.x1.min(c.bbox.x1),
-                        y1: m.0.bbox.y1.min(c.bbox.y1),
-                        x2: m.0.bbox.x2.max(c.bbox.x2),
-                        y2: m.0.bbox.y2.max(c.bbox.y2),
-                    };
+                    m.0.bbox = m.0.bbox.enclosing(&c.bbox);
                     m.1.extend(sources);
                     changed = true;
                 } else {

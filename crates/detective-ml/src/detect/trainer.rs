@@ -509,8 +509,7 @@ impl EpochRun for DetectRun {
             self.last_lr = lr;
 
             let b = batch.batch;
-            let x = Tensor::<1>::from_data(TensorData::new(batch.images, [b * 3 * imgsz * imgsz]), &self.ad)
-                .reshape([b, 3, imgsz, imgsz]);
+            let x = batch_input(batch.images, b, imgsz, &self.ad);
             let mut targets: Vec<Vec<GtBox>> = vec![Vec::new(); b];
             for t in &batch.targets {
                 if t.image < b {
@@ -951,6 +950,11 @@ fn begin(
     Ok((model, state, run_ema, Vec::new()))
 }
 
+/// A loader batch's images (`b` planar RGB `imgsz²` images) as the network's input.
+fn batch_input(images: Vec<f32>, b: usize, imgsz: usize, device: &Device) -> Tensor<4> {
+    Tensor::<4>::from_data(TensorData::new(images, [b, 3, imgsz, imgsz]), device)
+}
+
 /// Images of the first training batches used to calibrate a folded start model.
 const CALIBRATION_IMAGES: usize = 64;
 
@@ -968,10 +972,7 @@ fn calibrate_folded(
     for batch in loader.epoch(0, mosaic) {
         let batch = batch?;
         let b = batch.batch;
-        batches.push(
-            Tensor::<1>::from_data(TensorData::new(batch.images, [b * 3 * imgsz * imgsz]), device)
-                .reshape([b, 3, imgsz, imgsz]),
-        );
+        batches.push(batch_input(batch.images, b, imgsz, device));
         seen += b;
         if seen >= CALIBRATION_IMAGES {
             break;

@@ -82,24 +82,8 @@ fn extension(path: &Path) -> String {
 /// Builds our detector from an Ultralytics YOLOv8 (t, n or s) `.onnx` export or
 /// `.pt` checkpoint; `names` from the file unless it has none (then `class0`…).
 pub fn import_detector(path: &Path, device: &Device) -> Result<Imported, crate::MlError> {
-    let fail = |e: ImportError| crate::MlError::Model {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let (weights, source) = match extension(path).as_str() {
-        "onnx" => onnx_weights::read(path),
-        "pt" | "pth" => torch_pt::read(path),
-        other => Err(ImportError::Format(format!(
-            "cannot import a .{other} file: give an Ultralytics .onnx export or .pt checkpoint"
-        ))),
-    }
-    .map_err(fail)?;
-    if let Some(task) = source.task.as_deref().filter(|t| *t != "detect") {
-        return Err(fail(ImportError::Architecture(format!(
-            "the file is a '{task}' model; only detection models are imported"
-        ))));
-    }
-    let built = yolo_map::build(&weights, device).map_err(fail)?;
+    let (weights, source) = read_source(path)?;
+    let built = yolo_map::build(&weights, device).map_err(|e| model_error(path, e))?;
     let names = if source.names.len() == built.num_classes {
         source.names
     } else {
@@ -126,6 +110,35 @@ pub fn import_detector(path: &Path, device: &Device) -> Result<Imported, crate::
     })
 }
 
+fn model_error(path: &Path, e: ImportError) -> crate::MlError {
+    crate::MlError::Model {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The state dict and metadata of an `.onnx` or `.pt` file of a detection
+/// model (any other task is refused).
+fn read_source(path: &Path) -> Result<(Weights, SourceMeta), crate::MlError> {
+    let (weights, source) = match extension(path).as_str() {
+        "onnx" => onnx_weights::read(path),
+        "pt" | "pth" => torch_pt::read(path),
+        other => Err(ImportError::Format(format!(
+            "cannot import a .{other} file: give an Ultralytics .onnx export or .pt checkpoint"
+        ))),
+    }
+    .map_err(|e| model_error(path, e))?;
+    if let Some(task) = source.task.as_deref().filter(|t| *t != "detect") {
+        return Err(model_error(
+            path,
+            ImportError::Architecture(format!(
+                "the file is a '{task}' model; only detection models are imported"
+            )),
+        ));
+    }
+    Ok((weights, source))
+}
+
 /// A detector's weights from any file we read: our `.bpk` checkpoint, or an
 /// Ultralytics `.onnx` / `.pt` imported on the fly.
 pub fn load_detector(path: &Path, device: &Device) -> Result<(YoloV8, ModelMeta), crate::MlError> {
@@ -146,13 +159,8 @@ pub fn check_against_onnx(model: &YoloV8, imgsz: u32, onnx: &Path) -> Result<f32
 
 /// A deterministic `[3, s, s]` input in 0..1.
 pub fn test_pattern(s: usize) -> Vec<f32> {
-    let mut state: u32 = 0x9e37_79b9;
-    let mut noise = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        (state >> 8) as f32 / (1u32 << 24) as f32
-    };
+    let mut rng = detective_core::Rng::new(0x9e37_79b9);
+    let mut noise = move || rng.f32();
     let mut out = Vec::with_capacity(3 * s * s);
     for c in 0..3 {
         for y in 0..s {
@@ -167,7 +175,8 @@ pub fn test_pattern(s: usize) -> Vec<f32> {
     out
 }
 
-/// The scale of a detector's weights file (`.bpk`, `.onnx` or `.pt`).
+/// The scale of a detector's weights file (`.bpk`, `.onnx` or `.pt`); an
+/// `.onnx` or `.pt` is imported whole, so weights we could not train are refused.
 pub fn detector_scale(path: &Path) -> Result<crate::detect::Scale, crate::MlError> {
     if is_importable(path) {
         Ok(import_detector(path, &Device::flex())?.meta.scale)

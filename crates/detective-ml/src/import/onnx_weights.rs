@@ -8,6 +8,7 @@ use std::path::Path;
 
 use prost::Message;
 
+use super::pickle::DType;
 use super::{ImportError, SourceMeta, Weights};
 use crate::export::proto::{FLOAT, ModelProto};
 
@@ -65,20 +66,14 @@ pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
             .ok_or_else(|| ImportError::Format(format!("initializer {name}: shape {shape:?} overflows")))?;
+        let element = match dtype {
+            FLOAT16 => DType::F16,
+            DOUBLE => DType::F64,
+            _ => DType::F32,
+        };
         let data: Vec<f32> = match (dtype, &t.raw_data) {
-            (FLOAT, Some(raw)) => raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
+            (_, Some(raw)) => raw.chunks_exact(element.size()).map(|c| element.le_to_f32(c)).collect(),
             (FLOAT, None) => t.float_data.clone(),
-            (FLOAT16, Some(raw)) => raw
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            (DOUBLE, Some(raw)) => raw
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
-                .collect(),
             _ => {
                 return Err(ImportError::Format(format!(
                     "initializer {name}: this storage (data type {dtype}, typed or external data) is not read"

@@ -55,6 +55,18 @@ impl DType {
             DType::F64 | DType::I64 => 8,
         }
     }
+
+    /// One little-endian element (`b` holds [`size`](Self::size) bytes) as f32;
+    /// integer types read as 0 (they hold no weights).
+    pub fn le_to_f32(self, b: &[u8]) -> f32 {
+        match self {
+            DType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
+            DType::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
+            DType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            DType::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
+            _ => 0.0,
+        }
+    }
 }
 
 /// One storage of the archive (`data/{key}`), as a persistent id names it.

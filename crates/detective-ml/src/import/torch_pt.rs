@@ -264,16 +264,7 @@ fn gather(t: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>, String> {
     if last >= numel {
         return Err(format!("its view reaches element {last} of a storage of {numel}"));
     }
-    let read = |i: usize| -> f32 {
-        let b = &bytes[i * dtype.size()..(i + 1) * dtype.size()];
-        match dtype {
-            DType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
-            DType::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-            DType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            DType::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
-            _ => 0.0,
-        }
-    };
+    let read = |i: usize| dtype.le_to_f32(&bytes[i * dtype.size()..(i + 1) * dtype.size()]);
     let mut out = Vec::with_capacity(count);
     let mut index = vec![0usize; t.size.len()];
     for _ in 0..count {
