@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::names::check_segment;
-use crate::{BBox, CoreError, UncertainBand};
+use crate::{BBox, CoreError};
 
 /// Most predictions in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -113,16 +113,6 @@ impl LoggedDetection {
 }
 
 impl LoggedPrediction {
-    /// Whether any detection is confident enough to call the part defective.
-    pub fn is_defective(&self, band: &UncertainBand) -> bool {
-        self.detections.iter().any(|d| d.confidence >= band.high)
-    }
-
-    /// Whether any detection falls in the uncertain band.
-    pub fn is_uncertain(&self, band: &UncertainBand) -> bool {
-        self.detections.iter().any(|d| band.is_uncertain(d.confidence))
-    }
-
     /// Highest confidence, 0 with no detection.
     pub fn max_confidence(&self) -> f32 {
         self.detections.iter().map(|d| d.confidence).fold(0.0, f32::max)
@@ -260,14 +250,5 @@ mod tests {
         assert!(is_uuid(A));
         assert!(!is_uuid("0b7d7a4e7d3f4c439d593a5f0e0f6f11"));
         assert!(!is_uuid("0b7d7a4e-7d3f-4c43-9d59-3a5f0e0f6f1z"));
-    }
-
-    #[test]
-    fn defective_and_uncertain_follow_the_band() {
-        let band = UncertainBand::default();
-        let mut p = pred(A);
-        assert!(p.is_uncertain(&band) && !p.is_defective(&band));
-        p.detections[0].confidence = 0.9;
-        assert!(!p.is_uncertain(&band) && p.is_defective(&band));
     }
 }

@@ -8,8 +8,11 @@
 //! p50/p95, drops and the depth of the spool queue. Results go to the spool
 //! writer through a bounded channel (64); the
 //! uploader drains the spool to the cloud on its own schedule. With
-//! [`ModelUpdates`] a task re-checks the cloud's Production detector and hands a
-//! newly promoted one to the inference loop, which switches between two frames.
+//! [`ModelUpdates`] a task asks the cloud's channel (`GET /api/edge/config`)
+//! for the camera's inspection rules and, when following, the Production model,
+//! and hands a newly promoted model or changed rules to the inference loop,
+//! which switches between two frames. Every frame's detections pass the rules
+//! in effect: per-class thresholds, per-class uncertain bands, zones.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use detective_core::{LoggedDetection, LoggedPrediction, UncertainBand, wire::AgentStats};
+use detective_core::{LoggedDetection, LoggedPrediction, Rules, wire::AgentStats};
 use detective_vision::{DecodeLimits, Frame};
 
 use crate::EdgeError;
@@ -37,8 +40,9 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     /// Spool quota in bytes.
     pub spool_quota: u64,
-    pub band: UncertainBand,
-    pub conf: f32,
+    /// The inspection rules to start with (thresholds and bands per class,
+    /// zones); the cloud's channel replaces them.
+    pub rules: Rules,
     /// `name@version` sent with every prediction.
     pub model_version: String,
     /// Frame size the pipeline works at (the seed's 640×480).
@@ -54,16 +58,27 @@ pub struct AgentConfig {
     pub mqtt: Option<(String, String)>,
     /// Serve the MJPEG preview and JSON status here.
     pub preview: Option<std::net::SocketAddr>,
-    /// Follow the cloud's Production detector while running.
+    /// Take rules (and, when following, the Production model) from the cloud
+    /// while running.
     pub model_updates: Option<ModelUpdates>,
 }
 
-/// How the agent follows the cloud's Production detector.
+/// How the agent follows its cloud: rules always, the Production model when
+/// `follow`.
 #[derive(Clone)]
 pub struct ModelUpdates {
     pub puller: Arc<ModelPuller>,
-    /// Time between two checks of `GET /api/model-status`.
+    /// Switch to the registry's Production model (`--model production`).
+    pub follow: bool,
+    /// The camera whose rules to ask for.
+    pub camera: String,
+    /// Where the last rules from the cloud are kept, so an agent that starts
+    /// while the cloud is down applies them (see [`saved_rules`]).
+    pub rules_file: PathBuf,
+    /// Time between two checks of the cloud (the first is at once).
     pub every: Duration,
+    /// One threshold for every class over the cloud's rules (`--conf`).
+    pub conf: Option<f32>,
     /// ONNX Runtime threads of a loaded model.
     pub threads: usize,
     /// When a loaded model runs frames tiled (`--tile`).
@@ -78,56 +93,144 @@ impl std::fmt::Debug for ModelUpdates {
     }
 }
 
-/// A newly loaded model and its `name@version`, waiting for the inference loop.
-type Swap = Arc<Mutex<Option<(EdgeModel, String)>>>;
+/// What waits for the inference loop: a newly loaded model with its
+/// `name@version`, and new rules.
+#[derive(Default)]
+struct Pending {
+    model: Option<(EdgeModel, String)>,
+    rules: Option<Rules>,
+}
 
-/// Checks the cloud every `u.every`; loads a new Production version and puts it in
-/// `swap`. A version that fails to load is not tried again; a cloud that cannot
-/// be reached is tried again at the next check.
-async fn follow_production(u: ModelUpdates, mut current: String, swap: Swap, stop: Arc<AtomicBool>) {
+type Swap = Arc<Mutex<Pending>>;
+
+/// The rules the cloud sent last, kept in `path` by an earlier run, if readable.
+pub fn saved_rules(path: &std::path::Path) -> Option<Rules> {
+    let text = std::fs::read_to_string(path).ok()?;
+    match serde_json::from_str::<Rules>(&text) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(
+                "{}: not readable rules ({e}); using the configuration's",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Writes `rules` to `path` whole (a temporary file renamed over it); a failure
+/// is logged, not fatal.
+pub fn save_rules(path: &std::path::Path, rules: &Rules) {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let written = serde_json::to_vec_pretty(rules)
+        .map_err(std::io::Error::other)
+        .and_then(|b| std::fs::write(&tmp, b))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!("keeping the cloud's rules in {}: {e}", path.display());
+    }
+}
+
+/// What one check of the cloud found: the Production model (when following)
+/// and the rules (`None` from a cloud without the channel), with the channel's
+/// revision.
+async fn check_cloud(
+    u: &ModelUpdates,
+    current: &str,
+    warned_old: &mut bool,
+) -> Option<(Option<crate::model_pull::RemoteModel>, Option<Rules>, String)> {
+    match u.puller.edge_config(&u.camera, current, u.follow).await {
+        Ok(Some(c)) => Some((c.model.filter(|_| u.follow), Some(c.rules), c.revision)),
+        Ok(None) => {
+            if !*warned_old {
+                tracing::warn!(
+                    "the cloud has no /api/edge/config (an older server): following /api/model-status, keeping the local rules"
+                );
+                *warned_old = true;
+            }
+            if !u.follow {
+                return None;
+            }
+            match u.puller.production().await {
+                Ok(m) => Some((m, None, String::new())),
+                Err(e) => {
+                    tracing::warn!("model check: {e}");
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cloud check: {e}");
+            None
+        }
+    }
+}
+
+/// Checks the cloud at once and then every `u.every`; puts new rules, and a
+/// newly promoted model (loaded) with the rules that go with it, in `swap`. A
+/// version that fails to load is not tried again; a cloud that cannot be
+/// reached is tried again at the next check.
+async fn follow_cloud(u: ModelUpdates, mut current: String, swap: Swap, stop: Arc<AtomicBool>) {
     let mut broken: Option<String> = None;
+    let mut revision = String::new();
+    let mut warned_old = false;
+    let mut next = Instant::now();
     loop {
-        let next = Instant::now() + u.every;
         while Instant::now() < next {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200).min(next.saturating_duration_since(Instant::now()))).await;
         }
-        let m = match u.puller.production().await {
-            Ok(Some(m)) => m,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!("model check: {e}");
-                continue;
-            }
+        next = Instant::now() + u.every;
+        let Some((production, rules, rev)) = check_cloud(&u, &current, &mut warned_old).await else {
+            continue;
         };
-        let spec = m.spec();
-        if spec == current || broken.as_deref() == Some(spec.as_str()) {
+        if !rev.is_empty() && rev == revision {
             continue;
         }
-        let path = match u.puller.fetch(&m).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!("pulling {spec}: {e}");
-                continue;
-            }
-        };
-        let (threads, tiles) = (u.threads, u.tiles);
-        match tokio::task::spawn_blocking(move || EdgeModel::load(&path, threads, tiles)).await {
-            Ok(Ok(d)) => {
-                tracing::info!("Production is now {spec}: switching from {current}");
-                if let Ok(mut s) = swap.lock() {
-                    *s = Some((d, spec.clone()));
+        let new_model = production.filter(|m| {
+            let spec = m.spec();
+            spec != current && broken.as_deref() != Some(spec.as_str())
+        });
+        let loaded = match new_model {
+            Some(m) => match load_remote(&u, &m).await {
+                Ok(d) => Some((d, m.spec())),
+                Err(e) => {
+                    tracing::error!("model {} does not load ({e}); staying on {current}", m.spec());
+                    broken = Some(m.spec());
+                    continue;
                 }
-                current = spec;
-            }
-            Ok(Err(e)) => {
-                tracing::error!("model {spec} does not load ({e}); staying on {current}");
-                broken = Some(spec);
-            }
-            Err(e) => tracing::error!("loading {spec}: {e}"),
+            },
+            None => None,
+        };
+        if let Some(r) = &rules {
+            save_rules(&u.rules_file, r);
         }
+        if let Ok(mut s) = swap.lock() {
+            if let Some((d, spec)) = loaded {
+                tracing::info!("Production is now {spec}: switching from {current}");
+                current = spec.clone();
+                s.model = Some((d, spec));
+            }
+            if let Some(r) = rules {
+                s.rules = Some(match u.conf {
+                    Some(c) => r.with_conf(c),
+                    None => r,
+                });
+            }
+        }
+        revision = rev;
+    }
+}
+
+/// Downloads (unless cached) and loads `m`.
+async fn load_remote(u: &ModelUpdates, m: &crate::model_pull::RemoteModel) -> Result<EdgeModel, String> {
+    let path = u.puller.fetch(m).await.map_err(|e| format!("pulling: {e}"))?;
+    let (threads, tiles) = (u.threads, u.tiles);
+    match tokio::task::spawn_blocking(move || EdgeModel::load(&path, threads, tiles)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("loading: {e}")),
     }
 }
 
@@ -193,43 +296,64 @@ impl LatestSlot {
     }
 }
 
-/// One frame's result as the wire type, and whether to keep its frame.
+/// One frame's result under `rules`.
+struct FrameResult {
+    prediction: LoggedPrediction,
+    /// The kept detections, for the preview.
+    detections: Vec<detective_core::Detection>,
+    /// A detection at or above its class's band: the part is rejected.
+    defective: bool,
+    /// Keep the frame (defective or uncertain).
+    keep: bool,
+    ms: f64,
+}
+
+/// One frame's result as the wire type: the detections `rules` keep, each
+/// flagged uncertain by its class's band.
 fn to_prediction(
     model: &EdgeModel,
     frame: &Frame,
     captured: chrono::DateTime<chrono::Utc>,
-    cfg: &AgentConfig,
-) -> Result<(LoggedPrediction, bool, f64), EdgeError> {
+    rules: &Rules,
+    model_version: &str,
+) -> Result<FrameResult, EdgeError> {
     let pred = model
-        .infer(frame, cfg.conf)
+        .infer(frame, rules.min_conf())
         .map_err(|e| EdgeError::InvalidArgument(format!("inference: {e}")))?;
+    let kept = rules.apply(pred.detections, frame.width(), frame.height());
     let f = detective_vision::features::compute_features(frame);
     let features: BTreeMap<String, f64> = detective_vision::features::ImageFeatures::NAMES
         .iter()
         .zip(f.values())
         .map(|(n, v)| (n.to_string(), v as f64))
         .collect();
-    let detections: Vec<LoggedDetection> = pred
-        .detections
+    let detections: Vec<LoggedDetection> = kept
         .iter()
         .map(|d| LoggedDetection {
             class: d.class_id,
             name: d.name.clone(),
             confidence: d.confidence,
             bbox: d.bbox,
-            uncertain: Some(cfg.band.is_uncertain(d.confidence)),
+            uncertain: Some(rules.is_uncertain(&d.name, d.confidence)),
         })
         .collect();
-    let p = LoggedPrediction {
+    let defective = kept.iter().any(|d| rules.is_defective(&d.name, d.confidence));
+    let uncertain = detections.iter().any(|d| d.uncertain == Some(true));
+    let prediction = LoggedPrediction {
         // Time-ordered ids keep the cloud's id index local (see docs/server.md).
         id: uuid::Uuid::now_v7().to_string(),
         captured_at: captured.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        model_version: cfg.model_version.clone(),
+        model_version: model_version.to_string(),
         features,
         detections,
     };
-    let keep = p.is_defective(&cfg.band) || p.is_uncertain(&cfg.band);
-    Ok((p, keep, pred.ms))
+    Ok(FrameResult {
+        prediction,
+        detections: kept,
+        defective,
+        keep: defective || uncertain,
+        ms: pred.ms,
+    })
 }
 
 /// Runs the agent until the source ends, `max_frames` is reached or `stop` is
@@ -267,7 +391,8 @@ pub fn run_agent(
     let started = Instant::now();
 
     // Spool writer and uploader.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(LoggedPrediction, Option<Vec<u8>>, bool)>(64);
+    // (prediction, its frame, keep the frame, defective)
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(LoggedPrediction, Option<Vec<u8>>, bool, bool)>(64);
     let rejects = match &cfg.mqtt {
         Some((url, line)) => {
             let _guard = rt.enter();
@@ -316,11 +441,10 @@ pub fn run_agent(
     let writer = {
         let spool = spool.clone();
         let rejects = rejects.clone();
-        let band = cfg.band;
         rt.spawn(async move {
-            while let Some((p, frame, keep)) = rx.recv().await {
+            while let Some((p, frame, keep, defective)) = rx.recv().await {
                 if let Some(r) = &rejects
-                    && p.is_defective(&band)
+                    && defective
                 {
                     r.reject(&p);
                 }
@@ -348,15 +472,11 @@ pub fn run_agent(
         })
     };
 
-    let swap: Swap = Arc::new(Mutex::new(None));
-    let follower = cfg.model_updates.clone().map(|u| {
-        rt.spawn(follow_production(
-            u,
-            cfg.model_version.clone(),
-            swap.clone(),
-            stop.clone(),
-        ))
-    });
+    let swap: Swap = Arc::new(Mutex::new(Pending::default()));
+    let follower = cfg
+        .model_updates
+        .clone()
+        .map(|u| rt.spawn(follow_cloud(u, cfg.model_version.clone(), swap.clone(), stop.clone())));
 
     // Inference on this thread.
     let mut times: Vec<f64> = Vec::new();
@@ -365,10 +485,25 @@ pub fn run_agent(
     let mut window = (Instant::now(), 0u64, 0u64, 0usize);
     let (w, h) = cfg.frame_size;
     while let Some((frame, at)) = slot.take() {
-        if let Some((d, spec)) = swap.lock().ok().and_then(|mut s| s.take()) {
-            tracing::info!("now running {spec}");
-            model = d;
-            cfg.model_version = spec;
+        if let Ok(mut s) = swap.lock() {
+            if let Some((d, spec)) = s.model.take() {
+                tracing::info!("now running {spec}");
+                model = d;
+                cfg.model_version = spec;
+            }
+            if let Some(r) = s.rules.take() {
+                if r != cfg.rules {
+                    tracing::info!(
+                        "inspection rules now: conf {}, band {}..{}, {} class rules, {} zones",
+                        r.conf,
+                        r.uncertain_low,
+                        r.uncertain_high,
+                        r.classes.len(),
+                        r.zones.len()
+                    );
+                }
+                cfg.rules = r;
+            }
         }
         let frame = if (frame.width(), frame.height()) != (w, h) {
             detective_vision::preprocess::resize(&frame, w, h)?
@@ -376,7 +511,13 @@ pub fn run_agent(
             frame
         };
         // One frame the model cannot process does not stop the line.
-        let (p, keep, ms) = match to_prediction(&model, &frame, at, &cfg) {
+        let FrameResult {
+            prediction: p,
+            detections: dets,
+            defective,
+            keep,
+            ms,
+        } = match to_prediction(&model, &frame, at, &cfg.rules, &cfg.model_version) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("frame skipped: {e}");
@@ -397,16 +538,6 @@ pub fn run_agent(
             // At most 10 annotated frames per second.
             if last_preview.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
                 last_preview = Some(Instant::now());
-                let dets: Vec<detective_core::Detection> = p
-                    .detections
-                    .iter()
-                    .map(|d| detective_core::Detection {
-                        class_id: d.class,
-                        name: d.name.clone(),
-                        confidence: d.confidence,
-                        bbox: d.bbox,
-                    })
-                    .collect();
                 let mut shown = frame.clone();
                 detective_vision::overlay::draw_detections(&mut shown, &dets);
                 pv.publish(detective_vision::encode::encode_jpeg(&shown, 80)?);
@@ -417,7 +548,7 @@ pub fn run_agent(
         } else {
             None
         };
-        if tx.blocking_send((p, jpeg, keep)).is_err() {
+        if tx.blocking_send((p, jpeg, keep, defective)).is_err() {
             break;
         }
         produced.fetch_add(1, Ordering::Relaxed);

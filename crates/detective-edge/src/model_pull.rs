@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use detective_core::{Stage, Task};
+use detective_core::{Rules, Stage, Task, UncertainBand};
 
 use crate::EdgeError;
 
@@ -31,6 +31,59 @@ impl RemoteModel {
     pub fn spec(&self) -> String {
         format!("{}@{}", self.name, self.version)
     }
+}
+
+/// What the cloud's channel tells an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeConfig {
+    /// The Production model of the agent's task, if the registry has one.
+    pub model: Option<RemoteModel>,
+    /// The inspection rules in effect for the agent's model on its camera.
+    pub rules: Rules,
+    /// Changes whenever the model or the rules do.
+    pub revision: String,
+}
+
+/// Rules from the cloud, checked as the cloud checked them when they were set:
+/// every number in range, every band open, every zone well formed.
+fn checked(rules: Rules) -> Result<Rules, detective_core::rules::RuleError> {
+    let as_set = detective_core::RuleSet {
+        conf: Some(rules.conf),
+        uncertain_low: Some(rules.uncertain_low),
+        uncertain_high: Some(rules.uncertain_high),
+        classes: rules.classes.clone(),
+        zones: Some(rules.zones.clone()),
+    };
+    Rules::new(rules.conf, UncertainBand::default()).with(&as_set)
+}
+
+/// A model entry of the cloud's JSON (`name`, `version`, `files`, `checksums`),
+/// its name checked to be a plain folder name.
+fn remote_model(url: &str, m: &serde_json::Value) -> Result<RemoteModel, EdgeError> {
+    let (Some(name), Some(version)) = (m["name"].as_str(), m["version"].as_i64()) else {
+        return Err(cloud_err(format!("{url}: the Production entry has no name or version")));
+    };
+    if !plain(name) || version < 1 {
+        return Err(cloud_err(format!("{url}: refusing model {name:?} version {version}")));
+    }
+    let files = m["files"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f.as_str()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let checksums = m["checksums"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_ascii_lowercase())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(RemoteModel {
+        name: name.to_string(),
+        version,
+        files,
+        checksums,
+    })
 }
 
 /// Files fetched, in this order: the ONNX export last, so it is never older than
@@ -134,7 +187,7 @@ impl ModelPuller {
     }
 
     /// The registry's Production model of this puller's task, `None` when the
-    /// cloud has none.
+    /// cloud has none (`GET /api/model-status`, which every server answers).
     pub async fn production(&self) -> Result<Option<RemoteModel>, EdgeError> {
         let url = format!("{}/api/model-status", self.cloud);
         let resp = self.get(&url).await?;
@@ -149,30 +202,58 @@ impl ModelPuller {
                     && state::<Stage>(&m["stage"]) == Some(Stage::Production)
             })
         });
-        let Some(m) = entry else { return Ok(None) };
-        let (Some(name), Some(version)) = (m["name"].as_str(), m["version"].as_i64()) else {
-            return Err(cloud_err(format!("{url}: the Production entry has no name or version")));
-        };
-        if !plain(name) || version < 1 {
-            return Err(cloud_err(format!("{url}: refusing model {name:?} version {version}")));
+        entry.map(|m| remote_model(&url, m)).transpose()
+    }
+
+    /// What the cloud's channel to this agent says (`GET /api/edge/config`): the
+    /// Production model of the task and the inspection rules for `camera`. The
+    /// rules are those of the Production model when `follow`, else of `model`
+    /// (what the agent runs). `Ok(None)`: the cloud predates the channel (404);
+    /// the agent then follows `GET /api/model-status` and keeps its own rules.
+    pub async fn edge_config(&self, camera: &str, model: &str, follow: bool) -> Result<Option<EdgeConfig>, EdgeError> {
+        let url = format!("{}/api/edge/config", self.cloud);
+        let query = [
+            ("camera", camera.to_string()),
+            ("task", self.task.to_string()),
+            ("model", model.to_string()),
+            ("follow", follow.to_string()),
+        ];
+        let resp = self
+            .http
+            .get(&url)
+            .query(&query)
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| cloud_err(format!("{url}: {e}")))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
         }
-        let files = m["files"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|f| f.as_str()).map(str::to_string).collect())
-            .unwrap_or_default();
-        let checksums = m["checksums"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_ascii_lowercase())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Some(RemoteModel {
-            name: name.to_string(),
-            version,
-            files,
-            checksums,
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(cloud_err(format!("{url}: {status} {}", body.trim())));
+        }
+        let v: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| cloud_err(format!("{url}: not the edge-config JSON: {e}")))?;
+        let model = match &v["model"] {
+            serde_json::Value::Null => None,
+            m if state::<Stage>(&m["stage"]) == Some(Stage::Production)
+                && state::<Task>(&m["task"]) == Some(self.task) =>
+            {
+                Some(remote_model(&url, m)?)
+            }
+            _ => None,
+        };
+        let rules: Rules = serde_json::from_value(v["rules"].clone())
+            .map_err(|e| cloud_err(format!("{url}: the rules are not readable: {e}")))?;
+        let rules = checked(rules).map_err(|e| cloud_err(format!("{url}: refusing the rules: {e}")))?;
+        Ok(Some(EdgeConfig {
+            model,
+            rules,
+            revision: v["revision"].as_str().unwrap_or("").to_string(),
         }))
     }
 
@@ -307,14 +388,14 @@ mod tests {
         assert_eq!(p.cached(), Some(("m@3".to_string(), v.join("model.onnx"))));
     }
 
-    /// A one-file "cloud" on loopback: model-status naming `m@1` with `sum` as
-    /// the checksum of model.onnx, and the file's bytes `body`.
-    fn fake_cloud(sum: String, body: &'static [u8]) -> String {
+    /// A "cloud" on loopback answering each request line with `answer(line)`:
+    /// its status and body.
+    fn fake_http(answer: impl Fn(&str) -> (u16, Vec<u8>) + Send + 'static) -> String {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
-            for stream in listener.incoming().take(4) {
+            for stream in listener.incoming().take(8) {
                 let Ok(mut s) = stream else { continue };
                 let mut first = String::new();
                 let mut r = BufReader::new(s.try_clone().unwrap());
@@ -325,16 +406,9 @@ mod tests {
                         break;
                     }
                 }
-                let payload: Vec<u8> = if first.contains("/api/model-status") {
-                    serde_json::json!({"models": [{"task": "detect", "source": "registry", "stage": "Production",
-                        "name": "m", "version": 1, "files": ["model.onnx"], "checksums": {"model.onnx": sum}}]})
-                    .to_string()
-                    .into_bytes()
-                } else {
-                    body.to_vec()
-                };
+                let (status, payload) = answer(&first);
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     payload.len()
                 );
                 let _ = s.write_all(head.as_bytes());
@@ -342,6 +416,71 @@ mod tests {
             }
         });
         format!("http://{addr}")
+    }
+
+    /// A one-file "cloud" that predates the edge channel: model-status naming
+    /// `m@1` with `sum` as the checksum of model.onnx, and the file's bytes `body`.
+    fn fake_cloud(sum: String, body: &'static [u8]) -> String {
+        fake_http(move |first| {
+            if first.contains("/api/model-status") {
+                let v = serde_json::json!({"models": [{"task": "detect", "source": "registry", "stage": "Production",
+                    "name": "m", "version": 1, "files": ["model.onnx"], "checksums": {"model.onnx": sum}}]});
+                (200, v.to_string().into_bytes())
+            } else if first.contains("/api/edge/config") {
+                (404, b"{}".to_vec())
+            } else {
+                (200, body.to_vec())
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn the_channel_gives_rules_and_model_and_an_older_cloud_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = ModelPuller::new(&fake_cloud("x".into(), b""), "k", dir.path().to_path_buf()).unwrap();
+        assert_eq!(
+            old.edge_config("cam", "m@1", true).await.unwrap(),
+            None,
+            "404: an older cloud"
+        );
+        assert_eq!(
+            old.production().await.unwrap().unwrap().spec(),
+            "m@1",
+            "which still names its model"
+        );
+
+        let rules = serde_json::json!({"conf": 0.3, "uncertain_low": 0.4, "uncertain_high": 0.7,
+            "classes": {"scratch": {"conf": 0.6}},
+            "zones": [{"name": "z", "kind": "ignore", "points": [[0, 0], [0.5, 0], [0, 0.5]]}]});
+        let answer = serde_json::json!({"camera": "cam", "task": "detect", "revision": "abc", "rules": rules,
+            "model": {"task": "detect", "source": "registry", "stage": "Production", "name": "m", "version": 2,
+                      "files": ["model.onnx"], "checksums": {}}});
+        let new = ModelPuller::new(
+            &fake_http(move |first| {
+                assert!(first.contains("camera=cam") && first.contains("follow=true"), "{first}");
+                (200, answer.to_string().into_bytes())
+            }),
+            "k",
+            dir.path().to_path_buf(),
+        )
+        .unwrap();
+        let c = new.edge_config("cam", "m@1", true).await.unwrap().unwrap();
+        assert_eq!(c.model.unwrap().spec(), "m@2");
+        assert_eq!(c.revision, "abc");
+        assert_eq!(c.rules.thresholds("scratch").conf, 0.6);
+        assert_eq!(c.rules.zones.len(), 1);
+
+        // Rules that break the rules' own checks are refused, not applied.
+        let bad =
+            serde_json::json!({"rules": {"conf": 0.3, "uncertain_low": 0.8, "uncertain_high": 0.7}, "model": null});
+        let p = ModelPuller::new(
+            &fake_http(move |_| (200, bad.to_string().into_bytes())),
+            "k",
+            dir.path().to_path_buf(),
+        )
+        .unwrap();
+        let e = p.edge_config("cam", "m@1", false).await.unwrap_err().to_string();
+        assert!(e.contains("refusing the rules"), "{e}");
     }
 
     #[tokio::test]

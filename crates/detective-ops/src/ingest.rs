@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use detective_core::{LogBatch, LoggedPrediction, UncertainBand};
+use detective_core::{Bands, LogBatch, LoggedPrediction, Rules, UncertainBand};
 use detective_store::clock::{day_of, parse_rfc3339_ms};
 use detective_store::predictions::{DEFAULT_PROJECT, IngestSummary};
 use detective_store::{Db, Objects};
@@ -16,14 +16,24 @@ use detective_vision::DecodeLimits;
 
 use crate::OpsError;
 
+/// The rules in effect for each model of a batch, on the batch's camera.
+struct BandsByModel(HashMap<String, Rules>);
+
+impl Bands for BandsByModel {
+    fn band(&self, model_version: &str, class: &str) -> UncertainBand {
+        self.0.get(model_version).map(|r| r.band(class)).unwrap_or_default()
+    }
+}
+
 /// Stores a checked batch (`batch.validate()` passed) and its frames
-/// (`(prediction id in lower case, JPEG bytes)`); predictions whose
-/// confidence falls in `band` queue for labeling.
+/// (`(prediction id in lower case, JPEG bytes)`); predictions with a detection
+/// in its class's uncertain band (the inspection rules in effect for their model
+/// on the batch's camera, over `defaults`) queue for labeling.
 pub async fn log_batch(
     db: &Db,
     objects: &Objects,
     limits: &DecodeLimits,
-    band: &UncertainBand,
+    defaults: &Rules,
     batch: &LogBatch,
     frames: Vec<(String, Bytes)>,
 ) -> Result<IngestSummary, OpsError> {
@@ -54,5 +64,12 @@ pub async fn log_batch(
             objects.put(k, bytes).await?;
         }
     }
-    Ok(detective_store::predictions::ingest(db, batch, band, &keys).await?)
+    let mut bands = BandsByModel(HashMap::new());
+    for p in &batch.predictions {
+        if !bands.0.contains_key(&p.model_version) {
+            let r = crate::rules::effective(db, defaults, Some(&p.model_version), Some(&batch.camera_id)).await?;
+            bands.0.insert(p.model_version.clone(), r);
+        }
+    }
+    Ok(detective_store::predictions::ingest(db, batch, &bands, &keys).await?)
 }

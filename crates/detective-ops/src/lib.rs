@@ -29,6 +29,7 @@ pub mod labeling;
 pub mod policy;
 pub mod registry;
 pub mod retraining;
+pub mod rules;
 pub mod runner;
 pub mod segmentation_lab;
 pub mod training;

@@ -109,6 +109,12 @@ pub fn router(state: AppState) -> Router {
             "/api/settings/thresholds",
             get(settings::get_thresholds).put(settings::put_thresholds).layer(json),
         )
+        .route(
+            "/api/rules",
+            get(rules::list).put(rules::put).delete(rules::delete).layer(json),
+        )
+        .route("/api/rules/effective", get(rules::effective))
+        .route("/api/edge/config", get(edge::config))
         .route("/api/labeling-queue", get(labeling::list))
         .route("/api/labeling-queue/{id}/label", post(labeling::label).layer(json))
         .route("/api/labeling-queue/{id}/skip", post(labeling::skip))

@@ -52,6 +52,11 @@ impl Modify for BearerAuth {
         routes::labeling::skip,
         routes::settings::get_thresholds,
         routes::settings::put_thresholds,
+        routes::rules::list,
+        routes::rules::put,
+        routes::rules::delete,
+        routes::rules::effective,
+        routes::edge::config,
         routes::segmentation::devices,
         routes::segmentation::runs,
         routes::segmentation::samples,
@@ -78,7 +83,7 @@ impl Modify for BearerAuth {
         routes::keys::list,
         routes::keys::revoke,
     ),
-    components(schemas(routes::status::Health, routes::status::Component, detective_ops::images::UploadResult,
+    components(schemas(routes::status::Health, routes::status::Component, routes::rules::PutRules, detective_ops::images::UploadResult,
         detective_ops::datasets::CreateDataset, detective_ops::datasets::NewVersion, routes::keys::CreateKey)),
     modifiers(&BearerAuth)
 )]

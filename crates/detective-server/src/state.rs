@@ -21,6 +21,9 @@ pub struct ServerSettings {
     pub band: UncertainBand,
     /// Default confidence threshold of `/api/inference/predict`.
     pub conf: f32,
+    /// The configuration's `[rules]`: laid over the thresholds, under the rules
+    /// set per model and camera.
+    pub rules: detective_core::RuleSet,
     pub limits: DecodeLimits,
     /// Largest request body of the upload and log routes, in bytes.
     pub max_body_bytes: usize,
@@ -53,6 +56,7 @@ impl Default for ServerSettings {
             insecure_no_auth: false,
             band: UncertainBand::default(),
             conf: 0.25,
+            rules: detective_core::RuleSet::default(),
             limits: DecodeLimits::default(),
             max_body_bytes: 256 * 1024 * 1024,
             max_files: 1000,
@@ -112,6 +116,8 @@ pub struct AppState {
     pub logged: tokio::sync::broadcast::Sender<LoggedEvent>,
     /// Confidence threshold and uncertain band in effect (see [`crate::thresholds`]).
     pub live_thresholds: Arc<crate::thresholds::LiveThresholds>,
+    /// Inspection rules per model and camera over the thresholds.
+    pub live_rules: Arc<crate::thresholds::LiveRules>,
     /// Drift and retraining settings and state.
     pub mlops: Arc<detective_ops::policy::Mlops>,
 }
@@ -142,6 +148,7 @@ impl AppState {
             live_thresholds: Arc::new(crate::thresholds::LiveThresholds::new(
                 crate::thresholds::Thresholds::new(settings.conf, settings.band),
             )),
+            live_rules: Arc::default(),
             mlops: Arc::new(detective_ops::policy::Mlops::new(
                 detective_ops::policy::MlopsConfig::default(),
                 settings.work_dir.clone(),
@@ -156,6 +163,24 @@ impl AppState {
     /// The confidence threshold and uncertain band in effect now.
     pub async fn thresholds(&self) -> crate::thresholds::Thresholds {
         self.live_thresholds.get(&self.db).await
+    }
+
+    /// The server's thresholds with the configuration's `[rules]` over them (left
+    /// out, with a warning, if the thresholds changed so that they no longer fit).
+    pub async fn default_rules(&self) -> detective_core::Rules {
+        let t = self.thresholds().await;
+        let base = detective_core::Rules::new(t.conf, t.band().unwrap_or(self.settings.band));
+        base.clone().with(&self.settings.rules).unwrap_or_else(|e| {
+            tracing::warn!("the configuration's [rules] do not fit the thresholds in effect ({e}); left out");
+            base
+        })
+    }
+
+    /// The inspection rules in effect for `model` (`name@3`, as predictions name
+    /// it) on `camera`.
+    pub async fn rules(&self, model: Option<&str>, camera: Option<&str>) -> detective_core::Rules {
+        let defaults = self.default_rules().await;
+        self.live_rules.get(&self.db, &defaults, model, camera).await
     }
 
     /// Also serves `segmenter` for `POST /api/inference/predict?task=segment`.

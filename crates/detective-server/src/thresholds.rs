@@ -3,11 +3,14 @@
 //! dashboard (`PUT /api/settings/thresholds`, admins), and are kept in the
 //! database so every replica uses the same; each server re-reads them at most
 //! every 5 s, so a change reaches every replica within seconds without a restart.
+//! Over them lie the inspection rules per model and camera ([`LiveRules`],
+//! `PUT /api/rules`), cached the same way.
 
+use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use detective_core::UncertainBand;
+use detective_core::{Rules, UncertainBand};
 use serde::{Deserialize, Serialize};
 
 use crate::problem::ApiError;
@@ -96,5 +99,57 @@ impl LiveThresholds {
             *c = Some((t, Instant::now()));
         }
         Ok(())
+    }
+}
+
+/// Most (model, camera) pairs whose rules are kept; more empties the cache.
+const MAX_CACHED_RULES: usize = 1024;
+
+/// The inspection rules in effect per (model, camera), each read from the
+/// database at most every 5 s (at once after a change on this server).
+#[derive(Default)]
+pub struct LiveRules {
+    #[allow(clippy::type_complexity)]
+    cached: RwLock<HashMap<(Option<String>, Option<String>), (Rules, Instant)>>,
+}
+
+impl LiveRules {
+    /// The rules for `model` on `camera` over `defaults`; a database error keeps
+    /// the last known rules (or `defaults`).
+    pub async fn get(
+        &self,
+        db: &detective_store::Db,
+        defaults: &Rules,
+        model: Option<&str>,
+        camera: Option<&str>,
+    ) -> Rules {
+        let key = (model.map(str::to_string), camera.map(str::to_string));
+        let cached = self.cached.read().ok().and_then(|c| c.get(&key).cloned());
+        if let Some((r, at)) = &cached
+            && at.elapsed() < FRESH
+        {
+            return r.clone();
+        }
+        let fresh = match detective_ops::rules::effective(db, defaults, model, camera).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("reading the inspection rules: {e}; keeping the last known");
+                return cached.map(|(r, _)| r).unwrap_or_else(|| defaults.clone());
+            }
+        };
+        if let Ok(mut c) = self.cached.write() {
+            if c.len() >= MAX_CACHED_RULES {
+                c.clear();
+            }
+            c.insert(key, (fresh.clone(), Instant::now()));
+        }
+        fresh
+    }
+
+    /// Drops every cached entry (rules changed on this server).
+    pub fn forget(&self) {
+        if let Ok(mut c) = self.cached.write() {
+            c.clear();
+        }
     }
 }

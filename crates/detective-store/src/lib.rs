@@ -16,6 +16,7 @@ pub mod models;
 pub mod objects;
 pub mod predictions;
 pub mod retraining;
+pub mod rules;
 pub mod settings;
 mod sql_args;
 pub mod testing;

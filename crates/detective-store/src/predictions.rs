@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use detective_core::{LogBatch, LoggedDetection, UncertainBand};
+use detective_core::{Bands, LogBatch, LoggedDetection};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -28,7 +28,8 @@ pub struct IngestSummary {
     pub frames: usize,
 }
 
-/// A detection as stored: as logged, with `uncertain` decided by the server's band.
+/// A detection as stored: as logged, with `uncertain` decided by the server's
+/// band of its class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredDetection {
     pub class: u32,
@@ -38,18 +39,27 @@ pub struct StoredDetection {
     pub uncertain: bool,
 }
 
-fn stored(d: &LoggedDetection, band: &UncertainBand) -> StoredDetection {
-    StoredDetection {
+/// `d` as stored, and the margin of its confidence from the middle of its band.
+fn stored(d: &LoggedDetection, model_version: &str, bands: &(dyn Bands + Sync)) -> (StoredDetection, f32) {
+    let name = if d.name.is_empty() {
+        format!("class{}", d.class)
+    } else {
+        d.name.clone()
+    };
+    let band = bands.band(model_version, &name);
+    let s = StoredDetection {
         class: d.class,
-        name: if d.name.is_empty() {
-            format!("class{}", d.class)
-        } else {
-            d.name.clone()
-        },
+        name,
         confidence: d.confidence,
         bbox: [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2],
         uncertain: band.is_uncertain(d.confidence),
-    }
+    };
+    let margin = if s.uncertain {
+        (d.confidence - (band.low + band.high) / 2.0).abs()
+    } else {
+        f32::INFINITY
+    };
+    (s, margin)
 }
 
 /// `,name1,name2,` — the class names present, for `LIKE '%,name,%'` filters.
@@ -60,13 +70,15 @@ fn class_list(dets: &[StoredDetection]) -> String {
     format!(",{},", names.join(","))
 }
 
-/// Stores a validated batch. `frame_keys` maps prediction ids to the object keys
-/// of their frames (already written). Everything commits together or not at all;
+/// Stores a validated batch; `bands` gives the uncertain band of each class of
+/// each model (one [`detective_core::UncertainBand`] for all, or inspection
+/// rules). `frame_keys` maps prediction ids to the object keys of their frames
+/// (already written). Everything commits together or not at all;
 /// predictions whose id is already stored are left as they are.
 pub async fn ingest(
     db: &Db,
     batch: &LogBatch,
-    band: &UncertainBand,
+    bands: &(dyn Bands + Sync),
     frame_keys: &HashMap<String, String>,
 ) -> Result<IngestSummary, StoreError> {
     batch.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -87,9 +99,12 @@ pub async fn ingest(
         for p in chunk {
             let id = p.id.to_ascii_lowercase();
             let captured = parse_rfc3339_ms(&p.captured_at)?;
-            let dets: Vec<StoredDetection> = p.detections.iter().map(|d| stored(d, band)).collect();
-            let defective = p.is_defective(band);
-            let uncertain = p.is_uncertain(band);
+            let (dets, margins): (Vec<StoredDetection>, Vec<f32>) =
+                p.detections.iter().map(|d| stored(d, &p.model_version, bands)).unzip();
+            let defective = dets
+                .iter()
+                .any(|d| d.confidence >= bands.band(&p.model_version, &d.name).high);
+            let uncertain = dets.iter().any(|d| d.uncertain);
             summary.defective += defective as usize;
             summary.uncertain += uncertain as usize;
             let frame_key = frame_keys.get(&id).or_else(|| frame_keys.get(&p.id)).cloned();
@@ -112,12 +127,7 @@ pub async fn ingest(
             ];
             rows.push(format!("({})", values.join(", ")));
             if uncertain {
-                let mid = (band.low + band.high) / 2.0;
-                let margin = dets
-                    .iter()
-                    .filter(|d| d.uncertain)
-                    .map(|d| (d.confidence - mid).abs())
-                    .fold(f32::INFINITY, f32::min);
+                let margin = margins.iter().copied().fold(f32::INFINITY, f32::min);
                 let v = [
                     queue.push(Arg::Str(id)),
                     queue.push(Arg::Str(batch.camera_id.clone())),

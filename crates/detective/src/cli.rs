@@ -234,10 +234,13 @@ pub struct EdgeArgs {
     /// default) or the Production segmenter (`segment`). Each task has its own.
     #[arg(long, value_enum, default_value_t = TaskArg::Detect)]
     pub task: TaskArg,
-    /// With `--model production`: seconds between checks for a newly promoted model.
+    /// Seconds between checks of the cloud's channel (`GET /api/edge/config`): the
+    /// camera's inspection rules and, with `--model production`, a newly promoted model.
+    /// The first check is at start.
     #[arg(long, default_value_t = 60.0)]
     pub model_poll_secs: f64,
-    /// Confidence threshold of reported detections (default: thresholds.conf).
+    /// One confidence threshold for every class, over the rules (default: the
+    /// rules' per class: the cloud's for this camera, else `[rules]` and `thresholds.conf`).
     #[arg(long)]
     pub conf: Option<f32>,
     /// Spool quota in MB (defective and uncertain results are evicted last).

@@ -22,6 +22,10 @@ pub struct Config {
     pub log_format: String,
     pub limits: Limits,
     pub thresholds: Thresholds,
+    /// Inspection rules everywhere (`[rules]`, `[rules.classes.NAME]`, `[[rules.zones]]`):
+    /// the base under the rules set per model and camera from the API.
+    #[serde(default)]
+    pub rules: detective_core::RuleSet,
     pub server: Server,
     /// Drift detection and the retraining policy (`[mlops]`, `[mlops.drift]`, `[mlops.retraining]`).
     pub mlops: detective_ops::policy::MlopsConfig,
@@ -78,6 +82,7 @@ impl Default for Config {
                 uncertain_low: band.low,
                 uncertain_high: band.high,
             },
+            rules: detective_core::RuleSet::default(),
             server: Server {
                 bind: "127.0.0.1:8000".into(),
                 database_url: String::new(),
@@ -155,7 +160,16 @@ impl Config {
         if !(0.0..=1.0).contains(&self.thresholds.conf) {
             bail!("thresholds.conf must be in 0..1, not {}", self.thresholds.conf);
         }
+        self.rules()?;
         Ok(())
+    }
+
+    /// The `[rules]` over `[thresholds]`: what an edge agent applies when its
+    /// cloud sends none, and the base of a server's rules.
+    pub fn rules(&self) -> Result<detective_core::Rules> {
+        detective_core::Rules::new(self.thresholds.conf, self.band()?)
+            .with(&self.rules)
+            .map_err(|e| anyhow::anyhow!("rules: {e}"))
     }
 
     /// The uncertain band `thresholds.uncertain_low < conf < thresholds.uncertain_high`.

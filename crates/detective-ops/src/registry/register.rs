@@ -76,6 +76,18 @@ pub async fn register_job(
     result
 }
 
+/// The class names in an ONNX model's `names` metadata.
+fn onnx_class_names(path: &Path) -> Option<Vec<String>> {
+    let proto = detective_ml::export::read_onnx(path).ok()?;
+    let text = proto
+        .metadata_props
+        .iter()
+        .find(|p| p.key.as_deref() == Some("names"))?
+        .value
+        .clone()?;
+    detective_ml::runtime::onnx::parse_names_metadata(&text)
+}
+
 /// Adds the next version of `name` and uploads `files` (name in the version
 /// folder, local path) plus `metrics.json`; their SHA-256 go to `params.files`.
 /// A failed upload removes the version again.
@@ -100,8 +112,22 @@ pub async fn add_with_files(
         sums.insert(file.to_string(), json!(hex::encode(sha2::Sha256::digest(&bytes))));
     }
     let mut params = params.clone();
+    // The class names, so that rules per class can be checked against them.
+    let names = match files.iter().find(|(f, _)| *f == "model.onnx") {
+        Some((_, path)) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || onnx_class_names(&path))
+                .await
+                .ok()
+                .flatten()
+        }
+        None => None,
+    };
     if let Some(o) = params.as_object_mut() {
         o.insert("files".into(), serde_json::Value::Object(sums));
+        if let Some(n) = names {
+            o.insert("names".into(), json!(n));
+        }
     }
     let v = models::add_version(db, name, task, metrics, &params, None, dataset_version_id).await?;
     let upload = async {

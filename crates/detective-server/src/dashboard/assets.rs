@@ -9,7 +9,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 14] = [
+const FILES: [(&str, &str, &str); 15] = [
     ("app.css", CSS, include_str!("../../static/app.css")),
     ("common.js", JS, include_str!("../../static/common.js")),
     ("overview.js", JS, include_str!("../../static/overview.js")),
@@ -18,6 +18,7 @@ const FILES: [(&str, &str, &str); 14] = [
     ("health.js", JS, include_str!("../../static/health.js")),
     ("datasets.js", JS, include_str!("../../static/datasets.js")),
     ("settings.js", JS, include_str!("../../static/settings.js")),
+    ("rules.js", JS, include_str!("../../static/rules.js")),
     ("analytics.js", JS, include_str!("../../static/analytics.js")),
     ("segmentation.js", JS, include_str!("../../static/segmentation.js")),
     ("models.js", JS, include_str!("../../static/models.js")),

@@ -204,6 +204,7 @@ pub async fn datasets(State(st): State<AppState>, user: PageUser) -> Response {
 struct Settings {
     nav: Nav,
     is_admin: bool,
+    may_operate: bool,
     conf: f32,
     band_low: f32,
     band_high: f32,
@@ -215,6 +216,7 @@ pub async fn settings(State(st): State<AppState>, user: PageUser) -> Response {
     let t = st.thresholds().await;
     render(Settings {
         is_admin: user.may(Action::Admin),
+        may_operate: user.may(Action::Operate),
         conf: t.conf,
         band_low: t.uncertain_low,
         band_high: t.uncertain_high,

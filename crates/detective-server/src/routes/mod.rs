@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod datasets;
+pub mod edge;
 pub mod images;
 pub mod inspections;
 pub mod keys;
@@ -11,6 +12,7 @@ pub mod log;
 pub mod models;
 pub mod predict;
 pub mod retraining;
+pub mod rules;
 pub mod segmentation;
 pub mod settings;
 pub mod status;

@@ -38,6 +38,9 @@ pub struct PredictQuery {
     pub task: Option<String>,
     /// Answer the image as JPEG with the detections drawn in red.
     pub annotated: Option<bool>,
+    /// The camera the image comes from: its inspection rules (class thresholds,
+    /// bands, zones) apply, over the model's and the server's.
+    pub camera: Option<String>,
 }
 
 /// The image of a request: the raw body, or the `image` (or first file) part of
@@ -113,22 +116,53 @@ pub async fn predict(
         return segment(st, q, req).await;
     }
     let (pool, version) = detector_for(&st, q.model.as_deref()).await?;
-    let live = st.thresholds().await;
+    let rules = rules_for(&st, &pool.name, version, q.camera.as_deref(), q.conf).await?;
     let opts = PredictOptions {
-        conf: q.conf.unwrap_or(live.conf),
+        conf: rules.min_conf(),
         iou: q.iou.unwrap_or(0.7),
         ..PredictOptions::default()
     };
     opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let bytes = image_bytes(&st, req).await?;
-    let band = live.band().unwrap_or(st.settings.band);
     let t0 = Instant::now();
-    let outcome = detect_on(&pool, bytes, st.settings.limits, opts, q.annotated.unwrap_or(false)).await;
+    let outcome = detect_on(
+        &pool,
+        bytes,
+        st.settings.limits,
+        opts,
+        rules.clone(),
+        q.annotated.unwrap_or(false),
+    )
+    .await;
     let (found, total_ms) = counted(&st, outcome, t0)?;
     if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }
-    Ok(Json(detections_json(&pool, version, &found, &band, total_ms)).into_response())
+    Ok(Json(detections_json(&pool, version, &found, &rules, total_ms)).into_response())
+}
+
+/// The inspection rules a request runs under: those of the model (`name@v`, or
+/// the name of a file-served model) on `camera`; a `conf` the caller asks for
+/// is the one threshold of every class.
+pub(crate) async fn rules_for(
+    st: &AppState,
+    name: &str,
+    version: Option<i64>,
+    camera: Option<&str>,
+    conf: Option<f32>,
+) -> ApiResult<detective_core::Rules> {
+    if let Some(c) = camera {
+        detective_core::names::check_segment("camera", c).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let spec = match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    };
+    let rules = st.rules(Some(&spec), camera).await;
+    Ok(match conf {
+        Some(c) => rules.with_conf(c),
+        None => rules,
+    })
 }
 
 /// The pool that answers: the served detector when `model` is absent or names
@@ -161,15 +195,17 @@ async fn detect_on(
     bytes: Bytes,
     limits: detective_vision::DecodeLimits,
     opts: PredictOptions,
+    rules: detective_core::Rules,
     annotated: bool,
 ) -> Result<Result<Found, ApiError>, ApiError> {
     pool.run(move |det| {
         let t = Instant::now();
         let frame = decode_upload(&bytes, &limits)?;
         let decode_ms = t.elapsed().as_secs_f64() * 1000.0;
-        let pred = det
+        let mut pred = det
             .predict(&frame, &opts)
             .map_err(|e| ApiError::internal(format!("prediction failed: {e}")))?;
+        pred.detections = rules.apply(pred.detections, frame.width(), frame.height());
         let jpeg = if annotated {
             let mut f = frame.clone();
             detective_vision::overlay::draw_detections(&mut f, &pred.detections);
@@ -189,12 +225,12 @@ async fn detect_on(
 }
 
 /// The JSON answer: the model, the image size, the detections (with the
-/// uncertain flag of the band in effect) and the timings.
+/// uncertain flag of their class's band) and the timings.
 fn detections_json(
     pool: &PredictorPool,
     version: Option<i64>,
     found: &Found,
-    band: &detective_core::UncertainBand,
+    rules: &detective_core::Rules,
     total_ms: f64,
 ) -> serde_json::Value {
     let pred = &found.pred;
@@ -203,7 +239,7 @@ fn detections_json(
         .iter()
         .map(|d| {
             json!({"class": d.class_id, "name": d.name, "confidence": d.confidence, "bbox": d.bbox,
-                   "uncertain": band.is_uncertain(d.confidence)})
+                   "uncertain": rules.is_uncertain(&d.name, d.confidence)})
         })
         .collect();
     let det = pool.model();
@@ -227,14 +263,21 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
             "conf (the pixel threshold of a segmenter) must be within (0, 1)",
         ));
     }
+    // An explicit `conf` (the pixel threshold here) is also the regions' one
+    // threshold, as on the detect path; else each class keeps the rules' own.
+    let version = st
+        .segmenter
+        .get()
+        .and_then(|(p, v)| if p.name == pool.name { v } else { None });
+    let rules = rules_for(&st, &pool.name, version, q.camera.as_deref(), q.conf).await?;
     let bytes = image_bytes(&st, req).await?;
-    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
     let t0 = Instant::now();
     let outcome = segment_on(
         &pool,
         bytes,
         st.settings.limits,
         threshold,
+        rules.clone(),
         q.annotated.unwrap_or(false),
     )
     .await;
@@ -242,7 +285,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
     if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }
-    Ok(Json(regions_json(&pool, &found, threshold, &band, total_ms)).into_response())
+    Ok(Json(regions_json(&pool, &found, threshold, &rules, total_ms)).into_response())
 }
 
 /// The served segmenter, if `model` (when given) names it.
@@ -280,13 +323,21 @@ async fn segment_on(
     bytes: Bytes,
     limits: detective_vision::DecodeLimits,
     threshold: f32,
+    rules: detective_core::Rules,
     annotated: bool,
 ) -> Result<Result<Segmented, ApiError>, ApiError> {
     pool.run(move |seg| {
         let frame = decode_upload(&bytes, &limits)?;
-        let out = seg
+        let mut out = seg
             .segment(&frame, seg.imgsz(), threshold)
             .map_err(|e| ApiError::internal(format!("segmentation failed: {e}")))?;
+        let (w, h) = (frame.width(), frame.height());
+        let (regions, detections) = std::mem::take(&mut out.regions)
+            .into_iter()
+            .zip(std::mem::take(&mut out.detections))
+            .filter(|(_, d)| rules.keeps(d, w, h))
+            .unzip();
+        (out.regions, out.detections) = (regions, detections);
         let jpeg = if annotated {
             let mut f = detective_vision::overlay::blend_heatmap(&frame, &out.probs, 0.45)
                 .map_err(|e| ApiError::internal(format!("drawing the heatmap: {e}")))?;
@@ -311,7 +362,7 @@ fn regions_json(
     pool: &PredictorPool<AnySegmenter>,
     found: &Segmented,
     threshold: f32,
-    band: &detective_core::UncertainBand,
+    rules: &detective_core::Rules,
     total_ms: f64,
 ) -> serde_json::Value {
     let out = &found.out;
@@ -321,7 +372,7 @@ fn regions_json(
         .zip(&out.detections)
         .map(|(r, d)| {
             json!({"class": d.class_id, "name": d.name, "confidence": d.confidence, "bbox": d.bbox,
-                   "area": r.area, "uncertain": band.is_uncertain(d.confidence)})
+                   "area": r.area, "uncertain": rules.is_uncertain(&d.name, d.confidence)})
         })
         .collect();
     let m = pool.model();

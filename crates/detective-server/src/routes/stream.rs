@@ -21,14 +21,16 @@ use utoipa::IntoParams;
 use crate::PredictorPool;
 use crate::auth::{Can, Predict};
 use crate::problem::{ApiError, ApiQuery, ApiResult};
-use crate::routes::predict::counted;
+use crate::routes::predict::{counted, rules_for};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
-    /// Confidence threshold of the answered detections (default: the server's).
+    /// Confidence threshold of the answered detections (default: the rules').
     pub conf: Option<f32>,
+    /// The camera (e.g. `browser`) whose inspection rules apply.
+    pub camera: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/stream", params(StreamQuery),
@@ -47,20 +49,34 @@ pub async fn stream(
             "a browser may open this socket only from the dashboard's own origin",
         ));
     }
-    let pool = st
+    let (pool, version) = st
         .served
-        .pool()
+        .get()
         .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
+    // Checked once here; each frame reads the rules in effect then.
+    let rules = rules_for(&st, &pool.name, version, q.camera.as_deref(), q.conf).await?;
     let opts = PredictOptions {
-        conf: q.conf.unwrap_or(st.thresholds().await.conf),
+        conf: rules.min_conf(),
         ..PredictOptions::default()
     };
     opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let scope = FrameScope {
+        version,
+        camera: q.camera,
+        conf: q.conf,
+    };
     let max = st.settings.limits.max_bytes.min(64 * 1024 * 1024) as usize;
     Ok(ws
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| frames(socket, st, pool, opts)))
+        .on_upgrade(move |socket| frames(socket, st, pool, scope)))
+}
+
+/// What the rules of a socket's frames depend on.
+struct FrameScope {
+    version: Option<i64>,
+    camera: Option<String>,
+    conf: Option<f32>,
 }
 
 /// A browser's handshake (it sends `Origin`) must come from this server's own
@@ -76,18 +92,27 @@ fn same_origin(headers: &HeaderMap) -> bool {
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
-/// One frame's answer.
-async fn answer(st: &AppState, pool: &PredictorPool, opts: PredictOptions, bytes: bytes::Bytes) -> serde_json::Value {
+/// One frame's answer, under the rules in effect for the socket's scope.
+async fn answer(st: &AppState, pool: &PredictorPool, scope: &FrameScope, bytes: bytes::Bytes) -> serde_json::Value {
     let limits = st.settings.limits;
-    let band = st.thresholds().await.band().unwrap_or(st.settings.band);
+    let rules = match rules_for(st, &pool.name, scope.version, scope.camera.as_deref(), scope.conf).await {
+        Ok(r) => r,
+        Err(e) => return json!({"error": e.detail}),
+    };
+    let opts = PredictOptions {
+        conf: rules.min_conf(),
+        ..PredictOptions::default()
+    };
     let t0 = Instant::now();
+    let kept = rules.clone();
     let outcome = pool
         .run(move |det| {
             let frame = detective_vision::decode::decode_image(&bytes, &limits)
                 .map_err(|e| ApiError::unprocessable(format!("image: {e}")))?;
-            let pred = det
+            let mut pred = det
                 .predict(&frame, &opts)
                 .map_err(|e| ApiError::internal(format!("prediction failed: {e}")))?;
+            pred.detections = kept.apply(pred.detections, frame.width(), frame.height());
             Ok::<_, ApiError>((frame.width(), frame.height(), pred))
         })
         .await;
@@ -96,7 +121,7 @@ async fn answer(st: &AppState, pool: &PredictorPool, opts: PredictOptions, bytes
             "width": w, "height": h, "ms": ms,
             "detections": pred.detections.iter().map(|d| json!({
                 "class": d.class_id, "name": d.name, "confidence": d.confidence, "bbox": d.bbox,
-                "uncertain": band.is_uncertain(d.confidence)})).collect::<Vec<_>>(),
+                "uncertain": rules.is_uncertain(&d.name, d.confidence)})).collect::<Vec<_>>(),
         }),
         Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => {
             json!({"error": e.detail, "retry_ms": 200})
@@ -105,10 +130,10 @@ async fn answer(st: &AppState, pool: &PredictorPool, opts: PredictOptions, bytes
     }
 }
 
-async fn frames(mut socket: WebSocket, st: AppState, pool: std::sync::Arc<PredictorPool>, opts: PredictOptions) {
+async fn frames(mut socket: WebSocket, st: AppState, pool: std::sync::Arc<PredictorPool>, scope: FrameScope) {
     while let Some(Ok(msg)) = socket.recv().await {
         let reply = match msg {
-            Message::Binary(bytes) => answer(&st, &pool, opts, bytes).await,
+            Message::Binary(bytes) => answer(&st, &pool, &scope, bytes).await,
             Message::Text(_) => json!({"error": "send each frame as a binary message (JPEG or PNG)"}),
             Message::Close(_) => break,
             // Pings are answered by axum.

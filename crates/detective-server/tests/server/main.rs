@@ -9,5 +9,6 @@ mod common;
 mod api;
 mod openapi_compat;
 mod roles;
+mod rules;
 mod segment_jobs;
 mod training;

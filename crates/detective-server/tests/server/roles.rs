@@ -16,6 +16,7 @@ enum Body {
     NewVersion,
     CreateKey,
     Thresholds,
+    Rules,
 }
 
 struct Route {
@@ -61,6 +62,7 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
         Body::NewVersion => req.json(&json!({"add": [image_ids[1]]})),
         Body::CreateKey => req.json(&json!({"name": format!("k{n}"), "role": "viewer"})),
         Body::Thresholds => req.json(&json!({"conf": 0.25, "uncertain_low": 0.4, "uncertain_high": 0.7})),
+        Body::Rules => req.json(&json!({"camera": "cam-roles", "rules": {"classes": {"scratch": {"conf": 0.5}}}})),
     };
     req.send().await.unwrap()
 }
@@ -169,6 +171,10 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/settings/thresholds", Some(Read), Body::None),
         route("GET", "/api/labeling-queue", Some(Read), Body::None),
         route("PUT", "/api/settings/thresholds", Some(Admin), Body::Thresholds),
+        route("GET", "/api/rules", Some(Read), Body::None),
+        route("PUT", "/api/rules", Some(Operate), Body::Rules),
+        route("GET", "/api/rules/effective?camera=cam-roles", Some(Read), Body::None),
+        route("GET", "/api/edge/config?camera=cam-roles", Some(FetchModel), Body::None),
         route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
         route("GET", "/api/metrics/drift/charts/share.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),

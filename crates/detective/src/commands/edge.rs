@@ -74,6 +74,45 @@ fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
     }
 }
 
+/// The inspection rules of the first frame: the cloud's for this camera (asked
+/// once at start, kept in `rules_file`); when the cloud is down, those it sent
+/// the last run; when it never sent any (or predates the channel), the
+/// configuration's `[rules]` over `[thresholds]`.
+fn start_rules(
+    puller: &ModelPuller,
+    camera: &str,
+    model: &str,
+    follow: bool,
+    rules_file: &Path,
+    config: &Config,
+) -> Result<detective_core::Rules> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let kept = || detective_edge::agent::saved_rules(rules_file);
+    match rt.block_on(puller.edge_config(camera, model, follow)) {
+        Ok(Some(c)) => {
+            detective_edge::agent::save_rules(rules_file, &c.rules);
+            tracing::info!(
+                "the cloud's rules for camera {camera}: {} class rules, {} zones",
+                c.rules.classes.len(),
+                c.rules.zones.len()
+            );
+            return Ok(c.rules);
+        }
+        Ok(None) => tracing::info!("the cloud has no rules channel (an older server): using local rules"),
+        Err(e) => {
+            if let Some(r) = kept() {
+                tracing::warn!("{e}; starting on the cloud's rules kept in {}", rules_file.display());
+                return Ok(r);
+            }
+            tracing::warn!("{e}; starting on the configuration's rules");
+        }
+    }
+    config.rules()
+}
+
 pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     check_segment("camera id", &args.camera_id)?;
     if let Some(p) = &args.project {
@@ -85,10 +124,9 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     if !(args.drain_secs.is_finite() && args.drain_secs >= 0.0) {
         bail!("--drain-secs must be >= 0");
     }
-    let conf = args.conf.unwrap_or(config.thresholds.conf);
     super::device::use_for_inference(&args.device, &args.model)?;
     let follow = args.model.as_os_str() == PRODUCTION;
-    if follow && !(args.model_poll_secs.is_finite() && args.model_poll_secs >= 1.0) {
+    if !(args.model_poll_secs.is_finite() && args.model_poll_secs >= 1.0) {
         bail!("--model-poll-secs must be at least 1");
     }
     let task = match args.task {
@@ -123,12 +161,19 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         })
         .context("installing the SIGINT/SIGTERM handler")?;
     }
+    let data_dir = config.data_dir.join("edge").join(&args.camera_id);
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let rules_file = data_dir.join("rules.json");
+    let rules = start_rules(&puller, &args.camera_id, &model_version, follow, &rules_file, config)?;
+    let rules = match args.conf {
+        Some(c) => rules.with_conf(c),
+        None => rules,
+    };
     let cfg = AgentConfig {
         source: args.source.clone(),
-        data_dir: config.data_dir.join("edge").join(&args.camera_id),
+        data_dir,
         spool_quota: args.spool_mb.max(1) * 1024 * 1024,
-        band: config.band()?,
-        conf,
+        rules,
         model_version,
         frame_size: (640, 480),
         keep_frames: !args.no_frames,
@@ -137,10 +182,14 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         limits: config.decode_limits(),
         mqtt: args.mqtt.clone().zip(args.line.clone()),
         preview: args.preview,
-        model_updates: follow.then(|| ModelUpdates {
+        model_updates: Some(ModelUpdates {
             tiles,
             puller: puller.clone(),
+            follow,
+            camera: args.camera_id.clone(),
+            rules_file,
             every: Duration::from_secs_f64(args.model_poll_secs),
+            conf: args.conf,
             threads: args.threads,
         }),
     };

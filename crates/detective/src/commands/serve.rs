@@ -51,6 +51,7 @@ pub fn server_settings(config: &Config) -> Result<ServerSettings> {
     Ok(ServerSettings {
         band: config.band()?,
         conf: config.thresholds.conf,
+        rules: config.rules.clone(),
         limits: config.decode_limits(),
         model_cache_dir: config.data_dir.join("model-cache"),
         work_dir: config.data_dir.join("work"),

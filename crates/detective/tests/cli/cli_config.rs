@@ -134,3 +134,34 @@ fn json_log_format_writes_json_lines_on_stderr() {
     let v: serde_json::Value = serde_json::from_str(json_line).unwrap();
     assert_eq!(v["level"], "ERROR");
 }
+
+#[test]
+fn inspection_rules_come_from_the_rules_section_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("detective.toml"),
+        "[rules.classes.scratch]\nconf = 0.6\n\n[[rules.zones]]\nname = \"edge\"\nkind = \"ignore\"\n\
+         points = [[0.0, 0.0], [0.1, 0.0], [0.1, 1.0], [0.0, 1.0]]\n",
+    )
+    .unwrap();
+    let v = show_json(&mut detective(dir.path()));
+    assert_eq!(v["rules"]["classes"]["scratch"]["conf"].as_f64().unwrap() as f32, 0.6);
+    assert_eq!(v["rules"]["zones"][0]["kind"], "ignore");
+
+    for (toml, want) in [
+        (
+            "[[rules.zones]]\nname = \"z\"\nkind = \"ignore\"\npoints = [[0.0, 0.0], [1.0, 1.0]]\n",
+            "3 to",
+        ),
+        ("[rules.classes.scratch]\nuncertain_low = 0.9\n", "scratch"),
+        (
+            "[[rules.zones]]\nname = \"z\"\nkind = \"sometimes\"\npoints = []\n",
+            "sometimes",
+        ),
+    ] {
+        std::fs::write(dir.path().join("detective.toml"), toml).unwrap();
+        let o = run(detective(dir.path()).args(["config", "show"]));
+        assert_eq!(o.status.code(), Some(2), "{toml}");
+        assert!(stderr(&o).contains(want), "{toml}: {}", stderr(&o));
+    }
+}

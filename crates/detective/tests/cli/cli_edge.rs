@@ -621,3 +621,102 @@ fn an_agent_following_segmenters_without_one_in_production_refuses_to_start() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// The logged predictions of `camera`: `(count, detections in all)`.
+fn logged_on(port: u16, key: &str, camera: &str) -> (usize, usize) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let v: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{port}/api/inspection-logs?camera={camera}&limit=1000"
+            ))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = v["items"].as_array().unwrap();
+        let dets = items.iter().map(|i| i["detections"].as_array().unwrap().len()).sum();
+        (items.len(), dets)
+    })
+}
+
+#[test]
+fn an_agent_applies_the_zones_its_camera_gets_from_the_cloud_and_keeps_them_for_an_offline_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_data = dir.path().join("cloud");
+    let server_data = server_data.to_str().unwrap();
+    let (key, operator) = (
+        key_of(dir.path(), server_data, "device"),
+        key_of(dir.path(), server_data, "operator"),
+    );
+    let port = free_port();
+    let mut server = start_server(dir.path(), server_data, port);
+    // Camera cam-z ignores the whole frame; cam-y has no rules.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt.block_on(
+        reqwest::Client::new()
+            .put(format!("http://127.0.0.1:{port}/api/rules"))
+            .bearer_auth(&operator)
+            .json(&serde_json::json!({"camera": "cam-z", "rules": {"zones": [
+                {"name": "all", "kind": "ignore", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}}))
+            .send(),
+    );
+    assert_eq!(r.unwrap().status(), 200);
+    let edge_data = dir.path().join("edge");
+    let agent = |camera: &str| {
+        let out = detective(dir.path())
+            .args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+            .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+            .args([
+                "--source",
+                "synthetic://?fps=0&defect_rate=1&seed=7",
+                "--max-frames",
+                "12",
+            ])
+            .args(["--camera-id", camera, "--threads", "1", "--drain-secs", "30"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+        (field(&line, "produced"), field(&line, "pending"))
+    };
+    let (made_y, pending_y) = agent("cam-y");
+    let (made_z, pending_z) = agent("cam-z");
+    assert_eq!((pending_y, pending_z), (0, 0));
+    let (n_y, dets_y) = logged_on(port, &operator, "cam-y");
+    let (n_z, dets_z) = logged_on(port, &operator, "cam-z");
+    assert_eq!(
+        (n_y as u64, n_z as u64),
+        (made_y, made_z),
+        "every prediction made is logged"
+    );
+    assert!(made_z > 0);
+    assert!(dets_y > 0, "the defects are found where no zone hides them");
+    assert_eq!(dets_z, 0, "cam-z's ignore zone covers its whole frame");
+    let kept = std::fs::read_to_string(edge_data.join("edge/cam-z/rules.json")).unwrap();
+    assert!(kept.contains("\"all\""), "{kept}");
+
+    // The cloud is down at the next start: the agent applies the rules it kept.
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = detective(dir.path())
+        .args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args([
+            "--source",
+            "synthetic://?fps=0",
+            "--max-frames",
+            "2",
+            "--drain-secs",
+            "0",
+        ])
+        .args(["--camera-id", "cam-z", "--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("starting on the cloud's rules kept in"), "{err}");
+}

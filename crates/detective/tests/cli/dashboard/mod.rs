@@ -112,6 +112,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     training::retraining_conditions(&p).await;
     segmentation::compare_epochs(&p).await;
     settings::keys_and_thresholds(&p).await;
+    settings::zones_and_class_thresholds(&p).await;
     live::camera_streams_for_an_admin(&p).await;
     models::register_an_ultralytics_checkpoint(&p).await;
     p.c.close().await.unwrap();

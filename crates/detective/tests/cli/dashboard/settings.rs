@@ -56,3 +56,89 @@ pub(super) async fn keys_and_thresholds(p: &Page) {
         .unwrap();
     assert_eq!(gone.status(), 401, "the revoked key no longer works");
 }
+
+/// As the admin: a zone drawn with the mouse on line1-cam1's frame and a class
+/// threshold, saved as that camera's rules and listed; the API then applies them.
+pub(super) async fn zones_and_class_thresholds(p: &Page) {
+    let Page { c, base, admin, .. } = p;
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    until(
+        c,
+        "the cameras to choose from",
+        "[...document.querySelectorAll('#r-camera option')].some(o => o.value === 'line1-cam1')",
+    )
+    .await;
+    c.execute("document.getElementById('r-camera').value = 'line1-cam1';", vec![])
+        .await
+        .unwrap();
+    click(c, "#rules-scope button[type=submit]").await;
+    until(
+        c,
+        "the camera's frame",
+        "document.getElementById('r-frame').complete && document.getElementById('r-frame').naturalWidth > 0",
+    )
+    .await;
+    // Three corners clicked on the frame (client coordinates computed in the page).
+    for (fx, fy) in [(0.1, 0.1), (0.5, 0.1), (0.3, 0.6)] {
+        c.execute(
+            &format!(
+                "const cv = document.getElementById('r-canvas'); const r = cv.getBoundingClientRect(); \
+                 cv.dispatchEvent(new MouseEvent('click', {{clientX: r.left + {fx} * r.width, clientY: r.top + {fy} * r.height, bubbles: true}}));"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+    }
+    until(
+        c,
+        "three corners",
+        "document.querySelectorAll('#r-zones circle').length === 3",
+    )
+    .await;
+    type_into(c, "#r-zone-name", "clamp").await;
+    click(c, "#r-zone button[type=submit]").await;
+    until(
+        c,
+        "the zone drawn",
+        "document.querySelectorAll('#r-zones polygon.ignore').length === 1",
+    )
+    .await;
+    click(c, "#r-add-class").await;
+    type_into(c, "#r-classes tbody tr:last-child [data-k=name]", "scratch").await;
+    type_into(c, "#r-classes tbody tr:last-child [data-k=conf]", "0.6").await;
+    click(c, "#r-save").await;
+    let saved = until(c, "the save answer", "document.getElementById('r-status').textContent").await;
+    assert!(saved.as_str().unwrap().contains("1 class rules and 1 zones"), "{saved}");
+    until(
+        c,
+        "the rule set listed",
+        "document.querySelector('#rule-sets tbody').textContent.includes('clamp (ignore)')",
+    )
+    .await;
+    shot(c, "settings-rules").await;
+    let listed = api(base, admin, "/api/rules").await;
+    let set = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["scope"]["camera"] == "line1-cam1")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(set["rules"]["classes"]["scratch"]["conf"], 0.6, "{set}");
+    let zone = &set["rules"]["zones"][0];
+    assert_eq!(
+        (zone["name"].as_str(), zone["kind"].as_str()),
+        (Some("clamp"), Some("ignore"))
+    );
+    let corners: Vec<[f64; 2]> = serde_json::from_value(zone["points"].clone()).unwrap();
+    let want = [[0.1, 0.1], [0.5, 0.1], [0.3, 0.6]];
+    for (got, want) in corners.iter().zip(want) {
+        assert!(
+            (got[0] - want[0]).abs() < 0.01 && (got[1] - want[1]).abs() < 0.01,
+            "{corners:?}"
+        );
+    }
+    assert_eq!(corners.len(), 3);
+    let eff = api(base, admin, "/api/rules/effective?camera=line1-cam1").await;
+    assert_eq!(eff["zones"][0]["name"], "clamp", "{eff}");
+}
