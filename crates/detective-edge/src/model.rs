@@ -58,6 +58,8 @@ impl EdgeModel {
             EdgeModel::Detect(d) => {
                 let opts = PredictOptions {
                     conf,
+                    // One box per defect on the line.
+                    agnostic: true,
                     ..PredictOptions::default()
                 };
                 let p = d.predict(frame, &opts)?;

@@ -183,6 +183,31 @@ impl AppState {
         self.live_rules.get(&self.db, &defaults, model, camera).await
     }
 
+    /// The inspection rules a request runs under: those of the model (`name@v`,
+    /// or the name of a file-served model) on `camera`; a `conf` the caller
+    /// asks for is the one threshold of every class.
+    pub async fn request_rules(
+        &self,
+        name: &str,
+        version: Option<i64>,
+        camera: Option<&str>,
+        conf: Option<f32>,
+    ) -> Result<detective_core::Rules, crate::problem::ApiError> {
+        if let Some(c) = camera {
+            detective_core::names::check_segment("camera", c)
+                .map_err(|e| crate::problem::ApiError::bad_request(e.to_string()))?;
+        }
+        let spec = match version {
+            Some(v) => format!("{name}@{v}"),
+            None => name.to_string(),
+        };
+        let rules = self.rules(Some(&spec), camera).await;
+        Ok(match conf {
+            Some(c) => rules.with_conf(c),
+            None => rules,
+        })
+    }
+
     /// Also serves `segmenter` for `POST /api/inference/predict?task=segment`.
     pub fn with_segmenter(mut self, segmenter: PredictorPool<AnySegmenter>) -> Self {
         self.segmenter = Arc::new(crate::served_model::ServedModel::new(Some(segmenter)));

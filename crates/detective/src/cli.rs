@@ -489,6 +489,10 @@ pub struct PredictArgs {
     /// Most detections per image.
     #[arg(long, default_value_t = 300)]
     pub max_det: usize,
+    /// Class-agnostic NMS: one box per defect where the model hesitates between
+    /// classes (Ultralytics' `agnostic_nms`; `serve` and `edge` always use it).
+    #[arg(long)]
+    pub agnostic_nms: bool,
     /// Input size; must match a model with a fixed input size.
     #[arg(long)]
     pub imgsz: Option<u32>,

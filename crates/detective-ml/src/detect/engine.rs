@@ -29,6 +29,10 @@ pub struct PredictOptions {
     pub conf: f32,
     pub iou: f32,
     pub max_det: usize,
+    /// Class-agnostic NMS: one box per defect even where the model hesitates
+    /// between two classes (Ultralytics' `agnostic_nms`; off by default there
+    /// and in `detective predict`, on in `serve`, the live stream and the edge).
+    pub agnostic: bool,
 }
 
 impl Default for PredictOptions {
@@ -37,6 +41,7 @@ impl Default for PredictOptions {
             conf: 0.25,
             iou: 0.7,
             max_det: 300,
+            agnostic: false,
         }
     }
 }
@@ -191,7 +196,7 @@ pub fn predict_frame(
     let (cands, preprocess_ms, inference_ms) = image_candidates(engine, frame, opts.conf, false, tiling)?;
     let t2 = Instant::now();
     let (w, h) = (frame.width() as f32, frame.height() as f32);
-    let detections = final_boxes(&cands, opts.iou, opts.max_det)
+    let detections = final_boxes(&cands, opts.iou, opts.max_det, opts.agnostic)
         .into_iter()
         .map(|c| Detection {
             class_id: c.class,

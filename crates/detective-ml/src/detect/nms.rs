@@ -1,6 +1,8 @@
-//! Class-aware non-maximum suppression, as Ultralytics applies it: boxes of
-//! different classes never suppress each other; within a class, a box is dropped
-//! when its IoU with a higher-scoring kept box is above the threshold.
+//! Non-maximum suppression as Ultralytics applies it: class-aware (boxes of
+//! different classes never suppress each other; within a class, a box is
+//! dropped when its IoU with a higher-scoring kept box is above the threshold),
+//! or class-agnostic (`agnostic_nms`: any higher-scoring kept box suppresses),
+//! which leaves one box per defect where a model hesitates between classes.
 
 use detective_core::BBox;
 
@@ -14,6 +16,12 @@ pub struct Candidate {
 
 /// Indices of the kept candidates, best first, at most `max_det`.
 pub fn nms_class_aware(cands: &[Candidate], iou_threshold: f32, max_det: usize) -> Vec<usize> {
+    nms(cands, iou_threshold, max_det, false)
+}
+
+/// Indices of the kept candidates, best first, at most `max_det`; with
+/// `agnostic`, boxes of any class suppress each other.
+pub fn nms(cands: &[Candidate], iou_threshold: f32, max_det: usize, agnostic: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..cands.len()).collect();
     // stable sort: equal scores keep their input order, like torchvision
     order.sort_by(|&a, &b| cands[b].score.total_cmp(&cands[a].score));
@@ -25,7 +33,7 @@ pub fn nms_class_aware(cands: &[Candidate], iou_threshold: f32, max_det: usize) 
         let c = &cands[i];
         let suppressed = keep
             .iter()
-            .any(|&k| cands[k].class == c.class && cands[k].bbox.iou(&c.bbox) > iou_threshold);
+            .any(|&k| (agnostic || cands[k].class == c.class) && cands[k].bbox.iou(&c.bbox) > iou_threshold);
         if !suppressed {
             keep.push(i);
         }
@@ -63,6 +71,21 @@ pub(crate) mod tests {
             cand([0.0, 0.0, 10.0, 10.0], 0.7, 1),
         ];
         assert_eq!(nms_class_aware(&c, 0.5, 300), vec![0, 1]);
+    }
+
+    #[test]
+    fn agnostic_nms_leaves_one_box_where_classes_stack() {
+        let c = [
+            cand([0.0, 0.0, 10.0, 10.0], 0.56, 2),
+            cand([0.0, 0.0, 10.0, 9.0], 0.32, 0),
+            cand([30.0, 0.0, 40.0, 10.0], 0.3, 1),
+        ];
+        assert_eq!(
+            nms(&c, 0.7, 300, true),
+            vec![0, 2],
+            "the stack keeps its best; a box apart stays"
+        );
+        assert_eq!(nms(&c, 0.7, 300, false), vec![0, 1, 2]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use detective_core::BBox;
 
-use super::nms::{Candidate, nms_class_aware};
+use super::nms::{Candidate, nms};
 
 /// Intersection over the smaller box above which boxes of one class from two
 /// sources (windows, or a window and the whole-frame pass) are one defect
@@ -37,18 +37,18 @@ fn intersection_over_smaller(a: &BBox, b: &BBox) -> f32 {
     }
 }
 
-/// The kept boxes, best first, at most `max_det`: NMS at `iou`, then (tiled)
-/// the merge across sources.
-pub fn final_boxes(sc: &SourcedCandidates, iou: f32, max_det: usize) -> Vec<Candidate> {
+/// The kept boxes, best first, at most `max_det`: NMS at `iou` (across classes
+/// when `agnostic`), then (tiled) the merge across sources.
+pub fn final_boxes(sc: &SourcedCandidates, iou: f32, max_det: usize, agnostic: bool) -> Vec<Candidate> {
     if !sc.tiled {
-        return nms_class_aware(&sc.cands, iou, max_det)
+        return nms(&sc.cands, iou, max_det, agnostic)
             .into_iter()
             .map(|i| sc.cands[i])
             .collect();
     }
     // Merge among every NMS survivor (best first), then cut to max_det. A merge
     // grows a box, which may then cover another: repeat until nothing merges.
-    let mut merged: Vec<(Candidate, Vec<u32>)> = nms_class_aware(&sc.cands, iou, usize::MAX)
+    let mut merged: Vec<(Candidate, Vec<u32>)> = nms(&sc.cands, iou, usize::MAX, agnostic)
         .into_iter()
         .map(|i| (sc.cands[i], vec![sc.source.get(i).copied().unwrap_or(WHOLE_FRAME)]))
         .collect();
@@ -96,7 +96,7 @@ mod tests {
             source: vec![0, 1],
             tiled: true,
         };
-        let out = final_boxes(&sc, 0.7, 300);
+        let out = final_boxes(&sc, 0.7, 300, false);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].bbox, BBox::from([90.0, 10.0, 130.0, 14.0]));
         assert_eq!(out[0].score, 0.8);
@@ -114,11 +114,11 @@ mod tests {
             source: vec![0, 0, 1, 1],
             tiled: true,
         };
-        assert_eq!(final_boxes(&sc, 0.7, 300).len(), 4);
+        assert_eq!(final_boxes(&sc, 0.7, 300, false).len(), 4);
         // untiled: plain NMS, nothing merged
         let whole = SourcedCandidates { tiled: false, ..sc };
-        assert_eq!(final_boxes(&whole, 0.7, 300).len(), 4);
-        assert_eq!(final_boxes(&whole, 0.7, 2).len(), 2);
+        assert_eq!(final_boxes(&whole, 0.7, 300, false).len(), 4);
+        assert_eq!(final_boxes(&whole, 0.7, 2, false).len(), 2);
     }
 
     #[test]
@@ -132,7 +132,7 @@ mod tests {
             source: vec![WHOLE_FRAME, 0, 1],
             tiled: true,
         };
-        let out = final_boxes(&sc, 0.7, 300);
+        let out = final_boxes(&sc, 0.7, 300, false);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].bbox, BBox::from([10.0, 10.0, 300.0, 60.0]));
     }

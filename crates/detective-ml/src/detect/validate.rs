@@ -212,7 +212,7 @@ pub fn validate_engine(
         let t0 = Instant::now();
         let tiling = sight.tiling(frame.width(), frame.height());
         let (cands, _, _) = image_candidates(engine, &frame, VAL_CONF, true, tiling)?;
-        let boxes = final_boxes(&cands, iou, max_det);
+        let boxes = final_boxes(&cands, iou, max_det, false);
         let all: Vec<usize> = (0..boxes.len()).collect();
         evaluator.add_image_unclipped(
             &preds_of(&boxes, &all, |bb| *bb),

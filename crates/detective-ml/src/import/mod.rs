@@ -14,52 +14,17 @@
 pub mod bn_calibrate;
 pub mod onnx_weights;
 pub mod pickle;
+pub mod source;
 pub mod torch_pt;
 pub mod yolo_map;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::Device;
-use thiserror::Error;
 
 use crate::checkpoint::ModelMeta;
 use crate::detect::YoloV8;
-
-/// A state dict: tensor name → (shape, values in row-major order).
-pub type Weights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-/// What a source file says about its model.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SourceMeta {
-    /// Who wrote it ("Ultralytics 8.4.190 ONNX export", …).
-    pub producer: String,
-    pub names: Vec<String>,
-    pub imgsz: Option<u32>,
-    pub task: Option<String>,
-}
-
-/// Why a file could not be imported.
-#[derive(Debug, Error)]
-pub enum ImportError {
-    #[error("cannot read {0}")]
-    Io(String),
-    #[error("{0}")]
-    Format(String),
-    #[error("pickle at byte {offset}: {reason}")]
-    Pickle { offset: usize, reason: String },
-    #[error("not a YOLOv8 detector we can build: {0}")]
-    Architecture(String),
-    #[error("tensor {name} is missing")]
-    Missing { name: String },
-    #[error("tensor {name} has shape {found:?}; the YOLOv8{scale} network needs {expected:?}")]
-    Shape {
-        name: String,
-        scale: String,
-        expected: Vec<usize>,
-        found: Vec<usize>,
-    },
-}
+pub use source::{ImportError, SourceMeta, Weights};
 
 /// An imported detector and its metadata.
 pub struct Imported {

@@ -9,7 +9,7 @@ use std::path::Path;
 use prost::Message;
 
 use super::pickle::DType;
-use super::{ImportError, SourceMeta, Weights};
+use super::source::{ImportError, SourceMeta, Weights};
 use crate::export::proto::{FLOAT, ModelProto};
 
 /// `TensorProto.DataType.FLOAT16` and `DOUBLE`.

@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::ImportError;
+use super::source::ImportError;
 
 /// A storage's element type, from the class its persistent id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::pickle::{self, DType, StorageRef, TensorRef, Value};
-use super::{ImportError, SourceMeta, Weights};
+use super::source::{ImportError, SourceMeta, Weights};
 
 /// Largest checkpoint read (YOLOv8x in fp32 is about 270 MB).
 const MAX_FILE: u64 = 2 << 30;

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use burn::tensor::Device;
 
-use super::{ImportError, Weights};
+use super::source::{ImportError, Weights};
 use crate::detect::blocks::BN_EPS;
 use crate::detect::{REG_MAX, Scale, YoloConfig, YoloV8};
 use crate::train::params::{param_infos, write_params};

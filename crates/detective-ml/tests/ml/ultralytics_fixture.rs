@@ -33,6 +33,7 @@ fn ultralytics_export_gives_ultralytics_detections_on_neu_det_test() {
         conf: 0.25,
         iou: 0.7,
         max_det: 300,
+        agnostic: false,
     };
     let mut m = Matched::new();
     for (file, refs) in &reference {

@@ -55,6 +55,7 @@ fn an_imported_onnx_export_runs_on_burn_with_ultralytics_detections_on_neu_det_t
         conf: 0.25,
         iou: 0.7,
         max_det: 300,
+        agnostic: false,
     };
     let reference = reference("neu-yolov8n-320");
     let mut m = Matched::new();
@@ -108,6 +109,7 @@ fn an_imported_pt_checkpoint_computes_what_onnx_runtime_computes_and_gives_ultra
         conf: 0.001,
         iou: 0.7,
         max_det: 300,
+        agnostic: false,
     };
     let mut m = Matched::new();
     let mut boxes = 0;

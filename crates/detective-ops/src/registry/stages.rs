@@ -24,6 +24,14 @@ pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion
 
 /// The Production version of each task (newest model first when several),
 /// with the names of its files.
+/// A registered version as `GET /api/model-status` and the edge channel name it
+/// to agents: with the names of its files and their SHA-256.
+pub fn production_entry(v: &ModelVersion, files: &[String]) -> serde_json::Value {
+    serde_json::json!({"task": v.task, "name": v.name, "version": v.version, "stage": v.stage,
+                       "metrics": v.metrics, "source": "registry", "files": files,
+                       "checksums": v.params.get("files")})
+}
+
 pub async fn production(db: &Db, objects: &Objects) -> Result<Vec<(ModelVersion, Vec<String>)>, OpsError> {
     let mut out = Vec::new();
     for v in models::production(db).await? {

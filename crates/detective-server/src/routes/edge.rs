@@ -17,7 +17,6 @@ use utoipa::IntoParams;
 
 use crate::auth::{Can, FetchModel};
 use crate::problem::{ApiError, ApiQuery, ApiResult};
-use crate::routes::status::registry_entry;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -57,7 +56,7 @@ pub async fn config(
     };
     let mut answer = EdgeConfig {
         rules: st.rules(spec.as_deref(), Some(&q.camera)).await,
-        model: model.map(|(v, files)| registry_entry(v, files)),
+        model: model.map(|(v, files)| detective_ops::registry::production_entry(v, files)),
         camera: q.camera,
         task,
         revision: String::new(),

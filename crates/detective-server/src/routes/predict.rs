@@ -38,6 +38,9 @@ pub struct PredictQuery {
     pub task: Option<String>,
     /// Answer the image as JPEG with the detections drawn in red.
     pub annotated: Option<bool>,
+    /// Class-agnostic NMS, one box per defect (default true; false: Ultralytics'
+    /// default, boxes of different classes never suppress each other).
+    pub agnostic: Option<bool>,
     /// The camera the image comes from: its inspection rules (class thresholds,
     /// bands, zones) apply, over the model's and the server's.
     pub camera: Option<String>,
@@ -116,24 +119,14 @@ pub async fn predict(
         return segment(st, q, req).await;
     }
     let (pool, version) = detector_for(&st, q.model.as_deref()).await?;
-    let rules = rules_for(&st, &pool.name, version, q.camera.as_deref(), q.conf).await?;
-    let opts = PredictOptions {
-        conf: rules.min_conf(),
-        iou: q.iou.unwrap_or(0.7),
-        ..PredictOptions::default()
-    };
-    opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let rules = st
+        .request_rules(&pool.name, version, q.camera.as_deref(), q.conf)
+        .await?;
+    let opts = detect_options(&rules, &q)?;
     let bytes = image_bytes(&st, req).await?;
     let t0 = Instant::now();
-    let outcome = detect_on(
-        &pool,
-        bytes,
-        st.settings.limits,
-        opts,
-        rules.clone(),
-        q.annotated.unwrap_or(false),
-    )
-    .await;
+    let annotated = q.annotated.unwrap_or(false);
+    let outcome = detect_on(&pool, bytes, st.settings.limits, (opts, rules.clone()), annotated).await;
     let (found, total_ms) = counted(&st, outcome, t0)?;
     if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
@@ -141,28 +134,16 @@ pub async fn predict(
     Ok(Json(detections_json(&pool, version, &found, &rules, total_ms)).into_response())
 }
 
-/// The inspection rules a request runs under: those of the model (`name@v`, or
-/// the name of a file-served model) on `camera`; a `conf` the caller asks for
-/// is the one threshold of every class.
-pub(crate) async fn rules_for(
-    st: &AppState,
-    name: &str,
-    version: Option<i64>,
-    camera: Option<&str>,
-    conf: Option<f32>,
-) -> ApiResult<detective_core::Rules> {
-    if let Some(c) = camera {
-        detective_core::names::check_segment("camera", c).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    }
-    let spec = match version {
-        Some(v) => format!("{name}@{v}"),
-        None => name.to_string(),
+/// The detector's options: the rules' lowest class threshold, the query's NMS.
+fn detect_options(rules: &detective_core::Rules, q: &PredictQuery) -> ApiResult<PredictOptions> {
+    let opts = PredictOptions {
+        conf: rules.min_conf(),
+        iou: q.iou.unwrap_or(0.7),
+        agnostic: q.agnostic.unwrap_or(true),
+        ..PredictOptions::default()
     };
-    let rules = st.rules(Some(&spec), camera).await;
-    Ok(match conf {
-        Some(c) => rules.with_conf(c),
-        None => rules,
-    })
+    opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(opts)
 }
 
 /// The pool that answers: the served detector when `model` is absent or names
@@ -194,8 +175,7 @@ async fn detect_on(
     pool: &PredictorPool,
     bytes: Bytes,
     limits: detective_vision::DecodeLimits,
-    opts: PredictOptions,
-    rules: detective_core::Rules,
+    (opts, rules): (PredictOptions, detective_core::Rules),
     annotated: bool,
 ) -> Result<Result<Found, ApiError>, ApiError> {
     pool.run(move |det| {
@@ -269,7 +249,9 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
         .segmenter
         .get()
         .and_then(|(p, v)| if p.name == pool.name { v } else { None });
-    let rules = rules_for(&st, &pool.name, version, q.camera.as_deref(), q.conf).await?;
+    let rules = st
+        .request_rules(&pool.name, version, q.camera.as_deref(), q.conf)
+        .await?;
     let bytes = image_bytes(&st, req).await?;
     let t0 = Instant::now();
     let outcome = segment_on(

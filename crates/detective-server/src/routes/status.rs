@@ -126,14 +126,6 @@ pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<R
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
-/// A registered version as `GET /api/model-status` and the edge channel name it:
-/// with the names of its files and their SHA-256.
-pub(crate) fn registry_entry(v: &detective_store::models::ModelVersion, files: &[String]) -> serde_json::Value {
-    json!({"task": v.task, "name": v.name, "version": v.version, "stage": v.stage,
-           "metrics": v.metrics, "source": "registry", "files": files,
-           "checksums": v.params.get("files")})
-}
-
 /// The model this process serves for `task` (stage None), when it serves one.
 fn served_by_this_process(st: &AppState, task: Task) -> Option<serde_json::Value> {
     match task {
@@ -162,7 +154,7 @@ pub async fn model_status(State(st): State<AppState>, _: Can<FetchModel>) -> Api
     for task in Task::ALL.iter().copied() {
         let registered = production.iter().find(|(v, _)| v.task == task);
         if let Some((v, files)) = registered {
-            models.push(registry_entry(v, files));
+            models.push(registry::production_entry(v, files));
         } else if let Some(m) = served_by_this_process(&st, task) {
             models.push(m);
         }

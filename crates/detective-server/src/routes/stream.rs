@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 use crate::PredictorPool;
 use crate::auth::{Can, Predict};
 use crate::problem::{ApiError, ApiQuery, ApiResult};
-use crate::routes::predict::{counted, rules_for};
+use crate::routes::predict::counted;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -53,18 +53,15 @@ pub async fn stream(
         .served
         .get()
         .ok_or_else(|| ApiError::busy("no detector is loaded on this server", 30))?;
-    // Checked once here; each frame reads the rules in effect then.
-    let rules = rules_for(&st, &pool.name, version, q.camera.as_deref(), q.conf).await?;
-    let opts = PredictOptions {
-        conf: rules.min_conf(),
-        ..PredictOptions::default()
-    };
-    opts.validate().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let scope = FrameScope {
         version,
         camera: q.camera,
         conf: q.conf,
     };
+    // Checked once here; each frame reads the rules in effect then.
+    frame_options(&scope.rules(&st, &pool).await?)
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let max = st.settings.limits.max_bytes.min(64 * 1024 * 1024) as usize;
     Ok(ws
         .max_message_size(max)
@@ -77,6 +74,22 @@ struct FrameScope {
     version: Option<i64>,
     camera: Option<String>,
     conf: Option<f32>,
+}
+
+impl FrameScope {
+    async fn rules(&self, st: &AppState, pool: &PredictorPool) -> ApiResult<detective_core::Rules> {
+        st.request_rules(&pool.name, self.version, self.camera.as_deref(), self.conf)
+            .await
+    }
+}
+
+/// A frame's detector options: the rules' lowest class threshold, one box per defect.
+fn frame_options(rules: &detective_core::Rules) -> PredictOptions {
+    PredictOptions {
+        conf: rules.min_conf(),
+        agnostic: true,
+        ..PredictOptions::default()
+    }
 }
 
 /// A browser's handshake (it sends `Origin`) must come from this server's own
@@ -95,14 +108,11 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// One frame's answer, under the rules in effect for the socket's scope.
 async fn answer(st: &AppState, pool: &PredictorPool, scope: &FrameScope, bytes: bytes::Bytes) -> serde_json::Value {
     let limits = st.settings.limits;
-    let rules = match rules_for(st, &pool.name, scope.version, scope.camera.as_deref(), scope.conf).await {
+    let rules = match scope.rules(st, pool).await {
         Ok(r) => r,
         Err(e) => return json!({"error": e.detail}),
     };
-    let opts = PredictOptions {
-        conf: rules.min_conf(),
-        ..PredictOptions::default()
-    };
+    let opts = frame_options(&rules);
     let t0 = Instant::now();
     let kept = rules.clone();
     let outcome = pool

@@ -65,6 +65,7 @@ pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
         conf: args.conf.unwrap_or(config.thresholds.conf),
         iou: args.iou,
         max_det: args.max_det,
+        agnostic: args.agnostic_nms,
     };
     opts.validate()?;
     let video = is_video_source(&args.source);
