@@ -842,6 +842,10 @@ pub struct ExportArgs {
     /// where the serving CPU has VNNI.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u8).range(7..=8))]
     pub weight_bits: u8,
+    /// SiLU between the integer convolutions: `float` (dequantised, as the float
+    /// graph computes it) or `int8` (QLinearSigmoid + QLinearMul).
+    #[arg(long, default_value = "int8", value_parser = ["float", "int8"])]
+    pub silu: String,
     /// ONNX Runtime threads for calibration and the check (0 = every core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

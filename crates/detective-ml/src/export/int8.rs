@@ -33,6 +33,8 @@ pub struct Int8Options {
     pub images: Vec<PathBuf>,
     pub method: CalibMethod,
     pub reduce_range: bool,
+    /// SiLU in float between the integer convolutions ([`QuantOptions::float_silu`]).
+    pub float_silu: bool,
     /// ONNX Runtime threads for calibration (0 = every core).
     pub threads: usize,
 }
@@ -110,7 +112,11 @@ pub fn export_checkpoint_int8(
         let imgsz = imgsz.unwrap_or(meta.imgsz);
         (Family::Detector, detector_graph(&model, &meta, imgsz)?.model, imgsz)
     };
-    let points = calibration_points(&float)?;
+    let qopts = QuantOptions {
+        reduce_range: opts.reduce_range,
+        float_silu: opts.float_silu,
+    };
+    let points = calibration_points(&float, &qopts)?;
     tracing::info!(images = opts.images.len(), tensors = points.len(), method = %opts.method, "calibrating");
     let ranges = calibrate(
         &float,
@@ -120,13 +126,7 @@ pub fn export_checkpoint_int8(
         opts.method,
         opts.threads,
     )?;
-    let (mut quantized, summary) = quantize_model(
-        &float,
-        &ranges,
-        &QuantOptions {
-            reduce_range: opts.reduce_range,
-        },
-    )?;
+    let (mut quantized, summary) = quantize_model(&float, &ranges, &qopts)?;
     let QuantSummary { convs, activations } = summary;
     quantized.metadata_props.push(StringStringEntryProto {
         key: Some("quantization".into()),

@@ -34,6 +34,12 @@ pub struct QuantOptions {
     /// Weights on 7 bits (±63) instead of 8: avoids the int16 saturation of the
     /// AVX2 u8×s8 kernels on CPUs without VNNI, at the cost of weight precision.
     pub reduce_range: bool,
+    /// Keep SiLU (`Sigmoid`, `Mul`) in float between the integer convolutions:
+    /// a convolution followed by SiLU still gets its output pair (so it runs as
+    /// `QLinearConv`), but the sigmoid and the product run on dequantised values
+    /// instead of as `QLinearSigmoid` + `QLinearMul`, and concatenations and sums
+    /// fed by them stay float too.
+    pub float_silu: bool,
 }
 
 /// What [`quantize_model`] changed.
@@ -136,8 +142,11 @@ fn op(n: &NodeProto) -> &str {
 
 /// Whether ONNX Runtime can run `n` on quantised values (a `Resize` only when it
 /// is nearest-neighbour, which selects values).
-fn integer_op(n: &NodeProto) -> bool {
+fn integer_op(n: &NodeProto, float_silu: bool) -> bool {
     let o = op(n);
+    if float_silu && matches!(o, "Sigmoid" | "Mul") {
+        return false;
+    }
     if o == "Resize" {
         return n
             .attribute
@@ -176,7 +185,8 @@ struct Analysis {
 /// decoding and class sigmoid, the segmenter's sigmoid) stay float: quantising the
 /// final logits cost accuracy (measured: 0.5 mAP50 point on synthetic parts) for
 /// 2 % of the latency.
-fn analyse(graph: &GraphProto) -> Analysis {
+fn analyse(graph: &GraphProto, float_silu: bool) -> Analysis {
+    let integer_op = |n: &NodeProto| integer_op(n, float_silu);
     let inits: HashMap<&str, &TensorProto> = graph
         .initializer
         .iter()
@@ -238,11 +248,20 @@ fn analyse(graph: &GraphProto) -> Analysis {
         producer.get(t).is_some_and(|&p| site_nodes.contains(&p))
             && matches!(consumers.get(t).map(Vec::as_slice), Some([only]) if op(&graph.node[*only]) == "Relu")
     };
+    // A convolution whose output only feeds its SiLU (float_silu): the pair after
+    // it lets ONNX Runtime run it as QLinearConv.
+    let conv_into_silu = |t: &str| {
+        float_silu
+            && producer.get(t).is_some_and(|&p| site_nodes.contains(&p))
+            && consumers
+                .get(t)
+                .is_some_and(|cs| cs.iter().all(|&c| matches!(op(&graph.node[c]), "Sigmoid" | "Mul")))
+    };
     let wanted = |t: &str| -> bool {
         if inits.contains_key(t) || outputs.contains(t) {
             return false;
         }
-        if conv_inputs.contains(t) {
+        if conv_inputs.contains(t) || conv_into_silu(t) {
             return true;
         }
         let Some(cs) = consumers.get(t) else {
@@ -284,9 +303,9 @@ fn analyse(graph: &GraphProto) -> Analysis {
 
 /// The activation tensors whose ranges [`quantize_model`] needs, in graph order
 /// (outputs of pass-through ops share their input's and are not listed).
-pub fn calibration_points(model: &ModelProto) -> Result<Vec<String>, MlError> {
+pub fn calibration_points(model: &ModelProto, opts: &QuantOptions) -> Result<Vec<String>, MlError> {
     let graph = model.graph.as_ref().ok_or_else(|| err("the model has no graph"))?;
-    let a = analyse(graph);
+    let a = analyse(graph, opts.float_silu);
     Ok(a.points.into_iter().filter(|p| !a.shared.contains_key(p)).collect())
 }
 
@@ -359,7 +378,7 @@ pub fn quantize_model(
     opts: &QuantOptions,
 ) -> Result<(ModelProto, QuantSummary), MlError> {
     let graph = model.graph.as_ref().ok_or_else(|| err("the model has no graph"))?;
-    let analysis = analyse(graph);
+    let analysis = analyse(graph, opts.float_silu);
     if analysis.sites.is_empty() {
         return Err(err("the model has no convolution with constant weights to quantise"));
     }
@@ -610,7 +629,7 @@ mod tests {
 
     #[test]
     fn calibration_points_are_conv_inputs_after_their_relu_and_not_the_final_logits() {
-        let points = calibration_points(&conv_relu_conv()).unwrap();
+        let points = calibration_points(&conv_relu_conv(), &QuantOptions::default()).unwrap();
         assert_eq!(points, vec!["x", "r1"]);
     }
 
@@ -678,12 +697,15 @@ mod tests {
     #[test]
     fn silu_is_quantised_and_pool_outputs_share_their_input_range() {
         let m = silu_pool_graph();
-        let a = analyse(m.graph.as_ref().unwrap());
+        let a = analyse(m.graph.as_ref().unwrap(), false);
         assert_eq!(a.points, vec!["x", "c1", "s1", "m1", "p1"]);
         assert_eq!(a.shared.get("p1").map(String::as_str), Some("m1"));
         // the pool's output needs no range of its own
-        assert_eq!(calibration_points(&m).unwrap(), vec!["x", "c1", "s1", "m1"]);
-        let ranges: HashMap<String, Range> = calibration_points(&m)
+        assert_eq!(
+            calibration_points(&m, &QuantOptions::default()).unwrap(),
+            vec!["x", "c1", "s1", "m1"]
+        );
+        let ranges: HashMap<String, Range> = calibration_points(&m, &QuantOptions::default())
             .unwrap()
             .into_iter()
             .map(|n| (n, Range { min: -1.0, max: 4.0 }))
@@ -698,6 +720,26 @@ mod tests {
                 ..t
             })
         );
+    }
+
+    #[test]
+    fn float_silu_keeps_the_sigmoid_and_product_float_but_the_conv_output_paired() {
+        let m = silu_pool_graph();
+        let a = analyse(m.graph.as_ref().unwrap(), true);
+        // c1 keeps its pair (QLinearConv); the sigmoid's output is float.
+        assert!(a.points.contains(&"c1".to_string()), "{:?}", a.points);
+        assert!(!a.points.contains(&"s1".to_string()), "{:?}", a.points);
+        let opts = QuantOptions {
+            float_silu: true,
+            ..QuantOptions::default()
+        };
+        let ranges: HashMap<String, Range> = calibration_points(&m, &opts)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n, Range { min: -1.0, max: 4.0 }))
+            .collect();
+        let (_, summary) = quantize_model(&m, &ranges, &opts).unwrap();
+        assert_eq!(summary.convs, 2);
     }
 
     #[test]

@@ -84,6 +84,7 @@ fn int8_detector_finds_the_same_defects_as_its_float_export() {
         images: images[..16].to_vec(),
         method: CalibMethod::Percentile(99.999),
         reduce_range: true,
+        float_silu: false,
         threads: 2,
     };
     let r = export_checkpoint_int8(&bundled, None, &out, &opts).expect("int8 export");
@@ -179,6 +180,7 @@ fn int8_segmenter_gives_nearly_the_float_probabilities() {
             images: tiles.clone(),
             method,
             reduce_range,
+            float_silu: false,
             threads: 2,
         };
         let r = export_checkpoint_int8(&ckpt, None, &out, &opts).expect("int8 export");
@@ -219,6 +221,7 @@ fn int8_export_refuses_bad_requests_and_writes_nothing() {
         images,
         method,
         reduce_range: true,
+        float_silu: false,
         threads: 1,
     };
     let none = export_checkpoint_int8(&ckpt, None, &out, &opts(vec![], CalibMethod::MinMax)).unwrap_err();

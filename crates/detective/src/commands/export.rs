@@ -107,6 +107,7 @@ fn run_int8(args: &ExportArgs) -> Result<ExitCode> {
         images,
         method,
         reduce_range: args.weight_bits == 7,
+        float_silu: args.silu == "float",
         threads: args.threads,
     };
     let r = export_checkpoint_int8(&args.model, args.imgsz, &out, &opts)?;
