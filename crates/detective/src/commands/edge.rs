@@ -129,6 +129,11 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     if !(args.model_poll_secs.is_finite() && args.model_poll_secs >= 1.0) {
         bail!("--model-poll-secs must be at least 1");
     }
+    if let Some(c) = args.conf
+        && !(c.is_finite() && (0.0..=1.0).contains(&c))
+    {
+        bail!("--conf must be within 0..1, not {c}");
+    }
     let task = match args.task {
         TaskArg::Detect => Task::Detect,
         TaskArg::Segment => Task::Segment,
