@@ -44,10 +44,7 @@ pub async fn stream(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     if !same_origin(&headers) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "a browser may open this socket only from the dashboard's own origin",
-        ));
+        return Err(foreign_origin());
     }
     let (pool, version) = st
         .served
@@ -90,6 +87,13 @@ fn frame_options(rules: &detective_core::Rules) -> PredictOptions {
         agnostic: true,
         ..PredictOptions::default()
     }
+}
+
+fn foreign_origin() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "a browser may open this socket only from the dashboard's own origin",
+    )
 }
 
 /// A browser's handshake (it sends `Origin`) must come from this server's own
