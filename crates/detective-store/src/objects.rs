@@ -5,7 +5,7 @@
 //! ```text
 //! projects/{project}/images/{sha256}.{ext}
 //! projects/{project}/frames/{camera}/{yyyy-mm-dd}/{prediction_id}.jpg
-//! projects/{project}/datasets/v{n}/data.yaml, images/{split}/, labels/{split}/
+//! projects/{project}/datasets/{dataset}/v{n}/data.yaml, images/{split}/, labels/{split}/
 //! models/{name}/v{n}/model.{bpk|onnx}, metrics.json, plots/*.svg
 //! ```
 
@@ -213,8 +213,10 @@ pub mod keys {
         format!("projects/{project}/frames/{camera}/{day}/{prediction_id}.jpg")
     }
 
-    pub fn dataset_version(project: &str, version: i64) -> String {
-        format!("projects/{project}/datasets/v{version}")
+    /// A dataset version's YOLOv8 layout. Each dataset has its own folder: two
+    /// datasets of one project never share a `v{n}`.
+    pub fn dataset_version(project: &str, dataset: &str, version: i64) -> String {
+        format!("projects/{project}/datasets/{dataset}/v{version}")
     }
 
     pub fn model_version(name: &str, version: i64) -> String {

@@ -2,7 +2,7 @@
 //! tag, or with explicit splits), add versions, write a version out in the
 //! YOLO layout (a folder for the trainer, [`write_layout`]) and export one as a
 //! YOLOv8 or COCO zip ([`export`]), which also leaves the YOLOv8 layout
-//! unzipped under `projects/{project}/datasets/v{n}/` in the object store;
+//! unzipped under `projects/{project}/datasets/{name}/v{n}/` in the object store;
 //! import a labelled set from disk as a new dataset ([`import`]).
 //!
 //! An image's segmentation mask goes into a version with the image (each
@@ -436,7 +436,7 @@ fn write_zip(
 }
 
 /// Exports version `version` (default: the newest) of dataset `id` as a zip,
-/// and writes its YOLOv8 layout under `projects/{project}/datasets/v{n}/`.
+/// and writes its YOLOv8 layout under `projects/{project}/datasets/{name}/v{n}/`.
 /// The zip is written on a blocking thread, fed through a small bounded queue
 /// while the images are read from the object store.
 pub async fn export(
@@ -454,7 +454,7 @@ pub async fn export(
         .copied()
         .filter(|s| items.iter().any(|(i, _)| i.split == *s))
         .collect();
-    let prefix = detective_store::keys::dataset_version(&ds.project, version);
+    let prefix = detective_store::keys::dataset_version(&ds.project, &ds.name, version);
     let data_yaml = detective_data::data_yaml::DataYaml::text(&ds.classes, &splits);
     objects.put(&format!("{prefix}/data.yaml"), data_yaml.into()).await?;
 

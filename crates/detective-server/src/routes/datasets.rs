@@ -1,6 +1,6 @@
 //! Datasets: create (version 1) from image ids, a tag or explicit splits; add
 //! versions; list; show; export a version as a YOLOv8 or COCO zip, also written
-//! unzipped under `projects/{project}/datasets/v{n}/` in the object store. The
+//! unzipped under `projects/{project}/datasets/{name}/v{n}/` in the object store. The
 //! use cases are `detective_ops::datasets`; these handlers parse and answer.
 
 use axum::Json;
@@ -75,7 +75,7 @@ pub struct ExportQuery {
 
 /// Streams a version as a zip (YOLOv8: data.yaml, images/{split}/, labels/{split}/;
 /// COCO: images/{split}/ and annotations/instances_{split}.json) and writes the
-/// YOLOv8 layout unzipped under `projects/{project}/datasets/v{n}/`.
+/// YOLOv8 layout unzipped under `projects/{project}/datasets/{name}/v{n}/`.
 #[utoipa::path(get, path = "/api/datasets/{id}/export", params(ExportQuery),
     responses((status = 200, content_type = "application/zip", description = "the dataset as a zip")), security(("bearer" = [])))]
 pub async fn export(

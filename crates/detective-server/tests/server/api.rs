@@ -826,9 +826,48 @@ on_both!(
             .map(|v| v.parse().unwrap())
             .collect();
         assert_eq!(label[1..], [0.5, 0.5, 0.25, 0.5]);
-        let copy = s.state.objects.list("projects/steel/datasets/v1").await.unwrap();
-        assert!(copy.contains(&"projects/steel/datasets/v1/data.yaml".to_string()));
+        let copy = s
+            .state
+            .objects
+            .list("projects/steel/datasets/steel-defects/v1")
+            .await
+            .unwrap();
+        assert!(copy.contains(&"projects/steel/datasets/steel-defects/v1/data.yaml".to_string()));
         assert_eq!(copy.len(), 21, "data.yaml + 10 images + 10 labels: {copy:?}");
+        // A second dataset of the project exports its own v1 beside it, not over it.
+        let other =
+            json!({"name": "steel-few", "project": "steel", "classes": ["scratch"], "image_ids": [ids[0], ids[1]]});
+        let r = client()
+            .post(s.at("/api/datasets/create"))
+            .bearer_auth(&op)
+            .json(&other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let other_id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let r = client()
+            .get(s.at(&format!("/api/datasets/{other_id}/export")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let _ = r.bytes().await.unwrap();
+        let few = s
+            .state
+            .objects
+            .list("projects/steel/datasets/steel-few/v1")
+            .await
+            .unwrap();
+        assert_eq!(few.len(), 5, "data.yaml + 2 images + 2 labels: {few:?}");
+        let again = s
+            .state
+            .objects
+            .list("projects/steel/datasets/steel-defects/v1")
+            .await
+            .unwrap();
+        assert_eq!(again, copy, "the first dataset's v1 is untouched");
 
         let coco = client()
             .get(s.at(&format!("/api/datasets/{id}/export?version=1&format=coco")))
