@@ -442,6 +442,21 @@ async fn an_ultralytics_pt_or_onnx_registers_and_a_job_fine_tunes_from_it() {
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["params"]["format"], "onnx", "{v}");
     assert_eq!(v["params"]["model"], "n", "{v}");
+    // Its class names are recorded, and rules for the version must name them.
+    let names: Vec<String> = serde_json::from_value(v["params"]["names"].clone()).unwrap();
+    assert_eq!(names.len(), 6, "{v}");
+    assert!(names.contains(&"scratches".to_string()), "{names:?}");
+    let rules = |class: &str| {
+        client()
+            .put(s.at("/api/rules"))
+            .bearer_auth(&op)
+            .json(&json!({"model": "ultra-onnx@1", "rules": {"classes": {class: {"conf": 0.5}}}}))
+            .send()
+    };
+    let r = rules("dent").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("ultra-onnx@1 has no class dent"));
+    assert_eq!(rules("scratches").await.unwrap().status(), 200);
 
     // Jobs fine-tune from either, at its scale (no `model` given).
     let ds = dataset(&s, &op).await;
