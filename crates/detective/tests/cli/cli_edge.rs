@@ -7,20 +7,26 @@ use std::time::{Duration, Instant};
 
 use crate::common::{detective, free_port, key_of, run, start_server};
 
-fn total(port: u16, key: &str) -> i64 {
+/// `GET path` on the cloud at `port` with `key`, as JSON.
+fn get_json(port: u16, key: &str, path: &str) -> serde_json::Value {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let v: serde_json::Value = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}/api/metrics"))
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
             .bearer_auth(key)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        v["predictions_total"].as_i64().unwrap()
+            .unwrap()
     })
+}
+
+fn total(port: u16, key: &str) -> i64 {
+    get_json(port, key, "/api/metrics")["predictions_total"]
+        .as_i64()
+        .unwrap()
 }
 
 fn field(line: &str, name: &str) -> u64 {
@@ -426,24 +432,12 @@ fn promote_bundled(data: &str, name: &str) -> i64 {
 
 /// The `model_version`s of everything the cloud has stored.
 fn logged_models(port: u16, key: &str) -> std::collections::BTreeSet<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let v: serde_json::Value = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|it| it["model_version"].as_str().unwrap().to_string())
-            .collect()
-    })
+    get_json(port, key, "/api/inspection-logs?limit=1000")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| it["model_version"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn wait_for_model(port: u16, key: &str, model: &str) {
@@ -562,18 +556,7 @@ fn a_segmenter_runs_in_the_agent_and_its_regions_arrive_as_detections() {
     assert!(produced >= 1 && produced + field(&line, "dropped") == 4, "{line}");
     assert_eq!(field(&line, "delivered"), produced, "{line}");
     assert!(line.ends_with("model=unet@local"), "{line}");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let logs: serde_json::Value = rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}/api/inspection-logs"))
-            .bearer_auth(&viewer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let logs = get_json(port, &viewer, "/api/inspection-logs");
     let items = logs["items"].as_array().unwrap();
     assert_eq!(items.len() as u64, produced);
     for it in items {
@@ -624,23 +607,10 @@ fn an_agent_following_segmenters_without_one_in_production_refuses_to_start() {
 
 /// The logged predictions of `camera`: `(count, detections in all)`.
 fn logged_on(port: u16, key: &str, camera: &str) -> (usize, usize) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let v: serde_json::Value = reqwest::Client::new()
-            .get(format!(
-                "http://127.0.0.1:{port}/api/inspection-logs?camera={camera}&limit=1000"
-            ))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let items = v["items"].as_array().unwrap();
-        let dets = items.iter().map(|i| i["detections"].as_array().unwrap().len()).sum();
-        (items.len(), dets)
-    })
+    let v = get_json(port, key, &format!("/api/inspection-logs?camera={camera}&limit=1000"));
+    let items = v["items"].as_array().unwrap();
+    let dets = items.iter().map(|i| i["detections"].as_array().unwrap().len()).sum();
+    (items.len(), dets)
 }
 
 #[test]
