@@ -314,6 +314,22 @@ impl Rules {
         self
     }
 
+    /// Checks rules that arrive whole (from the cloud, from a file) as a stored
+    /// set is checked: every number in range, every band open, every zone well
+    /// formed.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        let as_set = RuleSet {
+            conf: Some(self.conf),
+            uncertain_low: Some(self.uncertain_low),
+            uncertain_high: Some(self.uncertain_high),
+            classes: self.classes.clone(),
+            zones: Some(self.zones.clone()),
+        };
+        Rules::new(self.conf, UncertainBand::default())
+            .with(&as_set)
+            .map(|_| ())
+    }
+
     /// The threshold and band of class `name`.
     pub fn thresholds(&self, name: &str) -> ClassThresholds {
         let c = self.classes.get(name).copied().unwrap_or_default();

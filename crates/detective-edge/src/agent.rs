@@ -75,7 +75,8 @@ pub struct ModelUpdates {
     /// Where the last rules from the cloud are kept, so an agent that starts
     /// while the cloud is down applies them (see [`saved_rules`]).
     pub rules_file: PathBuf,
-    /// Time between two checks of the cloud (the first is at once).
+    /// Time between two checks of the cloud (the first one `every` after start:
+    /// the command asks once before the pipeline starts).
     pub every: Duration,
     /// One threshold for every class over the cloud's rules (`--conf`).
     pub conf: Option<f32>,
@@ -106,7 +107,10 @@ type Swap = Arc<Mutex<Pending>>;
 /// The rules the cloud sent last, kept in `path` by an earlier run, if readable.
 pub fn saved_rules(path: &std::path::Path) -> Option<Rules> {
     let text = std::fs::read_to_string(path).ok()?;
-    match serde_json::from_str::<Rules>(&text) {
+    match serde_json::from_str::<Rules>(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.validate().map(|()| r).map_err(|e| e.to_string()))
+    {
         Ok(r) => Some(r),
         Err(e) => {
             tracing::warn!(
@@ -166,7 +170,7 @@ async fn check_cloud(
     }
 }
 
-/// Checks the cloud at once and then every `u.every`; puts new rules, and a
+/// Checks the cloud every `u.every`; puts new rules, and a
 /// newly promoted model (loaded) with the rules that go with it, in `swap`. A
 /// version that fails to load is not tried again; a cloud that cannot be
 /// reached is tried again at the next check.
@@ -174,7 +178,8 @@ async fn follow_cloud(u: ModelUpdates, mut current: String, swap: Swap, stop: Ar
     let mut broken: Option<String> = None;
     let mut revision = String::new();
     let mut warned_old = false;
-    let mut next = Instant::now();
+    // The command asked the cloud once at start (the model, the first rules).
+    let mut next = Instant::now() + u.every;
     loop {
         while Instant::now() < next {
             if stop.load(Ordering::SeqCst) {

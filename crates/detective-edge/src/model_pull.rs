@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use detective_core::{Rules, Stage, Task, UncertainBand};
+use detective_core::{Rules, Stage, Task};
 
 use crate::EdgeError;
 
@@ -42,19 +42,6 @@ pub struct EdgeConfig {
     pub rules: Rules,
     /// Changes whenever the model or the rules do.
     pub revision: String,
-}
-
-/// Rules from the cloud, checked as the cloud checked them when they were set:
-/// every number in range, every band open, every zone well formed.
-fn checked(rules: Rules) -> Result<Rules, detective_core::rules::RuleError> {
-    let as_set = detective_core::RuleSet {
-        conf: Some(rules.conf),
-        uncertain_low: Some(rules.uncertain_low),
-        uncertain_high: Some(rules.uncertain_high),
-        classes: rules.classes.clone(),
-        zones: Some(rules.zones.clone()),
-    };
-    Rules::new(rules.conf, UncertainBand::default()).with(&as_set)
 }
 
 /// A model entry of the cloud's JSON (`name`, `version`, `files`, `checksums`),
@@ -249,7 +236,9 @@ impl ModelPuller {
         };
         let rules: Rules = serde_json::from_value(v["rules"].clone())
             .map_err(|e| cloud_err(format!("{url}: the rules are not readable: {e}")))?;
-        let rules = checked(rules).map_err(|e| cloud_err(format!("{url}: refusing the rules: {e}")))?;
+        rules
+            .validate()
+            .map_err(|e| cloud_err(format!("{url}: refusing the rules: {e}")))?;
         Ok(Some(EdgeConfig {
             model,
             rules,

@@ -16,8 +16,21 @@ use detective_vision::DecodeLimits;
 
 use crate::OpsError;
 
-/// The rules in effect for each model of a batch, on the batch's camera.
-struct BandsByModel(HashMap<String, Rules>);
+/// The rules in effect for each model of a batch, on the batch's camera (a
+/// model not in the map gets the default band).
+pub struct BandsByModel(pub HashMap<String, Rules>);
+
+impl BandsByModel {
+    /// The model versions of `batch` whose rules are needed, each once.
+    pub fn models(batch: &LogBatch) -> impl Iterator<Item = &str> {
+        let mut seen = std::collections::HashSet::new();
+        batch
+            .predictions
+            .iter()
+            .map(|p| p.model_version.as_str())
+            .filter(move |m| seen.insert(*m))
+    }
+}
 
 impl Bands for BandsByModel {
     fn band(&self, model_version: &str, class: &str) -> UncertainBand {
@@ -27,13 +40,13 @@ impl Bands for BandsByModel {
 
 /// Stores a checked batch (`batch.validate()` passed) and its frames
 /// (`(prediction id in lower case, JPEG bytes)`); predictions with a detection
-/// in its class's uncertain band (the inspection rules in effect for their model
-/// on the batch's camera, over `defaults`) queue for labeling.
+/// in its class's uncertain band (`bands`: the inspection rules in effect for
+/// their model on the batch's camera) queue for labeling.
 pub async fn log_batch(
     db: &Db,
     objects: &Objects,
     limits: &DecodeLimits,
-    defaults: &Rules,
+    bands: &BandsByModel,
     batch: &LogBatch,
     frames: Vec<(String, Bytes)>,
 ) -> Result<IngestSummary, OpsError> {
@@ -64,12 +77,5 @@ pub async fn log_batch(
             objects.put(k, bytes).await?;
         }
     }
-    let mut bands = BandsByModel(HashMap::new());
-    for p in &batch.predictions {
-        if !bands.0.contains_key(&p.model_version) {
-            let r = crate::rules::effective(db, defaults, Some(&p.model_version), Some(&batch.camera_id)).await?;
-            bands.0.insert(p.model_version.clone(), r);
-        }
-    }
-    Ok(detective_store::predictions::ingest(db, batch, &bands, &keys).await?)
+    Ok(detective_store::predictions::ingest(db, batch, bands, &keys).await?)
 }

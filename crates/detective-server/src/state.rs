@@ -179,8 +179,21 @@ impl AppState {
     /// The inspection rules in effect for `model` (`name@3`, as predictions name
     /// it) on `camera`.
     pub async fn rules(&self, model: Option<&str>, camera: Option<&str>) -> detective_core::Rules {
+        if let Some(r) = self.live_rules.fresh(model, camera) {
+            return r;
+        }
         let defaults = self.default_rules().await;
-        self.live_rules.get(&self.db, &defaults, model, camera).await
+        self.live_rules.refresh(&self.db, &defaults, model, camera).await
+    }
+
+    /// The rules of each model of `batch` on its camera (cached, as for
+    /// requests), which decide the logged detections' uncertain flags.
+    pub async fn bands_of(&self, batch: &detective_core::LogBatch) -> detective_ops::ingest::BandsByModel {
+        let mut map = std::collections::HashMap::new();
+        for m in detective_ops::ingest::BandsByModel::models(batch) {
+            map.insert(m.to_string(), self.rules(Some(m), Some(&batch.camera_id)).await);
+        }
+        detective_ops::ingest::BandsByModel(map)
     }
 
     /// The inspection rules a request runs under: those of the model (`name@v`,

@@ -114,27 +114,38 @@ pub struct LiveRules {
 }
 
 impl LiveRules {
-    /// The rules for `model` on `camera` over `defaults`; a database error keeps
-    /// the last known rules (or `defaults`).
-    pub async fn get(
+    fn key(model: Option<&str>, camera: Option<&str>) -> (Option<String>, Option<String>) {
+        (model.map(str::to_string), camera.map(str::to_string))
+    }
+
+    /// The cached rules for `model` on `camera` while they are fresh: what a
+    /// request reads without building the defaults or asking the database.
+    pub fn fresh(&self, model: Option<&str>, camera: Option<&str>) -> Option<Rules> {
+        let c = self.cached.read().ok()?;
+        let (r, at) = c.get(&Self::key(model, camera))?;
+        (at.elapsed() < FRESH).then(|| r.clone())
+    }
+
+    /// The rules for `model` on `camera` over `defaults`, read from the database
+    /// and cached; a database error keeps the last known rules (or `defaults`).
+    pub async fn refresh(
         &self,
         db: &detective_store::Db,
         defaults: &Rules,
         model: Option<&str>,
         camera: Option<&str>,
     ) -> Rules {
-        let key = (model.map(str::to_string), camera.map(str::to_string));
-        let cached = self.cached.read().ok().and_then(|c| c.get(&key).cloned());
-        if let Some((r, at)) = &cached
-            && at.elapsed() < FRESH
-        {
-            return r.clone();
-        }
+        let key = Self::key(model, camera);
         let fresh = match detective_ops::rules::effective(db, defaults, model, camera).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("reading the inspection rules: {e}; keeping the last known");
-                return cached.map(|(r, _)| r).unwrap_or_else(|| defaults.clone());
+                let last = self
+                    .cached
+                    .read()
+                    .ok()
+                    .and_then(|c| c.get(&key).map(|(r, _)| r.clone()));
+                return last.unwrap_or_else(|| defaults.clone());
             }
         };
         if let Ok(mut c) = self.cached.write() {

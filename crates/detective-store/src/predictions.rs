@@ -39,8 +39,18 @@ pub struct StoredDetection {
     pub uncertain: bool,
 }
 
-/// `d` as stored, and the margin of its confidence from the middle of its band.
-fn stored(d: &LoggedDetection, model_version: &str, bands: &(dyn Bands + Sync)) -> (StoredDetection, f32) {
+/// What the band of its class says of one detection.
+struct Judged {
+    stored: StoredDetection,
+    /// At or above the band: the part is defective.
+    defective: bool,
+    /// Distance of an uncertain confidence from the middle of the band
+    /// (infinite when not uncertain).
+    margin: f32,
+}
+
+/// `d` as stored, judged by the band of its class.
+fn stored(d: &LoggedDetection, model_version: &str, bands: &(dyn Bands + Sync)) -> Judged {
     let name = if d.name.is_empty() {
         format!("class{}", d.class)
     } else {
@@ -59,7 +69,11 @@ fn stored(d: &LoggedDetection, model_version: &str, bands: &(dyn Bands + Sync)) 
     } else {
         f32::INFINITY
     };
-    (s, margin)
+    Judged {
+        defective: d.confidence >= band.high,
+        stored: s,
+        margin,
+    }
 }
 
 /// `,name1,name2,` — the class names present, for `LIKE '%,name,%'` filters.
@@ -99,12 +113,15 @@ pub async fn ingest(
         for p in chunk {
             let id = p.id.to_ascii_lowercase();
             let captured = parse_rfc3339_ms(&p.captured_at)?;
-            let (dets, margins): (Vec<StoredDetection>, Vec<f32>) =
-                p.detections.iter().map(|d| stored(d, &p.model_version, bands)).unzip();
-            let defective = dets
+            let judged: Vec<Judged> = p
+                .detections
                 .iter()
-                .any(|d| d.confidence >= bands.band(&p.model_version, &d.name).high);
-            let uncertain = dets.iter().any(|d| d.uncertain);
+                .map(|d| stored(d, &p.model_version, bands))
+                .collect();
+            let defective = judged.iter().any(|j| j.defective);
+            let uncertain = judged.iter().any(|j| j.stored.uncertain);
+            let margin = judged.iter().map(|j| j.margin).fold(f32::INFINITY, f32::min);
+            let dets: Vec<StoredDetection> = judged.into_iter().map(|j| j.stored).collect();
             summary.defective += defective as usize;
             summary.uncertain += uncertain as usize;
             let frame_key = frame_keys.get(&id).or_else(|| frame_keys.get(&p.id)).cloned();
@@ -127,7 +144,6 @@ pub async fn ingest(
             ];
             rows.push(format!("({})", values.join(", ")));
             if uncertain {
-                let margin = margins.iter().copied().fold(f32::INFINITY, f32::min);
                 let v = [
                     queue.push(Arg::Str(id)),
                     queue.push(Arg::Str(batch.camera_id.clone())),

@@ -108,9 +108,9 @@ async fn read_batch(st: &AppState, req: Request) -> ApiResult<(LogBatch, Vec<(St
 pub async fn log(State(st): State<AppState>, _: Can<Log>, req: Request) -> ApiResult<Json<IngestSummary>> {
     let (batch, frames) = read_batch(&st, req).await?;
     batch.validate().map_err(refuse)?;
-    let defaults = st.default_rules().await;
+    let bands = st.bands_of(&batch).await;
     let summary =
-        detective_ops::ingest::log_batch(&st.db, &st.objects, &st.settings.limits, &defaults, &batch, frames).await?;
+        detective_ops::ingest::log_batch(&st.db, &st.objects, &st.settings.limits, &bands, &batch, frames).await?;
     Counters::add(&st.counters.log_batches, 1);
     Counters::add(&st.counters.logged_predictions, summary.accepted as u64);
     // Nobody listening is fine.

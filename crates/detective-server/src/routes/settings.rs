@@ -25,6 +25,8 @@ pub async fn put_thresholds(
     ApiJson(t): ApiJson<Thresholds>,
 ) -> ApiResult<Json<Thresholds>> {
     st.live_thresholds.set(&st.db, t).await?;
+    // The inspection rules lie over the thresholds: rebuild them from the new ones.
+    st.live_rules.forget();
     tracing::info!(
         "thresholds set by {}: conf {}, uncertain band {}..{}",
         caller.key_name,
