@@ -34,6 +34,22 @@ pub struct CocoAnnotation {
     pub area: f64,
     #[serde(default)]
     pub iscrowd: u8,
+    /// Polygons `[[x1, y1, x2, y2, …]]` in pixels (or, read from elsewhere, RLE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<serde_json::Value>,
+    /// Who made the annotation (`person`, `model:NAME@V`, `import`), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// One annotation to add: a box (pixels, corners) of a class (0-based), with
+/// its polygon and who made it when known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CocoShape {
+    pub class: u32,
+    pub xyxy: [f64; 4],
+    pub polygon: Option<Vec<[f64; 2]>>,
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,25 +96,72 @@ impl CocoFile {
         labels: &[YoloLabel],
         next_annotation: &mut u64,
     ) {
+        let shapes: Vec<CocoShape> = labels
+            .iter()
+            .map(|l| CocoShape {
+                class: l.class,
+                xyxy: l.to_xyxy(w, h),
+                polygon: None,
+                source: None,
+            })
+            .collect();
+        self.add_shapes(id, file_name, (w, h), &shapes, next_annotation);
+    }
+
+    /// Adds image `id` with one annotation per shape (a polygon's area is the
+    /// polygon's, a box's the box's).
+    pub fn add_shapes(
+        &mut self,
+        id: u64,
+        file_name: String,
+        (w, h): (u32, u32),
+        shapes: &[CocoShape],
+        next_annotation: &mut u64,
+    ) {
         self.images.push(CocoImage {
             id,
             file_name,
             width: w,
             height: h,
         });
-        for l in labels {
-            let [x1, y1, x2, y2] = l.to_xyxy(w, h);
+        for s in shapes {
+            let [x1, y1, x2, y2] = s.xyxy;
+            let (segmentation, area) = match &s.polygon {
+                Some(p) => (
+                    Some(serde_json::json!([p
+                        .iter()
+                        .flat_map(|q| [q[0], q[1]])
+                        .collect::<Vec<f64>>()])),
+                    shoelace(p),
+                ),
+                None => (None, (x2 - x1) * (y2 - y1)),
+            };
             self.annotations.push(CocoAnnotation {
                 id: *next_annotation,
                 image_id: id,
-                category_id: l.class as u64 + 1,
+                category_id: s.class as u64 + 1,
                 bbox: [x1, y1, x2 - x1, y2 - y1],
-                area: (x2 - x1) * (y2 - y1),
+                area,
                 iscrowd: 0,
+                segmentation,
+                source: s.source.clone(),
             });
             *next_annotation += 1;
         }
     }
+}
+
+/// The area of a simple polygon (pixels²).
+fn shoelace(p: &[[f64; 2]]) -> f64 {
+    let n = p.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (p[i], p[(i + 1) % n]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum::<f64>()
+        .abs()
+        / 2.0
 }
 
 /// COCO for a list of samples; `file_name` is the path relative to `images_root`.

@@ -272,6 +272,13 @@ pub async fn list(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(OpsError::invalid(format!("limit must be within 1..{MAX_PAGE}")));
     }
+    if let Some(s) = &filter.status
+        && !detective_store::images::LABEL_STATUSES.contains(&s.as_str())
+    {
+        return Err(OpsError::invalid(format!(
+            "status {s:?} is not unlabelled, labelled or reviewed"
+        )));
+    }
     Ok(detective_store::images::list(db, filter, after, limit).await?)
 }
 

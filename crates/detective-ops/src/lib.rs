@@ -17,6 +17,7 @@
 //! - [`keys`]: API keys.
 
 pub mod analytics;
+pub mod annotations;
 pub mod datasets;
 pub mod drift;
 pub mod error;

@@ -233,6 +233,7 @@ pub async fn build_dataset(
                 split: "train".into(),
                 label: Some(text),
                 mask_key: None,
+                label_rev: None,
             });
         }
     }

@@ -92,7 +92,19 @@ pub fn router(state: AppState) -> Router {
                 .delete(images::delete_mask)
                 .layer(image),
         )
+        .route(
+            "/api/images/{id}/labels",
+            get(annotations::get).put(annotations::put).layer(json),
+        )
+        .route("/api/images/{id}/labels/revisions", get(annotations::revisions))
+        .route("/api/images/{id}/labels/brush", get(annotations::brush))
+        .route("/api/images/{id}/prelabel", post(annotations::prelabel))
+        .route(
+            "/api/projects/{project}/classes",
+            get(annotations::classes).put(annotations::put_classes).layer(json),
+        )
         .route("/api/datasets/create", post(datasets::create).layer(json))
+        .route("/api/datasets/import", post(datasets::import).layer(big))
         .route("/api/datasets", get(datasets::list))
         .route("/api/datasets/{id}", get(datasets::get))
         .route("/api/datasets/{id}/versions", post(datasets::add_version).layer(json))

@@ -74,7 +74,15 @@ impl Modify for BearerAuth {
         routes::images::put_mask,
         routes::images::delete_mask,
         routes::images::mask,
+        routes::annotations::get,
+        routes::annotations::put,
+        routes::annotations::revisions,
+        routes::annotations::brush,
+        routes::annotations::prelabel,
+        routes::annotations::classes,
+        routes::annotations::put_classes,
         routes::datasets::create,
+        routes::datasets::import,
         routes::datasets::add_version,
         routes::datasets::list,
         routes::datasets::get,
@@ -84,7 +92,10 @@ impl Modify for BearerAuth {
         routes::keys::revoke,
     ),
     components(schemas(routes::status::Health, routes::status::Component, routes::rules::PutRules, detective_ops::images::UploadResult,
-        detective_ops::datasets::CreateDataset, detective_ops::datasets::NewVersion, routes::keys::CreateKey)),
+        detective_ops::datasets::CreateDataset, detective_ops::datasets::NewVersion, routes::keys::CreateKey,
+        detective_ops::annotations::PutLabels, detective_ops::annotations::Labels, detective_ops::annotations::LabelBox,
+        detective_ops::annotations::Polygon, detective_ops::annotations::BrushOrigin, detective_ops::annotations::Source,
+        detective_ops::annotations::RevisionSummary, routes::annotations::PutClasses)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -201,5 +201,38 @@ if (manage) {
   });
 }
 
+// ---- import a labelled zip ------------------------------------------------------
+if (manage) {
+  $("import").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const form = new FormData($("import"));
+    const bar = $("import-progress");
+    bar.hidden = false;
+    bar.value = 0;
+    $("import-status").textContent = "uploading…";
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/datasets/import");
+    xhr.upload.onprogress = (ev) => {
+      if (ev.lengthComputable) bar.value = Math.round((100 * ev.loaded) / ev.total);
+      if (ev.loaded === ev.total) $("import-status").textContent = "checking and storing…";
+    };
+    xhr.onload = () => {
+      let answer = null;
+      try { answer = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+      if (xhr.status >= 200 && xhr.status < 300 && answer) {
+        const d = answer.dataset;
+        $("import-status").textContent = `Imported ${d.name} (${d.task}, ${d.classes.length} classes): ${answer.images} images, ` +
+          `${answer.duplicates} already in the project, ${answer.masks} masks.`;
+        loadDatasets();
+        loadImages(true);
+      } else {
+        $("import-status").textContent = `Refused (${xhr.status}): ${answer && answer.detail ? answer.detail : xhr.statusText}`;
+      }
+    };
+    xhr.onerror = () => { $("import-status").textContent = "network error"; };
+    xhr.send(form);
+  });
+}
+
 loadImages(true);
 loadDatasets();

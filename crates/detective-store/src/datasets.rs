@@ -27,6 +27,10 @@ pub struct DatasetItem {
     /// defect pixels, or a detection dataset).
     #[serde(default)]
     pub mask_key: Option<String>,
+    /// The label revision of the image this version holds (None: a label that
+    /// was not made in the app, or given with the version itself).
+    #[serde(default)]
+    pub label_rev: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,12 +79,13 @@ async fn insert_items(tx: &mut crate::db::WriteTx, version_id: i64, items: &[Dat
                     args.push(Arg::Str(it.split.clone())),
                     args.push(Arg::OptStr(it.label.clone())),
                     args.push(Arg::OptStr(it.mask_key.clone())),
+                    args.push(Arg::OptI64(it.label_rev)),
                 ];
                 format!("({})", v.join(", "))
             })
             .collect();
         let sql = format!(
-            "INSERT INTO dataset_items (version_id, image_id, split, label, mask_key) VALUES {}",
+            "INSERT INTO dataset_items (version_id, image_id, split, label, mask_key, label_rev) VALUES {}",
             rows.join(", ")
         );
         args.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
@@ -200,10 +205,11 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
             .fetch_one(tx.conn())
             .await?;
     let (latest_id, latest_version): (i64, i64) = (latest.try_get("id")?, latest.try_get("version")?);
-    let rows = sqlx::query("SELECT image_id, split, label, mask_key FROM dataset_items WHERE version_id = $1")
-        .bind(latest_id)
-        .fetch_all(tx.conn())
-        .await?;
+    let rows =
+        sqlx::query("SELECT image_id, split, label, mask_key, label_rev FROM dataset_items WHERE version_id = $1")
+            .bind(latest_id)
+            .fetch_all(tx.conn())
+            .await?;
     let mut items: BTreeMap<i64, DatasetItem> = BTreeMap::new();
     for r in &rows {
         let it = DatasetItem {
@@ -211,6 +217,7 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
             split: r.try_get("split")?,
             label: r.try_get("label")?,
             mask_key: r.try_get("mask_key")?,
+            label_rev: r.try_get("label_rev")?,
         };
         items.insert(it.image_id, it);
     }
@@ -226,7 +233,10 @@ pub async fn add_version(db: &Db, id: i64, change: &VersionChange) -> Result<Dat
     }
     for (image, label) in &change.labels {
         match items.get_mut(image) {
-            Some(it) => it.label = label.clone(),
+            Some(it) => {
+                it.label = label.clone();
+                it.label_rev = None;
+            }
             None => {
                 return Err(StoreError::Invalid(format!(
                     "labels: image {image} is not in the new version"
@@ -342,8 +352,9 @@ pub async fn items(db: &Db, dataset_id: i64, version: i64) -> Result<Vec<(Datase
         .await?
         .ok_or_else(|| StoreError::not_found(format!("version {version} of dataset {dataset_id}")))?;
     let rows = sqlx::query(
-        "SELECT d.split AS item_split, d.label AS item_label, d.mask_key AS item_mask, i.id, i.project, i.sha256, i.object_key, i.filename, \
-         i.content_type, i.width, i.height, i.bytes, i.split, i.tags, i.label, i.mask_key, i.created_at \
+        "SELECT d.split AS item_split, d.label AS item_label, d.mask_key AS item_mask, d.label_rev AS item_rev, i.id, i.project, i.sha256, \
+         i.object_key, i.filename, i.content_type, i.width, i.height, i.bytes, i.split, i.tags, i.label, i.mask_key, i.label_rev, \
+         i.label_status, i.created_at \
          FROM dataset_items d JOIN images i ON i.id = d.image_id WHERE d.version_id = $1 ORDER BY i.id",
     )
     .bind(vid)
@@ -358,6 +369,7 @@ pub async fn items(db: &Db, dataset_id: i64, version: i64) -> Result<Vec<(Datase
                     split: r.try_get("item_split")?,
                     label: r.try_get("item_label")?,
                     mask_key: r.try_get("item_mask")?,
+                    label_rev: r.try_get("item_rev")?,
                 },
                 img,
             ))

@@ -44,10 +44,17 @@ pub struct ImageRow {
     pub label: Option<String>,
     /// Object key of the image's segmentation mask (binary PNG); None: no mask.
     pub mask_key: Option<String>,
+    /// Its newest label revision made in the app (None: none yet).
+    pub label_rev: Option<i64>,
+    /// `unlabelled`, `labelled` or `reviewed`.
+    pub label_status: String,
     pub created_at: String,
 }
 
-const COLUMNS: &str = "id, project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, mask_key, created_at";
+const COLUMNS: &str = "id, project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, mask_key, label_rev, label_status, created_at";
+
+/// The statuses of an image's labels.
+pub const LABEL_STATUSES: [&str; 3] = ["unlabelled", "labelled", "reviewed"];
 
 pub(crate) fn image_row(r: &sqlx::any::AnyRow) -> Result<ImageRow, StoreError> {
     let tags: String = r.try_get("tags")?;
@@ -65,6 +72,8 @@ pub(crate) fn image_row(r: &sqlx::any::AnyRow) -> Result<ImageRow, StoreError> {
         tags: serde_json::from_str(&tags)?,
         label: r.try_get("label")?,
         mask_key: r.try_get("mask_key")?,
+        label_rev: r.try_get("label_rev")?,
+        label_status: r.try_get("label_status")?,
         created_at: to_rfc3339(r.try_get("created_at")?),
     })
 }
@@ -74,8 +83,8 @@ pub(crate) fn image_row(r: &sqlx::any::AnyRow) -> Result<ImageRow, StoreError> {
 pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreError> {
     let mut tx = db.begin_write().await?;
     let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO images (project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, mask_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (project, sha256) DO NOTHING RETURNING id",
+        "INSERT INTO images (project, sha256, object_key, filename, content_type, width, height, bytes, split, tags, label, mask_key, label_status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (project, sha256) DO NOTHING RETURNING id",
     )
     .bind(&img.project)
     .bind(&img.sha256)
@@ -89,6 +98,11 @@ pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreEr
     .bind(serde_json::to_string(&img.tags)?)
     .bind(img.label.clone())
     .bind(img.mask_key.clone())
+    .bind(if img.label.is_some() || img.mask_key.is_some() {
+        "labelled"
+    } else {
+        "unlabelled"
+    })
     .bind(now_ms())
     .fetch_optional(tx.conn())
     .await?;
@@ -109,14 +123,18 @@ pub async fn insert(db: &Db, img: &NewImage) -> Result<(ImageRow, bool), StoreEr
 }
 
 /// Gives image `id` the mask stored under `mask_key` (None: no mask); the
-/// versions of datasets made before keep the mask they hold.
+/// versions of datasets made before keep the mask they hold. An unlabelled
+/// image given a mask is labelled.
 pub async fn set_mask(db: &Db, id: i64, mask_key: Option<&str>) -> Result<ImageRow, StoreError> {
     let mut tx = db.begin_write().await?;
-    let done = sqlx::query("UPDATE images SET mask_key = $1 WHERE id = $2")
-        .bind(mask_key.map(str::to_string))
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    let done = sqlx::query(
+        "UPDATE images SET mask_key = $1, label_status = CASE WHEN $1 IS NOT NULL AND label_status = 'unlabelled' \
+         THEN 'labelled' ELSE label_status END WHERE id = $2",
+    )
+    .bind(mask_key.map(str::to_string))
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
     tx.commit().await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found(format!("image {id}")));
@@ -139,6 +157,8 @@ pub struct ImageFilter {
     pub project: Option<String>,
     pub tag: Option<String>,
     pub split: Option<String>,
+    /// `unlabelled`, `labelled` or `reviewed`.
+    pub status: Option<String>,
 }
 
 /// Images matching `f`, oldest first, after image id `after`; and the next cursor.
@@ -160,6 +180,9 @@ pub async fn list(
     }
     if let Some(s) = &f.split {
         conds.push(format!("split = {}", args.push(Arg::Str(s.clone()))));
+    }
+    if let Some(s) = &f.status {
+        conds.push(format!("label_status = {}", args.push(Arg::Str(s.clone()))));
     }
     let pl = args.push(Arg::I64(limit as i64 + 1));
     let sql = format!(

@@ -4,6 +4,7 @@
 //! functions taking a [`Db`].
 
 pub mod analytics;
+pub mod annotations;
 pub mod api_keys;
 pub mod clock;
 pub mod datasets;

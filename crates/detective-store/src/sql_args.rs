@@ -14,6 +14,7 @@ pub enum Arg {
     F64(f64),
     Str(String),
     OptStr(Option<String>),
+    OptI64(Option<i64>),
 }
 
 /// The values of one statement, in placeholder order.
@@ -50,6 +51,7 @@ impl Args {
                 Arg::F64(v) => q.bind(v),
                 Arg::Str(v) => q.bind(v),
                 Arg::OptStr(v) => q.bind(v),
+                Arg::OptI64(v) => q.bind(v),
             };
         }
         q

@@ -11,6 +11,7 @@ pub mod features;
 pub mod font;
 pub mod frame;
 pub mod overlay;
+pub mod polygon;
 pub mod preprocess;
 pub mod regions;
 pub mod synth;

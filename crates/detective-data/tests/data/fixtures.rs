@@ -194,6 +194,8 @@ fn coco_categories_map_by_name_and_unknown_names_are_appended() {
                 bbox: [10.0, 5.0, 20.0, 10.0],
                 area: 200.0,
                 iscrowd: 0,
+                segmentation: None,
+                source: None,
             },
             CocoAnnotation {
                 id: 2,
@@ -202,6 +204,8 @@ fn coco_categories_map_by_name_and_unknown_names_are_appended() {
                 bbox: [0.0, 0.0, 100.0, 50.0],
                 area: 5000.0,
                 iscrowd: 0,
+                segmentation: None,
+                source: None,
             },
         ],
         categories: vec![

@@ -9,7 +9,7 @@
 //! version 1 holding each image's split and labels.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use detective_core::Task;
@@ -23,7 +23,7 @@ use detective_vision::DecodeLimits;
 
 use super::rules::{MAX_ITEMS, check_classes};
 use crate::OpsError;
-use crate::images::{Placement, check, check_mask, store};
+use crate::images::{Checked, CheckedMask, Placement, check, check_mask, store};
 
 /// What to import, and as which dataset.
 #[derive(Debug, Clone)]
@@ -62,9 +62,24 @@ pub async fn import(
     limits: &DecodeLimits,
     req: ImportFolder,
 ) -> Result<Imported, OpsError> {
+    import_confined(db, objects, limits, req, None).await
+}
+
+/// [`import`], refusing a set whose files lie outside `confine` (a set sent by
+/// someone else: its `data.yaml` must not name the server's own files).
+pub(super) async fn import_confined(
+    db: &Db,
+    objects: &Objects,
+    limits: &DecodeLimits,
+    req: ImportFolder,
+    confine: Option<&Path>,
+) -> Result<Imported, OpsError> {
     check_segment("dataset name", &req.name)?;
     check_segment("project", &req.project)?;
     let (names, entries) = read_checked(req.path.clone()).await?;
+    if let Some(root) = confine {
+        confined(&entries, root)?;
+    }
     check_classes(&names)?;
     if datasets::list(db, Some(&req.project))
         .await?
@@ -81,28 +96,15 @@ pub async fn import(
     } else {
         Task::Detect
     };
+    // Every image and mask is checked before the first is stored: a bad file
+    // refuses the set with nothing written.
+    for e in &entries {
+        checked_entry(e, limits).await?;
+    }
     let mut items = Vec::with_capacity(entries.len());
     let (mut seen, mut duplicates, mut masks) = (HashSet::new(), 0, 0);
     for e in entries {
-        let bytes = tokio::fs::read(&e.image)
-            .await
-            .map_err(|err| OpsError::io(e.image.display(), err))?;
-        let checked = check(Bytes::from(bytes), limits)
-            .await
-            .map_err(|err| OpsError::invalid(format!("{}: {err}", e.image.display())))?;
-        let mask = match &e.mask {
-            Some(path) => {
-                let bytes = tokio::fs::read(path)
-                    .await
-                    .map_err(|err| OpsError::io(path.display(), err))?;
-                Some(
-                    check_mask(Bytes::from(bytes), (checked.width, checked.height), limits)
-                        .await
-                        .map_err(|err| OpsError::invalid(format!("{}: {err}", path.display())))?,
-                )
-            }
-            None => None,
-        };
+        let (checked, mask) = checked_entry(&e, limits).await?;
         let has_mask = mask.is_some();
         let placement = Placement {
             project: req.project.clone(),
@@ -126,6 +128,7 @@ pub async fn import(
                 split: e.split,
                 label: e.label,
                 mask_key: stored.row.mask_key.clone().filter(|_| has_mask),
+                label_rev: None,
             });
         }
     }
@@ -137,6 +140,49 @@ pub async fn import(
         duplicates,
         masks,
     })
+}
+
+/// An entry's image and mask, read and checked (type, limits, full decode; the
+/// mask's size).
+async fn checked_entry(e: &Entry, limits: &DecodeLimits) -> Result<(Checked, Option<CheckedMask>), OpsError> {
+    let bytes = tokio::fs::read(&e.image)
+        .await
+        .map_err(|err| OpsError::io(e.image.display(), err))?;
+    let checked = check(Bytes::from(bytes), limits)
+        .await
+        .map_err(|err| OpsError::invalid(format!("{}: {err}", e.image.display())))?;
+    let mask = match &e.mask {
+        Some(path) => {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|err| OpsError::io(path.display(), err))?;
+            Some(
+                check_mask(Bytes::from(bytes), (checked.width, checked.height), limits)
+                    .await
+                    .map_err(|err| OpsError::invalid(format!("{}: {err}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    Ok((checked, mask))
+}
+
+/// Fails when an image or mask of the set lies outside `root` (after links).
+fn confined(entries: &[Entry], root: &Path) -> Result<(), OpsError> {
+    let root = root.canonicalize().map_err(|e| OpsError::io(root.display(), e))?;
+    for p in entries
+        .iter()
+        .flat_map(|e| std::iter::once(&e.image).chain(e.mask.as_ref()))
+    {
+        let real = p.canonicalize().map_err(|e| OpsError::io(p.display(), e))?;
+        if !real.starts_with(&root) {
+            return Err(OpsError::invalid(format!(
+                "the set names {}, outside what was sent: nothing was imported",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Loads and checks the set (on a blocking thread: it reads every label file):

@@ -5,6 +5,10 @@
 //! unzipped under `projects/{project}/datasets/{name}/v{n}/` in the object store;
 //! import a labelled set from disk as a new dataset ([`import`]).
 //!
+//! A version pins the label revision of each image labelled in the app; its
+//! export says who made each shape (`label_sources.json` in a YOLOv8 zip, a
+//! `source` and the polygons on each COCO annotation).
+//!
 //! An image's segmentation mask goes into a version with the image (each
 //! version keeps the mask it was made with) and out as `masks/{split}/NAME.png`
 //! beside `labels/`, as the segmentation trainer reads it.
@@ -31,9 +35,11 @@ use crate::images::check_label;
 
 mod import;
 mod rules;
+mod zip_import;
 pub use import::{ImportFolder, Imported, import};
 pub use rules::MAX_ITEMS;
 use rules::check_classes;
+pub use zip_import::{ImportZip, import_zip};
 
 /// The ratios of images without a split when a request names none.
 const DEFAULT_RATIOS: SplitRatios = SplitRatios {
@@ -159,6 +165,7 @@ fn assign_splits(images: &[ImageRow], ratios: SplitRatios, explicit: &BTreeMap<i
                 .unwrap_or_else(|| "train".into()),
             label: img.label.clone(),
             mask_key: img.mask_key.clone(),
+            label_rev: img.label_rev,
         })
         .collect()
 }
@@ -168,6 +175,7 @@ async fn images_with_tag(db: &Db, project: &str, tag: &str) -> Result<Vec<i64>, 
         project: Some(project.to_string()),
         tag: Some(tag.to_string()),
         split: None,
+        status: None,
     };
     let mut ids = Vec::new();
     let mut after = None;
@@ -386,6 +394,64 @@ struct ZipItem {
     mask: Option<bytes::Bytes>,
     id: u64,
     size: (u32, u32),
+    /// The label revision the version pinned, when the label was made in the app.
+    pinned: Option<Pinned>,
+}
+
+/// A label revision made in the app, as an export describes it.
+struct Pinned {
+    revision: i64,
+    status: String,
+    author: String,
+    shapes: crate::annotations::Shapes,
+}
+
+impl Pinned {
+    /// `label_sources.json`'s entry: who made each line of the label file (in
+    /// order), the polygons, and where the painted layer came from.
+    fn sources(&self) -> serde_json::Value {
+        serde_json::json!({
+            "revision": self.revision,
+            "status": self.status,
+            "author": self.author,
+            "boxes": self.shapes.boxes.iter().enumerate().map(|(i, b)| serde_json::json!({
+                "line": i + 1, "source": b.source, "model": b.model, "confidence": b.confidence, "edited": b.edited,
+            })).collect::<Vec<_>>(),
+            "polygons": self.shapes.polygons,
+            "brush": self.shapes.brush,
+        })
+    }
+
+    /// The COCO annotations: boxes, then polygons (with their outline), each
+    /// with who made it.
+    fn coco_shapes(&self) -> Vec<detective_data::coco::CocoShape> {
+        use crate::annotations::Source;
+        let source = |s: Source, model: &Option<String>| match (s, model) {
+            (Source::Model, Some(m)) => format!("model:{m}"),
+            (Source::Model, None) => "model".to_string(),
+            (Source::Person, _) => "person".to_string(),
+            (Source::Import, _) => "import".to_string(),
+        };
+        let boxes = self.shapes.boxes.iter().map(|b| detective_data::coco::CocoShape {
+            class: b.class as u32,
+            xyxy: b.bbox.map(f64::from),
+            polygon: None,
+            source: Some(source(b.source, &b.model)),
+        });
+        let polygons = self.shapes.polygons.iter().map(|p| {
+            let pts: Vec<[f64; 2]> = p.points.iter().map(|q| [q[0] as f64, q[1] as f64]).collect();
+            let (lo, hi) = pts.iter().fold(([f64::MAX; 2], [f64::MIN; 2]), |(lo, hi), q| {
+                ([lo[0].min(q[0]), lo[1].min(q[1])], [hi[0].max(q[0]), hi[1].max(q[1])])
+            });
+            detective_data::coco::CocoShape {
+                class: p.class as u32,
+                xyxy: [lo[0], lo[1], hi[0], hi[1]],
+                polygon: Some(pts),
+                source: Some(source(p.source, &p.model)),
+            }
+        });
+        boxes.chain(polygons).collect()
+    }
 }
 
 /// Writes the zip on a blocking thread from the items the async side sends.
@@ -401,14 +467,24 @@ fn write_zip(
     let sink = match format {
         ExportFormat::Yolov8 => {
             let writer = DatasetWriter::zip(tmp, names, splits)?;
+            let mut sources = BTreeMap::new();
             while let Some(it) = rx.blocking_recv() {
                 writer.write_image(&it.split, &it.name, &it.bytes)?;
                 writer.write_label_text(&it.split, &it.name, &it.label)?;
                 if let Some(mask) = &it.mask {
                     writer.add_mask_png(&it.split, &it.name, mask)?;
                 }
+                if let Some(p) = &it.pinned {
+                    sources.insert(format!("images/{}/{}", it.split, it.name), p.sources());
+                }
             }
-            writer.into_sink()
+            let sink = writer.into_sink();
+            if !sources.is_empty() {
+                let text = serde_json::to_vec_pretty(&sources)
+                    .map_err(|e| detective_data::DataError::Invalid(e.to_string()))?;
+                sink.put("label_sources.json", &text)?;
+            }
+            sink
         }
         ExportFormat::Coco => {
             let sink = detective_data::writer::Zip::new(tmp);
@@ -416,10 +492,16 @@ fn write_zip(
             let mut next_annotation = 1;
             while let Some(it) = rx.blocking_recv() {
                 sink.put(&format!("images/{}/{}", it.split, it.name), &it.bytes)?;
-                let (labels, _) = detective_data::labels::parse_labels(&it.label);
-                coco.entry(it.split.clone())
-                    .or_insert_with(|| CocoFile::with_names(names))
-                    .add_image(it.id, it.name, it.size, &labels, &mut next_annotation);
+                let file = coco
+                    .entry(it.split.clone())
+                    .or_insert_with(|| CocoFile::with_names(names));
+                match &it.pinned {
+                    Some(p) => file.add_shapes(it.id, it.name, it.size, &p.coco_shapes(), &mut next_annotation),
+                    None => {
+                        let (labels, _) = detective_data::labels::parse_labels(&it.label);
+                        file.add_image(it.id, it.name, it.size, &labels, &mut next_annotation);
+                    }
+                }
             }
             for (split, file) in &coco {
                 let text =
@@ -433,6 +515,29 @@ fn write_zip(
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0)).map_err(data_err)?;
     Ok(file)
+}
+
+/// The label revisions a version pinned, by image id.
+async fn pinned_revisions(db: &Db, items: &[(DatasetItem, ImageRow)]) -> Result<BTreeMap<i64, Pinned>, OpsError> {
+    let wanted: Vec<(i64, i64)> = items
+        .iter()
+        .filter_map(|(i, _)| i.label_rev.map(|r| (i.image_id, r)))
+        .collect();
+    let mut out = BTreeMap::new();
+    for rev in detective_store::annotations::get_many(db, &wanted).await? {
+        let shapes = serde_json::from_str(&rev.shapes)
+            .map_err(|e| OpsError::Io(format!("stored shapes of image {}: {e}", rev.image_id)))?;
+        out.insert(
+            rev.image_id,
+            Pinned {
+                revision: rev.revision,
+                status: rev.status,
+                author: rev.author,
+                shapes,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Exports version `version` (default: the newest) of dataset `id` as a zip,
@@ -457,6 +562,8 @@ pub async fn export(
     let prefix = detective_store::keys::dataset_version(&ds.project, &ds.name, version);
     let data_yaml = detective_data::data_yaml::DataYaml::text(&ds.classes, &splits);
     objects.put(&format!("{prefix}/data.yaml"), data_yaml.into()).await?;
+
+    let mut pinned = pinned_revisions(db, &items).await?;
 
     let (tx, rx) = tokio::sync::mpsc::channel::<ZipItem>(4);
     let names = ds.classes.clone();
@@ -494,6 +601,7 @@ pub async fn export(
                 mask,
                 id: img.id as u64,
                 size: (img.width as u32, img.height as u32),
+                pinned: pinned.remove(&img.id),
             };
             if tx.send(it).await.is_err() {
                 // The writer stopped early; its error is reported below.

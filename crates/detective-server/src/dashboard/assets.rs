@@ -9,7 +9,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 15] = [
+const FILES: [(&str, &str, &str); 17] = [
     ("app.css", CSS, include_str!("../../static/app.css")),
     ("common.js", JS, include_str!("../../static/common.js")),
     ("overview.js", JS, include_str!("../../static/overview.js")),
@@ -24,6 +24,8 @@ const FILES: [(&str, &str, &str); 15] = [
     ("models.js", JS, include_str!("../../static/models.js")),
     ("training.js", JS, include_str!("../../static/training.js")),
     ("labeling.js", JS, include_str!("../../static/labeling.js")),
+    ("annotate.js", JS, include_str!("../../static/annotate.js")),
+    ("check.js", JS, include_str!("../../static/check.js")),
     ("drift.js", JS, include_str!("../../static/drift.js")),
 ];
 

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 pub use user::PageUser;
 
-/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/segmentation`, `/training`, `/models`, `/datasets`,
+/// The dashboard's routes (DESIGN.md §5: `/`, `/live`, `/inspections`, `/analytics`, `/segmentation`, `/labeling`, `/annotate`, `/check`, `/training`, `/models`, `/datasets`,
 /// `/health`, `/settings`, `GET/POST /login`), plus `/logout` and `/static/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,6 +27,8 @@ pub fn routes() -> Router<AppState> {
         .route("/models", get(pages::models))
         .route("/training", get(pages::training))
         .route("/labeling", get(pages::labeling))
+        .route("/annotate", get(pages::annotate))
+        .route("/check", get(pages::check))
         .route("/drift", get(pages::drift))
         .route("/datasets", get(pages::datasets))
         .route("/health", get(pages::health))

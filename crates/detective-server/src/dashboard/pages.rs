@@ -21,7 +21,7 @@ pub struct Nav {
 }
 
 /// (path, label) of the pages, in the navigation's order.
-pub const PAGES: [(&str, &str); 12] = [
+pub const PAGES: [(&str, &str); 14] = [
     ("/", "Overview"),
     ("/live", "Live"),
     ("/inspections", "Inspections"),
@@ -29,6 +29,8 @@ pub const PAGES: [(&str, &str); 12] = [
     ("/drift", "Drift"),
     ("/segmentation", "Segmentation"),
     ("/labeling", "Labeling"),
+    ("/annotate", "Annotate"),
+    ("/check", "Check"),
     ("/datasets", "Datasets"),
     ("/training", "Training"),
     ("/models", "Models"),
@@ -153,6 +155,38 @@ pub async fn labeling(State(st): State<AppState>, user: PageUser) -> Response {
     render(Labeling {
         may_operate: user.may(Action::Operate),
         nav: Nav::new("/labeling", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "annotate.html")]
+struct Annotate {
+    nav: Nav,
+    may_operate: bool,
+    may_manage: bool,
+}
+
+pub async fn annotate(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Annotate {
+        may_operate: user.may(Action::Operate),
+        may_manage: user.may(Action::ManageData),
+        nav: Nav::new("/annotate", &user, &st),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "check.html")]
+struct Check {
+    nav: Nav,
+    may_predict: bool,
+    may_manage: bool,
+}
+
+pub async fn check(State(st): State<AppState>, user: PageUser) -> Response {
+    render(Check {
+        may_predict: user.may(Action::Predict),
+        may_manage: user.may(Action::ManageData),
+        nav: Nav::new("/check", &user, &st),
     })
 }
 

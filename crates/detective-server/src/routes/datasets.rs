@@ -117,3 +117,77 @@ fn file_stream(file: tokio::fs::File) -> impl futures::Stream<Item = std::io::Re
         }
     })
 }
+
+/// Reads the import form: text fields `name`, `project`, `note`; the zip (the
+/// one file part) is written to a temporary file as it arrives.
+async fn read_import(
+    mp: &mut axum::extract::Multipart,
+) -> ApiResult<(
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<tempfile::NamedTempFile>,
+)> {
+    use tokio::io::AsyncWriteExt;
+    let (mut name, mut project, mut note, mut zip) = (None, None, None, None);
+    while let Some(mut field) = mp.next_field().await? {
+        match (field.name().unwrap_or(""), field.file_name().is_some()) {
+            ("name", false) => name = Some(field.text().await?),
+            ("project", false) => project = Some(field.text().await?),
+            ("note", false) => note = Some(field.text().await?).filter(|n| !n.is_empty()),
+            (_, true) if zip.is_none() => {
+                let io = |e: std::io::Error| crate::problem::ApiError::internal(format!("temporary file: {e}"));
+                let tmp = tempfile::NamedTempFile::new().map_err(io)?;
+                let mut out = tokio::fs::File::create(tmp.path()).await.map_err(io)?;
+                while let Some(chunk) = field.chunk().await? {
+                    out.write_all(&chunk).await.map_err(io)?;
+                }
+                out.flush().await.map_err(io)?;
+                zip = Some(tmp);
+            }
+            (other, _) => {
+                return Err(crate::problem::ApiError::bad_request(format!(
+                    "unexpected field {other:?}: expected name, project, note and one zip file"
+                )));
+            }
+        }
+    }
+    Ok((name, project, note, zip))
+}
+
+/// Imports a labelled set sent as a zip (YOLO — Ultralytics, Roboflow — or
+/// COCO) as a new dataset: checked by the dataset checker before anything is
+/// stored; a set with problems is refused with the checker's findings.
+#[utoipa::path(post, path = "/api/datasets/import",
+    request_body(content_type = "multipart/form-data", description = "fields name, project, note?; one zip file"),
+    responses((status = 200, description = "{dataset, images, duplicates, masks}"),
+        (status = 400, description = "not a zip, an unknown layout, or the checker's findings; nothing stored"),
+        (status = 409, description = "the project has a dataset of that name")),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(st): State<AppState>,
+    _: Can<ManageData>,
+    crate::problem::ApiMultipart(mut mp): crate::problem::ApiMultipart,
+) -> ApiResult<Json<serde_json::Value>> {
+    let missing = |what: &str| crate::problem::ApiError::bad_request(format!("the form needs {what}"));
+    let (name, project, note, zip) = read_import(&mut mp).await?;
+    let (name, project, zip) = (
+        name.ok_or_else(|| missing("a name"))?,
+        project.ok_or_else(|| missing("a project"))?,
+        zip.ok_or_else(|| missing("a zip file"))?,
+    );
+    let req = datasets::ImportZip {
+        zip: zip.path().to_path_buf(),
+        name,
+        project,
+        note,
+        max_unpacked: 4 * st.settings.max_body_bytes as u64,
+    };
+    let done = datasets::import_zip(&st.db, &st.objects, &st.settings.limits, req).await?;
+    Ok(Json(json!({
+        "dataset": done.dataset,
+        "images": done.images,
+        "duplicates": done.duplicates,
+        "masks": done.masks,
+    })))
+}

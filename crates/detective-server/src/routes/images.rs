@@ -90,6 +90,8 @@ pub struct ImageQuery {
     pub project: Option<String>,
     pub tag: Option<String>,
     pub split: Option<String>,
+    /// Label status: `unlabelled`, `labelled` or `reviewed`.
+    pub status: Option<String>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
@@ -105,6 +107,7 @@ pub async fn list(
         project: q.project,
         tag: q.tag,
         split: q.split,
+        status: q.status,
     };
     let limit = q.limit.unwrap_or(100);
     let (items, next) = detective_ops::images::list(&st.db, &f, q.cursor.as_deref(), limit).await?;

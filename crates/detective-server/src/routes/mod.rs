@@ -2,6 +2,7 @@
 //! check the caller's role, call the store, map the result.
 
 pub mod analytics;
+pub mod annotations;
 pub mod datasets;
 pub mod edge;
 pub mod images;

@@ -149,7 +149,7 @@ fn detect_options(rules: &detective_core::Rules, q: &PredictQuery) -> ApiResult<
 /// The pool that answers: the served detector when `model` is absent or names
 /// it, else the registered version `model` names (`name@3`, `name@Production`,
 /// `production`), loaded on demand.
-async fn detector_for(st: &AppState, model: Option<&str>) -> ApiResult<(Arc<PredictorPool>, Option<i64>)> {
+pub(crate) async fn detector_for(st: &AppState, model: Option<&str>) -> ApiResult<(Arc<PredictorPool>, Option<i64>)> {
     let served = st.served.get();
     match model {
         Some(m) if served.as_ref().is_none_or(|(p, _)| p.name != m) => {
@@ -161,17 +161,17 @@ async fn detector_for(st: &AppState, model: Option<&str>) -> ApiResult<(Arc<Pred
 }
 
 /// What one detection request found.
-struct Found {
+pub(crate) struct Found {
     width: u32,
     height: u32,
     decode_ms: f64,
-    pred: detective_ml::Prediction,
+    pub(crate) pred: detective_ml::Prediction,
     /// The annotated image, when asked for.
     jpeg: Option<Vec<u8>>,
 }
 
 /// Decodes `bytes` and runs the detector on a slot of `pool`.
-async fn detect_on(
+pub(crate) async fn detect_on(
     pool: &PredictorPool,
     bytes: Bytes,
     limits: detective_vision::DecodeLimits,
@@ -271,7 +271,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
 }
 
 /// The served segmenter, if `model` (when given) names it.
-fn segmenter_for(st: &AppState, model: Option<&str>) -> ApiResult<Arc<PredictorPool<AnySegmenter>>> {
+pub(crate) fn segmenter_for(st: &AppState, model: Option<&str>) -> ApiResult<Arc<PredictorPool<AnySegmenter>>> {
     let pool = st.segmenter.pool().ok_or_else(|| {
         ApiError::not_found(
             "this server serves no segmentation model (start it with --segment-model PATH or production, \
@@ -291,16 +291,16 @@ fn segmenter_for(st: &AppState, model: Option<&str>) -> ApiResult<Arc<PredictorP
 }
 
 /// What one segmentation request found.
-struct Segmented {
+pub(crate) struct Segmented {
     width: u32,
     height: u32,
-    out: detective_ml::segment::segmenter::Segmentation,
+    pub(crate) out: detective_ml::segment::segmenter::Segmentation,
     /// The heatmap blended over the image with the regions boxed, when asked for.
     jpeg: Option<Vec<u8>>,
 }
 
 /// Decodes `bytes` and runs the segmenter on a slot of `pool`.
-async fn segment_on(
+pub(crate) async fn segment_on(
     pool: &PredictorPool<AnySegmenter>,
     bytes: Bytes,
     limits: detective_vision::DecodeLimits,

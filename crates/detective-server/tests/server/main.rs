@@ -6,7 +6,9 @@
 #[macro_use]
 mod common;
 
+mod annotations;
 mod api;
+mod dataset_import;
 mod openapi_compat;
 mod roles;
 mod rules;

@@ -273,6 +273,7 @@ on_both!(
             project: Some("steel".into()),
             tag: Some("line1".into()),
             split: None,
+            status: None,
         };
         let (rows, next) = images::list(&db, &f, None, 10).await.unwrap();
         assert_eq!((rows.len(), next), (1, None));
@@ -300,6 +301,7 @@ on_both!(dataset_versions_are_immutable, |db: Db| async move {
         split: split.into(),
         label: None,
         mask_key: None,
+        label_rev: None,
     };
     let classes = vec!["scratch".to_string()];
     let ds = datasets::create(
@@ -400,6 +402,7 @@ on_both!(a_dataset_version_keeps_the_mask_it_was_made_with, |db: Db| async move 
         split: "train".into(),
         label: None,
         mask_key: row.mask_key.clone(),
+        label_rev: None,
     };
     let ds = datasets::create(
         &db,

@@ -32,6 +32,7 @@ async fn dataset(db: &Db) -> i64 {
         split: "train".into(),
         label: None,
         mask_key: None,
+        label_rev: None,
     };
     datasets::create(db, "parts", "steel", Task::Detect, &["scratch".into()], &[item], None)
         .await

@@ -48,6 +48,7 @@ async fn seed(db: &Db, objects: &Objects) -> i64 {
             split: if i < 8 { "train" } else { "val" }.into(),
             label: Some(label),
             mask_key: None,
+            label_rev: None,
         });
     }
     detective_store::datasets::create(

@@ -61,4 +61,46 @@ pub(super) async fn upload_and_create(p: &Page) {
         .unwrap();
     assert_eq!(more, "none", "no 'Load more' without a next page");
     shot(c, "datasets").await;
+
+    // A labelled zip (YOLO layout) imported through the page becomes a dataset.
+    let zip = dir.join("labelled.zip");
+    {
+        use std::io::Write;
+        let s = detective_vision::synth::generate(&detective_vision::synth::SynthConfig::default(), 7, 4).unwrap();
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        w.start_file("data.yaml", opts).unwrap();
+        w.write_all(b"path: .\ntrain: images/train\nnames: [scratch, spot, crack, dent, pit]\n")
+            .unwrap();
+        w.start_file("images/train/z1.jpg", opts).unwrap();
+        w.write_all(&detective_vision::encode::encode_jpeg(&s.image, 90).unwrap())
+            .unwrap();
+        w.start_file("labels/train/z1.txt", opts).unwrap();
+        w.write_all(crate::common::synth_label_text(&s).as_bytes()).unwrap();
+        w.finish().unwrap();
+    }
+    c.find(Locator::Css("#i-project")).await.unwrap().clear().await.unwrap();
+    type_into(c, "#i-project", "zipped").await;
+    type_into(c, "#i-name", "from-zip").await;
+    c.find(Locator::Css("#i-file"))
+        .await
+        .unwrap()
+        .send_keys(&zip.display().to_string())
+        .await
+        .unwrap();
+    click(c, "#import button[type=submit]").await;
+    let done = until(
+        c,
+        "the zip imported",
+        "document.getElementById('import-status').textContent.startsWith('Imported') && \
+         document.getElementById('import-status').textContent",
+    )
+    .await;
+    assert!(done.as_str().unwrap().contains("1 images"), "{done}");
+    until(
+        c,
+        "the imported dataset listed",
+        "document.querySelector('#datasets tbody').textContent.includes('from-zip')",
+    )
+    .await;
 }
