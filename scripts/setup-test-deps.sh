@@ -56,3 +56,12 @@ fi
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "warning: PostgreSQL is not answering on 127.0.0.1:5432; the PostgreSQL tests will fail" >&2
 fi
+
+# Roboflow's official Python client (PyPI `roboflow`), in its own virtual
+# environment: the test that proves the Roboflow stand-in faithful drives it.
+rf_venv="$HOME/.cache/defect-detective/roboflow-venv"
+if [ ! -x "$rf_venv/bin/python" ] || ! "$rf_venv/bin/python" -c "import roboflow" >/dev/null 2>&1; then
+  echo "installing PyPI roboflow 1.7.3 into $rf_venv (once)" >&2
+  python3 -m venv "$rf_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$rf_venv"; }
+  "$rf_venv/bin/python" -m pip install --quiet --disable-pip-version-check roboflow==1.7.3
+fi
