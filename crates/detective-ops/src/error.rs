@@ -35,6 +35,10 @@ pub enum OpsError {
     Model(#[from] detective_ml::MlError),
     #[error("{0}")]
     Io(String),
+    /// A service we call (Roboflow, MLflow) failed or refused; the message says
+    /// which and why.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl OpsError {

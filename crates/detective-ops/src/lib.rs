@@ -30,6 +30,7 @@ pub mod labeling;
 pub mod policy;
 pub mod registry;
 pub mod retraining;
+pub mod roboflow;
 pub mod rules;
 pub mod runner;
 pub mod segmentation_lab;

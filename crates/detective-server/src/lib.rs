@@ -103,6 +103,17 @@ pub fn router(state: AppState) -> Router {
             "/api/projects/{project}/classes",
             get(annotations::classes).put(annotations::put_classes).layer(json),
         )
+        .route(
+            "/api/integrations/roboflow/settings",
+            get(roboflow::get_settings).put(roboflow::put_settings).layer(json),
+        )
+        .route("/api/integrations/roboflow/check", post(roboflow::check))
+        .route("/api/integrations/roboflow/versions", get(roboflow::versions))
+        .route("/api/integrations/roboflow/push", post(roboflow::push).layer(json))
+        .route("/api/integrations/roboflow/pull", post(roboflow::pull).layer(json))
+        .route("/api/integrations/roboflow/jobs", get(roboflow::jobs))
+        .route("/api/integrations/roboflow/jobs/{id}", get(roboflow::job))
+        .route("/api/integrations/roboflow/jobs/{id}/cancel", post(roboflow::cancel))
         .route("/api/datasets/create", post(datasets::create).layer(json))
         .route("/api/datasets/import", post(datasets::import).layer(big))
         .route("/api/datasets", get(datasets::list))

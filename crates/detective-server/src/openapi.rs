@@ -82,6 +82,15 @@ impl Modify for BearerAuth {
         routes::annotations::classes,
         routes::annotations::put_classes,
         routes::datasets::create,
+        routes::roboflow::get_settings,
+        routes::roboflow::put_settings,
+        routes::roboflow::check,
+        routes::roboflow::versions,
+        routes::roboflow::push,
+        routes::roboflow::pull,
+        routes::roboflow::jobs,
+        routes::roboflow::job,
+        routes::roboflow::cancel,
         routes::datasets::import,
         routes::datasets::add_version,
         routes::datasets::list,
@@ -95,7 +104,9 @@ impl Modify for BearerAuth {
         detective_ops::datasets::CreateDataset, detective_ops::datasets::NewVersion, routes::keys::CreateKey,
         detective_ops::annotations::PutLabels, detective_ops::annotations::Labels, detective_ops::annotations::LabelBox,
         detective_ops::annotations::Polygon, detective_ops::annotations::BrushOrigin, detective_ops::annotations::Source,
-        detective_ops::annotations::RevisionSummary, routes::annotations::PutClasses)),
+        detective_ops::annotations::RevisionSummary, routes::annotations::PutClasses,
+        detective_ops::roboflow::settings::PutSettings, detective_ops::roboflow::settings::Shown,
+        detective_ops::roboflow::VersionInfo, detective_ops::roboflow::PushRequest, detective_ops::roboflow::PullRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -115,6 +115,7 @@ impl From<detective_ops::OpsError> for ApiError {
             E::TooLarge { detail, limit } => ApiError::too_large(detail).with(json!({ "limit": limit })),
             E::Unusable(m) => ApiError::unprocessable(m),
             E::Store(s) => s.into(),
+            E::Upstream(m) => ApiError::new(StatusCode::BAD_GATEWAY, m),
             other @ (E::Train(_) | E::Model(_) | E::Io(_)) => ApiError::internal(other.to_string()),
         }
     }

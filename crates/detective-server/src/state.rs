@@ -48,6 +48,8 @@ pub struct ServerSettings {
     /// Scratch folder for registering and evaluating models (dataset versions
     /// and weights are written here and removed after).
     pub work_dir: std::path::PathBuf,
+    /// Roboflow's API (`https://api.roboflow.com`).
+    pub roboflow_url: String,
 }
 
 impl Default for ServerSettings {
@@ -69,6 +71,7 @@ impl Default for ServerSettings {
             secure_cookies: false,
             segment_runs: std::path::PathBuf::from("runs"),
             work_dir: std::env::temp_dir().join("detective-work"),
+            roboflow_url: "https://api.roboflow.com".into(),
         }
     }
 }

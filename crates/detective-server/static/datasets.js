@@ -234,5 +234,60 @@ if (manage) {
   });
 }
 
+// ---- Roboflow: versions to pull, push of the selection, jobs ---------------------
+const active = new Set(["queued", "running"]);
+
+function jobRow(j) {
+  const bar = el("progress", { max: String(Math.max(1, j.total)), value: String(j.done), "aria-label": `job ${j.id}` });
+  const cancel = manage && active.has(j.status)
+    ? el("button", { type: "button", class: "link-button", onclick: () => api(`/api/integrations/roboflow/jobs/${j.id}/cancel`, { method: "POST" }).then(roboflowJobs) }, "cancel")
+    : "";
+  return el("li", { class: j.status === "failed" ? "refused" : j.status === "succeeded" ? "stored" : "", "data-job": j.id, "data-status": j.status },
+    el("span", { class: "file" }, `${j.kind === "roboflow_pull" ? "pull" : "push"} #${j.id}`), bar,
+    el("span", { class: "muted small" }, `${j.status}: ${j.message}`), " ", cancel);
+}
+
+let jobTimer = null;
+async function roboflowJobs() {
+  const page = await api("/api/integrations/roboflow/jobs");
+  $("rf-jobs").replaceChildren(...page.items.slice(0, 8).map(jobRow));
+  clearTimeout(jobTimer);
+  if (page.items.some((j) => active.has(j.status))) jobTimer = setTimeout(() => roboflowJobs().catch(() => {}), 1000);
+  else if (page.items.some((j) => j.kind === "roboflow_pull" && j.status === "succeeded")) loadDatasets();
+}
+
+async function startJob(what, body) {
+  try {
+    await api(`/api/integrations/roboflow/${what}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    $("rf-jobs").prepend(el("li", { class: "refused" }, err.message));
+  }
+  roboflowJobs().catch(() => {});
+}
+
+async function roboflowVersions() {
+  let versions;
+  try {
+    versions = await api("/api/integrations/roboflow/versions");
+  } catch (err) {
+    $("rf-where").textContent = err.message;
+    return;
+  }
+  $("rf-where").textContent = `${versions.length} version${versions.length === 1 ? "" : "s"} in Roboflow; a pulled version becomes a dataset of the project set in Settings → Roboflow.`;
+  $("rf-versions").querySelector("tbody").replaceChildren(...versions.map((v) => el("tr", {},
+    el("td", {}, `v${v.number}${v.name && v.name !== "v" + v.number ? " (" + v.name + ")" : ""}`), el("td", {}, String(v.images)),
+    el("td", {}, Object.entries(v.splits || {}).map(([k, n]) => `${k} ${n}`).join(", ")),
+    manage ? el("td", {}, el("button", { type: "button", "data-version": v.number, onclick: () => startJob("pull", { version: v.number }) }, "Pull")) : "")));
+}
+
+if (manage) {
+  $("rf-push").addEventListener("click", () => {
+    if (selected.size === 0) { $("rf-jobs").prepend(el("li", { class: "refused" }, "Select images first.")); return; }
+    startJob("push", { image_ids: [...selected] });
+  });
+}
+roboflowVersions();
+roboflowJobs().catch(() => {});
+
 loadImages(true);
 loadDatasets();

@@ -70,3 +70,39 @@ if ($("thresholds")) {
   });
 }
 cameras();
+
+// ---- Roboflow (admins) --------------------------------------------------------
+async function roboflow() {
+  if (!$("roboflow")) return;
+  const show = (r) => {
+    $("rf-workspace").value = r.workspace;
+    $("rf-project").value = r.project;
+    $("rf-local").value = r.local_project;
+    $("rf-key").value = "";
+    $("rf-key").placeholder = r.api_key_set ? `set (${r.api_key}); type to replace` : "not set";
+  };
+  show(await api("/api/integrations/roboflow/settings"));
+  $("roboflow").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {};
+    for (const [k, v] of new FormData($("roboflow"))) if (v !== "") body[k] = v;
+    try {
+      show(await api("/api/integrations/roboflow/settings", {
+        method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      }));
+      $("rf-status").textContent = "Saved.";
+    } catch (err) {
+      $("rf-status").textContent = err.message;
+    }
+  });
+  $("rf-check").addEventListener("click", async () => {
+    $("rf-status").textContent = "Asking Roboflow…";
+    try {
+      const r = await api("/api/integrations/roboflow/check", { method: "POST" });
+      $("rf-status").textContent = `The key works: workspace ${r.workspace}.`;
+    } catch (err) {
+      $("rf-status").textContent = err.message;
+    }
+  });
+}
+roboflow().catch((e) => console.warn(e));

@@ -12,6 +12,7 @@ pub mod db;
 pub mod drift;
 pub mod error;
 pub mod images;
+pub mod integration_jobs;
 pub mod labeling;
 pub mod models;
 pub mod objects;

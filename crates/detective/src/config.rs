@@ -64,6 +64,13 @@ pub struct Server {
     pub session_secret_file: PathBuf,
     /// Mark session cookies `Secure` (the dashboard is reached over HTTPS).
     pub secure_cookies: bool,
+    /// Roboflow's API, for pushing to and pulling from Roboflow.
+    #[serde(default = "default_roboflow_url")]
+    pub roboflow_url: String,
+}
+
+fn default_roboflow_url() -> String {
+    "https://api.roboflow.com".into()
 }
 
 impl Default for Config {
@@ -89,6 +96,7 @@ impl Default for Config {
                 object_store: String::new(),
                 session_secret_file: PathBuf::new(),
                 secure_cookies: false,
+                roboflow_url: default_roboflow_url(),
             },
             mlops: detective_ops::policy::MlopsConfig::default(),
         }

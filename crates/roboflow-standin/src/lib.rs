@@ -114,6 +114,7 @@ struct Counters {
 
 struct Inner {
     opts: Options,
+    export_polls: Mutex<u32>,
     base: Mutex<String>,
     projects: Mutex<BTreeMap<String, Project>>,
     downloads: Mutex<BTreeMap<String, Bytes>>,
@@ -148,6 +149,7 @@ impl StandIn {
         let url = format!("http://{addr}");
         let projects = opts.projects.iter().map(|p| (p.clone(), Project::default())).collect();
         let inner = Arc::new(Inner {
+            export_polls: Mutex::new(opts.export_polls),
             opts,
             base: Mutex::new(url.clone()),
             projects: Mutex::new(projects),
@@ -182,11 +184,14 @@ impl StandIn {
     /// The next `n` API requests (not zip downloads) answer `status` (429
     /// carries `Retry-After: 1`).
     pub fn fail_next(&self, status: u16, n: usize) {
-        *lock(&self.inner.faults) = Faults {
-            status,
-            n,
-            exports_fail: lock(&self.inner.faults).exports_fail,
-        };
+        let mut f = lock(&self.inner.faults);
+        f.status = status;
+        f.n = n;
+    }
+
+    /// How many polls an export not yet prepared answers 202 from now on.
+    pub fn set_export_polls(&self, n: u32) {
+        *lock(&self.inner.export_polls) = n;
     }
 
     /// Exports fail (500 "export failed") while `on`.
@@ -654,10 +659,11 @@ async fn export(
             "Export failed while preparing the dataset.",
         );
     }
+    let polls = *lock(&s.export_polls);
     if found.token.is_none() {
-        if found.polls < s.opts.export_polls {
+        if found.polls < polls {
             found.polls += 1;
-            let progress = found.polls as f64 / (s.opts.export_polls + 1) as f64;
+            let progress = found.polls as f64 / (polls + 1) as f64;
             return (
                 StatusCode::ACCEPTED,
                 Json(json!({"ready": false, "progress": progress})),

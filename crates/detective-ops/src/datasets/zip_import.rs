@@ -134,6 +134,7 @@ fn layout_root(dir: &Path, yolo: &Path) -> Result<PathBuf, OpsError> {
     for candidate in std::iter::once(dir.to_path_buf()).chain(subdirs.iter().cloned()) {
         for yaml in ["data.yaml", "data.yml"] {
             if candidate.join(yaml).is_file() {
+                empty_splits_for_missing(&candidate.join(yaml), dir)?;
                 return Ok(candidate.join(yaml));
             }
         }
@@ -150,6 +151,37 @@ fn layout_root(dir: &Path, yolo: &Path) -> Result<PathBuf, OpsError> {
         "the zip holds neither a data.yaml (YOLO layout) nor COCO annotations \
          (annotations/instances_{split}.json, or {split}/_annotations.coco.json)",
     ))
+}
+
+/// Roboflow's exports name `val` and `test` in `data.yaml` even when the
+/// version has no such images (and then hold no such folder): those splits
+/// become empty folders, inside `dir` only, so the set reads as it is meant.
+fn empty_splits_for_missing(yaml: &Path, dir: &Path) -> Result<(), OpsError> {
+    use detective_data::data_yaml::{DataYaml, SplitSource};
+    let Ok(y) = DataYaml::load(yaml) else {
+        return Ok(()); // the import's own check reports what is wrong
+    };
+    for (split, sources) in &y.splits {
+        if split == "train" {
+            continue;
+        }
+        for src in sources {
+            let SplitSource::Missing(p) = src else { continue };
+            let rel = p.strip_prefix(&y.root).unwrap_or(p);
+            let rel = rel.strip_prefix("..").unwrap_or(rel);
+            let images = y.root.join(rel);
+            let labels = match images.file_name() {
+                Some(n) if n == "images" => images.with_file_name("labels"),
+                _ => continue,
+            };
+            if rel.components().all(|c| matches!(c, Component::Normal(_))) && images.starts_with(dir) {
+                for d in [&images, &labels] {
+                    std::fs::create_dir_all(d).map_err(|e| OpsError::io(d.display(), e))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// (split, COCO json, folder of its images) found under `top`.

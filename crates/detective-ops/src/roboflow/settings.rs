@@ -62,7 +62,11 @@ pub fn mask(key: &str) -> String {
         return String::new();
     }
     let n = key.chars().count();
-    let tail: String = if n >= 12 { key.chars().skip(n - 4).collect() } else { String::new() };
+    let tail: String = if n >= 12 {
+        key.chars().skip(n - 4).collect()
+    } else {
+        String::new()
+    };
     format!("••••{tail}")
 }
 

@@ -13,6 +13,7 @@ pub mod log;
 pub mod models;
 pub mod predict;
 pub mod retraining;
+pub mod roboflow;
 pub mod rules;
 pub mod segmentation;
 pub mod settings;

@@ -10,6 +10,7 @@ mod annotations;
 mod api;
 mod dataset_import;
 mod openapi_compat;
+mod roboflow;
 mod roles;
 mod rules;
 mod segment_jobs;

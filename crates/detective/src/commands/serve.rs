@@ -58,6 +58,7 @@ pub fn server_settings(config: &Config) -> Result<ServerSettings> {
         segment_runs: config.data_dir.join("runs"),
         session_secret: session_secret(&secret_file)?,
         secure_cookies: config.server.secure_cookies,
+        roboflow_url: config.server.roboflow_url.clone(),
         ..ServerSettings::default()
     })
 }
@@ -182,6 +183,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
             );
         }
         tracing::info!("database {} ({})", db.display_url(), db.backend().as_str());
+        let stale = detective_ops::roboflow::fail_interrupted(&db).await?;
+        if stale > 0 {
+            tracing::warn!("{stale} Roboflow job(s) left by a stopped server marked failed");
+        }
         tracing::info!("object store {}", objects.display());
         let work_dir = settings.work_dir.clone();
         let mut state =

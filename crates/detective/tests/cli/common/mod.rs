@@ -56,7 +56,13 @@ pub fn free_port() -> u16 {
 
 /// `detective serve` on `data` at `127.0.0.1:port`, returned once it listens.
 pub fn start_server(dir: &Path, data: &str, port: u16) -> Child {
+    start_server_with(dir, data, port, &[])
+}
+
+/// [`start_server`] with more environment variables (`DETECTIVE_…` settings).
+pub fn start_server_with(dir: &Path, data: &str, port: u16, env: &[(&str, &str)]) -> Child {
     let mut child = detective(dir)
+        .envs(env.iter().copied())
         .args([
             "--data-dir",
             data,

@@ -23,11 +23,12 @@ mod live;
 mod login;
 mod models;
 mod overview;
+mod roboflow;
 mod segmentation;
 mod settings;
 mod training;
 
-use crate::common::{detective, free_port, key_of, start_server, stderr};
+use crate::common::{detective, free_port, key_of, start_server_with, stderr};
 use helpers::{Guard, Page, browser, defect_clip, log_frames};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +77,18 @@ async fn every_page_works_in_chromium_against_real_data() {
         let o = detective(dir.path()).args(&args).output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
     }
+    // A Roboflow stand-in holding one version to pull.
+    let rf = roboflow_standin::StandIn::start(roboflow_standin::Options::default())
+        .await
+        .unwrap();
+    roboflow::fill(&rf).await;
     let port = free_port();
-    let _server = Guard(start_server(dir.path(), data, port));
+    let _server = Guard(start_server_with(
+        dir.path(),
+        data,
+        port,
+        &[("DETECTIVE_SERVER__ROBOFLOW_URL", rf.url.as_str())],
+    ));
     let base = format!("http://127.0.0.1:{port}");
     // Two cameras with real predictions and kept frames.
     log_frames(dir.path(), port, &device, "line1-cam1", 12, 3);
@@ -119,5 +130,6 @@ async fn every_page_works_in_chromium_against_real_data() {
     settings::zones_and_class_thresholds(&p).await;
     live::camera_streams_for_an_admin(&p).await;
     models::register_an_ultralytics_checkpoint(&p).await;
+    roboflow::pull_a_version_and_train_on_it(&p, &rf).await;
     p.c.close().await.unwrap();
 }
