@@ -265,11 +265,24 @@ pub async fn queue(
         )));
     }
     req.dataset_version = Some(version.version);
-    let base = match req.base_model.as_deref().filter(|s| !s.is_empty()) {
+    let bundled = req.base_model.as_deref() == Some(crate::registry::BUNDLED_BASE);
+    if bundled && req.task != Task::Detect {
+        return Err(OpsError::invalid(
+            "base_model `bundled` is our pretrained detector: a segmenter fine-tunes from a registered segmenter",
+        ));
+    }
+    let base = match req.base_model.as_deref().filter(|s| !s.is_empty() && !bundled) {
         Some(spec) => Some(crate::registry::require(db, spec, Some(req.task)).await?),
         None => None,
     };
-    req.base_model = base.as_ref().map(|v| format!("{}@{}", v.name, v.version));
+    req.base_model = match &base {
+        Some(v) => Some(format!("{}@{}", v.name, v.version)),
+        None if bundled => {
+            req.model = Some(req.model.clone().unwrap_or_else(|| "t".into()));
+            Some(crate::registry::BUNDLED_BASE.into())
+        }
+        None => None,
+    };
     // A detector fine-tuned from a registered version keeps that version's scale.
     if req.model.is_none() && req.task == Task::Detect {
         req.model = base

@@ -33,6 +33,9 @@ pub async fn fetch_weights(
     task: Task,
     dir: &Path,
 ) -> Result<PathBuf, OpsError> {
+    if spec == BUNDLED_BASE && task == Task::Detect {
+        return bundled_weights(dir).await;
+    }
     let v = require(db, spec, Some(task)).await?;
     let bpk = format!("{}/model.bpk", v.artifact_key);
     if objects.exists(&bpk).await? {
@@ -50,6 +53,30 @@ pub async fn fetch_weights(
         "{}@{} has no weights to fine-tune from (no model.bpk; a segmenter registered from an ONNX file cannot be trained further)",
         v.name, v.version
     )))
+}
+
+/// What a training job names to start from our pretrained detector (the one
+/// compiled into the binary) instead of a registered version.
+pub const BUNDLED_BASE: &str = "bundled";
+
+/// The bundled detector's checkpoint and its metadata, copied into `dir`.
+async fn bundled_weights(dir: &Path) -> Result<PathBuf, OpsError> {
+    let src = tokio::task::spawn_blocking(detective_ml::detect::bundled::checkpoint)
+        .await
+        .map_err(|e| OpsError::io("the bundled detector", e))??;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| OpsError::io(dir.display(), e))?;
+    let path = dir.join("model.bpk");
+    for (from, to) in [
+        (src.clone(), path.clone()),
+        (src.with_extension("json"), dir.join("model.json")),
+    ] {
+        tokio::fs::copy(&from, &to)
+            .await
+            .map_err(|e| OpsError::io(from.display(), e))?;
+    }
+    Ok(path)
 }
 
 /// Downloads `model.bpk` and its `model.json` of version `v` into `dir`;

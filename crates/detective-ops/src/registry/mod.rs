@@ -17,7 +17,7 @@ mod resolve;
 mod side_by_side;
 mod stages;
 
-pub use artifacts::{artifact_file, artifact_files, fetch_servable, fetch_weights};
+pub use artifacts::{BUNDLED_BASE, artifact_file, artifact_files, fetch_servable, fetch_weights};
 pub(crate) use evaluate::evaluate_segmenter;
 pub use evaluate::{compare, dataset_of_version, evaluate, metrics_json, seg_metrics_json, validation_set};
 pub use register::{MAX_MODEL_BYTES, ModelUpload, add_with_files, register_job, register_upload};

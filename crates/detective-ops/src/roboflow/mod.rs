@@ -8,22 +8,19 @@
 //! that stopped resumes where it stopped.
 
 pub mod client;
+mod job;
 mod pull;
 mod push;
 pub mod settings;
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
+use detective_store::Db;
 use detective_store::integration_jobs::{self, IntegrationJob};
-use detective_store::{Db, Objects};
-use detective_vision::DecodeLimits;
 use serde::Deserialize;
 
 use crate::OpsError;
 pub use client::{Client, VersionInfo};
+pub use job::JobEnv;
+use job::{CancelWatch, Outcome};
 pub use pull::PullRequest;
 pub use push::PushRequest;
 
@@ -32,20 +29,6 @@ pub const KIND_PULL: &str = "roboflow_pull";
 
 /// At most this many Roboflow jobs run at once on one server; the others wait queued.
 static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// What a job runs with.
-#[derive(Clone)]
-pub struct JobEnv {
-    pub db: Db,
-    pub objects: Objects,
-    pub limits: DecodeLimits,
-    /// Roboflow's API (`https://api.roboflow.com`, or a stand-in in tests).
-    pub base_url: String,
-    /// Where a pull downloads its zip (removed after).
-    pub work_dir: PathBuf,
-    /// Most bytes a pulled zip may have.
-    pub max_download: u64,
-}
 
 /// The client of the Roboflow project set up in the settings.
 pub async fn client(db: &Db, base_url: &str) -> Result<Client, OpsError> {
@@ -100,47 +83,6 @@ pub async fn cancel(db: &Db, id: i64) -> Result<IntegrationJob, OpsError> {
 /// how many. `serve` calls it at start.
 pub async fn fail_interrupted(db: &Db) -> Result<u64, OpsError> {
     Ok(integration_jobs::fail_interrupted(db, 10 * 60 * 1000).await?)
-}
-
-/// Watches a job's cancel flag in the database, for code that cannot await it.
-struct CancelWatch {
-    flag: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl CancelWatch {
-    fn start(db: Db, id: i64) -> CancelWatch {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                if let Ok(j) = integration_jobs::get(&db, id).await
-                    && j.cancel
-                {
-                    f.store(true, Ordering::Relaxed);
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        });
-        CancelWatch { flag, task }
-    }
-
-    fn cancelled(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for CancelWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// How a job ended.
-enum Outcome {
-    Done(serde_json::Value, String),
-    Cancelled(String),
 }
 
 /// Runs job `id` to its end, recording progress, the result or the error.

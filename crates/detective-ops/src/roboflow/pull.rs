@@ -10,7 +10,8 @@ use detective_core::names::check_segment;
 use detective_store::integration_jobs;
 use serde::{Deserialize, Serialize};
 
-use super::{CancelWatch, JobEnv, Outcome, settings};
+use super::job::{CancelWatch, JobEnv, Outcome};
+use super::settings;
 use crate::OpsError;
 
 /// `POST /api/integrations/roboflow/pull`: which version, as which dataset.
@@ -39,7 +40,7 @@ impl PullRequest {
 
 pub(super) async fn run(env: &JobEnv, id: i64, req: &PullRequest, watch: &CancelWatch) -> Result<Outcome, OpsError> {
     let s = settings::get(&env.db).await?;
-    let client = super::Client::new(&env.base_url, &s)?;
+    let client = super::client::Client::new(&env.base_url, &s)?;
     let lineage = format!("roboflow:{}/{}/{}", s.workspace, s.project, req.version);
     let name = req
         .name

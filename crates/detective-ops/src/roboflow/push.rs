@@ -9,7 +9,8 @@ use detective_store::integration_jobs;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{CancelWatch, JobEnv, Outcome, settings};
+use super::job::{CancelWatch, JobEnv, Outcome};
+use super::settings;
 use crate::OpsError;
 use crate::datasets::MAX_ITEMS;
 
@@ -101,7 +102,7 @@ async fn items(env: &JobEnv, req: &PushRequest, project: &str) -> Result<(Vec<It
 
 pub(super) async fn run(env: &JobEnv, id: i64, req: &PushRequest, watch: &CancelWatch) -> Result<Outcome, OpsError> {
     let s = settings::get(&env.db).await?;
-    let client = super::Client::new(&env.base_url, &s)?;
+    let client = super::client::Client::new(&env.base_url, &s)?;
     let target = format!("{}/{}", s.workspace, s.project);
     let (items, classes) = items(env, req, &s.local_project).await?;
     if classes.is_empty() && items.iter().any(|i| i.label.as_deref().is_some_and(|l| !l.is_empty())) {

@@ -9,19 +9,7 @@ use detective_core::Role;
 use serde_json::{Value, json};
 
 use crate::common::{Kind, TestServer, client, part_png};
-use crate::training::{get, post, post_form};
-
-async fn put(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .put(s.at(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::training::{get, post, post_form, put};
 
 /// Uploads `n` synthetic 320×320 parts to project `parts`; their ids.
 async fn upload(s: &TestServer, key: &str, n: u64) -> Vec<i64> {

@@ -14,35 +14,7 @@ use crate::training::{get, post, post_form};
 
 /// Six labelled synthetic 96×96 parts in project `src`, as dataset `parts`; its id.
 async fn labelled(s: &TestServer, key: &str) -> i64 {
-    let cfg = detective_vision::synth::SynthConfig {
-        width: 96,
-        height: 96,
-        defect_rate: 1.0,
-        ..Default::default()
-    };
-    let mut form = reqwest::multipart::Form::new().text("project", "src");
-    for i in 0..6 {
-        let sample = detective_vision::synth::generate(&cfg, 5, i).unwrap();
-        let (w, h) = (sample.image.width(), sample.image.height());
-        let label: String = sample
-            .objects
-            .iter()
-            .map(|o| {
-                let b = [o.bbox.x1 as f64, o.bbox.y1 as f64, o.bbox.x2 as f64, o.bbox.y2 as f64];
-                detective_data::labels::YoloLabel::from_xyxy(o.class, b, w, h).to_line() + "\n"
-            })
-            .collect();
-        let png = detective_vision::encode::encode_png(&sample.image).unwrap();
-        form = form
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(png).file_name(format!("p{i}.png")),
-            )
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("p{i}.txt")),
-            );
-    }
+    let (form, names) = crate::common::labelled_parts_form("src", 6, 96, 5, 1.0);
     let (status, up) = post_form(s, key, "/api/images/upload", form).await;
     assert_eq!(status, 200, "{up}");
     let ids: Vec<i64> = up["files"]
@@ -52,7 +24,6 @@ async fn labelled(s: &TestServer, key: &str) -> i64 {
         .filter_map(|f| f["id"].as_i64())
         .collect();
     assert_eq!(ids.len(), 6, "{up}");
-    let names: Vec<String> = cfg.classes.iter().map(|c| c.name().to_string()).collect();
     let (status, ds) = post(
         s,
         key,

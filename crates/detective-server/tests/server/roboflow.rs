@@ -15,19 +15,7 @@ use roboflow_standin::{Options, StandIn};
 use serde_json::{Value, json};
 
 use crate::common::{Kind, TestServer, bundled_pool, client};
-use crate::training::{get, post, post_form};
-
-async fn put(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = client()
-        .put(s.at(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::training::{get, post, post_form, put};
 
 /// Waits until job `id` has ended; the job.
 async fn ended(s: &TestServer, key: &str, id: i64) -> Value {
@@ -50,37 +38,10 @@ async fn start(s: &TestServer, key: &str, what: &str, body: Value) -> i64 {
 
 /// Four labelled synthetic parts in project `steel` with its classes; their ids.
 async fn labelled_images(s: &TestServer, key: &str) -> Vec<i64> {
-    let cfg = detective_vision::synth::SynthConfig {
-        width: 96,
-        height: 96,
-        defect_rate: 1.0,
-        ..Default::default()
-    };
-    let names: Vec<Value> = cfg.classes.iter().map(|c| json!({"name": c.name()})).collect();
+    let (form, classes) = crate::common::labelled_parts_form("steel", 4, 96, 9, 1.0);
+    let names: Vec<Value> = classes.iter().map(|c| json!({"name": c})).collect();
     let (status, _) = put(s, key, "/api/projects/steel/classes", json!({"classes": names})).await;
     assert_eq!(status, 200);
-    let mut form = reqwest::multipart::Form::new().text("project", "steel");
-    for i in 0..4 {
-        let sample = detective_vision::synth::generate(&cfg, 9, i).unwrap();
-        let label: String = sample
-            .objects
-            .iter()
-            .map(|o| {
-                let b = [o.bbox.x1 as f64, o.bbox.y1 as f64, o.bbox.x2 as f64, o.bbox.y2 as f64];
-                detective_data::labels::YoloLabel::from_xyxy(o.class, b, 96, 96).to_line() + "\n"
-            })
-            .collect();
-        form = form
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(detective_vision::encode::encode_png(&sample.image).unwrap())
-                    .file_name(format!("s{i}.png")),
-            )
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("s{i}.txt")),
-            );
-    }
     let (status, up) = post_form(s, key, "/api/images/upload", form).await;
     assert_eq!(status, 200, "{up}");
     up["files"]

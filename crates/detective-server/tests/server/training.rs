@@ -12,48 +12,12 @@ use crate::common::{Kind, TestServer, client};
 use detective_core::Role;
 use detective_ops::runner::RunnerEnv;
 use detective_ops::worker::WorkerOptions;
-use detective_vision::synth::{SynthConfig, generate};
 use serde_json::{Value, json};
 
 /// Uploads `n` synthetic 64×64 parts with their true YOLO labels; returns their ids.
 async fn upload_parts(s: &TestServer, key: &str, n: u64) -> (Vec<i64>, Vec<String>) {
-    let cfg = SynthConfig {
-        width: 64,
-        height: 64,
-        defect_rate: 0.9,
-        ..SynthConfig::default()
-    };
-    let mut form = reqwest::multipart::Form::new()
-        .text("project", "steel")
-        .text("tags", "train-test");
-    for i in 0..n {
-        let sample = generate(&cfg, 11, i).unwrap();
-        let png = detective_vision::encode::encode_png(&sample.image).unwrap();
-        let label: String = sample
-            .objects
-            .iter()
-            .map(|o| {
-                let b = o.bbox;
-                format!(
-                    "{} {:.6} {:.6} {:.6} {:.6}\n",
-                    o.class,
-                    (b.x1 + b.x2) / 128.0,
-                    (b.y1 + b.y2) / 128.0,
-                    (b.x2 - b.x1) / 64.0,
-                    (b.y2 - b.y1) / 64.0
-                )
-            })
-            .collect();
-        form = form
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(png).file_name(format!("p{i}.png")),
-            )
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("p{i}.txt")),
-            );
-    }
+    let (form, classes) = crate::common::labelled_parts_form("steel", n, 64, 11, 0.9);
+    let form = form.text("tags", "train-test");
     let (_, v) = post_form(s, key, "/api/images/upload", form).await;
     let ids = v["files"]
         .as_array()
@@ -61,7 +25,7 @@ async fn upload_parts(s: &TestServer, key: &str, n: u64) -> (Vec<i64>, Vec<Strin
         .iter()
         .map(|f| f["id"].as_i64().unwrap())
         .collect();
-    (ids, cfg.class_names())
+    (ids, classes)
 }
 
 /// A dataset of 12 parts: 8 train, 4 val.
@@ -129,6 +93,19 @@ pub(crate) async fn post_form(s: &TestServer, key: &str, path: &str, form: reqwe
         .post(s.at(path))
         .bearer_auth(key)
         .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `PUT path` with a JSON `body`: the status and the JSON answer.
+pub(crate) async fn put(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = client()
+        .put(s.at(path))
+        .bearer_auth(key)
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -694,4 +671,25 @@ async fn a_registered_segmenter_has_its_own_production_which_serve_follows() {
         ),
         (Some("seg"), Some(1))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_fine_tunes_from_the_bundled_detector_when_asked() {
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    let op = s.key(Role::Operator).await;
+    let ds = dataset(&s, &op).await;
+    let body =
+        json!({"dataset_id": ds, "epochs": 1, "imgsz": 64, "batch": 4, "close_mosaic": 1, "base_model": "bundled"});
+    let (status, job) = post(&s, &op, "/api/training/start", body).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(
+        (job["base_model"].as_str(), job["params"]["model"].as_str()),
+        (Some("bundled"), Some("t")),
+        "{job}"
+    );
+    work(&s, 1).await;
+    let done = get(&s, &op, &format!("/api/training/{}", job["id"])).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let log = done["log"].as_str().unwrap();
+    assert!(log.contains("fine-tuning from bundled"), "{log}");
 }

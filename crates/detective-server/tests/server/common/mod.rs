@@ -145,6 +145,47 @@ pub fn part_jpeg(w: u32, h: u32, index: u64) -> Vec<u8> {
     detective_vision::encode::encode_jpeg(&part(w, h, index), 90).unwrap()
 }
 
+/// A multipart upload into `project` of `n` labelled synthetic `size`² parts
+/// (seed `seed`): each a PNG `p{i}.png` and its YOLO label `p{i}.txt`; with
+/// the class names the labels index.
+pub fn labelled_parts_form(
+    project: &str,
+    n: u64,
+    size: u32,
+    seed: u64,
+    defect_rate: f32,
+) -> (reqwest::multipart::Form, Vec<String>) {
+    let cfg = SynthConfig {
+        width: size,
+        height: size,
+        defect_rate,
+        ..SynthConfig::default()
+    };
+    let mut form = reqwest::multipart::Form::new().text("project", project.to_string());
+    for i in 0..n {
+        let sample = generate(&cfg, seed, i).unwrap();
+        let label: String = sample
+            .objects
+            .iter()
+            .map(|o| {
+                let b = [o.bbox.x1 as f64, o.bbox.y1 as f64, o.bbox.x2 as f64, o.bbox.y2 as f64];
+                detective_data::labels::YoloLabel::from_xyxy(o.class, b, size, size).to_line() + "\n"
+            })
+            .collect();
+        let png = detective_vision::encode::encode_png(&sample.image).unwrap();
+        form = form
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(png).file_name(format!("p{i}.png")),
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(label.into_bytes()).file_name(format!("p{i}.txt")),
+            );
+    }
+    (form, cfg.class_names())
+}
+
 /// Runs one async test body against SQLite + folder and PostgreSQL + S3.
 #[macro_export]
 macro_rules! on_both {

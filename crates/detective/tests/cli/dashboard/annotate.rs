@@ -3,22 +3,9 @@
 //! drawn, undone and redone, the model's pre-labels asked for), saved as a
 //! revision, and the next image saved as reviewed and defect-free.
 
-use super::helpers::{Page, api, click, shot, type_into, until};
+use super::helpers::{Page, api, click, drag, shot, type_into, until};
 use fantoccini::Locator;
 use serde_json::Value;
-
-/// Mouse events on the canvas at canvas fractions (client coordinates computed
-/// in the page): a press at `from`, a move and a release at `to`.
-fn drag(from: (f64, f64), to: (f64, f64)) -> String {
-    format!(
-        "const cv = document.getElementById('canvas'); const r = cv.getBoundingClientRect(); \
-         const at = (fx, fy) => ({{clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true}}); \
-         cv.dispatchEvent(new MouseEvent('mousedown', at({}, {}))); \
-         window.dispatchEvent(new MouseEvent('mousemove', at({}, {}))); \
-         window.dispatchEvent(new MouseEvent('mouseup', at({}, {})));",
-        from.0, from.1, to.0, to.1, to.0, to.1
-    )
-}
 
 /// A synthetic 320×320 part with defects, as PNG.
 fn part_png(index: u64) -> Vec<u8> {

@@ -166,6 +166,20 @@ pub(super) async fn until(c: &Client, what: &str, expr: &str) -> Value {
     }
 }
 
+/// JavaScript for mouse events on `#canvas` at canvas fractions (client
+/// coordinates computed in the page): a press at `from`, a move and a release
+/// at `to`.
+pub(super) fn drag(from: (f64, f64), to: (f64, f64)) -> String {
+    format!(
+        "const cv = document.getElementById('canvas'); const r = cv.getBoundingClientRect(); \
+         const at = (fx, fy) => ({{clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true}}); \
+         cv.dispatchEvent(new MouseEvent('mousedown', at({}, {}))); \
+         window.dispatchEvent(new MouseEvent('mousemove', at({}, {}))); \
+         window.dispatchEvent(new MouseEvent('mouseup', at({}, {})));",
+        from.0, from.1, to.0, to.1, to.0, to.1
+    )
+}
+
 /// Clicks the first element matching `css`.
 pub(super) async fn click(c: &Client, css: &str) {
     c.find(Locator::Css(css))

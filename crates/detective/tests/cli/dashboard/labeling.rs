@@ -1,7 +1,7 @@
 //! The labeling queue page: draw, classify, delete, submit and skip with the
 //! mouse and keys.
 
-use super::helpers::{Page, api, log_frames, shot, until, visible};
+use super::helpers::{Page, api, drag, log_frames, shot, until, visible};
 use fantoccini::Locator;
 use serde_json::Value;
 
@@ -49,17 +49,6 @@ pub(super) async fn draw_submit_and_skip(p: &Page, status: &Value) {
     .unwrap()
     .parse()
     .unwrap();
-    // Mouse drags in canvas fractions (client coordinates computed in the page).
-    let drag = |from: (f64, f64), to: (f64, f64)| {
-        format!(
-            "const cv = document.getElementById('canvas'); const r = cv.getBoundingClientRect(); \
-             const at = (fx, fy) => ({{clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true}}); \
-             cv.dispatchEvent(new MouseEvent('mousedown', at({}, {}))); \
-             window.dispatchEvent(new MouseEvent('mousemove', at({}, {}))); \
-             window.dispatchEvent(new MouseEvent('mouseup', at({}, {})));",
-            from.0, from.1, to.0, to.1, to.0, to.1
-        )
-    };
     let canvas = c.find(Locator::Css("#canvas")).await.unwrap();
     canvas.send_keys("r").await.unwrap();
     c.execute(&drag((0.05, 0.05), (0.25, 0.3)), vec![]).await.unwrap();
