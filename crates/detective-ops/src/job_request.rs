@@ -278,7 +278,12 @@ pub async fn queue(
     req.base_model = match &base {
         Some(v) => Some(format!("{}@{}", v.name, v.version)),
         None if bundled => {
-            req.model = Some(req.model.clone().unwrap_or_else(|| "t".into()));
+            if req.model.as_deref().is_some_and(|m| m != "t") {
+                return Err(OpsError::invalid(
+                    "base_model `bundled` is a YOLOv8t detector: set model to t, or leave it out",
+                ));
+            }
+            req.model = Some("t".into());
             Some(crate::registry::BUNDLED_BASE.into())
         }
         None => None,

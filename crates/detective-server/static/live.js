@@ -85,6 +85,7 @@ async function start() {
       $("fps").textContent = (times.length / Math.min(3, Math.max(0.5, (now - times[0]) / 1000))).toFixed(1);
       $("latency").textContent = `${Math.round(now - sentAt)} ms`;
       overlay.dataset.detections = String(msg.detections.length);
+      overlay.dataset.classes = [...new Set(msg.detections.map((d) => d.name))].join(",");
       draw();
     }
     // Busy answers ask to wait a little; otherwise the next frame goes at once.

@@ -111,6 +111,8 @@ async function loadDatasets() {
   versions();
   const models = (await api("/api/models")).items;
   const base = document.getElementById("t-base");
+  // Our pretrained detector is a YOLOv8t: the size follows it.
+  base.addEventListener("change", () => { if (base.value === "bundled") document.getElementById("t-model").value = "t"; });
   for (const m of models) {
     for (const v of (await api(`/api/models/${encodeURIComponent(m.name)}/versions`)).items) {
       base.append(el("option", { value: `${m.name}@${v.version}` }, `${m.name}@${v.version} (${m.task}, ${v.stage})`));

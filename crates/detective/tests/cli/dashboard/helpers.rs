@@ -135,16 +135,18 @@ pub(super) async fn shot(c: &Client, name: &str) {
 
 /// Polls a JavaScript expression until it is truthy; returns its value.
 pub(super) async fn until(c: &Client, what: &str, expr: &str) -> Value {
+    until_within(c, what, expr, Duration::from_secs(60)).await
+}
+
+/// [`until`] with its own time limit (training, for one).
+pub(super) async fn until_within(c: &Client, what: &str, expr: &str, limit: Duration) -> Value {
     let t = Instant::now();
     loop {
         // A page that is navigating has no script context for a moment: try again.
         let v = match c.execute(&format!("return ({expr});"), vec![]).await {
             Ok(v) => v,
             Err(e) => {
-                assert!(
-                    t.elapsed() < Duration::from_secs(60),
-                    "timed out waiting for {what} ({expr}): {e}"
-                );
+                assert!(t.elapsed() < limit, "timed out waiting for {what} ({expr}): {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -158,10 +160,7 @@ pub(super) async fn until(c: &Client, what: &str, expr: &str) -> Value {
         if truthy {
             return v;
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what} ({expr})"
-        );
+        assert!(t.elapsed() < limit, "timed out waiting for {what} ({expr})");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

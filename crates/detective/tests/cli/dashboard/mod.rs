@@ -18,6 +18,7 @@ mod drift;
 mod health;
 mod helpers;
 mod inspections;
+mod journey;
 mod labeling;
 mod live;
 mod login;
@@ -131,5 +132,35 @@ async fn every_page_works_in_chromium_against_real_data() {
     live::camera_streams_for_an_admin(&p).await;
     models::register_an_ultralytics_checkpoint(&p).await;
     roboflow::pull_a_version_and_train_on_it(&p, &rf).await;
+    p.c.close().await.unwrap();
+}
+
+/// A new user's whole journey, on a server and browser of its own (see `journey`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_goes_from_photos_to_detections_on_the_live_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cloud");
+    let data = data.to_str().unwrap();
+    let (viewer, admin, device) = (
+        key_of(dir.path(), data, "viewer"),
+        key_of(dir.path(), data, "admin"),
+        key_of(dir.path(), data, "device"),
+    );
+    let port = free_port();
+    let _server = Guard(start_server_with(dir.path(), data, port, &[]));
+    let clip = dir.path().join("parts.mjpeg");
+    defect_clip(&clip);
+    let (_driver, c) = browser(&clip).await;
+    let p = Page {
+        c,
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        dir: dir.path().to_path_buf(),
+        viewer,
+        admin,
+        device,
+    };
+    helpers::login(&p.c, &p.base, &p.admin).await;
+    journey::from_photos_to_detections_on_live(&p).await;
     p.c.close().await.unwrap();
 }
