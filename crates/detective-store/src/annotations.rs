@@ -96,7 +96,14 @@ pub async fn save(db: &Db, image_id: i64, rev: &NewRevision) -> Result<Revision,
     .bind(&rev.author)
     .bind(now_ms())
     .execute(tx.conn())
-    .await?;
+    .await
+    .map_err(|e| match e.as_database_error() {
+        // Another save of the same base won the race (PostgreSQL's read committed).
+        Some(d) if d.is_unique_violation() => StoreError::Conflict(format!(
+            "image {image_id} was saved by someone else meanwhile: reload it"
+        )),
+        _ => e.into(),
+    })?;
     sqlx::query("UPDATE images SET label = $1, mask_key = $2, label_rev = $3, label_status = $4 WHERE id = $5")
         .bind(&rev.label)
         .bind(rev.mask_key.clone())

@@ -549,3 +549,29 @@ on_both!(one_production_version_per_model, |db: Db| async move {
     assert_eq!(models::list(&db).await.unwrap()[0].versions, 3);
     assert!(models::versions(&db, "nope").await.is_err());
 });
+
+on_both!(
+    two_saves_of_an_images_labels_from_the_same_revision_keep_one_and_refuse_the_other,
+    |db: Db| async move {
+        use detective_store::annotations::{self, NewRevision};
+        let (img, _) = images::insert(&db, &new_image("steel", 40, &[])).await.unwrap();
+        let rev = |label: &str| NewRevision {
+            base: None,
+            status: "labelled".into(),
+            shapes: "{}".into(),
+            label: label.into(),
+            mask_key: None,
+            brush_key: None,
+            author: "t".into(),
+        };
+        let (a, b) = (rev("0 0.5 0.5 0.1 0.1\n"), rev("1 0.5 0.5 0.1 0.1\n"));
+        let (ra, rb) = tokio::join!(annotations::save(&db, img.id, &a), annotations::save(&db, img.id, &b));
+        let oks = [ra.is_ok(), rb.is_ok()];
+        assert_eq!(oks.iter().filter(|o| **o).count(), 1, "{ra:?} {rb:?}");
+        let err = if ra.is_ok() { rb.unwrap_err() } else { ra.unwrap_err() };
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let row = images::get(&db, img.id).await.unwrap();
+        assert_eq!((row.label_rev, row.label_status.as_str()), (Some(1), "labelled"));
+        assert_eq!(annotations::history(&db, img.id).await.unwrap().len(), 1);
+    }
+);
