@@ -81,9 +81,9 @@ pub async fn get(db: &Db, id: i64) -> Result<IntegrationJob, StoreError> {
 /// The newest `limit` jobs whose kind starts with `prefix`, newest first.
 pub async fn list(db: &Db, prefix: &str, limit: i64) -> Result<Vec<IntegrationJob>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM integration_jobs WHERE kind LIKE $1 ORDER BY id DESC LIMIT $2"
+        "SELECT {COLUMNS} FROM integration_jobs WHERE kind LIKE $1 ESCAPE '\\' ORDER BY id DESC LIMIT $2"
     ))
-    .bind(format!("{prefix}%"))
+    .bind(format!("{}%", crate::sql_args::like_literal(prefix)))
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
