@@ -32,16 +32,21 @@ mod training;
 use crate::common::{detective, free_port, key_of, start_server_with, stderr};
 use helpers::{Guard, Page, browser, defect_clip, log_frames};
 
+/// A viewer's, an admin's and a device's key on the storage under `data`.
+fn keys(dir: &std::path::Path, data: &str) -> (String, String, String) {
+    (
+        key_of(dir, data, "viewer"),
+        key_of(dir, data, "admin"),
+        key_of(dir, data, "device"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_works_in_chromium_against_real_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cloud");
     let data = data.to_str().unwrap();
-    let (viewer, admin, device) = (
-        key_of(dir.path(), data, "viewer"),
-        key_of(dir.path(), data, "admin"),
-        key_of(dir.path(), data, "device"),
-    );
+    let (viewer, admin, device) = keys(dir.path(), data);
     // A small segmentation run for the Segmentation lab (DATA_DIR/runs/seg1).
     for args in [
         vec![
@@ -141,11 +146,7 @@ async fn a_new_user_goes_from_photos_to_detections_on_the_live_page() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cloud");
     let data = data.to_str().unwrap();
-    let (viewer, admin, device) = (
-        key_of(dir.path(), data, "viewer"),
-        key_of(dir.path(), data, "admin"),
-        key_of(dir.path(), data, "device"),
-    );
+    let (viewer, admin, device) = keys(dir.path(), data);
     let port = free_port();
     let _server = Guard(start_server_with(dir.path(), data, port, &[]));
     let clip = dir.path().join("parts.mjpeg");
