@@ -86,6 +86,7 @@ async function start() {
       $("latency").textContent = `${Math.round(now - sentAt)} ms`;
       overlay.dataset.detections = String(msg.detections.length);
       overlay.dataset.classes = [...new Set(msg.detections.map((d) => d.name))].join(",");
+      overlay.dataset.answer = JSON.stringify({ width: msg.width, height: msg.height, boxes: msg.detections.map((d) => d.bbox) });
       draw();
     }
     // Busy answers ask to wait a little; otherwise the next frame goes at once.

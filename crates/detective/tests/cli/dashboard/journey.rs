@@ -12,6 +12,32 @@ use fantoccini::Locator;
 
 const CLASSES: &str = "scratch, spot, crack, dent, pit";
 
+/// The Live camera's clip: one synthetic 640×480 part with defects, ten
+/// times over; its true boxes (`[x1, y1, x2, y2]` in its pixels).
+pub(super) fn one_part_clip(path: &std::path::Path) -> Vec<[f32; 4]> {
+    let cfg = detective_vision::synth::SynthConfig {
+        width: 640,
+        height: 480,
+        defect_rate: 1.0,
+        ..Default::default()
+    };
+    let s = detective_vision::synth::generate(&cfg, 7, 0).unwrap();
+    let jpeg = detective_vision::encode::encode_jpeg(&s.image, 90).unwrap();
+    std::fs::write(path, jpeg.repeat(10)).unwrap();
+    s.objects
+        .iter()
+        .map(|o| [o.bbox.x1, o.bbox.y1, o.bbox.x2, o.bbox.y2])
+        .collect()
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let area = |r: [f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    inter / (area(a) + area(b) - inter).max(1e-6)
+}
+
 /// 20 synthetic 320×320 parts with defects, as files to upload; their paths.
 fn photos(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let cfg = detective_vision::synth::SynthConfig {
@@ -28,7 +54,7 @@ fn photos(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-pub(super) async fn from_photos_to_detections_on_live(p: &Page) {
+pub(super) async fn from_photos_to_detections_on_live(p: &Page, truth: &[[f32; 4]]) {
     let Page {
         c, base, dir, admin, ..
     } = p;
@@ -187,16 +213,48 @@ pub(super) async fn from_photos_to_detections_on_live(p: &Page) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // Live: the new model finds the trained defects on the camera's parts.
+    // Live: the new model finds the trained defects on the camera's part, where they are.
     c.goto(&format!("{base}/live")).await.unwrap();
     click(c, "#start").await;
-    let classes = until(
-        c,
-        "detections of the trained classes",
-        "Number(document.getElementById('overlay').dataset.detections || 0) > 0 && document.getElementById('overlay').dataset.classes",
-    )
-    .await;
-    let found: Vec<&str> = classes.as_str().unwrap().split(',').collect();
-    assert!(found.iter().all(|c| CLASSES.contains(c)), "{found:?}");
+    let t = std::time::Instant::now();
+    loop {
+        let v = until(
+            c,
+            "detections of the trained classes",
+            "Number(document.getElementById('overlay').dataset.detections || 0) > 0 && \
+             [document.getElementById('overlay').dataset.classes, document.getElementById('overlay').dataset.answer]",
+        )
+        .await;
+        let found: Vec<&str> = v[0].as_str().unwrap().split(',').collect();
+        assert!(found.iter().all(|c| CLASSES.contains(c)), "{found:?}");
+        let answer: serde_json::Value = serde_json::from_str(v[1].as_str().unwrap()).unwrap();
+        let k = 640.0 / answer["width"].as_f64().unwrap() as f32;
+        let boxes: Vec<[f32; 4]> = answer["boxes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                let b: Vec<f32> = b
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32 * k)
+                    .collect();
+                [b[0], b[1], b[2], b[3]]
+            })
+            .collect();
+        let best = boxes
+            .iter()
+            .flat_map(|b| truth.iter().map(|t| iou(*b, *t)))
+            .fold(0.0f32, f32::max);
+        if best >= 0.3 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no box on a true defect: boxes {boxes:?}, truth {truth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     shot(c, "journey-live").await;
 }

@@ -149,8 +149,8 @@ async fn a_new_user_goes_from_photos_to_detections_on_the_live_page() {
     let (viewer, admin, device) = keys(dir.path(), data);
     let port = free_port();
     let _server = Guard(start_server_with(dir.path(), data, port, &[]));
-    let clip = dir.path().join("parts.mjpeg");
-    defect_clip(&clip);
+    let clip = dir.path().join("part.mjpeg");
+    let truth = journey::one_part_clip(&clip);
     let (_driver, c) = browser(&clip).await;
     let p = Page {
         c,
@@ -162,6 +162,6 @@ async fn a_new_user_goes_from_photos_to_detections_on_the_live_page() {
         device,
     };
     helpers::login(&p.c, &p.base, &p.admin).await;
-    journey::from_photos_to_detections_on_live(&p).await;
+    journey::from_photos_to_detections_on_live(&p, &truth).await;
     p.c.close().await.unwrap();
 }
