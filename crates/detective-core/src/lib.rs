@@ -12,6 +12,7 @@ pub mod names;
 pub mod rng;
 pub mod role;
 pub mod rules;
+pub mod sampling;
 pub mod states;
 pub mod stats;
 pub mod wire;
