@@ -6,7 +6,7 @@
 // as reviewed, → / N next, ← previous, L pre-labels with the chosen model.
 // Shapes a model proposed are dashed until a person touches them; the list
 // says who made each shape. Each save is a revision (GET/PUT /api/images/{id}/labels).
-import { api, el } from "/static/common.js";
+import { api, el, modelOptions } from "/static/common.js";
 
 const root = document.getElementById("annotate-page");
 const mayOperate = root.dataset.mayOperate === "true";
@@ -558,11 +558,15 @@ async function show() {
   canvas.dataset.ready = String(img.id);
 }
 
-/** The stored painted layer (white on black) as the red layer the editor paints. */
-async function loadBrush(id) {
+/**
+ * Replaces the painted layer with the white-on-black mask image at `src`, as
+ * the red layer the editor paints; false when it does not load.
+ */
+async function setLayer(src) {
   const png = new Image();
-  await new Promise((ok) => { png.onload = ok; png.onerror = ok; png.src = `/api/images/${id}/labels/brush?ts=${Date.now()}`; });
-  if (!png.naturalWidth) return;
+  await new Promise((ok) => { png.onload = ok; png.onerror = ok; png.src = src; });
+  if (!png.naturalWidth) return false;
+  bctx.clearRect(0, 0, S.brush.width, S.brush.height);
   bctx.drawImage(png, 0, 0);
   const data = bctx.getImageData(0, 0, S.brush.width, S.brush.height);
   const px = data.data;
@@ -572,6 +576,13 @@ async function loadBrush(id) {
   }
   bctx.putImageData(data, 0, 0);
   S.brushUsed = true;
+  S.brushVersion++;
+  return true;
+}
+
+/** The stored painted layer of image `id`. */
+async function loadBrush(id) {
+  await setLayer(`/api/images/${id}/labels/brush?ts=${Date.now()}`);
 }
 
 async function revisions(id) {
@@ -632,18 +643,7 @@ async function prelabel() {
     const r = await api(`/api/images/${S.images[S.index].id}/prelabel?${q}`, { method: "POST" });
     change();
     if (task === "segment") {
-      const png = new Image();
-      await new Promise((ok) => { png.onload = ok; png.src = "data:image/png;base64," + r.brush; });
-      const tmp = document.createElement("canvas");
-      tmp.width = S.brush.width; tmp.height = S.brush.height;
-      tmp.getContext("2d").drawImage(png, 0, 0);
-      const data = tmp.getContext("2d").getImageData(0, 0, tmp.width, tmp.height);
-      for (let i = 0; i < data.data.length; i += 4) {
-        const on = data.data[i] >= 128;
-        data.data[i] = 255; data.data[i + 1] = 0; data.data[i + 2] = 0; data.data[i + 3] = on ? 255 : 0;
-      }
-      bctx.putImageData(data, 0, 0);
-      S.brushUsed = true; S.brushVersion++;
+      if (!(await setLayer("data:image/png;base64," + r.brush))) throw new Error("the model's mask did not load");
       S.brushOrigin = r.brush_origin;
       status(`${r.model}: ${r.defect_pixels} defect pixels proposed.`);
     } else {
@@ -657,14 +657,7 @@ async function prelabel() {
 }
 
 async function models() {
-  const opts = [el("option", { value: "detect|" }, "the served detector"), el("option", { value: "segment|" }, "the served segmenter")];
-  try {
-    const r = await api("/api/models");
-    for (const m of r.items) {
-      if (m.task === "detect" && m.versions > 0) opts.push(el("option", { value: `detect|${m.name}@${m.versions}` }, `${m.name} v${m.versions}`));
-    }
-  } catch (e) { console.warn(e); }
-  $("model").replaceChildren(...opts);
+  $("model").replaceChildren(...(await modelOptions()));
 }
 
 async function projects() {

@@ -2,7 +2,7 @@
 // camera, and see the model's boxes (detector) or heatmap (segmenter) at once,
 // with the inspection rules of that camera. Nothing is stored unless "Add to
 // project" uploads the image, which then waits on the Annotate page.
-import { api, el, chip, drawDetections } from "./common.js";
+import { api, el, chip, drawDetections, modelOptions } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("check-page");
@@ -13,13 +13,7 @@ let fileName = "checked.png";
 function status(text) { $("c-status").textContent = text; }
 
 async function models() {
-  const opts = [el("option", { value: "detect|" }, "the served detector"), el("option", { value: "segment|" }, "the served segmenter")];
-  try {
-    for (const m of (await api("/api/models")).items) {
-      if (m.task === "detect" && m.versions > 0) opts.push(el("option", { value: `detect|${m.name}@${m.versions}` }, `${m.name} v${m.versions}`));
-    }
-  } catch (e) { console.warn(e); }
-  $("c-model").replaceChildren(...opts);
+  $("c-model").replaceChildren(...(await modelOptions()));
 }
 
 async function cameras() {

@@ -129,3 +129,18 @@ export function every(ms, fn) {
   tick();
   return setInterval(tick, ms);
 }
+
+/**
+ * The `<option>`s of the models a page can run on an image: the served detector
+ * and segmenter, and each registered detector's newest version, as
+ * `task|model` values (`detect|` is the served detector).
+ */
+export async function modelOptions() {
+  const opts = [el("option", { value: "detect|" }, "the served detector"), el("option", { value: "segment|" }, "the served segmenter")];
+  try {
+    for (const m of (await api("/api/models")).items) {
+      if (m.task === "detect" && m.versions > 0) opts.push(el("option", { value: `detect|${m.name}@${m.versions}` }, `${m.name} v${m.versions}`));
+    }
+  } catch (e) { console.warn(e); }
+  return opts;
+}

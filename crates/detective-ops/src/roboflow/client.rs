@@ -63,6 +63,22 @@ fn message_of(text: &str) -> String {
     if m.is_empty() { "(no message)".into() } else { m }
 }
 
+/// The error of a Roboflow answer that is not a success, with Roboflow's message.
+async fn failure(what: &str, resp: reqwest::Response) -> OpsError {
+    let status = resp.status();
+    let m = message_of(&resp.text().await.unwrap_or_default());
+    match status.as_u16() {
+        401 | 403 => OpsError::Invalid(format!(
+            "Roboflow refused the API key ({status}): {m} Check the key in Settings → Roboflow."
+        )),
+        404 => OpsError::not_found(format!("{what} on Roboflow ({m})")),
+        429 => OpsError::Upstream(format!(
+            "Roboflow's rate limit: {what} was refused {TRIES} times ({m}); try again later"
+        )),
+        _ => OpsError::Upstream(format!("Roboflow answered {status} to {what}: {m}")),
+    }
+}
+
 fn transport(what: &str, e: reqwest::Error) -> OpsError {
     OpsError::Upstream(format!("Roboflow could not be reached for {what}: {}", e.without_url()))
 }
@@ -137,21 +153,10 @@ impl Client {
         make: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, OpsError> {
         let resp = self.send(what, make).await?;
-        let status = resp.status();
-        if status.is_success() {
+        if resp.status().is_success() {
             return Ok(resp);
         }
-        let m = message_of(&resp.text().await.unwrap_or_default());
-        Err(match status.as_u16() {
-            401 | 403 => OpsError::Invalid(format!(
-                "Roboflow refused the API key ({status}): {m} Check the key in Settings → Roboflow."
-            )),
-            404 => OpsError::not_found(format!("{what} on Roboflow ({m})")),
-            429 => OpsError::Upstream(format!(
-                "Roboflow's rate limit: {what} was refused {TRIES} times ({m}); try again later"
-            )),
-            _ => OpsError::Upstream(format!("Roboflow answered {status} to {what}: {m}")),
-        })
+        Err(failure(what, resp).await)
     }
 
     async fn json(&self, what: &str, resp: reqwest::Response) -> Result<Value, OpsError> {
@@ -348,12 +353,7 @@ impl Client {
         if resp.status().is_success() {
             return Ok(());
         }
-        let status = resp.status();
-        let m = message_of(&resp.text().await.unwrap_or_default());
-        Err(match status.as_u16() {
-            401 | 403 => OpsError::Invalid(format!("Roboflow refused the API key ({status}): {m}")),
-            _ => OpsError::Upstream(format!("Roboflow answered {status} to {what}: {m}")),
-        })
+        Err(failure(&what, resp).await)
     }
 }
 
