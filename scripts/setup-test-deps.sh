@@ -65,3 +65,13 @@ if [ ! -x "$rf_venv/bin/python" ] || ! "$rf_venv/bin/python" -c "import roboflow
   python3 -m venv "$rf_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$rf_venv"; }
   "$rf_venv/bin/python" -m pip install --quiet --disable-pip-version-check roboflow==1.7.3
 fi
+
+# MLflow's tracking server (PyPI `mlflow`), in its own virtual environment: the
+# MLflow tests start a real one on loopback (SQLite backend, artifacts in a
+# temporary folder) and read back what we wrote through its own API.
+mlflow_venv="$HOME/.cache/defect-detective/mlflow-venv"
+if [ ! -x "$mlflow_venv/bin/mlflow" ] || ! "$mlflow_venv/bin/mlflow" --version 2>/dev/null | grep -q "3.17.2"; then
+  echo "installing PyPI mlflow 3.17.2 into $mlflow_venv (once, about a minute)" >&2
+  python3 -m venv "$mlflow_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$mlflow_venv"; }
+  "$mlflow_venv/bin/python" -m pip install --quiet --disable-pip-version-check mlflow==3.17.2
+fi

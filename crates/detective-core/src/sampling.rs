@@ -5,12 +5,17 @@
 //! classes — each strategy at most `per_hour` frames per clock hour.
 //!
 //! [`Sampling`] is what a camera is set to; [`Sampler`] decides frame by frame
-//! on the agent, which sees every frame. (Groundwork of issue 25's sampling
-//! strategies: not wired into the agent, the rules or the queue yet.)
+//! on the agent, which sees every frame. The cloud keeps each camera's
+//! [`Sampling`] and hands it to the agent over `GET /api/edge/config`; a sampled
+//! frame travels with its [`Reason`] and lands in the labeling queue.
 
 use serde::{Deserialize, Serialize};
 
 use crate::Rng;
+
+/// Largest K of "more than K detections" (a logged frame carries at most
+/// 1000 detections).
+pub const MAX_MORE_THAN: u32 = 999;
 
 fn default_per_hour() -> u32 {
     30
@@ -76,8 +81,16 @@ impl Sampling {
         if !(1..=3600).contains(&self.per_hour) {
             return Err(format!("per_hour {} is not within 1..=3600", self.per_hour));
         }
-        if self.classes.len() > 100 || self.classes.iter().any(|c| c.trim().is_empty()) {
-            return Err("classes: at most 100 names, none empty".into());
+        if self.classes.len() > 100
+            || self
+                .classes
+                .iter()
+                .any(|c| c.trim().is_empty() || c.len() > 128 || c.chars().any(char::is_control))
+        {
+            return Err("classes: at most 100 names of 1 to 128 characters, none blank".into());
+        }
+        if self.more_than.is_some_and(|k| k > MAX_MORE_THAN) {
+            return Err(format!("more_than must be at most {MAX_MORE_THAN}"));
         }
         Ok(())
     }

@@ -54,6 +54,11 @@ pub struct LoggedPrediction {
     pub features: BTreeMap<String, f64>,
     #[serde(default)]
     pub detections: Vec<LoggedDetection>,
+    /// Why the agent's sampling sent this frame to people (a chosen class, too
+    /// many detections, the random share); absent when it did not. Only agents
+    /// whose cloud hands out sampling send it, so older servers never see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<crate::sampling::Reason>,
 }
 
 /// One detection in a logged prediction; `bbox` is pixel `xyxy` in the original frame.
@@ -204,6 +209,7 @@ mod tests {
                 bbox: BBox::from([1.0, 2.0, 30.0, 40.0]),
                 uncertain: Some(true),
             }],
+            sampled: None,
         }
     }
 
@@ -243,6 +249,19 @@ mod tests {
         b.camera_id = "../x".into();
         assert_eq!(b.validate().unwrap_err().index, None);
         assert!(batch(vec![]).validate().is_err());
+    }
+
+    #[test]
+    fn a_sampled_reason_travels_and_an_unknown_one_is_refused() {
+        let mut p = pred(A);
+        p.sampled = Some(crate::sampling::Reason::Random);
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains(r#""sampled":"random""#), "{text}");
+        assert_eq!(serde_json::from_str::<LoggedPrediction>(&text).unwrap(), p);
+        // An agent that does not sample sends no field at all.
+        assert!(!serde_json::to_string(&pred(A)).unwrap().contains("sampled"));
+        let bad = text.replace(r#""random""#, r#""whim""#);
+        assert!(serde_json::from_str::<LoggedPrediction>(&bad).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use detective_core::sampling::{Sampler, Sampling};
 use detective_core::{LoggedDetection, LoggedPrediction, Rules, wire::AgentStats};
 use detective_vision::{DecodeLimits, Frame};
 
@@ -43,6 +44,9 @@ pub struct AgentConfig {
     /// The inspection rules to start with (thresholds and bands per class,
     /// zones); the cloud's channel replaces them.
     pub rules: Rules,
+    /// The sampling strategies to start with (which frames beyond the uncertain
+    /// ones go to people); the cloud's channel replaces them.
+    pub sampling: Sampling,
     /// `name@version` sent with every prediction.
     pub model_version: String,
     /// Frame size the pipeline works at (the seed's 640×480).
@@ -75,6 +79,9 @@ pub struct ModelUpdates {
     /// Where the last rules from the cloud are kept, so an agent that starts
     /// while the cloud is down applies them (see [`saved_rules`]).
     pub rules_file: PathBuf,
+    /// Where the last sampling strategies from the cloud are kept (see
+    /// [`saved_sampling`]).
+    pub sampling_file: PathBuf,
     /// Time between two checks of the cloud (the first one `every` after start:
     /// the command asks once before the pipeline starts).
     pub every: Duration,
@@ -95,26 +102,32 @@ impl std::fmt::Debug for ModelUpdates {
 }
 
 /// What waits for the inference loop: a newly loaded model with its
-/// `name@version`, and new rules.
+/// `name@version`, new rules, new sampling strategies.
 #[derive(Default)]
 struct Pending {
     model: Option<(EdgeModel, String)>,
     rules: Option<Rules>,
+    sampling: Option<Sampling>,
 }
 
 type Swap = Arc<Mutex<Pending>>;
 
-/// The rules the cloud sent last, kept in `path` by an earlier run, if readable.
-pub fn saved_rules(path: &std::path::Path) -> Option<Rules> {
+/// What the cloud sent last of `what` (rules, sampling), kept in `path` by an
+/// earlier run, if readable and valid.
+fn saved<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &str,
+    valid: impl Fn(&T) -> Result<(), String>,
+) -> Option<T> {
     let text = std::fs::read_to_string(path).ok()?;
-    match serde_json::from_str::<Rules>(&text)
+    match serde_json::from_str::<T>(&text)
         .map_err(|e| e.to_string())
-        .and_then(|r| r.validate().map(|()| r).map_err(|e| e.to_string()))
+        .and_then(|r| valid(&r).map(|()| r))
     {
         Ok(r) => Some(r),
         Err(e) => {
             tracing::warn!(
-                "{}: not readable rules ({e}); using the configuration's",
+                "{}: not readable {what} ({e}); using the configuration's",
                 path.display()
             );
             None
@@ -122,29 +135,48 @@ pub fn saved_rules(path: &std::path::Path) -> Option<Rules> {
     }
 }
 
-/// Writes `rules` to `path` whole (a temporary file renamed over it); a failure
-/// is logged, not fatal.
-pub fn save_rules(path: &std::path::Path, rules: &Rules) {
+/// The rules the cloud sent last, kept in `path` by an earlier run, if readable.
+pub fn saved_rules(path: &std::path::Path) -> Option<Rules> {
+    saved(path, "rules", |r: &Rules| r.validate().map_err(|e| e.to_string()))
+}
+
+/// The sampling strategies the cloud sent last, kept in `path` by an earlier
+/// run, if readable.
+pub fn saved_sampling(path: &std::path::Path) -> Option<Sampling> {
+    saved(path, "sampling", Sampling::validate)
+}
+
+/// Writes what the cloud sent (rules, sampling) to `path` whole (a temporary
+/// file renamed over it); a failure is logged, not fatal.
+pub fn save_kept<T: serde::Serialize>(path: &std::path::Path, value: &T) {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let written = serde_json::to_vec_pretty(rules)
+    let written = serde_json::to_vec_pretty(value)
         .map_err(std::io::Error::other)
         .and_then(|b| std::fs::write(&tmp, b))
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
-        tracing::warn!("keeping the cloud's rules in {}: {e}", path.display());
+        tracing::warn!("keeping the cloud's settings in {}: {e}", path.display());
     }
 }
 
-/// What one check of the cloud found: the Production model (when following)
-/// and the rules (`None` from a cloud without the channel), with the channel's
-/// revision.
-async fn check_cloud(
-    u: &ModelUpdates,
-    current: &str,
-    warned_old: &mut bool,
-) -> Option<(Option<crate::model_pull::RemoteModel>, Option<Rules>, String)> {
+/// What one check of the cloud found: the Production model (when following),
+/// the rules and the sampling (`None` from a cloud without them), and the
+/// channel's revision.
+struct CloudCheck {
+    production: Option<crate::model_pull::RemoteModel>,
+    rules: Option<Rules>,
+    sampling: Option<Sampling>,
+    revision: String,
+}
+
+async fn check_cloud(u: &ModelUpdates, current: &str, warned_old: &mut bool) -> Option<CloudCheck> {
     match u.puller.edge_config(&u.camera, current, u.follow).await {
-        Ok(Some(c)) => Some((c.model.filter(|_| u.follow), Some(c.rules), c.revision)),
+        Ok(Some(c)) => Some(CloudCheck {
+            production: c.model.filter(|_| u.follow),
+            rules: Some(c.rules),
+            sampling: c.sampling,
+            revision: c.revision,
+        }),
         Ok(None) => {
             if !*warned_old {
                 tracing::warn!(
@@ -156,7 +188,12 @@ async fn check_cloud(
                 return None;
             }
             match u.puller.production().await {
-                Ok(m) => Some((m, None, String::new())),
+                Ok(m) => Some(CloudCheck {
+                    production: m,
+                    rules: None,
+                    sampling: None,
+                    revision: String::new(),
+                }),
                 Err(e) => {
                     tracing::warn!("model check: {e}");
                     None
@@ -188,7 +225,13 @@ async fn follow_cloud(u: ModelUpdates, mut current: String, swap: Swap, stop: Ar
             tokio::time::sleep(Duration::from_millis(200).min(next.saturating_duration_since(Instant::now()))).await;
         }
         next = Instant::now() + u.every;
-        let Some((production, rules, rev)) = check_cloud(&u, &current, &mut warned_old).await else {
+        let Some(CloudCheck {
+            production,
+            rules,
+            sampling,
+            revision: rev,
+        }) = check_cloud(&u, &current, &mut warned_old).await
+        else {
             continue;
         };
         if !rev.is_empty() && rev == revision {
@@ -210,7 +253,10 @@ async fn follow_cloud(u: ModelUpdates, mut current: String, swap: Swap, stop: Ar
             None => None,
         };
         if let Some(r) = &rules {
-            save_rules(&u.rules_file, r);
+            save_kept(&u.rules_file, r);
+        }
+        if let Some(smp) = &sampling {
+            save_kept(&u.sampling_file, smp);
         }
         if let Ok(mut s) = swap.lock() {
             if let Some((d, spec)) = loaded {
@@ -223,6 +269,9 @@ async fn follow_cloud(u: ModelUpdates, mut current: String, swap: Swap, stop: Ar
                     Some(c) => r.with_conf(c),
                     None => r,
                 });
+            }
+            if sampling.is_some() {
+                s.sampling = sampling;
             }
         }
         revision = rev;
@@ -310,6 +359,8 @@ struct FrameResult {
     defective: bool,
     /// Keep the frame (defective or uncertain).
     keep: bool,
+    /// A detection in its class's uncertain band: the frame goes to review.
+    uncertain: bool,
     ms: f64,
 }
 
@@ -351,14 +402,25 @@ fn to_prediction(
         model_version: model_version.to_string(),
         features,
         detections,
+        sampled: None,
     };
     Ok(FrameResult {
         prediction,
         detections: kept,
         defective,
         keep: defective || uncertain,
+        uncertain,
         ms: pred.ms,
     })
+}
+
+/// A seed for the random share that differs between agents and runs.
+fn sampler_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (u64::from(std::process::id()) << 32)
 }
 
 /// Runs the agent until the source ends, `max_frames` is reached or `stop` is
@@ -489,6 +551,7 @@ pub fn run_agent(
     // before it, and where its inference times begin in `times`.
     let mut window = (Instant::now(), 0u64, 0u64, 0usize);
     let (w, h) = cfg.frame_size;
+    let mut sampler = Sampler::new(cfg.sampling.clone(), sampler_seed());
     while let Some((frame, at)) = slot.take() {
         if let Ok(mut s) = swap.lock() {
             if let Some((d, spec)) = s.model.take() {
@@ -509,6 +572,19 @@ pub fn run_agent(
                 }
                 cfg.rules = r;
             }
+            if let Some(smp) = s.sampling.take() {
+                if smp != cfg.sampling {
+                    tracing::info!(
+                        "sampling now: random {}%, more than {:?} detections, classes {:?}, at most {} per hour each",
+                        smp.random_percent,
+                        smp.more_than,
+                        smp.classes,
+                        smp.per_hour
+                    );
+                }
+                sampler.set(smp.clone());
+                cfg.sampling = smp;
+            }
         }
         let frame = if (frame.width(), frame.height()) != (w, h) {
             detective_vision::preprocess::resize(&frame, w, h)?
@@ -517,10 +593,11 @@ pub fn run_agent(
         };
         // One frame the model cannot process does not stop the line.
         let FrameResult {
-            prediction: p,
+            prediction: mut p,
             detections: dets,
             defective,
-            keep,
+            mut keep,
+            uncertain,
             ms,
         } = match to_prediction(&model, &frame, at, &cfg.rules, &cfg.model_version) {
             Ok(r) => r,
@@ -530,6 +607,12 @@ pub fn run_agent(
             }
         };
         times.push(ms);
+        // Uncertain frames go to people anyway; sampling picks among the rest.
+        if !uncertain {
+            let names: Vec<&str> = p.detections.iter().map(|d| d.name.as_str()).collect();
+            p.sampled = sampler.decide(&names, at.timestamp_millis());
+            keep |= p.sampled.is_some();
+        }
         if let Some(pv) = &preview {
             let s = &pv.status;
             s.captured.store(captured.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use detective_core::sampling::Sampling;
 use detective_core::{Rules, Stage, Task};
 
 use crate::EdgeError;
@@ -40,6 +41,8 @@ pub struct EdgeConfig {
     pub model: Option<RemoteModel>,
     /// The inspection rules in effect for the agent's model on its camera.
     pub rules: Rules,
+    /// The camera's sampling strategies; `None` from a cloud that predates them.
+    pub sampling: Option<Sampling>,
     /// Changes whenever the model or the rules do.
     pub revision: String,
 }
@@ -193,7 +196,8 @@ impl ModelPuller {
     }
 
     /// What the cloud's channel to this agent says (`GET /api/edge/config`): the
-    /// Production model of the task and the inspection rules for `camera`. The
+    /// Production model of the task, the inspection rules and the sampling
+    /// strategies for `camera`. The
     /// rules are those of the Production model when `follow`, else of `model`
     /// (what the agent runs). `Ok(None)`: the cloud predates the channel (404);
     /// the agent then follows `GET /api/model-status` and keeps its own rules.
@@ -239,9 +243,20 @@ impl ModelPuller {
         rules
             .validate()
             .map_err(|e| cloud_err(format!("{url}: refusing the rules: {e}")))?;
+        let sampling = match &v["sampling"] {
+            serde_json::Value::Null => None,
+            s => {
+                let s: Sampling = serde_json::from_value(s.clone())
+                    .map_err(|e| cloud_err(format!("{url}: the sampling is not readable: {e}")))?;
+                s.validate()
+                    .map_err(|e| cloud_err(format!("{url}: refusing the sampling: {e}")))?;
+                Some(s)
+            }
+        };
         Ok(Some(EdgeConfig {
             model,
             rules,
+            sampling,
             revision: v["revision"].as_str().unwrap_or("").to_string(),
         }))
     }

@@ -279,6 +279,7 @@ mod tests {
             model_version: "m@1".into(),
             features: BTreeMap::new(),
             detections: Vec::new(),
+            sampled: None,
         }
     }
 

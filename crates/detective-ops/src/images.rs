@@ -106,27 +106,36 @@ pub async fn check(bytes: Bytes, limits: &DecodeLimits) -> Result<Checked, OpsEr
 /// normalised to a grayscale PNG of 0 and 255.
 pub async fn check_mask(bytes: Bytes, size: (u32, u32), limits: &DecodeLimits) -> Result<CheckedMask, OpsError> {
     let limits = *limits;
-    tokio::task::spawn_blocking(move || {
-        let frame = detective_vision::decode::decode_image(&bytes, &limits)
-            .map_err(|e| OpsError::Unusable(format!("mask: {e}")))?;
-        if (frame.width(), frame.height()) != size {
-            return Err(OpsError::Unusable(format!(
-                "mask is {}×{} but its image is {}×{}",
-                frame.width(),
-                frame.height(),
-                size.0,
-                size.1
-            )));
-        }
-        let gray = detective_vision::GrayFrame::binary_mask_of(&frame);
-        let png = detective_vision::encode::encode_gray_png(&gray).map_err(|e| OpsError::Io(format!("mask: {e}")))?;
-        Ok(CheckedMask {
-            sha256: hex::encode(Sha256::digest(&png)),
-            png: Bytes::from(png),
-        })
-    })
-    .await
-    .map_err(|e| OpsError::io("mask check", e))?
+    tokio::task::spawn_blocking(move || binary_mask(&bytes, size, &limits).map(|(m, _)| m))
+        .await
+        .map_err(|e| OpsError::io("mask check", e))?
+}
+
+/// [`check_mask`]'s work, on the caller's thread: the normalised PNG and the
+/// 0/255 pixels it holds.
+pub fn binary_mask(
+    bytes: &[u8],
+    size: (u32, u32),
+    limits: &DecodeLimits,
+) -> Result<(CheckedMask, detective_vision::GrayFrame), OpsError> {
+    let frame =
+        detective_vision::decode::decode_image(bytes, limits).map_err(|e| OpsError::Unusable(format!("mask: {e}")))?;
+    if (frame.width(), frame.height()) != size {
+        return Err(OpsError::Unusable(format!(
+            "mask is {}×{} but its image is {}×{}",
+            frame.width(),
+            frame.height(),
+            size.0,
+            size.1
+        )));
+    }
+    let gray = detective_vision::GrayFrame::binary_mask_of(&frame);
+    let png = detective_vision::encode::encode_gray_png(&gray).map_err(|e| OpsError::Io(format!("mask: {e}")))?;
+    let checked = CheckedMask {
+        sha256: hex::encode(Sha256::digest(&png)),
+        png: Bytes::from(png),
+    };
+    Ok((checked, gray))
 }
 
 /// Stores a checked mask of `project` (once per content); returns its key.

@@ -41,7 +41,8 @@ impl Bands for BandsByModel {
 /// Stores a checked batch (`batch.validate()` passed) and its frames
 /// (`(prediction id in lower case, JPEG bytes)`); predictions with a detection
 /// in its class's uncertain band (`bands`: the inspection rules in effect for
-/// their model on the batch's camera) queue for labeling.
+/// their model on the batch's camera) queue for labeling, and so do those the
+/// agent's sampling sent (with the strategy as the queue item's reason).
 pub async fn log_batch(
     db: &Db,
     objects: &Objects,

@@ -34,10 +34,24 @@ pub fn order_of(s: Option<&str>) -> Result<QueueOrder, OpsError> {
     }
 }
 
-/// The items of `status` in `order` after `cursor`, `limit` of them (1..=500).
+/// Why items are queued, as a request may filter by it: `uncertain`, one
+/// sampling strategy (`random`, `more_than`, `class`), or `sampled` (any).
+pub fn reason_of(s: Option<&str>) -> Result<Option<&str>, OpsError> {
+    match s {
+        None => Ok(None),
+        Some(r @ ("uncertain" | "sampled" | "random" | "more_than" | "class")) => Ok(Some(r)),
+        Some(r) => Err(OpsError::invalid(format!(
+            "reason={r}: expected uncertain, sampled, random, more_than or class"
+        ))),
+    }
+}
+
+/// The items of `status` (queued for `reason`, when given; see [`reason_of`])
+/// in `order` after `cursor`, `limit` of them (1..=500).
 pub async fn page(
     db: &Db,
     status: LabelStatus,
+    reason: Option<&str>,
     order: QueueOrder,
     cursor: Option<&str>,
     limit: usize,
@@ -45,7 +59,7 @@ pub async fn page(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(OpsError::invalid(format!("limit must be within 1..{MAX_PAGE}")));
     }
-    let (items, next) = labeling::list(db, status, order, cursor, limit).await?;
+    let (items, next) = labeling::list(db, status, reason, order, cursor, limit).await?;
     let (pending, done) = labeling::counts(db).await?;
     Ok(QueuePage {
         items,

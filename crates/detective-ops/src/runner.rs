@@ -95,6 +95,12 @@ pub async fn run_job(env: &RunnerEnv, job: Job, shutdown: Arc<AtomicBool>) -> Re
             let msg = e.to_string();
             tracing::warn!(job = job.id, "training job failed: {msg}");
             let _ = training_jobs::append_log(&env.db, job.id, &env.worker_id, &format!("failed: {msg}")).await;
+            crate::mlflow::hook(
+                &env.db,
+                "run end",
+                crate::mlflow::run_ended(&env.db, job.id, "FAILED", None, &[]),
+            )
+            .await;
             let out = Outcome {
                 status: JobStatus::Failed,
                 metrics: json!({}),
@@ -156,6 +162,17 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
         ),
     )
     .await?;
+    let dataset = format!("{} v{}", job.dataset_id, job.dataset_version);
+    let lineage = format!(
+        "dataset {} version {} (version id {})",
+        job.dataset_id, job.dataset_version, data.version_id
+    );
+    crate::mlflow::hook(
+        &env.db,
+        "run start",
+        crate::mlflow::run_started(&env.db, job, &dataset, &lineage),
+    )
+    .await;
     let weights = match &job.base_model {
         Some(spec) => {
             let path = crate::registry::fetch_weights(&env.db, &env.objects, spec, job.task, &dir.join("base")).await?;
@@ -207,6 +224,8 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
                     if training_jobs::record_epoch(&env.db, job.id, &env.worker_id, epoch, &row).await? == Beat::Lost {
                         lost = true;
                         stop.store(true, Ordering::SeqCst);
+                    } else {
+                        crate::mlflow::hook(&env.db, "epoch", crate::mlflow::epoch_ended(&env.db, job.id, epoch, &row)).await;
                     }
                 }
             },
@@ -280,14 +299,29 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     let out = Outcome {
         status,
         metrics,
-        artifact_key: Some(prefix),
+        artifact_key: Some(prefix.clone()),
         error: None,
     };
-    Ok(if training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
-        RunEnd::Finished(status)
-    } else {
-        RunEnd::Lost
+    if !training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
+        return Ok(RunEnd::Lost);
+    }
+    crate::mlflow::hook(&env.db, "run end", async {
+        let files: Vec<String> = env
+            .objects
+            .list(&format!("{prefix}/"))
+            .await?
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&format!("{prefix}/")).map(str::to_string))
+            .collect();
+        let ended = if status == JobStatus::Stopped {
+            "KILLED"
+        } else {
+            "FINISHED"
+        };
+        crate::mlflow::run_ended(&env.db, job.id, ended, Some(&prefix), &files).await
     })
+    .await;
+    Ok(RunEnd::Finished(status))
 }
 
 /// The detector's settings of a `detect` job.

@@ -29,6 +29,14 @@ pub async fn get(db: &Db, id: i64) -> Result<Job, OpsError> {
     Ok(training_jobs::get(db, id).await?)
 }
 
+/// Job `id` as the API shows one job: [`view`], and with mirroring on, its
+/// MLflow side (`mlflow`: calls pending, its run and link).
+pub async fn detail(db: &Db, id: i64) -> Result<Value, OpsError> {
+    let mut v = view(&get(db, id).await?);
+    v["mlflow"] = json!(crate::mlflow::job_status(db, id).await?);
+    Ok(v)
+}
+
 /// Jobs newest first, of one status or all, before job `cursor`; with the
 /// cursor of the next page.
 pub async fn list(

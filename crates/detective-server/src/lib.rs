@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/keys/{id}/revoke", post(keys::revoke))
         .route("/api/analytics/summary", get(analytics::summary))
         .route("/api/analytics/charts/{chart}", get(analytics::chart))
+        .route("/api/analytics/misses", get(analytics::misses))
         .route("/api/devices", get(segmentation::devices))
         .route("/api/segmentation/runs", get(segmentation::runs))
         .route("/api/segmentation/runs/{run}/samples", get(segmentation::samples))
@@ -138,6 +139,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/rules/effective", get(rules::effective))
         .route("/api/edge/config", get(edge::config))
+        .route(
+            "/api/cameras/{camera}/sampling",
+            get(cameras::get_sampling).put(cameras::put_sampling).layer(json),
+        )
         .route("/api/labeling-queue", get(labeling::list))
         .route("/api/labeling-queue/{id}/label", post(labeling::label).layer(json))
         .route("/api/labeling-queue/{id}/skip", post(labeling::skip))

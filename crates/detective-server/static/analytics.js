@@ -1,6 +1,7 @@
 // Analytics: a time range and a bucket → the period's figures, the server's SVG
 // charts, and the root-cause table (groups whose defect rate rose against the
-// previous period of the same length, by a two-proportion z-test).
+// previous period of the same length, by a two-proportion z-test), and the
+// miss rate that review found among frames the model called clean.
 import { api, chart, el, pct, num } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +38,7 @@ async function show() {
     $("a-status").textContent = `Error: ${e.message}`;
     return;
   }
+  misses(q).catch((e) => { $("a-miss-note").textContent = e.message; });
   const s = r.summary;
   $("a-total").textContent = num(s.total);
   $("a-defective").textContent = num(s.defective);
@@ -57,6 +59,20 @@ async function show() {
   $("rootcause").querySelector("tbody").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "Nothing got worse against the previous period (or too few predictions to tell)."))]));
   $("a-status").textContent = r.truncated ? "Only the first 2 000 000 predictions of the range were read." : "";
+}
+
+const WHY = { uncertain: "uncertain", random: "sampled at random", more_than: "sampled: many detections", class: "sampled: chosen class" };
+
+// The miss rate found by review, overall and by camera and reason.
+async function misses(q) {
+  const m = await api(`/api/analytics/misses?${q}`);
+  $("a-miss-rate").textContent = m.miss_rate == null ? "–" : pct(m.miss_rate);
+  $("a-miss-note").textContent = `${num(m.missed)} of ${num(m.reviewed_clean)} reviewed frames the model called clean showed a defect.`;
+  const rows = m.groups.map((g) => el("tr", {},
+    el("td", {}, g.camera_id), el("td", {}, WHY[g.reason] || g.reason), el("td", {}, num(g.reviewed_clean)),
+    el("td", {}, num(g.missed)), el("td", {}, g.miss_rate == null ? "–" : pct(g.miss_rate))));
+  $("misses").querySelector("tbody").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No reviewed frame the model called clean in this period."))]));
 }
 
 $("a-preset").addEventListener("change", () => {

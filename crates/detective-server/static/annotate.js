@@ -6,7 +6,7 @@
 // as reviewed, → / N next, ← previous, L pre-labels with the chosen model.
 // Shapes a model proposed are dashed until a person touches them; the list
 // says who made each shape. Each save is a revision (GET/PUT /api/images/{id}/labels).
-import { api, el, modelOptions } from "/static/common.js";
+import { api, el, icon, modelOptions } from "/static/common.js";
 
 const root = document.getElementById("annotate-page");
 const mayOperate = root.dataset.mayOperate === "true";
@@ -434,7 +434,7 @@ function deleteSelected() {
 function showClassPick() {
   $("class-pick").replaceChildren(...S.classes.map((c, i) => el("li", { class: i === S.cls ? "selected" : "" },
     el("button", { type: "button", class: "link-button", onclick: () => setClass(i) },
-      el("kbd", {}, String(i + 1)), classIcon(c.icon, c.color), ` ${c.name}`))));
+      el("kbd", {}, String(i + 1)), classIcon(c.icon, c.color), icon(c.name), ` ${c.name}`))));
 }
 
 function classRow(c = { name: "", color: "", icon: "" }, i = 0) {

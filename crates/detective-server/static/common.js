@@ -50,15 +50,40 @@ export async function chart(holder, url) {
 }
 
 const SVG = "http://www.w3.org/2000/svg";
-const KNOWN = new Set(["scratch", "spot", "crack", "dent", "pit"]);
+// Icon families and the class names (of our parts and of real datasets: NEU-DET,
+// MagneticTile, Roboflow exports) that belong to each, as written lower-case
+// with separators and plurals removed.
+const FAMILIES = {
+  scratch: ["scratch", "scratches", "scuff", "line"],
+  spot: ["spot", "stain", "dot", "speck"],
+  crack: ["crack", "cracks", "fissure"],
+  crazing: ["crazing", "craze", "crazed"],
+  dent: ["dent", "dents", "dimple", "bump"],
+  pit: ["pit", "pits", "pitted", "pittedsurface", "pitting"],
+  patch: ["patch", "patches", "discoloration", "discolouration"],
+  inclusion: ["inclusion", "inclusions", "slag"],
+  scale: ["scale", "rolledinscale", "rolledin", "oxide"],
+  blowhole: ["blowhole", "blowholes", "hole", "holes", "pore", "pores", "porosity"],
+  break: ["break", "broken", "chip", "chipped"],
+  fray: ["fray", "frayed", "burr"],
+  uneven: ["uneven", "unevenness", "wave", "warp"],
+};
+const FAMILY_OF = new Map(Object.entries(FAMILIES).flatMap(([f, names]) => names.map((n) => [n, f])));
+
+/** The icon family of a class name (`defect`, the generic one, when none fits). */
+export function iconFamily(name) {
+  const key = String(name || "").toLowerCase().replace(/[^a-z]/g, "");
+  return FAMILY_OF.get(key) || FAMILY_OF.get(key.replace(/s$/, "")) || "defect";
+}
 
 /** The inline SVG icon of a defect class (a generic one for other names). */
 export function icon(name) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "icon");
   svg.setAttribute("aria-hidden", "true");
+  svg.dataset.family = iconFamily(name);
   const use = document.createElementNS(SVG, "use");
-  use.setAttribute("href", "#icon-" + (KNOWN.has(name) ? name : "defect"));
+  use.setAttribute("href", "#icon-" + iconFamily(name));
   svg.append(use);
   return svg;
 }

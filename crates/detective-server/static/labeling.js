@@ -187,7 +187,8 @@ async function counts() {
 
 async function load() {
   const order = document.getElementById("order").value;
-  const q = await api(`/api/labeling-queue?status=pending&order=${order}&limit=200`);
+  const why = document.getElementById("why").value;
+  const q = await api(`/api/labeling-queue?status=pending&order=${order}&limit=200${why ? `&reason=${why}` : ""}`);
   items = q.items;
   classes = q.classes || [];
   const names = new Set(items.flatMap(i => i.detections.map(d => [d.class, d.name])).map(x => JSON.stringify(x)));
@@ -202,6 +203,14 @@ async function load() {
   show();
 }
 
+// Why a frame is in the queue, as the page says it.
+const REASONS = {
+  uncertain: "uncertain: a confidence inside its class's band",
+  random: "sampled: the random share of all frames",
+  more_than: "sampled: more detections than the camera's limit",
+  class: "sampled: a detection of a class the camera samples",
+};
+
 function show() {
   const empty = items.length === 0;
   document.getElementById("empty").hidden = !empty;
@@ -214,6 +223,9 @@ function show() {
   document.getElementById("item-h").textContent = `Frame ${index + 1} of ${items.length}`;
   document.getElementById("item-info").textContent =
     `camera ${it.camera_id} · ${new Date(it.created_at).toLocaleString()} · model confidences ${it.detections.map(d => d.confidence.toFixed(2)).join(", ") || "–"}`;
+  const why = document.getElementById("item-reason");
+  why.textContent = `Why here: ${REASONS[it.reason] || it.reason}`;
+  why.dataset.reason = it.reason;
   document.getElementById("position").textContent = `frame ${index + 1} / ${items.length} loaded`;
   const img = new Image();
   img.onload = () => {
@@ -273,6 +285,7 @@ document.getElementById("cls").addEventListener("change", (e) => setClass(Number
 document.getElementById("prev").addEventListener("click", () => { if (index > 0) { index--; show(); } });
 document.getElementById("next").addEventListener("click", () => { if (index < items.length - 1) { index++; show(); } });
 document.getElementById("order").addEventListener("change", () => { index = 0; load(); });
+document.getElementById("why").addEventListener("change", () => { index = 0; load(); });
 if (mayOperate) {
   document.getElementById("submit").addEventListener("click", () => decide("label"));
   document.getElementById("skip").addEventListener("click", () => decide("skip"));

@@ -51,7 +51,8 @@ function versionRow(m, v) {
     el("td", { class: "num" }, fmt(m.task === "segment" ? metrics.dice : metrics.map50)),
     el("td", { class: "num" }, fmt(m.task === "segment" ? metrics.dice_pixels : metrics.map50_95)),
     el("td", { class: "num" }, fmt(metrics.fitness)),
-    el("td", { class: "small muted" }, v.params && v.params.job_id ? `job ${v.params.job_id}` : (v.params && v.params.source) || "–"),
+    el("td", { class: "small muted" }, v.params && v.params.job_id ? `job ${v.params.job_id}` : (v.params && v.params.source) || "–",
+      v.mlflow ? el("a", { class: "mlflow-link", href: v.mlflow.url, target: "_blank", rel: "noopener" }, ` · MLflow v${v.mlflow.version} ↗`) : ""),
     el("td", {}, el("time", { datetime: v.created_at }, when(v.created_at))),
     actions);
 }

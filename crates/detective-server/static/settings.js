@@ -4,12 +4,66 @@ import { api, el, when, ago } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 
+// A camera's sampling strategies in a few words.
+function samplingText(s) {
+  const parts = [];
+  if (s.random_percent > 0) parts.push(`${s.random_percent}% at random`);
+  if (s.more_than != null) parts.push(`more than ${s.more_than} detections`);
+  if (s.classes.length) parts.push(`classes ${s.classes.join(", ")}`);
+  return parts.length ? `${parts.join("; ")} (≤ ${s.per_hour}/h each)` : "off";
+}
+
 async function cameras() {
   const m = await api("/api/metrics");
   if (!m.cameras.length) return;
-  $("cameras").querySelector("tbody").replaceChildren(...m.cameras.map((c) => el("tr", {},
+  const sampling = await Promise.all(m.cameras.map((c) =>
+    api(`/api/cameras/${encodeURIComponent(c.id)}/sampling`).catch(() => null)));
+  $("cameras").querySelector("tbody").replaceChildren(...m.cameras.map((c, i) => el("tr", { "data-camera": c.id },
     el("td", {}, c.id), el("td", {}, c.project),
-    el("td", {}, c.fps == null ? "–" : c.fps.toFixed(1)), el("td", {}, ago(c.last_seen)))));
+    el("td", {}, c.fps == null ? "–" : c.fps.toFixed(1)), el("td", {}, ago(c.last_seen)),
+    el("td", { class: "sampling" }, sampling[i] ? samplingText(sampling[i]) : "–"))));
+  if ($("s-cameras")) {
+    $("s-cameras").replaceChildren(...m.cameras.map((c) => el("option", { value: c.id })));
+  }
+}
+
+// The form shows the chosen camera's strategies and saves them.
+async function loadSampling(camera) {
+  const s = await api(`/api/cameras/${encodeURIComponent(camera)}/sampling`);
+  $("s-random").value = s.random_percent;
+  $("s-more").value = s.more_than ?? "";
+  $("s-classes").value = s.classes.join(", ");
+  $("s-hour").value = s.per_hour;
+  $("sampling-form").dataset.loaded = camera;
+}
+
+if ($("sampling-form")) {
+  const status = (text, bad) => { $("s-status").className = bad ? "small error" : "small"; $("s-status").textContent = text; };
+  $("s-camera").addEventListener("change", () => {
+    const c = $("s-camera").value.trim();
+    if (c) loadSampling(c).catch((err) => status(err.message, true));
+  });
+  $("sampling-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData($("sampling-form")));
+    const body = {
+      random_percent: Number(f.random_percent || 0),
+      more_than: f.more_than === "" ? null : Number(f.more_than),
+      classes: f.classes.split(",").map((c) => c.trim()).filter(Boolean),
+      per_hour: Number(f.per_hour || 30),
+    };
+    try {
+      const s = await api(`/api/cameras/${encodeURIComponent(f.camera.trim())}/sampling`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      status(`Saved for ${f.camera.trim()}: ${samplingText(s)}.`, false);
+      cameras().catch(() => {});
+    } catch (err) {
+      status(err.message, true);
+    }
+  });
 }
 
 async function keys() {

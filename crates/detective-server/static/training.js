@@ -57,6 +57,19 @@ async function drawCurves(id) {
   ]);
 }
 
+// The job's MLflow side, when mirroring is on: calls still waiting, its run.
+function showMlflow(m) {
+  const box = document.getElementById("job-mlflow");
+  box.hidden = !m;
+  if (!m) return;
+  const parts = [el("span", {}, `MLflow: ${m.pending} pending`)];
+  if (m.failed) parts.push(el("span", { class: "error" }, ` · ${m.failed} refused`));
+  if (m.pending && m.last_error) parts.push(el("span", { class: "muted" }, ` · ${m.last_error}`));
+  if (m.run) parts.push(" · ", el("a", { href: m.run.url, target: "_blank", rel: "noopener" }, "run in MLflow ↗"));
+  box.dataset.pending = m.pending;
+  box.replaceChildren(...parts);
+}
+
 function showJob(j) {
   const card = document.getElementById("job");
   card.hidden = false;
@@ -70,6 +83,7 @@ function showJob(j) {
   if (j.metrics && typeof j.metrics.map50 === "number") parts.push(`mAP50 ${j.metrics.map50.toFixed(3)}`, `mAP50-95 ${j.metrics.map50_95.toFixed(3)}`);
   if (j.error) parts.push(`error: ${j.error}`);
   document.getElementById("job-status").textContent = parts.join(" · ");
+  if ("mlflow" in j) showMlflow(j.mlflow);
   document.getElementById("stop").hidden = !mayOperate || !(j.status === "queued" || j.status === "running") || j.stop_requested;
   document.getElementById("register").hidden = !mayOperate || !(j.status === "succeeded" || j.status === "stopped") || !j.artifact_key;
 }

@@ -1,5 +1,6 @@
-//! The labeling queue: uncertain predictions waiting for a human, listed oldest
-//! or lowest-margin first, and their outcome — labelled (boxes into
+//! The labeling queue: uncertain predictions, and frames the edge's sampling
+//! sent, waiting for a human, listed oldest or lowest-margin first (each with
+//! the reason it is there), and their outcome — labelled (boxes into
 //! `reviewed_labels`, with who and when) or skipped. A queue item is decided
 //! once: a second decision is a conflict.
 
@@ -28,6 +29,9 @@ pub struct QueueItem {
     pub camera_id: String,
     pub status: LabelStatus,
     pub margin: f64,
+    /// Why it is queued: `uncertain`, or the sampling strategy that sent it
+    /// (`class`, `more_than`, `random`).
+    pub reason: String,
     pub created_at: String,
     pub frame_key: Option<String>,
     pub detections: Vec<StoredDetection>,
@@ -51,6 +55,7 @@ fn item(r: &sqlx::any::AnyRow) -> Result<QueueItem, StoreError> {
         camera_id: r.try_get("camera_id")?,
         status: r.try_get::<String, _>("status")?.parse()?,
         margin: r.try_get("margin")?,
+        reason: r.try_get("reason")?,
         created_at: to_rfc3339(r.try_get("created_at")?),
         frame_key: r.try_get("frame_key")?,
         detections: serde_json::from_str(&dets)?,
@@ -58,10 +63,12 @@ fn item(r: &sqlx::any::AnyRow) -> Result<QueueItem, StoreError> {
 }
 
 /// A page of the queue items of `status` in `order`, after `cursor` (the `next`
-/// of the previous page).
+/// of the previous page); only those queued for `reason` when given (`sampled`:
+/// for any sampling strategy).
 pub async fn list(
     db: &Db,
     status: LabelStatus,
+    reason: Option<&str>,
     order: QueueOrder,
     cursor: Option<&str>,
     limit: usize,
@@ -84,13 +91,19 @@ pub async fn list(
         };
         (col, after)
     };
-    let cond = if after.is_some() {
+    let mut cond = if after.is_some() {
         format!(" AND ({key_col} > $2 OR ({key_col} = $2 AND q.id > $3))")
     } else {
         String::new()
     };
+    let next_param = if after.is_some() { 4 } else { 2 };
+    match reason {
+        Some("sampled") => cond.push_str(" AND q.reason <> 'uncertain'"),
+        Some(_) => cond.push_str(&format!(" AND q.reason = ${next_param}")),
+        None => {}
+    }
     let sql = format!(
-        "SELECT q.id, q.prediction_id, q.camera_id, q.status, q.margin, q.created_at, q.frame_key, p.detections \
+        "SELECT q.id, q.prediction_id, q.camera_id, q.status, q.margin, q.reason, q.created_at, q.frame_key, p.detections \
          FROM labeling_queue q JOIN prediction_logs p ON p.id = q.prediction_id \
          WHERE q.status = $1{cond} ORDER BY {key_col}, q.id LIMIT {}",
         limit + 1
@@ -102,6 +115,9 @@ pub async fn list(
             QueueOrder::Margin => query.bind(k),
         }
         .bind(id);
+    }
+    if let Some(r) = reason.filter(|r| *r != "sampled") {
+        query = query.bind(r);
     }
     let rows = query.fetch_all(db.pool()).await?;
     let mut items: Vec<QueueItem> = rows.iter().map(item).collect::<Result<_, _>>()?;
@@ -209,4 +225,42 @@ pub async fn reviewed(db: &Db, id: i64) -> Result<serde_json::Value, StoreError>
         "labeled_by": r.try_get::<String, _>("labeled_by")?,
         "labeled_at": to_rfc3339(r.try_get("labeled_at")?),
     }))
+}
+
+/// What review found among the frames the model called clean (no detection
+/// in or above its class's band) of one camera that reached the queue for one
+/// reason: how many a person reviewed, and how many of those they labelled
+/// defective — defects the model missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Misses {
+    pub camera_id: String,
+    pub reason: String,
+    pub reviewed_clean: i64,
+    pub missed: i64,
+}
+
+/// [`Misses`] by camera and reason, of frames captured in `[from_ms, to_ms)`.
+pub async fn misses(db: &Db, from_ms: i64, to_ms: i64) -> Result<Vec<Misses>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT q.camera_id, q.reason, COUNT(*) AS reviewed, \
+         COALESCE(SUM(CASE WHEN r.defect_free = 0 THEN 1 ELSE 0 END), 0) AS missed \
+         FROM labeling_queue q JOIN reviewed_labels r ON r.queue_id = q.id \
+         JOIN prediction_logs p ON p.id = q.prediction_id \
+         WHERE p.defective = 0 AND p.uncertain = 0 AND p.captured_at >= $1 AND p.captured_at < $2 \
+         GROUP BY q.camera_id, q.reason ORDER BY q.camera_id, q.reason",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Misses {
+                camera_id: r.try_get("camera_id")?,
+                reason: r.try_get("reason")?,
+                reviewed_clean: r.try_get("reviewed")?,
+                missed: r.try_get("missed")?,
+            })
+        })
+        .collect()
 }

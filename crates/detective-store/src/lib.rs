@@ -14,6 +14,7 @@ pub mod error;
 pub mod images;
 pub mod integration_jobs;
 pub mod labeling;
+pub mod mlflow_outbox;
 pub mod models;
 pub mod objects;
 pub mod predictions;

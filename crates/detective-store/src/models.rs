@@ -121,6 +121,25 @@ pub async fn get_version(db: &Db, name: &str, version: i64) -> Result<ModelVersi
     version_row(&row)
 }
 
+/// Adds the keys of `extra` to the parameters of one version (a key it
+/// already has is replaced).
+pub async fn merge_params(db: &Db, name: &str, version: i64, extra: &serde_json::Value) -> Result<(), StoreError> {
+    let mut params = get_version(db, name, version).await?.params;
+    let mut tx = db.begin_write().await?;
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            p.insert(k.clone(), v.clone());
+        }
+    }
+    sqlx::query("UPDATE model_versions SET params = $1 WHERE model_id = (SELECT id FROM models WHERE name = $2) AND version = $3")
+        .bind(serde_json::to_string(&params)?)
+        .bind(name)
+        .bind(version)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await
+}
+
 /// Sets the stage of one version. Each task has one Production model: making a
 /// version Production archives the Production version of every model of the
 /// same task (the previous version of this model, or another detector when a

@@ -15,6 +15,10 @@ use crate::{Db, StoreError};
 /// Rows per multi-row INSERT (14 values each, well under both databases' limits).
 const INSERT_CHUNK: usize = 100;
 
+/// The margin of a sampled (not uncertain) frame in the queue: above any
+/// uncertain one's (at most 0.5), so "least certain first" lists them last.
+const SAMPLED_MARGIN: f64 = 1.0;
+
 /// The project of a batch that names none.
 pub const DEFAULT_PROJECT: &str = "default";
 
@@ -26,6 +30,9 @@ pub struct IngestSummary {
     pub defective: usize,
     pub uncertain: usize,
     pub frames: usize,
+    /// Predictions the agent's sampling sent to people (not uncertain).
+    #[serde(default)]
+    pub sampled: usize,
 }
 
 /// A detection as stored: as logged, with `uncertain` decided by the server's
@@ -103,6 +110,7 @@ pub async fn ingest(
         defective: 0,
         uncertain: 0,
         frames: 0,
+        sampled: 0,
     };
     let mut tx = db.begin_write().await?;
     for chunk in batch.predictions.chunks(INSERT_CHUNK) {
@@ -143,13 +151,22 @@ pub async fn ingest(
                 args.push(Arg::OptStr(frame_key.clone())),
             ];
             rows.push(format!("({})", values.join(", ")));
-            if uncertain {
+            // An uncertain frame is queued as such; a sampled one with the
+            // strategy that sent it, after every uncertain one by margin.
+            let reason = match (uncertain, p.sampled) {
+                (true, _) => Some(("uncertain", margin as f64)),
+                (false, Some(r)) => Some((r.as_str(), SAMPLED_MARGIN)),
+                (false, None) => None,
+            };
+            if let Some((reason, margin)) = reason {
+                summary.sampled += !uncertain as usize;
                 let v = [
                     queue.push(Arg::Str(id)),
                     queue.push(Arg::Str(batch.camera_id.clone())),
                     queue.push(Arg::I64(received)),
-                    queue.push(Arg::F64(margin as f64)),
+                    queue.push(Arg::F64(margin)),
                     queue.push(Arg::OptStr(frame_key)),
+                    queue.push(Arg::Str(reason.to_string())),
                 ];
                 queue_rows.push(format!("({}, 'pending')", v.join(", ")));
             }
@@ -163,7 +180,7 @@ pub async fn ingest(
         args.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
         if !queue_rows.is_empty() {
             let sql = format!(
-                "INSERT INTO labeling_queue (prediction_id, camera_id, created_at, margin, frame_key, status) \
+                "INSERT INTO labeling_queue (prediction_id, camera_id, created_at, margin, frame_key, reason, status) \
                  VALUES {} ON CONFLICT (prediction_id) DO NOTHING",
                 queue_rows.join(", ")
             );

@@ -80,6 +80,10 @@ pub enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// MLflow (`[mlflow] tracking_uri`): import a model version into our registry,
+    /// show or send the outbox of calls waiting for MLflow.
+    #[command(subcommand)]
+    Mlflow(MlflowCommand),
     /// Run training jobs from the database queue (PostgreSQL for several workers):
     /// takes the oldest queued job, heartbeats, re-queues the jobs of dead workers.
     Worker(WorkerArgs),
@@ -323,6 +327,36 @@ pub enum KeysCommand {
     /// Revoke a key by id; it stops working at once.
     Revoke {
         id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MlflowCommand {
+    /// Register an MLflow model version (its ONNX artifact, or our model.bpk +
+    /// model.json) as the next version of a model of ours.
+    Import {
+        /// The MLflow registered model.
+        #[arg(long)]
+        name: String,
+        /// Its version number, or `@alias` (e.g. `@production`).
+        #[arg(long)]
+        version: String,
+        /// The name in our registry (default: the MLflow name).
+        #[arg(long = "as")]
+        as_name: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// What the outbox holds: calls waiting for MLflow, delivered, refused.
+    Status {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Send what waits in the outbox now, then exit (a server or worker with
+    /// `[mlflow]` does this continuously).
+    Flush {
         #[command(flatten)]
         storage: StorageArgs,
     },

@@ -29,6 +29,11 @@ pub struct Config {
     pub server: Server,
     /// Drift detection and the retraining policy (`[mlops]`, `[mlops.drift]`, `[mlops.retraining]`).
     pub mlops: detective_ops::policy::MlopsConfig,
+    /// MLflow tracking and registry mirror (`[mlflow] tracking_uri, experiment,
+    /// token`; MLflow's own `MLFLOW_TRACKING_URI`, `MLFLOW_TRACKING_TOKEN` and
+    /// `MLFLOW_EXPERIMENT_NAME` work too). Off while `tracking_uri` is empty.
+    #[serde(default)]
+    pub mlflow: detective_ops::mlflow::MlflowConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +104,10 @@ impl Default for Config {
                 roboflow_url: default_roboflow_url(),
             },
             mlops: detective_ops::policy::MlopsConfig::default(),
+            mlflow: detective_ops::mlflow::MlflowConfig {
+                experiment: "defect-detective".into(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -127,6 +136,16 @@ impl Config {
         if let Some(f) = &file {
             fig = fig.merge(Toml::file(f));
         }
+        // MLflow's own variables, as its clients read them.
+        fig = fig.merge(Env::raw().filter_map(|k| {
+            let k = k.as_str().to_ascii_uppercase();
+            match k.as_str() {
+                "MLFLOW_TRACKING_URI" => Some("mlflow.tracking_uri".into()),
+                "MLFLOW_TRACKING_TOKEN" => Some("mlflow.token".into()),
+                "MLFLOW_EXPERIMENT_NAME" => Some("mlflow.experiment".into()),
+                _ => None,
+            }
+        }));
         fig = fig.merge(Env::prefixed("DETECTIVE_").split("__").ignore(&[
             "config",
             "ort_lib",
@@ -169,6 +188,13 @@ impl Config {
             bail!("thresholds.conf must be in 0..1, not {}", self.thresholds.conf);
         }
         self.rules()?;
+        if self.mlflow.is_on() {
+            detective_ops::mlflow::Client::new(&self.mlflow)
+                .map_err(|e| anyhow::anyhow!("mlflow.tracking_uri: {e}"))?;
+            if self.mlflow.experiment.trim().is_empty() {
+                bail!("mlflow.experiment must not be empty");
+            }
+        }
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::OpsError;
-use crate::images::{CheckedMask, check_mask, store_mask};
+use crate::images::{CheckedMask, binary_mask, store_mask};
 pub use shapes::{BrushOrigin, LabelBox, Polygon, Shapes, Source};
 
 /// The labels of one image, as the editor shows them.
@@ -159,26 +159,37 @@ fn brush_bytes(text: &str) -> Result<Bytes, OpsError> {
         .map_err(|e| OpsError::invalid(format!("brush: not base64: {e}")))
 }
 
+/// The painted layer sent as base64 PNG, checked as a mask of an image of
+/// `size` and decoded once: its stored-ready PNG and its pixels; `None` when
+/// nothing is painted (a layer with nothing painted is no layer).
+async fn painted_layer(
+    text: &str,
+    size: (u32, u32),
+    limits: &DecodeLimits,
+) -> Result<Option<(CheckedMask, detective_vision::GrayFrame)>, OpsError> {
+    let (bytes, limits) = (brush_bytes(text)?, *limits);
+    let (checked, layer) = tokio::task::spawn_blocking(move || binary_mask(&bytes, size, &limits))
+        .await
+        .map_err(|e| OpsError::io("brush check", e))?
+        .map_err(|e| match e {
+            OpsError::Unusable(m) => OpsError::Invalid(format!("brush: {m}")),
+            other => other,
+        })?;
+    Ok(layer.data.iter().any(|v| *v > 0).then_some((checked, layer)))
+}
+
 /// The combined mask of `shapes` over the painted layer, as a stored-ready PNG
 /// (None: no defect pixel).
 async fn combined_mask(
     shapes: &Shapes,
-    brush: Option<&CheckedMask>,
+    brush: Option<&(CheckedMask, detective_vision::GrayFrame)>,
     size: (u32, u32),
-    limits: &DecodeLimits,
 ) -> Result<Option<CheckedMask>, OpsError> {
     if shapes.polygons.is_empty() {
-        return Ok(brush.cloned());
+        return Ok(brush.map(|(m, _)| m.clone()));
     }
-    let (shapes, brush, limits) = (shapes.clone(), brush.map(|b| b.png.clone()), *limits);
+    let (shapes, layer) = (shapes.clone(), brush.map(|(_, l)| l.clone()));
     tokio::task::spawn_blocking(move || {
-        let layer = match brush {
-            Some(png) => Some(
-                detective_vision::encode::decode_gray(&png, &limits)
-                    .map_err(|e| OpsError::Io(format!("brush: {e}")))?,
-            ),
-            None => None,
-        };
         let Some(mask) = shapes.mask(layer, size) else {
             return Ok(None);
         };
@@ -224,30 +235,16 @@ pub async fn put(
         brush: None,
     };
     shapes.check(size, classes.len())?;
-    let brush = match &req.brush {
-        Some(text) => {
-            let checked = check_mask(brush_bytes(text)?, size, limits)
-                .await
-                .map_err(|e| match e {
-                    OpsError::Unusable(m) => OpsError::Invalid(format!("brush: {m}")),
-                    other => other,
-                })?;
-            // A layer with nothing painted is no layer.
-            let painted = detective_vision::encode::decode_gray(&checked.png, limits)
-                .map_err(|e| OpsError::Io(format!("brush: {e}")))?
-                .data
-                .iter()
-                .any(|v| *v > 0);
-            painted.then_some(checked)
-        }
+    let painted = match &req.brush {
+        Some(text) => painted_layer(text, size, limits).await?,
         None => None,
     };
-    if brush.is_some() {
+    if painted.is_some() {
         shapes.brush = Some(req.brush_origin.unwrap_or_default());
     }
-    let mask = combined_mask(&shapes, brush.as_ref(), size, limits).await?;
-    let brush_key = match &brush {
-        Some(b) => Some(store_mask(objects, &img.project, b).await?),
+    let mask = combined_mask(&shapes, painted.as_ref(), size).await?;
+    let brush_key = match &painted {
+        Some((b, _)) => Some(store_mask(objects, &img.project, b).await?),
         None => None,
     };
     let mask_key = match &mask {

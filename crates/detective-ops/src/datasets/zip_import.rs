@@ -42,25 +42,6 @@ pub async fn import_zip(
     detective_core::names::check_segment("dataset name", &req.name)?;
     detective_core::names::check_segment("project", &req.project)?;
     let dir = tempfile::tempdir().map_err(|e| OpsError::io("temporary folder", e))?;
-    let (zip, max) = (req.zip.clone(), req.max_unpacked);
-    let out = dir.path().to_path_buf();
-    let out_dir = dir.path().join("zip");
-    let root = tokio::task::spawn_blocking(move || -> Result<PathBuf, OpsError> {
-        unpack(&zip, &out.join("zip"), max)?;
-        layout_root(&out.join("zip"), &out.join("yolo"))
-    })
-    .await
-    .map_err(|e| OpsError::io("unpacking", e))?;
-    let root = root.map_err(|e| match e {
-        OpsError::Invalid(m) => OpsError::Invalid(m.replace(&format!("{}/", out_dir.display()), "")),
-        other => other,
-    })?;
-    let folder = ImportFolder {
-        path: root,
-        name: req.name,
-        project: req.project,
-        note: req.note,
-    };
     // Messages name files as the zip does, not where the server unpacked it.
     let local = |e: OpsError| match e {
         OpsError::Invalid(m) => {
@@ -71,6 +52,21 @@ pub async fn import_zip(
             OpsError::Invalid(m.replace(&dir.path().display().to_string(), "(upload)"))
         }
         other => other,
+    };
+    let (zip, max) = (req.zip.clone(), req.max_unpacked);
+    let out = dir.path().to_path_buf();
+    let root = tokio::task::spawn_blocking(move || -> Result<PathBuf, OpsError> {
+        unpack(&zip, &out.join("zip"), max)?;
+        layout_root(&out.join("zip"), &out.join("yolo"))
+    })
+    .await
+    .map_err(|e| OpsError::io("unpacking", e))?
+    .map_err(local)?;
+    let folder = ImportFolder {
+        path: root,
+        name: req.name,
+        project: req.project,
+        note: req.note,
     };
     import_confined(db, objects, limits, folder, Some(dir.path()))
         .await

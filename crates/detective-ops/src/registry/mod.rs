@@ -23,4 +23,4 @@ pub use evaluate::{compare, dataset_of_version, evaluate, metrics_json, seg_metr
 pub use register::{MAX_MODEL_BYTES, ModelUpload, add_with_files, register_job, register_upload};
 pub use resolve::{require, resolve};
 pub use side_by_side::MAX_SAMPLES as MAX_COMPARE_SAMPLES;
-pub use stages::{list, production, production_entry, promote, rollback, versions};
+pub use stages::{list, production, production_entry, promote, rollback, versions, versions_view};

@@ -148,6 +148,7 @@ pub async fn add_with_files(
         let _ = models::delete_version(db, name, v.version).await;
         return Err(e);
     }
+    crate::mlflow::hook(db, "register", crate::mlflow::version_registered(db, name, v.version)).await;
     Ok(v)
 }
 

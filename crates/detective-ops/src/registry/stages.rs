@@ -1,6 +1,7 @@
 //! A version's place in the registry: stages (one Production per model; a
 //! new Production archives the previous one), rollback to the previous
-//! Production, and the reads of models and versions.
+//! Production, and the reads of models and versions. Stage changes move the
+//! MLflow aliases when mirroring is on.
 
 use detective_core::Stage;
 use detective_store::models::{self, ModelVersion};
@@ -12,14 +13,18 @@ use crate::OpsError;
 /// Sets the stage of `name@version`; a new Production archives the previous
 /// one (the serving processes follow it).
 pub async fn promote(db: &Db, name: &str, version: i64, stage: Stage) -> Result<ModelVersion, OpsError> {
-    Ok(models::set_stage(db, name, version, stage).await?)
+    let v = models::set_stage(db, name, version, stage).await?;
+    crate::mlflow::hook(db, "aliases", crate::mlflow::stages_changed(db, v.task)).await;
+    Ok(v)
 }
 
 /// Brings back the version that was Production before the current one and
 /// archives the current one: (restored, archived). Nothing to go back to is a
 /// conflict.
 pub async fn rollback(db: &Db, name: &str) -> Result<(ModelVersion, ModelVersion), OpsError> {
-    Ok(models::rollback(db, name).await?)
+    let (restored, archived) = models::rollback(db, name).await?;
+    crate::mlflow::hook(db, "aliases", crate::mlflow::stages_changed(db, restored.task)).await;
+    Ok((restored, archived))
 }
 
 /// The Production version of each task (newest model first when several),
@@ -49,4 +54,17 @@ pub async fn list(db: &Db) -> Result<Vec<models::Model>, OpsError> {
 /// The versions of model `name`, newest first.
 pub async fn versions(db: &Db, name: &str) -> Result<Vec<ModelVersion>, OpsError> {
     Ok(models::versions(db, name).await?)
+}
+
+/// The versions of model `name`, newest first, as the API lists them: each
+/// with its MLflow mirror (`mlflow: {version, url}`) once made.
+pub async fn versions_view(db: &Db, name: &str) -> Result<Vec<serde_json::Value>, OpsError> {
+    let mut out = Vec::new();
+    for v in models::versions(db, name).await? {
+        let mirror = crate::mlflow::version_status(db, name, v.version).await?;
+        let mut j = serde_json::to_value(&v).map_err(|e| OpsError::Io(e.to_string()))?;
+        j["mlflow"] = serde_json::json!(mirror);
+        out.push(j);
+    }
+    Ok(out)
 }

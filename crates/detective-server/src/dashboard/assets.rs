@@ -1,5 +1,6 @@
 //! The dashboard's static files, compiled into the binary (`static/`), served
-//! under `/static/{file}` with their content type. Nothing comes from a CDN.
+//! under `/static/{file}` with their content type, and the fonts under
+//! `/static/fonts/{file}`. Nothing comes from a CDN.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -28,6 +29,45 @@ const FILES: [(&str, &str, &str); 17] = [
     ("check.js", JS, include_str!("../../static/check.js")),
     ("drift.js", JS, include_str!("../../static/drift.js")),
 ];
+
+/// The fonts (WOFF2, SIL OFL 1.1; see `static/fonts/README.md`).
+const FONTS: [(&str, &[u8]); 5] = [
+    (
+        "inter-latin-400-normal.woff2",
+        include_bytes!("../../static/fonts/inter-latin-400-normal.woff2"),
+    ),
+    (
+        "inter-latin-600-normal.woff2",
+        include_bytes!("../../static/fonts/inter-latin-600-normal.woff2"),
+    ),
+    (
+        "inter-latin-700-normal.woff2",
+        include_bytes!("../../static/fonts/inter-latin-700-normal.woff2"),
+    ),
+    (
+        "space-grotesk-latin-500-normal.woff2",
+        include_bytes!("../../static/fonts/space-grotesk-latin-500-normal.woff2"),
+    ),
+    (
+        "space-grotesk-latin-700-normal.woff2",
+        include_bytes!("../../static/fonts/space-grotesk-latin-700-normal.woff2"),
+    ),
+];
+
+/// `/static/fonts/{file}`: a font, cached for a day (its name never changes meaning).
+pub async fn font(Path(file): Path<String>) -> Response {
+    match FONTS.iter().find(|(name, _)| *name == file) {
+        Some((_, body)) => (
+            [
+                (header::CONTENT_TYPE, "font/woff2"),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such font").into_response(),
+    }
+}
 
 pub async fn serve(Path(file): Path<String>) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == file) {

@@ -36,4 +36,5 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", axum::routing::post(login::logout))
         .route("/static/{file}", get(assets::serve))
+        .route("/static/fonts/{file}", get(assets::font))
 }

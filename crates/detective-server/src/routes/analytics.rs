@@ -119,3 +119,34 @@ pub async fn chart(
     };
     Ok(charts::response(svg?))
 }
+
+/// The miss rate found by review: of the frames the model called clean that a
+/// person reviewed (sampled frames above all), how many they labelled
+/// defective; by camera and by the reason the frame reached the queue.
+#[utoipa::path(get, path = "/api/analytics/misses", params(RangeQuery),
+    responses((status = 200, description = "`{from, to, reviewed_clean, missed, miss_rate, groups: [{camera_id, reason, reviewed_clean, missed, miss_rate}]}`")),
+    security(("bearer" = [])))]
+pub async fn misses(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let r = q.range()?;
+    let groups = detective_store::labeling::misses(&st.db, r.from, r.to).await?;
+    let rate = |missed: i64, reviewed: i64| (reviewed > 0).then(|| missed as f64 / reviewed as f64);
+    let (reviewed, missed) = groups
+        .iter()
+        .fold((0, 0), |(a, b), g| (a + g.reviewed_clean, b + g.missed));
+    let rows: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|g| {
+            json!({"camera_id": g.camera_id, "reason": g.reason, "reviewed_clean": g.reviewed_clean,
+            "missed": g.missed, "miss_rate": rate(g.missed, g.reviewed_clean)})
+        })
+        .collect();
+    Ok(Json(json!({
+        "from": iso(r.from), "to": iso(r.to),
+        "reviewed_clean": reviewed, "missed": missed, "miss_rate": rate(missed, reviewed),
+        "groups": rows,
+    })))
+}

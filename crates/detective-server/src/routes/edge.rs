@@ -4,9 +4,9 @@
 //! the inspection rules in effect on that camera for the model the agent will
 //! run: the Production model when it follows the registry (`follow=true`) and
 //! there is one, else the `model` it runs; plus a `revision` that changes
-//! whenever any of it does. Later settings
-//! (sampling, alerts) ride on the same answer. Agents that predate it keep
-//! polling `GET /api/model-status`, which is unchanged.
+//! whenever any of it does. The camera's sampling strategies ride on the same
+//! answer (`sampling`; agents that predate them ignore the field). Agents that
+//! predate the channel keep polling `GET /api/model-status`, which is unchanged.
 
 use axum::Json;
 use axum::extract::State;
@@ -33,7 +33,7 @@ pub struct EdgeQuery {
 }
 
 #[utoipa::path(get, path = "/api/edge/config", params(EdgeQuery),
-    responses((status = 200, description = "`{camera, task, model: {name, version, files, checksums, …} | null, rules, revision}`")),
+    responses((status = 200, description = "`{camera, task, model: {name, version, files, checksums, …} | null, rules, sampling, revision}`")),
     security(("bearer" = [])))]
 pub async fn config(
     State(st): State<AppState>,
@@ -49,13 +49,10 @@ pub async fn config(
     }
     let production = detective_ops::registry::production(&st.db, &st.objects).await?;
     let model = production.iter().find(|(v, _)| v.task == task);
-    let production_spec = model.map(|(v, _)| format!("{}@{}", v.name, v.version));
-    let spec = match (q.follow.unwrap_or(false), &q.model) {
-        (false, Some(m)) => Some(m.clone()),
-        _ => production_spec.or(q.model.clone()),
-    };
+    let spec = rules_model(&q, model.map(|(v, _)| format!("{}@{}", v.name, v.version)));
     let mut answer = EdgeConfig {
         rules: st.rules(spec.as_deref(), Some(&q.camera)).await,
+        sampling: detective_ops::sampling::get(&st.db, &q.camera).await?,
         model: model.map(|(v, files)| detective_ops::registry::production_entry(v, files)),
         camera: q.camera,
         task,
@@ -66,6 +63,15 @@ pub async fn config(
     Ok(Json(answer))
 }
 
+/// The model whose rules the agent gets: the one it runs, unless it follows
+/// the registry and there is a Production model.
+fn rules_model(q: &EdgeQuery, production: Option<String>) -> Option<String> {
+    match (q.follow.unwrap_or(false), &q.model) {
+        (false, Some(m)) => Some(m.clone()),
+        _ => production.or(q.model.clone()),
+    }
+}
+
 /// The answer; `revision` is a hash of the rest.
 #[derive(Debug, Serialize)]
 pub struct EdgeConfig {
@@ -73,5 +79,6 @@ pub struct EdgeConfig {
     task: Task,
     model: Option<serde_json::Value>,
     rules: detective_core::Rules,
+    sampling: detective_core::sampling::Sampling,
     revision: String,
 }

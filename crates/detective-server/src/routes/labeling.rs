@@ -1,5 +1,6 @@
-//! The labeling queue (DESIGN.md §5): `GET /api/labeling-queue?status=pending&order=oldest|margin`
-//! lists queued (uncertain) predictions with the model's boxes as the starting
+//! The labeling queue (DESIGN.md §5): `GET /api/labeling-queue?status=pending&order=oldest|margin&reason=`
+//! lists queued predictions (uncertain, or sampled by the edge; each with its
+//! reason) with the model's boxes as the starting
 //! point, `POST /api/labeling-queue/{id}/label` stores a human's boxes (or
 //! `defect_free`) with who and when, `POST /api/labeling-queue/{id}/skip` passes
 //! on one; an item is decided once (409 for the second).
@@ -24,6 +25,9 @@ pub struct QueueQuery {
     pub status: Option<String>,
     /// `oldest` (default) or `margin` (lowest margin first: the least certain).
     pub order: Option<String>,
+    /// Only items queued for this reason: `uncertain`, `sampled` (any sampling
+    /// strategy), `random`, `more_than` or `class`.
+    pub reason: Option<String>,
     /// Page size, 1..=500 (default 50).
     pub limit: Option<usize>,
     pub cursor: Option<String>,
@@ -38,7 +42,16 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let status: LabelStatus = q.status.as_deref().unwrap_or("pending").parse()?;
     let order = labeling::order_of(q.order.as_deref())?;
-    let page = labeling::page(&st.db, status, order, q.cursor.as_deref(), q.limit.unwrap_or(50)).await?;
+    let reason = labeling::reason_of(q.reason.as_deref())?;
+    let page = labeling::page(
+        &st.db,
+        status,
+        reason,
+        order,
+        q.cursor.as_deref(),
+        q.limit.unwrap_or(50),
+    )
+    .await?;
     // The class names labelers pick from: the served detector's.
     let classes = st.served.pool().map(|p| p.model().names.clone()).unwrap_or_default();
     let mut body = serde_json::to_value(page).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -3,6 +3,7 @@
 
 pub mod analytics;
 pub mod annotations;
+pub mod cameras;
 pub mod datasets;
 pub mod edge;
 pub mod images;

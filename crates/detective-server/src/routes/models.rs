@@ -40,7 +40,7 @@ pub async fn versions(
     _: Can<Read>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let items = registry::versions(&st.db, &name).await?;
+    let items = registry::versions_view(&st.db, &name).await?;
     Ok(Json(serde_json::json!({ "items": items, "next": null })))
 }
 

@@ -51,7 +51,7 @@ pub async fn stop(State(st): State<AppState>, caller: Can<Operate>, Path(id): Pa
     responses((status = 200, description = "status, epoch, history (per-epoch losses and metrics), progress, eta_s, log")),
     security(("bearer" = [])))]
 pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
-    Ok(Json(training::view(&training::get(&st.db, id).await?)))
+    Ok(Json(training::detail(&st.db, id).await?))
 }
 
 /// One chart of a job's epochs as SVG: `loss.svg` (a detector's box, cls and

@@ -80,7 +80,7 @@ on_both!(
         let first: Value = first.json().await.unwrap();
         assert_eq!(
             first,
-            json!({"accepted": 4, "defective": 1, "uncertain": 1, "frames": 0})
+            json!({"accepted": 4, "defective": 1, "uncertain": 1, "frames": 0, "sampled": 0})
         );
         let again: Value = post().await.unwrap().json().await.unwrap();
         assert_eq!(first, again, "a repeated batch answers the same");

@@ -17,6 +17,7 @@ enum Body {
     CreateKey,
     Thresholds,
     Rules,
+    Sampling,
 }
 
 struct Route {
@@ -63,6 +64,7 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
         Body::CreateKey => req.json(&json!({"name": format!("k{n}"), "role": "viewer"})),
         Body::Thresholds => req.json(&json!({"conf": 0.25, "uncertain_low": 0.4, "uncertain_high": 0.7})),
         Body::Rules => req.json(&json!({"camera": "cam-roles", "rules": {"classes": {"scratch": {"conf": 0.5}}}})),
+        Body::Sampling => req.json(&json!({"random_percent": 1.0})),
     };
     req.send().await.unwrap()
 }
@@ -175,6 +177,9 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("PUT", "/api/rules", Some(Operate), Body::Rules),
         route("GET", "/api/rules/effective?camera=cam-roles", Some(Read), Body::None),
         route("GET", "/api/edge/config?camera=cam-roles", Some(FetchModel), Body::None),
+        route("GET", "/api/cameras/cam-roles/sampling", Some(Read), Body::None),
+        route("PUT", "/api/cameras/cam-roles/sampling", Some(Operate), Body::Sampling),
+        route("GET", "/api/analytics/misses", Some(Read), Body::None),
         route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
         route("GET", "/api/metrics/drift/charts/share.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),

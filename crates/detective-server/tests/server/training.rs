@@ -29,7 +29,7 @@ async fn upload_parts(s: &TestServer, key: &str, n: u64) -> (Vec<i64>, Vec<Strin
 }
 
 /// A dataset of 12 parts: 8 train, 4 val.
-async fn dataset(s: &TestServer, key: &str) -> i64 {
+pub(crate) async fn dataset(s: &TestServer, key: &str) -> i64 {
     let (ids, classes) = upload_parts(s, key, 12).await;
     let body = json!({"name": "parts", "project": "steel", "classes": classes,
                       "splits": {"train": ids[..8], "val": ids[8..]}});
@@ -119,7 +119,7 @@ pub(crate) async fn get(s: &TestServer, key: &str, path: &str) -> Value {
     r.json().await.unwrap()
 }
 
-fn small_job(dataset: i64, epochs: usize) -> Value {
+pub(crate) fn small_job(dataset: i64, epochs: usize) -> Value {
     json!({"dataset_id": dataset, "model": "t", "epochs": epochs, "imgsz": 64, "batch": 4, "close_mosaic": 1})
 }
 

@@ -30,6 +30,7 @@ fn pred(i: u32, minute: u32, confs: &[(&str, f32)]) -> LoggedPrediction {
                 uncertain: None,
             })
             .collect(),
+        sampled: None,
     }
 }
 
@@ -574,5 +575,161 @@ on_both!(
         let row = images::get(&db, img.id).await.unwrap();
         assert_eq!((row.label_rev, row.label_status.as_str()), (Some(1), "labelled"));
         assert_eq!(annotations::history(&db, img.id).await.unwrap().len(), 1);
+    }
+);
+
+on_both!(
+    sampled_frames_queue_with_their_reason_and_review_finds_the_misses,
+    |db: Db| async move {
+        use detective_core::sampling::Reason;
+        use detective_store::labeling::{self, LabelBox, Misses, QueueOrder};
+        let sampled = |i, minute, confs: &[(&str, f32)], r| {
+            let mut p = pred(i, minute, confs);
+            p.sampled = Some(r);
+            p
+        };
+        let b = batch(
+            "line1-cam2",
+            vec![
+                // The random share: no detection at all.
+                sampled(1, 0, &[], Reason::Random),
+                sampled(2, 1, &[], Reason::Random),
+                // Too many detections, each confident.
+                sampled(3, 2, &[("spot", 0.9), ("spot", 0.95), ("dent", 0.8)], Reason::MoreThan),
+                // Uncertain and sampled: queued as uncertain.
+                sampled(4, 3, &[("spot", 0.55)], Reason::Class),
+                // Neither: not queued.
+                pred(5, 4, &[]),
+            ],
+        );
+        let s = predictions::ingest(&db, &b, &UncertainBand::default(), &HashMap::new())
+            .await
+            .unwrap();
+        assert_eq!((s.accepted, s.uncertain, s.sampled), (5, 1, 3));
+        let (items, _) = labeling::list(
+            &db,
+            detective_core::LabelStatus::Pending,
+            None,
+            QueueOrder::Margin,
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+        let got: Vec<(String, &str)> = items
+            .iter()
+            .map(|i| (i.prediction_id.clone(), i.reason.as_str()))
+            .collect();
+        // Least certain first: the uncertain frame, then the sampled ones (oldest first among equals).
+        assert_eq!(
+            got,
+            vec![
+                (uuid(4), "uncertain"),
+                (uuid(1), "random"),
+                (uuid(2), "random"),
+                (uuid(3), "more_than"),
+            ]
+        );
+        let pending = detective_core::LabelStatus::Pending;
+        for (reason, want) in [
+            (Some("sampled"), 3),
+            (Some("random"), 2),
+            (Some("uncertain"), 1),
+            (None, 4),
+        ] {
+            let (only, _) = labeling::list(&db, pending, reason, QueueOrder::Oldest, None, 50)
+                .await
+                .unwrap();
+            assert_eq!(only.len(), want, "{reason:?}");
+        }
+        // The filter holds across pages too.
+        let (first, next) = labeling::list(&db, pending, Some("random"), QueueOrder::Margin, None, 1)
+            .await
+            .unwrap();
+        let (second, _) = labeling::list(&db, pending, Some("random"), QueueOrder::Margin, next.as_deref(), 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            (first[0].prediction_id.clone(), second[0].prediction_id.clone()),
+            (uuid(1), uuid(2))
+        );
+        let id = |p: String| items.iter().find(|i| i.prediction_id == p).unwrap().id;
+        let a_box = [LabelBox {
+            class: 0,
+            name: Some("spot".into()),
+            bbox: [1.0, 1.0, 9.0, 9.0],
+        }];
+        // Sample 1 showed a defect the model did not see; sample 2 was clean.
+        labeling::label(&db, id(uuid(1)), &a_box, false, "ann").await.unwrap();
+        labeling::label(&db, id(uuid(2)), &[], true, "ann").await.unwrap();
+        // The crowded frame was called defective, the uncertain one unsure:
+        // neither counts as a frame the model called clean.
+        labeling::label(&db, id(uuid(3)), &a_box, false, "ann").await.unwrap();
+        labeling::label(&db, id(uuid(4)), &a_box, false, "ann").await.unwrap();
+        let day = detective_store::clock::parse_rfc3339_ms("2026-11-24T00:00:00Z").unwrap();
+        let m = labeling::misses(&db, day, day + 86_400_000).await.unwrap();
+        assert_eq!(
+            m,
+            vec![Misses {
+                camera_id: "line1-cam2".into(),
+                reason: "random".into(),
+                reviewed_clean: 2,
+                missed: 1,
+            }]
+        );
+        // Another day holds none.
+        assert!(
+            labeling::misses(&db, day + 86_400_000, day + 2 * 86_400_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
+
+on_both!(
+    the_mlflow_outbox_keeps_order_holds_back_behind_a_waiting_call_and_stays_bounded,
+    |db: Db| async move {
+        use detective_store::mlflow_outbox as ob;
+        let body = |n: i64| serde_json::json!({ "n": n });
+        for n in 0..3 {
+            assert!(ob::enqueue(&db, "job:1", "run.metrics", &body(n), 4).await.unwrap());
+        }
+        assert!(ob::enqueue(&db, "model:m", "model.version", &body(3), 4).await.unwrap());
+        // Full: the fifth is dropped, nothing else changes.
+        assert!(!ob::enqueue(&db, "job:1", "run.metrics", &body(4), 4).await.unwrap());
+        let now = detective_store::clock::now_ms();
+        let first = ob::next_due(&db, now).await.unwrap().unwrap();
+        assert_eq!(
+            (first.kind.as_str(), first.body["n"].as_i64()),
+            ("run.metrics", Some(0))
+        );
+        // It must wait: nothing behind it is due either.
+        ob::retry_at(&db, first.id, now + 60_000, "MLflow: connection refused")
+            .await
+            .unwrap();
+        assert!(ob::next_due(&db, now).await.unwrap().is_none());
+        let again = ob::next_due(&db, now + 60_000).await.unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (first.id, 1));
+        ob::delivered(&db, again.id).await.unwrap();
+        // Refused for good: kept with the reason, passed over.
+        let second = ob::next_due(&db, now).await.unwrap().unwrap();
+        ob::failed(&db, second.id, "MLflow: 400 bad metric").await.unwrap();
+        assert_eq!(ob::next_due(&db, now).await.unwrap().unwrap().body["n"], 2);
+        let job = ob::counts(&db, Some("job:1")).await.unwrap();
+        assert_eq!((job.pending, job.delivered, job.failed), (1, 1, 1));
+        assert_eq!(job.last_error.as_deref(), Some("MLflow: 400 bad metric"));
+        assert_eq!(ob::counts(&db, None).await.unwrap().pending, 2);
+        // Links, replaced in place.
+        assert_eq!(ob::link(&db, "run:job:1").await.unwrap(), None);
+        ob::set_link(&db, "run:job:1", "a").await.unwrap();
+        ob::set_link(&db, "run:job:1", "b").await.unwrap();
+        assert_eq!(ob::link(&db, "run:job:1").await.unwrap().as_deref(), Some("b"));
+        // One holder at a time; a lease that ran out passes on.
+        assert!(ob::take_lease(&db, "a", now + 60_000).await.unwrap());
+        assert!(!ob::take_lease(&db, "b", now + 60_000).await.unwrap());
+        assert!(ob::take_lease(&db, "a", now + 120_000).await.unwrap());
+        assert!(ob::take_lease(&db, "a", now - 1).await.unwrap());
+        assert!(ob::take_lease(&db, "b", now + 60_000).await.unwrap());
     }
 );

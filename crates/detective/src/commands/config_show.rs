@@ -11,6 +11,12 @@ use crate::config::Config;
 pub fn run(cmd: ConfigCommand, config: &Config, file: Option<&Path>) -> Result<ExitCode> {
     match cmd {
         ConfigCommand::Show { format } => {
+            // Secrets are shown masked.
+            let mut config = config.clone();
+            if !config.mlflow.token.is_empty() {
+                config.mlflow.token = "********".into();
+            }
+            let config = &config;
             let text = if format == "json" {
                 serde_json::to_string_pretty(config).context("serialising config as JSON")?
             } else {

@@ -97,6 +97,7 @@ pub fn local_agent_config(config: &Config, source: String, max_frames: Option<u6
         data_dir: config.data_dir.join("edge").join("demo-cam"),
         spool_quota: 256 * 1024 * 1024,
         rules: config.rules()?,
+        sampling: Default::default(),
         model_version: "bundled@local".into(),
         frame_size: (640, 480),
         keep_frames: true,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use detective_core::Task;
 use detective_core::names::check_segment;
+use detective_core::sampling::Sampling;
 use detective_edge::agent::{AgentConfig, ModelUpdates, run_agent};
 use detective_edge::model::EdgeModel;
 use detective_edge::model_pull::ModelPuller;
@@ -74,43 +75,49 @@ fn pull_production(puller: &ModelPuller) -> Result<(PathBuf, String)> {
     }
 }
 
-/// The inspection rules of the first frame: the cloud's for this camera (asked
-/// once at start, kept in `rules_file`); when the cloud is down, those it sent
-/// the last run; when it never sent any (or predates the channel), the
-/// configuration's `[rules]` over `[thresholds]`.
-fn start_rules(
+/// The inspection rules and sampling strategies of the first frame: the
+/// cloud's for this camera (asked once at start, kept in `rules_file` and
+/// `sampling_file`); when the cloud is down, those it sent the last run; when it
+/// never sent any (or predates the channel), the configuration's `[rules]` over
+/// `[thresholds]`, and no sampling.
+fn start_settings(
     puller: &ModelPuller,
     camera: &str,
     model: &str,
     follow: bool,
-    rules_file: &Path,
+    files: (&Path, &Path),
     config: &Config,
-) -> Result<detective_core::Rules> {
+) -> Result<(detective_core::Rules, Sampling)> {
+    let (rules_file, sampling_file) = files;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let kept = || detective_edge::agent::saved_rules(rules_file);
+    let kept_sampling = || detective_edge::agent::saved_sampling(sampling_file).unwrap_or_default();
     match rt.block_on(puller.edge_config(camera, model, follow)) {
         Ok(Some(c)) => {
-            detective_edge::agent::save_rules(rules_file, &c.rules);
+            detective_edge::agent::save_kept(rules_file, &c.rules);
+            let sampling = c.sampling.unwrap_or_default();
+            detective_edge::agent::save_kept(sampling_file, &sampling);
             tracing::info!(
-                "the cloud's rules for camera {camera}: {} class rules, {} zones",
+                "the cloud's rules for camera {camera}: {} class rules, {} zones; sampling {}",
                 c.rules.classes.len(),
-                c.rules.zones.len()
+                c.rules.zones.len(),
+                if sampling.is_on() { "on" } else { "off" }
             );
-            return Ok(c.rules);
+            return Ok((c.rules, sampling));
         }
         Ok(None) => tracing::info!("the cloud has no rules channel (an older server): using local rules"),
         Err(e) => {
-            if let Some(r) = kept() {
+            if let Some(r) = detective_edge::agent::saved_rules(rules_file) {
                 tracing::warn!("{e}; starting on the cloud's rules kept in {}", rules_file.display());
-                return Ok(r);
+                return Ok((r, kept_sampling()));
             }
             tracing::warn!("{e}; starting on the configuration's rules");
+            return Ok((config.rules()?, kept_sampling()));
         }
     }
-    config.rules()
+    Ok((config.rules()?, Sampling::default()))
 }
 
 pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
@@ -169,7 +176,15 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let data_dir = config.data_dir.join("edge").join(&args.camera_id);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let rules_file = data_dir.join("rules.json");
-    let rules = start_rules(&puller, &args.camera_id, &model_version, follow, &rules_file, config)?;
+    let sampling_file = data_dir.join("sampling.json");
+    let (rules, sampling) = start_settings(
+        &puller,
+        &args.camera_id,
+        &model_version,
+        follow,
+        (&rules_file, &sampling_file),
+        config,
+    )?;
     let rules = match args.conf {
         Some(c) => rules.with_conf(c),
         None => rules,
@@ -179,6 +194,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         data_dir,
         spool_quota: args.spool_mb.max(1) * 1024 * 1024,
         rules,
+        sampling,
         model_version,
         frame_size: (640, 480),
         keep_frames: !args.no_frames,
@@ -193,6 +209,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
             follow,
             camera: args.camera_id.clone(),
             rules_file,
+            sampling_file,
             every: Duration::from_secs_f64(args.model_poll_secs),
             conf: args.conf,
             threads: args.threads,

@@ -12,6 +12,7 @@ pub mod edge;
 pub mod export;
 pub mod import;
 pub mod keys;
+pub mod mlflow;
 pub mod predict;
 pub mod predict_common;
 pub mod predict_segment;

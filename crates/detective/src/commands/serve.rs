@@ -208,6 +208,8 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         }
         // The in-process training worker: one job at a time, below inference's CPU priority.
         let stop_worker = Arc::new(AtomicBool::new(false));
+        let mirror =
+            super::mlflow::start_mirror(&db, &objects, config, worker_id("serve@"), stop_worker.clone()).await?;
         // The MLOps policy: drift checks, retraining conditions, completions.
         let policy = tokio::spawn(detective_ops::policy::run(
             db.clone(),
@@ -246,6 +248,9 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         .with_context(|| format!("serving on {addr}"))?;
         stop_worker.store(true, Ordering::SeqCst);
         let _ = policy.await;
+        if let Some(m) = mirror {
+            let _ = m.await;
+        }
         if let Some(w) = worker {
             // A running job stops at its next step and goes back to the queue.
             let _ = w.await;

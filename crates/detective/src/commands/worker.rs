@@ -62,7 +62,14 @@ pub fn run(a: &WorkerArgs, config: &Config) -> Result<ExitCode> {
             stale_after: stale,
             max_jobs: a.max_jobs,
         };
-        detective_ops::worker::run(env, opts, shutdown).await;
+        let mirror =
+            super::mlflow::start_mirror(&db, &env.objects, config, worker_id("worker@"), shutdown.clone()).await?;
+        detective_ops::worker::run(env, opts, shutdown.clone()).await;
+        // What MLflow has not taken yet stays in the outbox for the next process.
+        shutdown.store(true, Ordering::SeqCst);
+        if let Some(m) = mirror {
+            let _ = m.await;
+        }
         db.close().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -121,6 +121,39 @@ fn bad_config_is_refused_with_the_offending_key_named() {
 }
 
 #[test]
+fn mlflow_comes_from_its_section_or_mlflows_own_variables_and_the_token_is_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = show_json(&mut detective(dir.path()));
+    assert_eq!(v["mlflow"]["tracking_uri"], "", "off by default");
+    std::fs::write(
+        dir.path().join("detective.toml"),
+        "[mlflow]\ntracking_uri = \"http://mlflow.plant:5000\"\nexperiment = \"line-3\"\n",
+    )
+    .unwrap();
+    let v = show_json(&mut detective(dir.path()));
+    assert_eq!(
+        (v["mlflow"]["tracking_uri"].as_str(), v["mlflow"]["experiment"].as_str()),
+        (Some("http://mlflow.plant:5000"), Some("line-3"))
+    );
+    // MLflow's own variables, as its clients read them.
+    let v = show_json(
+        detective(dir.path())
+            .env("MLFLOW_TRACKING_URI", "https://mlflow.example:443")
+            .env("MLFLOW_TRACKING_TOKEN", "s3cret")
+            .env("MLFLOW_EXPERIMENT_NAME", "from-env"),
+    );
+    assert_eq!(v["mlflow"]["tracking_uri"], "https://mlflow.example:443");
+    assert_eq!(v["mlflow"]["experiment"], "from-env");
+    assert_eq!(v["mlflow"]["token"], "********", "never printed");
+    // Not an HTTP address: refused, naming the key.
+    let o = run(detective(dir.path())
+        .env("MLFLOW_TRACKING_URI", "file:///tmp/mlruns")
+        .args(["config", "show"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("mlflow.tracking_uri"), "{}", stderr(&o));
+}
+
+#[test]
 fn json_log_format_writes_json_lines_on_stderr() {
     let dir = tempfile::tempdir().unwrap();
     // A failing command logs an error; with --log-format json it is a JSON object.

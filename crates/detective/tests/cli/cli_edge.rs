@@ -605,6 +605,43 @@ fn an_agent_following_segmenters_without_one_in_production_refuses_to_start() {
     let _ = server.wait();
 }
 
+/// A cloud (`detective serve`) on a free port, data under `dir/cloud`, with a
+/// device and an operator key.
+struct Cloud {
+    server: std::process::Child,
+    port: u16,
+    device: String,
+    operator: String,
+}
+
+fn cloud(dir: &std::path::Path) -> Cloud {
+    let data = dir.join("cloud");
+    let data = data.to_str().unwrap();
+    let (device, operator) = (key_of(dir, data, "device"), key_of(dir, data, "operator"));
+    let port = free_port();
+    Cloud {
+        server: start_server(dir, data, port),
+        port,
+        device,
+        operator,
+    }
+}
+
+/// `PUT path` with a JSON `body` on the cloud at `port`; the status.
+fn put_json(port: u16, key: &str, path: &str, body: &serde_json::Value) -> u16 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(
+        reqwest::Client::new()
+            .put(format!("http://127.0.0.1:{port}{path}"))
+            .bearer_auth(key)
+            .json(body)
+            .send(),
+    )
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
 /// The logged predictions of `camera`: `(count, detections in all)`.
 fn logged_on(port: u16, key: &str, camera: &str) -> (usize, usize) {
     let v = get_json(port, key, &format!("/api/inspection-logs?camera={camera}&limit=1000"));
@@ -616,25 +653,16 @@ fn logged_on(port: u16, key: &str, camera: &str) -> (usize, usize) {
 #[test]
 fn an_agent_applies_the_zones_its_camera_gets_from_the_cloud_and_keeps_them_for_an_offline_start() {
     let dir = tempfile::tempdir().unwrap();
-    let server_data = dir.path().join("cloud");
-    let server_data = server_data.to_str().unwrap();
-    let (key, operator) = (
-        key_of(dir.path(), server_data, "device"),
-        key_of(dir.path(), server_data, "operator"),
-    );
-    let port = free_port();
-    let mut server = start_server(dir.path(), server_data, port);
+    let Cloud {
+        mut server,
+        port,
+        device: key,
+        operator,
+    } = cloud(dir.path());
     // Camera cam-z ignores the whole frame; cam-y has no rules.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let r = rt.block_on(
-        reqwest::Client::new()
-            .put(format!("http://127.0.0.1:{port}/api/rules"))
-            .bearer_auth(&operator)
-            .json(&serde_json::json!({"camera": "cam-z", "rules": {"zones": [
-                {"name": "all", "kind": "ignore", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}}))
-            .send(),
-    );
-    assert_eq!(r.unwrap().status(), 200);
+    let zones = serde_json::json!({"camera": "cam-z", "rules": {"zones": [
+        {"name": "all", "kind": "ignore", "points": [[0, 0], [1, 0], [1, 1], [0, 1]]}]}});
+    assert_eq!(put_json(port, &operator, "/api/rules", &zones), 200);
     let edge_data = dir.path().join("edge");
     let agent = |camera: &str| {
         let out = detective(dir.path())
@@ -689,4 +717,59 @@ fn an_agent_applies_the_zones_its_camera_gets_from_the_cloud_and_keeps_them_for_
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("starting on the cloud's rules kept in"), "{err}");
+}
+
+#[test]
+fn an_agent_sends_the_frames_its_cameras_sampling_picks_to_the_queue_up_to_the_hourly_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let Cloud {
+        mut server,
+        port,
+        device: key,
+        operator,
+    } = cloud(dir.path());
+    // Every frame at random, at most 4 an hour: clean parts the model finds
+    // nothing on still reach people.
+    let sampling = serde_json::json!({"random_percent": 100, "per_hour": 4});
+    assert_eq!(put_json(port, &operator, "/api/cameras/cam-s/sampling", &sampling), 200);
+    let edge_data = dir.path().join("edge");
+    let out = detective(dir.path())
+        .args(["--data-dir", edge_data.to_str().unwrap(), "edge"])
+        .args(["--cloud", &format!("http://127.0.0.1:{port}"), "--key", &key])
+        .args([
+            "--source",
+            "synthetic://?fps=0&defect_rate=0&seed=3",
+            "--max-frames",
+            "12",
+        ])
+        .args(["--camera-id", "cam-s", "--threads", "1", "--drain-secs", "30"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    // fps=0: the camera outruns inference and the newest frame wins, so some are dropped.
+    assert_eq!(field(&line, "pending"), 0, "{line}");
+    assert!(field(&line, "produced") >= 6, "more frames than the limit: {line}");
+    let queue = get_json(port, &operator, "/api/labeling-queue?limit=100");
+    let items = queue["items"].as_array().unwrap();
+    let sampled: Vec<&serde_json::Value> = items.iter().filter(|i| i["reason"] == "random").collect();
+    // 4 per clock hour (a run that straddles the hour gets two hours' worth).
+    let logs = get_json(port, &operator, "/api/inspection-logs?camera=cam-s&limit=1000");
+    let hours: std::collections::BTreeSet<String> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["captured_at"].as_str().unwrap()[..13].to_string())
+        .collect();
+    assert_eq!(sampled.len(), 4 * hours.len(), "the hourly limit: {queue}");
+    assert!(
+        sampled
+            .iter()
+            .all(|i| i["camera_id"] == "cam-s" && i["frame_key"].is_string()),
+        "each sampled frame arrives with its image: {queue}"
+    );
+    let kept = std::fs::read_to_string(edge_data.join("edge/cam-s/sampling.json")).unwrap();
+    assert!(kept.contains("\"per_hour\": 4"), "{kept}");
+    let _ = server.kill();
+    let _ = server.wait();
 }

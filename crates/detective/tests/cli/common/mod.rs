@@ -12,7 +12,7 @@ pub fn detective(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_detective"));
     cmd.current_dir(dir);
     for (k, _) in std::env::vars() {
-        if k.starts_with("DETECTIVE_") {
+        if k.starts_with("DETECTIVE_") || k.starts_with("MLFLOW_") {
             cmd.env_remove(k);
         }
     }

@@ -27,6 +27,7 @@ mod overview;
 mod roboflow;
 mod segmentation;
 mod settings;
+mod style;
 mod training;
 
 use crate::common::{detective, free_port, key_of, start_server_with, stderr};
@@ -116,6 +117,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     // As nobody, then as a viewer.
     login::refuses_strangers(&p).await;
     let metrics = overview::figures_for_a_viewer(&p).await;
+    style::fonts_from_the_binary_and_icons_by_family(&p).await;
     let now_total = inspections::filter_export_and_follow(&p, &metrics).await;
     health::components_and_agents(&p).await;
     analytics::figures_and_charts(&p, now_total).await;
@@ -134,6 +136,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     segmentation::compare_epochs(&p).await;
     settings::keys_and_thresholds(&p).await;
     settings::zones_and_class_thresholds(&p).await;
+    settings::sampling_reaches_the_queue(&p).await;
     live::camera_streams_for_an_admin(&p).await;
     models::register_an_ultralytics_checkpoint(&p).await;
     roboflow::pull_a_version_and_train_on_it(&p, &rf).await;

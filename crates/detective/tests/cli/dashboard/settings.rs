@@ -1,6 +1,6 @@
 //! The settings page: API keys and the labeling thresholds.
 
-use super::helpers::{Page, api, click, shot, type_into, until, visible};
+use super::helpers::{Page, api, click, log_frames, shot, type_into, until, visible};
 use fantoccini::Locator;
 
 /// As the admin: a key made here works until it is revoked here; thresholds
@@ -141,4 +141,80 @@ pub(super) async fn zones_and_class_thresholds(p: &Page) {
     assert_eq!(corners.len(), 3);
     let eff = api(base, admin, "/api/rules/effective?camera=line1-cam1").await;
     assert_eq!(eff["zones"][0]["name"], "clamp", "{eff}");
+}
+
+/// As the admin: sampling set for a camera on the Settings page reaches its
+/// agent; the frames it picks wait in the labeling queue, which says why.
+pub(super) async fn sampling_reaches_the_queue(p: &Page) {
+    let Page {
+        c,
+        base,
+        admin,
+        dir,
+        device,
+        ..
+    } = p;
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    // Tab leaves the field: the page loads the camera's strategies (all off).
+    type_into(c, "#s-camera", "line5-cam1\u{E004}").await;
+    until(
+        c,
+        "the camera's strategies loaded",
+        "document.getElementById('sampling-form').dataset.loaded === 'line5-cam1'",
+    )
+    .await;
+    for (css, value) in [("#s-random", "100"), ("#s-hour", "2")] {
+        c.find(Locator::Css(css)).await.unwrap().clear().await.unwrap();
+        type_into(c, css, value).await;
+    }
+    click(c, "#sampling-form button[type=submit]").await;
+    let saved = until(c, "the save answer", "document.getElementById('s-status').textContent").await;
+    assert!(saved.as_str().unwrap().contains("Saved for line5-cam1"), "{saved}");
+    let s = api(base, admin, "/api/cameras/line5-cam1/sampling").await;
+    assert_eq!(
+        (s["random_percent"].as_f64(), s["per_hour"].as_u64()),
+        (Some(100.0), Some(2)),
+        "{s}"
+    );
+
+    // The camera's agent samples (frames it finds uncertain queue as such).
+    let sampled = || async {
+        api(base, admin, "/api/labeling-queue?reason=sampled&limit=500").await["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["camera_id"] == "line5-cam1")
+            .count()
+    };
+    let mut seed = 40;
+    while sampled().await == 0 {
+        log_frames(dir, p.port, device, "line5-cam1", 6, seed);
+        seed += 1;
+        assert!(seed < 44, "no frame of line5-cam1 was sampled");
+    }
+    assert!(sampled().await <= 2, "at most the hourly limit");
+
+    // Settings lists the camera's sampling; the queue says why a frame is there.
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    until(
+        c,
+        "the camera's sampling in the table",
+        "document.querySelector('#cameras tr[data-camera=\"line5-cam1\"] .sampling')?.textContent.includes('100% at random')",
+    )
+    .await;
+    c.goto(&format!("{base}/labeling")).await.unwrap();
+    c.execute(
+        "const w = document.getElementById('why'); w.value = 'sampled'; w.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let why = until(
+        c,
+        "a sampled frame and why it is here",
+        "document.getElementById('item-reason').dataset.reason === 'random' && document.getElementById('item-reason').textContent",
+    )
+    .await;
+    assert!(why.as_str().unwrap().contains("sampled"), "{why}");
+    shot(c, "labeling-sampled").await;
 }
