@@ -4,10 +4,12 @@
 //! and a small deterministic random generator used wherever output must be
 //! reproducible from a seed.
 
+pub mod alerts;
 pub mod bbox;
 pub mod detection;
 pub mod error;
 pub mod insights;
+pub mod mqtt_url;
 pub mod names;
 pub mod rng;
 pub mod role;

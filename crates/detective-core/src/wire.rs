@@ -37,6 +37,9 @@ pub struct AgentStats {
     pub fps: f64,
     #[serde(default)]
     pub inference_ms: f64,
+    /// How full the agent's spool is, in percent of its quota.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_percent: Option<f64>,
 }
 
 /// One frame's prediction.

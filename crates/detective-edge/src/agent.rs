@@ -525,6 +525,7 @@ pub fn run_agent(
     let up = {
         let uploader = uploader.clone();
         let (fps, inf) = (fps_x100.clone(), inf_x100.clone());
+        let (spooled, quota) = (spool.clone(), cfg.spool_quota.max(1));
         rt.spawn(async move {
             uploader
                 .run(stop_rx, move || {
@@ -533,6 +534,7 @@ pub fn run_agent(
                     (fps > 0).then(|| AgentStats {
                         fps: fps as f64 / 100.0,
                         inference_ms: inf.load(Ordering::Relaxed) as f64 / 100.0,
+                        spool_percent: Some(100.0 * spooled.bytes() as f64 / quota as f64),
                     })
                 })
                 .await

@@ -27,22 +27,7 @@ pub struct RejectPublisher {
 
 /// `mqtt://host[:port]` → (host, port).
 fn parse_url(url: &str) -> Result<(String, u16), EdgeError> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .ok_or_else(|| EdgeError::InvalidArgument(format!("--mqtt {url:?}: expected mqtt://host[:port]")))?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| EdgeError::InvalidArgument(format!("--mqtt {url:?}: bad port")))?,
-        ),
-        None => (rest, 1883),
-    };
-    if host.is_empty() {
-        return Err(EdgeError::InvalidArgument(format!("--mqtt {url:?}: no host")));
-    }
-    Ok((host.to_string(), port))
+    detective_core::mqtt_url::parse(url).map_err(|e| EdgeError::InvalidArgument(format!("--mqtt {e}")))
 }
 
 impl RejectPublisher {

@@ -371,7 +371,7 @@ async fn complete(
         } else {
             (Stage::Staging, RetrainOutcome::Staged)
         };
-        detective_store::models::set_stage(db, &new.name, new.version, stage).await?;
+        crate::registry::promote(db, &new.name, new.version, stage).await?;
         tracing::info!(event = e.id, "retraining {outcome}: {figures}");
         Ok((outcome, format!("better, now {stage}: {figures}"), mv))
     } else {

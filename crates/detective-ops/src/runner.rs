@@ -101,6 +101,7 @@ pub async fn run_job(env: &RunnerEnv, job: Job, shutdown: Arc<AtomicBool>) -> Re
                 crate::mlflow::run_ended(&env.db, job.id, "FAILED", None, &[]),
             )
             .await;
+            crate::alerts::on_job_failed(&env.db, job.id, &job.model_name, &msg).await;
             let out = Outcome {
                 status: JobStatus::Failed,
                 metrics: json!({}),

@@ -125,6 +125,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/analytics/summary", get(analytics::summary))
         .route("/api/analytics/charts/{chart}", get(analytics::chart))
         .route("/api/analytics/misses", get(analytics::misses))
+        .route("/api/alerts/rules", get(alerts::rules).post(alerts::create).layer(json))
+        .route(
+            "/api/alerts/rules/{id}",
+            axum::routing::put(alerts::update).delete(alerts::delete).layer(json),
+        )
+        .route("/api/alerts/events", get(alerts::events))
+        .route("/api/alerts/evaluate", post(alerts::evaluate))
         .route("/api/devices", get(segmentation::devices))
         .route("/api/segmentation/runs", get(segmentation::runs))
         .route("/api/segmentation/runs/{run}/samples", get(segmentation::samples))

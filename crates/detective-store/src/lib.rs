@@ -3,6 +3,7 @@
 //! object store (a local folder or S3). Repositories are modules of plain async
 //! functions taking a [`Db`].
 
+pub mod alerts;
 pub mod analytics;
 pub mod annotations;
 pub mod api_keys;

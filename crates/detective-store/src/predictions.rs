@@ -187,20 +187,27 @@ pub async fn ingest(
             queue.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
         }
     }
-    let (fps, inf) = match &batch.stats {
-        Some(s) => (Some(s.fps), Some(s.inference_ms)),
-        None => (None, None),
+    // The casts give PostgreSQL the parameters' type whatever the first call
+    // bound (a batch without stats binds NULLs, and the prepared statement
+    // would keep their type for the next batch's numbers).
+    let (fps, inf, spool) = match &batch.stats {
+        Some(s) => (Some(s.fps), Some(s.inference_ms), s.spool_percent),
+        None => (None, None, None),
     };
     sqlx::query(
-        "INSERT INTO cameras (id, project, first_seen, last_seen, fps, inference_ms) VALUES ($1, $2, $3, $3, $4, $5) \
+        "INSERT INTO cameras (id, project, first_seen, last_seen, fps, inference_ms, spool_percent) \
+         VALUES ($1, $2, $3, $3, CAST($4 AS DOUBLE PRECISION), CAST($5 AS DOUBLE PRECISION), \
+         CAST($6 AS DOUBLE PRECISION)) \
          ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, \
-         fps = COALESCE(excluded.fps, cameras.fps), inference_ms = COALESCE(excluded.inference_ms, cameras.inference_ms)",
+         fps = COALESCE(excluded.fps, cameras.fps), inference_ms = COALESCE(excluded.inference_ms, cameras.inference_ms), \
+         spool_percent = COALESCE(excluded.spool_percent, cameras.spool_percent)",
     )
     .bind(&batch.camera_id)
     .bind(project)
     .bind(received)
     .bind(fps)
     .bind(inf)
+    .bind(spool)
     .execute(tx.conn())
     .await?;
     tx.commit().await?;
@@ -363,6 +370,9 @@ pub struct CameraStatus {
     pub last_seen: String,
     pub fps: Option<f64>,
     pub inference_ms: Option<f64>,
+    /// How full the agent's spool was at its last report, in percent.
+    #[serde(default)]
+    pub spool_percent: Option<f64>,
 }
 
 /// The figures of `GET /api/metrics`.
@@ -400,7 +410,7 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
     let queue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labeling_queue WHERE status = 'pending'")
         .fetch_one(db.pool())
         .await?;
-    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms FROM cameras ORDER BY id")
+    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms, spool_percent FROM cameras ORDER BY id")
         .fetch_all(db.pool())
         .await?;
     let cameras = cams
@@ -412,6 +422,7 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
                 last_seen: to_rfc3339(r.try_get("last_seen")?),
                 fps: r.try_get("fps")?,
                 inference_ms: r.try_get("inference_ms")?,
+                spool_percent: r.try_get("spool_percent")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

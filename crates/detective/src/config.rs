@@ -34,6 +34,10 @@ pub struct Config {
     /// `MLFLOW_EXPERIMENT_NAME` work too). Off while `tracking_uri` is empty.
     #[serde(default)]
     pub mlflow: detective_ops::mlflow::MlflowConfig,
+    /// Alerts (`[alerts] mqtt_url, interval_secs`): the broker of MQTT channels
+    /// and how often conditions are checked; the rules are set through the API.
+    #[serde(default)]
+    pub alerts: detective_ops::alerts::AlertsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +112,7 @@ impl Default for Config {
                 experiment: "defect-detective".into(),
                 ..Default::default()
             },
+            alerts: detective_ops::alerts::AlertsConfig::default(),
         }
     }
 }
@@ -188,6 +193,7 @@ impl Config {
             bail!("thresholds.conf must be in 0..1, not {}", self.thresholds.conf);
         }
         self.rules()?;
+        self.alerts.validate().map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
         if self.mlflow.is_on() {
             detective_ops::mlflow::Client::new(&self.mlflow)
                 .map_err(|e| anyhow::anyhow!("mlflow.tracking_uri: {e}"))?;

@@ -15,6 +15,9 @@ use crate::OpsError;
 pub async fn promote(db: &Db, name: &str, version: i64, stage: Stage) -> Result<ModelVersion, OpsError> {
     let v = models::set_stage(db, name, version, stage).await?;
     crate::mlflow::hook(db, "aliases", crate::mlflow::stages_changed(db, v.task)).await;
+    if stage == Stage::Production {
+        crate::alerts::on_promoted(db, name, version).await;
+    }
     Ok(v)
 }
 

@@ -10,7 +10,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// (name, content type, bytes).
-const FILES: [(&str, &str, &str); 17] = [
+const FILES: [(&str, &str, &str); 18] = [
     ("app.css", CSS, include_str!("../../static/app.css")),
     ("common.js", JS, include_str!("../../static/common.js")),
     ("overview.js", JS, include_str!("../../static/overview.js")),
@@ -28,6 +28,7 @@ const FILES: [(&str, &str, &str); 17] = [
     ("annotate.js", JS, include_str!("../../static/annotate.js")),
     ("check.js", JS, include_str!("../../static/check.js")),
     ("drift.js", JS, include_str!("../../static/drift.js")),
+    ("alerts.js", JS, include_str!("../../static/alerts.js")),
 ];
 
 /// The fonts (WOFF2, SIL OFL 1.1; see `static/fonts/README.md`).

@@ -1,6 +1,7 @@
 //! The handlers of `/api`, one module per resource. Handlers stay thin: parse,
 //! check the caller's role, call the store, map the result.
 
+pub mod alerts;
 pub mod analytics;
 pub mod annotations;
 pub mod cameras;

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod alerts;
 mod annotations;
 mod api;
 mod dataset_import;

@@ -18,6 +18,7 @@ enum Body {
     Thresholds,
     Rules,
     Sampling,
+    AlertRule,
 }
 
 struct Route {
@@ -65,6 +66,7 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
         Body::Thresholds => req.json(&json!({"conf": 0.25, "uncertain_low": 0.4, "uncertain_high": 0.7})),
         Body::Rules => req.json(&json!({"camera": "cam-roles", "rules": {"classes": {"scratch": {"conf": 0.5}}}})),
         Body::Sampling => req.json(&json!({"random_percent": 1.0})),
+        Body::AlertRule => req.json(&json!({"name": "drift", "condition": {"kind": "drift"}})),
     };
     req.send().await.unwrap()
 }
@@ -180,6 +182,10 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/cameras/cam-roles/sampling", Some(Read), Body::None),
         route("PUT", "/api/cameras/cam-roles/sampling", Some(Operate), Body::Sampling),
         route("GET", "/api/analytics/misses", Some(Read), Body::None),
+        route("GET", "/api/alerts/rules", Some(Read), Body::None),
+        route("POST", "/api/alerts/rules", Some(Operate), Body::AlertRule),
+        route("GET", "/api/alerts/events", Some(Read), Body::None),
+        route("POST", "/api/alerts/evaluate", Some(Operate), Body::None),
         route("GET", "/api/analytics/charts/rate.svg", Some(Read), Body::None),
         route("GET", "/api/metrics/drift/charts/share.svg", Some(Read), Body::None),
         route("GET", "/api/inspection-logs/events", Some(Read), Body::None),

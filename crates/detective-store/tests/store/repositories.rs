@@ -41,6 +41,7 @@ fn batch(camera: &str, preds: Vec<LoggedPrediction>) -> LogBatch {
         stats: Some(detective_core::wire::AgentStats {
             fps: 29.5,
             inference_ms: 6.1,
+            spool_percent: Some(12.5),
         }),
         predictions: preds,
     }
@@ -103,6 +104,7 @@ on_both!(
         assert_eq!(stats.uncertain_queue, 1);
         assert_eq!(stats.cameras.len(), 1);
         assert_eq!(stats.cameras[0].fps, Some(29.5));
+        assert_eq!(stats.cameras[0].spool_percent, Some(12.5));
         let row = predictions::get(&db, &uuid(2)).await.unwrap();
         assert!(row.uncertain && !row.defective);
         assert!(row.detections[0].uncertain);

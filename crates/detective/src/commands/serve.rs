@@ -210,6 +210,11 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         let stop_worker = Arc::new(AtomicBool::new(false));
         let mirror =
             super::mlflow::start_mirror(&db, &objects, config, worker_id("serve@"), stop_worker.clone()).await?;
+        let alerts = tokio::spawn(detective_ops::alerts::service::run(
+            db.clone(),
+            config.alerts.clone(),
+            stop_worker.clone(),
+        ));
         // The MLOps policy: drift checks, retraining conditions, completions.
         let policy = tokio::spawn(detective_ops::policy::run(
             db.clone(),
@@ -251,6 +256,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         if let Some(m) = mirror {
             let _ = m.await;
         }
+        let _ = alerts.await;
         if let Some(w) = worker {
             // A running job stops at its next step and goes back to the queue.
             let _ = w.await;

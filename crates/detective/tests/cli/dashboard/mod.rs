@@ -137,6 +137,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     settings::keys_and_thresholds(&p).await;
     settings::zones_and_class_thresholds(&p).await;
     settings::sampling_reaches_the_queue(&p).await;
+    settings::an_alert_rule_fires_and_is_listed(&p).await;
     live::camera_streams_for_an_admin(&p).await;
     models::register_an_ultralytics_checkpoint(&p).await;
     roboflow::pull_a_version_and_train_on_it(&p, &rf).await;

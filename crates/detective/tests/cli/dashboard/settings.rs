@@ -218,3 +218,52 @@ pub(super) async fn sampling_reaches_the_queue(p: &Page) {
     assert!(why.as_str().unwrap().contains("sampled"), "{why}");
     shot(c, "labeling-sampled").await;
 }
+
+/// As the admin: an alert rule added on the Settings page fires when a model
+/// is promoted, and the page lists the alert.
+pub(super) async fn an_alert_rule_fires_and_is_listed(p: &Page) {
+    let Page { c, base, admin, .. } = p;
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    type_into(c, "#a-name", "promotions").await;
+    c.execute(
+        "const k = document.getElementById('a-kind'); k.value = 'model_promoted'; k.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(c, "#alert-form button[type=submit]").await;
+    let saved = until(c, "the rule saved", "document.getElementById('a-status').textContent").await;
+    assert!(saved.as_str().unwrap().contains("promotions"), "{saved}");
+    until(
+        c,
+        "the rule listed",
+        "document.querySelector('#alert-rules tbody').textContent.includes('a model promoted')",
+    )
+    .await;
+    // Promote the Production detector again: the rule fires.
+    let status = api(base, admin, "/api/model-status").await;
+    let m = &status["models"][0];
+    let (name, version) = (m["name"].as_str().unwrap(), m["version"].as_i64().unwrap());
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/models/{name}/versions/{version}/stage"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"stage": "Production"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    let row = until(
+        c,
+        "the alert in the list",
+        "document.querySelector('#alert-events tr[data-kind=\"model_promoted\"]')?.textContent",
+    )
+    .await;
+    assert!(
+        row.as_str()
+            .unwrap()
+            .contains(&format!("{name}@{version} is now Production")),
+        "{row}"
+    );
+    shot(c, "alerts").await;
+}
