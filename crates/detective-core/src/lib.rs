@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod bbox;
 pub mod detection;
 pub mod error;
+pub mod grounded;
 pub mod insights;
 pub mod mqtt_url;
 pub mod names;

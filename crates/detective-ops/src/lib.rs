@@ -24,6 +24,7 @@ pub mod drift;
 pub mod error;
 pub mod images;
 pub mod ingest;
+pub mod insights;
 pub mod inspections;
 pub mod job_request;
 pub mod keys;

@@ -125,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/analytics/summary", get(analytics::summary))
         .route("/api/analytics/charts/{chart}", get(analytics::chart))
         .route("/api/analytics/misses", get(analytics::misses))
+        .route("/api/analytics/insights", get(analytics::insights))
         .route("/api/alerts/rules", get(alerts::rules).post(alerts::create).layer(json))
         .route(
             "/api/alerts/rules/{id}",

@@ -66,6 +66,7 @@ impl Modify for BearerAuth {
         routes::analytics::summary,
         routes::analytics::chart,
         routes::analytics::misses,
+        routes::analytics::insights,
         routes::alerts::rules,
         routes::alerts::create,
         routes::alerts::update,

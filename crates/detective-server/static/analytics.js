@@ -39,6 +39,7 @@ async function show() {
     return;
   }
   misses(q).catch((e) => { $("a-miss-note").textContent = e.message; });
+  insights(q).catch((e) => { $("ins-note").textContent = e.message; });
   const s = r.summary;
   $("a-total").textContent = num(s.total);
   $("a-defective").textContent = num(s.defective);
@@ -59,6 +60,28 @@ async function show() {
   $("rootcause").querySelector("tbody").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: "5", class: "muted" }, "Nothing got worse against the previous period (or too few predictions to tell)."))]));
   $("a-status").textContent = r.truncated ? "Only the first 2 000 000 predictions of the range were read." : "";
+}
+
+// Where each chart of a fact is on this page (drift has its own page).
+const CHART = { rate: "#c-rate", classes: "#c-classes", cameras: "#c-cameras", lines: "#c-lines", shifts: "#c-shifts", drift: "/drift" };
+
+function written(f) {
+  return f.unit === "percent" ? `${(100 * f.value).toFixed(1)} %` : f.unit === "count" ? num(f.value) : f.value.toFixed(2);
+}
+
+// The Insights panel: checked sentences, each citation a link to the chart that holds the number.
+async function insights(q) {
+  const r = await api(`/api/analytics/insights?${q}`);
+  const byId = new Map(r.facts.map((f) => [f.id, f]));
+  $("ins-note").textContent = r.note + (r.rejected ? ` ${r.rejected} sentence(s) failed the check and are not shown.` : "");
+  const cite = (id) => {
+    const f = byId.get(id) || {};
+    return el("a", { class: "cite", href: CHART[f.chart] || "#", title: f.label || id }, `[${id}]`);
+  };
+  const items = r.sentences.map((s) => el("li", {}, s.text, " ", ...s.facts.map(cite)));
+  $("insights").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "Nothing to say about this period yet.")]));
+  $("ins-facts").querySelector("tbody").replaceChildren(...r.facts.map((f) => el("tr", { id: `fact-${f.id}` },
+    el("td", {}, f.id), el("td", {}, f.label), el("td", {}, written(f)))));
 }
 
 const WHY = { uncertain: "uncertain", random: "sampled at random", more_than: "sampled: many detections", class: "sampled: chosen class" };

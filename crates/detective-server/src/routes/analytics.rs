@@ -120,6 +120,23 @@ pub async fn chart(
     Ok(charts::response(svg?))
 }
 
+/// The Insights panel: the period's figures as facts with ids, and sentences
+/// that cite them, each passed by the checker (every number one of its cited
+/// facts' values).
+#[utoipa::path(get, path = "/api/analytics/insights", params(RangeQuery),
+    responses((status = 200, description = "`{source, note, facts: [{id, label, value, unit, chart}], sentences: [{text, facts}], rejected}`")),
+    security(("bearer" = [])))]
+pub async fn insights(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Json<detective_ops::insights::Insights>> {
+    let r = q.range()?;
+    Ok(Json(
+        detective_ops::insights::insights(&st.db, r.from, r.to, MIN_GROUP).await?,
+    ))
+}
+
 /// The miss rate found by review: of the frames the model called clean that a
 /// person reviewed (sampled frames above all), how many they labelled
 /// defective; by camera and by the reason the frame reached the queue.

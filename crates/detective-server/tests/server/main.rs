@@ -10,6 +10,7 @@ mod alerts;
 mod annotations;
 mod api;
 mod dataset_import;
+mod insights;
 mod mlflow;
 mod openapi_compat;
 mod roboflow;

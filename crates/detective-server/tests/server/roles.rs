@@ -182,6 +182,7 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route("GET", "/api/cameras/cam-roles/sampling", Some(Read), Body::None),
         route("PUT", "/api/cameras/cam-roles/sampling", Some(Operate), Body::Sampling),
         route("GET", "/api/analytics/misses", Some(Read), Body::None),
+        route("GET", "/api/analytics/insights", Some(Read), Body::None),
         route("GET", "/api/alerts/rules", Some(Read), Body::None),
         route("POST", "/api/alerts/rules", Some(Operate), Body::AlertRule),
         route("GET", "/api/alerts/events", Some(Read), Body::None),

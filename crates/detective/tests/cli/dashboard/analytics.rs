@@ -1,4 +1,4 @@
-//! The analytics page: the period's figures and the charts.
+//! The analytics page: the period's figures, the charts and the insights.
 
 use super::helpers::{Page, shot, until, visible};
 
@@ -22,5 +22,20 @@ pub(super) async fn figures_and_charts(p: &Page, now_total: u64) {
     .await;
     let rc = visible(c, "#rootcause tbody").await;
     assert!(!rc.is_empty(), "the root-cause panel says something");
+    // Insights: a sentence with its citations, each a link to the chart that holds its number.
+    let cited = until(
+        c,
+        "a cited insight",
+        "[...document.querySelectorAll('#insights li')].filter(li => li.querySelector('a.cite')).map(li => li.textContent)[0]",
+    )
+    .await;
+    assert!(cited.as_str().unwrap().contains("[F1]"), "{cited}");
+    let href = until(
+        c,
+        "the citation's chart",
+        "document.querySelector('#insights a.cite').getAttribute('href')",
+    )
+    .await;
+    assert_eq!(href, "#c-rate");
     shot(c, "analytics").await;
 }
