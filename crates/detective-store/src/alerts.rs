@@ -159,6 +159,15 @@ pub struct Firing<'a> {
 pub async fn fire(db: &Db, f: &Firing<'_>) -> Result<Option<AlertEvent>, StoreError> {
     let now = now_ms();
     let mut tx = db.begin_write().await?;
+    // Two replicas firing the same rule at once: on PostgreSQL the rule's row
+    // lock makes the second wait and then see the first's event (SQLite's
+    // write transaction is exclusive already).
+    if db.backend() == crate::Backend::Postgres {
+        sqlx::query("SELECT id FROM alert_rules WHERE id = $1 FOR UPDATE")
+            .bind(f.rule_id)
+            .fetch_optional(tx.conn())
+            .await?;
+    }
     let last: Option<i64> =
         sqlx::query_scalar("SELECT MAX(created_at) FROM alert_events WHERE rule_id = $1 AND key = $2")
             .bind(f.rule_id)

@@ -187,29 +187,29 @@ pub async fn ingest(
             queue.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
         }
     }
-    // The casts give PostgreSQL the parameters' type whatever the first call
-    // bound (a batch without stats binds NULLs, and the prepared statement
-    // would keep their type for the next batch's numbers).
-    let (fps, inf, spool) = match &batch.stats {
-        Some(s) => (Some(s.fps), Some(s.inference_ms), s.spool_percent),
-        None => (None, None, None),
-    };
-    sqlx::query(
-        "INSERT INTO cameras (id, project, first_seen, last_seen, fps, inference_ms, spool_percent) \
-         VALUES ($1, $2, $3, $3, CAST($4 AS DOUBLE PRECISION), CAST($5 AS DOUBLE PRECISION), \
-         CAST($6 AS DOUBLE PRECISION)) \
-         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, \
-         fps = COALESCE(excluded.fps, cameras.fps), inference_ms = COALESCE(excluded.inference_ms, cameras.inference_ms), \
-         spool_percent = COALESCE(excluded.spool_percent, cameras.spool_percent)",
-    )
-    .bind(&batch.camera_id)
-    .bind(project)
-    .bind(received)
-    .bind(fps)
-    .bind(inf)
-    .bind(spool)
-    .execute(tx.conn())
-    .await?;
+    // Only the figures the batch has are written (and bound): a NULL bound
+    // where a later call binds a number would give PostgreSQL's cached
+    // statement the wrong parameter type, so each shape has its own text.
+    let mut figures: Vec<(&str, f64)> = Vec::new();
+    if let Some(s) = &batch.stats {
+        figures.push(("fps", s.fps));
+        figures.push(("inference_ms", s.inference_ms));
+        if let Some(p) = s.spool_percent {
+            figures.push(("spool_percent", p));
+        }
+    }
+    let cols: String = figures.iter().map(|(c, _)| format!(", {c}")).collect();
+    let params: String = (0..figures.len()).map(|i| format!(", ${}", i + 4)).collect();
+    let sets: String = figures.iter().map(|(c, _)| format!(", {c} = excluded.{c}")).collect();
+    let sql = format!(
+        "INSERT INTO cameras (id, project, first_seen, last_seen{cols}) VALUES ($1, $2, $3, $3{params}) \
+         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen{sets}"
+    );
+    let mut q = sqlx::query(&sql).bind(&batch.camera_id).bind(project).bind(received);
+    for (_, v) in &figures {
+        q = q.bind(*v);
+    }
+    q.execute(tx.conn()).await?;
     tx.commit().await?;
     Ok(summary)
 }
