@@ -249,14 +249,7 @@ impl Client {
     /// artifact root is `artifact_uri` (`mlflow-artifacts:/1/{run}/artifacts`),
     /// through the tracking server's artifact proxy.
     pub async fn upload(&self, artifact_uri: &str, path: &str, bytes: bytes::Bytes) -> Result<(), CallError> {
-        let root = artifact_uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
-            CallError::permanent(format!(
-                "the run's artifact root {artifact_uri:?} is not served by the tracking server \
-                 (start mlflow server with artifact serving, the default)"
-            ))
-        })?;
-        let root = root.trim_start_matches('/');
-        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts/{root}/{path}", self.base);
+        let url = format!("{}/{PROXY}/{}/{path}", self.base, proxied(artifact_uri)?);
         let resp = self
             .auth(self.http.put(url).body(bytes))
             .header("content-type", content_type(path))
@@ -267,15 +260,11 @@ impl Client {
 
     /// Downloads artifact `path` of an `mlflow-artifacts:` root.
     pub async fn download(&self, artifact_uri: &str, path: &str) -> Result<bytes::Bytes, CallError> {
-        let root = artifact_uri
-            .strip_prefix("mlflow-artifacts:")
-            .ok_or_else(|| CallError::permanent(format!("{artifact_uri:?} is not served by the tracking server")))?
-            .trim_start_matches('/')
-            .trim_end_matches('/');
+        let root = proxied(artifact_uri)?;
         let url = if path.is_empty() {
-            format!("{}/api/2.0/mlflow-artifacts/artifacts/{root}", self.base)
+            format!("{}/{PROXY}/{root}", self.base)
         } else {
-            format!("{}/api/2.0/mlflow-artifacts/artifacts/{root}/{path}", self.base)
+            format!("{}/{PROXY}/{root}/{path}", self.base)
         };
         let resp = self.auth(self.http.get(url)).send().await.map_err(|e| CallError {
             message: format!("downloading {path}: {}", e.without_url()),
@@ -405,16 +394,9 @@ impl Client {
     /// The entries of folder `sub` under an `mlflow-artifacts:` root, through
     /// the artifact proxy: `(name, is_dir)`.
     pub async fn list_proxy(&self, artifact_uri: &str, sub: &str) -> Result<Vec<(String, bool)>, CallError> {
-        let root = artifact_uri
-            .strip_prefix("mlflow-artifacts:")
-            .ok_or_else(|| CallError::permanent(format!("{artifact_uri:?} is not served by the tracking server")))?
-            .trim_matches('/');
-        let path = if sub.is_empty() {
-            root.to_string()
-        } else {
-            format!("{root}/{sub}")
-        };
-        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base);
+        let root = proxied(artifact_uri)?;
+        let path = if sub.is_empty() { root } else { format!("{root}/{sub}") };
+        let url = format!("{}/{PROXY}", self.base);
         let resp = self.auth(self.http.get(url).query(&[("path", path)])).send().await;
         let v = Self::answer("listing artifacts", resp).await?;
         Ok(v["files"]
@@ -430,6 +412,22 @@ impl Client {
             })
             .collect())
     }
+}
+
+/// The tracking server's artifact proxy, under its base address.
+const PROXY: &str = "api/2.0/mlflow-artifacts/artifacts";
+
+/// The path under [`PROXY`] of an `mlflow-artifacts:/1/{run}/artifacts` root:
+/// `1/{run}/artifacts` (no slash at either end). Another scheme is not served
+/// by the tracking server.
+fn proxied(artifact_uri: &str) -> Result<String, CallError> {
+    let root = artifact_uri.strip_prefix("mlflow-artifacts:").ok_or_else(|| {
+        CallError::permanent(format!(
+            "the artifact root {artifact_uri:?} is not served by the tracking server \
+             (start mlflow server with artifact serving, the default)"
+        ))
+    })?;
+    Ok(root.trim_matches('/').to_string())
 }
 
 /// An id MLflow sent as a string (or a number).

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{Kind, TestServer, client};
+use crate::common::{Kind, TestServer, client, logged_ago};
 use crate::training::{get, post};
 use axum::http::{HeaderMap, StatusCode};
 use detective_core::Role;
@@ -96,15 +96,7 @@ async fn subscribe(topic: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
 }
 
 fn logged(i: u32, minutes_ago: i64, defective: bool) -> Value {
-    let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
-    let dets = if defective {
-        json!([{"class": 0, "name": "crack", "confidence": 0.95, "bbox": [1.0, 1.0, 9.0, 9.0]}])
-    } else {
-        json!([])
-    };
-    json!({"id": format!("00000000-0000-4000-8000-{i:012x}"),
-           "captured_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-           "model_version": "m@1", "detections": dets})
+    logged_ago(i, chrono::Duration::minutes(minutes_ago), defective)
 }
 
 on_both!(

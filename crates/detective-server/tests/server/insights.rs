@@ -1,22 +1,18 @@
 //! The Insights panel through real HTTP: the period's figures become facts
 //! with ids, and every sentence shown cites facts that hold its numbers.
 
-use crate::common::{Kind, TestServer};
+use crate::common::{Kind, TestServer, logged_ago};
 use crate::training::{get, post};
 use detective_core::Role;
 use detective_core::grounded::{Fact, Sentence, check};
 use serde_json::{Value, json};
 
 fn logged(i: u32, hours_ago: f64, defective: bool) -> Value {
-    let at = chrono::Utc::now() - chrono::Duration::milliseconds((hours_ago * 3_600_000.0) as i64);
-    let dets = if defective {
-        json!([{"class": 0, "name": "crack", "confidence": 0.95, "bbox": [1.0, 1.0, 9.0, 9.0]}])
-    } else {
-        json!([])
-    };
-    json!({"id": format!("00000000-0000-4000-8000-{i:012x}"),
-           "captured_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-           "model_version": "m@1", "detections": dets})
+    logged_ago(
+        i,
+        chrono::Duration::milliseconds((hours_ago * 3_600_000.0) as i64),
+        defective,
+    )
 }
 
 on_both!(

@@ -137,6 +137,11 @@ async fn mlflow_get(m: &MlflowServer, path: &str, query: &[(&str, &str)]) -> Val
     r.json().await.unwrap()
 }
 
+/// The MLflow version alias `production` of registered model `name` points at.
+async fn production_of(m: &MlflowServer, name: &str) -> Value {
+    mlflow_get(m, "registered-models/alias", &[("name", name), ("alias", "production")]).await
+}
+
 /// Waits until `f` holds (polling), at most `secs`.
 async fn until<F: AsyncFn() -> bool>(what: &str, secs: u64, f: F) {
     let t0 = Instant::now();
@@ -271,12 +276,7 @@ async fn jobs_and_the_registry_reach_a_real_mlflow_and_an_outage_loses_nothing()
     let (status, _) = set_stage(&s, &op, "detector", 1, "Production").await;
     assert_eq!(status, 200);
     until("the registry mirrored", 120, async || outbox_pending(&s).await == 0).await;
-    let alias = mlflow_get(
-        &m,
-        "registered-models/alias",
-        &[("name", "detector"), ("alias", "production")],
-    )
-    .await;
+    let alias = production_of(&m, "detector").await;
     assert_eq!(alias["model_version"]["version"], "1");
     assert_eq!(
         alias["model_version"]["run_id"],
@@ -342,24 +342,14 @@ async fn jobs_and_the_registry_reach_a_real_mlflow_and_an_outage_loses_nothing()
         .await
         .unwrap();
     assert_eq!(runs["runs"].as_array().unwrap().len(), 2, "one run per job, none twice");
-    let alias = mlflow_get(
-        &m,
-        "registered-models/alias",
-        &[("name", "detector"), ("alias", "production")],
-    )
-    .await;
+    let alias = production_of(&m, "detector").await;
     assert_eq!(alias["model_version"]["version"], "2");
 
     // A rollback moves the alias back.
     let (status, _) = post(&s, &op, "/api/models/detector/rollback", json!({})).await;
     assert_eq!(status, 200);
     until("the rollback mirrored", 60, async || outbox_pending(&s).await == 0).await;
-    let alias = mlflow_get(
-        &m,
-        "registered-models/alias",
-        &[("name", "detector"), ("alias", "production")],
-    )
-    .await;
+    let alias = production_of(&m, "detector").await;
     assert_eq!(alias["model_version"]["version"], "1");
 
     // An MLflow version (its ONNX) imports into our registry, with its origin.

@@ -203,3 +203,17 @@ macro_rules! on_both {
         }
     };
 }
+
+/// A logged prediction captured `ago` before now, with one confident crack
+/// when `defective`, as an agent sends it to `POST /api/log`.
+pub fn logged_ago(i: u32, ago: chrono::Duration, defective: bool) -> serde_json::Value {
+    let at = chrono::Utc::now() - ago;
+    let dets = if defective {
+        serde_json::json!([{"class": 0, "name": "crack", "confidence": 0.95, "bbox": [1.0, 1.0, 9.0, 9.0]}])
+    } else {
+        serde_json::json!([])
+    };
+    serde_json::json!({"id": format!("00000000-0000-4000-8000-{i:012x}"),
+           "captured_at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+           "model_version": "m@1", "detections": dets})
+}
