@@ -11,6 +11,7 @@ run synth --task segment --count 300 --size 320x320 --out "$out" --seed 1 --forc
 run dataset info "$out"
 run dataset check "$out"
 "$(dirname "$0")/setup-onnxruntime.sh"
+"$(dirname "$0")/setup-llm.sh"
 # The bundled detector (built into the binary, no model argument) on fresh synthetic parts.
 run synth --task detect --count 40 --size 320x320 --out demo-data/parts --seed 11 --force
 run predict --source demo-data/parts/images/test --save demo-data/predictions

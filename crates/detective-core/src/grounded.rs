@@ -42,6 +42,14 @@ impl Fact {
         }
     }
 
+    /// The digits of [`Fact::written`] alone: no sign, no unit.
+    pub fn numeral(&self) -> String {
+        self.written()
+            .trim_start_matches('-')
+            .trim_end_matches(" %")
+            .to_string()
+    }
+
     /// Whether `n`, written with `decimals` digits after the point, is this
     /// fact's value (as a percentage for a share).
     fn matches(&self, n: f64, decimals: usize) -> bool {
@@ -105,6 +113,55 @@ fn numbers(text: &str) -> Vec<(f64, usize)> {
     out
 }
 
+/// Numbers written as words: a sentence may not hold them (the checker cannot
+/// tell which fact they would be), so a writer must use digits.
+const NUMBER_WORDS: [&str; 38] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "dozen",
+    "twice",
+    "double",
+    "triple",
+    "half",
+    "quarter",
+];
+
+/// The first number written as a word in `text` (`one`, `twice`, `half`…).
+pub fn number_word(text: &str) -> Option<&str> {
+    text.split(|c: char| !c.is_alphabetic())
+        .find(|w| NUMBER_WORDS.iter().any(|n| n.eq_ignore_ascii_case(w)))
+}
+
 /// Checks `s` against `facts`.
 pub fn check(s: &Sentence, facts: &[Fact]) -> Result<(), Rejection> {
     if s.text.trim().is_empty() {
@@ -119,6 +176,9 @@ pub fn check(s: &Sentence, facts: &[Fact]) -> Result<(), Rejection> {
             Some(f) => cited.push(f),
             None => return Err(Rejection::UnknownFact(id.clone())),
         }
+    }
+    if let Some(w) = number_word(&s.text) {
+        return Err(Rejection::Unsupported(w.to_string()));
     }
     for (n, d) in numbers(&s.text) {
         if !cited.iter().any(|f| f.matches(n, d) || f.matches(n.abs(), d)) {
@@ -151,9 +211,12 @@ pub fn rule_based(facts: &[Fact]) -> Vec<Sentence> {
             facts: vec![now.id.clone(), before.id.clone()],
         });
     }
-    for rise in facts.iter().filter(|f| f.label.starts_with("rise: ")) {
-        let key = rise.label.trim_start_matches("rise: ");
-        let (Some(now), Some(z)) = (find(&format!("rate now: {key}")), find(&format!("z: {key}"))) else {
+    for rise in facts.iter().filter(|f| f.label.starts_with("rate before: ")) {
+        let key = rise.label.trim_start_matches("rate before: ");
+        let (Some(now), Some(z)) = (
+            find(&format!("rate now: {key}")),
+            find(&format!("z of the rise: {key}")),
+        ) else {
             continue;
         };
         out.push(Sentence {
@@ -197,9 +260,9 @@ mod tests {
             f("F1", "defect rate this period", 0.1234, Unit::Percent),
             f("F2", "defect rate the period before", 0.05, Unit::Percent),
             f("F3", "predictions this period", 1520.0, Unit::Count),
-            f("F4", "rise: line l1", 0.04, Unit::Percent),
+            f("F4", "rate before: line l1", 0.04, Unit::Percent),
             f("F5", "rate now: line l1", 0.20, Unit::Percent),
-            f("F6", "z: line l1", 4.218, Unit::Number),
+            f("F6", "z of the rise: line l1", 4.218, Unit::Number),
         ]
     }
 
@@ -235,6 +298,20 @@ mod tests {
             Err(Rejection::Unsupported("12.3".into()))
         );
         assert_eq!(check(&s("Things got worse.", &[]), &f), Err(Rejection::NoCitation));
+        assert_eq!(
+            check(&s("The rate rose to 12.3 %, twice the usual.", &["F1"]), &f),
+            Err(Rejection::Unsupported("twice".into())),
+            "numbers in words are numbers too"
+        );
+        assert_eq!(
+            check(&s("Only one line rose to 12.3 %.", &["F1"]), &f),
+            Err(Rejection::Unsupported("one".into()))
+        );
+        assert_eq!(
+            check(&s("Someone saw 12.3 % on line l1.", &["F1"]), &f),
+            Ok(()),
+            "whole words only"
+        );
         assert_eq!(
             check(&s("Worse.", &["F9"]), &f),
             Err(Rejection::UnknownFact("F9".into()))

@@ -9,6 +9,7 @@ pub mod bbox;
 pub mod detection;
 pub mod error;
 pub mod grounded;
+pub mod insight_prompt;
 pub mod insights;
 pub mod mqtt_url;
 pub mod names;

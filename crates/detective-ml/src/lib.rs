@@ -14,6 +14,7 @@ pub mod detect;
 pub mod error;
 pub mod export;
 pub mod import;
+pub mod llm;
 pub mod metrics;
 pub mod nn;
 pub mod plots;

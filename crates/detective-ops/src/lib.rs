@@ -29,6 +29,7 @@ pub mod inspections;
 pub mod job_request;
 pub mod keys;
 pub mod labeling;
+pub mod llm;
 pub mod mlflow;
 pub mod policy;
 pub mod registry;

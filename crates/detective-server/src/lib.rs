@@ -126,6 +126,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/analytics/charts/{chart}", get(analytics::chart))
         .route("/api/analytics/misses", get(analytics::misses))
         .route("/api/analytics/insights", get(analytics::insights))
+        .route(
+            "/api/analytics/insights/feedback",
+            get(analytics::feedback).post(analytics::mark_wrong).layer(json),
+        )
         .route("/api/alerts/rules", get(alerts::rules).post(alerts::create).layer(json))
         .route(
             "/api/alerts/rules/{id}",

@@ -67,6 +67,8 @@ impl Modify for BearerAuth {
         routes::analytics::chart,
         routes::analytics::misses,
         routes::analytics::insights,
+        routes::analytics::mark_wrong,
+        routes::analytics::feedback,
         routes::alerts::rules,
         routes::alerts::create,
         routes::alerts::update,

@@ -123,6 +123,8 @@ pub struct AppState {
     pub live_rules: Arc<crate::thresholds::LiveRules>,
     /// Drift and retraining settings and state.
     pub mlops: Arc<detective_ops::policy::Mlops>,
+    /// Who writes the Insights panel (`[llm]`; by rule unless set with [`AppState::with_llm`]).
+    pub insights: Arc<detective_ops::llm::Writer>,
 }
 
 /// What the event stream says of one stored batch.
@@ -160,6 +162,7 @@ impl AppState {
             counters: Arc::new(Counters::default()),
             started: Instant::now(),
             logged: tokio::sync::broadcast::channel(256).0,
+            insights: Arc::new(detective_ops::llm::Writer::off()),
         }
     }
 
@@ -231,6 +234,12 @@ impl AppState {
     }
 
     /// Uses `config` for drift and retraining.
+    /// The Insights panel written by the language model of `config`.
+    pub fn with_llm(mut self, config: &detective_ops::llm::LlmConfig) -> Self {
+        self.insights = Arc::new(detective_ops::llm::Writer::from_config(config));
+        self
+    }
+
     pub fn with_mlops(mut self, config: detective_ops::policy::MlopsConfig) -> Self {
         self.mlops = Arc::new(detective_ops::policy::Mlops::new(
             config,

@@ -78,10 +78,37 @@ async function insights(q) {
     const f = byId.get(id) || {};
     return el("a", { class: "cite", href: CHART[f.chart] || "#", title: f.label || id }, `[${id}]`);
   };
-  const items = r.sentences.map((s) => el("li", {}, s.text, " ", ...s.facts.map(cite)));
+  const items = r.sentences.map((s) => el("li", {}, s.text, " ", ...s.facts.map(cite), " ", wrongButton(r, s)));
   $("insights").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "Nothing to say about this period yet.")]));
   $("ins-facts").querySelector("tbody").replaceChildren(...r.facts.map((f) => el("tr", { id: `fact-${f.id}` },
     el("td", {}, f.id), el("td", {}, f.label), el("td", {}, written(f)))));
+}
+
+// "Wrong?" beside a sentence: a note, then the mark is kept for review with the model's prompt and answer.
+function wrongButton(panel, s) {
+  const box = el("span", { class: "wrong" });
+  const ask = el("button", { type: "button", class: "link-button small", title: "Mark this sentence wrong" }, "Wrong?");
+  ask.addEventListener("click", () => {
+    const note = el("input", { type: "text", placeholder: "What is wrong (optional)", maxlength: "500", class: "small" });
+    const send = el("button", { type: "button", class: "small" }, "Mark wrong");
+    send.addEventListener("click", async () => {
+      send.disabled = true;
+      try {
+        await api("/api/analytics/insights/feedback", {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ answer_id: panel.answer_id, sentence: s.text, facts: s.facts, note: note.value }),
+        });
+        box.replaceChildren(el("span", { class: "muted small" }, "Marked wrong; kept for review."));
+      } catch (e) {
+        send.disabled = false;
+        box.append(el("span", { class: "error small" }, ` ${e.message}`));
+      }
+    });
+    box.replaceChildren(note, " ", send);
+    note.focus();
+  });
+  box.append(ask);
+  return box;
 }
 
 const WHY = { uncertain: "uncertain", random: "sampled at random", more_than: "sampled: many detections", class: "sampled: chosen class" };

@@ -13,6 +13,7 @@ pub mod db;
 pub mod drift;
 pub mod error;
 pub mod images;
+pub mod insight_log;
 pub mod integration_jobs;
 pub mod labeling;
 pub mod mlflow_outbox;

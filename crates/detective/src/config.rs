@@ -38,6 +38,11 @@ pub struct Config {
     /// and how often conditions are checked; the rules are set through the API.
     #[serde(default)]
     pub alerts: detective_ops::alerts::AlertsConfig,
+    /// The language model of the Insights panel (`[llm] provider = "auto" |
+    /// "embedded" | "openai" | "off"`, `gguf`, `base_url`, `model`, `api_key`…):
+    /// by default the embedded SmolLM2 when `scripts/setup-llm.sh` installed it.
+    #[serde(default)]
+    pub llm: detective_ops::llm::LlmConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +118,7 @@ impl Default for Config {
                 ..Default::default()
             },
             alerts: detective_ops::alerts::AlertsConfig::default(),
+            llm: detective_ops::llm::LlmConfig::default(),
         }
     }
 }
@@ -194,6 +200,7 @@ impl Config {
         }
         self.rules()?;
         self.alerts.validate().map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
+        self.llm.validate().map_err(|e| anyhow::anyhow!("llm: {e}"))?;
         if self.mlflow.is_on() {
             detective_ops::mlflow::Client::new(&self.mlflow)
                 .map_err(|e| anyhow::anyhow!("mlflow.tracking_uri: {e}"))?;

@@ -193,7 +193,7 @@ fn col2im(g: &Geom, dcol: &[f32], dxb: &mut [f32]) {
 
 /// Row-major `dst[m, n] (+)= lhs[m, k] × rhs[k, n]` with explicit row/column strides.
 #[allow(clippy::too_many_arguments)]
-fn gemm_f32(
+pub(crate) fn gemm_f32(
     m: usize,
     n: usize,
     k: usize,

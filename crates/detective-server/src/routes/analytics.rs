@@ -5,6 +5,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use detective_core::insights::{Bucket, Summary};
 use detective_ops::analytics;
@@ -12,9 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
 
-use crate::auth::{Can, Read};
+use crate::auth::{Can, Operate, Read};
 use crate::charts;
-use crate::problem::{ApiError, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Most predictions read for one period.
@@ -122,9 +123,9 @@ pub async fn chart(
 
 /// The Insights panel: the period's figures as facts with ids, and sentences
 /// that cite them, each passed by the checker (every number one of its cited
-/// facts' values).
+/// facts' values), written by the configured language model or by rule.
 #[utoipa::path(get, path = "/api/analytics/insights", params(RangeQuery),
-    responses((status = 200, description = "`{source, note, facts: [{id, label, value, unit, chart}], sentences: [{text, facts}], rejected}`")),
+    responses((status = 200, description = "`{source: rules|embedded|openai, model, note, facts: [{id, label, value, unit, chart}], sentences: [{text, facts}], rejected, answer_id, written_at}`")),
     security(("bearer" = [])))]
 pub async fn insights(
     State(st): State<AppState>,
@@ -133,8 +134,35 @@ pub async fn insights(
 ) -> ApiResult<Json<detective_ops::insights::Insights>> {
     let r = q.range()?;
     Ok(Json(
-        detective_ops::insights::insights(&st.db, r.from, r.to, MIN_GROUP).await?,
+        detective_ops::insights::insights(&st.db, &st.insights, r.from, r.to, MIN_GROUP).await?,
     ))
+}
+
+/// Marks a sentence of the Insights panel wrong; kept for review with the
+/// prompt and the model's answer it came from.
+#[utoipa::path(post, path = "/api/analytics/insights/feedback", request_body = detective_ops::insights::MarkWrong,
+    responses((status = 201, description = "`{id}`"), (status = 400, description = "no such sentence in that answer, or too long"),
+        (status = 404, description = "no such answer")),
+    security(("bearer" = [])))]
+pub async fn mark_wrong(
+    State(st): State<AppState>,
+    caller: Can<Operate>,
+    ApiJson(m): ApiJson<detective_ops::insights::MarkWrong>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let id = detective_ops::insights::mark_wrong(&st.db, m, &caller.key_name).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+/// The sentences marked wrong, newest first, each with the prompt and the
+/// answer of the model that wrote it.
+#[utoipa::path(get, path = "/api/analytics/insights/feedback",
+    responses((status = 200, description = "`[{id, answer_id, source, sentence, facts, note, created_by, created_at, prompt, answer}]`")),
+    security(("bearer" = [])))]
+pub async fn feedback(
+    State(st): State<AppState>,
+    _: Can<Operate>,
+) -> ApiResult<Json<Vec<detective_store::insight_log::Feedback>>> {
+    Ok(Json(detective_store::insight_log::list_feedback(&st.db, 200).await?))
 }
 
 /// The miss rate found by review: of the frames the model called clean that a

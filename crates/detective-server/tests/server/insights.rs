@@ -65,3 +65,200 @@ on_both!(
         assert_eq!(r["rejected"], 0);
     }
 );
+
+/// Two periods of line l1 (5 % defective the day before, 30 % today) logged.
+async fn log_two_periods(s: &TestServer) {
+    let device = s.key(Role::Device).await;
+    for (base, rate_every, hours) in [(0u32, 20u32, 30.0), (1000, 10, 6.0)] {
+        let preds: Vec<Value> = (0..200u32)
+            .map(|i| {
+                let defective = if rate_every == 20 { i % 20 == 0 } else { i % 10 < 3 };
+                logged(base + i, hours - f64::from(i) * 0.02, defective)
+            })
+            .collect();
+        let (status, v) = post(
+            s,
+            &device,
+            "/api/log",
+            json!({"camera_id": "l1-cam1", "predictions": preds}),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+    }
+}
+
+fn checked_sentences(r: &Value) -> Vec<Sentence> {
+    let facts: Vec<Fact> = serde_json::from_value(r["facts"].clone()).unwrap();
+    let sentences: Vec<Sentence> = serde_json::from_value(r["sentences"].clone()).unwrap();
+    for sentence in &sentences {
+        assert_eq!(check(sentence, &facts), Ok(()), "{sentence:?}");
+    }
+    sentences
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insights_written_by_the_embedded_model_are_checked_kept_and_can_be_marked_wrong() {
+    let llm = detective_ops::llm::LlmConfig {
+        provider: detective_ops::llm::Provider::Embedded,
+        wait_secs: 600,
+        timeout_secs: 600,
+        ..Default::default()
+    };
+    assert!(
+        llm.gguf_path().is_file(),
+        "{} missing: run ./scripts/setup-llm.sh",
+        llm.gguf_path().display()
+    );
+    let s = TestServer::start_with_llm(Kind::SqliteFolder, &llm).await;
+    log_two_periods(&s).await;
+    let viewer = s.key(Role::Viewer).await;
+    let operator = s.key(Role::Operator).await;
+    let r = get(&s, &viewer, "/api/analytics/insights").await;
+    assert_eq!(r["source"], "embedded", "{r}");
+    assert_eq!(r["model"], "SmolLM2-135M-Instruct.Q4_1");
+    let sentences = checked_sentences(&r);
+    assert!(!sentences.is_empty(), "the model wrote no sentence that passed: {r}");
+    let answer_id = r["answer_id"].as_i64().expect("the answer is kept");
+    // The same range again: the kept panel, not a second run of the model.
+    let again = get(&s, &viewer, "/api/analytics/insights").await;
+    assert_eq!(again["answer_id"], r["answer_id"]);
+
+    // A viewer may not mark; an operator may, for a sentence the answer holds.
+    let mark = json!({"answer_id": answer_id, "sentence": sentences[0].text, "facts": sentences[0].facts, "note": "the direction is wrong"});
+    let (status, _) = post(&s, &viewer, "/api/analytics/insights/feedback", mark.clone()).await;
+    assert_eq!(status, 403);
+    let (status, v) = post(&s, &operator, "/api/analytics/insights/feedback", mark).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = post(
+        &s,
+        &operator,
+        "/api/analytics/insights/feedback",
+        json!({"answer_id": answer_id, "sentence": "Something it never said.", "facts": ["F1"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    let review = get(&s, &operator, "/api/analytics/insights/feedback").await;
+    let first = &review[0];
+    assert_eq!(first["sentence"], json!(sentences[0].text));
+    assert_eq!(first["note"], "the direction is wrong");
+    assert_eq!(first["source"], "embedded:SmolLM2-135M-Instruct.Q4_1");
+    assert!(
+        first["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("F1: defect rate this period = 30.0 %"),
+        "{first}"
+    );
+    assert!(
+        first["answer"].as_str().unwrap().contains(&sentences[0].text),
+        "{first}"
+    );
+}
+
+on_both!(
+    sentences_written_by_rule_or_kept_answers_can_be_marked_wrong,
+    |kind: Kind| async move {
+        let s = TestServer::start(kind).await;
+        let operator = s.key(Role::Operator).await;
+        let (status, v) = post(
+            &s,
+            &operator,
+            "/api/analytics/insights/feedback",
+            json!({"answer_id": null, "sentence": "The defect rate rose to 30.0 %.", "facts": ["F1"], "note": ""}),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        let id = detective_store::insight_log::add_answer(
+            &s.state.db,
+            &detective_store::insight_log::NewAnswer {
+                source: "openai:m".into(),
+                prompt: "the prompt".into(),
+                answer: "[F1] Up to 30.0 %.".into(),
+                facts: json!([]),
+                sentences: json!([{"text": "Up to 30.0 %.", "facts": ["F1"]}]),
+                rejected: 0,
+            },
+        )
+        .await
+        .unwrap();
+        let (status, v) = post(
+            &s,
+            &operator,
+            "/api/analytics/insights/feedback",
+            json!({"answer_id": id, "sentence": "Up to 30.0 %.", "facts": ["F1"], "note": "not up"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        let (status, _) = post(
+            &s,
+            &operator,
+            "/api/analytics/insights/feedback",
+            json!({"answer_id": id + 100, "sentence": "Up to 30.0 %.", "facts": ["F1"]}),
+        )
+        .await;
+        assert_eq!(status, 404);
+        let review = get(&s, &operator, "/api/analytics/insights/feedback").await;
+        assert_eq!(review.as_array().unwrap().len(), 2, "{review}");
+        assert_eq!(review[0]["answer"], "[F1] Up to 30.0 %.");
+        assert_eq!(review[0]["prompt"], "the prompt");
+        assert_eq!(review[1]["source"], "rules");
+        assert_eq!(review[1]["prompt"], Value::Null);
+    }
+);
+
+#[tokio::test]
+async fn an_unreachable_model_endpoint_leaves_the_panel_written_by_rule_without_waiting() {
+    let llm = detective_ops::llm::LlmConfig {
+        provider: detective_ops::llm::Provider::Openai,
+        // Nothing listens on the discard port.
+        base_url: "http://127.0.0.1:9/v1".into(),
+        model: "any".into(),
+        ..Default::default()
+    };
+    let s = TestServer::start_with_llm(Kind::SqliteFolder, &llm).await;
+    log_two_periods(&s).await;
+    let viewer = s.key(Role::Viewer).await;
+    let r = get(&s, &viewer, "/api/analytics/insights").await;
+    assert_eq!(r["source"], "rules", "{r}");
+    assert!(r["note"].as_str().unwrap().contains("failed"), "{r}");
+    assert!(checked_sentences(&r).len() >= 2, "{r}");
+    let again = get(&s, &viewer, "/api/analytics/insights").await;
+    assert!(again["note"].as_str().unwrap().contains("a moment ago"), "{again}");
+}
+
+/// The OpenAI-compatible client against a real server (llama.cpp's, from
+/// `scripts/check-llm-server.sh`, which sets `DETECTIVE_TEST_LLM_URL`): too
+/// slow to build for CI, so it runs when that script runs it.
+#[tokio::test]
+#[ignore = "needs an OpenAI-compatible server: scripts/check-llm-server.sh runs it"]
+async fn insights_from_an_openai_compatible_server_are_checked() {
+    let url =
+        std::env::var("DETECTIVE_TEST_LLM_URL").expect("DETECTIVE_TEST_LLM_URL (scripts/check-llm-server.sh sets it)");
+    let llm = detective_ops::llm::LlmConfig {
+        provider: detective_ops::llm::Provider::Openai,
+        base_url: url,
+        model: std::env::var("DETECTIVE_TEST_LLM_MODEL").unwrap_or_else(|_| "smollm2".into()),
+        wait_secs: 300,
+        timeout_secs: 300,
+        ..Default::default()
+    };
+    let s = TestServer::start_with_llm(Kind::SqliteFolder, &llm).await;
+    log_two_periods(&s).await;
+    let viewer = s.key(Role::Viewer).await;
+    let r = get(&s, &viewer, "/api/analytics/insights").await;
+    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
+    assert_eq!(r["source"], "openai", "{r}");
+    let id = r["answer_id"].as_i64().unwrap();
+    let kept = detective_store::insight_log::answer(&s.state.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    eprintln!("the server answered:\n{}", kept.answer);
+    let sentences = checked_sentences(&r);
+    eprintln!("{} shown, {} refused", sentences.len(), r["rejected"]);
+    assert!(
+        !sentences.is_empty() || r["rejected"].as_u64().unwrap() > 0,
+        "the answer held no sentence at all: {}",
+        kept.answer
+    );
+}

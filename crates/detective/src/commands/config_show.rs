@@ -13,6 +13,9 @@ pub fn run(cmd: ConfigCommand, config: &Config, file: Option<&Path>) -> Result<E
         ConfigCommand::Show { format } => {
             // Secrets are shown masked.
             let mut config = config.clone();
+            if !config.llm.api_key.is_empty() {
+                config.llm.api_key = "********".into();
+            }
             if !config.mlflow.token.is_empty() {
                 config.mlflow.token = "********".into();
             }

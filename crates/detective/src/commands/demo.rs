@@ -54,7 +54,7 @@ impl LocalApi {
             1,
             8,
         );
-        let state = AppState::new(db, objects, Some(pool), settings);
+        let state = AppState::new(db, objects, Some(pool), settings).with_llm(&config.llm);
         let (bound_tx, bound_rx) = std::sync::mpsc::channel::<SocketAddr>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let task = rt.spawn(detective_server::serve(

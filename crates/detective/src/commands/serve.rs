@@ -189,8 +189,10 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         }
         tracing::info!("object store {}", objects.display());
         let work_dir = settings.work_dir.clone();
-        let mut state =
-            AppState::new(db.clone(), objects.clone(), Some(pool), settings).with_mlops(config.mlops.clone());
+        let mut state = AppState::new(db.clone(), objects.clone(), Some(pool), settings)
+            .with_mlops(config.mlops.clone())
+            .with_llm(&config.llm);
+        tracing::info!("insights written by {}", state.insights.describe());
         if let Some(seg) = segmenter {
             state = state.with_segmenter(seg);
         }

@@ -48,6 +48,22 @@ impl TestServer {
         pool: Option<PredictorPool>,
         segmenter: Option<PredictorPool<detective_ml::segment::segmenter::AnySegmenter>>,
     ) -> TestServer {
+        TestServer::start_full(kind, settings, pool, segmenter, |s| s).await
+    }
+
+    /// A server whose Insights panel is written as `llm` says.
+    pub async fn start_with_llm(kind: Kind, llm: &detective_ops::llm::LlmConfig) -> TestServer {
+        let llm = llm.clone();
+        TestServer::start_full(kind, ServerSettings::default(), None, None, move |s| s.with_llm(&llm)).await
+    }
+
+    async fn start_full(
+        kind: Kind,
+        settings: ServerSettings,
+        pool: Option<PredictorPool>,
+        segmenter: Option<PredictorPool<detective_ml::segment::segmenter::AnySegmenter>>,
+        hook: impl FnOnce(AppState) -> AppState,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let (db, objects, s3) = match kind {
             Kind::SqliteFolder => {
@@ -70,7 +86,7 @@ impl TestServer {
             work_dir: dir.path().join("work"),
             ..settings
         };
-        let mut state = AppState::new(db, objects, pool, settings);
+        let mut state = hook(AppState::new(db, objects, pool, settings));
         if let Some(seg) = segmenter {
             state = state.with_segmenter(seg);
         }

@@ -1,6 +1,6 @@
 //! The analytics page: the period's figures, the charts and the insights.
 
-use super::helpers::{Page, shot, until, visible};
+use super::helpers::{Page, click, shot, type_into, until, visible};
 
 /// `now_total` is the predictions total from the API, after the inspections page.
 pub(super) async fn figures_and_charts(p: &Page, now_total: u64) {
@@ -37,5 +37,15 @@ pub(super) async fn figures_and_charts(p: &Page, now_total: u64) {
     )
     .await;
     assert_eq!(href, "#c-rate");
+    // A person marks the first sentence wrong; it is kept for review.
+    click(c, "#insights li .wrong button").await;
+    type_into(c, "#insights li .wrong input", "the rate is per camera").await;
+    click(c, "#insights li .wrong button").await;
+    until(
+        c,
+        "the mark kept",
+        "document.querySelector('#insights li .wrong').textContent.includes('kept for review')",
+    )
+    .await;
     shot(c, "analytics").await;
 }

@@ -94,7 +94,11 @@ async fn every_page_works_in_chromium_against_real_data() {
         dir.path(),
         data,
         port,
-        &[("DETECTIVE_SERVER__ROBOFLOW_URL", rf.url.as_str())],
+        &[
+            ("DETECTIVE_SERVER__ROBOFLOW_URL", rf.url.as_str()),
+            // Insights written by rule, so the page's sentences are known.
+            ("DETECTIVE_LLM__PROVIDER", "off"),
+        ],
     ));
     let base = format!("http://127.0.0.1:{port}");
     // Two cameras with real predictions and kept frames.
