@@ -1,6 +1,6 @@
 // Settings → Alerts: the rules (a condition, its channels, a quiet period), a
 // form to add one, "check now", and the recent alerts with each delivery.
-import { api, el, when } from "/static/common.js";
+import { api, el, when, alertIcon } from "/static/common.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -43,7 +43,7 @@ async function events() {
   if (!r.items.length) return;
   $("alert-events").querySelector("tbody").replaceChildren(...r.items.map((e) => el("tr", { "data-kind": e.kind },
     el("td", {}, when(e.created_at)),
-    el("td", {}, e.title),
+    el("td", {}, alertIcon(e), " ", e.title),
     el("td", { class: "small" }, e.deliveries.length ? e.deliveries.map((d) =>
       el("div", { class: d.status === "failed" ? "error" : "" },
         `${d.channel}: ${d.status}${d.attempts > 1 ? ` after ${d.attempts} tries` : ""}${d.last_error && d.status !== "delivered" ? ` (${d.last_error})` : ""}`))

@@ -88,6 +88,12 @@ export function icon(name) {
   return svg;
 }
 
+/** The icon of an alert event: its class's family for a per-class rate, a generic one otherwise. */
+export function alertIcon(e) {
+  const d = e.detail || {};
+  return icon(d.by === "class" ? d.group : "defect");
+}
+
 /** A class chip: icon, name, confidence. */
 export function chip(d, band) {
   const uncertain = band && d.confidence > band[0] && d.confidence < band[1];

@@ -1,7 +1,7 @@
 // Live: (a) this browser's camera → JPEG frames over the /api/stream WebSocket →
 // detections drawn as red boxes over the video; one frame in flight at a time, so
 // the rate follows the server. (b) the edge agents' figures and newest frames.
-import { api, el, chip, ago, every, drawDetections } from "./common.js";
+import { api, el, chip, ago, every, drawDetections, alertIcon } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -148,3 +148,13 @@ async function agents() {
 }
 
 every(2000, agents);
+
+// The newest alerts of the last day, each with its defect family's icon when it is about a class.
+async function alerts() {
+  const r = await api("/api/alerts/events?limit=5");
+  const day = Date.now() - 86_400_000;
+  const items = r.items.filter((e) => Date.parse(e.created_at) >= day).map((e) =>
+    el("li", { "data-kind": e.kind }, alertIcon(e), " ", e.title, " ", el("span", { class: "muted small" }, ago(e.created_at))));
+  if (items.length) document.getElementById("live-alerts").replaceChildren(...items);
+}
+every(10000, alerts);

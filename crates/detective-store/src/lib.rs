@@ -25,6 +25,7 @@ pub mod rules;
 pub mod settings;
 mod sql_args;
 pub mod testing;
+pub mod testing_mlflow;
 pub mod training_jobs;
 
 pub use db::{Backend, Db};

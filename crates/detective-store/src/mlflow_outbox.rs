@@ -194,3 +194,24 @@ pub async fn take_lease(db: &Db, holder: &str, until_ms: i64) -> Result<bool, St
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Gives the delivery lease up, if `holder` has it (a process that stops), so
+/// another process may deliver at once.
+pub async fn release_lease(db: &Db, holder: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE mlflow_lease SET until_ms = 0 WHERE id = 1 AND holder = $1")
+        .bind(holder)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Makes every waiting call due now (`detective mlflow flush`: try at once,
+/// whatever backoff the last failures set).
+pub async fn due_now(db: &Db) -> Result<(), StoreError> {
+    let now = now_ms();
+    sqlx::query("UPDATE mlflow_outbox SET next_at = $1 WHERE status = 'pending' AND next_at > $1")
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}

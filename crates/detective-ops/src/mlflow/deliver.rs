@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::{CallError, Client};
+use super::run_ref::RunRef;
 use crate::OpsError;
 
 /// What delivers: the database and objects, MLflow, the experiment's name, and
@@ -43,7 +44,7 @@ pub struct RunLink {
 }
 
 pub fn run_link(job_id: i64) -> String {
-    format!("run:job:{job_id}")
+    RunRef::Job(job_id).link()
 }
 
 pub fn version_link(name: &str, version: i64) -> String {
@@ -154,38 +155,58 @@ impl Delivery {
         Ok(run)
     }
 
-    async fn job_run(&self, job_id: i64) -> Result<RunLink, Failure> {
-        match mlflow_outbox::link(&self.db, &run_link(job_id)).await? {
+    async fn run_of(&self, run: &RunRef) -> Result<RunLink, Failure> {
+        match mlflow_outbox::link(&self.db, &run.link()).await? {
             Some(r) => serde_json::from_str(&r).map_err(|e| refused(e.to_string())),
             None => Err(refused(format!(
-                "job {job_id} has no MLflow run (its start was refused)"
+                "{} has no MLflow run (its start was refused)",
+                run.subject()
             ))),
+        }
+    }
+
+    async fn job_run(&self, job_id: i64) -> Result<RunLink, Failure> {
+        self.run_of(&RunRef::Job(job_id)).await
+    }
+
+    /// An artifact's bytes: an object of the store (a job's files) or a local
+    /// file (a command-line run's).
+    async fn artifact(&self, b: &Value) -> Result<bytes::Bytes, Failure> {
+        if let Some(file) = b["file"].as_str() {
+            return match tokio::fs::read(file).await {
+                Ok(v) => Ok(v.into()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(refused(format!("{file} is gone"))),
+                Err(e) => Err(refused(format!("{file}: {e}"))),
+            };
+        }
+        match self.objects.get(&s(&b["key"])).await {
+            Ok(b) => Ok(b),
+            Err(detective_store::StoreError::NotFound { .. }) => {
+                Err(refused(format!("{} is gone from the object store", s(&b["key"]))))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Makes one call of the outbox.
     async fn call(&self, item: &OutboxItem) -> Result<(), Failure> {
         let b = &item.body;
-        let job = b["job_id"].as_i64().unwrap_or(0);
+        let of = RunRef::of(b);
         match item.kind.as_str() {
             "run.start" => {
-                // The job's tag first: it is what finds the run again.
-                let mut tags = vec![("detective.job_id".to_string(), job.to_string())];
-                tags.extend(pairs(&b["tags"]).into_iter().filter(|(k, _)| k != "detective.job_id"));
+                // The run's own tag first: it is what finds the run again.
+                let (key, value) = of.tag();
+                let mut tags = vec![(key.clone(), value)];
+                tags.extend(pairs(&b["tags"]).into_iter().filter(|(k, _)| *k != key));
                 let run = self
-                    .ensure_run(
-                        &run_link(job),
-                        &s(&b["name"]),
-                        b["start_ms"].as_i64().unwrap_or(0),
-                        &tags,
-                    )
+                    .ensure_run(&of.link(), &s(&b["name"]), b["start_ms"].as_i64().unwrap_or(0), &tags)
                     .await?;
                 self.client
                     .log_batch(&run.run_id, &[], &pairs(&b["params"]), &tags)
                     .await?;
             }
             "run.metrics" => {
-                let run = self.job_run(job).await?;
+                let run = self.run_of(&of).await?;
                 let (at, step) = (b["at_ms"].as_i64().unwrap_or(0), b["step"].as_i64().unwrap_or(0));
                 let metrics: Vec<(String, f64, i64, i64)> = b["metrics"]
                     .as_object()
@@ -196,18 +217,12 @@ impl Delivery {
                 self.client.log_batch(&run.run_id, &metrics, &[], &[]).await?;
             }
             "run.artifact" => {
-                let run = self.job_run(job).await?;
-                let bytes = match self.objects.get(&s(&b["key"])).await {
-                    Ok(b) => b,
-                    Err(detective_store::StoreError::NotFound { .. }) => {
-                        return Err(refused(format!("{} is gone from the object store", s(&b["key"]))));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let run = self.run_of(&of).await?;
+                let bytes = self.artifact(b).await?;
                 self.client.upload(&run.artifact_uri, &s(&b["path"]), bytes).await?;
             }
             "run.end" => {
-                let run = self.job_run(job).await?;
+                let run = self.run_of(&of).await?;
                 self.client
                     .end_run(&run.run_id, &s(&b["status"]), b["end_ms"].as_i64().unwrap_or(0))
                     .await?;
@@ -352,6 +367,9 @@ impl Delivery {
                 Err(e) => tracing::warn!("MLflow outbox lease: {e}"),
             }
             tokio::time::sleep(idle).await;
+        }
+        if let Err(e) = mlflow_outbox::release_lease(&self.db, &self.holder).await {
+            tracing::warn!("MLflow outbox lease: {e}");
         }
     }
 }

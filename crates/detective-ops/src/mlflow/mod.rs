@@ -12,6 +12,7 @@
 pub mod client;
 pub mod deliver;
 pub mod import;
+pub mod run_ref;
 
 use detective_store::Db;
 use detective_store::mlflow_outbox;
@@ -19,6 +20,7 @@ use detective_store::training_jobs::Job;
 use serde_json::{Value, json};
 
 pub use client::{Client, MlflowConfig};
+pub use run_ref::RunRef;
 
 use crate::OpsError;
 
@@ -28,7 +30,7 @@ pub const MAX_PENDING: i64 = 100_000;
 
 /// The outbox subject of training job `id`.
 pub fn job_subject(id: i64) -> String {
-    format!("job:{id}")
+    RunRef::Job(id).subject()
 }
 
 /// The outbox subject of registered model `name`.
@@ -147,61 +149,104 @@ pub async fn run_started(db: &Db, job: &Job, dataset: &str, lineage: &str) -> Re
     if let Some(b) = &job.base_model {
         params.push(("base_model".into(), b.clone()));
     }
-    params.sort();
-    params.dedup_by(|a, b| a.0 == b.0);
-    let params: serde_json::Map<String, Value> = params.into_iter().map(|(k, v)| (k, json!(v))).collect();
     let tags = json!({
         "detective.job_id": job.id.to_string(),
         "detective.dataset": dataset,
         "detective.dataset_lineage": lineage,
         "detective.created_by": job.created_by,
-        "mlflow.source.name": "defect-detective",
-        "mlflow.source.git.commit": option_env!("DETECTIVE_GIT_COMMIT").unwrap_or("unknown"),
-        "detective.version": env!("CARGO_PKG_VERSION"),
     });
+    let name = format!("job {} · {}", job.id, job.model_name);
+    start_run(db, &RunRef::Job(job.id), &name, params, tags).await
+}
+
+/// A run starts: made with `params` and `tags` (plus the source's tags).
+pub async fn start_run(
+    db: &Db,
+    run: &RunRef,
+    name: &str,
+    mut params: Vec<(String, String)>,
+    mut tags: Value,
+) -> Result<(), OpsError> {
+    params.sort();
+    params.dedup_by(|a, b| a.0 == b.0);
+    let params: serde_json::Map<String, Value> = params.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    tags["mlflow.source.name"] = json!("defect-detective");
+    tags["mlflow.source.git.commit"] = json!(option_env!("DETECTIVE_GIT_COMMIT").unwrap_or("unknown"));
+    tags["detective.version"] = json!(env!("CARGO_PKG_VERSION"));
     enqueue(
         db,
-        &job_subject(job.id),
+        &run.subject(),
         "run.start",
-        json!({"job_id": job.id, "name": format!("job {} · {}", job.id, job.model_name),
-               "start_ms": detective_store::clock::now_ms(), "params": params, "tags": tags}),
+        run.body(json!({"name": name, "start_ms": detective_store::clock::now_ms(), "params": params, "tags": tags})),
     )
     .await
 }
 
+/// `params` flattened for [`start_run`] (nested keys joined with `.`).
+pub fn params_of(value: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    flat("", value, &mut out);
+    out
+}
+
 /// An epoch of job `id` ended with `row` (its `results.csv` row).
 pub async fn epoch_ended(db: &Db, id: i64, epoch: i64, row: &Value) -> Result<(), OpsError> {
+    run_epoch(db, &RunRef::Job(id), epoch, row).await
+}
+
+/// An epoch of `run` ended with `row` (its `results.csv` row).
+pub async fn run_epoch(db: &Db, run: &RunRef, epoch: i64, row: &Value) -> Result<(), OpsError> {
     let metrics: serde_json::Map<String, Value> = epoch_metrics(row).into_iter().map(|(k, v)| (k, json!(v))).collect();
     enqueue(
         db,
-        &job_subject(id),
+        &run.subject(),
         "run.metrics",
-        json!({"job_id": id, "step": epoch, "at_ms": detective_store::clock::now_ms(), "metrics": metrics}),
+        run.body(json!({"step": epoch, "at_ms": detective_store::clock::now_ms(), "metrics": metrics})),
     )
     .await
+}
+
+/// A run's file to go up as an artifact at `path` in the run.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    /// An object of the store (a job's files).
+    Object { key: String, path: String },
+    /// A local file (a command-line run's).
+    File { file: std::path::PathBuf, path: String },
 }
 
 /// Job `id` ended (`FINISHED`, `FAILED`, `KILLED`); its files under `prefix`
 /// in the object store (`results.csv`, plots, weights, ONNX) go up as the
 /// run's artifacts first.
 pub async fn run_ended(db: &Db, id: i64, status: &str, prefix: Option<&str>, files: &[String]) -> Result<(), OpsError> {
-    let subject = job_subject(id);
-    if let Some(prefix) = prefix {
-        for f in files {
-            enqueue(
-                db,
-                &subject,
-                "run.artifact",
-                json!({"job_id": id, "key": format!("{prefix}/{f}"), "path": f}),
-            )
-            .await?;
-        }
+    let artifacts: Vec<Artifact> = match prefix {
+        Some(prefix) => files
+            .iter()
+            .map(|f| Artifact::Object {
+                key: format!("{prefix}/{f}"),
+                path: f.clone(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    end_run(db, &RunRef::Job(id), status, &artifacts).await
+}
+
+/// `run` ended with `status`; `artifacts` go up first.
+pub async fn end_run(db: &Db, run: &RunRef, status: &str, artifacts: &[Artifact]) -> Result<(), OpsError> {
+    let subject = run.subject();
+    for a in artifacts {
+        let body = match a {
+            Artifact::Object { key, path } => json!({"key": key, "path": path}),
+            Artifact::File { file, path } => json!({"file": file.to_string_lossy(), "path": path}),
+        };
+        enqueue(db, &subject, "run.artifact", run.body(body)).await?;
     }
     enqueue(
         db,
         &subject,
         "run.end",
-        json!({"job_id": id, "status": status, "end_ms": detective_store::clock::now_ms()}),
+        run.body(json!({"status": status, "end_ms": detective_store::clock::now_ms()})),
     )
     .await
 }

@@ -139,14 +139,15 @@ pub async fn insights(
 }
 
 /// Marks a sentence of the Insights panel wrong; kept for review with the
-/// prompt and the model's answer it came from.
+/// prompt and the model's answer it came from. Anyone who reads the panel may
+/// (it changes nothing but the review list).
 #[utoipa::path(post, path = "/api/analytics/insights/feedback", request_body = detective_ops::insights::MarkWrong,
     responses((status = 201, description = "`{id}`"), (status = 400, description = "no such sentence in that answer, or too long"),
         (status = 404, description = "no such answer")),
     security(("bearer" = [])))]
 pub async fn mark_wrong(
     State(st): State<AppState>,
-    caller: Can<Operate>,
+    caller: Can<Read>,
     ApiJson(m): ApiJson<detective_ops::insights::MarkWrong>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let id = detective_ops::insights::mark_wrong(&st.db, m, &caller.key_name).await?;

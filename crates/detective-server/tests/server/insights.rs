@@ -1,7 +1,7 @@
 //! The Insights panel through real HTTP: the period's figures become facts
 //! with ids, and every sentence shown cites facts that hold its numbers.
 
-use crate::common::{Kind, TestServer, logged_ago};
+use crate::common::{Kind, TestServer, client, logged_ago};
 use crate::training::{get, post};
 use detective_core::Role;
 use detective_core::grounded::{Fact, Sentence, check};
@@ -123,12 +123,18 @@ async fn insights_written_by_the_embedded_model_are_checked_kept_and_can_be_mark
     let again = get(&s, &viewer, "/api/analytics/insights").await;
     assert_eq!(again["answer_id"], r["answer_id"]);
 
-    // A viewer may not mark; an operator may, for a sentence the answer holds.
+    // Whoever reads the panel may mark a sentence the answer holds; only
+    // operators read the marks with the prompts.
     let mark = json!({"answer_id": answer_id, "sentence": sentences[0].text, "facts": sentences[0].facts, "note": "the direction is wrong"});
-    let (status, _) = post(&s, &viewer, "/api/analytics/insights/feedback", mark.clone()).await;
-    assert_eq!(status, 403);
-    let (status, v) = post(&s, &operator, "/api/analytics/insights/feedback", mark).await;
+    let (status, v) = post(&s, &viewer, "/api/analytics/insights/feedback", mark).await;
     assert_eq!(status, 201, "{v}");
+    let r = client()
+        .get(s.at("/api/analytics/insights/feedback"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     let (status, v) = post(
         &s,
         &operator,

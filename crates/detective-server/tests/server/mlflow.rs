@@ -6,8 +6,6 @@
 //! calls, which arrive once MLflow is back; an MLflow version imports into our
 //! registry. Everything is read back through MLflow's own REST API.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,113 +15,8 @@ use crate::training::{dataset, get, post, set_stage, small_job, work};
 use detective_core::Role;
 use detective_ops::mlflow::deliver::Delivery;
 use detective_ops::mlflow::{Client, MlflowConfig};
+use detective_store::testing_mlflow::MlflowServer;
 use serde_json::{Value, json};
-
-fn mlflow_bin() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_default();
-    PathBuf::from(home).join(".cache/defect-detective/mlflow-venv/bin/mlflow")
-}
-
-/// A real MLflow tracking server on a loopback port, its data in `dir`.
-struct MlflowServer {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl MlflowServer {
-    fn start(dir: &Path) -> MlflowServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut s = MlflowServer {
-            child: None,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        s.resume();
-        s
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts (again) on the same port and data.
-    fn resume(&mut self) {
-        let bin = mlflow_bin();
-        assert!(
-            bin.is_file(),
-            "{} missing: run ./scripts/setup-test-deps.sh",
-            bin.display()
-        );
-        let child = Command::new(bin)
-            .args([
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--workers",
-                "1",
-            ])
-            .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", self.dir.join("mlflow.db").display()))
-            .arg("--artifacts-destination")
-            .arg(self.dir.join("artifacts"))
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join("server.log")).unwrap())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let t0 = Instant::now();
-        loop {
-            if health_ok(self.port) {
-                return;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(90),
-                "mlflow server did not start: {}",
-                std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // The workers it forked go with it.
-        let _ = Command::new("pkill")
-            .args(["-f", &format!("--port {}", self.port)])
-            .status();
-    }
-}
-
-/// Whether `GET /health` on `port` answers 200.
-fn health_ok(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-    if c.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    c.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
-}
-
-impl Drop for MlflowServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// `GET /api/2.0/mlflow/{path}` on MLflow.
 async fn mlflow_get(m: &MlflowServer, path: &str, query: &[(&str, &str)]) -> Value {

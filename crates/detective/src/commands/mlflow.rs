@@ -110,8 +110,10 @@ pub fn run(cmd: MlflowCommand, config: &Config) -> Result<ExitCode> {
                 if !detective_store::mlflow_outbox::take_lease(&db, &d.holder, lease).await? {
                     bail!("a server or worker is delivering the outbox now (it holds the lease); nothing to do here");
                 }
+                detective_store::mlflow_outbox::due_now(&db).await?;
                 let stop = AtomicBool::new(false);
                 let sent = d.round(&stop).await?;
+                let _ = detective_store::mlflow_outbox::release_lease(&db, &d.holder).await;
                 let c = detective_store::mlflow_outbox::counts(&db, None).await?;
                 println!("sent={sent} pending={} failed={}", c.pending, c.failed);
                 db.close().await;

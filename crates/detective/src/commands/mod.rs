@@ -21,6 +21,7 @@ pub mod storage;
 pub mod synth;
 pub mod train;
 pub mod train_common;
+pub mod train_mlflow;
 pub mod train_segment;
 pub mod val;
 pub mod worker;

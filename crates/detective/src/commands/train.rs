@@ -88,6 +88,13 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if !a.resume {
         args.validate().map_err(|e| anyhow::anyhow!(e))?;
     }
+    let mlflow = super::train_mlflow::CliMlflow::start(
+        config,
+        &format!("train · {}", args.out.display()),
+        &serde_json::to_value(&args).unwrap_or_default(),
+        serde_json::json!({"detective.task": "detect", "detective.dataset": args.data.display().to_string()}),
+    );
+    let out = args.out.clone();
     let stop = install_stop_handler("step")?;
     let style = epoch_bar_style();
     let mut bar: Option<ProgressBar> = None;
@@ -178,6 +185,9 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
                 train_images_per_sec,
                 if *improved { "  *best" } else { "" }
             );
+            if let Some(m) = &mlflow {
+                m.epoch(row.epoch, row);
+            }
         }
         TrainEvent::Stopped { epoch, batch } => {
             if let Some(b) = bar.take() {
@@ -198,7 +208,15 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
             );
         }
     };
-    let summary = train(args, a.resume, &mut observer, stop)?;
+    let summary = match train(args, a.resume, &mut observer, stop) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(m) = mlflow {
+                m.finish("FAILED", &out);
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(v) = &summary.final_val {
         println!(
             "{}",
@@ -211,6 +229,9 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
         let onnx = summary.best.with_extension("onnx");
         let report = detective_ml::export::export_checkpoint(&summary.best, None, &onnx)?;
         eprintln!("exported {} ({} bytes)", report.path.display(), report.bytes);
+    }
+    if let Some(m) = mlflow {
+        m.finish(if summary.stopped { "KILLED" } else { "FINISHED" }, &summary.out);
     }
     Ok(if summary.stopped {
         ExitCode::from(130)

@@ -85,11 +85,18 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
     Ok(args)
 }
 
-pub fn run(a: &TrainCliArgs, device: ComputeDevice, _config: &Config) -> Result<ExitCode> {
+pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<ExitCode> {
     let mut args = to_args(a)?;
     if !a.resume {
         args.device = device.to_string();
     }
+    let mlflow = super::train_mlflow::CliMlflow::start(
+        config,
+        &format!("train · {}", args.out.display()),
+        &serde_json::to_value(&args).unwrap_or_default(),
+        serde_json::json!({"detective.task": "segment", "detective.dataset": args.data.display().to_string()}),
+    );
+    let out = args.out.clone();
     let stop = super::train_common::install_stop_handler("batch")?;
     let style = super::train_common::epoch_bar_style();
     let mut bar: Option<ProgressBar> = None;
@@ -193,6 +200,9 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, _config: &Config) -> Result<
                 row.train.dice,
                 if *improved { "  *best" } else { "" }
             );
+            if let Some(m) = &mlflow {
+                m.epoch(row.epoch, row);
+            }
         }
         SegTrainEvent::Stopped { epoch } => {
             if let Some(b) = bar.take() {
@@ -207,7 +217,15 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, _config: &Config) -> Result<
             eprintln!("weights: {}, {}", best.display(), last.display());
         }
     };
-    let summary = train_segmenter(args, &mut observer, stop, a.resume)?;
+    let summary = match train_segmenter(args, &mut observer, stop, a.resume) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(m) = mlflow {
+                m.finish("FAILED", &out);
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(v) = &summary.final_val {
         println!(
             "{}",
@@ -219,6 +237,9 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, _config: &Config) -> Result<
     }
     if a.export {
         eprintln!("--export is not available for --task segment yet");
+    }
+    if let Some(m) = mlflow {
+        m.finish(if summary.stopped { "KILLED" } else { "FINISHED" }, &summary.out);
     }
     Ok(if summary.stopped {
         ExitCode::from(130)

@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use crate::common::{detective, json_stdout, run, stderr, stdout};
 
-fn synth(dir: &Path) {
+pub(crate) fn synth(dir: &Path) {
     let o = run(detective(dir).args([
         "synth",
         "--task",

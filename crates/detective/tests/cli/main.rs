@@ -17,6 +17,7 @@ mod cli_serve;
 mod cli_synth;
 mod cli_tiles;
 mod cli_train;
+mod cli_train_mlflow;
 mod cli_train_segment;
 mod cli_train_segment_real;
 mod cli_val;

@@ -37,7 +37,7 @@ pub(super) async fn figures_and_charts(p: &Page, now_total: u64) {
     )
     .await;
     assert_eq!(href, "#c-rate");
-    // A person marks the first sentence wrong; it is kept for review.
+    // A person (a viewer, here) marks the first sentence wrong; it is kept for review.
     click(c, "#insights li .wrong button").await;
     type_into(c, "#insights li .wrong input", "the rate is per camera").await;
     click(c, "#insights li .wrong button").await;

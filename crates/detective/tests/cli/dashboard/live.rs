@@ -1,6 +1,6 @@
 //! The live page: the edge cameras for a viewer (who may not stream); for the
-//! admin, the browser's (fake) camera streams to the model and the answers are
-//! drawn as red boxes on the overlay.
+//! admin, the newest alerts, and the browser's (fake) camera streams to the
+//! model and the answers are drawn as red boxes on the overlay.
 
 use super::helpers::{Page, api, click, shot, until};
 use fantoccini::Locator;
@@ -26,6 +26,13 @@ pub(super) async fn edge_cameras_for_a_viewer(p: &Page) {
 pub(super) async fn camera_streams_for_an_admin(p: &Page) {
     let Page { c, base, admin, .. } = p;
     c.goto(&format!("{base}/live")).await.unwrap();
+    // The alert fired on the Settings page is listed here, with its icon.
+    until(
+        c,
+        "the alert on the live page",
+        "!!document.querySelector('#live-alerts li[data-kind=\"model_promoted\"] svg.icon')",
+    )
+    .await;
     click(c, "#start").await;
     until(
         c,
