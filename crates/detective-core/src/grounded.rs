@@ -244,26 +244,41 @@ pub fn rule_based(facts: &[Fact]) -> Vec<Sentence> {
     out
 }
 
+/// A fact on the rate chart, for tests.
+#[cfg(test)]
+pub(crate) fn fact(id: &str, label: &str, value: f64, unit: Unit) -> Fact {
+    Fact {
+        id: id.into(),
+        label: label.into(),
+        value,
+        unit,
+        chart: "rate".into(),
+    }
+}
+
+/// The period's first three facts as the panel makes them, for tests.
+#[cfg(test)]
+pub(crate) fn period_facts() -> Vec<Fact> {
+    vec![
+        fact("F1", "defect rate this period", 0.1234, Unit::Percent),
+        fact("F2", "defect rate the period before", 0.05, Unit::Percent),
+        fact("F3", "predictions this period", 1520.0, Unit::Count),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn facts() -> Vec<Fact> {
-        let f = |id: &str, label: &str, value, unit| Fact {
-            id: id.into(),
-            label: label.into(),
-            value,
-            unit,
-            chart: "rate".into(),
-        };
-        vec![
-            f("F1", "defect rate this period", 0.1234, Unit::Percent),
-            f("F2", "defect rate the period before", 0.05, Unit::Percent),
-            f("F3", "predictions this period", 1520.0, Unit::Count),
+        let f = fact;
+        let mut out = period_facts();
+        out.extend([
             f("F4", "rate before: line l1", 0.04, Unit::Percent),
             f("F5", "rate now: line l1", 0.20, Unit::Percent),
             f("F6", "z of the rise: line l1", 4.218, Unit::Number),
-        ]
+        ]);
+        out
     }
 
     fn s(text: &str, facts: &[&str]) -> Sentence {

@@ -227,22 +227,12 @@ pub fn parse_lines(answer: &str) -> Vec<Sentence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grounded::{Unit, check};
+    use crate::grounded::{Unit, check, fact, period_facts};
 
     fn facts() -> Vec<Fact> {
-        let f = |id: &str, label: &str, value, unit| Fact {
-            id: id.into(),
-            label: label.into(),
-            value,
-            unit,
-            chart: "rate".into(),
-        };
-        vec![
-            f("F1", "defect rate this period", 0.1234, Unit::Percent),
-            f("F2", "defect rate the period before", 0.05, Unit::Percent),
-            f("F3", "predictions this period", 1520.0, Unit::Count),
-            f("F12", "z of the rise: line l1", -4.218, Unit::Number),
-        ]
+        let mut out = period_facts();
+        out.push(fact("F12", "z of the rise: line l1", -4.218, Unit::Number));
+        out
     }
 
     #[test]

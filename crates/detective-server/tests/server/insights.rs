@@ -19,25 +19,8 @@ on_both!(
     insights_cite_the_figures_they_rest_on_and_every_number_checks_out,
     |kind: Kind| async move {
         let s = TestServer::start(kind).await;
-        let device = s.key(Role::Device).await;
         let viewer = s.key(Role::Viewer).await;
-        // The day before: 5 % defective on line l1; today: 30 %.
-        for (camera, base, rate_every, hours) in [("l1-cam1", 0u32, 20u32, 30.0), ("l1-cam1", 1000, 10, 6.0)] {
-            let preds: Vec<Value> = (0..200u32)
-                .map(|i| {
-                    let defective = if rate_every == 20 { i % 20 == 0 } else { i % 10 < 3 };
-                    logged(base + i, hours - f64::from(i) * 0.02, defective)
-                })
-                .collect();
-            let (status, v) = post(
-                &s,
-                &device,
-                "/api/log",
-                json!({"camera_id": camera, "predictions": preds}),
-            )
-            .await;
-            assert_eq!(status, 200, "{v}");
-        }
+        log_two_periods(&s).await;
         let r = get(&s, &viewer, "/api/analytics/insights").await;
         assert_eq!(r["source"], "rules");
         let facts: Vec<Fact> = serde_json::from_value(r["facts"].clone()).unwrap();

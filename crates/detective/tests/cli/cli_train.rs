@@ -28,7 +28,7 @@ pub(crate) fn synth(dir: &Path) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-fn train_args(out: &str) -> Vec<String> {
+pub(crate) fn train_args(out: &str) -> Vec<String> {
     [
         "train",
         "--data",

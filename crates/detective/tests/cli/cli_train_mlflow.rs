@@ -7,37 +7,17 @@
 use detective_store::testing_mlflow::MlflowServer;
 use serde_json::Value;
 
-use crate::cli_train::synth;
+use crate::cli_train::{synth, train_args};
 use crate::common::{detective, run, stderr};
 
+/// Three epochs of the small detector, exported, in the data dir `dd`, tracked at `uri`.
 fn train(dir: &std::path::Path, uri: &str, out: &str) -> std::process::Output {
     run(detective(dir)
         .env("MLFLOW_TRACKING_URI", uri)
         .env("MLFLOW_EXPERIMENT_NAME", "cli-runs")
-        .args([
-            "--data-dir",
-            "dd",
-            "train",
-            "--data",
-            "data",
-            "--model",
-            "n",
-            "--epochs",
-            "2",
-            "--imgsz",
-            "64",
-        ])
-        .args([
-            "--batch",
-            "4",
-            "--workers",
-            "1",
-            "--close-mosaic",
-            "1",
-            "--export",
-            "--out",
-            out,
-        ]))
+        .args(["--data-dir", "dd"])
+        .args(train_args(out))
+        .arg("--export"))
 }
 
 async fn mlflow(m: &MlflowServer, method: &str, path: &str, body: Value) -> Value {
@@ -102,7 +82,7 @@ async fn cli_training_is_an_mlflow_run_and_waits_out_an_mlflow_outage() {
             .find(|p| p["key"] == k)
             .map(|p| p["value"].clone())
     };
-    assert_eq!(param("epochs"), Some("2".into()));
+    assert_eq!(param("epochs"), Some("3".into()));
     assert_eq!(param("imgsz"), Some("64".into()));
     let tag = |k: &str| {
         r["data"]["tags"]
@@ -128,7 +108,7 @@ async fn cli_training_is_an_mlflow_run_and_waits_out_an_mlflow_outage() {
         .iter()
         .map(|p| p["step"].as_i64().unwrap())
         .collect();
-    assert_eq!(steps, vec![1, 2], "{history}");
+    assert_eq!(steps, vec![1, 2, 3], "{history}");
     let files = mlflow(&m, "GET", "artifacts/list", serde_json::json!({"run_id": run_id})).await;
     let top: Vec<&str> = files["files"]
         .as_array()
