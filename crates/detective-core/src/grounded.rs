@@ -28,7 +28,8 @@ pub struct Fact {
     pub label: String,
     pub value: f64,
     pub unit: Unit,
-    /// The chart that shows it (`rate`, `cameras`, `lines`, `classes`, `shifts`, `drift`).
+    /// The chart that shows it (`rate`, `cameras`, `lines`, `classes`, `shifts`,
+    /// `drift`; `models` for the Models page).
     pub chart: String,
 }
 

@@ -63,6 +63,8 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 3] = [Reason::Random, Reason::MoreThan, Reason::Class];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Class => "class",

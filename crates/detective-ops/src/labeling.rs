@@ -37,12 +37,17 @@ pub fn order_of(s: Option<&str>) -> Result<QueueOrder, OpsError> {
 /// Why items are queued, as a request may filter by it: `uncertain`, one
 /// sampling strategy (`random`, `more_than`, `class`), or `sampled` (any).
 pub fn reason_of(s: Option<&str>) -> Result<Option<&str>, OpsError> {
+    use detective_core::sampling::Reason;
     match s {
         None => Ok(None),
-        Some(r @ ("uncertain" | "sampled" | "random" | "more_than" | "class")) => Ok(Some(r)),
-        Some(r) => Err(OpsError::invalid(format!(
-            "reason={r}: expected uncertain, sampled, random, more_than or class"
-        ))),
+        Some(r) if r == "uncertain" || r == "sampled" || Reason::ALL.iter().any(|x| x.as_str() == r) => Ok(Some(r)),
+        Some(r) => {
+            let names: Vec<&str> = Reason::ALL.iter().map(|x| x.as_str()).collect();
+            Err(OpsError::invalid(format!(
+                "reason={r}: expected uncertain, sampled, {}",
+                names.join(", ")
+            )))
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod problem;
 pub mod production_follower;
 pub mod prometheus;
 pub mod routes;
+pub mod security_headers;
 pub mod served_model;
 pub mod session;
 pub mod state;
@@ -164,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
+        .layer(axum::middleware::map_response(security_headers::add))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -63,7 +63,7 @@ async function show() {
 }
 
 // Where each chart of a fact is on this page (drift has its own page).
-const CHART = { rate: "#c-rate", classes: "#c-classes", cameras: "#c-cameras", lines: "#c-lines", shifts: "#c-shifts", drift: "/drift" };
+const CHART = { rate: "#c-rate", classes: "#c-classes", cameras: "#c-cameras", lines: "#c-lines", shifts: "#c-shifts", drift: "/drift", models: "/models" };
 
 function written(f) {
   return f.unit === "percent" ? `${(100 * f.value).toFixed(1)} %` : f.unit === "count" ? num(f.value) : f.value.toFixed(2);

@@ -175,3 +175,7 @@ export async function modelOptions() {
   } catch (e) { console.warn(e); }
   return opts;
 }
+
+// Forms that scripts handle are never submitted (instead of inline onsubmit handlers,
+// which the Content-Security-Policy forbids).
+for (const f of document.querySelectorAll("form[data-no-submit]")) f.addEventListener("submit", (e) => e.preventDefault());

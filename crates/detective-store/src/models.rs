@@ -301,3 +301,36 @@ pub async fn at_stage(
     }
     Ok(None)
 }
+
+/// A version that became Production.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Promotion {
+    pub name: String,
+    pub version: i64,
+    pub task: Task,
+    /// When, in ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// The newest `limit` promotions to Production within `[from, to)` (ms), newest first.
+pub async fn promotions_between(db: &Db, from: i64, to: i64, limit: usize) -> Result<Vec<Promotion>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT m.name, m.task, v.version, v.promoted_at FROM model_versions v JOIN models m ON m.id = v.model_id \
+         WHERE v.promoted_at >= $1 AND v.promoted_at < $2 ORDER BY v.promoted_at DESC, v.version DESC LIMIT {}",
+        limit.clamp(1, 100)
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Promotion {
+                name: r.try_get("name")?,
+                version: r.try_get("version")?,
+                task: r.try_get::<String, _>("task")?.parse()?,
+                at_ms: r.try_get("promoted_at")?,
+            })
+        })
+        .collect()
+}

@@ -88,7 +88,7 @@ impl MlflowServer {
         }
         // The workers it forked go with it.
         let _ = Command::new("pkill")
-            .args(["-f", &format!("--port {}", self.port)])
+            .args(["-f", "--", &format!("--port {}", self.port)])
             .status();
     }
 }

@@ -1,6 +1,7 @@
 //! The Insights panel's figures and sentences: the period's defect rate
-//! against the period before, the groups whose rate rose significantly, and the
-//! newest drift report, as a table of facts with ids
+//! against the period before, the groups whose rate rose significantly, the
+//! newest drift report and the models promoted in the period, as a table of
+//! facts with ids
 //! ([`detective_core::grounded`]); sentences about them, each citing its facts
 //! and passed by the checker. A language model writes them when `[llm]` has one
 //! ([`crate::llm`]); otherwise, or while it is busy or down, they are written
@@ -77,6 +78,15 @@ pub async fn facts(db: &Db, from: i64, to: i64, min_group: u64) -> Result<Vec<Fa
     }
     if let Some(d) = detective_store::drift::latest(db).await? {
         add("drift share".into(), d.drift_share, Unit::Percent, "drift");
+    }
+    // Recent model changes: the versions that became Production in the period.
+    for p in detective_store::models::promotions_between(db, from, to, 2).await? {
+        add(
+            format!("hours since {}@{} ({}) became Production", p.name, p.version, p.task),
+            (to - p.at_ms) as f64 / 3_600_000.0,
+            Unit::Number,
+            "models",
+        );
     }
     Ok(facts)
 }

@@ -43,6 +43,9 @@ pub struct RunLink {
     pub url: String,
 }
 
+/// How long a delivery lease lasts unless renewed (ms).
+pub const LEASE_MS: i64 = 60_000;
+
 pub fn run_link(job_id: i64) -> String {
     RunRef::Job(job_id).link()
 }
@@ -322,6 +325,11 @@ impl Delivery {
         let mut sent = 0;
         while !stop.load(Ordering::SeqCst) {
             let now = detective_store::clock::now_ms();
+            // The lease is renewed before each call, so a long round (big
+            // artifacts) keeps it; a holder that lost it stops here.
+            if !mlflow_outbox::take_lease(&self.db, &self.holder, now + LEASE_MS).await? {
+                break;
+            }
             let Some(item) = mlflow_outbox::next_due(&self.db, now).await? else {
                 break;
             };
@@ -356,7 +364,7 @@ impl Delivery {
     /// what is due, sleeps `idle` when nothing is.
     pub async fn run(self, stop: Arc<AtomicBool>, idle: Duration) {
         while !stop.load(Ordering::SeqCst) {
-            let lease = detective_store::clock::now_ms() + 60_000;
+            let lease = detective_store::clock::now_ms() + LEASE_MS;
             match mlflow_outbox::take_lease(&self.db, &self.holder, lease).await {
                 Ok(true) => {
                     if let Err(e) = self.round(&stop).await {

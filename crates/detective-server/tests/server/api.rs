@@ -1635,3 +1635,19 @@ on_both!(
         assert_eq!(r.status(), 403);
     }
 );
+
+#[tokio::test]
+async fn pages_and_api_answers_carry_the_security_headers() {
+    let s = TestServer::start(Kind::SqliteFolder).await;
+    for path in ["/login", "/static/common.js", "/api/health", "/no-such-page"] {
+        let r = client().get(s.at(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+    }
+}

@@ -21,6 +21,22 @@ on_both!(
         let s = TestServer::start(kind).await;
         let viewer = s.key(Role::Viewer).await;
         log_two_periods(&s).await;
+        // A model change in the period is a fact too.
+        let db = &s.state.db;
+        detective_store::models::add_version(
+            db,
+            "det",
+            detective_core::Task::Detect,
+            &json!({}),
+            &json!({}),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        detective_store::models::set_stage(db, "det", 1, detective_core::Stage::Production)
+            .await
+            .unwrap();
         let r = get(&s, &viewer, "/api/analytics/insights").await;
         assert_eq!(r["source"], "rules");
         let facts: Vec<Fact> = serde_json::from_value(r["facts"].clone()).unwrap();
@@ -34,6 +50,8 @@ on_both!(
         assert!((fact("defect rate this period").value - 0.3).abs() < 1e-9);
         assert!((fact("defect rate the period before").value - 0.05).abs() < 1e-9);
         assert!((fact("rate now: line l1").value - 0.3).abs() < 1e-9);
+        let promoted = fact("hours since det@1 (detect) became Production");
+        assert!(promoted.value < 0.1 && promoted.chart == "models", "{promoted:?}");
         assert!(sentences.len() >= 2, "{r}");
         for sentence in &sentences {
             assert_eq!(check(sentence, &facts), Ok(()), "{sentence:?}");

@@ -106,7 +106,7 @@ pub fn run(cmd: MlflowCommand, config: &Config) -> Result<ExitCode> {
                     experiment: config.mlflow.experiment.clone(),
                     holder: detective_ops::worker::worker_id("flush@"),
                 };
-                let lease = detective_store::clock::now_ms() + 60_000;
+                let lease = detective_store::clock::now_ms() + detective_ops::mlflow::deliver::LEASE_MS;
                 if !detective_store::mlflow_outbox::take_lease(&db, &d.holder, lease).await? {
                     bail!("a server or worker is delivering the outbox now (it holds the lease); nothing to do here");
                 }
