@@ -88,8 +88,7 @@ fn numbers(text: &str) -> Vec<(f64, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        let starts = b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'));
-        if !starts {
+        if !starts_number(b, i) {
             i += 1;
             continue;
         }
@@ -161,6 +160,12 @@ const NUMBER_WORDS: [&str; 38] = [
 pub fn number_word(text: &str) -> Option<&str> {
     text.split(|c: char| !c.is_alphabetic())
         .find(|w| NUMBER_WORDS.iter().any(|n| n.eq_ignore_ascii_case(w)))
+}
+
+/// Whether a number begins at byte `i` of `b`: a digit not inside a word or
+/// an id (`F3`, `l1`) and not after a decimal point.
+pub(crate) fn starts_number(b: &[u8], i: usize) -> bool {
+    b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
 }
 
 /// Checks `s` against `facts`.

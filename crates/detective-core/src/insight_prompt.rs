@@ -176,8 +176,7 @@ fn numbers_ok(body: &str, cited: &[&Fact], ended: bool) -> bool {
     let b = body.as_bytes();
     let (mut i, mut k) = (0, 0);
     while i < b.len() {
-        let starts = b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'));
-        if !starts {
+        if !crate::grounded::starts_number(b, i) {
             i += 1;
             continue;
         }

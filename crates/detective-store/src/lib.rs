@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod annotations;
 pub mod api_keys;
+pub mod backup;
 pub mod clock;
 pub mod datasets;
 pub mod db;

@@ -175,12 +175,15 @@ impl Objects {
         }
     }
 
-    /// Every key under `prefix` (recursively), sorted.
+    /// Every key under `prefix` (recursively; `""`: the whole store), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let p = key_path(prefix.trim_end_matches('/'))?;
+        let p = match prefix.trim_end_matches('/') {
+            "" => None,
+            p => Some(key_path(p)?),
+        };
         let mut keys: Vec<String> = self
             .store
-            .list(Some(&p))
+            .list(p.as_ref())
             .map_ok(|m| m.location.to_string())
             .try_collect()
             .await?;

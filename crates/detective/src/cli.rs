@@ -369,6 +369,28 @@ pub enum DbCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Back up a single node into a new folder: the SQLite database (a consistent
+    /// copy, taken while serve may run) and every object, with the row counts.
+    /// PostgreSQL + S3: use pg_dump and an S3 sync (docs/backup.md).
+    Backup {
+        /// The folder to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Restore a backup of `db backup` into this data dir's SQLite database and
+    /// object store (stop serve first); checks every table's row count after.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database that is already there.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

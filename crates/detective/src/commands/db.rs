@@ -1,22 +1,134 @@
-//! `detective db migrate`: apply the embedded migrations.
+//! `detective db migrate|backup|restore`: apply the embedded migrations; back a
+//! single node up into a folder and restore it ([`detective_store::backup`]).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use detective_store::Db;
+use anyhow::{Context, Result, bail};
+use detective_store::{Db, Objects, backup};
+use serde_json::json;
 
-use crate::cli::DbCommand;
-use crate::commands::storage::{database_url, runtime};
+use crate::cli::{DbCommand, StorageArgs};
+use crate::commands::storage::{database_url, open_db, open_objects, runtime};
 use crate::config::Config;
 
+/// The backup's files: the database and the objects folder, beside `backup.json`.
+const DB_FILE: &str = "detective.db";
+const OBJECTS: &str = "objects";
+const MANIFEST: &str = "backup.json";
+
 pub fn run(cmd: DbCommand, config: &Config) -> Result<ExitCode> {
-    let DbCommand::Migrate { storage } = cmd;
     runtime()?.block_on(async {
-        let db = Db::connect(&database_url(&storage, config))
-            .await
-            .context("opening the database")?;
-        let n = db.migrate().await.context("migrating")?;
-        println!("{}: {n} migration(s) applied, schema up to date", db.display_url());
+        match cmd {
+            DbCommand::Migrate { storage } => {
+                let db = Db::connect(&database_url(&storage, config))
+                    .await
+                    .context("opening the database")?;
+                let n = db.migrate().await.context("migrating")?;
+                println!("{}: {n} migration(s) applied, schema up to date", db.display_url());
+            }
+            DbCommand::Backup { out, storage } => make_backup(&out, &storage, config).await?,
+            DbCommand::Restore { from, force, storage } => restore(&from, force, &storage, config).await?,
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+async fn make_backup(out: &Path, storage: &StorageArgs, config: &Config) -> Result<()> {
+    if out.exists() {
+        bail!("{} exists already: a backup goes into a new folder", out.display());
+    }
+    let db = open_db(storage, config).await?;
+    if db.backend() != detective_store::Backend::Sqlite {
+        bail!(
+            "only a SQLite database is backed up here; back up PostgreSQL with pg_dump and S3 with a sync (docs/backup.md)"
+        );
+    }
+    let objects = open_objects(storage, config)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let counts = backup::table_counts(&db).await?;
+    backup::sqlite_snapshot(&db, &out.join(DB_FILE))
+        .await
+        .context("copying the database")?;
+    let copy = Objects::local(&out.join(OBJECTS))?;
+    let n = backup::copy_objects(&objects, &copy, |done, total| {
+        if done % 500 == 0 || done == total {
+            eprintln!("objects: {done}/{total}");
+        }
+    })
+    .await
+    .context("copying the objects")?;
+    let manifest = json!({
+        "created_at": detective_store::clock::to_rfc3339(detective_store::clock::now_ms()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": db.display_url(),
+        "object_store": objects.display(),
+        "objects": n,
+        "tables": counts,
+    });
+    std::fs::write(out.join(MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+    db.close().await;
+    let rows: i64 = counts.values().sum();
+    println!(
+        "backed up {rows} rows in {} tables and {n} objects to {}",
+        counts.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+async fn restore(from: &Path, force: bool, storage: &StorageArgs, config: &Config) -> Result<()> {
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(from.join(MANIFEST))
+            .with_context(|| format!("{} is not a backup (no {MANIFEST})", from.display()))?,
+    )
+    .with_context(|| format!("reading {MANIFEST}"))?;
+    let url = database_url(storage, config);
+    let Some(target) = url.strip_prefix("sqlite://").map(Path::new) else {
+        bail!("restore writes a SQLite database; for PostgreSQL use pg_restore (docs/backup.md)");
+    };
+    if target.exists() && !force {
+        bail!(
+            "{} exists: restore into an empty data dir, or give --force to replace it",
+            target.display()
+        );
+    }
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // The copy goes in beside the target first, then takes its place whole.
+    let part = target.with_extension("db.restoring");
+    std::fs::copy(from.join(DB_FILE), &part).context("copying the database")?;
+    for stale in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", target.display()));
+    }
+    std::fs::rename(&part, target)?;
+    let db = open_db(storage, config).await?;
+    let objects = open_objects(storage, config)?;
+    let n = backup::copy_objects(&Objects::local(&from.join(OBJECTS))?, &objects, |done, total| {
+        if done % 500 == 0 || done == total {
+            eprintln!("objects: {done}/{total}");
+        }
+    })
+    .await
+    .context("copying the objects")?;
+    let counts = backup::table_counts(&db).await?;
+    let mut wrong = Vec::new();
+    for (table, want) in manifest["tables"].as_object().into_iter().flatten() {
+        let got = counts.get(table).copied().unwrap_or(-1);
+        if Some(got) != want.as_i64() {
+            wrong.push(format!("{table}: {got} rows, the backup holds {want}"));
+        }
+    }
+    db.close().await;
+    if !wrong.is_empty() {
+        bail!("the restored database differs from the backup: {}", wrong.join("; "));
+    }
+    let rows: i64 = counts.values().sum();
+    println!(
+        "restored {rows} rows in {} tables and {n} objects from {}",
+        counts.len(),
+        from.display()
+    );
+    Ok(())
 }

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod cli_backup;
 mod cli_bench;
 mod cli_config;
 mod cli_dataset;
