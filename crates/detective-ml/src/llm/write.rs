@@ -25,6 +25,8 @@ pub struct WriteOptions {
     /// After this many tokens of a line, a full stop is favoured more with
     /// each token (a small model rambles).
     pub soft_line_tokens: usize,
+    /// Past this instant the answer ends with the sentences written so far.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for WriteOptions {
@@ -35,6 +37,7 @@ impl Default for WriteOptions {
             max_line_tokens: 48,
             repeat_penalty: 1.2,
             soft_line_tokens: 24,
+            deadline: None,
         }
     }
 }
@@ -119,6 +122,9 @@ pub fn write_grounded(
     'lines: while sentences.len() < opts.max_sentences {
         let mut line = Vec::<u8>::new();
         for n in 0..opts.max_line_tokens {
+            if opts.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                break 'lines;
+            }
             for id in &written {
                 let l = &mut logits[*id as usize];
                 *l = if *l > 0.0 {

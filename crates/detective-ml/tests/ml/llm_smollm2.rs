@@ -102,3 +102,21 @@ fn smollm2_writes_cited_sentences_that_pass_the_checker() {
     }
     assert!(w.prompt.contains("F7: z of the rise: line line2 = 9.41"));
 }
+
+#[test]
+fn smollm2_stops_at_its_deadline_with_what_it_wrote() {
+    let facts = vec![Fact {
+        id: "F1".into(),
+        label: "defect rate this period".into(),
+        value: 0.084,
+        unit: Unit::Percent,
+        chart: "rate".into(),
+    }];
+    let opts = WriteOptions {
+        deadline: Some(std::time::Instant::now()),
+        ..WriteOptions::default()
+    };
+    let w = write_grounded(model(), &prompt(&facts, Format::Lines), &facts, &opts).unwrap();
+    assert_eq!(w.answer_tokens, 0);
+    assert!(w.sentences.is_empty());
+}

@@ -159,8 +159,7 @@ async fn by_model(db: &Db, facts: Vec<Fact>, draft: Draft) -> Result<Insights, O
 /// The panel of `[from, to)`: the model's, when it answers within its wait
 /// (its answer is kept for the next request when it is late), else by rule.
 pub async fn insights(db: &Db, writer: &Arc<Writer>, from: i64, to: i64, min_group: u64) -> Result<Insights, OpsError> {
-    // Panels are remembered by the length of their range (the dashboard asks for "the last N hours").
-    let key = (to - from) / 60_000;
+    let key = writer.key(from, to);
     if let Some(p) = writer.fresh(key) {
         return Ok(p);
     }

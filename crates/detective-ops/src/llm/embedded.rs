@@ -47,16 +47,20 @@ impl Embedded {
             .cloned()
     }
 
-    /// Sentences about `facts` (blocking work on a blocking thread).
-    pub async fn write(&self, facts: Vec<Fact>) -> Result<Draft, String> {
+    /// Sentences about `facts` (blocking work on a blocking thread), the answer
+    /// cut short at `within` (the thread ends then too, so at most one runs).
+    pub async fn write(&self, facts: Vec<Fact>, within: std::time::Duration) -> Result<Draft, String> {
         let model = self.model().await?;
         let prompt = insight_prompt::prompt(&facts, Format::Lines);
         let name = self.name();
-        let w =
-            tokio::task::spawn_blocking(move || llm::write_grounded(&model, &prompt, &facts, &WriteOptions::default()))
-                .await
-                .map_err(|e| format!("the model stopped: {e}"))?
-                .map_err(|e| e.to_string())?;
+        let opts = WriteOptions {
+            deadline: Some(std::time::Instant::now() + within),
+            ..WriteOptions::default()
+        };
+        let w = tokio::task::spawn_blocking(move || llm::write_grounded(&model, &prompt, &facts, &opts))
+            .await
+            .map_err(|e| format!("the model stopped: {e}"))?
+            .map_err(|e| e.to_string())?;
         Ok(Draft {
             provider: "embedded",
             model: name,

@@ -17,6 +17,12 @@ use super::embedded::Embedded;
 use super::openai;
 use crate::insights::panel::Insights;
 
+/// Which panel a request asks for: the length of its range in minutes, and
+/// which `refresh_secs` slot its end falls in (so "the last 24 hours", whose
+/// end moves with every request, keeps one panel until the slot turns, and
+/// two different periods of the same length never share one).
+pub type PanelKey = (i64, i64);
+
 /// How long a failure keeps the model from being asked again.
 const FAILURE_QUIET: Duration = Duration::from_secs(60);
 /// Most ranges whose panel is remembered.
@@ -34,7 +40,7 @@ pub struct Writer {
     wait: Duration,
     timeout: Duration,
     refresh: Duration,
-    cache: Mutex<HashMap<i64, (Instant, Insights)>>,
+    cache: Mutex<HashMap<PanelKey, (Instant, Insights)>>,
     busy: Arc<tokio::sync::Mutex<()>>,
     failed: Mutex<Option<(Instant, String)>>,
 }
@@ -104,8 +110,14 @@ impl Writer {
         }
     }
 
+    /// The key of the panel of `[from, to)` (ms).
+    pub fn key(&self, from: i64, to: i64) -> PanelKey {
+        let slot = (self.refresh.as_millis() as i64).max(1);
+        ((to - from) / 60_000, to.div_euclid(slot))
+    }
+
     /// The panel written for `key` within `refresh_secs`.
-    pub fn fresh(&self, key: i64) -> Option<Insights> {
+    pub fn fresh(&self, key: PanelKey) -> Option<Insights> {
         let cache = lock(&self.cache);
         cache
             .get(&key)
@@ -113,7 +125,7 @@ impl Writer {
             .map(|(_, p)| p.clone())
     }
 
-    pub fn remember(&self, key: i64, panel: Insights) {
+    pub fn remember(&self, key: PanelKey, panel: Insights) {
         let mut cache = lock(&self.cache);
         if cache.len() >= MAX_CACHED && !cache.contains_key(&key) {
             let oldest = cache.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k);
@@ -139,17 +151,14 @@ impl Writer {
         self.wait
     }
 
-    /// The model's sentences about `facts`.
+    /// The model's sentences about `facts`, within `timeout_secs`.
     pub async fn write(&self, facts: Vec<Fact>) -> Result<Draft, String> {
-        let job = async {
-            match &self.engine {
-                Engine::Off(why) => Err(why.clone()),
-                Engine::Embedded(e) => e.write(facts).await,
-                Engine::Openai(c) => c.write(&facts).await,
-            }
-        };
-        tokio::time::timeout(self.timeout, job)
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {} s", self.timeout.as_secs())))
+        match &self.engine {
+            Engine::Off(why) => Err(why.clone()),
+            // The embedded model stops itself at the deadline (its thread cannot be dropped).
+            Engine::Embedded(e) => e.write(facts, self.timeout).await,
+            // The HTTP client's own timeout is `timeout_secs`.
+            Engine::Openai(c) => c.write(&facts).await,
+        }
     }
 }

@@ -114,14 +114,21 @@ async fn insights_written_by_the_embedded_model_are_checked_kept_and_can_be_mark
     log_two_periods(&s).await;
     let viewer = s.key(Role::Viewer).await;
     let operator = s.key(Role::Operator).await;
-    let r = get(&s, &viewer, "/api/analytics/insights").await;
+    // One fixed period, so both requests below name the same panel.
+    let to = chrono::Utc::now();
+    let range = format!(
+        "/api/analytics/insights?from={}&to={}",
+        (to - chrono::Duration::hours(24)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        to.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let r = get(&s, &viewer, &range).await;
     assert_eq!(r["source"], "embedded", "{r}");
     assert_eq!(r["model"], "SmolLM2-135M-Instruct.Q4_1");
     let sentences = checked_sentences(&r);
     assert!(!sentences.is_empty(), "the model wrote no sentence that passed: {r}");
     let answer_id = r["answer_id"].as_i64().expect("the answer is kept");
     // The same range again: the kept panel, not a second run of the model.
-    let again = get(&s, &viewer, "/api/analytics/insights").await;
+    let again = get(&s, &viewer, &range).await;
     assert_eq!(again["answer_id"], r["answer_id"]);
 
     // Whoever reads the panel may mark a sentence the answer holds; only
