@@ -34,6 +34,13 @@ pub fn run(cmd: DbCommand, config: &Config) -> Result<ExitCode> {
     })
 }
 
+/// Progress of an object copy, every 500 objects and at the end.
+fn report_objects(done: usize, total: usize) {
+    if done.is_multiple_of(500) || done == total {
+        eprintln!("objects: {done}/{total}");
+    }
+}
+
 async fn make_backup(out: &Path, storage: &StorageArgs, config: &Config) -> Result<()> {
     if out.exists() {
         bail!("{} exists already: a backup goes into a new folder", out.display());
@@ -51,13 +58,9 @@ async fn make_backup(out: &Path, storage: &StorageArgs, config: &Config) -> Resu
         .await
         .context("copying the database")?;
     let copy = Objects::local(&out.join(OBJECTS))?;
-    let n = backup::copy_objects(&objects, &copy, |done, total| {
-        if done % 500 == 0 || done == total {
-            eprintln!("objects: {done}/{total}");
-        }
-    })
-    .await
-    .context("copying the objects")?;
+    let n = backup::copy_objects(&objects, &copy, report_objects)
+        .await
+        .context("copying the objects")?;
     let manifest = json!({
         "created_at": detective_store::clock::to_rfc3339(detective_store::clock::now_ms()),
         "version": env!("CARGO_PKG_VERSION"),
@@ -105,13 +108,9 @@ async fn restore(from: &Path, force: bool, storage: &StorageArgs, config: &Confi
     std::fs::rename(&part, target)?;
     let db = open_db(storage, config).await?;
     let objects = open_objects(storage, config)?;
-    let n = backup::copy_objects(&Objects::local(&from.join(OBJECTS))?, &objects, |done, total| {
-        if done % 500 == 0 || done == total {
-            eprintln!("objects: {done}/{total}");
-        }
-    })
-    .await
-    .context("copying the objects")?;
+    let n = backup::copy_objects(&Objects::local(&from.join(OBJECTS))?, &objects, report_objects)
+        .await
+        .context("copying the objects")?;
     let counts = backup::table_counts(&db).await?;
     let mut wrong = Vec::new();
     for (table, want) in manifest["tables"].as_object().into_iter().flatten() {

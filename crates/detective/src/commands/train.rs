@@ -88,12 +88,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if !a.resume {
         args.validate().map_err(|e| anyhow::anyhow!(e))?;
     }
-    let mlflow = super::train_mlflow::CliMlflow::start(
-        config,
-        &format!("train · {}", args.out.display()),
-        &serde_json::to_value(&args).unwrap_or_default(),
-        serde_json::json!({"detective.task": "detect", "detective.dataset": args.data.display().to_string()}),
-    );
+    let mlflow = super::train_mlflow::CliMlflow::start(config, "detect", &args, &args.data, &args.out);
     let out = args.out.clone();
     let stop = install_stop_handler("step")?;
     let style = epoch_bar_style();
@@ -211,9 +206,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     let summary = match train(args, a.resume, &mut observer, stop) {
         Ok(s) => s,
         Err(e) => {
-            if let Some(m) = mlflow {
-                m.finish("FAILED", &out);
-            }
+            super::train_mlflow::CliMlflow::end(mlflow, true, false, &out);
             return Err(e.into());
         }
     };
@@ -230,9 +223,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
         let report = detective_ml::export::export_checkpoint(&summary.best, None, &onnx)?;
         eprintln!("exported {} ({} bytes)", report.path.display(), report.bytes);
     }
-    if let Some(m) = mlflow {
-        m.finish(if summary.stopped { "KILLED" } else { "FINISHED" }, &summary.out);
-    }
+    super::train_mlflow::CliMlflow::end(mlflow, false, summary.stopped, &summary.out);
     Ok(if summary.stopped {
         ExitCode::from(130)
     } else {

@@ -36,13 +36,17 @@ pub struct CliMlflow {
 }
 
 impl CliMlflow {
-    /// Starts the run (`None` when MLflow is off, or when the outbox cannot be
-    /// opened: then training goes on without MLflow, with a warning).
-    pub fn start(config: &Config, name: &str, params: &Value, tags: Value) -> Option<Self> {
+    /// Starts the run of a `task` training with `args` (its settings, the
+    /// parameters) from `data` into `out` (`None` when MLflow is off, or when the
+    /// outbox cannot be opened: then training goes on without MLflow, with a warning).
+    pub fn start(config: &Config, task: &str, args: &impl serde::Serialize, data: &Path, out: &Path) -> Option<Self> {
         if !config.mlflow.is_on() {
             return None;
         }
-        match Self::try_start(config, name, params, tags) {
+        let name = format!("train · {}", out.display());
+        let params = serde_json::to_value(args).unwrap_or_default();
+        let tags = json!({"detective.task": task, "detective.dataset": data.display().to_string()});
+        match Self::try_start(config, &name, &params, tags) {
             Ok(m) => Some(m),
             Err(e) => {
                 eprintln!("MLflow: not mirrored ({e:#})");
@@ -97,6 +101,19 @@ impl CliMlflow {
             &row,
         )) {
             tracing::warn!("MLflow outbox: epoch {epoch}: {e}");
+        }
+    }
+
+    /// Ends `run`, when there is one: `FAILED` after an error, `KILLED` when
+    /// stopped, else `FINISHED` (see [`CliMlflow::finish`]).
+    pub fn end(run: Option<Self>, failed: bool, stopped: bool, out: &Path) {
+        if let Some(m) = run {
+            let status = match (failed, stopped) {
+                (true, _) => "FAILED",
+                (_, true) => "KILLED",
+                _ => "FINISHED",
+            };
+            m.finish(status, out);
         }
     }
 

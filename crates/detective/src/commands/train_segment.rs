@@ -90,12 +90,7 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
     if !a.resume {
         args.device = device.to_string();
     }
-    let mlflow = super::train_mlflow::CliMlflow::start(
-        config,
-        &format!("train · {}", args.out.display()),
-        &serde_json::to_value(&args).unwrap_or_default(),
-        serde_json::json!({"detective.task": "segment", "detective.dataset": args.data.display().to_string()}),
-    );
+    let mlflow = super::train_mlflow::CliMlflow::start(config, "segment", &args, &args.data, &args.out);
     let out = args.out.clone();
     let stop = super::train_common::install_stop_handler("batch")?;
     let style = super::train_common::epoch_bar_style();
@@ -220,9 +215,7 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
     let summary = match train_segmenter(args, &mut observer, stop, a.resume) {
         Ok(s) => s,
         Err(e) => {
-            if let Some(m) = mlflow {
-                m.finish("FAILED", &out);
-            }
+            super::train_mlflow::CliMlflow::end(mlflow, true, false, &out);
             return Err(e.into());
         }
     };
@@ -238,9 +231,7 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
     if a.export {
         eprintln!("--export is not available for --task segment yet");
     }
-    if let Some(m) = mlflow {
-        m.finish(if summary.stopped { "KILLED" } else { "FINISHED" }, &summary.out);
-    }
+    super::train_mlflow::CliMlflow::end(mlflow, false, summary.stopped, &summary.out);
     Ok(if summary.stopped {
         ExitCode::from(130)
     } else {
