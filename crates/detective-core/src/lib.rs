@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod bbox;
+pub mod csv;
 pub mod detection;
 pub mod error;
 pub mod grounded;

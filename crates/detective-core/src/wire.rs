@@ -40,6 +40,10 @@ pub struct AgentStats {
     /// How full the agent's spool is, in percent of its quota.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spool_percent: Option<f64>,
+    /// Frames the agent's pipeline dropped since it started (a newer frame came
+    /// before inference was free). Older servers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_frames: Option<u64>,
 }
 
 /// One frame's prediction.

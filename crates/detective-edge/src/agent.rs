@@ -65,6 +65,10 @@ pub struct AgentConfig {
     /// Take rules (and, when following, the Production model) from the cloud
     /// while running.
     pub model_updates: Option<ModelUpdates>,
+    /// Append the id of every prediction, once it is safe in the spool, to this
+    /// file (one per line): what the agent produced, for an audit against the
+    /// cloud's log.
+    pub journal: Option<PathBuf>,
 }
 
 /// How the agent follows its cloud: rules always, the Production model when
@@ -477,6 +481,16 @@ pub fn run_agent(
         }
         None => None,
     };
+    let mut journal = match &cfg.journal {
+        Some(path) => Some(std::io::LineWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| EdgeError::InvalidArgument(format!("journal {}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
     // Capture thread, started once everything that can fail at start is set up.
     let cap = {
         let slot = slot.clone();
@@ -515,8 +529,15 @@ pub fn run_agent(
                 {
                     r.reject(&p);
                 }
-                if let Err(e) = spool.push(&p, frame.as_deref(), keep).await {
-                    tracing::error!("spool: {e}");
+                match spool.push(&p, frame.as_deref(), keep).await {
+                    Ok(()) => {
+                        if let Some(j) = journal.as_mut()
+                            && let Err(e) = std::io::Write::write_all(j, format!("{}\n", p.id).as_bytes())
+                        {
+                            tracing::error!("journal: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("spool: {e}"),
                 }
             }
         })
@@ -526,6 +547,7 @@ pub fn run_agent(
         let uploader = uploader.clone();
         let (fps, inf) = (fps_x100.clone(), inf_x100.clone());
         let (spooled, quota) = (spool.clone(), cfg.spool_quota.max(1));
+        let slot = slot.clone();
         rt.spawn(async move {
             uploader
                 .run(stop_rx, move || {
@@ -535,6 +557,7 @@ pub fn run_agent(
                         fps: fps as f64 / 100.0,
                         inference_ms: inf.load(Ordering::Relaxed) as f64 / 100.0,
                         spool_percent: Some(100.0 * spooled.bytes() as f64 / quota as f64),
+                        dropped_frames: Some(slot.dropped.load(Ordering::Relaxed)),
                     })
                 })
                 .await

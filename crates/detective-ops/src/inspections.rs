@@ -16,11 +16,7 @@ pub const MAX_PAGE: usize = 1000;
 pub const CSV_HEADER: &str = "id,camera_id,captured_at,model_version,n_detections,max_confidence,defective,uncertain,classes,detections,frame_key\n";
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    detective_core::csv::cell(s)
 }
 
 fn csv_row(r: &LogRow) -> String {

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 
 use detective_core::Task;
+use detective_ml::detect::Scale;
+use detective_ml::detect::prior::{PRIOR, SCRATCH};
 use detective_ml::segment::DiceScope;
 use detective_ml::segment::args::SegTrainArgs;
 use serde::{Deserialize, Serialize};
@@ -271,7 +273,14 @@ pub async fn queue(
             "base_model `bundled` is our pretrained detector: a segmenter fine-tunes from a registered segmenter",
         ));
     }
-    let base = match req.base_model.as_deref().filter(|s| !s.is_empty() && !bundled) {
+    let named = req.base_model.as_deref().filter(|s| !s.is_empty());
+    let (prior, scratch) = (named == Some(PRIOR), named == Some(SCRATCH));
+    if prior && req.task != Task::Detect {
+        return Err(OpsError::invalid(
+            "base_model `prior` is the detector's pretrained start: a segmenter starts from random weights or a registered segmenter",
+        ));
+    }
+    let base = match named.filter(|_| !bundled && !prior && !scratch) {
         Some(spec) => Some(crate::registry::require(db, spec, Some(req.task)).await?),
         None => None,
     };
@@ -285,6 +294,22 @@ pub async fn queue(
             }
             req.model = Some("t".into());
             Some(crate::registry::BUNDLED_BASE.into())
+        }
+        // A detector starts from the pretrained prior of its scale unless `none`
+        // asks for random weights (or its scale has none).
+        None if req.task == Task::Detect && !scratch => {
+            let scale =
+                Scale::parse(req.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model())))?;
+            if detective_ml::detect::prior::exists(scale) {
+                Some(PRIOR.into())
+            } else if prior {
+                return Err(OpsError::Invalid(format!(
+                    "model {} has no pretrained prior (t and n have one)",
+                    scale.as_str()
+                )));
+            } else {
+                None
+            }
         }
         None => None,
     };

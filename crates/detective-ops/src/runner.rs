@@ -175,6 +175,20 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     )
     .await;
     let weights = match &job.base_model {
+        Some(spec) if spec == detective_ml::detect::prior::PRIOR => {
+            let scale =
+                Scale::parse(req.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model())))?;
+            let path = tokio::task::spawn_blocking(move || detective_ml::detect::prior::checkpoint(scale))
+                .await
+                .map_err(|e| OpsError::io("the pretrained prior", e))??;
+            log(
+                env,
+                job,
+                &format!("starting from the pretrained prior of scale {}", scale.as_str()),
+            )
+            .await?;
+            path
+        }
         Some(spec) => {
             let path = crate::registry::fetch_weights(&env.db, &env.objects, spec, job.task, &dir.join("base")).await?;
             log(env, job, &format!("fine-tuning from {spec}")).await?;

@@ -52,6 +52,9 @@ pub async fn run(env: RunnerEnv, opts: WorkerOptions, shutdown: Arc<AtomicBool>)
             Ok(_) => {}
             Err(e) => tracing::warn!("checking for dead workers: {e}"),
         }
+        if let Err(e) = detective_store::workers::seen(&env.db, &env.worker_id).await {
+            tracing::warn!("noting this worker alive: {e}");
+        }
         let job = match training_jobs::claim(&env.db, &env.worker_id).await {
             Ok(j) => j,
             Err(e) => {
@@ -72,6 +75,9 @@ pub async fn run(env: RunnerEnv, opts: WorkerOptions, shutdown: Arc<AtomicBool>)
             Err(e) => tracing::warn!(job = id, "training job could not be recorded: {e}"),
         }
         done += 1;
+    }
+    if let Err(e) = detective_store::workers::gone(&env.db, &env.worker_id).await {
+        tracing::warn!("noting this worker gone: {e}");
     }
     tracing::info!(worker = %env.worker_id, jobs = done, "training worker stopped");
 }

@@ -38,6 +38,15 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::find(parts, state).await?;
+        // the audit trail records who made a change with the caller found here
+        crate::audit_caller::note(&caller.key_name, caller.role);
+        Ok(caller)
+    }
+}
+
+impl Caller {
+    async fn find(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if state.settings.insecure_no_auth {
             return Ok(Caller {
                 role: Role::Admin,
@@ -60,13 +69,19 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Authorization must be `Bearer <API key>`"))?;
+        let client = crate::client_addr::client_of(parts, &state.settings.trusted_proxies);
+        let subjects = crate::auth_limit::subjects(&client, secret);
+        crate::auth_limit::refuse_if_limited(state, &subjects).await?;
         match detective_store::api_keys::authenticate(&state.db, secret).await? {
             Some(k) => Ok(Caller {
                 role: k.role,
                 key_id: Some(k.id),
                 key_name: k.name,
             }),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key")),
+            None => {
+                crate::auth_limit::failed(state, &subjects).await;
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key"))
+            }
         }
     }
 }

@@ -3,19 +3,26 @@
 //! roles, problem+json errors, OpenAPI document, Prometheus metrics — and the
 //! dashboard pages (`dashboard`).
 
+pub mod audit;
+pub mod audit_caller;
 pub mod auth;
+pub mod auth_limit;
 pub mod charts;
+pub mod client_addr;
 pub mod dashboard;
+pub mod metrics;
 pub mod model_cache;
 pub mod openapi;
 pub mod predictor;
 pub mod problem;
 pub mod production_follower;
 pub mod prometheus;
+pub mod request_timing;
 pub mod routes;
 pub mod security_headers;
 pub mod served_model;
 pub mod session;
+pub mod shared_events;
 pub mod state;
 pub mod thresholds;
 
@@ -48,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     use routes::*;
     Router::new()
         .route("/api/health", get(status::health))
+        .route("/api/audit", get(audit::list))
         .route("/api/metrics", get(status::metrics))
         .route("/metrics", get(status::prometheus))
         .route("/api/model-status", get(status::model_status))
@@ -161,6 +169,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/labeling-queue/{id}/skip", post(labeling::skip))
         .route("/api/openapi.json", get(openapi_json))
         .merge(dashboard::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_timing::time_requests,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
@@ -180,7 +193,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let events = tokio::spawn(shared_events::listen(state.clone()));
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    events.abort();
+    served
 }

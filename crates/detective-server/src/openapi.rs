@@ -68,6 +68,7 @@ impl Modify for BearerAuth {
         routes::analytics::misses,
         routes::analytics::insights,
         routes::analytics::mark_wrong,
+        crate::audit::list,
         routes::analytics::feedback,
         routes::alerts::rules,
         routes::alerts::create,

@@ -7,10 +7,27 @@ use std::fmt::Write;
 
 use detective_store::predictions::{CameraStatus, LogStats};
 
+use crate::metrics::{Metrics, escape};
 use crate::state::Counters;
 
-/// The exposition text of `s` and `c`.
-pub fn exposition(s: &LogStats, c: &Counters) -> String {
+/// Gauges read when scraped: this process's predictor pool, and what every replica
+/// shares from the database (queues, workers, drift, Production models).
+#[derive(Debug, Default, Clone)]
+pub struct Gauges {
+    /// Predictions running and waiting in this process's detector pool.
+    pub predict_running: usize,
+    pub predict_waiting: usize,
+    /// Jobs waiting per queue (`training_detect`, …).
+    pub queue_depth: Vec<(String, i64)>,
+    pub workers_alive: i64,
+    /// Share of features that drifted in the latest drift report.
+    pub drift_share: Option<f64>,
+    /// (task, model name, version) of each task's Production version.
+    pub production: Vec<(String, String, i64)>,
+}
+
+/// The exposition text of `s`, `c`, `g` and `m`.
+pub fn exposition(s: &LogStats, c: &Counters, g: &Gauges, m: &Metrics) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -69,8 +86,55 @@ pub fn exposition(s: &LogStats, c: &Counters) -> String {
         "Images stored through uploads by this process.",
         Counters::get(&c.uploads) as f64,
     );
+    metric(
+        "detective_predict_running",
+        "gauge",
+        "Predictions running now in this process's detector pool.",
+        g.predict_running as f64,
+    );
+    metric(
+        "detective_predict_queue_depth",
+        "gauge",
+        "Predict requests waiting for a slot in this process's detector pool.",
+        g.predict_waiting as f64,
+    );
+    metric(
+        "detective_workers_alive",
+        "gauge",
+        "Training workers seen polling or heartbeating in the last 30 s.",
+        g.workers_alive as f64,
+    );
+    if let Some(d) = g.drift_share {
+        metric(
+            "detective_drift_share",
+            "gauge",
+            "Share of image features that drifted in the latest drift report.",
+            d,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP detective_job_queue_depth Jobs waiting, per queue.\n# TYPE detective_job_queue_depth gauge"
+    );
+    for (kind, n) in &g.queue_depth {
+        let _ = writeln!(out, "detective_job_queue_depth{{kind=\"{}\"}} {n}", escape(kind));
+    }
+    let _ = writeln!(
+        out,
+        "# HELP detective_production_model_version Version in Production, per task (the value is the version).\n\
+         # TYPE detective_production_model_version gauge"
+    );
+    for (task, name, version) in &g.production {
+        let _ = writeln!(
+            out,
+            "detective_production_model_version{{task=\"{}\",model=\"{}\"}} {version}",
+            escape(task),
+            escape(name)
+        );
+    }
+    m.write(&mut out);
     type CameraFigure = fn(&CameraStatus) -> Option<f64>;
-    let per_camera: [(&str, &str, CameraFigure); 2] = [
+    let per_camera: [(&str, &str, CameraFigure); 3] = [
         (
             "detective_camera_fps",
             "Frames per second reported by the camera's agent.",
@@ -81,13 +145,43 @@ pub fn exposition(s: &LogStats, c: &Counters) -> String {
             "Inference time reported by the camera's agent.",
             |c| c.inference_ms,
         ),
+        (
+            "detective_edge_spool_depth",
+            "How full the camera agent's spool was at its last report, in percent of its quota.",
+            |c| c.spool_percent,
+        ),
     ];
     for (name, help, figure) in per_camera {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for cam in &s.cameras {
             if let Some(v) = figure(cam) {
-                let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", cam.id);
+                let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", escape(&cam.id));
             }
+        }
+    }
+    let name = "detective_camera_dropped_frames_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Frames the camera agent's pipeline dropped since it started, as last reported.\n# TYPE {name} counter"
+    );
+    for cam in &s.cameras {
+        if let Some(v) = cam.dropped_frames {
+            let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", escape(&cam.id));
+        }
+    }
+    let name = "detective_camera_model";
+    let _ = writeln!(
+        out,
+        "# HELP {name} The model (name@version) of the camera's latest prediction (value 1).\n# TYPE {name} gauge"
+    );
+    for cam in &s.cameras {
+        if let Some(m) = &cam.model {
+            let _ = writeln!(
+                out,
+                "{name}{{camera=\"{}\",model=\"{}\"}} 1",
+                escape(&cam.id),
+                escape(m)
+            );
         }
     }
     out

@@ -50,7 +50,15 @@ pub struct ServerSettings {
     pub work_dir: std::path::PathBuf,
     /// Roboflow's API (`https://api.roboflow.com`).
     pub roboflow_url: String,
+    /// Load balancers whose `X-Forwarded-For` names the client ([`crate::client_addr`]).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed key checks a client address (or key prefix) may make in 10 minutes
+    /// before it gets 429 ([`crate::auth_limit`]); 0: no limit.
+    pub failed_key_limit: u32,
 }
+
+/// Failed key checks per client address (or key prefix) in 10 minutes before 429.
+pub const DEFAULT_FAILED_KEY_LIMIT: u32 = 10;
 
 impl Default for ServerSettings {
     fn default() -> Self {
@@ -72,6 +80,8 @@ impl Default for ServerSettings {
             segment_runs: std::path::PathBuf::from("runs"),
             work_dir: std::env::temp_dir().join("detective-work"),
             roboflow_url: "https://api.roboflow.com".into(),
+            trusted_proxies: Vec::new(),
+            failed_key_limit: DEFAULT_FAILED_KEY_LIMIT,
         }
     }
 }
@@ -113,6 +123,8 @@ pub struct AppState {
     /// Registry versions loaded on demand for `?model=`.
     pub models: Arc<ModelCache>,
     pub counters: Arc<Counters>,
+    /// Histograms and labelled counters of `/metrics` ([`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub started: Instant,
     /// A batch of predictions was stored: `GET /api/inspection-logs/events` tells
     /// the dashboard (bounded; a slow listener skips what it missed).
@@ -125,6 +137,9 @@ pub struct AppState {
     pub mlops: Arc<detective_ops::policy::Mlops>,
     /// Who writes the Insights panel (`[llm]`; by rule unless set with [`AppState::with_llm`]).
     pub insights: Arc<detective_ops::llm::Writer>,
+    /// This process among the replicas (random per start): the origin of the
+    /// events it shares ([`crate::shared_events`]).
+    pub replica: Arc<str>,
 }
 
 /// What the event stream says of one stored batch.
@@ -160,9 +175,11 @@ impl AppState {
             )),
             settings: Arc::new(settings),
             counters: Arc::new(Counters::default()),
+            metrics: Arc::default(),
             started: Instant::now(),
             logged: tokio::sync::broadcast::channel(256).0,
             insights: Arc::new(detective_ops::llm::Writer::off()),
+            replica: uuid::Uuid::new_v4().simple().to_string().into(),
         }
     }
 

@@ -90,6 +90,13 @@ impl LiveThresholds {
         fresh
     }
 
+    /// Drops the cached values (changed by another replica): the next call reads them.
+    pub fn forget(&self) {
+        if let Ok(mut c) = self.cached.write() {
+            *c = None;
+        }
+    }
+
     /// Validates and stores new thresholds; they apply at once on this server.
     pub async fn set(&self, db: &detective_store::Db, t: Thresholds) -> Result<(), ApiError> {
         t.band()?;
@@ -157,7 +164,7 @@ impl LiveRules {
         fresh
     }
 
-    /// Drops every cached entry (rules changed on this server).
+    /// Drops every cached entry (rules changed on this server or another).
     pub fn forget(&self) {
         if let Ok(mut c) = self.cached.write() {
             c.clear();

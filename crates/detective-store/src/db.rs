@@ -43,6 +43,11 @@ pub struct Db {
     write_lock: Arc<Mutex<()>>,
     /// The URL without credentials, for logs.
     display: String,
+    /// The full URL (with credentials): PostgreSQL's LISTEN needs a connection of
+    /// its own ([`crate::shared_events`]). Never logged.
+    url: Arc<str>,
+    /// The `NOTIFY` channel of this database's schema, once looked up.
+    pub(crate) events_channel: Arc<std::sync::OnceLock<String>>,
 }
 
 /// A write transaction (holding SQLite's writer slot for its lifetime).
@@ -160,6 +165,8 @@ impl Db {
             backend,
             write_lock: Arc::new(Mutex::new(())),
             display: redact(&url),
+            url: url.as_str().into(),
+            events_channel: Arc::default(),
         })
     }
 
@@ -208,6 +215,11 @@ impl Db {
     }
 
     /// The URL, password redacted.
+    /// The URL with its credentials, for a connection outside the pool (LISTEN).
+    pub(crate) fn full_url(&self) -> &str {
+        &self.url
+    }
+
     pub fn display_url(&self) -> &str {
         &self.display
     }

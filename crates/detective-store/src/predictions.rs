@@ -197,17 +197,32 @@ pub async fn ingest(
         if let Some(p) = s.spool_percent {
             figures.push(("spool_percent", p));
         }
+        if let Some(d) = s.dropped_frames {
+            figures.push(("dropped_frames", d as f64));
+        }
     }
+    // the model of the batch's latest prediction, bound last
+    let model = batch.predictions.last().map(|p| p.model_version.as_str());
+    let model_col = if model.is_some() { ", model" } else { "" };
+    let model_param = model.map(|_| format!(", ${}", figures.len() + 4)).unwrap_or_default();
+    let model_set = if model.is_some() {
+        ", model = excluded.model"
+    } else {
+        ""
+    };
     let cols: String = figures.iter().map(|(c, _)| format!(", {c}")).collect();
     let params: String = (0..figures.len()).map(|i| format!(", ${}", i + 4)).collect();
     let sets: String = figures.iter().map(|(c, _)| format!(", {c} = excluded.{c}")).collect();
     let sql = format!(
-        "INSERT INTO cameras (id, project, first_seen, last_seen{cols}) VALUES ($1, $2, $3, $3{params}) \
-         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen{sets}"
+        "INSERT INTO cameras (id, project, first_seen, last_seen{cols}{model_col}) VALUES ($1, $2, $3, $3{params}{model_param}) \
+         ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen{sets}{model_set}"
     );
     let mut q = sqlx::query(&sql).bind(&batch.camera_id).bind(project).bind(received);
     for (_, v) in &figures {
         q = q.bind(*v);
+    }
+    if let Some(m) = model {
+        q = q.bind(m);
     }
     q.execute(tx.conn()).await?;
     tx.commit().await?;
@@ -373,6 +388,12 @@ pub struct CameraStatus {
     /// How full the agent's spool was at its last report, in percent.
     #[serde(default)]
     pub spool_percent: Option<f64>,
+    /// Frames its pipeline dropped since the agent started, as last reported.
+    #[serde(default)]
+    pub dropped_frames: Option<f64>,
+    /// The model (`name@version`) of its latest prediction.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// The figures of `GET /api/metrics`.
@@ -410,7 +431,7 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
     let queue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labeling_queue WHERE status = 'pending'")
         .fetch_one(db.pool())
         .await?;
-    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms, spool_percent FROM cameras ORDER BY id")
+    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms, spool_percent, dropped_frames, model FROM cameras ORDER BY id")
         .fetch_all(db.pool())
         .await?;
     let cameras = cams
@@ -423,6 +444,8 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
                 fps: r.try_get("fps")?,
                 inference_ms: r.try_get("inference_ms")?,
                 spool_percent: r.try_get("spool_percent")?,
+                dropped_frames: r.try_get("dropped_frames")?,
+                model: r.try_get("model")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

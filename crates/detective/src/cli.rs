@@ -256,6 +256,10 @@ pub struct EdgeArgs {
     /// Stop after this many frames.
     #[arg(long)]
     pub max_frames: Option<u64>,
+    /// Append each prediction's id to this file once it is in the spool (one per
+    /// line): what this agent produced, to check against the cloud's log.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// Seconds to keep uploading after the source ends or a stop signal.
     #[arg(long, default_value_t = 10.0)]
     pub drain_secs: f64,
@@ -413,9 +417,15 @@ pub struct SynthArgs {
     /// Number of images in total over the three splits.
     #[arg(long, default_value_t = 1000)]
     pub count: u64,
-    /// Image size as WxH.
+    /// Image size as WxH; several sizes separated by commas (e.g.
+    /// `200x200,320x320,640x480`) give each image one of them at random, so defects
+    /// come at several scales once the trainer resizes them.
     #[arg(long, default_value = "320x320")]
     pub size: String,
+    /// standard: the demo's surfaces and camera; wide: also a per-image contrast,
+    /// brightness, defocus blur and grey output (a pretraining corpus).
+    #[arg(long, default_value = "standard", value_parser = ["standard", "wide"])]
+    pub variety: String,
     /// Output folder (created; must be empty or absent unless --force).
     #[arg(long)]
     pub out: PathBuf,
@@ -602,7 +612,9 @@ pub struct TrainCliArgs {
     pub model: Option<String>,
     /// Start from these weights: our .bpk, or Ultralytics YOLOv8 weights (.pt checkpoint or
     /// .onnx export, imported as `detective import` does); layers whose shape differs (the
-    /// class head for other classes) stay fresh.
+    /// class head for other classes) stay fresh. Default (`prior`): the detector's
+    /// pretrained defect prior of the scale (t and n; models/README.md); `none`: random
+    /// weights. Segmentation: a segmenter checkpoint (default none).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Epochs (default 100 detect, 50 segment; with --resume: raise the saved run's count).
@@ -644,6 +656,10 @@ pub struct TrainCliArgs {
     /// Turn mosaic off for the last N epochs.
     #[arg(long, default_value_t = 10)]
     pub close_mosaic: usize,
+    /// Epochs of learning-rate warm-up (detect: default 3 as Ultralytics, at least 100
+    /// steps; segment: default 1).
+    #[arg(long)]
+    pub warmup_epochs: Option<f32>,
     /// Mosaic probability.
     #[arg(long)]
     pub mosaic: Option<f32>,

@@ -81,6 +81,20 @@ pub struct Server {
     /// Roboflow's API, for pushing to and pulling from Roboflow.
     #[serde(default = "default_roboflow_url")]
     pub roboflow_url: String,
+    /// Addresses of the load balancers in front of this server (e.g. `127.0.0.1`
+    /// for an nginx on the same host): a request from one of them is counted
+    /// against the client named in its `X-Forwarded-For`, not the proxy's, by the
+    /// sign-in limiter. Empty: the peer's address is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Failed key checks (sign-in form and Bearer keys) a client address, or a key
+    /// prefix, may make in 10 minutes before it gets 429; 0 turns the limit off.
+    #[serde(default = "default_failed_key_limit")]
+    pub failed_key_limit: u32,
+}
+
+fn default_failed_key_limit() -> u32 {
+    detective_server::state::DEFAULT_FAILED_KEY_LIMIT
 }
 
 fn default_roboflow_url() -> String {
@@ -111,6 +125,8 @@ impl Default for Config {
                 session_secret_file: PathBuf::new(),
                 secure_cookies: false,
                 roboflow_url: default_roboflow_url(),
+                trusted_proxies: Vec::new(),
+                failed_key_limit: default_failed_key_limit(),
             },
             mlops: detective_ops::policy::MlopsConfig::default(),
             mlflow: detective_ops::mlflow::MlflowConfig {

@@ -23,16 +23,35 @@ const ONNX: &[u8] = include_bytes!("../../../../models/detector-t-320.onnx");
 const BPK: &[u8] = include_bytes!("../../../../models/detector-t-320.bpk");
 const JSON: &[u8] = include_bytes!("../../../../models/detector-t-320.json");
 
-/// FNV-1a over the three files: the cache folder changes whenever the model does.
-fn content_hash() -> u64 {
+/// FNV-1a over `parts`: a cache folder named by it changes whenever they do.
+pub(crate) fn content_hash(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [ONNX, BPK, JSON] {
-        for &b in part {
+    for part in parts {
+        for &b in *part {
             h ^= b as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
     h
+}
+
+/// Writes `files` (in order) into `dir` unless every one is already there with its
+/// size: how compiled-in models reach the cache folder.
+pub(crate) fn unpack(dir: &Path, files: &[(&Path, &[u8])]) -> Result<(), MlError> {
+    let complete = files
+        .iter()
+        .all(|(p, b)| std::fs::metadata(p).is_ok_and(|m| m.len() == b.len() as u64));
+    if complete {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| MlError::Model {
+        path: dir.display().to_string(),
+        reason: format!("creating the model cache: {e}"),
+    })?;
+    for (p, b) in files {
+        write_atomic(p, b)?;
+    }
+    Ok(())
 }
 
 /// The cache root: `$DETECTIVE_CACHE_DIR`, else `$HOME/.cache/defect-detective`,
@@ -80,22 +99,17 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlError> {
 /// Path of the bundled checkpoint (`.bpk`, with its `.json` and `.onnx` beside it),
 /// written under `root` if not there yet.
 pub fn checkpoint_in(root: &Path) -> Result<PathBuf, MlError> {
-    let dir = root.join("models").join(format!("{STEM}-{:016x}", content_hash()));
+    let dir = root
+        .join("models")
+        .join(format!("{STEM}-{:016x}", content_hash(&[ONNX, BPK, JSON])));
     let bpk = dir.join(format!("{STEM}.bpk"));
     let onnx = dir.join(format!("{STEM}.onnx"));
-    let complete = [(&bpk, BPK), (&onnx, ONNX)]
-        .iter()
-        .all(|(p, b)| std::fs::metadata(p).is_ok_and(|m| m.len() == b.len() as u64));
-    if !complete {
-        std::fs::create_dir_all(&dir).map_err(|e| MlError::Model {
-            path: dir.display().to_string(),
-            reason: format!("creating the model cache: {e}"),
-        })?;
-        // The ONNX last: a checkpoint whose export is older is ignored as stale.
-        write_atomic(&dir.join(format!("{STEM}.json")), JSON)?;
-        write_atomic(&bpk, BPK)?;
-        write_atomic(&onnx, ONNX)?;
-    }
+    let json = dir.join(format!("{STEM}.json"));
+    // The ONNX last: a checkpoint whose export is older is ignored as stale.
+    unpack(
+        &dir,
+        &[(json.as_path(), JSON), (bpk.as_path(), BPK), (onnx.as_path(), ONNX)],
+    )?;
     keep_export_fresh(&bpk, &onnx)?;
     Ok(bpk)
 }

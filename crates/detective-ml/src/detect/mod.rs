@@ -4,7 +4,8 @@
 //! Ultralytics' pre- and post-processing ([`output`], [`nms`], and for tiled
 //! frames [`tile_merge`]), two engines (ONNX
 //! Runtime: [`onnx_detector`]; Burn: [`burn_engine`]), the [`detector`] that picks
-//! one for a model file, and the model compiled into the binary ([`bundled`]).
+//! one for a model file, and the models compiled into the binary ([`bundled`], and
+//! [`prior`], the pretrained start of training).
 //!
 //! The epoch loop's shared parts (optimiser, EMA, parameters, resumable state,
 //! errors) live in [`crate::train`], which the segmenter uses too.
@@ -22,6 +23,7 @@ pub mod model;
 pub mod nms;
 pub mod onnx_detector;
 pub mod output;
+pub mod prior;
 pub mod tile_merge;
 pub mod trainer;
 pub mod validate;

@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use detective_core::Action;
@@ -49,14 +50,20 @@ pub async fn form(Query(q): Query<NextQuery>) -> Response {
     page(safe_next(q.next.as_deref()), None, StatusCode::OK)
 }
 
-pub async fn submit(State(st): State<AppState>, Form(f): Form<LoginForm>) -> Response {
+pub async fn submit(State(st): State<AppState>, parts: Parts, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     let key = f.key.trim();
+    let client = crate::client_addr::client_of(&parts, &st.settings.trusted_proxies);
+    let subjects = crate::auth_limit::subjects(&client, key);
+    if let Err(e) = crate::auth_limit::refuse_if_limited(&st, &subjects).await {
+        return page(next, Some(e.detail), StatusCode::TOO_MANY_REQUESTS);
+    }
     let found = match detective_store::api_keys::authenticate(&st.db, key).await {
         Ok(k) => k,
         Err(e) => return crate::problem::ApiError::from(e).into_response(),
     };
     let Some(k) = found else {
+        crate::auth_limit::failed(&st, &subjects).await;
         return page(
             next,
             Some("Unknown or revoked API key.".into()),
@@ -76,6 +83,7 @@ pub async fn submit(State(st): State<AppState>, Form(f): Form<LoginForm>) -> Res
     let Some(cookie) = session::issue(&st.settings.session_secret, &k.id, chrono::Utc::now().timestamp()) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot sign the session").into_response();
     };
+    crate::auth_limit::signed_in(&st, &subjects).await;
     tracing::info!("dashboard login: key {} ({})", k.name, k.role);
     (
         [(

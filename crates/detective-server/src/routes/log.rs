@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use detective_core::LogBatch;
 use detective_store::predictions::IngestSummary;
+use detective_store::shared_events::SharedEvent;
 use serde_json::json;
 
 use crate::auth::{Can, Log};
@@ -101,6 +102,31 @@ async fn read_batch(st: &AppState, req: Request) -> ApiResult<(LogBatch, Vec<(St
     }
 }
 
+/// Counts a stored batch in `/metrics`: its size, and its frames, defective and
+/// uncertain frames and detections by class, as far as they were new (a batch
+/// sent again adds nothing; one partly seen before counts its detections in
+/// proportion).
+fn count_ingested(st: &AppState, batch: &detective_core::LogBatch, summary: &IngestSummary) {
+    let m = &st.metrics;
+    let camera = batch.camera_id.as_str();
+    m.ingest_batch.observe(&[], batch.predictions.len() as f64);
+    if summary.accepted == 0 {
+        return;
+    }
+    m.ingested.add(&[camera], summary.accepted as u64);
+    m.ingested_defective.add(&[camera], summary.defective as u64);
+    m.ingested_uncertain.add(&[camera], summary.uncertain as u64);
+    let mut by_class: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for d in batch.predictions.iter().flat_map(|p| &p.detections) {
+        *by_class.entry(d.name.as_str()).or_default() += 1;
+    }
+    let share = summary.accepted as f64 / batch.predictions.len().max(1) as f64;
+    for (class, n) in by_class {
+        let class = if class.is_empty() { "unnamed" } else { class };
+        m.ingested_defects.add(&[class], (n as f64 * share).round() as u64);
+    }
+}
+
 /// Stores a batch of predictions (idempotent by prediction id).
 #[utoipa::path(post, path = "/api/log", request_body(content = String, description = "LogBatch JSON (or multipart: part `batch` + parts `frame` named {id}.jpg)"),
     responses((status = 200, description = "accepted, defective, uncertain, frames"), (status = 422, description = "invalid batch, nothing stored")),
@@ -113,12 +139,13 @@ pub async fn log(State(st): State<AppState>, _: Can<Log>, req: Request) -> ApiRe
         detective_ops::ingest::log_batch(&st.db, &st.objects, &st.settings.limits, &bands, &batch, frames).await?;
     Counters::add(&st.counters.log_batches, 1);
     Counters::add(&st.counters.logged_predictions, summary.accepted as u64);
-    // Nobody listening is fine.
-    let _ = st.logged.send(crate::state::LoggedEvent {
+    count_ingested(&st, &batch, &summary);
+    st.announce(SharedEvent::Logged {
         camera_id: batch.camera_id.clone(),
         accepted: summary.accepted,
         defective: summary.defective,
         uncertain: summary.uncertain,
-    });
+    })
+    .await;
     Ok(Json(summary))
 }

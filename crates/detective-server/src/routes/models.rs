@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use detective_core::Stage;
 use detective_ops::registry::{self, ModelUpload};
 use detective_store::models::{Model, ModelVersion};
+use detective_store::shared_events::SharedEvent;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -161,8 +162,10 @@ pub async fn stage(
     let stage: Stage = body.stage.parse()?;
     let v = registry::promote(&st.db, &name, version, stage).await?;
     if stage == Stage::Production {
-        st.served.changed.notify_one();
-        st.segmenter.changed.notify_one();
+        st.announce(SharedEvent::ModelStage {
+            task: v.task.to_string(),
+        })
+        .await;
     }
     tracing::info!(model = %name, version, %stage, by = %caller.key_name, "model stage set");
     Ok(Json(v))
@@ -177,8 +180,10 @@ pub async fn rollback(
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (restored, archived) = registry::rollback(&st.db, &name).await?;
-    st.served.changed.notify_one();
-    st.segmenter.changed.notify_one();
+    st.announce(SharedEvent::ModelStage {
+        task: restored.task.to_string(),
+    })
+    .await;
     tracing::info!(model = %name, restored = restored.version, archived = archived.version, by = %caller.key_name, "model rolled back");
     Ok(Json(json!({"restored": restored, "archived": archived})))
 }

@@ -80,17 +80,28 @@ fn annotated_jpeg(frame: &detective_vision::Frame) -> Result<Vec<u8>, ApiError> 
         .map_err(|e| ApiError::internal(format!("encoding the annotated image: {e}")))
 }
 
-/// The result of a pooled prediction, counted in the metrics (served, or refused
-/// because the pool was full), with the total time since `t0` in ms.
+/// `name@version`, or the name of a model served from a file.
+pub(crate) fn model_label(name: &str, version: Option<i64>) -> String {
+    match version {
+        Some(v) => format!("{name}@{v}"),
+        None => name.to_string(),
+    }
+}
+
+/// The result of a pooled prediction by `model`, counted in the metrics (served,
+/// or refused because the pool was full), with the total time since `t0` in ms.
 pub(crate) fn counted<T>(
     st: &AppState,
+    model: &str,
     outcome: Result<Result<T, ApiError>, ApiError>,
     t0: Instant,
 ) -> Result<(T, f64), ApiError> {
     match outcome {
         Ok(r) => {
             let r = r?;
-            let total_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let secs = t0.elapsed().as_secs_f64();
+            st.metrics.inference.observe(&[model], secs);
+            let total_ms = secs * 1000.0;
             Counters::add(&st.counters.predict_requests, 1);
             Counters::add(&st.counters.predict_ms_total, total_ms as u64);
             Ok((r, total_ms))
@@ -127,7 +138,7 @@ pub async fn predict(
     let t0 = Instant::now();
     let annotated = q.annotated.unwrap_or(false);
     let outcome = detect_on(&pool, bytes, st.settings.limits, (opts, rules.clone()), annotated).await;
-    let (found, total_ms) = counted(&st, outcome, t0)?;
+    let (found, total_ms) = counted(&st, &model_label(&pool.name, version), outcome, t0)?;
     if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }
@@ -263,7 +274,7 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
         q.annotated.unwrap_or(false),
     )
     .await;
-    let (found, total_ms) = counted(&st, outcome, t0)?;
+    let (found, total_ms) = counted(&st, &model_label(&pool.name, version), outcome, t0)?;
     if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }

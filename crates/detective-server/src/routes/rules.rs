@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use detective_core::{RuleSet, Rules, Scope};
+use detective_store::shared_events::SharedEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -71,7 +72,7 @@ pub async fn put(
     let scope = Scope::new(body.model.as_deref(), body.camera.as_deref());
     let defaults = st.default_rules().await;
     let effective = detective_ops::rules::put(&st.db, &defaults, &scope, &body.rules, &caller.key_name).await?;
-    st.live_rules.forget();
+    st.announce(SharedEvent::Settings { what: "rules".into() }).await;
     tracing::info!(
         "inspection rules for model {:?} on camera {:?} set by {}",
         scope.model,
@@ -102,7 +103,7 @@ pub async fn delete(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> ApiResult<StatusCode> {
     detective_ops::rules::delete(&st.db, &q.scope()).await?;
-    st.live_rules.forget();
+    st.announce(SharedEvent::Settings { what: "rules".into() }).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

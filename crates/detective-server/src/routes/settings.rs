@@ -6,6 +6,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use detective_store::shared_events::SharedEvent;
 
 use crate::auth::{Admin, Can, Read};
 use crate::problem::{ApiJson, ApiResult};
@@ -25,8 +26,10 @@ pub async fn put_thresholds(
     ApiJson(t): ApiJson<Thresholds>,
 ) -> ApiResult<Json<Thresholds>> {
     st.live_thresholds.set(&st.db, t).await?;
-    // The inspection rules lie over the thresholds: rebuild them from the new ones.
-    st.live_rules.forget();
+    st.announce(SharedEvent::Settings {
+        what: "thresholds".into(),
+    })
+    .await;
     tracing::info!(
         "thresholds set by {}: conf {}, uncertain band {}..{}",
         caller.key_name,

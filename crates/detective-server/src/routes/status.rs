@@ -122,8 +122,27 @@ pub async fn metrics(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json
 /// `authorization: {credentials: KEY}` in the scrape config).
 pub async fn prometheus(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Response> {
     let stats = detective_ops::inspections::stats(&st.db).await?;
-    let out = crate::prometheus::exposition(&stats, &st.counters);
+    let gauges = scrape_gauges(&st).await?;
+    let out = crate::prometheus::exposition(&stats, &st.counters, &gauges, &st.metrics);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// The gauges of `/metrics` read at scrape time.
+async fn scrape_gauges(st: &AppState) -> Result<crate::prometheus::Gauges, crate::problem::ApiError> {
+    let (predict_running, predict_waiting) = st.served.pool().map(|p| p.load()).unwrap_or((0, 0));
+    let production = detective_store::models::production(&st.db)
+        .await?
+        .into_iter()
+        .map(|v| (v.task.to_string(), v.name, v.version))
+        .collect();
+    Ok(crate::prometheus::Gauges {
+        predict_running,
+        predict_waiting,
+        queue_depth: detective_store::workers::queue_depth(&st.db).await?,
+        workers_alive: detective_store::workers::alive(&st.db, 30_000).await?,
+        drift_share: detective_store::drift::latest(&st.db).await?.map(|r| r.drift_share),
+        production,
+    })
 }
 
 /// The model this process serves for `task` (stage None), when it serves one.

@@ -130,7 +130,7 @@ async fn answer(st: &AppState, pool: &PredictorPool, scope: &FrameScope, bytes: 
             Ok::<_, ApiError>((frame.width(), frame.height(), pred))
         })
         .await;
-    match counted(st, outcome, t0) {
+    match counted(st, &pool.name, outcome, t0) {
         Ok(((w, h, pred), ms)) => json!({
             "width": w, "height": h, "ms": ms,
             "detections": pred.detections.iter().map(|d| json!({

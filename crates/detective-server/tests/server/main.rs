@@ -9,6 +9,7 @@ mod common;
 mod alerts;
 mod annotations;
 mod api;
+mod audit;
 mod dataset_import;
 mod insights;
 mod mlflow;

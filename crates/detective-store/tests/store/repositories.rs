@@ -42,6 +42,7 @@ fn batch(camera: &str, preds: Vec<LoggedPrediction>) -> LogBatch {
             fps: 29.5,
             inference_ms: 6.1,
             spool_percent: Some(12.5),
+            dropped_frames: Some(3),
         }),
         predictions: preds,
     }

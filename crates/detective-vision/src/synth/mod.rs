@@ -13,9 +13,13 @@
 //! - box: the tight box of the instance mask in pixel xyxy (`x2` = last column + 1);
 //! - a defect with fewer than [`raster::MIN_PIXELS`] mask pixels is not drawn;
 //! - the image mask (0/255) is the union of the instance masks.
+//!
+//! [`Variety::Wide`] adds a per-image contrast, brightness, defocus blur and grey
+//! output ([`look`]) for pretraining corpora; the standard variety is unchanged by it.
 
 mod defects;
 mod kind;
+mod look;
 mod noise;
 mod raster;
 mod texture;
@@ -26,6 +30,7 @@ use crate::{Frame, GrayFrame, VisionError};
 
 pub use defects::DENT_VISIBLE;
 pub use kind::DefectKind;
+pub use look::{Look, MAX_BLUR_SIGMA, Variety};
 pub use raster::{InstanceMask, MASK_COVERAGE, MIN_PIXELS};
 
 /// Which labels a dataset carries.
@@ -49,6 +54,8 @@ pub struct SynthConfig {
     pub defect_rate: f32,
     /// Most defects in one image.
     pub max_defects: usize,
+    /// Standard, or wide (contrast, brightness, blur and grey drawn per image).
+    pub variety: Variety,
 }
 
 impl Default for SynthConfig {
@@ -60,6 +67,7 @@ impl Default for SynthConfig {
             classes: DefectKind::ALL.to_vec(),
             defect_rate: 0.8,
             max_defects: 4,
+            variety: Variety::Standard,
         }
     }
 }
@@ -152,7 +160,14 @@ pub fn generate(config: &SynthConfig, seed: u64, index: u64) -> Result<SynthSamp
             });
         }
     }
-    let image = surface.finish(&luma, w, h, &mut rng)?;
+    let look = (config.variety == Variety::Wide).then(|| Look::draw(seed, index));
+    if let Some(look) = &look {
+        look.apply_luma(&mut luma, w, h, surface.base);
+    }
+    let mut image = surface.finish(&luma, w, h, &mut rng)?;
+    if let Some(look) = &look {
+        look.apply_colour(&mut image);
+    }
     Ok(SynthSample {
         image,
         mask: union,

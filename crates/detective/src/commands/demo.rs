@@ -107,6 +107,7 @@ pub fn local_agent_config(config: &Config, source: String, max_frames: Option<u6
         mqtt: None,
         preview: None,
         model_updates: None,
+        journal: None,
     })
 }
 

@@ -203,6 +203,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         limits: config.decode_limits(),
         mqtt: args.mqtt.clone().zip(args.line.clone()),
         preview: args.preview,
+        journal: args.journal.clone(),
         model_updates: Some(ModelUpdates {
             tiles,
             puller: puller.clone(),

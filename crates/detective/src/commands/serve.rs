@@ -59,6 +59,17 @@ pub fn server_settings(config: &Config) -> Result<ServerSettings> {
         session_secret: session_secret(&secret_file)?,
         secure_cookies: config.server.secure_cookies,
         roboflow_url: config.server.roboflow_url.clone(),
+        failed_key_limit: config.server.failed_key_limit,
+        trusted_proxies: config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|a| {
+                a.trim()
+                    .parse()
+                    .with_context(|| format!("server.trusted_proxies: {a:?} is not an IP address"))
+            })
+            .collect::<Result<_>>()?,
         ..ServerSettings::default()
     })
 }

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use detective_core::Rng;
 use detective_data::split::SplitRatios;
 use detective_data::{DatasetWriter, YoloLabel};
 use detective_vision::encode::{encode_gray_png, encode_jpeg, encode_png};
-use detective_vision::synth::{DefectKind, SynthConfig, Task, generate};
+use detective_vision::synth::{DefectKind, SynthConfig, Task, Variety, generate};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
@@ -27,6 +28,23 @@ pub fn parse_size(s: &str) -> Result<(u32, u32)> {
     ))
 }
 
+/// Parses `WxH[,WxH…]`.
+pub fn parse_sizes(s: &str) -> Result<Vec<(u32, u32)>> {
+    let sizes = s.split(',').map(parse_size).collect::<Result<Vec<_>>>()?;
+    if sizes.len() > 16 {
+        bail!("--size lists {} sizes; at most 16", sizes.len());
+    }
+    Ok(sizes)
+}
+
+/// The size of image `index`: one of `sizes` at random (always the only one).
+fn size_of(sizes: &[(u32, u32)], seed: u64, index: u64) -> (u32, u32) {
+    if sizes.len() == 1 {
+        return sizes[0];
+    }
+    sizes[Rng::derive(seed ^ 0x7369_7a65_7069_636b, index).range_usize(0, sizes.len())]
+}
+
 /// Split counts for `count` images; the rest after train and val goes to test.
 fn split_counts(count: u64, fractions: &[f64]) -> Result<[u64; 3]> {
     let [train, val, test] = fractions else {
@@ -37,7 +55,8 @@ fn split_counts(count: u64, fractions: &[f64]) -> Result<[u64; 3]> {
 }
 
 pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
-    let (width, height) = parse_size(&args.size)?;
+    let sizes = parse_sizes(&args.size)?;
+    let (width, height) = sizes[0];
     let classes = args
         .classes
         .iter()
@@ -54,8 +73,17 @@ pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
         classes,
         defect_rate: args.defect_rate,
         max_defects: args.max_defects,
+        variety: Variety::from_name(&args.variety).context("--variety is standard or wide")?,
     };
     cfg.validate()?;
+    for &(width, height) in &sizes[1..] {
+        SynthConfig {
+            width,
+            height,
+            ..cfg.clone()
+        }
+        .validate()?;
+    }
     if args.count == 0 || args.count > 10_000_000 {
         bail!("--count {} must be within 1..=10000000", args.count);
     }
@@ -87,7 +115,16 @@ pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
         } else {
             "test"
         };
-        let sample = generate(&cfg, args.seed, i)?;
+        let (width, height) = size_of(&sizes, args.seed, i);
+        let sample = generate(
+            &SynthConfig {
+                width,
+                height,
+                ..cfg.clone()
+            },
+            args.seed,
+            i,
+        )?;
         let name = format!("synth_{i:06}.{ext}");
         let bytes = match args.format {
             ImageFormatArg::Png => encode_png(&sample.image)?,
@@ -137,6 +174,12 @@ mod tests {
     fn size_and_split_arguments_are_validated() {
         assert_eq!(parse_size("320x240").unwrap(), (320, 240));
         assert!(parse_size("320").is_err() && parse_size("ax3").is_err());
+        assert_eq!(parse_sizes("200x200,640x480").unwrap(), vec![(200, 200), (640, 480)]);
+        assert!(parse_sizes("200x200,").is_err());
+        let sizes = [(200, 200), (320, 320), (640, 480)];
+        let picked: Vec<_> = (0..60).map(|i| size_of(&sizes, 1, i)).collect();
+        assert!(sizes.iter().all(|s| picked.contains(s)), "every size is used");
+        assert_eq!(size_of(&sizes, 1, 5), size_of(&sizes, 1, 5));
         assert_eq!(split_counts(1000, &[0.7, 0.15, 0.15]).unwrap(), [700, 150, 150]);
         assert_eq!(split_counts(7, &[0.7, 0.15, 0.15]).unwrap().iter().sum::<u64>(), 7);
         assert!(split_counts(10, &[0.5, 0.5]).is_err());

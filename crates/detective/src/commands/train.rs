@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use detective_ml::detect::Scale;
 use detective_ml::detect::args::TrainArgs;
+use detective_ml::detect::prior::{self, Start};
 use detective_ml::detect::trainer::{TrainEvent, train};
 use detective_ml::runtime::device::ComputeDevice;
 use indicatif::ProgressBar;
@@ -16,14 +17,22 @@ use crate::commands::train_common::{epoch_bar_style, install_stop_handler};
 use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs, device: ComputeDevice) -> Result<TrainArgs> {
+    let start = Start::parse(a.weights.as_deref());
+    let model = match (&a.model, &start) {
+        (Some(m), _) => Scale::parse(m).context("--model must be t, n or s")?,
+        (None, Start::File(w)) => detective_ml::import::detector_scale(w)
+            .with_context(|| format!("reading the scale of --weights {}", w.display()))?,
+        (None, _) => Scale::N,
+    };
+    // A resumed run starts from its own saved state, whatever is named here.
+    let weights = if a.resume {
+        None
+    } else {
+        start.weights(model).context("unpacking the pretrained prior")?
+    };
     let mut args = TrainArgs {
-        model: match (&a.model, &a.weights) {
-            (Some(m), _) => Scale::parse(m).context("--model must be t, n or s")?,
-            (None, Some(w)) => detective_ml::import::detector_scale(w)
-                .with_context(|| format!("reading the scale of --weights {}", w.display()))?,
-            (None, None) => Scale::N,
-        },
-        weights: a.weights.clone(),
+        model,
+        weights,
         // On resume the saved count wins unless a larger one is given.
         epochs: a.epochs.unwrap_or(if a.resume { 0 } else { 100 }),
         imgsz: a.imgsz.unwrap_or(640),
@@ -49,7 +58,27 @@ fn to_args(a: &TrainCliArgs, device: ComputeDevice) -> Result<TrainArgs> {
     if let Some(m) = a.mosaic {
         args.mosaic = m;
     }
+    if let Some(w) = a.warmup_epochs {
+        args.warmup_epochs = w;
+    }
     Ok(args)
+}
+
+/// What the run starts from, said before it starts.
+fn start_line(start: &Start, scale: Scale) -> String {
+    match start {
+        Start::Prior if prior::exists(scale) => format!(
+            "start: the pretrained defect prior of scale {} (models/prior-{}.bpk; --weights none trains from random weights)",
+            scale.as_str(),
+            scale.as_str()
+        ),
+        Start::Prior => format!(
+            "start: random weights (scale {} has no pretrained prior)",
+            scale.as_str()
+        ),
+        Start::Scratch => "start: random weights (--weights none)".to_string(),
+        Start::File(w) => format!("start: {}", w.display()),
+    }
 }
 
 pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
@@ -87,6 +116,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     let args = to_args(a, device)?;
     if !a.resume {
         args.validate().map_err(|e| anyhow::anyhow!(e))?;
+        eprintln!("{}", start_line(&Start::parse(a.weights.as_deref()), args.model));
     }
     let mlflow = super::train_mlflow::CliMlflow::start(config, "detect", &args, &args.data, &args.out);
     let out = args.out.clone();

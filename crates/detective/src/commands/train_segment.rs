@@ -32,7 +32,8 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
         .context("--data is required (a dataset folder holding data.yaml and masks/, or the yaml itself)")?;
     let mut args = SegTrainArgs {
         data,
-        weights: a.weights.clone(),
+        // `none` (random weights) is the default of a segmenter anyway.
+        weights: a.weights.clone().filter(|w| w.as_os_str() != "none"),
         seed: a.seed,
         patience: a.patience,
         val: !a.no_val,
@@ -53,6 +54,9 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
     }
     if let Some(lr) = a.lr0 {
         args.lr0 = lr;
+    }
+    if let Some(w) = a.warmup_epochs {
+        args.warmup_epochs = w;
     }
     if let Some(p) = a.patch {
         args.patch = p;

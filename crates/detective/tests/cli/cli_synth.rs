@@ -178,3 +178,40 @@ fn bad_arguments_are_refused_and_existing_output_is_protected() {
     let o = run(detective(d.path()).args(["synth", "--count", "2", "--out", "y"]));
     assert!(!o.status.success() && stderr(&o).contains("--force"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_wide_corpus_mixes_sizes_and_looks_and_the_standard_variety_is_unchanged_by_it() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "synth",
+        "--count",
+        "40",
+        "--size",
+        "96x64,64x64",
+        "--variety",
+        "wide",
+        "--out",
+        "wide",
+        "--split",
+        "1,0,0",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut sizes = std::collections::BTreeSet::new();
+    let mut grey = 0;
+    for p in walk(&d.path().join("wide/images/train")) {
+        let bytes = std::fs::read(&p).unwrap();
+        let img = detective_vision::decode::decode_image(&bytes, &Default::default()).unwrap();
+        sizes.insert((img.width(), img.height()));
+        if img.as_rgb().chunks_exact(3).all(|px| px[0] == px[1] && px[1] == px[2]) {
+            grey += 1;
+        }
+    }
+    assert_eq!(sizes.into_iter().collect::<Vec<_>>(), [(64, 64), (96, 64)]);
+    assert!((8..=32).contains(&grey), "{grey} of 40 grey images");
+    // `--variety standard` (the default) writes what it wrote before `wide` existed
+    synth(d.path(), "a", &["--seed", "5"]);
+    synth(d.path(), "b", &["--seed", "5", "--variety", "standard"]);
+    assert_eq!(files(&d.path().join("a")), files(&d.path().join("b")));
+    let o = run(detective(d.path()).args(["synth", "--out", "c", "--variety", "loud"]));
+    assert!(!o.status.success());
+}

@@ -259,3 +259,80 @@ fn resumes_to_the_same_result(extra: &[&str]) {
         }
     }
 }
+
+/// `map50` of the JSON line a finished `train` prints, and its stderr.
+fn trained(dir: &Path, extra: &[&str], out: &str) -> (f64, String) {
+    let mut args = vec![
+        "train",
+        "--data",
+        "parts",
+        "--model",
+        "t",
+        "--epochs",
+        "2",
+        "--imgsz",
+        "160",
+        "--batch",
+        "8",
+        "--workers",
+        "1",
+        "--close-mosaic",
+        "0",
+        "--no-plots",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    let o = run(detective(dir).args(&args));
+    let v = json_stdout(&o);
+    (v["map50"].as_f64().unwrap(), stderr(&o))
+}
+
+#[test]
+fn a_detector_starts_from_the_pretrained_prior_unless_none_is_asked_for() {
+    let d = tempfile::tempdir().unwrap();
+    let o = run(detective(d.path()).args([
+        "synth",
+        "--count",
+        "40",
+        "--size",
+        "160x160",
+        "--seed",
+        "21",
+        "--out",
+        "parts",
+        "--split",
+        "0.6,0.4,0",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (prior, log) = trained(d.path(), &[], "from-prior");
+    assert!(log.contains("start: the pretrained defect prior of scale t"), "{log}");
+    let (scratch, log) = trained(d.path(), &["--weights", "none"], "from-scratch");
+    assert!(log.contains("start: random weights (--weights none)"), "{log}");
+    // two epochs on 24 parts: random weights find next to nothing, the prior finds most
+    assert!(
+        prior > 0.3 && prior > scratch + 0.2,
+        "prior {prior} against scratch {scratch}"
+    );
+    // scale s has no prior: it says so and starts from random weights
+    let o = run(detective(d.path()).args([
+        "train",
+        "--data",
+        "parts",
+        "--model",
+        "s",
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "8",
+        "--workers",
+        "1",
+        "--no-val",
+        "--no-plots",
+        "--out",
+        "s",
+    ]));
+    assert!(stderr(&o).contains("scale s has no pretrained prior"), "{}", stderr(&o));
+}

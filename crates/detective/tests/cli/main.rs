@@ -24,4 +24,5 @@ mod cli_train_segment_real;
 mod cli_val;
 mod cli_worker;
 mod dashboard;
+mod deploy;
 mod mlops_loop;
