@@ -125,6 +125,23 @@ if ($("thresholds")) {
 }
 cameras();
 
+// ---- Audit trail (admins) ------------------------------------------------------
+async function audit(before) {
+  if (!$("audit")) return;
+  const q = before ? `?limit=50&before=${before}` : "?limit=50";
+  const page = await api(`/api/audit${q}`);
+  const rows = page.entries.map((e) => el("tr", { "data-id": e.id },
+    el("td", { title: e.at }, when(e.at)), el("td", {}, `${e.actor} (${e.role})`),
+    el("td", {}, el("code", {}, e.action)), el("td", {}, el("code", {}, e.target)), el("td", {}, e.client)));
+  const body = $("audit").querySelector("tbody");
+  if (before) body.append(...rows);
+  else if (rows.length) body.replaceChildren(...rows);
+  const more = $("audit-more");
+  more.hidden = page.entries.length < 50;
+  more.onclick = () => audit(page.entries[page.entries.length - 1].id).catch((e) => console.warn(e));
+}
+audit().catch((e) => console.warn(e));
+
 // ---- Roboflow (admins) --------------------------------------------------------
 async function roboflow() {
   if (!$("roboflow")) return;

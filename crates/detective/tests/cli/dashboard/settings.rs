@@ -266,4 +266,19 @@ pub(super) async fn an_alert_rule_fires_and_is_listed(p: &Page) {
         "{row}"
     );
     shot(c, "alerts").await;
+    // the audit trail lists changes made on this page (a session) and through the API (a key)
+    let audit = until(
+        c,
+        "the audit trail",
+        "document.querySelector('#audit tbody tr[data-id]') && document.querySelector('#audit tbody').textContent",
+    )
+    .await;
+    let audit = audit.as_str().unwrap();
+    assert!(
+        audit.contains("POST /api/models/{name}/versions/{version}/stage")
+            && audit.contains(&format!("/api/models/{name}/versions/{version}/stage"))
+            && audit.contains("PUT /api/settings/thresholds")
+            && audit.contains("POST /api/alerts/rules"),
+        "{audit}"
+    );
 }
