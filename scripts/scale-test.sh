@@ -14,8 +14,9 @@
 #   - a dashboard event stream (SSE) on replica 1 saw a batch ingested through
 #     replica 3;
 # and prints ingest latency p50/p99 (nginx's $request_time of POST /api/log) and
-# throughput. --quick (what CI runs, under 5 minutes) makes fewer frames and a
-# shorter job. --keep leaves the work folder for a look.
+# throughput. The agents run from before the first fault until some time after the
+# last check (5 s with --quick, what CI runs in about a minute; 2 minutes without),
+# then stop on SIGTERM and drain. --keep leaves the work folder for a look.
 #
 # Binary: $DETECTIVE_BIN, else target/release/detective (cargo build --release -p detective).
 set -euo pipefail
@@ -40,9 +41,10 @@ s3s=${DETECTIVE_S3S_FS:-$HOME/.cache/defect-detective/tools/bin/s3s-fs}
 [[ -x "$s3s" ]] || s3s=$(command -v s3s-fs || true)
 [[ -x "$s3s" ]] || { echo "s3s-fs is not installed (scripts/setup-test-deps.sh)" >&2; exit 2; }
 
-# Frames per agent: at 30 FPS the quick form's agents run about 20 s, the full form's
-# about 2 minutes (longer when 2 cores cannot keep up), across the faults below.
-if [[ $quick == 1 ]]; then frames=600; epochs=4; else frames=3600; epochs=8; fi
+# The agents run from before the first fault until `after` seconds past the last check,
+# then get SIGTERM (they stop capturing and drain their spools), so the faults always
+# fall inside their run however slow the machine is.
+if [[ $quick == 1 ]]; then after=5; epochs=4; else after=120; epochs=8; fi
 agents=4
 work=$(mktemp -d /tmp/dd-scale.XXXXXX)
 chmod 755 "$work"
@@ -164,12 +166,12 @@ agent_pids=()
 for i in $(seq 1 $agents); do
     DETECTIVE_KEY=$(cat "$work/edge-$i.key") "$bin" --data-dir "$work/edge-$i" edge \
         --source "synthetic://?fps=30&seed=$i&defect_rate=0.3" --cloud "$lb" --camera-id "scale-cam-$i" \
-        --max-frames "$frames" --drain-secs 180 --journal "$work/edge-$i.journal" --threads 1 \
+        --drain-secs 180 --journal "$work/edge-$i.journal" --threads 1 \
         --model-poll-secs 5 >"$work/edge-$i.log" 2>&1 &
     agent_pids+=($!)
     pids+=($!)
 done
-say "$agents edge agents, $frames frames each"
+say "$agents edge agents"
 running_agents() { local n=0 p; for p in "${agent_pids[@]}"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done; echo $n; }
 
 # ---- a training job, and its worker killed in the middle ---------------------------
@@ -224,7 +226,11 @@ until grep -q '"camera_id":"sse-probe"' "$work/sse.txt"; do
 done
 say "replica 1's event stream saw the batch ingested through replica 3"
 
-# ---- wait for the agents and the job ------------------------------------------------
+# ---- the agents stop (SIGTERM: they drain), then wait for them and the job -----------
+sleep "$after"
+[[ $(running_agents) == "$agents" ]] || { echo "an edge agent stopped early" >&2; tail -n 20 "$work"/edge-*.log >&2; exit 1; }
+kill -TERM "${agent_pids[@]}"
+say "SIGTERM to the agents"
 for p in "${agent_pids[@]}"; do wait "$p" || { echo "an edge agent failed" >&2; tail -n 20 "$work"/edge-*.log >&2; exit 1; }; done
 say "agents done: $(grep -ho '^produced=[0-9]* delivered=[0-9]* pending=[0-9]*' "$work"/edge-*.log | tr '\n' ' ')"
 end=$((SECONDS + 600))
@@ -246,12 +252,10 @@ if ! cmp -s "$work/journal.ids" "$work/db.ids"; then
     echo "FAIL: produced $produced predictions, the database holds $stored; missing $(comm -23 "$work/journal.ids" "$work/db.ids" | wc -l), unexpected $(comm -13 "$work/journal.ids" "$work/db.ids" | wc -l)"
     fail=1
 fi
-expected=$((agents * frames))
-if [[ "$produced" -lt $((expected / 4)) ]]; then echo "FAIL: only $produced predictions produced (of $expected frames)"; fail=1; fi
+if [[ "$produced" -lt 100 ]]; then echo "FAIL: only $produced predictions produced"; fail=1; fi
 status=$(job_field status)
 attempts=$(job_field attempts)
 if [[ "$status" != succeeded ]]; then echo "FAIL: job $job ended $status: $(job_field error)"; fail=1; fi
-if [[ "$agents_at_restart" -lt 1 ]]; then echo "FAIL: the agents had stopped before PostgreSQL restarted: the faults missed the ingest"; fail=1; fi
 if [[ "${attempts:-0}" -lt 2 ]]; then echo "FAIL: job $job ran $attempts time(s); the killed worker's attempt was not re-queued"; fail=1; fi
 
 python3 - "$work/nginx-access.log" "$produced" <<'PY'
