@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${DETECTIVE_BIN:-$(command -v detective || echo "${CARGO_TARGET_DIR:-target}/release/detective")}
+unset DETECTIVE_BIN   # not a setting: the binary refuses DETECTIVE_ variables it does not know
 which=${1:-all}
 corpus=data/prior
 if [[ ! -f $corpus/data.yaml ]]; then
