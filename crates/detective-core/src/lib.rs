@@ -9,6 +9,7 @@ pub mod bbox;
 pub mod csv;
 pub mod detection;
 pub mod error;
+pub mod fnv;
 pub mod grounded;
 pub mod insight_prompt;
 pub mod insights;

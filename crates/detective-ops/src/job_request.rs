@@ -110,6 +110,11 @@ impl TrainingRequest {
         }
     }
 
+    /// The detector scale of [`TrainingRequest::model`].
+    pub fn scale(&self) -> Result<Scale, OpsError> {
+        Scale::parse(self.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", self.model())))
+    }
+
     /// The model, as given or the task's default.
     pub fn model(&self) -> &str {
         match (&self.model, self.task) {
@@ -298,8 +303,7 @@ pub async fn queue(
         // A detector starts from the pretrained prior of its scale unless `none`
         // asks for random weights (or its scale has none).
         None if req.task == Task::Detect && !scratch => {
-            let scale =
-                Scale::parse(req.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model())))?;
+            let scale = req.scale()?;
             if detective_ml::detect::prior::exists(scale) {
                 Some(PRIOR.into())
             } else if prior {

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use detective_core::{JobStatus, Task};
-use detective_ml::detect::Scale;
 use detective_ml::detect::args::TrainArgs;
 use detective_ml::detect::trainer::{TrainEvent, train};
 use detective_ml::runtime::device::ComputeDevice;
@@ -176,8 +175,7 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     .await;
     let weights = match &job.base_model {
         Some(spec) if spec == detective_ml::detect::prior::PRIOR => {
-            let scale =
-                Scale::parse(req.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model())))?;
+            let scale = req.scale()?;
             let path = tokio::task::spawn_blocking(move || detective_ml::detect::prior::checkpoint(scale))
                 .await
                 .map_err(|e| OpsError::io("the pretrained prior", e))??;
@@ -348,7 +346,7 @@ fn detect_args(
 ) -> Result<TrainArgs, OpsError> {
     let mut args = TrainArgs {
         data,
-        model: Scale::parse(req.model()).ok_or_else(|| OpsError::Invalid(format!("model {:?}", req.model())))?,
+        model: req.scale()?,
         weights,
         epochs: req.epochs,
         imgsz: req.imgsz(),

@@ -35,25 +35,21 @@ pub async fn refuse_if_limited(st: &AppState, subjects: &[String]) -> Result<(),
         return Ok(());
     }
     let since = detective_store::clock::now_ms() - WINDOW.as_millis() as i64;
-    for subject in subjects {
-        match detective_store::auth_failures::count_since(&st.db, subject, since).await {
-            Ok(n) if n >= max => {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "{n} failed sign-ins for {subject} in the last {} minutes: wait before trying again",
-                        WINDOW.as_secs() / 60
-                    ),
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!("sign-in limiter: {e}; not limiting");
-                return Ok(());
-            }
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    match detective_store::auth_failures::most_since(&st.db, &subjects, since).await {
+        Ok(Some((subject, n))) if n >= max => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{n} failed sign-ins for {subject} in the last {} minutes: wait before trying again",
+                WINDOW.as_secs() / 60
+            ),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!("sign-in limiter: {e}; not limiting");
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// Counts a failed key check against each of `subjects`.

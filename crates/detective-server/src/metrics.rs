@@ -87,6 +87,16 @@ fn label_text(keys: &[&str], values: &[String]) -> String {
         .join(",")
 }
 
+/// The key of `values` in a family's `series`: the values themselves, or `other` for
+/// each label once the family holds [`MAX_LABEL_SETS`] other sets.
+fn series_key<V>(series: &HashMap<Vec<String>, V>, values: &[&str]) -> Vec<String> {
+    let key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+    if !series.contains_key(&key) && series.len() >= MAX_LABEL_SETS {
+        return vec!["other".to_string(); values.len()];
+    }
+    key
+}
+
 /// A family of histograms by label values.
 #[derive(Debug)]
 pub struct HistogramFamily {
@@ -107,10 +117,7 @@ impl HistogramFamily {
     pub fn observe(&self, values: &[&str], v: f64) {
         let h = {
             let Ok(mut m) = self.series.lock() else { return };
-            let mut key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-            if !m.contains_key(&key) && m.len() >= MAX_LABEL_SETS {
-                key = vec!["other".to_string(); values.len()];
-            }
+            let key = series_key(&m, values);
             m.entry(key)
                 .or_insert_with(|| std::sync::Arc::new(Histogram::new(self.bounds)))
                 .clone()
@@ -146,10 +153,7 @@ impl CounterFamily {
 
     pub fn add(&self, values: &[&str], n: u64) {
         let Ok(mut m) = self.series.lock() else { return };
-        let mut key: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        if !m.contains_key(&key) && m.len() >= MAX_LABEL_SETS {
-            key = vec!["other".to_string(); values.len()];
-        }
+        let key = series_key(&m, values);
         *m.entry(key).or_insert(0) += n;
     }
 

@@ -112,77 +112,79 @@ pub fn exposition(s: &LogStats, c: &Counters, g: &Gauges, m: &Metrics) -> String
             d,
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP detective_job_queue_depth Jobs waiting, per queue.\n# TYPE detective_job_queue_depth gauge"
+    family(
+        &mut out,
+        "detective_job_queue_depth",
+        "gauge",
+        "Jobs waiting, per queue.",
+        g.queue_depth
+            .iter()
+            .map(|(kind, n)| (format!("kind=\"{}\"", escape(kind)), *n as f64)),
     );
-    for (kind, n) in &g.queue_depth {
-        let _ = writeln!(out, "detective_job_queue_depth{{kind=\"{}\"}} {n}", escape(kind));
-    }
-    let _ = writeln!(
-        out,
-        "# HELP detective_production_model_version Version in Production, per task (the value is the version).\n\
-         # TYPE detective_production_model_version gauge"
+    family(
+        &mut out,
+        "detective_production_model_version",
+        "gauge",
+        "Version in Production, per task (the value is the version).",
+        g.production.iter().map(|(task, name, version)| {
+            (
+                format!("task=\"{}\",model=\"{}\"", escape(task), escape(name)),
+                *version as f64,
+            )
+        }),
     );
-    for (task, name, version) in &g.production {
-        let _ = writeln!(
-            out,
-            "detective_production_model_version{{task=\"{}\",model=\"{}\"}} {version}",
-            escape(task),
-            escape(name)
-        );
-    }
     m.write(&mut out);
     type CameraFigure = fn(&CameraStatus) -> Option<f64>;
-    let per_camera: [(&str, &str, CameraFigure); 3] = [
+    let per_camera: [(&str, &str, &str, CameraFigure); 4] = [
         (
             "detective_camera_fps",
+            "gauge",
             "Frames per second reported by the camera's agent.",
             |c| c.fps,
         ),
         (
             "detective_camera_inference_ms",
+            "gauge",
             "Inference time reported by the camera's agent.",
             |c| c.inference_ms,
         ),
         (
             "detective_edge_spool_depth",
+            "gauge",
             "How full the camera agent's spool was at its last report, in percent of its quota.",
             |c| c.spool_percent,
         ),
+        (
+            "detective_camera_dropped_frames_total",
+            "counter",
+            "Frames the camera agent's pipeline dropped since it started, as last reported.",
+            |c| c.dropped_frames,
+        ),
     ];
-    for (name, help, figure) in per_camera {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for cam in &s.cameras {
-            if let Some(v) = figure(cam) {
-                let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", escape(&cam.id));
-            }
-        }
+    for (name, kind, help, figure) in per_camera {
+        let rows = s
+            .cameras
+            .iter()
+            .filter_map(|cam| figure(cam).map(|v| (format!("camera=\"{}\"", escape(&cam.id)), v)));
+        family(&mut out, name, kind, help, rows);
     }
-    let name = "detective_camera_dropped_frames_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Frames the camera agent's pipeline dropped since it started, as last reported.\n# TYPE {name} counter"
+    family(
+        &mut out,
+        "detective_camera_model",
+        "gauge",
+        "The model (name@version) of the camera's latest prediction (value 1).",
+        s.cameras.iter().filter_map(|cam| {
+            let m = cam.model.as_ref()?;
+            Some((format!("camera=\"{}\",model=\"{}\"", escape(&cam.id), escape(m)), 1.0))
+        }),
     );
-    for cam in &s.cameras {
-        if let Some(v) = cam.dropped_frames {
-            let _ = writeln!(out, "{name}{{camera=\"{}\"}} {v}", escape(&cam.id));
-        }
-    }
-    let name = "detective_camera_model";
-    let _ = writeln!(
-        out,
-        "# HELP {name} The model (name@version) of the camera's latest prediction (value 1).\n# TYPE {name} gauge"
-    );
-    for cam in &s.cameras {
-        if let Some(m) = &cam.model {
-            let _ = writeln!(
-                out,
-                "{name}{{camera=\"{}\",model=\"{}\"}} 1",
-                escape(&cam.id),
-                escape(m)
-            );
-        }
-    }
     out
+}
+
+/// One metric family: its HELP and TYPE lines, then a line per (label text, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: impl IntoIterator<Item = (String, f64)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    }
 }

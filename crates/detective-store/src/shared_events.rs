@@ -58,12 +58,7 @@ async fn channel(db: &Db) -> Result<String, StoreError> {
     let schema: String = sqlx::query_scalar("SELECT current_schema()::TEXT")
         .fetch_one(db.pool())
         .await?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in schema.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let c = format!("dd_events_{h:016x}");
+    let c = format!("dd_events_{:016x}", detective_core::fnv::fnv1a(&[schema.as_bytes()]));
     let _ = db.events_channel.set(c.clone());
     Ok(c)
 }

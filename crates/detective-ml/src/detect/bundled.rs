@@ -23,18 +23,6 @@ const ONNX: &[u8] = include_bytes!("../../../../models/detector-t-320.onnx");
 const BPK: &[u8] = include_bytes!("../../../../models/detector-t-320.bpk");
 const JSON: &[u8] = include_bytes!("../../../../models/detector-t-320.json");
 
-/// FNV-1a over `parts`: a cache folder named by it changes whenever they do.
-pub(crate) fn content_hash(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// Writes `files` (in order) into `dir` unless every one is already there with its
 /// size: how compiled-in models reach the cache folder.
 pub(crate) fn unpack(dir: &Path, files: &[(&Path, &[u8])]) -> Result<(), MlError> {
@@ -99,9 +87,10 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), MlError> {
 /// Path of the bundled checkpoint (`.bpk`, with its `.json` and `.onnx` beside it),
 /// written under `root` if not there yet.
 pub fn checkpoint_in(root: &Path) -> Result<PathBuf, MlError> {
-    let dir = root
-        .join("models")
-        .join(format!("{STEM}-{:016x}", content_hash(&[ONNX, BPK, JSON])));
+    let dir = root.join("models").join(format!(
+        "{STEM}-{:016x}",
+        detective_core::fnv::fnv1a(&[ONNX, BPK, JSON])
+    ));
     let bpk = dir.join(format!("{STEM}.bpk"));
     let onnx = dir.join(format!("{STEM}.onnx"));
     let json = dir.join(format!("{STEM}.json"));

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Scale;
-use super::bundled::{cache_root, content_hash, unpack};
+use super::bundled::{cache_root, unpack};
 use crate::MlError;
 
 /// The word that selects the prior where a start is named.
@@ -62,9 +62,11 @@ pub fn checkpoint_in(root: &Path, scale: Scale) -> Result<Option<PathBuf>, MlErr
     let Some(f) = files(scale) else {
         return Ok(None);
     };
-    let dir = root
-        .join("models")
-        .join(format!("{}-{:016x}", f.stem, content_hash(&[f.bpk, f.json])));
+    let dir = root.join("models").join(format!(
+        "{}-{:016x}",
+        f.stem,
+        detective_core::fnv::fnv1a(&[f.bpk, f.json])
+    ));
     let bpk = dir.join(format!("{}.bpk", f.stem));
     let json = dir.join(format!("{}.json", f.stem));
     unpack(&dir, &[(json.as_path(), f.json), (bpk.as_path(), f.bpk)])?;

@@ -16,9 +16,8 @@ use crate::cli::{TaskArg, TrainCliArgs};
 use crate::commands::train_common::{epoch_bar_style, install_stop_handler};
 use crate::config::Config;
 
-fn to_args(a: &TrainCliArgs, device: ComputeDevice) -> Result<TrainArgs> {
-    let start = Start::parse(a.weights.as_deref());
-    let model = match (&a.model, &start) {
+fn to_args(a: &TrainCliArgs, start: &Start, device: ComputeDevice) -> Result<TrainArgs> {
+    let model = match (&a.model, start) {
         (Some(m), _) => Scale::parse(m).context("--model must be t, n or s")?,
         (None, Start::File(w)) => detective_ml::import::detector_scale(w)
             .with_context(|| format!("reading the scale of --weights {}", w.display()))?,
@@ -113,10 +112,11 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
     if a.data.is_none() && !a.resume {
         bail!("--data is required (a dataset folder holding data.yaml, or the yaml itself)");
     }
-    let args = to_args(a, device)?;
+    let start = Start::parse(a.weights.as_deref());
+    let args = to_args(a, &start, device)?;
     if !a.resume {
         args.validate().map_err(|e| anyhow::anyhow!(e))?;
-        eprintln!("{}", start_line(&Start::parse(a.weights.as_deref()), args.model));
+        eprintln!("{}", start_line(&start, args.model));
     }
     let mlflow = super::train_mlflow::CliMlflow::start(config, "detect", &args, &args.data, &args.out);
     let out = args.out.clone();
