@@ -153,6 +153,7 @@ text_state!(
     Task, "task", any_case = false, {
         Detect => "detect",
         Segment => "segment",
+        Anomaly => "anomaly",
     }
 );
 

@@ -1,15 +1,19 @@
-//! The model the agent runs: a detector or a segmenter behind one call that
-//! answers detections. A segmenter's defect regions (connected components of its
-//! thresholded mask) become boxes with their mean probability as confidence, as
-//! in the cloud's `task=segment`, so both flow through the same uncertain flag,
-//! spool and wire format.
+//! The model the agent runs: a detector, a segmenter or an anomaly model behind
+//! one call that answers detections. A segmenter's defect regions (connected
+//! components of its thresholded mask) become boxes with their mean probability
+//! as confidence, as in the cloud's `task=segment`, so all flow through the same
+//! uncertain flag, spool and wire format. An anomaly model's regions (named
+//! `anomaly`) carry their peak score calibrated so that the model's threshold is
+//! 0.5 ([`detective_ml::segment::anomaly_confidence`]): the camera's uncertain
+//! band sends the parts scored near the threshold to review.
 
 use std::path::Path;
 use std::time::Instant;
 
 use detective_core::{Detection, Task};
 use detective_ml::detect::detector::Detector;
-use detective_ml::segment::segmenter::{AnySegmenter, is_segmenter};
+use detective_ml::segment::anomaly_confidence::{calibrate_detections, score_at};
+use detective_ml::segment::segmenter::{AnySegmenter, map_task};
 use detective_ml::{MlError, PredictOptions};
 use detective_vision::Frame;
 use detective_vision::tiles::TilePlan;
@@ -17,7 +21,8 @@ use detective_vision::tiles::TilePlan;
 /// A loaded model of either task.
 pub enum EdgeModel {
     Detect(Detector),
-    Segment(Box<AnySegmenter>),
+    /// A model that gives maps, and its task (segment or anomaly).
+    Segment(Box<AnySegmenter>, Task),
 }
 
 /// One frame's result.
@@ -32,10 +37,11 @@ impl EdgeModel {
     /// `threads` is ONNX Runtime's thread count (0 = every core); `tiles` says
     /// when frames run tiled at native scale.
     pub fn load(path: &Path, threads: usize, tiles: TilePlan) -> Result<Self, MlError> {
-        if is_segmenter(path) {
-            Ok(EdgeModel::Segment(Box::new(
-                AnySegmenter::load(path, threads)?.with_tiles(tiles),
-            )))
+        if let Some(task) = map_task(path) {
+            Ok(EdgeModel::Segment(
+                Box::new(AnySegmenter::load(path, threads)?.with_tiles(tiles)),
+                task,
+            ))
         } else {
             Ok(EdgeModel::Detect(
                 Detector::load(path, None, threads)?.with_tiles(tiles),
@@ -47,7 +53,7 @@ impl EdgeModel {
     pub fn task(&self) -> Task {
         match self {
             EdgeModel::Detect(_) => Task::Detect,
-            EdgeModel::Segment(_) => Task::Segment,
+            EdgeModel::Segment(_, task) => *task,
         }
     }
 
@@ -68,7 +74,20 @@ impl EdgeModel {
                     ms: p.preprocess_ms + p.inference_ms + p.postprocess_ms,
                 })
             }
-            EdgeModel::Segment(s) => {
+            EdgeModel::Segment(s, Task::Anomaly) => {
+                // regions down to the score whose calibrated confidence is `conf`,
+                // so that those just under the model's threshold reach the
+                // uncertain band (and review)
+                let t = Instant::now();
+                let threshold = s.threshold();
+                let seg = s.segment(frame, s.imgsz(), score_at(conf, threshold))?;
+                let detections = calibrate_detections(seg.detections, &seg.probs, frame.width(), threshold);
+                Ok(Inference {
+                    detections: detections.into_iter().filter(|d| d.confidence >= conf).collect(),
+                    ms: t.elapsed().as_secs_f64() * 1000.0,
+                })
+            }
+            EdgeModel::Segment(s, _) => {
                 let t = Instant::now();
                 let seg = s.segment(frame, s.imgsz(), s.threshold())?;
                 Ok(Inference {

@@ -119,7 +119,7 @@ impl TrainingRequest {
     pub fn model(&self) -> &str {
         match (&self.model, self.task) {
             (Some(m), _) => m,
-            (None, Task::Segment) => "unet-tiny",
+            (None, Task::Segment | Task::Anomaly) => "unet-tiny",
             (None, _) => "n",
         }
     }
@@ -127,7 +127,7 @@ impl TrainingRequest {
     /// The training size, as given or the task's default.
     pub fn imgsz(&self) -> u32 {
         match self.task {
-            Task::Segment => self.imgsz.unwrap_or(SegTrainArgs::default().imgsz),
+            Task::Segment | Task::Anomaly => self.imgsz.unwrap_or(SegTrainArgs::default().imgsz),
             _ => self.imgsz.unwrap_or(640),
         }
     }
@@ -135,7 +135,7 @@ impl TrainingRequest {
     /// The batch, as given or the task's default.
     pub fn batch(&self) -> usize {
         match self.task {
-            Task::Segment => self.batch.unwrap_or(SegTrainArgs::default().batch),
+            Task::Segment | Task::Anomaly => self.batch.unwrap_or(SegTrainArgs::default().batch),
             _ => self.batch.unwrap_or(16),
         }
     }
@@ -168,6 +168,7 @@ impl TrainingRequest {
             dice: self.dice.unwrap_or(d.dice),
             defect_share: self.defect_share.unwrap_or(d.defect_share),
             standardize: self.input_norm.as_deref() == Some("image"),
+            anomaly: self.task == Task::Anomaly,
             ..d
         }
     }
@@ -187,7 +188,7 @@ impl TrainingRequest {
             return bad(format!("lr0 {lr} is not within (0, 1]"));
         }
         match self.task {
-            Task::Segment => self.validate_segment(),
+            Task::Segment | Task::Anomaly => self.validate_segment(),
             _ => self.validate_detect(),
         }
     }
@@ -251,7 +252,8 @@ pub async fn queue(
 ) -> Result<detective_store::training_jobs::Job, OpsError> {
     req.validate()?;
     let ds = detective_store::datasets::get(db, req.dataset_id).await?;
-    if ds.task != req.task {
+    // an anomaly model trains on the good images of a dataset of any task
+    if ds.task != req.task && req.task != Task::Anomaly {
         return Err(OpsError::Invalid(format!("dataset {} is a {} dataset", ds.id, ds.task)));
     }
     let version = match req.dataset_version {
@@ -331,10 +333,10 @@ pub async fn queue(
         .clone()
         .or_else(|| base.as_ref().map(|v| v.name.clone()))
         .unwrap_or_else(|| {
-            if req.task == Task::Segment {
-                "segmenter"
-            } else {
-                "detector"
+            match req.task {
+                Task::Segment => "segmenter",
+                Task::Anomaly => "anomaly-model",
+                Task::Detect => "detector",
             }
             .into()
         });

@@ -201,7 +201,7 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     let train_stop = stop.clone();
     let (low, threads) = (env.low_priority, env.threads);
     let handle = match job.task {
-        Task::Segment => {
+        Task::Segment | Task::Anomaly => {
             let args = SegTrainArgs {
                 device: env.device.to_string(),
                 ..req.seg_args(data.yaml.clone(), out_dir.clone(), weights)
@@ -524,6 +524,30 @@ fn train_segment_on_thread(
             SegTrainEvent::EpochEnd {
                 row,
                 train_images_per_sec,
+                anomaly: Some(an),
+                ..
+            } => {
+                let fig = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
+                let _ = tx.blocking_send(Progress::Log(format!(
+                    "epoch {}/{epochs}: bce {:.4} dice loss {:.4}; image AUROC {}, pixel AUROC {}, threshold {:.4} \
+                     (calibrated on good validation images)",
+                    row.epoch,
+                    row.train.bce,
+                    row.train.dice,
+                    fig(an.image_auroc),
+                    fig(an.pixel_auroc),
+                    an.threshold
+                )));
+                let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
+                v["images_per_sec"] = json!(train_images_per_sec);
+                v["image_auroc"] = json!(an.image_auroc);
+                v["pixel_auroc"] = json!(an.pixel_auroc);
+                v["threshold"] = json!(an.threshold);
+                Some(Progress::Epoch(row.epoch as i64, v))
+            }
+            SegTrainEvent::EpochEnd {
+                row,
+                train_images_per_sec,
                 ..
             } => {
                 let _ = tx.blocking_send(Progress::Log(format!(
@@ -557,13 +581,25 @@ fn train_segment_on_thread(
             let mut m = crate::registry::evaluate_segmenter(&s.best, &data)?;
             m["split"] = json!("val");
             let num = |k: &str| m[k].as_f64().unwrap_or(0.0);
-            let line = format!(
-                "best checkpoint at threshold {:.2}: Dice {:.3} per image, {:.3} over pixels; {} false alarms",
-                num("threshold"),
-                num("dice"),
-                num("dice_pixels"),
-                m["false_alarms"]
-            );
+            let line = if detective_ml::segment::segmenter::map_task(&s.best) == Some(Task::Anomaly) {
+                format!(
+                    "best checkpoint: image AUROC {:.3}, pixel AUROC {:.3}; at its calibrated threshold {:.4}: F1 \
+                     {:.3}, {:.1} % of the good images flagged",
+                    num("auroc"),
+                    num("pixel_auroc"),
+                    num("threshold"),
+                    num("f1"),
+                    num("false_alarm_rate") * 100.0
+                )
+            } else {
+                format!(
+                    "best checkpoint at threshold {:.2}: Dice {:.3} per image, {:.3} over pixels; {} false alarms",
+                    num("threshold"),
+                    num("dice"),
+                    num("dice_pixels"),
+                    m["false_alarms"]
+                )
+            };
             (m, line)
         }
         _ => (json!({}), "not validated".into()),

@@ -78,7 +78,8 @@ fn sample_name(s: &SegSample) -> String {
 }
 
 /// The runs under `runs`, newest first: name, epochs with a checkpoint,
-/// image size, threshold and dataset.
+/// image size, threshold, task (`segment`, or `anomaly` for an anomaly model's
+/// run) and dataset.
 pub async fn runs(runs: &Path) -> Result<Vec<Value>, OpsError> {
     let root = runs.to_path_buf();
     let items = tokio::task::spawn_blocking(move || {
@@ -97,10 +98,19 @@ pub async fn runs(runs: &Path) -> Result<Vec<Value>, OpsError> {
                 continue;
             }
             let when = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            // an anomaly run's threshold is the one calibrated at its latest epoch
+            let threshold = match epochs.last().filter(|_| args.anomaly) {
+                Some(last) => {
+                    detective_ml::checkpoint::load_seg_meta(&dir.join("weights").join(format!("epoch_{last}.bpk")))
+                        .map_or(args.threshold, |m| m.threshold)
+                }
+                None => args.threshold,
+            };
+            let task = if args.anomaly { "anomaly" } else { "segment" };
             runs.push((
                 when,
-                json!({"name": name, "epochs": epochs, "imgsz": args.imgsz, "threshold": args.threshold,
-                       "data": args.data.display().to_string()}),
+                json!({"name": name, "epochs": epochs, "imgsz": args.imgsz, "threshold": threshold,
+                       "task": task, "data": args.data.display().to_string()}),
             ));
         }
         runs.sort_by_key(|r| std::cmp::Reverse(r.0));

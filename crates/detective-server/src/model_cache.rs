@@ -124,7 +124,19 @@ impl ModelCache {
         objects: &Objects,
         spec: &str,
     ) -> Result<(ModelVersion, Arc<PredictorPool<AnySegmenter>>), ApiError> {
-        let v = self.resolve(db, spec, Task::Segment).await?;
+        self.map_model(db, objects, spec, Task::Segment).await
+    }
+
+    /// A pool of the version `spec` names of a task whose models give maps
+    /// (segment or anomaly), loaded for the request (not kept).
+    pub async fn map_model(
+        &self,
+        db: &Db,
+        objects: &Objects,
+        spec: &str,
+        task: Task,
+    ) -> Result<(ModelVersion, Arc<PredictorPool<AnySegmenter>>), ApiError> {
+        let v = self.resolve(db, spec, task).await?;
         let pool = self
             .load(objects, &v, |path, threads, tiles| {
                 AnySegmenter::load(path, threads).map(|s| s.with_tiles(tiles))

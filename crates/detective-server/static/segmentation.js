@@ -18,8 +18,12 @@ async function chooseRun() {
   $("s-a").value = String(run.epochs[0]);
   fill($("s-b"), ["", ...run.epochs], (v) => (v === "" ? "none" : String(v)));
   $("s-b").value = String(run.epochs[run.epochs.length - 1]);
+  // an anomaly model's calibrated threshold sits close to 1: a finer slider
+  const fine = run.task === "anomaly";
+  $("s-thr").max = fine ? "0.999" : "0.95";
+  $("s-thr").step = fine ? "0.001" : "0.05";
   $("s-thr").value = String(run.threshold);
-  $("s-thr-out").textContent = Number(run.threshold).toFixed(2);
+  $("s-thr-out").textContent = Number(run.threshold).toFixed(fine ? 3 : 2);
   const s = await api(`/api/segmentation/runs/${encodeURIComponent(run.name)}/samples`);
   fill($("s-sample"), s.items.map((i) => i.name), (n) => {
     const item = s.items.find((i) => i.name === n);
@@ -58,12 +62,12 @@ async function compare() {
   }
   $("seg-grid").replaceChildren(...cards);
   $("results").hidden = false;
-  $("s-status").textContent = `threshold ${r.threshold.toFixed(2)} on ${r.device}` + (r.device_note ? ` (${r.device_note})` : "");
+  $("s-status").textContent = `threshold ${r.threshold.toFixed(3)} on ${r.device}` + (r.device_note ? ` (${r.device_note})` : "");
 }
 
 let timer = null;
 $("s-thr").addEventListener("input", () => {
-  $("s-thr-out").textContent = Number($("s-thr").value).toFixed(2);
+  $("s-thr-out").textContent = Number($("s-thr").value).toFixed($("s-thr").step === "0.001" ? 3 : 2);
   if ($("results").hidden || !document.querySelector("#lab button")) return;
   clearTimeout(timer);
   timer = setTimeout(compare, 300);
@@ -95,6 +99,9 @@ async function devices() {
   const r = await api("/api/segmentation/runs");
   runs = r.items;
   if (!runs.length) { $("s-empty").hidden = false; return; }
-  fill($("s-run"), runs.map((x) => x.name));
+  fill($("s-run"), runs.map((x) => x.name), (n) => {
+    const r = runs.find((x) => x.name === n);
+    return r && r.task === "anomaly" ? `${n} (anomaly model)` : n;
+  });
   await chooseRun();
 })();

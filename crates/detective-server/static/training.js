@@ -145,6 +145,8 @@ if (mayOperate) {
     // A segment dataset trains the segmenter (UNetTiny: no size to choose).
     const d = datasets.find(x => x.id === body.dataset_id);
     if (d && d.task === "segment") { body.task = "segment"; delete body.model; }
+    // An anomaly model (UNetTiny) learns the dataset's good images (empty labels) only.
+    if (f.get("task") === "anomaly") { body.task = "anomaly"; delete body.model; }
     if (f.get("base_model")) body.base_model = f.get("base_model");
     if (f.get("model_name")) body.model_name = f.get("model_name");
     const status = document.getElementById("start-status");

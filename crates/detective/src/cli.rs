@@ -401,6 +401,8 @@ pub enum DbCommand {
 pub enum TaskArg {
     Detect,
     Segment,
+    /// Anomaly detection: a map of "not like the good parts", trained on good parts only.
+    Anomaly,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -599,7 +601,9 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 pub struct TrainCliArgs {
     /// detect: the YOLO-style detector (boxes); segment: the UNetTiny segmenter
-    /// (pixel masks from masks/{split}/).
+    /// (pixel masks from masks/{split}/); anomaly: a UNetTiny anomaly model trained on
+    /// the defect-free images only (empty label file), with synthetic anomalies pasted
+    /// onto them, its threshold calibrated on the validation split's good images.
     #[arg(long, value_enum, default_value = "detect")]
     pub task: TaskArg,
     /// Dataset: folder holding data.yaml, or the data.yaml itself.
@@ -714,6 +718,14 @@ pub struct TrainCliArgs {
     /// parts look the same to it; `none` (default) feeds the pixels as they are.
     #[arg(long, value_parser = ["none", "image"])]
     pub input_norm: Option<String>,
+    /// Anomaly: share of the training draws that get synthetic anomalies pasted
+    /// onto them (default 0.5; the others stay good parts).
+    #[arg(long)]
+    pub anomaly_share: Option<f32>,
+    /// Anomaly: the share of good validation images allowed to score above the
+    /// calibrated threshold (default 0.01: 1 % false alarms).
+    #[arg(long)]
+    pub false_alarms: Option<f32>,
 }
 
 #[derive(Debug, Args)]

@@ -103,7 +103,7 @@ pub fn export_checkpoint_int8(
     }
     let task = model_task(weights)?;
     let device = Device::flex();
-    let (family, float, imgsz) = if task == Task::Segment {
+    let (family, float, imgsz) = if task != Task::Detect {
         let (model, meta) = load_segmenter(weights, &device)?;
         let imgsz = imgsz.unwrap_or(meta.imgsz);
         (Family::Segmenter, segmenter_graph(&model, &meta, imgsz)?.model, imgsz)

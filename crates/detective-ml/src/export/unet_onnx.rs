@@ -126,10 +126,17 @@ pub(crate) fn build_unet(model: &UNetTiny, meta: &SegMeta, imgsz: u32) -> Result
         ..Default::default()
     };
     let props = [
-        ("description", "Defect Detective UNetTiny defect segmenter".to_string()),
+        (
+            "description",
+            if meta.task == detective_core::Task::Anomaly {
+                "Defect Detective UNetTiny anomaly model".to_string()
+            } else {
+                "Defect Detective UNetTiny defect segmenter".to_string()
+            },
+        ),
         ("author", "Defect Detective".to_string()),
         ("version", env!("CARGO_PKG_VERSION").to_string()),
-        ("task", detective_core::Task::Segment.to_string()),
+        ("task", meta.task.to_string()),
         ("batch", "1".to_string()),
         ("imgsz", format!("[{imgsz}, {imgsz}]")),
         ("names", names_metadata(&meta.names)),

@@ -10,4 +10,6 @@ pub use detection::{
     COCO_DEFAULT_MAX_DETS, ClassCurve, ClassMetrics, CocoClassMetrics, CocoMetrics, ConfusionMatrix,
     DetectionEvaluator, DetectionMetrics, GtBox, PrCurve, PredBox,
 };
-pub use segmentation::{ClassSegScores, PixelCounts, SegEvaluator, SegMetrics, SegScores};
+pub use segmentation::{
+    ClassSegScores, ImageCounts, PixelCounts, SegEvaluator, SegMetrics, SegScores, threshold_for_false_alarms,
+};

@@ -21,6 +21,8 @@
 
 /// Histogram bins of the probability sweep.
 const BINS: usize = 1000;
+/// Histogram bins of the pixel-level AUROC (pixels in one bin count as ties).
+const ROC_BINS: usize = 100_000;
 /// Thresholds of the sweep: 0.01, 0.02, … 0.99.
 const SWEEP: usize = 99;
 
@@ -88,11 +90,85 @@ pub struct SegMetrics {
     /// Image level: the area under the ROC curve of "defective or not" scored by
     /// the highest pixel probability of each image (None without both kinds).
     pub auroc: Option<f64>,
+    /// Pixel level: the area under the ROC curve of "defect pixel or not" scored
+    /// by each pixel's probability, over all pixels of the split (None without
+    /// both kinds).
+    pub pixel_auroc: Option<f64>,
+    /// Image level at the requested threshold: an image is flagged when its
+    /// highest probability reaches it.
+    pub flagged: ImageCounts,
+    /// The highest probability of each clean image, to calibrate a threshold on.
+    #[serde(skip)]
+    pub clean_peaks: Vec<f32>,
     /// A model with one output per class (`--classes`): the scores of each class's
     /// map against that class's pixels, at the requested threshold. Empty for a
     /// single defect map.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_class: Vec<ClassSegScores>,
+}
+
+/// Images flagged (highest probability at or above a threshold) against the
+/// truth (a defect pixel in the mask).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct ImageCounts {
+    pub tp: usize,
+    pub fp: usize,
+    pub fn_: usize,
+    pub tn: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Flagged clean images over all clean images.
+    pub false_alarm_rate: f64,
+}
+
+impl ImageCounts {
+    fn of(peaks: &[f32], defective: &[bool], threshold: f32) -> Self {
+        let mut c = ImageCounts::default();
+        for (&p, &d) in peaks.iter().zip(defective) {
+            match (p >= threshold, d) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                (false, true) => c.fn_ += 1,
+                (false, false) => c.tn += 1,
+            }
+        }
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        c.precision = ratio(c.tp, c.tp + c.fp);
+        c.recall = ratio(c.tp, c.tp + c.fn_);
+        c.f1 = harmonic_mean(c.precision, c.recall);
+        c.false_alarm_rate = ratio(c.fp, c.fp + c.tn);
+        c
+    }
+}
+
+/// The area under the ROC curve from histograms of the positives' and the
+/// negatives' scores over the same bins (a pair in one bin counts half).
+fn auroc_of_histograms(pos: &[u64], neg: &[u64]) -> Option<f64> {
+    let (tp, tn): (u64, u64) = (pos.iter().sum(), neg.iter().sum());
+    if tp == 0 || tn == 0 {
+        return None;
+    }
+    // for each positive: the negatives below it, plus half of those in its bin
+    let (mut below, mut wins) = (0u64, 0f64);
+    for (&p, &n) in pos.iter().zip(neg) {
+        wins += p as f64 * (below as f64 + n as f64 / 2.0);
+        below += n;
+    }
+    Some(wins / (tp as f64 * tn as f64))
+}
+
+/// The threshold at which at most `rate` of the `clean` scores reach it: just
+/// above the clean score ranked `⌊rate · n⌋` from the top (None without clean
+/// scores). Below 1, so a map can still reach it.
+pub fn threshold_for_false_alarms(clean: &[f32], rate: f32) -> Option<f32> {
+    if clean.is_empty() {
+        return None;
+    }
+    let mut sorted = clean.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let k = ((rate.clamp(0.0, 1.0) * sorted.len() as f32).floor() as usize).min(sorted.len() - 1);
+    Some((sorted[k] + 1e-6).clamp(1e-6, 0.999_999))
 }
 
 /// The scores of one class of a per-class segmenter. An image without pixels of
@@ -165,6 +241,9 @@ pub struct SegEvaluator {
     sweep: Vec<[PixelCounts; SWEEP]>,
     with_defects: usize,
     false_alarms: usize,
+    /// All pixels' probabilities, binned: defect pixels and the others.
+    roc_pos: Vec<u64>,
+    roc_neg: Vec<u64>,
 }
 
 impl SegEvaluator {
@@ -178,12 +257,24 @@ impl SegEvaluator {
             sweep: Vec::new(),
             with_defects: 0,
             false_alarms: 0,
+            roc_pos: vec![0; ROC_BINS],
+            roc_neg: vec![0; ROC_BINS],
         }
     }
 
     /// Adds one image: defect probabilities and the ground truth (`true` = defect),
     /// both row-major and the same length.
     pub fn add_image(&mut self, probs: &[f32], truth: &[bool]) {
+        self.add_labelled_image(probs, truth, false);
+    }
+
+    /// Adds one image as [`SegEvaluator::add_image`] does, but defective also
+    /// when `labelled_defect` (it has labelled boxes) although its mask marks no
+    /// pixel: it then counts as defective at the image level (AUROC, flagged
+    /// images, no clean-image calibration) and its pixels, whose truth is
+    /// unknown, stay out of the pixel AUROC.
+    pub fn add_labelled_image(&mut self, probs: &[f32], truth: &[bool], labelled_defect: bool) {
+        let unknown_pixels = labelled_defect && !truth.contains(&true);
         let mut pos = vec![0u64; BINS];
         let mut neg = vec![0u64; BINS];
         let mut at = PixelCounts::default();
@@ -196,10 +287,15 @@ impl SegEvaluator {
                 (false, false) => {}
             }
             let bin = ((p * BINS as f32) as usize).min(BINS - 1);
+            let roc_bin = ((p * ROC_BINS as f32) as usize).min(ROC_BINS - 1);
             if t {
                 pos[bin] += 1;
+                self.roc_pos[roc_bin] += 1;
             } else {
                 neg[bin] += 1;
+                if !unknown_pixels {
+                    self.roc_neg[roc_bin] += 1;
+                }
             }
         }
         // counts with p ≥ bin / BINS, from the top bin down
@@ -219,12 +315,13 @@ impl SegEvaluator {
                 };
             }
         }
-        if total_pos > 0 {
+        let defective = total_pos > 0 || labelled_defect;
+        if defective {
             self.with_defects += 1;
         } else if at.fp > 0 {
             self.false_alarms += 1;
         }
-        self.defective.push(total_pos > 0);
+        self.defective.push(defective);
         self.peak.push(probs.iter().copied().fold(0.0, f32::max));
         self.at.push(at);
         self.sweep.push(sweep);
@@ -271,6 +368,16 @@ impl SegEvaluator {
         }
     }
 
+    /// The highest probability of each clean image (no defect in its truth).
+    pub fn clean_peaks(&self) -> Vec<f32> {
+        self.peak
+            .iter()
+            .zip(&self.defective)
+            .filter(|(_, d)| !**d)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
     pub fn finish(&self) -> SegMetrics {
         let at = self.scores(self.threshold, self.at.iter().copied());
         let mut best = self.scores(0.5, self.sweep.iter().map(|s| s[49]));
@@ -287,6 +394,9 @@ impl SegEvaluator {
             best,
             false_alarms: self.false_alarms,
             auroc: auroc(&self.peak, &self.defective),
+            pixel_auroc: auroc_of_histograms(&self.roc_pos, &self.roc_neg),
+            flagged: ImageCounts::of(&self.peak, &self.defective, self.threshold),
+            clean_peaks: self.clean_peaks(),
             per_class: Vec::new(),
         }
     }
@@ -390,5 +500,61 @@ mod tests {
         e.add_image(&[0.2, 0.7], &[false, true]);
         e.add_image(&[0.4, 0.1], &[false, false]);
         assert_eq!(e.finish().auroc, Some(1.0));
+    }
+
+    #[test]
+    fn pixel_auroc_ranks_every_pixel_and_counts_pixels_of_one_bin_as_ties() {
+        let mut e = SegEvaluator::new(0.5);
+        e.add_image(&[0.9, 0.1, 0.2], &[true, false, false]);
+        e.add_image(&[0.3, 0.05], &[false, false]);
+        assert_eq!(e.finish().pixel_auroc, Some(1.0));
+        let mut e = SegEvaluator::new(0.5);
+        e.add_image(&[0.6, 0.6, 0.9, 0.1], &[true, false, false, false]);
+        // against 0.6 (tie: ½), 0.9 (loss), 0.1 (win): 1.5 of 3
+        assert_eq!(e.finish().pixel_auroc, Some(0.5));
+        let mut e = SegEvaluator::new(0.5);
+        e.add_image(&[0.6], &[false]);
+        assert_eq!(e.finish().pixel_auroc, None);
+    }
+
+    #[test]
+    fn images_are_flagged_by_their_highest_probability_and_scored_by_f1() {
+        let mut e = SegEvaluator::new(0.5);
+        e.add_image(&[0.7, 0.0], &[true, false]); // found
+        e.add_image(&[0.2, 0.1], &[true, true]); // missed
+        e.add_image(&[0.6, 0.0], &[false, false]); // false alarm
+        e.add_image(&[0.1, 0.0], &[false, false]);
+        let f = e.finish().flagged;
+        assert_eq!((f.tp, f.fn_, f.fp, f.tn), (1, 1, 1, 1));
+        assert_eq!((f.precision, f.recall, f.f1, f.false_alarm_rate), (0.5, 0.5, 0.5, 0.5));
+        assert_eq!(e.finish().clean_peaks, vec![0.6, 0.1]);
+    }
+
+    #[test]
+    fn a_calibrated_threshold_lets_the_chosen_share_of_clean_images_through() {
+        let clean: Vec<f32> = (0..100).map(|i| i as f32 / 200.0).collect();
+        // 1 %: one clean image of 100 (the highest, 0.495) reaches it
+        let t = threshold_for_false_alarms(&clean, 0.01).unwrap();
+        assert_eq!(clean.iter().filter(|&&c| c >= t).count(), 1);
+        let t = threshold_for_false_alarms(&clean, 0.1).unwrap();
+        assert_eq!(clean.iter().filter(|&&c| c >= t).count(), 10);
+        // fewer images than 1/rate: none may reach it
+        let t = threshold_for_false_alarms(&[0.3, 0.2], 0.01).unwrap();
+        assert!(t > 0.3 && t < 0.31);
+        assert_eq!(threshold_for_false_alarms(&[], 0.01), None);
+        assert!(threshold_for_false_alarms(&[1.0], 0.01).unwrap() < 1.0);
+    }
+
+    #[test]
+    fn an_image_with_labelled_boxes_but_no_mask_is_defective_without_pixel_truth() {
+        let mut e = SegEvaluator::new(0.5);
+        e.add_labelled_image(&[0.9, 0.8], &[false, false], true);
+        e.add_image(&[0.2, 0.1], &[false, false]);
+        e.add_image(&[0.95, 0.1], &[true, false]);
+        let m = e.finish();
+        assert_eq!((m.images_with_defects, m.auroc), (2, Some(1.0)));
+        // the boxed image's pixels (0.9, 0.8) are not counted as good pixels
+        assert_eq!(m.pixel_auroc, Some(1.0));
+        assert_eq!(m.clean_peaks, vec![0.2]);
     }
 }

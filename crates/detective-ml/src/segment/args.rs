@@ -89,6 +89,28 @@ pub struct SegTrainArgs {
     /// setting existed trained on the CPU.
     #[serde(default = "default_device")]
     pub device: String,
+    /// An anomaly model (`--task anomaly`): trained on the defect-free images only
+    /// (empty label file, no defect in the mask), with synthetic anomalies pasted
+    /// onto `anomaly_share` of the draws as what it learns to mark
+    /// ([`detective_vision::synth::paste_anomalies`]); validated by image and
+    /// pixel AUROC, its threshold calibrated on the validation split's good images.
+    #[serde(default)]
+    pub anomaly: bool,
+    /// With `anomaly`: the share of training draws that get pasted anomalies.
+    #[serde(default = "default_anomaly_share")]
+    pub anomaly_share: f32,
+    /// With `anomaly`: the share of good validation images allowed to score above
+    /// the calibrated threshold (the false-alarm rate, `--false-alarms`).
+    #[serde(default = "default_false_alarm_rate")]
+    pub false_alarm_rate: f32,
+}
+
+fn default_anomaly_share() -> f32 {
+    0.5
+}
+
+fn default_false_alarm_rate() -> f32 {
+    0.01
 }
 
 fn default_device() -> String {
@@ -137,6 +159,9 @@ impl Default for SegTrainArgs {
             defect_share: 0.0,
             standardize: false,
             device: default_device(),
+            anomaly: false,
+            anomaly_share: default_anomaly_share(),
+            false_alarm_rate: default_false_alarm_rate(),
         }
     }
 }
@@ -227,6 +252,21 @@ impl SegTrainArgs {
                 "patch-defect {} must be a probability within 0..=1",
                 self.patch_defect
             ));
+        }
+        if !(0.0..=1.0).contains(&self.anomaly_share) {
+            bad.push(format!(
+                "anomaly-share {} must be a share within 0..=1",
+                self.anomaly_share
+            ));
+        }
+        if !(self.false_alarm_rate > 0.0 && self.false_alarm_rate < 0.5) {
+            bad.push(format!(
+                "false-alarms {} must be a rate within (0, 0.5), e.g. 0.01 for 1 %",
+                self.false_alarm_rate
+            ));
+        }
+        if self.anomaly && (self.classes || self.defect_share > 0.0) {
+            bad.push("an anomaly model has one map and trains on good images only: --classes and --defect-share do not apply".into());
         }
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
             bad.push(format!("threshold {} must be within (0, 1)", self.threshold));

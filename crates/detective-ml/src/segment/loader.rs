@@ -14,6 +14,7 @@ use detective_data::image_size::image_size;
 use detective_data::{YoloDataset, YoloLabel, mask_path_for};
 use detective_vision::augment::{augment_pair, sample_patch};
 use detective_vision::preprocess::{Normalize, to_chw_into};
+use detective_vision::synth::paste_anomalies;
 use detective_vision::tiles::sample_window;
 use detective_vision::{DecodeLimits, Frame, GrayFrame, decode_file};
 
@@ -139,6 +140,18 @@ pub fn defect_flags(samples: &[SegSample]) -> Result<Vec<bool>, TrainError> {
         .collect()
 }
 
+/// The defect-free samples (no labelled box, no defect pixel in the mask): what
+/// an anomaly model trains on.
+pub fn good_samples(samples: &[SegSample]) -> Result<Vec<SegSample>, TrainError> {
+    let flags = defect_flags(samples)?;
+    Ok(samples
+        .iter()
+        .zip(flags)
+        .filter(|(s, defective)| !defective && s.boxes.is_empty())
+        .map(|(s, _)| s.clone())
+        .collect())
+}
+
 /// The samples epoch `epoch` visits, in order: with `defect_share` 0 (or no
 /// flags) every sample once, shuffled; otherwise `n` draws, each from the
 /// defective samples with probability `defect_share` and from the clean ones
@@ -195,6 +208,7 @@ pub(crate) fn epoch_batches(
     let (tx, rx) = sync_channel(2);
     let (size, batch, seed, mut aug) = (args.imgsz, args.batch, args.seed, args.augment());
     let (patch, patch_defect, tile) = (args.patch, args.patch_defect, args.tile);
+    let anomaly_share = if args.anomaly { args.anomaly_share } else { 0.0 };
     if tile > 0 {
         // native scale: no zooming crop; the flips, rotations and colour stay
         aug.crop_min = 1.0;
@@ -224,7 +238,14 @@ pub(crate) fn epoch_batches(
                             p => sample_patch(&f, &m, p, patch_defect, &mut rng),
                         })
                     };
-                    seen.map_err(|e| TrainError::Io(format!("{}: {e}", samples[i].image.display())))
+                    let (mut f, m) =
+                        seen.map_err(|e| TrainError::Io(format!("{}: {e}", samples[i].image.display())))?;
+                    // an anomaly model's targets: the anomalies pasted onto a good image
+                    if anomaly_share > 0.0 && rng.chance(anomaly_share) {
+                        let pasted = paste_anomalies(&mut f, &mut rng);
+                        return Ok((f, binary_map(&pasted)));
+                    }
+                    Ok((f, m))
                 }) {
                     Ok((f, m)) => {
                         to_chw_into(&f, &Normalize::default(), &mut b.images);

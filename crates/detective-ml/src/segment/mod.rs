@@ -4,9 +4,14 @@
 //! probability maps ([`maps`]); and what serves it: the [`segmenter`] front over
 //! Burn or ONNX Runtime ([`onnx_segmenter`]).
 //!
+//! An anomaly model is a UNetTiny trained on good parts with pasted anomalies
+//! (`args.anomaly`); its regions' confidences are calibrated against its
+//! threshold ([`anomaly_confidence`]).
+//!
 //! The epoch loop's shared parts (optimiser, EMA, parameters, resumable state,
 //! errors) live in [`crate::train`], which the detector uses too.
 
+pub mod anomaly_confidence;
 pub mod args;
 pub mod classes;
 pub mod loader;

@@ -247,22 +247,32 @@ pub fn segment_maps(
     })
 }
 
-/// Whether `path` is a segmenter: our checkpoint whose metadata says so, or an
-/// ONNX model with `task: segment` in its metadata.
+/// Whether `path` is a segmenter or an anomaly model (both give maps): our
+/// checkpoint whose metadata says so, or an ONNX model with `task: segment` or
+/// `task: anomaly` in its metadata.
 pub fn is_segmenter(path: &Path) -> bool {
+    map_task(path).is_some()
+}
+
+/// The task of a model that gives maps: `Segment` or `Anomaly` (None for a
+/// detector or a file that is neither).
+pub fn map_task(path: &Path) -> Option<detective_core::Task> {
+    use detective_core::Task;
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    match ext.as_str() {
-        "bpk" => crate::checkpoint::model_task(path).is_ok_and(|t| t == detective_core::Task::Segment),
-        "onnx" => crate::export::read_onnx(path).is_ok_and(|m| {
-            m.metadata_props.iter().any(|p| {
-                p.key.as_deref() == Some("task") && p.value.as_deref() == Some(detective_core::Task::Segment.as_str())
-            })
-        }),
-        _ => false,
-    }
+    let task = match ext.as_str() {
+        "bpk" => crate::checkpoint::model_task(path).ok()?,
+        "onnx" => crate::export::read_onnx(path).ok().and_then(|m| {
+            m.metadata_props
+                .iter()
+                .find(|p| p.key.as_deref() == Some("task"))
+                .and_then(|p| p.value.as_deref()?.parse::<Task>().ok())
+        })?,
+        _ => return None,
+    };
+    matches!(task, Task::Segment | Task::Anomaly).then_some(task)
 }
 
 #[cfg(test)]

@@ -32,14 +32,16 @@ use serde::{Deserialize, Serialize};
 
 use super::args::SegTrainArgs;
 use super::classes::MAX_SEG_CLASSES;
-use super::loader::{SegBatch, SegSample, check_class_labels, defect_flags, epoch_batches, epoch_order, seg_samples};
+use super::loader::{
+    SegBatch, SegSample, check_class_labels, defect_flags, epoch_batches, epoch_order, good_samples, seg_samples,
+};
 use super::loss::{SegLossItems, weighted_segmentation_loss};
 use super::maps::seg_sight;
 use super::model::{UNetConfig, UNetTiny};
 use super::preview::batch_preview;
 use super::validate::validate_segmenter;
 use crate::checkpoint::{SegMeta, save_segmenter};
-use crate::metrics::SegMetrics;
+use crate::metrics::{SegMetrics, threshold_for_false_alarms};
 use crate::train::ema::Ema;
 use crate::train::epochs::{EpochRun, StopBetween, run_epochs};
 use crate::train::error::{TrainError, io_err};
@@ -143,6 +145,9 @@ pub enum SegTrainEvent {
         validated: bool,
         improved: bool,
         train_images_per_sec: f64,
+        /// An anomaly model's validation: image and pixel AUROC (where the split
+        /// has both kinds) and the calibrated threshold saved with the epoch.
+        anomaly: Option<AnomalyEpoch>,
     },
     Stopped {
         epoch: usize,
@@ -151,6 +156,14 @@ pub enum SegTrainEvent {
         best: PathBuf,
         last: PathBuf,
     },
+}
+
+/// An anomaly model's figures of one epoch on the validation split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnomalyEpoch {
+    pub image_auroc: Option<f64>,
+    pub pixel_auroc: Option<f64>,
+    pub threshold: f32,
 }
 
 /// The result of a run.
@@ -379,6 +392,11 @@ impl SegRun {
                 None
             } else {
                 median_long_side(data.train.iter().map(|s| s.image.as_path()))?
+            },
+            task: if args.anomaly {
+                detective_core::Task::Anomaly
+            } else {
+                detective_core::Task::Segment
             },
             ..SegMeta::new(data.names.clone(), args.model_input(), args.threshold)
         };
@@ -663,12 +681,24 @@ impl EpochRun for SegRun {
         append_row(&self.results, &row.csv())?;
         // the best fitness at its best threshold (predicting nothing cannot win
         // it); without validation the latest epoch is the best
-        let score = report.map_or(epoch as f64, |r| r.best.fitness);
+        let score = match report {
+            None => epoch as f64,
+            Some(r) if self.args.anomaly => anomaly_fitness(r, epoch),
+            Some(r) => r.best.fitness,
+        };
         let improved = self.best_dice.is_none_or(|b| score > b);
         self.meta.epoch = Some(epoch + 1);
         self.meta.metrics = report.and_then(|r| serde_json::to_value(r).ok());
-        // the saved model predicts at the threshold validation chose by fitness
-        self.meta.threshold = report.map_or(self.args.threshold, |r| r.best.threshold);
+        // the saved model predicts at the threshold validation chose by fitness;
+        // an anomaly model at the one that lets the chosen share of good
+        // validation images through
+        self.meta.threshold = match report {
+            None => self.args.threshold,
+            Some(r) if self.args.anomaly => {
+                threshold_for_false_alarms(&r.clean_peaks, self.args.false_alarm_rate).unwrap_or(self.args.threshold)
+            }
+            Some(r) => r.best.threshold,
+        };
         save_segmenter(
             model,
             &self.meta,
@@ -686,6 +716,11 @@ impl EpochRun for SegRun {
             validated: report.is_some(),
             improved,
             train_images_per_sec: trained.train_ips,
+            anomaly: report.filter(|_| self.args.anomaly).map(|r| AnomalyEpoch {
+                image_auroc: r.auroc,
+                pixel_auroc: r.pixel_auroc,
+                threshold: self.meta.threshold,
+            }),
         });
         self.epochs_done = epoch + 1;
         Ok(())
@@ -739,6 +774,17 @@ impl EpochRun for SegRun {
     }
 }
 
+/// What picks an anomaly model's best epoch: the mean of the image and the pixel
+/// AUROC on the validation split where it holds defects (the one there is, if
+/// only one); a split of good images only has neither, and the latest epoch wins.
+fn anomaly_fitness(r: &SegMetrics, epoch: usize) -> f64 {
+    match (r.auroc, r.pixel_auroc) {
+        (Some(i), Some(p)) => (i + p) / 2.0,
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => epoch as f64,
+    }
+}
+
 /// The settings of the run: `args`, or with `resume` those saved in the run's
 /// state (only a larger `epochs` extends it), checked. A new run refuses a folder
 /// that holds one.
@@ -788,19 +834,38 @@ impl SegData {
             return Err(TrainError::Args("the train split has no images".into()));
         }
         let with_masks = train.iter().filter(|s| s.mask.is_some()).count();
-        if with_masks == 0 {
+        let train = if args.anomaly {
+            let good = good_samples(&train)?;
+            if good.is_empty() {
+                return Err(TrainError::Args(format!(
+                    "an anomaly model trains on defect-free images (an empty label file and no defect in the \
+                     mask), and none of the {} train images is one",
+                    train.len()
+                )));
+            }
+            tracing::info!(
+                "anomaly model: training on the {} defect-free images of {} in the train split",
+                good.len(),
+                train.len()
+            );
+            good
+        } else if with_masks == 0 {
             return Err(TrainError::Args(format!(
                 "no masks found for the train images (expected masks/train/<stem>.png next to images/train/ in {})",
                 args.data.display()
             )));
-        }
+        } else {
+            train
+        };
         let val_split = ["val", "test"].into_iter().find(|s| dataset.split(s).is_some());
         let val = match (args.val, val_split) {
             (true, Some(split)) => seg_samples(&dataset, split),
             _ => Vec::new(),
         };
         // the outputs: one defect map, or one map per dataset class
-        let names: Vec<String> = if args.classes {
+        let names: Vec<String> = if args.anomaly {
+            vec!["anomaly".to_string()]
+        } else if args.classes {
             dataset.names().to_vec()
         } else {
             vec!["defect".to_string()]

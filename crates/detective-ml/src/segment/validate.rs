@@ -58,7 +58,8 @@ pub fn validate_with(
             )));
         }
         let truth: Vec<bool> = mask.data.iter().map(|&v| v >= 128).collect();
-        eval.add_image(&max_map(&m), &truth);
+        // an image with labelled boxes is defective even where no mask marks it
+        eval.add_labelled_image(&max_map(&m), &truth, !s.boxes.is_empty());
         if per_class {
             let labels = class_map(&mask, &s.boxes, nc).map_err(|e| io_err(&s.image, e))?;
             for (c, (e, p)) in class_evals.iter_mut().zip(&m).enumerate() {

@@ -40,15 +40,17 @@ pub fn seg_metrics_json(m: &detective_ml::metrics::SegMetrics) -> serde_json::Va
         "iou_pixels": a.iou_pixels, "dice_defects": a.dice_defects, "clean_ok": a.clean_ok, "fitness": a.fitness,
         "false_alarms": m.false_alarms, "auroc": m.auroc, "images": m.images,
         "images_with_defects": m.images_with_defects, "best": m.best,
-        "per_class": m.per_class,
+        "per_class": m.per_class, "pixel_auroc": m.pixel_auroc, "f1": m.flagged.f1,
+        "false_alarm_rate": m.flagged.false_alarm_rate,
     })
 }
 
 /// Fails unless a model (`what`) of `task` and dataset `dataset_id` (of
 /// `dataset_task`) are of the same task: a version is only measured on its own
-/// task's data.
+/// task's data (an anomaly model on any).
 pub(super) fn same_task(what: &str, task: Task, dataset_id: i64, dataset_task: Task) -> Result<(), OpsError> {
-    if task == dataset_task {
+    // an anomaly model is measured on any labelled set: its good images and its defects
+    if task == dataset_task || task == Task::Anomaly {
         return Ok(());
     }
     Err(OpsError::Invalid(format!(
@@ -76,7 +78,7 @@ pub async fn evaluate(
         let names = data.names.clone();
         let task = v.task;
         let metrics = tokio::task::spawn_blocking(move || -> Result<serde_json::Value, OpsError> {
-            if task == Task::Segment {
+            if task != Task::Detect {
                 return evaluate_segmenter(&model, &yaml);
             }
             let ds = detective_data::dataset::YoloDataset::load(&yaml).map_err(|e| OpsError::Invalid(e.to_string()))?;
@@ -118,7 +120,15 @@ pub(crate) fn evaluate_segmenter(model: &Path, yaml: &Path) -> Result<serde_json
     let m = seg
         .validate(&samples, seg.imgsz(), seg.threshold())
         .map_err(|e| OpsError::Train(e.to_string()))?;
-    Ok(seg_metrics_json(&m))
+    let mut out = seg_metrics_json(&m);
+    // an anomaly model is ranked by how well it separates (image and pixel AUROC)
+    if detective_ml::segment::segmenter::map_task(model) == Some(Task::Anomaly) {
+        let aurocs: Vec<f64> = [m.auroc, m.pixel_auroc].into_iter().flatten().collect();
+        if !aurocs.is_empty() {
+            out["fitness"] = json!(aurocs.iter().sum::<f64>() / aurocs.len() as f64);
+        }
+    }
+    Ok(out)
 }
 
 /// Two versions side by side: their metrics, measured on the same validation
@@ -161,6 +171,17 @@ pub async fn compare(
     };
     let num = |m: &serde_json::Value, k: &str| m.get(k).and_then(|x| x.as_f64());
     let (overall_keys, class_keys): (&[&str], [&str; 2]) = match va.task {
+        Task::Anomaly => (
+            &[
+                "auroc",
+                "pixel_auroc",
+                "f1",
+                "false_alarm_rate",
+                "dice_pixels",
+                "fitness",
+            ],
+            ["dice", "iou"],
+        ),
         Task::Segment => (
             &[
                 "dice",
@@ -221,7 +242,7 @@ pub async fn compare(
         (None, None) => None,
     };
     let samples = match (va.task, shown_on) {
-        (Task::Segment, Some(set)) if samples > 0 => {
+        (Task::Segment | Task::Anomaly, Some(set)) if samples > 0 => {
             super::side_by_side::segment_samples(db, objects, work_dir, (&va, &vb), set, samples).await?
         }
         _ => Vec::new(),

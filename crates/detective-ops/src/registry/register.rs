@@ -43,7 +43,7 @@ pub async fn register_job(
     let onnx = dir.join("model.onnx");
     let (b, o, task) = (bpk.clone(), onnx.clone(), job.task);
     let exported = tokio::task::spawn_blocking(move || match task {
-        Task::Segment => detective_ml::export::export_seg_checkpoint(&b, None, &o),
+        Task::Segment | Task::Anomaly => detective_ml::export::export_seg_checkpoint(&b, None, &o),
         _ => detective_ml::export::export_checkpoint(&b, None, &o),
     })
     .await
@@ -280,8 +280,10 @@ pub async fn register_upload(
     let task = if up.has("bpk") && up.has("json") {
         detective_ml::checkpoint::model_task(&bpk)
             .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?
-    } else if up.has("onnx") && detective_ml::segment::segmenter::is_segmenter(&onnx) {
-        Task::Segment
+    } else if up.has("onnx")
+        && let Some(t) = detective_ml::segment::segmenter::map_task(&onnx)
+    {
+        t
     } else {
         Task::Detect
     };
@@ -296,14 +298,14 @@ pub async fn register_upload(
         }
         let (weights, out) = (bpk.clone(), onnx.clone());
         let exported = tokio::task::spawn_blocking(move || match task {
-            Task::Segment => detective_ml::export::export_seg_checkpoint(&weights, None, &out),
+            Task::Segment | Task::Anomaly => detective_ml::export::export_seg_checkpoint(&weights, None, &out),
             _ => detective_ml::export::export_checkpoint(&weights, None, &out),
         })
         .await
         .map_err(|e| OpsError::io("export thread", e))?;
         exported.map_err(|e| OpsError::invalid(format!("the uploaded weights do not load: {e}")))?;
         Some(match task {
-            Task::Segment => {
+            Task::Segment | Task::Anomaly => {
                 let meta = detective_ml::checkpoint::load_seg_meta(&bpk)
                     .map_err(|e| OpsError::invalid(format!("the uploaded metadata: {e}")))?;
                 json!({"model": "unet-tiny", "imgsz": meta.imgsz, "threshold": meta.threshold})

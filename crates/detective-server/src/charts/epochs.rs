@@ -40,9 +40,16 @@ pub fn draw(chart: &str, task: Task, history: &[Value]) -> Option<Result<String,
     // Each curve: its legend name, colour and where its value sits in a row.
     type Spec = (&'static str, RGBColor, &'static [&'static str]);
     let (specs, y_desc): (&[Spec], &str) = match (chart, task) {
-        ("loss.svg", Task::Segment) => (
+        ("loss.svg", Task::Segment | Task::Anomaly) => (
             &[("BCE", BLUE, &["train", "bce"]), ("soft Dice", RED, &["train", "dice"])],
             "loss",
+        ),
+        ("map.svg", Task::Anomaly) => (
+            &[
+                ("image AUROC", BLUE, &["image_auroc"]),
+                ("pixel AUROC", RED, &["pixel_auroc"]),
+            ],
+            "validation",
         ),
         ("map.svg", Task::Segment) => (
             &[

@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use detective_core::Task;
 use detective_ml::PredictOptions;
+use detective_ml::segment::anomaly_confidence::calibrate_detections;
 use detective_ml::segment::segmenter::AnySegmenter;
 use serde::Deserialize;
 use serde_json::json;
@@ -33,10 +34,14 @@ pub struct PredictQuery {
     /// The served model's name (default), or a registered version: `name@3`,
     /// `name@Production` (any stage), or a stage alone for the task's model.
     pub model: Option<String>,
-    /// `detect` (default) or `segment` (when the server serves a segmenter; `conf`
-    /// is then the pixel threshold, default the model's).
+    /// `detect` (default), `segment` (when the server serves a segmenter; `conf`
+    /// is then the pixel threshold, default the model's) or `anomaly` (a
+    /// registered anomaly model, default the Production one: the answer adds the
+    /// image's `score` and whether it is `anomalous`; `conf` overrides the
+    /// model's calibrated threshold).
     pub task: Option<String>,
-    /// Answer the image as JPEG with the detections drawn in red.
+    /// Answer the image as JPEG with the detections drawn in red (a segmenter's
+    /// or an anomaly model's heatmap blended over it, the regions boxed).
     pub annotated: Option<bool>,
     /// Class-agnostic NMS, one box per defect (default true; false: Ultralytics'
     /// default, boxes of different classes never suppress each other).
@@ -126,8 +131,10 @@ pub async fn predict(
     ApiQuery(q): ApiQuery<PredictQuery>,
     req: Request,
 ) -> ApiResult<Response> {
-    if q.task.as_deref().unwrap_or("detect").parse::<Task>()? == Task::Segment {
-        return segment(st, q, req).await;
+    match q.task.as_deref().unwrap_or("detect").parse::<Task>()? {
+        Task::Segment => return segment(st, q, req).await,
+        Task::Anomaly => return anomaly(st, q, req).await,
+        Task::Detect => {}
     }
     let (pool, version) = detector_for(&st, q.model.as_deref()).await?;
     let rules = st
@@ -248,6 +255,33 @@ fn detections_json(
 /// the heatmap blended over the image with the regions boxed in red.
 async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Response> {
     let pool = segmenter_for(&st, q.model.as_deref())?;
+    let version = st
+        .segmenter
+        .get()
+        .and_then(|(p, v)| if p.name == pool.name { v } else { None });
+    maps_response(st, q, req, pool, version, Task::Segment).await
+}
+
+/// `task=anomaly`: the registered anomaly model `model` names (default: the
+/// Production one) scores the image: its highest pixel value is the image's
+/// anomaly score, flagged from the model's calibrated threshold (or `conf`),
+/// with the regions above it; `annotated=true` returns the heatmap over the image.
+async fn anomaly(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Response> {
+    let spec = q.model.clone().unwrap_or_else(|| "production".into());
+    let (v, pool) = st.models.map_model(&st.db, &st.objects, &spec, Task::Anomaly).await?;
+    maps_response(st, q, req, pool, Some(v.version), Task::Anomaly).await
+}
+
+/// Runs a model that gives maps (a segmenter or an anomaly model) on the
+/// request's image and answers with its regions (or the annotated heatmap).
+async fn maps_response(
+    st: AppState,
+    q: PredictQuery,
+    req: Request,
+    pool: Arc<PredictorPool<AnySegmenter>>,
+    version: Option<i64>,
+    task: Task,
+) -> ApiResult<Response> {
     let threshold = q.conf.unwrap_or_else(|| pool.model().threshold());
     if !(threshold > 0.0 && threshold < 1.0) {
         return Err(ApiError::bad_request(
@@ -256,10 +290,6 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
     }
     // An explicit `conf` (the pixel threshold here) is also the regions' one
     // threshold, as on the detect path; else each class keeps the rules' own.
-    let version = st
-        .segmenter
-        .get()
-        .and_then(|(p, v)| if p.name == pool.name { v } else { None });
     let rules = st
         .request_rules(&pool.name, version, q.camera.as_deref(), q.conf)
         .await?;
@@ -274,11 +304,16 @@ async fn segment(st: AppState, q: PredictQuery, req: Request) -> ApiResult<Respo
         q.annotated.unwrap_or(false),
     )
     .await;
-    let (found, total_ms) = counted(&st, &model_label(&pool.name, version), outcome, t0)?;
+    let (mut found, total_ms) = counted(&st, &model_label(&pool.name, version), outcome, t0)?;
     if let Some(jpeg) = found.jpeg {
         return Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response());
     }
-    Ok(Json(regions_json(&pool, &found, threshold, &rules, total_ms)).into_response())
+    if task == Task::Anomaly {
+        // a region's confidence: its peak score, the threshold at 0.5 (as on the edge)
+        let out = &mut found.out;
+        out.detections = calibrate_detections(std::mem::take(&mut out.detections), &out.probs, found.width, threshold);
+    }
+    Ok(Json(regions_json(&pool, &found, threshold, &rules, total_ms, task)).into_response())
 }
 
 /// The served segmenter, if `model` (when given) names it.
@@ -357,6 +392,7 @@ fn regions_json(
     threshold: f32,
     rules: &detective_core::Rules,
     total_ms: f64,
+    task: Task,
 ) -> serde_json::Value {
     let out = &found.out;
     let detections: Vec<serde_json::Value> = out
@@ -369,12 +405,19 @@ fn regions_json(
         })
         .collect();
     let m = pool.model();
-    json!({
-        "model": {"name": pool.name, "source": pool.source, "backend": m.backend(), "imgsz": m.imgsz(), "task": Task::Segment},
+    let mut body = json!({
+        "model": {"name": pool.name, "source": pool.source, "backend": m.backend(), "imgsz": m.imgsz(), "task": task},
         "image": {"width": found.width, "height": found.height},
         "threshold": threshold,
         "defect_pixels": out.defect_pixels,
         "detections": detections,
         "timings_ms": {"total": total_ms},
-    })
+    });
+    if task == Task::Anomaly {
+        // the image's anomaly score: its map's highest value
+        let score = out.probs.iter().copied().fold(0.0f32, f32::max);
+        body["score"] = json!(score);
+        body["anomalous"] = json!(score >= threshold);
+    }
+    body
 }

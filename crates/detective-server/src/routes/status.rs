@@ -160,6 +160,8 @@ fn served_by_this_process(st: &AppState, task: Task) -> Option<serde_json::Value
                    "metrics": {}, "source": p.source, "backend": d.backend,
                    "imgsz": d.imgsz, "classes": d.names})
         }),
+        // this process serves no anomaly model of its own (only a registered one)
+        Task::Anomaly => None,
     }
 }
 

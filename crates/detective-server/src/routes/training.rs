@@ -26,7 +26,7 @@ use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/training/start",
-    request_body(content = Object, description = "{dataset_id, dataset_version?, task?: detect, model?: t|n|s, epochs?, imgsz?, batch?, base_model?: name@v|production|bundled|prior (default for detect)|none (random weights), model_name?, seed?, mosaic?, close_mosaic?, lr0?, patience?}"),
+    request_body(content = Object, description = "{dataset_id, dataset_version?, task?: detect|segment|anomaly, model?: t|n|s|unet-tiny, epochs?, imgsz?, batch?, base_model?: name@v|production|bundled|prior (default for detect)|none (random weights), model_name?, seed?, mosaic?, close_mosaic?, lr0?, patience?}"),
     responses((status = 201, description = "the queued job"), (status = 400, description = "bad request")),
     security(("bearer" = [])))]
 pub async fn start(

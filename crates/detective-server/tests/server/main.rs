@@ -8,6 +8,7 @@ mod common;
 
 mod alerts;
 mod annotations;
+mod anomaly_jobs;
 mod api;
 mod audit;
 mod dataset_import;

@@ -17,6 +17,7 @@
 //! [`Variety::Wide`] adds a per-image contrast, brightness, defocus blur and grey
 //! output ([`look`]) for pretraining corpora; the standard variety is unchanged by it.
 
+mod anomalies;
 mod defects;
 mod kind;
 mod look;
@@ -28,6 +29,7 @@ use detective_core::{BBox, Rng};
 
 use crate::{Frame, GrayFrame, VisionError};
 
+pub use anomalies::{MAX_ANOMALIES, VISIBLE_CHANGE, paste_anomalies};
 pub use defects::DENT_VISIBLE;
 pub use kind::DefectKind;
 pub use look::{Look, MAX_BLUR_SIGMA, Variety};

@@ -121,7 +121,7 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             let device = super::device::resolve(&device, true)?;
             let on = device.burn_device()?;
             let (json_value, split, what) = match task {
-                TaskArg::Segment => {
+                TaskArg::Segment | TaskArg::Anomaly => {
                     let (imgsz, batch) = (imgsz.unwrap_or(256), batch.unwrap_or(8));
                     let b = bench_train_segmenter(imgsz, batch, warmup, steps.max(1), &on)?;
                     let what = format!(

@@ -144,9 +144,10 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let task = match args.task {
         TaskArg::Detect => Task::Detect,
         TaskArg::Segment => Task::Segment,
+        TaskArg::Anomaly => Task::Anomaly,
     };
     if task != Task::Detect && !follow {
-        bail!("--task segment picks the Production model to follow: it goes with --model production");
+        bail!("--task segment or anomaly picks the Production model to follow: it goes with --model production");
     }
     let puller =
         Arc::new(ModelPuller::new(&args.cloud, &args.key, config.data_dir.join("edge").join("models"))?.for_task(task));

@@ -38,7 +38,7 @@ pub fn run(args: &ExportArgs, _config: &Config) -> Result<ExitCode> {
         return run_int8(args);
     }
     let out = args.out.clone().unwrap_or_else(|| args.model.with_extension("onnx"));
-    let segment = detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t == Task::Segment);
+    let segment = detective_ml::checkpoint::model_task(&args.model).is_ok_and(|t| t != Task::Detect);
     let report = if segment {
         export_seg_checkpoint(&args.model, args.imgsz, &out)?
     } else {
@@ -122,7 +122,7 @@ fn run_int8(args: &ExportArgs) -> Result<ExitCode> {
         r.convs,
         r.activations
     );
-    let what = if r.task == Task::Segment {
+    let what = if r.task != Task::Detect {
         "pixel probabilities"
     } else {
         "class scores"

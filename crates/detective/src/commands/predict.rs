@@ -50,7 +50,7 @@ pub fn resolve_source(source: &str) -> Result<Vec<PathBuf>> {
 pub fn run(args: &PredictArgs, config: &Config) -> Result<ExitCode> {
     super::device::use_for_inference(&args.device, &args.model)?;
     let segment = match args.task {
-        Some(t) => t == TaskArg::Segment,
+        Some(t) => t != TaskArg::Detect,
         None => detective_ml::segment::segmenter::is_segmenter(&args.model),
     };
     if segment {

@@ -65,7 +65,7 @@ pub fn run(args: &SynthArgs, _config: &Config) -> Result<ExitCode> {
     let cfg = SynthConfig {
         width,
         height,
-        task: if args.task == TaskArg::Segment {
+        task: if args.task != TaskArg::Detect {
             Task::Segment
         } else {
             Task::Detect

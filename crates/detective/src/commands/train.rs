@@ -87,7 +87,7 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
             .as_deref()
             .is_some_and(|o| detective_ml::segment::trainer::seg_state_path(o).is_file());
     let device = super::device::resolve(&a.device, true)?;
-    if a.task == TaskArg::Segment || segment_run {
+    if matches!(a.task, TaskArg::Segment | TaskArg::Anomaly) || segment_run {
         return super::train_segment::run(a, device, config);
     }
     if a.classes {
@@ -102,11 +102,13 @@ pub fn run(a: &TrainCliArgs, config: &Config) -> Result<ExitCode> {
         a.dice.is_some(),
         a.defect_share.is_some(),
         a.input_norm.is_some(),
+        a.anomaly_share.is_some(),
+        a.false_alarms.is_some(),
     ];
     if segment_only.into_iter().any(|x| x) {
         bail!(
-            "--patch, --patch-defect, --tile, --pos-weight, --crop-min, --dice, --defect-share and --input-norm are \
-             for --task segment"
+            "--patch, --patch-defect, --tile, --pos-weight, --crop-min, --dice, --defect-share, --input-norm, \
+             --anomaly-share and --false-alarms are for --task segment or anomaly"
         );
     }
     if a.data.is_none() && !a.resume {

@@ -13,7 +13,7 @@ use detective_ml::segment::args::SegTrainArgs;
 use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
 use indicatif::ProgressBar;
 
-use crate::cli::TrainCliArgs;
+use crate::cli::{TaskArg, TrainCliArgs};
 use crate::config::Config;
 
 fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
@@ -38,8 +38,21 @@ fn to_args(a: &TrainCliArgs) -> Result<SegTrainArgs> {
         patience: a.patience,
         val: !a.no_val,
         classes: a.classes,
+        anomaly: a.task == TaskArg::Anomaly,
         ..SegTrainArgs::default()
     };
+    if !args.anomaly && (a.anomaly_share.is_some() || a.false_alarms.is_some()) {
+        anyhow::bail!("--anomaly-share and --false-alarms are for --task anomaly");
+    }
+    if let Some(v) = a.anomaly_share {
+        args.anomaly_share = v;
+    }
+    if let Some(v) = a.false_alarms {
+        args.false_alarm_rate = v;
+    }
+    if args.anomaly && args.out == SegTrainArgs::default().out {
+        args.out = "runs/anomaly/train".into();
+    }
     if let Some(e) = a.epochs {
         args.epochs = e;
     }
@@ -162,9 +175,33 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
         }
         SegTrainEvent::EpochEnd {
             row,
+            improved,
+            train_images_per_sec,
+            anomaly: Some(an),
+            ..
+        } => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            let fig = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
+            eprintln!(
+                "{:>9} {:>9.4} {:>9.4}  image AUROC {}  pixel AUROC {}  threshold {:.4} (calibrated on good \
+                 validation images)  {train_images_per_sec:.1} img/s{}",
+                format!("{}/{}", row.epoch, epochs),
+                row.train.bce,
+                row.train.dice,
+                fig(an.image_auroc),
+                fig(an.pixel_auroc),
+                an.threshold,
+                if *improved { "  *best" } else { "" }
+            );
+        }
+        SegTrainEvent::EpochEnd {
+            row,
             validated,
             improved,
             train_images_per_sec,
+            ..
         } => {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
@@ -216,6 +253,7 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
             eprintln!("weights: {}, {}", best.display(), last.display());
         }
     };
+    let anomaly = args.anomaly;
     let summary = match train_segmenter(args, &mut observer, stop, a.resume) {
         Ok(s) => s,
         Err(e) => {
@@ -223,7 +261,17 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
             return Err(e.into());
         }
     };
-    if let Some(v) = &summary.final_val {
+    if let Some(v) = summary.final_val.as_ref().filter(|_| anomaly) {
+        // the last epoch's figures; the threshold is the one calibrated for `best`
+        let threshold = detective_ml::checkpoint::load_seg_meta(&summary.best)
+            .ok()
+            .map(|m| m.threshold);
+        println!(
+            "{}",
+            serde_json::json!({"out": summary.out, "best": summary.best, "epochs": summary.epochs_done,
+                "task": "anomaly", "image_auroc": v.auroc, "pixel_auroc": v.pixel_auroc, "threshold": threshold})
+        );
+    } else if let Some(v) = &summary.final_val {
         println!(
             "{}",
             serde_json::json!({"out": summary.out, "best": summary.best, "epochs": summary.epochs_done,

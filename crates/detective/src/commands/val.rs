@@ -16,7 +16,7 @@ use crate::config::Config;
 pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     super::device::use_for_inference(&a.device, &a.model)?;
     let segment = match a.task {
-        Some(t) => t == TaskArg::Segment,
+        Some(t) => t != TaskArg::Detect,
         None => detective_ml::segment::segmenter::is_segmenter(&a.model),
     };
     if segment {
@@ -133,7 +133,10 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!("split {:?} of {} has no images", a.split, a.data.display());
     }
-    if samples.iter().all(|s| s.mask.is_none()) {
+    let anomaly = a.task == Some(TaskArg::Anomaly)
+        || detective_ml::segment::segmenter::map_task(&a.model) == Some(detective_core::Task::Anomaly);
+    // an anomaly model is scored per image from the labels alone where there are no masks
+    if !anomaly && samples.iter().all(|s| s.mask.is_none()) {
         bail!(
             "no masks for split {:?} in {} (expected masks/{}/<stem>.png)",
             a.split,
@@ -146,6 +149,10 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     let m = seg.validate(&samples, imgsz, threshold)?;
     let backend = seg.backend();
     let ms = start.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
+    if anomaly {
+        print_anomaly(a, &m, imgsz, ms, backend);
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.json {
         let out = serde_json::json!({
             "model": a.model, "data": a.data, "split": a.split, "task": "segment", "imgsz": imgsz,
@@ -211,4 +218,62 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
         println!("{ms:.1} ms per image on {backend}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An anomaly model's figures: image AUROC (each image scored by its map's
+/// highest value), pixel AUROC, and at the threshold (the calibrated one saved
+/// with the model unless --threshold) the images flagged: F1, precision, recall,
+/// false alarms on the good images; the masks' Dice at the threshold too.
+fn print_anomaly(a: &ValArgs, m: &detective_ml::metrics::SegMetrics, imgsz: u32, ms: f64, backend: &str) {
+    let f = &m.flagged;
+    if a.json {
+        let out = serde_json::json!({
+            "model": a.model, "data": a.data, "split": a.split, "task": "anomaly", "imgsz": imgsz,
+            "images": m.images, "images_with_defects": m.images_with_defects,
+            "image_auroc": m.auroc, "pixel_auroc": m.pixel_auroc, "threshold": m.at.threshold,
+            "f1": f.f1, "precision": f.precision, "recall": f.recall,
+            "false_alarm_rate": f.false_alarm_rate, "tp": f.tp, "fp": f.fp, "fn": f.fn_, "tn": f.tn,
+            "dice_pixels": m.at.dice_pixels, "iou_pixels": m.at.iou_pixels, "dice_defects": m.at.dice_defects,
+            "ms_per_image": ms, "backend": backend,
+        });
+        println!("{out}");
+        return;
+    }
+    let fig = |v: Option<f64>| {
+        v.map_or("— (the split needs good and defective images)".to_string(), |v| {
+            format!("{v:.4}")
+        })
+    };
+    println!(
+        "{} images ({} with defects, {} good) at imgsz {imgsz}",
+        m.images,
+        m.images_with_defects,
+        m.images - m.images_with_defects
+    );
+    println!(
+        "image AUROC (defective or not, by each map's highest value): {}",
+        fig(m.auroc)
+    );
+    println!(
+        "pixel AUROC (anomalous pixel or not, over every pixel):      {}",
+        fig(m.pixel_auroc)
+    );
+    println!(
+        "at threshold {:.4}: {} of {} defective images flagged (recall {:.3}), {} of {} good images flagged \
+         (false alarms {:.1} %); precision {:.3}, F1 {:.3}",
+        m.at.threshold,
+        f.tp,
+        f.tp + f.fn_,
+        f.recall,
+        f.fp,
+        f.fp + f.tn,
+        f.false_alarm_rate * 100.0,
+        f.precision,
+        f.f1
+    );
+    println!(
+        "anomalous pixels at that threshold against the masks: Dice {:.4} over pixels (IoU {:.4})",
+        m.at.dice_pixels, m.at.iou_pixels
+    );
+    println!("{ms:.1} ms per image on {backend}");
 }

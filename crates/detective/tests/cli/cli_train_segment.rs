@@ -236,7 +236,7 @@ fn segment_training_refuses_bad_sizes_and_datasets_without_masks() {
         ),
         (
             &["--imgsz", "64", "--crop-min", "0.8"],
-            "--input-norm are for --task segment",
+            "are for --task segment or anomaly",
         ),
     ];
     for (args, reason) in refusals {

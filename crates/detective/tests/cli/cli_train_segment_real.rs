@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::common::{detective, json_stdout, run, shared_data, stderr};
+use crate::common::{detective, json_stdout, run, shared_data, stderr, val_shipped};
 
 /// Defective images (large and small defects) and clean ones, from the train split.
 const DEFECTIVE: [&str; 4] = [
@@ -106,15 +106,7 @@ const SHIPPED_TEST_DICE_PIXELS: f64 = 0.6278 - 0.005;
 #[test]
 fn the_shipped_magnetictile_segmenter_scores_its_recorded_figure_in_every_engine() {
     let d = tempfile::tempdir().unwrap();
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let data = shared_data("MagneticTile");
-    let val = |file: &str| {
-        json_stdout(&run(detective(d.path())
-            .args(["val", "--data"])
-            .arg(&data)
-            .args(["--split", "test", "--json", "--model"])
-            .arg(models.join(file))))
-    };
+    let val = |file: &str| val_shipped(d.path(), "MagneticTile", "test", file);
     let burn = val("magnetictile-seg.bpk");
     let dice = burn["dice_pixels"].as_f64().unwrap();
     assert!(dice >= SHIPPED_TEST_DICE_PIXELS, "Burn: test Dice over pixels {dice}");

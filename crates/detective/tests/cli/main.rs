@@ -6,6 +6,8 @@
 #[macro_use]
 mod common;
 
+mod cli_anomaly;
+mod cli_anomaly_real;
 mod cli_backup;
 mod cli_bench;
 mod cli_config;

@@ -34,6 +34,17 @@ pub fn json_stdout(o: &Output) -> serde_json::Value {
     serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// `detective val --json` of a shipped model (`models/FILE`) on a split of a
+/// dataset under ../shared/data, run in `dir`.
+pub fn val_shipped(dir: &Path, data: &str, split: &str, file: &str) -> serde_json::Value {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    json_stdout(&run(detective(dir)
+        .args(["val", "--data"])
+        .arg(shared_data(data))
+        .args(["--split", split, "--json", "--model"])
+        .arg(models.join(file))))
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
