@@ -178,6 +178,14 @@ pub struct Segmentation {
     pub defect_pixels: usize,
 }
 
+impl Segmentation {
+    /// The map's highest value: an anomaly model's score of the whole image
+    /// (the image-level score `val` ranks images by).
+    pub fn score(&self) -> f32 {
+        self.probs.iter().copied().fold(0.0, f32::max)
+    }
+}
+
 impl AnySegmenter {
     /// Segments `frame` at `imgsz` (Burn; ONNX uses its fixed size) with a pixel
     /// `threshold`.

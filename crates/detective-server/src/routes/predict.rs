@@ -414,8 +414,7 @@ fn regions_json(
         "timings_ms": {"total": total_ms},
     });
     if task == Task::Anomaly {
-        // the image's anomaly score: its map's highest value
-        let score = out.probs.iter().copied().fold(0.0f32, f32::max);
+        let score = out.score();
         body["score"] = json!(score);
         body["anomalous"] = json!(score >= threshold);
     }

@@ -89,8 +89,7 @@ fn print_result(json: bool, label: &str, frame: Option<u64>, seg: &Segmentation,
                 serde_json::json!({"class": d.class_id, "name": d.name, "confidence": r.mean_prob, "bbox": b, "area": r.area})
             })
             .collect();
-        // the map's highest value: an anomaly model's image score
-        let score = seg.probs.iter().copied().fold(0.0f32, f32::max);
+        let score = seg.score();
         let mut line = serde_json::json!({"image": label, "detections": regions,
             "defect_pixels": seg.defect_pixels, "threshold": threshold, "score": score,
             "anomalous": score >= threshold, "ms": (ms * 1000.0).round() / 1000.0});
@@ -100,7 +99,7 @@ fn print_result(json: bool, label: &str, frame: Option<u64>, seg: &Segmentation,
         println!("{line}");
     } else {
         let at = frame.map(|i| format!(" frame {i}")).unwrap_or_default();
-        let score = seg.probs.iter().copied().fold(0.0f32, f32::max);
+        let score = seg.score();
         println!(
             "{label}{at}: {} defect regions, {} defect pixels, score {score:.4} ({ms:.1} ms)",
             seg.regions.len(),
