@@ -33,6 +33,7 @@ pub mod llm;
 pub mod mlflow;
 pub mod policy;
 pub mod registry;
+pub mod retention;
 pub mod retraining;
 pub mod roboflow;
 pub mod rules;

@@ -149,36 +149,6 @@ pub async fn conditions(db: &Db, policy: &Policy, now_ms: i64) -> Result<serde_j
     }))
 }
 
-/// YOLO label text of reviewed boxes in a `w×h` frame (boxes clipped to it; empty ones dropped).
-fn yolo_text(boxes: &serde_json::Value, w: u32, h: u32) -> String {
-    let mut out = String::new();
-    for b in boxes.as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        let class = b
-            .get("class")
-            .and_then(|c| c.as_u64())
-            .and_then(|c| u32::try_from(c).ok());
-        let bb: Vec<f64> = b
-            .get("bbox")
-            .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
-            .unwrap_or_default();
-        if let (Some(c), [x1, y1, x2, y2]) = (class, bb.as_slice()) {
-            let (fw, fh) = (w as f64, h as f64);
-            let xyxy = [
-                x1.clamp(0.0, fw),
-                y1.clamp(0.0, fh),
-                x2.clamp(0.0, fw),
-                y2.clamp(0.0, fh),
-            ];
-            if xyxy[2] > xyxy[0] && xyxy[3] > xyxy[1] {
-                out.push_str(&detective_data::labels::YoloLabel::from_xyxy(c, xyxy, w, h).to_line());
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
 /// Builds the next version of dataset `ds` (its newest version — `ver` when
 /// nobody changed it since — plus the frames labelled since `since`, into
 /// `train`); returns (version, frames added). Nothing new: `ver` itself.
@@ -198,40 +168,17 @@ pub async fn build_dataset(
         .collect();
     let mut add: Vec<detective_store::datasets::DatasetItem> = Vec::new();
     for frame in retraining::reviewed_since(db, since).await? {
-        let Some(key) = &frame.frame_key else { continue };
-        let bytes = match objects.get(key).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(prediction = %frame.prediction_id, "labelled frame missing: {e}");
-                continue;
-            }
+        let Some(stored) =
+            crate::datasets::store_frame(db, objects, &dataset.project, &frame, Some("train"), false).await?
+        else {
+            continue;
         };
-        let image = match crate::images::check(bytes, &detective_vision::DecodeLimits::default()).await {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!(prediction = %frame.prediction_id, "labelled frame unreadable: {e}");
-                continue;
-            }
-        };
-        let text = if frame.defect_free {
-            String::new()
-        } else {
-            yolo_text(&frame.boxes, image.width, image.height)
-        };
-        let at = crate::images::Placement {
-            project: dataset.project.clone(),
-            filename: format!("{}.{}", frame.prediction_id, image.ext),
-            split: Some("train".into()),
-            tags: vec!["reviewed".into()],
-            label: Some(text.clone()),
-            mask: None,
-        };
-        let img = crate::images::store(db, objects, &image, at).await?.row;
-        if !present.contains(&img.id) && !add.iter().any(|i| i.image_id == img.id) {
+        let id = stored.row.id;
+        if !present.contains(&id) && !add.iter().any(|i| i.image_id == id) {
             add.push(detective_store::datasets::DatasetItem {
-                image_id: img.id,
+                image_id: id,
                 split: "train".into(),
-                label: Some(text),
+                label: Some(stored.label),
                 mask_key: None,
                 label_rev: None,
             });
@@ -387,25 +334,6 @@ async fn complete(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reviewed_boxes_become_yolo_lines_clipped_to_the_frame() {
-        let boxes = json!([
-            {"class": 1, "bbox": [10.0, 20.0, 30.0, 60.0]},
-            {"class": 0, "bbox": [-5.0, 90.0, 20.0, 120.0]},
-            {"class": 2, "bbox": [50.0, 50.0, 50.0, 70.0]},
-        ]);
-        let text = yolo_text(&boxes, 100, 100);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                "1 0.200000 0.400000 0.200000 0.400000",
-                "0 0.100000 0.950000 0.200000 0.100000"
-            ]
-        );
-        assert_eq!(yolo_text(&json!([]), 100, 100), "", "defect-free: an empty label");
-    }
 
     #[test]
     fn a_policy_out_of_range_is_refused() {

@@ -17,7 +17,7 @@ use detective_ml::detect::args::TrainArgs;
 use detective_ml::detect::trainer::{TrainEvent, train};
 use detective_ml::runtime::device::ComputeDevice;
 use detective_ml::segment::args::SegTrainArgs;
-use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
+use detective_ml::segment::trainer::{SegResultsRow, SegTrainEvent, train_segmenter};
 use detective_store::training_jobs::{self, Beat, Job, Outcome};
 use detective_store::{Db, Objects};
 use serde_json::json;
@@ -527,25 +527,26 @@ fn train_segment_on_thread(
             }
             SegTrainEvent::Validating { .. } => None,
             SegTrainEvent::EpochEnd {
-                row,
+                row: row @ SegResultsRow { anomaly: Some(an), .. },
                 train_images_per_sec,
-                anomaly: Some(an),
                 ..
             } => {
                 let fig = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
                 let _ = tx.blocking_send(Progress::Log(format!(
-                    "epoch {}/{epochs}: bce {:.4} dice loss {:.4}; image AUROC {}, pixel AUROC {}, threshold {:.4} \
-                     (calibrated on good validation images)",
+                    "epoch {}/{epochs}: bce {:.4} dice loss {:.4}; image AUROC {}, pixel AUROC {}, PRO {}, \
+                     threshold {:.4} (calibrated on good validation images)",
                     row.epoch,
                     row.train.bce,
                     row.train.dice,
                     fig(an.image_auroc),
                     fig(an.pixel_auroc),
+                    fig(an.pro),
                     an.threshold
                 )));
                 let mut v = epoch_row(row, *train_images_per_sec);
                 v["image_auroc"] = json!(an.image_auroc);
                 v["pixel_auroc"] = json!(an.pixel_auroc);
+                v["pro"] = json!(an.pro);
                 v["threshold"] = json!(an.threshold);
                 Some(Progress::Epoch(row.epoch as i64, v))
             }

@@ -124,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/integrations/roboflow/jobs/{id}", get(roboflow::job))
         .route("/api/integrations/roboflow/jobs/{id}/cancel", post(roboflow::cancel))
         .route("/api/datasets/create", post(datasets::create).layer(json))
+        .route("/api/datasets/seed", post(datasets::seed).layer(json))
         .route("/api/datasets/import", post(datasets::import).layer(big))
         .route("/api/datasets", get(datasets::list))
         .route("/api/datasets/{id}", get(datasets::get))

@@ -3,7 +3,8 @@
 //! (`production`: the task's Production model). The version's artifact
 //! (`models/{name}/v{n}/model.onnx`, else `model.bpk` + `model.json`) is copied
 //! from the object store to a local cache folder and loaded into its own bounded
-//! pool; the few most recently used stay loaded.
+//! pool; the few most recently used of each kind (detectors, map models) stay
+//! loaded.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,8 +38,35 @@ pub struct ModelCache {
     tiles: TilePlan,
     workers: usize,
     max_waiting: usize,
-    /// (name@version, pool), most recently used last.
-    loaded: Mutex<Vec<(String, Arc<PredictorPool>)>>,
+    /// Detectors: (name@version, pool), most recently used last.
+    loaded: Lru<Detector>,
+    /// Segmenters and anomaly models, the same way.
+    maps: Lru<AnySegmenter>,
+}
+
+/// Loaded pools by `name@version`, most recently used last.
+type Lru<M> = Mutex<Vec<(String, Arc<PredictorPool<M>>)>>;
+
+/// The pool of `id` in `lru`, moved to the most recent place; else the pool
+/// `load` makes, kept in place of the least recently used beyond [`KEEP`]. The
+/// lock is held while loading, so two requests never load the same version twice.
+async fn cached<M, F>(lru: &Lru<M>, id: String, load: F) -> Result<Arc<PredictorPool<M>>, ApiError>
+where
+    F: std::future::Future<Output = Result<Arc<PredictorPool<M>>, ApiError>>,
+{
+    let mut loaded = lru.lock().await;
+    if let Some(i) = loaded.iter().position(|(k, _)| *k == id) {
+        let entry = loaded.remove(i);
+        let pool = entry.1.clone();
+        loaded.push(entry);
+        return Ok(pool);
+    }
+    let pool = load.await?;
+    loaded.push((id, pool.clone()));
+    if loaded.len() > KEEP {
+        loaded.remove(0);
+    }
+    Ok(pool)
 }
 
 impl ModelCache {
@@ -53,6 +81,7 @@ impl ModelCache {
             workers,
             max_waiting,
             loaded: Mutex::new(Vec::new()),
+            maps: Mutex::new(Vec::new()),
         }
     }
 
@@ -116,8 +145,7 @@ impl ModelCache {
         )))
     }
 
-    /// A pool of the segment version `spec` names (not kept: the server holds
-    /// the one it serves).
+    /// The pool of the segment version `spec` names, loading it if needed.
     pub async fn segmenter(
         &self,
         db: &Db,
@@ -127,8 +155,8 @@ impl ModelCache {
         self.map_model(db, objects, spec, Task::Segment).await
     }
 
-    /// A pool of the version `spec` names of a task whose models give maps
-    /// (segment or anomaly), loaded for the request (not kept).
+    /// The pool of the version `spec` names of a task whose models give maps
+    /// (segment or anomaly), loading it if needed.
     pub async fn map_model(
         &self,
         db: &Db,
@@ -137,11 +165,11 @@ impl ModelCache {
         task: Task,
     ) -> Result<(ModelVersion, Arc<PredictorPool<AnySegmenter>>), ApiError> {
         let v = self.resolve(db, spec, task).await?;
-        let pool = self
-            .load(objects, &v, |path, threads, tiles| {
-                AnySegmenter::load(path, threads).map(|s| s.with_tiles(tiles))
-            })
-            .await?;
+        let id = format!("{}@{}", v.name, v.version);
+        let load = self.load(objects, &v, |path, threads, tiles| {
+            AnySegmenter::load(path, threads).map(|s| s.with_tiles(tiles))
+        });
+        let pool = cached(&self.maps, id, load).await?;
         Ok((v, pool))
     }
 
@@ -154,22 +182,10 @@ impl ModelCache {
     ) -> Result<(ModelVersion, Arc<PredictorPool>), ApiError> {
         let v = self.resolve(db, spec, Task::Detect).await?;
         let id = format!("{}@{}", v.name, v.version);
-        let mut loaded = self.loaded.lock().await;
-        if let Some(i) = loaded.iter().position(|(k, _)| *k == id) {
-            let entry = loaded.remove(i);
-            let pool = entry.1.clone();
-            loaded.push(entry);
-            return Ok((v, pool));
-        }
-        let pool = self
-            .load(objects, &v, |path, threads, tiles| {
-                Detector::load(path, None, threads).map(|d| d.with_tiles(tiles))
-            })
-            .await?;
-        loaded.push((id, pool.clone()));
-        if loaded.len() > KEEP {
-            loaded.remove(0);
-        }
+        let load = self.load(objects, &v, |path, threads, tiles| {
+            Detector::load(path, None, threads).map(|d| d.with_tiles(tiles))
+        });
+        let pool = cached(&self.loaded, id, load).await?;
         Ok((v, pool))
     }
 }

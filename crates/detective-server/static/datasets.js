@@ -1,6 +1,7 @@
 // Datasets & images: upload (drag and drop, one request per image so each has its
 // own progress bar), browse and select images, build a dataset or a new version
-// from the selection, export as YOLOv8 or COCO.
+// from the selection or from the labeling queue's reviewed frames, export as
+// YOLOv8 or COCO.
 import { api, el } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -197,6 +198,31 @@ if (manage) {
       loadDatasets();
     } catch (err) {
       $("create-status").textContent = `Error: ${err.message}`;
+    }
+  });
+}
+
+// ---- seed from the labeling queue ---------------------------------------------
+if (manage) {
+  $("seed").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData($("seed")));
+    const classes = f.classes.split(",").map((c) => c.trim()).filter(Boolean);
+    const body = { name: f.name, project: f.project, task: f.task, source: f.source };
+    if (classes.length) body.classes = classes;
+    $("seed-status").textContent = "storing the reviewed frames…";
+    try {
+      const r = await api("/api/datasets/seed", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const d = r.dataset;
+      $("seed-status").textContent = `Created ${d.name} (${d.task}, classes ${d.classes.join(", ")}): ` +
+        `${r.images} frames, ${r.defective} with defects` + (r.skipped ? `, ${r.skipped} left out (picture gone)` : "") + ".";
+      loadDatasets();
+    } catch (err) {
+      $("seed-status").textContent = `Error: ${err.message}`;
     }
   });
 }

@@ -23,6 +23,7 @@ pub mod mlflow_outbox;
 pub mod models;
 pub mod objects;
 pub mod predictions;
+pub mod retention;
 pub mod retraining;
 pub mod rules;
 pub mod settings;

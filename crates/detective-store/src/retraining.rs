@@ -156,6 +156,8 @@ pub async fn last_time(db: &Db) -> Result<Option<i64>, StoreError> {
 pub struct ReviewedFrame {
     pub prediction_id: String,
     pub project: String,
+    /// The model version (`name@N`) whose prediction queued the frame.
+    pub model_version: String,
     pub frame_key: Option<String>,
     /// Boxes `[{class, name, bbox: [x1, y1, x2, y2]}]` in frame pixels.
     pub boxes: serde_json::Value,
@@ -166,7 +168,7 @@ pub struct ReviewedFrame {
 /// Labels made after `since` ms (all with `None`), oldest first.
 pub async fn reviewed_since(db: &Db, since: Option<i64>) -> Result<Vec<ReviewedFrame>, StoreError> {
     let rows = sqlx::query(
-        "SELECT r.prediction_id, p.project, q.frame_key, r.labels, r.defect_free, r.labeled_at \
+        "SELECT r.prediction_id, p.project, p.model_version, q.frame_key, r.labels, r.defect_free, r.labeled_at \
          FROM reviewed_labels r JOIN labeling_queue q ON q.id = r.queue_id JOIN prediction_logs p ON p.id = r.prediction_id \
          WHERE r.labeled_at > $1 ORDER BY r.labeled_at, r.id",
     )
@@ -179,6 +181,7 @@ pub async fn reviewed_since(db: &Db, since: Option<i64>) -> Result<Vec<ReviewedF
             Ok(ReviewedFrame {
                 prediction_id: r.try_get("prediction_id")?,
                 project: r.try_get("project")?,
+                model_version: r.try_get("model_version")?,
                 frame_key: r.try_get("frame_key")?,
                 boxes: serde_json::from_str(&labels)?,
                 defect_free: r.try_get::<i64, _>("defect_free")? != 0,

@@ -383,6 +383,16 @@ pub enum DbCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Apply retention now (`[retention]` of detective.toml: prediction logs
+    /// and frames older than its days; labelled and queued frames are kept),
+    /// as serve does every `interval_secs`.
+    Prune {
+        /// Print what was removed as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Restore a backup of `db backup` into this data dir's SQLite database and
     /// object store (stop serve first); checks every table's row count after.
     Restore {

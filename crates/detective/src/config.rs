@@ -34,6 +34,10 @@ pub struct Config {
     /// `MLFLOW_EXPERIMENT_NAME` work too). Off while `tracking_uri` is empty.
     #[serde(default)]
     pub mlflow: detective_ops::mlflow::MlflowConfig,
+    /// How long prediction logs and their frames are kept (`[retention]
+    /// predictions_days, frames_days, interval_secs, batch`).
+    #[serde(default)]
+    pub retention: detective_ops::retention::RetentionConfig,
     /// Alerts (`[alerts] mqtt_url, interval_secs`): the broker of MQTT channels
     /// and how often conditions are checked; the rules are set through the API.
     #[serde(default)]
@@ -133,6 +137,7 @@ impl Default for Config {
                 experiment: "defect-detective".into(),
                 ..Default::default()
             },
+            retention: detective_ops::retention::RetentionConfig::default(),
             alerts: detective_ops::alerts::AlertsConfig::default(),
             llm: detective_ops::llm::LlmConfig::default(),
         }
@@ -216,6 +221,9 @@ impl Config {
         }
         self.rules()?;
         self.alerts.validate().map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
+        self.retention
+            .validate()
+            .map_err(|e| anyhow::anyhow!("retention: {e}"))?;
         self.llm.validate().map_err(|e| anyhow::anyhow!("llm: {e}"))?;
         if self.mlflow.is_on() {
             detective_ops::mlflow::Client::new(&self.mlflow)

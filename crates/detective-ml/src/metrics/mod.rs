@@ -4,6 +4,7 @@
 
 pub mod detection;
 mod numeric;
+pub mod pro;
 pub mod segmentation;
 
 pub use detection::{

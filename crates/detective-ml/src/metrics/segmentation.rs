@@ -19,6 +19,8 @@
 //! everything) cannot both win: the Dice over the defect pixels of the defective
 //! images, and the share of clean images without a false alarm.
 
+use super::pro::RegionScores;
+
 /// Histogram bins of the probability sweep.
 const BINS: usize = 1000;
 /// Histogram bins of the pixel-level AUROC (pixels in one bin count as ties).
@@ -94,6 +96,10 @@ pub struct SegMetrics {
     /// by each pixel's probability, over all pixels of the split (None without
     /// both kinds).
     pub pixel_auroc: Option<f64>,
+    /// Region level: the normalised area under the PRO curve up to 30 % false
+    /// positives ([`super::pro`]), when the images' regions were added with
+    /// [`SegEvaluator::add_regions`] (None otherwise, or without both kinds).
+    pub pro: Option<f64>,
     /// Image level at the requested threshold: an image is flagged when its
     /// highest probability reaches it.
     pub flagged: ImageCounts,
@@ -244,6 +250,8 @@ pub struct SegEvaluator {
     /// All pixels' probabilities, binned: defect pixels and the others.
     roc_pos: Vec<u64>,
     roc_neg: Vec<u64>,
+    /// The defect regions' scores, for PRO.
+    regions: RegionScores,
 }
 
 impl SegEvaluator {
@@ -259,6 +267,7 @@ impl SegEvaluator {
             false_alarms: 0,
             roc_pos: vec![0; ROC_BINS],
             roc_neg: vec![0; ROC_BINS],
+            regions: RegionScores::default(),
         }
     }
 
@@ -325,6 +334,13 @@ impl SegEvaluator {
         self.peak.push(probs.iter().copied().fold(0.0, f32::max));
         self.at.push(at);
         self.sweep.push(sweep);
+    }
+
+    /// Adds the defect regions of an image added with
+    /// [`SegEvaluator::add_labelled_image`] (the same `probs` and `truth`,
+    /// `width` pixels a row), so that [`SegMetrics::pro`] is reported.
+    pub fn add_regions(&mut self, probs: &[f32], truth: &[bool], width: usize) {
+        self.regions.add(probs, truth, width);
     }
 
     /// The scores at `threshold` of images whose counts are `counts` (in the
@@ -395,6 +411,7 @@ impl SegEvaluator {
             false_alarms: self.false_alarms,
             auroc: auroc(&self.peak, &self.defective),
             pixel_auroc: auroc_of_histograms(&self.roc_pos, &self.roc_neg),
+            pro: self.regions.area(&self.roc_neg),
             flagged: ImageCounts::of(&self.peak, &self.defective, self.threshold),
             clean_peaks: self.clean_peaks(),
             per_class: Vec::new(),

@@ -74,19 +74,29 @@ pub struct SegResultsRow {
     pub lr: f32,
     /// A per-class model: Dice over pixels of each class (empty otherwise).
     pub class_dice_pixels: Vec<f64>,
+    /// An anomaly model: its AUROCs, PRO and calibrated threshold (validated
+    /// epochs only).
+    pub anomaly: Option<AnomalyEpoch>,
 }
 
 /// Header of `results.csv` (a single defect map).
 pub const SEG_RESULTS_HEADER: &str = "epoch,time,train/bce_loss,train/dice_loss,metrics/dice,metrics/iou,metrics/dice_pixels,metrics/iou_pixels,metrics/best_threshold,metrics/best_dice,metrics/best_fitness,metrics/best_dice_defects,metrics/best_clean_ok,lr/pg0";
 
+/// Columns an anomaly model's `results.csv` adds.
+pub const ANOMALY_RESULTS_COLUMNS: &str = ",metrics/image_auroc,metrics/pixel_auroc,metrics/pro,metrics/threshold";
+
 /// Header of `results.csv` for a model whose outputs are `names`: a per-class
-/// model adds a `metrics/dice_pixels(NAME)` column per class.
-pub fn seg_results_header(names: &[String]) -> String {
+/// model adds a `metrics/dice_pixels(NAME)` column per class, an anomaly model
+/// [`ANOMALY_RESULTS_COLUMNS`].
+pub fn seg_results_header(names: &[String], anomaly: bool) -> String {
     let mut h = SEG_RESULTS_HEADER.to_string();
     if names.len() > 1 {
         for n in names {
             h.push_str(&format!(",metrics/dice_pixels({})", n.replace([',', '\n', '\r'], " ")));
         }
+    }
+    if anomaly {
+        h.push_str(ANOMALY_RESULTS_COLUMNS);
     }
     h
 }
@@ -112,6 +122,16 @@ impl SegResultsRow {
         );
         for d in &self.class_dice_pixels {
             line.push_str(&format!(",{d:.5}"));
+        }
+        if let Some(a) = &self.anomaly {
+            let fig = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.5}"));
+            line.push_str(&format!(
+                ",{},{},{},{:.6}",
+                fig(a.image_auroc),
+                fig(a.pixel_auroc),
+                fig(a.pro),
+                a.threshold
+            ));
         }
         line
     }
@@ -145,9 +165,6 @@ pub enum SegTrainEvent {
         validated: bool,
         improved: bool,
         train_images_per_sec: f64,
-        /// An anomaly model's validation: image and pixel AUROC (where the split
-        /// has both kinds) and the calibrated threshold saved with the epoch.
-        anomaly: Option<AnomalyEpoch>,
     },
     Stopped {
         epoch: usize,
@@ -158,11 +175,14 @@ pub enum SegTrainEvent {
     },
 }
 
-/// An anomaly model's figures of one epoch on the validation split.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// An anomaly model's figures of one epoch on the validation split: image and
+/// pixel AUROC and PRO (where the split has both kinds), and the calibrated
+/// threshold saved with the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct AnomalyEpoch {
     pub image_auroc: Option<f64>,
     pub pixel_auroc: Option<f64>,
+    pub pro: Option<f64>,
     pub threshold: f32,
 }
 
@@ -333,7 +353,7 @@ impl SegRun {
                 let kept: Vec<&str> = text.lines().take(st.epoch + 1).collect();
                 std::fs::write(&results, format!("{}\n", kept.join("\n"))).map_err(|e| io_err(&results, e))?;
             }
-            None => write_results_header(&results, &seg_results_header(&data.names))?,
+            None => write_results_header(&results, &seg_results_header(&data.names, args.anomaly))?,
         }
 
         let device = args
@@ -655,6 +675,16 @@ impl EpochRun for SegRun {
         observer: &mut dyn FnMut(&SegTrainEvent),
     ) -> Result<(), TrainError> {
         let n = trained.count.max(1) as f32;
+        // the saved model predicts at the threshold validation chose by fitness;
+        // an anomaly model at the one that lets the chosen share of good
+        // validation images through
+        self.meta.threshold = match report {
+            None => self.args.threshold,
+            Some(r) if self.args.anomaly => {
+                threshold_for_false_alarms(&r.clean_peaks, self.args.false_alarm_rate).unwrap_or(self.args.threshold)
+            }
+            Some(r) => r.best.threshold,
+        };
         let row = SegResultsRow {
             epoch: epoch + 1,
             time: self.elapsed_before + self.run_start.elapsed().as_secs_f64(),
@@ -677,6 +707,12 @@ impl EpochRun for SegRun {
                 (None, Some(n)) if n > 1 => vec![0.0; n],
                 _ => Vec::new(),
             },
+            anomaly: report.filter(|_| self.args.anomaly).map(|r| AnomalyEpoch {
+                image_auroc: r.auroc,
+                pixel_auroc: r.pixel_auroc,
+                pro: r.pro,
+                threshold: self.meta.threshold,
+            }),
         };
         append_row(&self.results, &row.csv())?;
         // the best fitness at its best threshold (predicting nothing cannot win
@@ -689,16 +725,6 @@ impl EpochRun for SegRun {
         let improved = self.best_dice.is_none_or(|b| score > b);
         self.meta.epoch = Some(epoch + 1);
         self.meta.metrics = report.and_then(|r| serde_json::to_value(r).ok());
-        // the saved model predicts at the threshold validation chose by fitness;
-        // an anomaly model at the one that lets the chosen share of good
-        // validation images through
-        self.meta.threshold = match report {
-            None => self.args.threshold,
-            Some(r) if self.args.anomaly => {
-                threshold_for_false_alarms(&r.clean_peaks, self.args.false_alarm_rate).unwrap_or(self.args.threshold)
-            }
-            Some(r) => r.best.threshold,
-        };
         save_segmenter(
             model,
             &self.meta,
@@ -716,11 +742,6 @@ impl EpochRun for SegRun {
             validated: report.is_some(),
             improved,
             train_images_per_sec: trained.train_ips,
-            anomaly: report.filter(|_| self.args.anomaly).map(|r| AnomalyEpoch {
-                image_auroc: r.auroc,
-                pixel_auroc: r.pixel_auroc,
-                threshold: self.meta.threshold,
-            }),
         });
         self.epochs_done = epoch + 1;
         Ok(())

@@ -59,7 +59,9 @@ pub fn validate_with(
         }
         let truth: Vec<bool> = mask.data.iter().map(|&v| v >= 128).collect();
         // an image with labelled boxes is defective even where no mask marks it
-        eval.add_labelled_image(&max_map(&m), &truth, !s.boxes.is_empty());
+        let map = max_map(&m);
+        eval.add_labelled_image(&map, &truth, !s.boxes.is_empty());
+        eval.add_regions(&map, &truth, mask.width as usize);
         if per_class {
             let labels = class_map(&mask, &s.boxes, nc).map_err(|e| io_err(&s.image, e))?;
             for (c, (e, p)) in class_evals.iter_mut().zip(&m).enumerate() {

@@ -3,7 +3,8 @@
 //! YOLO layout (a folder for the trainer, [`write_layout`]) and export one as a
 //! YOLOv8 or COCO zip ([`export`]), which also leaves the YOLOv8 layout
 //! unzipped under `projects/{project}/datasets/{name}/v{n}/` in the object store;
-//! import a labelled set from disk as a new dataset ([`import`]).
+//! import a labelled set from disk as a new dataset ([`import`]); seed one from
+//! the frames people labelled in the labeling queue ([`seed`]).
 //!
 //! A version pins the label revision of each image labelled in the app; its
 //! export says who made each shape (`label_sources.json` in a YOLOv8 zip, a
@@ -34,9 +35,12 @@ use crate::OpsError;
 use crate::images::check_label;
 
 mod import;
+mod reviewed;
 mod rules;
 mod zip_import;
 pub use import::{ImportFolder, Imported, import};
+pub(crate) use reviewed::store_frame;
+pub use reviewed::{SeedDataset, Seeded, seed};
 pub use rules::MAX_ITEMS;
 use rules::check_classes;
 pub use zip_import::{ImportZip, import_zip};

@@ -40,7 +40,7 @@ pub fn seg_metrics_json(m: &detective_ml::metrics::SegMetrics) -> serde_json::Va
         "iou_pixels": a.iou_pixels, "dice_defects": a.dice_defects, "clean_ok": a.clean_ok, "fitness": a.fitness,
         "false_alarms": m.false_alarms, "auroc": m.auroc, "images": m.images,
         "images_with_defects": m.images_with_defects, "best": m.best,
-        "per_class": m.per_class, "pixel_auroc": m.pixel_auroc, "f1": m.flagged.f1,
+        "per_class": m.per_class, "pixel_auroc": m.pixel_auroc, "pro": m.pro, "f1": m.flagged.f1,
         "false_alarm_rate": m.flagged.false_alarm_rate,
     })
 }

@@ -1,4 +1,5 @@
-//! Datasets: create (version 1) from image ids, a tag or explicit splits; add
+//! Datasets: create (version 1) from image ids, a tag or explicit splits, or
+//! seed one from the labeling queue's reviewed frames; add
 //! versions; list; show; export a version as a YOLOv8 or COCO zip, also written
 //! unzipped under `projects/{project}/datasets/{name}/v{n}/` in the object store. The
 //! use cases are `detective_ops::datasets`; these handlers parse and answer.
@@ -8,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use detective_ops::datasets::{self, CreateDataset, ExportFormat, NewVersion};
+use detective_ops::datasets::{self, CreateDataset, ExportFormat, NewVersion, SeedDataset, Seeded};
 use detective_store::datasets::Dataset;
 use serde::Deserialize;
 use serde_json::json;
@@ -27,6 +28,19 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateDataset>,
 ) -> ApiResult<Json<Dataset>> {
     Ok(Json(datasets::create(&st.db, req).await?))
+}
+
+/// Creates a detect or segment dataset (version 1) of a project's frames that
+/// people labelled in the labeling queue — by default those an anomaly model
+/// sent there: its finds become a supervised model's first data.
+#[utoipa::path(post, path = "/api/datasets/seed", request_body = SeedDataset,
+    responses((status = 200, description = "{dataset, images, defective, skipped}")), security(("bearer" = [])))]
+pub async fn seed(
+    State(st): State<AppState>,
+    _: Can<ManageData>,
+    ApiJson(req): ApiJson<SeedDataset>,
+) -> ApiResult<Json<Seeded>> {
+    Ok(Json(datasets::seed(&st.db, &st.objects, req).await?))
 }
 
 /// Adds a version: the latest one plus `add`, minus `remove`.

@@ -30,13 +30,13 @@ async fn upload(s: &TestServer, key: &str, n: u64) -> Vec<i64> {
         .collect()
 }
 
-async fn zip_of(s: &TestServer, key: &str, path: &str) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+pub(crate) async fn zip_of(s: &TestServer, key: &str, path: &str) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
     let r = client().get(s.at(path)).bearer_auth(key).send().await.unwrap();
     assert_eq!(r.status(), 200, "{path}");
     zip::ZipArchive::new(std::io::Cursor::new(r.bytes().await.unwrap().to_vec())).unwrap()
 }
 
-fn read(z: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> String {
+pub(crate) fn read(z: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> String {
     use std::io::Read;
     let mut f = z.by_name(name).unwrap_or_else(|_| panic!("{name} missing"));
     let mut text = String::new();

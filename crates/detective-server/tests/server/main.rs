@@ -12,6 +12,7 @@ mod anomaly_jobs;
 mod api;
 mod audit;
 mod dataset_import;
+mod dataset_seed;
 mod insights;
 mod mlflow;
 mod openapi_compat;

@@ -8,4 +8,5 @@ mod common;
 
 mod objects;
 mod repositories;
+mod retention;
 mod training_jobs;

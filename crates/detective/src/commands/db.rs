@@ -1,5 +1,7 @@
-//! `detective db migrate|backup|restore`: apply the embedded migrations; back a
-//! single node up into a folder and restore it ([`detective_store::backup`]).
+//! `detective db migrate|backup|restore|prune`: apply the embedded migrations;
+//! back a single node up into a folder and restore it
+//! ([`detective_store::backup`]); apply retention once
+//! ([`detective_ops::retention`]).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,9 +31,52 @@ pub fn run(cmd: DbCommand, config: &Config) -> Result<ExitCode> {
             }
             DbCommand::Backup { out, storage } => make_backup(&out, &storage, config).await?,
             DbCommand::Restore { from, force, storage } => restore(&from, force, &storage, config).await?,
+            DbCommand::Prune { json, storage } => prune(json, &storage, config).await?,
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// One retention pass with the config's `[retention]`.
+async fn prune(json: bool, storage: &StorageArgs, config: &Config) -> Result<()> {
+    let r = &config.retention;
+    if r.predictions_days == 0 && r.frames_days == 0 {
+        bail!(
+            "[retention] keeps predictions and frames forever (predictions_days = frames_days = 0): nothing to prune"
+        );
+    }
+    let db = open_db(storage, config).await?;
+    let objects = open_objects(storage, config)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let now = detective_store::clock::now_ms();
+    let p = detective_ops::retention::prune(&db, &objects, r, now, std::time::Duration::ZERO, &stop)
+        .await
+        .context("applying retention")?;
+    if json {
+        println!(
+            "{}",
+            json!({"predictions": p.predictions, "frames": p.frames, "frames_failed": p.frames_failed,
+                   "predictions_days": r.predictions_days, "frames_days": r.frames_days})
+        );
+    } else {
+        let days = |d: u32| {
+            if d == 0 {
+                "kept forever".to_string()
+            } else {
+                format!("older than {d} days")
+            }
+        };
+        println!(
+            "removed {} prediction logs ({}) and {} frames ({}); {} frame deletions failed",
+            p.predictions,
+            days(r.predictions_days),
+            p.frames,
+            days(r.frames_days),
+            p.frames_failed
+        );
+    }
+    db.close().await;
+    Ok(())
 }
 
 /// Progress of an object copy, every 500 objects and at the end.

@@ -235,6 +235,13 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
             state.mlops.clone(),
             stop_worker.clone(),
         ));
+        // Retention: old prediction logs and frames, in small batches.
+        let retention = tokio::spawn(detective_ops::retention::run(
+            db.clone(),
+            objects.clone(),
+            config.retention.clone(),
+            stop_worker.clone(),
+        ));
         let worker = (!args.no_worker).then(|| {
             let env = RunnerEnv {
                 db: db.clone(),
@@ -270,6 +277,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
             let _ = m.await;
         }
         let _ = alerts.await;
+        let _ = retention.await;
         if let Some(w) = worker {
             // A running job stops at its next step and goes back to the queue.
             let _ = w.await;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use detective_ml::runtime::device::ComputeDevice;
 use detective_ml::segment::DiceScope;
 use detective_ml::segment::args::SegTrainArgs;
-use detective_ml::segment::trainer::{SegTrainEvent, train_segmenter};
+use detective_ml::segment::trainer::{SegResultsRow, SegTrainEvent, train_segmenter};
 use indicatif::ProgressBar;
 
 use crate::cli::{TaskArg, TrainCliArgs};
@@ -174,10 +174,9 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
             }
         }
         SegTrainEvent::EpochEnd {
-            row,
+            row: row @ SegResultsRow { anomaly: Some(an), .. },
             improved,
             train_images_per_sec,
-            anomaly: Some(an),
             ..
         } => {
             if let Some(b) = bar.take() {
@@ -185,13 +184,14 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
             }
             let fig = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.3}"));
             eprintln!(
-                "{:>9} {:>9.4} {:>9.4}  image AUROC {}  pixel AUROC {}  threshold {:.4} (calibrated on good \
-                 validation images)  {train_images_per_sec:.1} img/s{}",
+                "{:>9} {:>9.4} {:>9.4}  image AUROC {}  pixel AUROC {}  PRO {}  threshold {:.4} (calibrated on \
+                 good validation images)  {train_images_per_sec:.1} img/s{}",
                 format!("{}/{}", row.epoch, epochs),
                 row.train.bce,
                 row.train.dice,
                 fig(an.image_auroc),
                 fig(an.pixel_auroc),
+                fig(an.pro),
                 an.threshold,
                 if *improved { "  *best" } else { "" }
             );
@@ -269,7 +269,8 @@ pub fn run(a: &TrainCliArgs, device: ComputeDevice, config: &Config) -> Result<E
         println!(
             "{}",
             serde_json::json!({"out": summary.out, "best": summary.best, "epochs": summary.epochs_done,
-                "task": "anomaly", "image_auroc": v.auroc, "pixel_auroc": v.pixel_auroc, "threshold": threshold})
+                "task": "anomaly", "image_auroc": v.auroc, "pixel_auroc": v.pixel_auroc, "pro": v.pro,
+                "threshold": threshold})
         );
     } else if let Some(v) = &summary.final_val {
         println!(

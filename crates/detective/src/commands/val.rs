@@ -221,7 +221,7 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
 }
 
 /// An anomaly model's figures: image AUROC (each image scored by its map's
-/// highest value), pixel AUROC, and at the threshold (the calibrated one saved
+/// highest value), pixel AUROC, PRO (area to 30 % false positives), and at the threshold (the calibrated one saved
 /// with the model unless --threshold) the images flagged: F1, precision, recall,
 /// false alarms on the good images; the masks' Dice at the threshold too.
 fn print_anomaly(a: &ValArgs, m: &detective_ml::metrics::SegMetrics, imgsz: u32, ms: f64, backend: &str) {
@@ -230,7 +230,7 @@ fn print_anomaly(a: &ValArgs, m: &detective_ml::metrics::SegMetrics, imgsz: u32,
         let out = serde_json::json!({
             "model": a.model, "data": a.data, "split": a.split, "task": "anomaly", "imgsz": imgsz,
             "images": m.images, "images_with_defects": m.images_with_defects,
-            "image_auroc": m.auroc, "pixel_auroc": m.pixel_auroc, "threshold": m.at.threshold,
+            "image_auroc": m.auroc, "pixel_auroc": m.pixel_auroc, "pro": m.pro, "threshold": m.at.threshold,
             "f1": f.f1, "precision": f.precision, "recall": f.recall,
             "false_alarm_rate": f.false_alarm_rate, "tp": f.tp, "fp": f.fp, "fn": f.fn_, "tn": f.tn,
             "dice_pixels": m.at.dice_pixels, "iou_pixels": m.at.iou_pixels, "dice_defects": m.at.dice_defects,
@@ -257,6 +257,10 @@ fn print_anomaly(a: &ValArgs, m: &detective_ml::metrics::SegMetrics, imgsz: u32,
     println!(
         "pixel AUROC (anomalous pixel or not, over every pixel):      {}",
         fig(m.pixel_auroc)
+    );
+    println!(
+        "PRO (each defect region's share found, to 30 % false pixels): {}",
+        fig(m.pro)
     );
     println!(
         "at threshold {:.4}: {} of {} defective images flagged (recall {:.3}), {} of {} good images flagged \

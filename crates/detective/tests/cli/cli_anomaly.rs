@@ -78,6 +78,10 @@ fn an_anomaly_model_learns_good_parts_only_and_flags_synthetic_defects() {
     // good parts: it must rank the defective parts and pixels well above chance
     assert!(image_auroc > 0.75, "image AUROC {image_auroc}");
     assert!(pixel_auroc > 0.75, "pixel AUROC {pixel_auroc}");
+    // PRO weighs each defect region alike: a map that ranks pixels well finds
+    // more of each region than a map of noise would (about 0.15)
+    let pro = v["pro"].as_f64().unwrap();
+    assert!(pro > 0.3 && pro <= 1.0, "PRO {pro}");
     for k in ["f1", "precision", "recall", "false_alarm_rate", "tp", "fp", "fn", "tn"] {
         assert!(v[k].is_number(), "{k} missing: {v}");
     }
@@ -123,7 +127,7 @@ fn an_anomaly_model_learns_good_parts_only_and_flags_synthetic_defects() {
         (&"anomaly".into(), &"onnxruntime".into()),
         "{w}"
     );
-    for k in ["image_auroc", "pixel_auroc"] {
+    for k in ["image_auroc", "pixel_auroc", "pro"] {
         let (a, b) = (v[k].as_f64().unwrap(), w[k].as_f64().unwrap());
         assert!((a - b).abs() < 1e-3, "{k}: burn {a}, onnx {b}");
     }

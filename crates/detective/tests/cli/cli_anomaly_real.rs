@@ -4,9 +4,9 @@
 use crate::common::val_shipped;
 
 /// Test image and pixel AUROC of `models/magnetictile-anomaly.bpk` as
-/// models/README.md records them (0.720, 0.726), less a rounding margin.
-const SHIPPED_IMAGE_AUROC: f64 = 0.7195 - 0.005;
-const SHIPPED_PIXEL_AUROC: f64 = 0.7256 - 0.005;
+/// models/README.md records them (0.773, 0.708), less a rounding margin.
+const SHIPPED_IMAGE_AUROC: f64 = 0.7725 - 0.005;
+const SHIPPED_PIXEL_AUROC: f64 = 0.7079 - 0.005;
 
 #[test]
 fn the_shipped_magnetictile_anomaly_model_scores_its_recorded_figures_in_every_engine() {

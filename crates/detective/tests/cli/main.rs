@@ -16,6 +16,7 @@ mod cli_edge;
 mod cli_export;
 mod cli_import;
 mod cli_predict;
+mod cli_retention;
 mod cli_serve;
 mod cli_synth;
 mod cli_tiles;

@@ -104,3 +104,40 @@ pub(super) async fn upload_and_create(p: &Page) {
     )
     .await;
 }
+
+/// As the admin, after a queued frame was labelled: the labeling queue's
+/// reviewed frames become a dataset in one action.
+pub(super) async fn seed_from_the_labeling_queue(p: &Page) {
+    let Page { c, base, admin, .. } = p;
+    c.goto(&format!("{base}/datasets")).await.unwrap();
+    type_into(c, "#s-name", "from-the-queue").await;
+    c.execute(
+        "document.getElementById('s-source').value = 'all'; document.getElementById('s-task').value = 'segment';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click(c, "#seed button[type=submit]").await;
+    let done = until(
+        c,
+        "the seeded dataset",
+        "document.getElementById('seed-status').textContent.startsWith('Created') && \
+         document.getElementById('seed-status').textContent",
+    )
+    .await;
+    assert!(done.as_str().unwrap().contains("1 with defects"), "{done}");
+    until(
+        c,
+        "the seeded dataset listed",
+        "document.querySelector('#datasets tbody').textContent.includes('from-the-queue')",
+    )
+    .await;
+    let list = super::helpers::api(base, admin, "/api/datasets?project=default").await;
+    let ds = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "from-the-queue")
+        .unwrap_or_else(|| panic!("{list}"));
+    assert_eq!(ds["task"], "segment", "{ds}");
+}

@@ -133,6 +133,7 @@ async fn every_page_works_in_chromium_against_real_data() {
     training::train_and_register(&p).await;
     let status = models::promote_the_trained_version(&p).await;
     labeling::draw_submit_and_skip(&p, &status).await;
+    datasets::seed_from_the_labeling_queue(&p).await;
     annotate::classes_boxes_polygons_and_review(&p).await;
     check::an_image_from_disk_then_added_to_a_project(&p).await;
     drift::check_and_show(&p).await;
