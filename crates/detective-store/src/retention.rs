@@ -89,22 +89,31 @@ async fn still_expired(
     expired_of(&rows)
 }
 
-/// Deletes those of predictions `ids` that are still expired, with their
-/// skipped queue items, in one transaction; returns them (with their frame
-/// keys, whose objects the caller deletes: a row goes before its object, so a
-/// stop in between leaves an unreferenced object, never a dangling key).
-pub async fn delete_predictions(db: &Db, ids: &[String]) -> Result<Vec<Expired>, StoreError> {
+/// What a batch does to the rows of its predictions, in the queue and in the log.
+#[derive(Clone, Copy)]
+enum Change {
+    Delete,
+    ForgetFrames,
+}
+
+/// Applies `change` to those of predictions `ids` that are still expired (with
+/// a frame, for [`Change::ForgetFrames`]) — their queue items (only skipped
+/// ones can be left) and their log rows — in one transaction; returns them.
+async fn apply(db: &Db, ids: &[String], change: Change) -> Result<Vec<Expired>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let mut tx = db.begin_write().await?;
-    let gone = still_expired(&mut tx, ids, false).await?;
+    let gone = still_expired(&mut tx, ids, matches!(change, Change::ForgetFrames)).await?;
     if !gone.is_empty() {
         let ids: Vec<String> = gone.iter().map(|e| e.id.clone()).collect();
         for (table, column) in [("labeling_queue", "prediction_id"), ("prediction_logs", "id")] {
             let mut args = Args::new(db.backend());
             let list = id_list(&mut args, &ids);
-            let sql = format!("DELETE FROM {table} WHERE {column} IN ({list})");
+            let sql = match change {
+                Change::Delete => format!("DELETE FROM {table} WHERE {column} IN ({list})"),
+                Change::ForgetFrames => format!("UPDATE {table} SET frame_key = NULL WHERE {column} IN ({list})"),
+            };
             args.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
         }
     }
@@ -112,25 +121,18 @@ pub async fn delete_predictions(db: &Db, ids: &[String]) -> Result<Vec<Expired>,
     Ok(gone)
 }
 
+/// Deletes those of predictions `ids` that are still expired, with their
+/// skipped queue items, in one transaction; returns them (with their frame
+/// keys, whose objects the caller deletes: a row goes before its object, so a
+/// stop in between leaves an unreferenced object, never a dangling key).
+pub async fn delete_predictions(db: &Db, ids: &[String]) -> Result<Vec<Expired>, StoreError> {
+    apply(db, ids, Change::Delete).await
+}
+
 /// Forgets the frames of those of predictions `ids` that are still expired
 /// (their frame keys become NULL, in the log and in skipped queue items), in
 /// one transaction; returns them with the keys whose objects the caller
 /// deletes.
 pub async fn forget_frames(db: &Db, ids: &[String]) -> Result<Vec<Expired>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut tx = db.begin_write().await?;
-    let gone = still_expired(&mut tx, ids, true).await?;
-    if !gone.is_empty() {
-        let ids: Vec<String> = gone.iter().map(|e| e.id.clone()).collect();
-        for (table, column) in [("labeling_queue", "prediction_id"), ("prediction_logs", "id")] {
-            let mut args = Args::new(db.backend());
-            let list = id_list(&mut args, &ids);
-            let sql = format!("UPDATE {table} SET frame_key = NULL WHERE {column} IN ({list})");
-            args.bind_all(sqlx::query(&sql)).execute(tx.conn()).await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(gone)
+    apply(db, ids, Change::ForgetFrames).await
 }
