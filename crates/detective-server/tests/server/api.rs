@@ -1143,17 +1143,7 @@ on_both!(
             .put("models/det/v1/plots/pr.svg", bytes::Bytes::from_static(b"<svg/>"))
             .await
             .unwrap();
-        detective_store::models::add_version(
-            &s.state.db,
-            "det",
-            detective_core::Task::Detect,
-            &json!({}),
-            &json!({}),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+        crate::common::bare_version(&s.state.db, "det", detective_core::Task::Detect).await;
         detective_store::models::set_stage(&s.state.db, "det", 1, detective_core::Stage::Production)
             .await
             .unwrap();

@@ -8,7 +8,7 @@ use detective_core::{Role, Task};
 use serde_json::{Value, json};
 
 use crate::annotations::{read, zip_of};
-use crate::common::{Kind, TestServer, client, part_jpeg};
+use crate::common::{Kind, TestServer, bare_version, client, part_jpeg};
 use crate::training::{get, post};
 
 fn uuid(i: u32) -> String {
@@ -54,17 +54,7 @@ on_both!(
         let device = s.key(Role::Device).await;
         let op = s.key(Role::Operator).await;
         let viewer = s.key(Role::Viewer).await;
-        detective_store::models::add_version(
-            &s.state.db,
-            "anomaly-model",
-            Task::Anomaly,
-            &json!({}),
-            &json!({}),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+        bare_version(&s.state.db, "anomaly-model", Task::Anomaly).await;
         log_frames(&s, &device).await;
         let queue = get(&s, &viewer, "/api/labeling-queue?limit=50").await;
         let item = |i: u32| -> i64 {

@@ -23,17 +23,7 @@ on_both!(
         log_two_periods(&s).await;
         // A model change in the period is a fact too.
         let db = &s.state.db;
-        detective_store::models::add_version(
-            db,
-            "det",
-            detective_core::Task::Detect,
-            &json!({}),
-            &json!({}),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+        crate::common::bare_version(db, "det", detective_core::Task::Detect).await;
         detective_store::models::set_stage(db, "det", 1, detective_core::Stage::Production)
             .await
             .unwrap();

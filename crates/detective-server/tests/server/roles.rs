@@ -123,17 +123,7 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         .put("models/det/v1/model.onnx", bytes::Bytes::from_static(b"onnx"))
         .await
         .unwrap();
-    detective_store::models::add_version(
-        &s.state.db,
-        "det",
-        detective_core::Task::Detect,
-        &json!({}),
-        &json!({}),
-        None,
-        None,
-    )
-    .await
-    .unwrap();
+    crate::common::bare_version(&s.state.db, "det", detective_core::Task::Detect).await;
     // A logged prediction with its frame.
     let logged = "00000000-0000-4000-8000-ffffffffffff";
     let batch = json!({"camera_id": "cam", "predictions": [{"id": logged, "captured_at": "2026-11-24T08:00:00Z",

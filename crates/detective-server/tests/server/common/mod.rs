@@ -138,6 +138,22 @@ impl Drop for TestServer {
     }
 }
 
+/// Registers the next version of model `name` for `task` with no metrics,
+/// parameters or files: what a test needs when only the registry row matters.
+pub async fn bare_version(db: &Db, name: &str, task: detective_core::Task) {
+    detective_store::models::add_version(
+        db,
+        name,
+        task,
+        &serde_json::json!({}),
+        &serde_json::json!({}),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
