@@ -58,7 +58,7 @@ fn clipped(boxes: &serde_json::Value, w: u32, h: u32) -> Vec<Clipped> {
 
 /// YOLO label text of reviewed boxes in a `w×h` frame (boxes clipped to it;
 /// empty ones dropped); `""` for a defect-free frame.
-pub(crate) fn yolo_text(boxes: &serde_json::Value, w: u32, h: u32) -> String {
+fn yolo_text(boxes: &serde_json::Value, w: u32, h: u32) -> String {
     let mut out = String::new();
     for (c, xyxy) in clipped(boxes, w, h) {
         out.push_str(&detective_data::labels::YoloLabel::from_xyxy(c, xyxy, w, h).to_line());
