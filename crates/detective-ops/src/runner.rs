@@ -386,14 +386,9 @@ fn batch_progress(
 
 /// A finished epoch's `results.csv` row (with the training images/s) for the job's history.
 fn epoch_progress(epoch: usize, row: &impl serde::Serialize, images_per_sec: f64) -> Progress {
-    Progress::Epoch(epoch as i64, epoch_row(row, images_per_sec))
-}
-
-/// An epoch's row of the job's history: the trainer's row and its speed.
-fn epoch_row(row: &impl serde::Serialize, images_per_sec: f64) -> serde_json::Value {
     let mut v = serde_json::to_value(row).unwrap_or_else(|_| json!({}));
     v["images_per_sec"] = json!(images_per_sec);
-    v
+    Progress::Epoch(epoch as i64, v)
 }
 
 /// Lowers the calling thread's CPU priority (Linux: per thread).
@@ -543,12 +538,8 @@ fn train_segment_on_thread(
                     fig(an.pro),
                     an.threshold
                 )));
-                let mut v = epoch_row(row, *train_images_per_sec);
-                v["image_auroc"] = json!(an.image_auroc);
-                v["pixel_auroc"] = json!(an.pixel_auroc);
-                v["pro"] = json!(an.pro);
-                v["threshold"] = json!(an.threshold);
-                Some(Progress::Epoch(row.epoch as i64, v))
+                // the row carries the AUROCs, PRO and threshold (for the history and its chart)
+                Some(epoch_progress(row.epoch, row, *train_images_per_sec))
             }
             SegTrainEvent::EpochEnd {
                 row,

@@ -113,6 +113,17 @@ pub struct SegMetrics {
     pub per_class: Vec<ClassSegScores>,
 }
 
+impl SegMetrics {
+    /// The mean of the image and pixel AUROC (those the split allows; None
+    /// without either): what an anomaly model's epochs and versions are ranked by.
+    pub fn mean_auroc(&self) -> Option<f64> {
+        match (self.auroc, self.pixel_auroc) {
+            (Some(i), Some(p)) => Some((i + p) / 2.0),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Images flagged (highest probability at or above a threshold) against the
 /// truth (a defect pixel in the mask).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]

@@ -75,7 +75,8 @@ pub struct SegResultsRow {
     /// A per-class model: Dice over pixels of each class (empty otherwise).
     pub class_dice_pixels: Vec<f64>,
     /// An anomaly model: its AUROCs, PRO and calibrated threshold (validated
-    /// epochs only).
+    /// epochs only), serialised beside the other figures.
+    #[serde(flatten)]
     pub anomaly: Option<AnomalyEpoch>,
 }
 
@@ -799,11 +800,7 @@ impl EpochRun for SegRun {
 /// AUROC on the validation split where it holds defects (the one there is, if
 /// only one); a split of good images only has neither, and the latest epoch wins.
 fn anomaly_fitness(r: &SegMetrics, epoch: usize) -> f64 {
-    match (r.auroc, r.pixel_auroc) {
-        (Some(i), Some(p)) => (i + p) / 2.0,
-        (Some(a), None) | (None, Some(a)) => a,
-        (None, None) => epoch as f64,
-    }
+    r.mean_auroc().unwrap_or(epoch as f64)
 }
 
 /// The settings of the run: `args`, or with `resume` those saved in the run's

@@ -122,11 +122,10 @@ pub(crate) fn evaluate_segmenter(model: &Path, yaml: &Path) -> Result<serde_json
         .map_err(|e| OpsError::Train(e.to_string()))?;
     let mut out = seg_metrics_json(&m);
     // an anomaly model is ranked by how well it separates (image and pixel AUROC)
-    if detective_ml::segment::segmenter::map_task(model) == Some(Task::Anomaly) {
-        let aurocs: Vec<f64> = [m.auroc, m.pixel_auroc].into_iter().flatten().collect();
-        if !aurocs.is_empty() {
-            out["fitness"] = json!(aurocs.iter().sum::<f64>() / aurocs.len() as f64);
-        }
+    if detective_ml::segment::segmenter::map_task(model) == Some(Task::Anomaly)
+        && let Some(f) = m.mean_auroc()
+    {
+        out["fitness"] = json!(f);
     }
     Ok(out)
 }

@@ -13,14 +13,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{TaskArg, ValArgs};
 use crate::config::Config;
 
-pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
+pub fn run(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     super::device::use_for_inference(&a.device, &a.model)?;
+    // the task its metadata names, when the file gives maps (read once)
+    let map_task = detective_ml::segment::segmenter::map_task(&a.model);
     let segment = match a.task {
         Some(t) => t != TaskArg::Detect,
-        None => detective_ml::segment::segmenter::is_segmenter(&a.model),
+        None => map_task.is_some(),
     };
     if segment {
-        return run_segment(a, config);
+        let anomaly = a.task == Some(TaskArg::Anomaly) || map_task == Some(detective_core::Task::Anomaly);
+        return run_segment(a, anomaly);
     }
     if a.threshold.is_some() {
         bail!("--threshold is for segmentation models (detection uses --iou and conf 0.001)");
@@ -111,8 +114,9 @@ pub fn run(a: &ValArgs, config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `detective val --task segment`: Dice and IoU of a segmenter on a split.
-fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
+/// `detective val --task segment|anomaly`: Dice and IoU of a segmenter on a
+/// split, or an anomaly model's figures ([`print_anomaly`]) when `anomaly`.
+fn run_segment(a: &ValArgs, anomaly: bool) -> Result<ExitCode> {
     use detective_ml::segment::loader::seg_samples;
     use detective_ml::segment::segmenter::AnySegmenter;
     let seg = AnySegmenter::load(&a.model, a.threads)?.with_tiles(a.tiles.plan());
@@ -133,8 +137,6 @@ fn run_segment(a: &ValArgs, _config: &Config) -> Result<ExitCode> {
     if samples.is_empty() {
         bail!("split {:?} of {} has no images", a.split, a.data.display());
     }
-    let anomaly = a.task == Some(TaskArg::Anomaly)
-        || detective_ml::segment::segmenter::map_task(&a.model) == Some(detective_core::Task::Anomaly);
     // an anomaly model is scored per image from the labels alone where there are no masks
     if !anomaly && samples.iter().all(|s| s.mask.is_none()) {
         bail!(
