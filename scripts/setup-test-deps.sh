@@ -95,3 +95,13 @@ if [ ! -x "$mlflow_venv/bin/mlflow" ] || ! "$mlflow_venv/bin/mlflow" --version 2
   python3 -m venv "$mlflow_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$mlflow_venv"; }
   "$mlflow_venv/bin/python" -m pip install --quiet --disable-pip-version-check mlflow==3.17.2
 fi
+
+# Schemathesis (PyPI), in its own virtual environment: scripts/schemathesis.sh
+# (and its short form in the test suite) tries the API from its OpenAPI
+# document with each role's key and with none.
+st_venv="$HOME/.cache/defect-detective/schemathesis-venv"
+if [ ! -x "$st_venv/bin/schemathesis" ] || ! "$st_venv/bin/schemathesis" --version 2>/dev/null | grep -q "4.32.5"; then
+  echo "installing PyPI schemathesis 4.32.5 into $st_venv (once)" >&2
+  python3 -m venv "$st_venv" 2>/dev/null || { python3 -m pip install --quiet virtualenv && python3 -m virtualenv -q "$st_venv"; }
+  "$st_venv/bin/python" -m pip install --quiet --disable-pip-version-check schemathesis==4.32.5
+fi

@@ -5,9 +5,11 @@
 //! [`v4l2`]; [`frame_source`] is what they all are); [`agent`] runs the
 //! pipeline (newest frame wins → detect → features → spool); [`spool`] keeps
 //! every result on disk until the cloud has it; [`uploader`] sends the spool to
-//! `POST /api/log` with backoff.
+//! `POST /api/log` with backoff, through [`cloud_http`]'s client (HTTPS with a
+//! private CA).
 
 pub mod agent;
+pub mod cloud_http;
 pub mod error;
 pub mod frame_source;
 pub mod model;

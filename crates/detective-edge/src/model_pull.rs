@@ -14,6 +14,7 @@ use detective_core::sampling::Sampling;
 use detective_core::{Rules, Stage, Task};
 
 use crate::EdgeError;
+use crate::cloud_http::{self, CloudCa};
 
 /// The Production detector as the cloud names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,9 @@ fn remote_model(url: &str, m: &serde_json::Value) -> Result<RemoteModel, EdgeErr
 
 /// Files fetched, in this order: the ONNX export last, so it is never older than
 /// its checkpoint (the loader ignores a stale export).
+/// A model download may take this long.
+const PULL_TIMEOUT: Duration = Duration::from_secs(300);
+
 const WANTED: [&str; 3] = ["model.json", "model.bpk", "model.onnx"];
 
 /// A state named in the model-status JSON (`"task"`, `"stage"`), if it is one.
@@ -126,18 +130,19 @@ pub struct ModelPuller {
 impl ModelPuller {
     /// A puller of the Production detector; see [`ModelPuller::for_task`].
     pub fn new(cloud: &str, key: &str, dir: PathBuf) -> Result<Self, EdgeError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(300))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| EdgeError::InvalidArgument(format!("HTTP client: {e}")))?;
         Ok(ModelPuller {
-            http,
+            http: cloud_http::client(PULL_TIMEOUT, None)?,
             cloud: cloud.trim_end_matches('/').to_string(),
             key: key.to_string(),
             dir,
             task: Task::Detect,
         })
+    }
+
+    /// Trusts only `ca` for the cloud's HTTPS certificate.
+    pub fn with_ca(mut self, ca: &CloudCa) -> Result<Self, EdgeError> {
+        self.http = cloud_http::client(PULL_TIMEOUT, Some(ca))?;
+        Ok(self)
     }
 
     /// Follows the Production model of `task` instead (each task has its own).

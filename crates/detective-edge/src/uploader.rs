@@ -25,6 +25,8 @@ pub struct UploadTarget {
     pub project: Option<String>,
     /// Most results per batch (≤ 1000).
     pub batch: usize,
+    /// The CA an HTTPS cloud's certificate chains to, when not a public one.
+    pub ca: Option<crate::cloud_http::CloudCa>,
 }
 
 /// How one attempt went.
@@ -50,11 +52,7 @@ pub struct Uploader {
 
 impl Uploader {
     pub fn new(spool: Arc<Spool>, target: UploadTarget) -> Result<Uploader, EdgeError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| EdgeError::InvalidArgument(format!("HTTP client: {e}")))?;
+        let http = crate::cloud_http::client(Duration::from_secs(30), target.ca.as_ref())?;
         Ok(Uploader {
             spool,
             target,

@@ -16,6 +16,7 @@
 //! - [`segmentation_lab`]: segmentation runs, samples and checkpoints side by side;
 //! - [`keys`]: API keys.
 
+pub mod accounts;
 pub mod alerts;
 pub mod analytics;
 pub mod annotations;

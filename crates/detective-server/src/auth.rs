@@ -1,6 +1,7 @@
 //! Who is calling: the API key in `Authorization: Bearer …` (looked up by hash),
 //! or, for the dashboard's own requests, its signed session cookie (see
-//! [`crate::session`]); checked against the role matrix of `detective_core::Role`.
+//! [`crate::session`]) of a key or a user account; checked against the role
+//! matrix of `detective_core::Role`.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -15,12 +16,45 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub role: Role,
-    /// Key id; `None` when the server runs with `--insecure-no-auth`.
+    /// Key id; `None` for a user account's session, and when the server runs
+    /// with `--insecure-no-auth`.
     pub key_id: Option<String>,
+    /// The key's name, or the user's: what labels, promotions and the audit
+    /// trail record as who did it.
     pub key_name: String,
+    /// The user account of a session signed in with a user name and password.
+    pub user_id: Option<String>,
 }
 
 impl Caller {
+    /// Everything is allowed: the server runs with `--insecure-no-auth`.
+    pub fn insecure() -> Caller {
+        Caller {
+            role: Role::Admin,
+            key_id: None,
+            key_name: "insecure-no-auth".into(),
+            user_id: None,
+        }
+    }
+
+    fn of_key(k: detective_store::api_keys::ApiKey) -> Caller {
+        Caller {
+            role: k.role,
+            key_id: Some(k.id),
+            key_name: k.name,
+            user_id: None,
+        }
+    }
+
+    fn of_user(u: detective_store::users::User) -> Caller {
+        Caller {
+            role: u.role,
+            key_id: None,
+            key_name: u.username,
+            user_id: Some(u.id),
+        }
+    }
+
     /// 403 unless the caller's role allows `action`.
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
         if self.role.may(action) {
@@ -48,11 +82,7 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     async fn find(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if state.settings.insecure_no_auth {
-            return Ok(Caller {
-                role: Role::Admin,
-                key_id: None,
-                key_name: "insecure-no-auth".into(),
-            });
+            return Ok(Caller::insecure());
         }
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
             return match session_caller(parts, state).await? {
@@ -73,11 +103,7 @@ impl Caller {
         let subjects = crate::auth_limit::subjects(&client, secret);
         crate::auth_limit::refuse_if_limited(state, &subjects).await?;
         match detective_store::api_keys::authenticate(&state.db, secret).await? {
-            Some(k) => Ok(Caller {
-                role: k.role,
-                key_id: Some(k.id),
-                key_name: k.name,
-            }),
+            Some(k) => Ok(Caller::of_key(k)),
             None => {
                 crate::auth_limit::failed(state, &subjects).await;
                 Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown or revoked API key"))
@@ -86,22 +112,30 @@ impl Caller {
     }
 }
 
-/// The caller of a valid session cookie whose key still exists unrevoked.
+/// The caller of a valid session cookie whose key still exists unrevoked, or
+/// whose user account is enabled and has not had its password changed since.
 pub async fn session_caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
     let Some(value) = crate::session::from_headers(&parts.headers) else {
         return Ok(None);
     };
     let now = chrono::Utc::now().timestamp();
-    let Some(key_id) = crate::session::verify(&state.settings.session_secret, &value, now) else {
+    let Some(subject) = crate::session::verify(&state.settings.session_secret, &value, now) else {
         return Ok(None);
     };
-    match detective_store::api_keys::get(&state.db, &key_id).await {
-        Ok(k) if !k.revoked => Ok(Some(Caller {
-            role: k.role,
-            key_id: Some(k.id),
-            key_name: k.name,
-        })),
-        Ok(_) | Err(detective_store::StoreError::NotFound { .. }) => Ok(None),
+    let found = match crate::session::Subject::parse(&subject) {
+        crate::session::Subject::Key(id) => detective_store::api_keys::get(&state.db, id)
+            .await
+            .map(|k| (!k.revoked).then(|| Caller::of_key(k))),
+        crate::session::Subject::User {
+            id,
+            password_changed_ms,
+        } => detective_store::users::get(&state.db, id)
+            .await
+            .map(|u| (!u.disabled && u.password_changed_ms == password_changed_ms).then(|| Caller::of_user(u))),
+    };
+    match found {
+        Ok(c) => Ok(c),
+        Err(detective_store::StoreError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -1,11 +1,12 @@
 //! The sign-in limiter: a client address that failed to present a valid API key
-//! `server.failed_key_limit` times (default
+//! or user password `server.failed_key_limit` times (default
 //! [`DEFAULT_FAILED_KEY_LIMIT`](crate::state::DEFAULT_FAILED_KEY_LIMIT)) within
 //! [`WINDOW`] is refused (429) until the oldest of
 //! those failures leaves the window, on the dashboard's sign-in form and on every
 //! `Authorization: Bearer` request alike. The same holds per key prefix (the first
-//! 10 characters, which `keys list` shows): guesses at the rest of one known key
-//! are limited however many addresses they come from. The failures are rows in the database
+//! 10 characters, which `keys list` shows), and per user name: guesses at the
+//! rest of one known key, or at one user's password, are limited however many
+//! addresses they come from. The failures are rows in the database
 //! ([`detective_store::auth_failures`]), so all replicas count them together. A
 //! database error lets the request through to the key check (which fails on its
 //! own if the database is down): the limiter never locks out a valid key because of
@@ -26,6 +27,14 @@ pub const WINDOW: Duration = Duration::from_secs(600);
 pub fn subjects(client: &str, key: &str) -> [String; 2] {
     let prefix: String = key.chars().take(10).collect();
     [client.to_string(), format!("key {prefix}")]
+}
+
+/// What a password sign-in is counted against: the client's address, and the
+/// user name tried (guesses at one account's password are limited however
+/// many addresses they come from).
+pub fn user_subjects(client: &str, username: &str) -> [String; 2] {
+    let name: String = username.trim().to_lowercase().chars().take(64).collect();
+    [client.to_string(), format!("user {name}")]
 }
 
 /// 429 when one of `subjects` has used up its failures.
@@ -54,7 +63,7 @@ pub async fn refuse_if_limited(st: &AppState, subjects: &[String]) -> Result<(),
 
 /// Counts a failed key check against each of `subjects`.
 pub async fn failed(st: &AppState, subjects: &[String]) {
-    tracing::warn!(client = %subjects[0], "an unknown or revoked API key was presented");
+    tracing::warn!(counted_against = %subjects.join(", "), "a sign-in failed (unknown key or wrong password)");
     if st.settings.failed_key_limit == 0 {
         return;
     }
@@ -85,5 +94,6 @@ mod tests {
             ["10.1.2.3".to_string(), "key dd_0123456".to_string()]
         );
         assert_eq!(subjects("h", "")[1], "key ");
+        assert_eq!(user_subjects("h", " Ann ")[1], "user ann");
     }
 }

@@ -25,6 +25,7 @@ pub mod session;
 pub mod shared_events;
 pub mod state;
 pub mod thresholds;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -132,6 +133,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/datasets/{id}/export", get(datasets::export))
         .route("/api/keys", get(keys::list).post(keys::create))
         .route("/api/keys/{id}/revoke", post(keys::revoke))
+        .route("/api/users", get(users::list).post(users::create).layer(json))
+        .route("/api/users/{id}/password", post(users::set_password).layer(json))
+        .route("/api/users/{id}/disable", post(users::disable))
+        .route("/api/users/{id}/enable", post(users::enable))
+        .route("/api/account/password", post(users::change_own).layer(json))
         .route("/api/analytics/summary", get(analytics::summary))
         .route("/api/analytics/charts/{chart}", get(analytics::chart))
         .route("/api/analytics/misses", get(analytics::misses))
@@ -184,19 +190,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `addr` until `shutdown` resolves; returns the bound address
-/// through `on_bound` first (useful with port 0).
+/// Serves `state` on `addr` (HTTPS with `tls`) until `shutdown` resolves;
+/// returns the bound address through `on_bound` first (useful with port 0).
 pub async fn serve(
     state: AppState,
     addr: SocketAddr,
+    tls: Option<tls::TlsAcceptor>,
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_bound(listener.local_addr()?);
     let events = tokio::spawn(shared_events::listen(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(acceptor) => {
+            // `tap_io` gives the listener axum's connect-info for its peer address.
+            let listener = tls::TlsListener::new(listener, acceptor)?.tap_io(|_| {});
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    };
     events.abort();
     served
 }

@@ -18,6 +18,68 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation's error answers: `Problem` objects as
+/// `application/problem+json`, for the 4xx and 5xx statuses an operation does
+/// not document on its own.
+struct ProblemAnswers;
+
+impl Modify for ProblemAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let text = |d: &str| ObjectBuilder::new().schema_type(Type::String).description(Some(d));
+        let problem = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "An error answer (RFC 9457); some carry more members (e.g. `index`).",
+            ))
+            .property("type", text("always `about:blank`"))
+            .property("title", text("the status's reason phrase"))
+            .property("status", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("detail", text("what went wrong and what to change"))
+            .required("title")
+            .required("status")
+            .required("detail")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert("Problem".into(), RefOr::T(Schema::Object(problem)));
+        let answer = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                responses.entry("4XX".into()).or_insert_with(|| {
+                    answer("refused: 400 a bad request, 401 no or an unknown key, 403 the role may not, 404, 409, 413 too large, 415, 422, 429 too many failed sign-ins")
+                });
+                responses
+                    .entry("5XX".into())
+                    .or_insert_with(|| answer("the service failed, or is busy (503 with Retry-After)"));
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Defect Detective API", description = "Edge logging, inspection logs, inference, images and datasets. Errors are application/problem+json."),
@@ -113,16 +175,23 @@ impl Modify for BearerAuth {
         routes::keys::create,
         routes::keys::list,
         routes::keys::revoke,
+        routes::users::create,
+        routes::users::list,
+        routes::users::set_password,
+        routes::users::disable,
+        routes::users::enable,
+        routes::users::change_own,
     ),
     components(schemas(routes::status::Health, routes::status::Component, routes::rules::PutRules, detective_ops::images::UploadResult,
         detective_ops::datasets::CreateDataset, detective_ops::datasets::NewVersion,
         detective_ops::datasets::SeedDataset, routes::keys::CreateKey,
+        routes::users::CreateUser, routes::users::SetPassword, routes::users::ChangeOwnPassword,
         detective_ops::annotations::PutLabels, detective_ops::annotations::Labels, detective_ops::annotations::LabelBox,
         detective_ops::annotations::Polygon, detective_ops::annotations::BrushOrigin, detective_ops::annotations::Source,
         detective_ops::annotations::RevisionSummary, routes::annotations::PutClasses,
         detective_ops::roboflow::settings::PutSettings, detective_ops::roboflow::settings::Shown,
         detective_ops::roboflow::VersionInfo, detective_ops::roboflow::PushRequest, detective_ops::roboflow::PullRequest)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProblemAnswers)
 )]
 pub struct ApiDoc;
 

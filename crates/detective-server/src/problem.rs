@@ -2,7 +2,7 @@
 //! `detail` that tells the caller what to fix; plus the extractors whose
 //! rejections must come out in the same shape.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -147,6 +147,12 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::new(r.status(), format!("bad path: {}", r.body_text()))
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         ApiError::bad_request(format!("bad query string: {}", r.body_text()))
@@ -178,6 +184,12 @@ pub struct ApiJson<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
+
+/// `axum::extract::Path` whose rejections (a segment that does not parse) are
+/// problem+json.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
 
 /// `axum::extract::Multipart` whose rejections are problem+json.
 pub struct ApiMultipart(pub axum::extract::Multipart);

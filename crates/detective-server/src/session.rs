@@ -1,7 +1,10 @@
-//! Dashboard sessions: after `POST /login` with an API key, the browser holds a
-//! signed cookie `dd_session={key id}.{expiry, unix seconds}.{HMAC-SHA256 hex}`.
+//! Dashboard sessions: after `POST /login` with an API key or a user name and
+//! password, the browser holds a signed cookie
+//! `dd_session={subject}.{expiry, unix seconds}.{HMAC-SHA256 hex}`, the subject
+//! being a key id or `u:{user id}:{password change time}` ([`Subject`]).
 //! The signature proves the server issued it; every request still looks the key
-//! up, so revoking the key ends its sessions at once. The cookie is `HttpOnly`
+//! or user up, so revoking the key, disabling the user or changing their
+//! password ends its sessions at once. The cookie is `HttpOnly`
 //! and `SameSite=Strict` (another site cannot make the browser send it).
 
 use hmac::{Hmac, Mac};
@@ -14,6 +17,45 @@ pub const COOKIE: &str = "dd_session";
 pub const LIFETIME_SECS: i64 = 12 * 3600;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Whom a session is for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// An API key, by id.
+    Key(&'a str),
+    /// A user account, by id, signed in with the password set at this time.
+    User { id: &'a str, password_changed_ms: i64 },
+}
+
+impl<'a> Subject<'a> {
+    /// The subject a cookie names (a malformed user subject names no key either).
+    pub fn parse(s: &'a str) -> Subject<'a> {
+        match s.strip_prefix("u:") {
+            Some(rest) => match rest.split_once(':') {
+                Some((id, t)) => Subject::User {
+                    id,
+                    password_changed_ms: t.parse().unwrap_or(i64::MIN),
+                },
+                None => Subject::User {
+                    id: rest,
+                    password_changed_ms: i64::MIN,
+                },
+            },
+            None => Subject::Key(s),
+        }
+    }
+
+    /// The text a cookie holds.
+    pub fn encode(&self) -> String {
+        match self {
+            Subject::Key(id) => (*id).to_string(),
+            Subject::User {
+                id,
+                password_changed_ms,
+            } => format!("u:{id}:{password_changed_ms}"),
+        }
+    }
+}
 
 fn signature(secret: &[u8], key_id: &str, expires: i64) -> Option<String> {
     let mut mac = HmacSha256::new_from_slice(secret).ok()?;
@@ -94,6 +136,25 @@ mod tests {
         for bad in ["", "x", "a.b", "a.1.zz", ".1.00"] {
             assert_eq!(verify(SECRET, bad, 1000), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_user_subject_round_trips_and_a_key_id_stays_a_key() {
+        let user = Subject::User {
+            id: "0b7c",
+            password_changed_ms: 1_700_000_000_123,
+        };
+        assert_eq!(Subject::parse(&user.encode()), user);
+        assert_eq!(Subject::parse("5f1d-key"), Subject::Key("5f1d-key"));
+        let c = issue(SECRET, &user.encode(), 1000).unwrap();
+        assert_eq!(verify(SECRET, &c, 1000).as_deref(), Some("u:0b7c:1700000000123"));
+        assert!(matches!(
+            Subject::parse("u:0b7c:zz"),
+            Subject::User {
+                password_changed_ms: i64::MIN,
+                ..
+            }
+        ));
     }
 
     #[test]

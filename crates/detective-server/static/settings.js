@@ -1,5 +1,6 @@
-// Settings: cameras as the agents report them; API keys for admins (create shows
-// the secret once, revoke asks first).
+// Settings: cameras as the agents report them; API keys and user accounts for
+// admins (a new key's secret is shown once, revoke and disable ask first); a
+// signed-in user's own password.
 import { api, el, when, ago } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -105,6 +106,86 @@ if ($("new-key")) {
     }
   });
   keys();
+}
+function userStatus(id, text, error) {
+  const p = $(id);
+  p.textContent = text;
+  p.className = error ? "small error" : "small";
+}
+
+async function users() {
+  const page = await api("/api/users");
+  $("users").querySelector("tbody").replaceChildren(...page.items.map((u) => el("tr", { "data-id": u.id },
+    el("td", {}, u.username), el("td", {}, u.role), el("td", {}, when(u.created_at)),
+    el("td", {}, u.disabled ? el("span", { class: "muted" }, "disabled") : "active"),
+    el("td", {},
+      el("button", { type: "button", onclick: () => userAction(u, u.disabled ? "enable" : "disable") },
+        u.disabled ? "Enable" : "Disable"),
+      " ",
+      el("button", { type: "button", onclick: () => newPassword(u) }, "Set password")))));
+}
+
+async function userAction(u, action) {
+  if (action === "disable" && !confirm(`Disable ${u.username}? Their sessions end at once.`)) return;
+  try {
+    await api(`/api/users/${u.id}/${action}`, { method: "POST" });
+    userStatus("user-status", `${u.username}: ${action}d.`, false);
+  } catch (err) {
+    userStatus("user-status", err.message, true);
+  }
+  users();
+}
+
+async function newPassword(u) {
+  const password = prompt(`New password for ${u.username} (at least 10 characters; their sessions end):`);
+  if (!password) return;
+  try {
+    await api(`/api/users/${u.id}/password`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ password }),
+    });
+    userStatus("user-status", `Password of ${u.username} set.`, false);
+  } catch (err) {
+    userStatus("user-status", err.message, true);
+  }
+}
+
+if ($("new-user")) {
+  $("new-user").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData($("new-user")));
+    try {
+      const r = await api("/api/users", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: f.username, role: f.role, password: f.password }),
+      });
+      userStatus("user-status", `Created ${r.user.role} account ${r.user.username}.`, false);
+      $("new-user").reset();
+      users();
+    } catch (err) {
+      userStatus("user-status", err.message, true);
+    }
+  });
+  users();
+}
+if ($("own-password")) {
+  $("own-password").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = Object.fromEntries(new FormData($("own-password")));
+    try {
+      await api("/api/account/password", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ current: f.current, new: f.new }),
+      });
+      // Every session of the account ended with the change, this one too.
+      location.href = "/login?next=/settings";
+    } catch (err) {
+      userStatus("own-password-status", err.message, true);
+    }
+  });
 }
 if ($("thresholds")) {
   $("thresholds").addEventListener("submit", async (e) => {

@@ -32,6 +32,7 @@ mod sql_args;
 pub mod testing;
 pub mod testing_mlflow;
 pub mod training_jobs;
+pub mod users;
 pub mod workers;
 
 pub use db::{Backend, Db};

@@ -77,6 +77,10 @@ pub enum Command {
     /// Manage API keys (stored hashed; a new key is shown once).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage user accounts (dashboard sign-in with a name and password; the
+    /// password is read from standard input).
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
@@ -167,6 +171,13 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first);
+    /// needs --tls-key. Default `server.tls_cert`.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM, unencrypted). Default `server.tls_key`.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub storage: StorageArgs,
     /// Detector served by /api/inference/predict and the live stream: a .onnx or
@@ -223,6 +234,11 @@ pub struct EdgeArgs {
     /// API key (device role); default $DETECTIVE_KEY.
     #[arg(long, env = "DETECTIVE_KEY", hide_env_values = true)]
     pub key: String,
+    /// For an https:// cloud whose certificate a private CA signed: that CA's
+    /// certificate (PEM, one or a bundle); the agent then trusts only these for
+    /// the cloud. Default: the system's CA store.
+    #[arg(long, value_name = "PEM")]
+    pub cloud_ca: Option<PathBuf>,
     #[arg(long, default_value = "camera-1")]
     pub camera_id: String,
     /// Project the frames belong to in the cloud.
@@ -331,6 +347,54 @@ pub enum KeysCommand {
     /// Revoke a key by id; it stops working at once.
     Revoke {
         id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UserRoleArg {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account; its password is the first line of standard input
+    /// (at least 10 characters), e.g. `detective users create --name ann
+    /// --role operator < password.txt`; typed at a terminal, it is asked for.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: UserRoleArg,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List accounts (id, name, role, created, state).
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Set an account's password (first line of standard input); its sessions end.
+    Passwd {
+        /// User name or id.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Disable an account: it cannot sign in, and its sessions end.
+    Disable {
+        /// User name or id.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// User name or id.
+        user: String,
         #[command(flatten)]
         storage: StorageArgs,
     },

@@ -80,8 +80,15 @@ pub struct Server {
     /// bytes when missing). Empty: `DATA_DIR/session.secret`. Replicas behind one
     /// load balancer must share it.
     pub session_secret_file: PathBuf,
-    /// Mark session cookies `Secure` (the dashboard is reached over HTTPS).
+    /// Mark session cookies `Secure` (the dashboard is reached over HTTPS; on
+    /// whenever `tls_cert` is set).
     pub secure_cookies: bool,
+    /// HTTPS: PEM certificate chain (server certificate first) and its private
+    /// key; both or neither. Empty: plain HTTP (e.g. behind a TLS proxy).
+    #[serde(default)]
+    pub tls_cert: PathBuf,
+    #[serde(default)]
+    pub tls_key: PathBuf,
     /// Roboflow's API, for pushing to and pulling from Roboflow.
     #[serde(default = "default_roboflow_url")]
     pub roboflow_url: String,
@@ -128,6 +135,8 @@ impl Default for Config {
                 object_store: String::new(),
                 session_secret_file: PathBuf::new(),
                 secure_cookies: false,
+                tls_cert: PathBuf::new(),
+                tls_key: PathBuf::new(),
                 roboflow_url: default_roboflow_url(),
                 trusted_proxies: Vec::new(),
                 failed_key_limit: default_failed_key_limit(),

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => commands::config_show::run(cmd, &config, config_file.as_deref()),
         Command::Serve(args) => commands::serve::run(&args, &config),
         Command::Keys(cmd) => commands::keys::run(cmd, &config),
+        Command::Users(cmd) => commands::users::run(cmd, &config),
         Command::Mlflow(cmd) => commands::mlflow::run(cmd, &config),
         Command::Edge(args) => commands::edge::run(&args, &config),
         Command::Demo(args) => commands::demo::run(&args, &config),

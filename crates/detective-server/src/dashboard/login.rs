@@ -1,5 +1,6 @@
-//! `GET /login` (the form), `POST /login` (form field `key`: an API key that may
-//! read; sets the session cookie and goes on to `next`), `POST /logout`.
+//! `GET /login` (the form), `POST /login` (form fields `username` and
+//! `password` of a user account, or `key`: an API key that may read; sets the
+//! session cookie and goes on to `next`), `POST /logout`.
 
 use askama::Template;
 use axum::Form;
@@ -10,6 +11,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use detective_core::Action;
 use serde::Deserialize;
 
+use crate::problem::ApiError;
 use crate::session;
 use crate::state::AppState;
 
@@ -27,7 +29,12 @@ pub struct NextQuery {
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     key: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
     next: Option<String>,
 }
 
@@ -52,39 +59,36 @@ pub async fn form(Query(q): Query<NextQuery>) -> Response {
 
 pub async fn submit(State(st): State<AppState>, parts: Parts, Form(f): Form<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
-    let key = f.key.trim();
     let client = crate::client_addr::client_of(&parts, &st.settings.trusted_proxies);
-    let subjects = crate::auth_limit::subjects(&client, key);
+    let by_password = !f.username.trim().is_empty();
+    let subjects = if by_password {
+        crate::auth_limit::user_subjects(&client, &f.username)
+    } else {
+        crate::auth_limit::subjects(&client, f.key.trim())
+    };
     if let Err(e) = crate::auth_limit::refuse_if_limited(&st, &subjects).await {
         return page(next, Some(e.detail), StatusCode::TOO_MANY_REQUESTS);
     }
-    let found = match detective_store::api_keys::authenticate(&st.db, key).await {
-        Ok(k) => k,
-        Err(e) => return crate::problem::ApiError::from(e).into_response(),
+    let signed = if by_password {
+        user_session(&st, &f.username, &f.password).await
+    } else {
+        key_session(&st, f.key.trim()).await
     };
-    let Some(k) = found else {
-        crate::auth_limit::failed(&st, &subjects).await;
-        return page(
-            next,
-            Some("Unknown or revoked API key.".into()),
-            StatusCode::UNAUTHORIZED,
-        );
+    let (subject, who) = match signed {
+        Ok(Ok(found)) => found,
+        Ok(Err((status, why))) => {
+            if status == StatusCode::UNAUTHORIZED {
+                crate::auth_limit::failed(&st, &subjects).await;
+            }
+            return page(next, Some(why), status);
+        }
+        Err(e) => return e.into_response(),
     };
-    if !k.role.may(Action::Read) {
-        return page(
-            next,
-            Some(format!(
-                "A {} key is for agents; sign in with a viewer, operator or admin key.",
-                k.role
-            )),
-            StatusCode::FORBIDDEN,
-        );
-    }
-    let Some(cookie) = session::issue(&st.settings.session_secret, &k.id, chrono::Utc::now().timestamp()) else {
+    let Some(cookie) = session::issue(&st.settings.session_secret, &subject, chrono::Utc::now().timestamp()) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "cannot sign the session").into_response();
     };
     crate::auth_limit::signed_in(&st, &subjects).await;
-    tracing::info!("dashboard login: key {} ({})", k.name, k.role);
+    tracing::info!("dashboard login: {who}");
     (
         [(
             header::SET_COOKIE,
@@ -93,6 +97,43 @@ pub async fn submit(State(st): State<AppState>, parts: Parts, Form(f): Form<Logi
         Redirect::to(&next),
     )
         .into_response()
+}
+
+/// What a sign-in found: the session's subject and who it is (for the log), or
+/// the refusal shown on the form.
+type SignIn = Result<(String, String), (StatusCode, String)>;
+
+async fn key_session(st: &AppState, key: &str) -> Result<SignIn, ApiError> {
+    let Some(k) = detective_store::api_keys::authenticate(&st.db, key).await? else {
+        return Ok(Err((StatusCode::UNAUTHORIZED, "Unknown or revoked API key.".into())));
+    };
+    if !k.role.may(Action::Read) {
+        return Ok(Err((
+            StatusCode::FORBIDDEN,
+            format!(
+                "A {} key is for agents; sign in with a viewer, operator or admin key.",
+                k.role
+            ),
+        )));
+    }
+    Ok(Ok((
+        session::Subject::Key(&k.id).encode(),
+        format!("key {} ({})", k.name, k.role),
+    )))
+}
+
+async fn user_session(st: &AppState, username: &str, password: &str) -> Result<SignIn, ApiError> {
+    let Some(u) = detective_ops::accounts::authenticate(&st.db, username, password).await? else {
+        return Ok(Err((
+            StatusCode::UNAUTHORIZED,
+            "Unknown user or wrong password.".into(),
+        )));
+    };
+    let subject = session::Subject::User {
+        id: &u.id,
+        password_changed_ms: u.password_changed_ms,
+    };
+    Ok(Ok((subject.encode(), format!("user {} ({})", u.username, u.role))))
 }
 
 pub async fn logout(State(st): State<AppState>) -> Response {

@@ -238,6 +238,8 @@ pub async fn datasets(State(st): State<AppState>, user: PageUser) -> Response {
 struct Settings {
     nav: Nav,
     is_admin: bool,
+    /// Signed in as a user account (which has a password to change).
+    has_password: bool,
     may_operate: bool,
     conf: f32,
     band_low: f32,
@@ -251,6 +253,7 @@ pub async fn settings(State(st): State<AppState>, user: PageUser) -> Response {
     render(Settings {
         is_admin: user.may(Action::Admin),
         may_operate: user.may(Action::Operate),
+        has_password: user.0.user_id.is_some(),
         conf: t.conf,
         band_low: t.uncertain_low,
         band_high: t.uncertain_high,

@@ -1,4 +1,4 @@
-//! Who is looking at a page: the session's key, when it may read. Without a
+//! Who is looking at a page: the session's key or user, when it may read. Without a
 //! session the browser is sent to `/login?next=…`; a key that may not read (a
 //! device key) gets a plain 403 page.
 
@@ -45,11 +45,7 @@ impl FromRequestParts<AppState> for PageUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if state.settings.insecure_no_auth {
-            return Ok(PageUser(Caller {
-                role: Role::Admin,
-                key_id: None,
-                key_name: "insecure-no-auth".into(),
-            }));
+            return Ok(PageUser(Caller::insecure()));
         }
         match session_caller(parts, state).await {
             Ok(Some(c)) if c.role.may(Action::Read) => Ok(PageUser(c)),

@@ -6,7 +6,7 @@
 //! delivery's status; `POST /api/alerts/evaluate` checks the conditions now.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use detective_core::alerts::RuleSpec;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Operate, Read};
-use crate::problem::{ApiJson, ApiQuery, ApiResult};
+use crate::problem::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/alerts/rules", responses((status = 200, description = "{items: [rule]} (webhook secrets masked)")),
@@ -43,7 +43,7 @@ pub async fn create(
 pub async fn update(
     State(st): State<AppState>,
     _: Can<Operate>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> ApiResult<Json<Value>> {
     Ok(Json(detective_ops::alerts::update(&st.db, id, &spec).await?))
@@ -52,7 +52,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/alerts/rules/{id}", params(("id" = i64, Path, description = "rule id")),
     responses((status = 204, description = "removed"), (status = 404, description = "no such rule")),
     security(("bearer" = [])))]
-pub async fn delete(State(st): State<AppState>, _: Can<Operate>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete(State(st): State<AppState>, _: Can<Operate>, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     detective_ops::alerts::delete(&st.db, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

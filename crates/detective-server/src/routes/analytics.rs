@@ -4,7 +4,7 @@
 //! previous period of the same length; charts as SVG drawn on the server.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use detective_core::insights::{Bucket, Summary};
@@ -15,7 +15,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Can, Operate, Read};
 use crate::charts;
-use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Most predictions read for one period.
@@ -105,7 +105,7 @@ pub async fn summary(
 pub async fn chart(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(chart): Path<String>,
+    ApiPath(chart): ApiPath<String>,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Response> {
     let r = q.range()?;

@@ -7,7 +7,7 @@
 //! `GET`/`PUT /api/projects/{project}/classes`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::auth::{Can, ManageData, Operate, Read};
-use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// `?revision=N`: an older revision instead of the newest.
@@ -35,7 +35,7 @@ pub struct RevisionQuery {
 pub async fn get(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<RevisionQuery>,
 ) -> ApiResult<Json<Labels>> {
     Ok(Json(annotations::get(&st.db, id, q.revision).await?))
@@ -50,7 +50,7 @@ pub async fn get(
 pub async fn put(
     State(st): State<AppState>,
     caller: Can<Operate>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<PutLabels>,
 ) -> ApiResult<Json<Labels>> {
     let saved = annotations::put(&st.db, &st.objects, &st.settings.limits, id, body, &caller.key_name).await?;
@@ -63,7 +63,7 @@ pub async fn put(
 pub async fn revisions(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<RevisionSummary>>> {
     Ok(Json(annotations::history(&st.db, id).await?))
 }
@@ -75,7 +75,7 @@ pub async fn revisions(
 pub async fn brush(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<RevisionQuery>,
 ) -> ApiResult<Response> {
     let png = annotations::brush(&st.db, &st.objects, id, q.revision).await?;
@@ -103,7 +103,7 @@ pub struct PrelabelQuery {
 pub async fn prelabel(
     State(st): State<AppState>,
     _: Can<Operate>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<PrelabelQuery>,
 ) -> ApiResult<Json<Value>> {
     let task: Task = q.task.as_deref().unwrap_or("detect").parse()?;
@@ -185,7 +185,11 @@ async fn prelabel_mask(st: &AppState, q: &PrelabelQuery, bytes: axum::body::Byte
 #[utoipa::path(get, path = "/api/projects/{project}/classes", params(("project" = String, Path, description = "project")),
     responses((status = 200, description = "{project, classes: [{name, color, icon}], icons, counts: {unlabelled, labelled, reviewed}}")),
     security(("bearer" = [])))]
-pub async fn classes(State(st): State<AppState>, _: Can<Read>, Path(project): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn classes(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    ApiPath(project): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
     let classes = detective_ops::annotations::classes::get(&st.db, &project).await?;
     let counts = detective_store::annotations::status_counts(&st.db, &project)
         .await
@@ -219,7 +223,7 @@ pub struct PutClasses {
 pub async fn put_classes(
     State(st): State<AppState>,
     _: Can<ManageData>,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
     ApiJson(body): ApiJson<PutClasses>,
 ) -> ApiResult<Json<Value>> {
     let classes = detective_ops::annotations::classes::put(&st.db, &project, &body.classes).await?;

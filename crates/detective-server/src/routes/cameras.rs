@@ -5,11 +5,11 @@
 //! frames it picks to the labeling queue with the reason.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use detective_core::sampling::Sampling;
 
 use crate::auth::{Can, Operate, Read};
-use crate::problem::{ApiJson, ApiResult};
+use crate::problem::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/cameras/{camera}/sampling", params(("camera" = String, Path, description = "camera id")),
@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub async fn get_sampling(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(camera): Path<String>,
+    ApiPath(camera): ApiPath<String>,
 ) -> ApiResult<Json<Sampling>> {
     Ok(Json(detective_ops::sampling::get(&st.db, &camera).await?))
 }
@@ -30,7 +30,7 @@ pub async fn get_sampling(
 pub async fn put_sampling(
     State(st): State<AppState>,
     _: Can<Operate>,
-    Path(camera): Path<String>,
+    ApiPath(camera): ApiPath<String>,
     ApiJson(s): ApiJson<Sampling>,
 ) -> ApiResult<Json<Sampling>> {
     detective_ops::sampling::set(&st.db, &camera, &s).await?;

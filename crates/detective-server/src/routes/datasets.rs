@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use detective_ops::datasets::{self, CreateDataset, ExportFormat, NewVersion, SeedDataset, Seeded};
@@ -16,7 +16,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, ManageData, Read};
-use crate::problem::{ApiJson, ApiQuery, ApiResult};
+use crate::problem::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Creates a dataset and its version 1.
@@ -44,12 +44,12 @@ pub async fn seed(
 }
 
 /// Adds a version: the latest one plus `add`, minus `remove`.
-#[utoipa::path(post, path = "/api/datasets/{id}/versions", request_body = NewVersion,
+#[utoipa::path(post, path = "/api/datasets/{id}/versions", params(("id" = i64, Path, description = "dataset id")), request_body = NewVersion,
     responses((status = 200, description = "the dataset with its versions")), security(("bearer" = [])))]
 pub async fn add_version(
     State(st): State<AppState>,
     _: Can<ManageData>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<NewVersion>,
 ) -> ApiResult<Json<Dataset>> {
     Ok(Json(datasets::add_version(&st.db, id, req).await?))
@@ -73,8 +73,8 @@ pub async fn list(
 }
 
 /// One dataset with its versions.
-#[utoipa::path(get, path = "/api/datasets/{id}", responses((status = 200, description = "the dataset")), security(("bearer" = [])))]
-pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) -> ApiResult<Json<Dataset>> {
+#[utoipa::path(get, path = "/api/datasets/{id}", params(("id" = i64, Path, description = "dataset id")), responses((status = 200, description = "the dataset")), security(("bearer" = [])))]
+pub async fn get(State(st): State<AppState>, _: Can<Read>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Dataset>> {
     Ok(Json(datasets::get(&st.db, id).await?))
 }
 
@@ -90,12 +90,12 @@ pub struct ExportQuery {
 /// Streams a version as a zip (YOLOv8: data.yaml, images/{split}/, labels/{split}/;
 /// COCO: images/{split}/ and annotations/instances_{split}.json) and writes the
 /// YOLOv8 layout unzipped under `projects/{project}/datasets/{name}/v{n}/`.
-#[utoipa::path(get, path = "/api/datasets/{id}/export", params(ExportQuery),
+#[utoipa::path(get, path = "/api/datasets/{id}/export", params(("id" = i64, Path, description = "dataset id"), ExportQuery),
     responses((status = 200, content_type = "application/zip", description = "the dataset as a zip")), security(("bearer" = [])))]
 pub async fn export(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
     let format: ExportFormat = q.format.as_deref().unwrap_or("yolov8").parse()?;

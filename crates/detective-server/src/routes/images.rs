@@ -20,7 +20,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, ManageData, Read};
-use crate::problem::{ApiError, ApiMultipart, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiMultipart, ApiPath, ApiQuery, ApiResult};
 use crate::state::{AppState, Counters};
 
 /// Reads the multipart body: text fields anywhere, every file part an image or
@@ -121,7 +121,7 @@ pub async fn list(
 pub async fn file(
     State(st): State<AppState>,
     _: Can<Read>,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let (content_type, bytes) = detective_ops::images::file(&st.db, &st.objects, id).await?;
@@ -147,7 +147,7 @@ pub async fn file(
 pub async fn put_mask(
     State(st): State<AppState>,
     _: Can<ManageData>,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     req: axum::extract::Request,
 ) -> ApiResult<Json<detective_store::images::ImageRow>> {
     let bytes = super::predict::image_bytes(&st, req).await?;
@@ -162,7 +162,7 @@ pub async fn put_mask(
 pub async fn delete_mask(
     State(st): State<AppState>,
     _: Can<ManageData>,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<detective_store::images::ImageRow>> {
     let row = detective_ops::images::set_mask(&st.db, &st.objects, &st.settings.limits, id, None).await?;
     Ok(Json(row))
@@ -176,7 +176,7 @@ pub async fn delete_mask(
 pub async fn mask(
     State(st): State<AppState>,
     _: Can<Read>,
-    axum::extract::Path(id): axum::extract::Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     let png = detective_ops::images::mask_file(&st.db, &st.objects, id).await?;

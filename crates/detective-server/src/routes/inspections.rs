@@ -18,7 +18,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Read};
-use crate::problem::{ApiError, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Query of the inspection log.
@@ -104,11 +104,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/inspection-logs/{id}", params(("id" = String, Path, description = "prediction id")),
     responses((status = 200, description = "the prediction"), (status = 404, description = "unknown id")),
     security(("bearer" = [])))]
-pub async fn one(
-    State(st): State<AppState>,
-    _: Can<Read>,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> ApiResult<Json<LogRow>> {
+pub async fn one(State(st): State<AppState>, _: Can<Read>, ApiPath(id): ApiPath<String>) -> ApiResult<Json<LogRow>> {
     Ok(Json(inspections::get(&st.db, &id).await?))
 }
 
@@ -126,7 +122,7 @@ pub struct FrameQuery {
 pub async fn frame(
     State(st): State<AppState>,
     _: Can<Read>,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FrameQuery>,
 ) -> ApiResult<Response> {
     let jpeg = inspections::frame(&st.db, &st.objects, &st.settings.limits, &id, q.boxes.unwrap_or(false)).await?;

@@ -2,7 +2,7 @@
 //! list, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use detective_core::Role;
 use detective_ops::keys;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::{Admin, Can};
-use crate::problem::{ApiError, ApiJson, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,11 +40,11 @@ pub async fn list(State(st): State<AppState>, _: Can<Admin>) -> ApiResult<Json<s
 }
 
 /// Revokes a key at once.
-#[utoipa::path(post, path = "/api/keys/{id}/revoke", responses((status = 200, description = "revoked")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/keys/{id}/revoke", params(("id" = String, Path, description = "key id")), responses((status = 200, description = "revoked")), security(("bearer" = [])))]
 pub async fn revoke(
     State(st): State<AppState>,
     _: Can<Admin>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     keys::revoke(&st.db, &id).await?;
     Ok(Json(json!({ "revoked": id })))

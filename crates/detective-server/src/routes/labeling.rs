@@ -6,7 +6,7 @@
 //! on one; an item is decided once (409 for the second).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use detective_core::LabelStatus;
 use detective_ops::labeling;
 use detective_store::labeling::LabelBox;
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::auth::{Can, Operate, Read};
-use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,7 +78,7 @@ pub struct LabelRequest {
 pub async fn label(
     State(st): State<AppState>,
     caller: Can<Operate>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<LabelRequest>,
 ) -> ApiResult<Json<Value>> {
     let stored = labeling::label(&st.db, id, &req.boxes, req.defect_free, &caller.key_name).await?;
@@ -88,7 +88,7 @@ pub async fn label(
 #[utoipa::path(post, path = "/api/labeling-queue/{id}/skip", params(("id" = i64, Path, description = "queue item")),
     responses((status = 200, description = "skipped"), (status = 409, description = "already decided")),
     security(("bearer" = [])))]
-pub async fn skip(State(st): State<AppState>, _: Can<Operate>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub async fn skip(State(st): State<AppState>, _: Can<Operate>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     let status = labeling::skip(&st.db, id).await?;
     Ok(Json(json!({"id": id, "status": status})))
 }

@@ -22,3 +22,4 @@ pub mod settings;
 pub mod status;
 pub mod stream;
 pub mod training;
+pub mod users;

@@ -10,7 +10,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use detective_core::Stage;
@@ -22,7 +22,7 @@ use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::{Can, FetchModel, Operate, Read};
-use crate::problem::{ApiError, ApiJson, ApiMultipart, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiMultipart, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 /// Registered models, by name.
@@ -39,7 +39,7 @@ pub async fn list(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<se
 pub async fn versions(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let items = registry::versions_view(&st.db, &name).await?;
     Ok(Json(serde_json::json!({ "items": items, "next": null })))
@@ -62,7 +62,7 @@ pub async fn versions(
 pub async fn file(
     State(st): State<AppState>,
     _: Can<FetchModel>,
-    Path((name, version, file)): Path<(String, i64, String)>,
+    ApiPath((name, version, file)): ApiPath<(String, i64, String)>,
 ) -> ApiResult<Response> {
     let bytes = registry::artifact_file(&st.db, &st.objects, &name, version, &file).await?;
     Ok((
@@ -156,7 +156,7 @@ pub struct StageRequest {
 pub async fn stage(
     State(st): State<AppState>,
     caller: Can<Operate>,
-    Path((name, version)): Path<(String, i64)>,
+    ApiPath((name, version)): ApiPath<(String, i64)>,
     ApiJson(body): ApiJson<StageRequest>,
 ) -> ApiResult<Json<ModelVersion>> {
     let stage: Stage = body.stage.parse()?;
@@ -177,7 +177,7 @@ pub async fn stage(
 pub async fn rollback(
     State(st): State<AppState>,
     caller: Can<Operate>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (restored, archived) = registry::rollback(&st.db, &name).await?;
     st.announce(SharedEvent::ModelStage {

@@ -7,7 +7,7 @@
 //! `GET/PUT /api/retraining/policy`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use detective_ops::retraining::{self, Policy};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Can, Operate, Read};
 use crate::charts;
-use crate::problem::{ApiError, ApiJson, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
 /// Checks in the drift share history (of the API and of the chart).
@@ -43,7 +43,11 @@ pub async fn drift(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<V
     params(("chart" = String, Path, description = "share.svg, or a feature's name and .svg (e.g. brightness.svg)")),
     responses((status = 200, description = "image/svg+xml"), (status = 404, description = "no such chart, or no report yet")),
     security(("bearer" = [])))]
-pub async fn drift_chart(State(st): State<AppState>, _: Can<Read>, Path(chart): Path<String>) -> ApiResult<Response> {
+pub async fn drift_chart(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    ApiPath(chart): ApiPath<String>,
+) -> ApiResult<Response> {
     // each chart reads only what it draws: the page asks for one per feature
     let svg = match chart.strip_suffix(".svg") {
         Some("share") => {

@@ -4,7 +4,7 @@
 //! cancel under `jobs/`). The use cases are `detective_ops::roboflow`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use detective_ops::roboflow::settings::{PutSettings, Shown};
 use detective_ops::roboflow::{self, JobEnv, PullRequest, PushRequest, VersionInfo};
@@ -12,7 +12,7 @@ use detective_store::integration_jobs::IntegrationJob;
 use serde_json::{Value, json};
 
 use crate::auth::{Admin, Can, ManageData, Read};
-use crate::problem::{ApiJson, ApiResult};
+use crate::problem::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
 fn env(st: &AppState) -> JobEnv {
@@ -98,7 +98,11 @@ pub async fn jobs(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Va
 
 #[utoipa::path(get, path = "/api/integrations/roboflow/jobs/{id}", params(("id" = i64, Path, description = "job id")),
     responses((status = 200, description = "the job: status, done of total, message, result")), security(("bearer" = [])))]
-pub async fn job(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) -> ApiResult<Json<IntegrationJob>> {
+pub async fn job(
+    State(st): State<AppState>,
+    _: Can<Read>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<IntegrationJob>> {
     Ok(Json(roboflow::job(&st.db, id).await?))
 }
 
@@ -108,7 +112,7 @@ pub async fn job(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) 
 pub async fn cancel(
     State(st): State<AppState>,
     _: Can<ManageData>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<IntegrationJob>> {
     Ok(Json(roboflow::cancel(&st.db, id).await?))
 }

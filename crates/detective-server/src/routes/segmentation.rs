@@ -8,12 +8,12 @@
 //! checkpoints are read from the run folder.
 
 use axum::Json;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use detective_ops::segmentation_lab::{self, CompareRequest};
 use serde_json::{Value, json};
 
 use crate::auth::{Can, Predict, Read};
-use crate::problem::{ApiJson, ApiResult};
+use crate::problem::{ApiJson, ApiPath, ApiResult};
 use crate::state::AppState;
 
 /// The devices the lab can run checkpoints on: the CPU and each GPU, with
@@ -39,7 +39,7 @@ pub async fn runs(State(st): State<AppState>, _: Can<Read>) -> ApiResult<Json<Va
 pub async fn samples(
     State(st): State<AppState>,
     _: Can<Read>,
-    UrlPath(run): UrlPath<String>,
+    ApiPath(run): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let (split, items) = segmentation_lab::samples(&st.settings.segment_runs, &run).await?;
     Ok(Json(json!({"split": split, "items": items})))

@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -41,8 +42,10 @@ pub async fn stream(
     _: Can<Predict>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<StreamQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    // A plain GET (no upgrade headers) gets the reason as problem+json.
+    let ws = ws.map_err(|r| ApiError::new(r.status(), format!("not a WebSocket handshake: {}", r.body_text())))?;
     if !same_origin(&headers) {
         return Err(foreign_origin());
     }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use detective_core::JobStatus;
@@ -22,7 +22,7 @@ use utoipa::IntoParams;
 
 use crate::auth::{Can, Operate, Read};
 use crate::charts;
-use crate::problem::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::problem::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/api/training/start",
@@ -41,7 +41,11 @@ pub async fn start(
 #[utoipa::path(post, path = "/api/training/{id}/stop", params(("id" = i64, Path, description = "job id")),
     responses((status = 200, description = "the job, stopping or stopped"), (status = 409, description = "already finished")),
     security(("bearer" = [])))]
-pub async fn stop(State(st): State<AppState>, caller: Can<Operate>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub async fn stop(
+    State(st): State<AppState>,
+    caller: Can<Operate>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Value>> {
     let job = training::stop(&st.db, id).await?;
     tracing::info!(job = id, by = %caller.key_name, "training job stop requested");
     Ok(Json(training::view(&job)))
@@ -50,7 +54,7 @@ pub async fn stop(State(st): State<AppState>, caller: Can<Operate>, Path(id): Pa
 #[utoipa::path(get, path = "/api/training/{id}", params(("id" = i64, Path, description = "job id")),
     responses((status = 200, description = "status, epoch, history (per-epoch losses and metrics), progress, eta_s, log")),
     security(("bearer" = [])))]
-pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub async fn get(State(st): State<AppState>, _: Can<Read>, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Value>> {
     Ok(Json(training::detail(&st.db, id).await?))
 }
 
@@ -64,7 +68,7 @@ pub async fn get(State(st): State<AppState>, _: Can<Read>, Path(id): Path<i64>) 
 pub async fn chart(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path((id, chart)): Path<(i64, String)>,
+    ApiPath((id, chart)): ApiPath<(i64, String)>,
 ) -> ApiResult<Response> {
     let job = training::get(&st.db, id).await?;
     let history = job.history.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -126,7 +130,7 @@ struct Seen {
 pub async fn events(
     State(st): State<AppState>,
     _: Can<Read>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>> {
     training::get(&st.db, id).await?;
     let stream = job_events(st.db.clone(), id);

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod accounts;
 mod alerts;
 mod annotations;
 mod anomaly_jobs;

@@ -150,3 +150,38 @@ fn a_string_that_becomes_an_enum_passes_and_a_lost_property_does_not() {
     schema_changes(&doc, &old, &doc, &lost, "R", &mut out);
     assert_eq!(out, ["R: property id is gone"]);
 }
+
+#[test]
+fn every_path_parameter_and_error_answer_is_documented() {
+    let doc = current();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let names: Vec<&str> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for n in &names {
+                if !declared.contains(n) {
+                    missing.push(format!("{method} {path}: path parameter {n}"));
+                }
+            }
+            for range in ["4XX", "5XX"] {
+                let answer = &op["responses"][range]["content"]["application/problem+json"]["schema"]["$ref"];
+                if answer != "#/components/schemas/Problem" {
+                    missing.push(format!("{method} {path}: {range} problem answer"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

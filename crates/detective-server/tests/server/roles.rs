@@ -15,6 +15,8 @@ enum Body {
     CreateDataset,
     NewVersion,
     CreateKey,
+    CreateUser,
+    SetPassword,
     Thresholds,
     Rules,
     Sampling,
@@ -63,6 +65,10 @@ async fn call(s: &TestServer, r: &Route, key: Option<&str>, n: u32, image_ids: &
         ),
         Body::NewVersion => req.json(&json!({"add": [image_ids[1]]})),
         Body::CreateKey => req.json(&json!({"name": format!("k{n}"), "role": "viewer"})),
+        Body::CreateUser => {
+            req.json(&json!({"username": format!("u{n}"), "role": "viewer", "password": "ten chars or more"}))
+        }
+        Body::SetPassword => req.json(&json!({"password": "ten chars or more"})),
         Body::Thresholds => req.json(&json!({"conf": 0.25, "uncertain_low": 0.4, "uncertain_high": 0.7})),
         Body::Rules => req.json(&json!({"camera": "cam-roles", "rules": {"classes": {"scratch": {"conf": 0.5}}}})),
         Body::Sampling => req.json(&json!({"random_percent": 1.0})),
@@ -143,6 +149,9 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
     let (victim, _) = detective_store::api_keys::create(&s.state.db, "victim", Role::Viewer)
         .await
         .unwrap();
+    let person = detective_ops::accounts::create(&s.state.db, "person", Role::Viewer, "ten chars or more")
+        .await
+        .unwrap();
 
     use Action::*;
     let routes = vec![
@@ -212,6 +221,26 @@ on_both!(every_route_follows_the_role_matrix, |kind: Kind| async move {
         route(
             "POST",
             &format!("/api/keys/{}/revoke", victim.id),
+            Some(Admin),
+            Body::None,
+        ),
+        route("GET", "/api/users", Some(Admin), Body::None),
+        route("POST", "/api/users", Some(Admin), Body::CreateUser),
+        route(
+            "POST",
+            &format!("/api/users/{}/password", person.id),
+            Some(Admin),
+            Body::SetPassword,
+        ),
+        route(
+            "POST",
+            &format!("/api/users/{}/disable", person.id),
+            Some(Admin),
+            Body::None,
+        ),
+        route(
+            "POST",
+            &format!("/api/users/{}/enable", person.id),
             Some(Admin),
             Body::None,
         ),

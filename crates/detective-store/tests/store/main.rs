@@ -10,3 +10,4 @@ mod objects;
 mod repositories;
 mod retention;
 mod training_jobs;
+mod users;

@@ -60,6 +60,7 @@ impl LocalApi {
         let task = rt.spawn(detective_server::serve(
             state,
             addr,
+            None,
             move |a| {
                 let _ = bound_tx.send(a);
             },
@@ -118,6 +119,7 @@ pub fn local_target(cloud: &str) -> UploadTarget {
         camera_id: "demo-cam".into(),
         project: None,
         batch: 200,
+        ca: None,
     }
 }
 

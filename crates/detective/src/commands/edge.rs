@@ -149,8 +149,17 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     if task != Task::Detect && !follow {
         bail!("--task segment or anomaly picks the Production model to follow: it goes with --model production");
     }
-    let puller =
-        Arc::new(ModelPuller::new(&args.cloud, &args.key, config.data_dir.join("edge").join("models"))?.for_task(task));
+    let ca = args
+        .cloud_ca
+        .as_deref()
+        .map(detective_edge::cloud_http::CloudCa::from_pem_file)
+        .transpose()?;
+    let mut puller =
+        ModelPuller::new(&args.cloud, &args.key, config.data_dir.join("edge").join("models"))?.for_task(task);
+    if let Some(ca) = &ca {
+        puller = puller.with_ca(ca)?;
+    }
+    let puller = Arc::new(puller);
     let (model_path, model_version) = if follow {
         pull_production(&puller)?
     } else {
@@ -223,6 +232,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         camera_id: args.camera_id.clone(),
         project: args.project.clone(),
         batch: args.batch,
+        ca,
     };
     let r = run_agent(cfg, model, target, stop)?;
     let ev = r.evictions;

@@ -23,5 +23,6 @@ pub mod train;
 pub mod train_common;
 pub mod train_mlflow;
 pub mod train_segment;
+pub mod users;
 pub mod val;
 pub mod worker;

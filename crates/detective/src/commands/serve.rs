@@ -109,6 +109,19 @@ fn session_secret(path: &std::path::Path) -> Result<Vec<u8>> {
     }
 }
 
+/// The TLS acceptor the flags, else the configuration, ask for (`None`: plain HTTP).
+fn tls_acceptor(args: &ServeArgs, config: &Config) -> Result<Option<detective_server::tls::TlsAcceptor>> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => (config.server.tls_cert.clone(), config.server.tls_key.clone()),
+    };
+    match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Ok(Some(detective_server::tls::acceptor(&cert, &key)?)),
+        _ => bail!("server.tls_cert and server.tls_key go together: set both for HTTPS, or neither"),
+    }
+}
+
 pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
     super::device::use_for_inference(&args.device, &args.model)?;
     let bind = args.bind.clone().unwrap_or_else(|| config.server.bind.clone());
@@ -143,7 +156,11 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
         args.predict_workers,
         args.predict_queue,
     );
+    let tls = tls_acceptor(args, config)?;
+    let base = server_settings(config)?;
     let settings = ServerSettings {
+        // Over HTTPS the session cookie is never sent in clear.
+        secure_cookies: base.secure_cookies || tls.is_some(),
         insecure_no_auth: args.insecure_no_auth,
         predict_threads: args.threads,
         tiles,
@@ -153,7 +170,7 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
             .segment_runs
             .clone()
             .unwrap_or_else(|| config.data_dir.join("runs")),
-        ..server_settings(config)?
+        ..base
     };
     let follow_segment = args
         .segment_model
@@ -260,12 +277,16 @@ pub fn run(args: &ServeArgs, config: &Config) -> Result<ExitCode> {
                 stop_worker.clone(),
             ))
         });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         detective_server::serve(
             state,
             addr,
+            tls,
             |a| {
-                tracing::info!("listening on http://{a}");
-                eprintln!("Defect Detective API on http://{a} (dashboard: http://{a}/, health: http://{a}/api/health)");
+                tracing::info!("listening on {scheme}://{a}");
+                eprintln!(
+                    "Defect Detective API on {scheme}://{a} (dashboard: {scheme}://{a}/, health: {scheme}://{a}/api/health)"
+                );
             },
             shutdown_signal(),
         )

@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod api_schema;
 mod cli_anomaly;
 mod cli_anomaly_real;
 mod cli_backup;
@@ -20,10 +21,12 @@ mod cli_retention;
 mod cli_serve;
 mod cli_synth;
 mod cli_tiles;
+mod cli_tls;
 mod cli_train;
 mod cli_train_mlflow;
 mod cli_train_segment;
 mod cli_train_segment_real;
+mod cli_users;
 mod cli_val;
 mod cli_worker;
 mod dashboard;

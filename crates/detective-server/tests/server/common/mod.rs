@@ -97,6 +97,7 @@ impl TestServer {
             detective_server::serve(
                 st,
                 "127.0.0.1:0".parse().unwrap(),
+                None,
                 move |a| {
                     let _ = addr_tx.send(a);
                 },

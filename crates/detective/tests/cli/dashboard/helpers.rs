@@ -211,10 +211,25 @@ pub(super) async fn visible(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Signs in on the form with an API key (the form's second way, folded away).
 pub(super) async fn login(c: &Client, base: &str, key: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
+    click(c, ".key-login summary").await;
     type_into(c, "#key", key).await;
-    click(c, "button[type=submit]").await;
+    click(c, "#key-login button[type=submit]").await;
+    login_answer(c).await;
+}
+
+/// Signs in on the form with a user name and password.
+pub(super) async fn login_user(c: &Client, base: &str, username: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    type_into(c, "#username", username).await;
+    type_into(c, "#password", password).await;
+    click(c, "#password-login button[type=submit]").await;
+    login_answer(c).await;
+}
+
+async fn login_answer(c: &Client) {
     // Signed in (another page) or refused (the form again, with its message).
     until(
         c,

@@ -146,6 +146,8 @@ async fn every_page_works_in_chromium_against_real_data() {
     live::camera_streams_for_an_admin(&p).await;
     models::register_an_ultralytics_checkpoint(&p).await;
     roboflow::pull_a_version_and_train_on_it(&p, &rf).await;
+    // Last: it leaves the browser signed in as a user account.
+    settings::an_account_made_here_signs_in_with_its_password(&p).await;
     p.c.close().await.unwrap();
 }
 

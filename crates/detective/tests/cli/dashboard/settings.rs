@@ -1,6 +1,6 @@
-//! The settings page: API keys and the labeling thresholds.
+//! The settings page: API keys, user accounts and the labeling thresholds.
 
-use super::helpers::{Page, api, click, log_frames, shot, type_into, until, visible};
+use super::helpers::{Page, api, click, log_frames, login_user, shot, type_into, until, visible};
 use fantoccini::Locator;
 
 /// As the admin: a key made here works until it is revoked here; thresholds
@@ -281,4 +281,48 @@ pub(super) async fn an_alert_rule_fires_and_is_listed(p: &Page) {
             && audit.contains("POST /api/alerts/rules"),
         "{audit}"
     );
+}
+
+/// As the admin: an operator account made on Settings → Users signs in on the
+/// form with its password (a wrong one is refused there), shows its name, and
+/// changing its own password sends it back to sign in with the new one.
+pub(super) async fn an_account_made_here_signs_in_with_its_password(p: &Page) {
+    let Page { c, base, admin, .. } = p;
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    type_into(c, "#u-name", "Ann").await;
+    c.execute("document.getElementById('u-role').value = 'operator';", vec![])
+        .await
+        .unwrap();
+    type_into(c, "#u-password", "line-two-operator").await;
+    click(c, "#new-user button[type=submit]").await;
+    until(
+        c,
+        "the account row",
+        "document.querySelector('#users tbody').textContent.includes('ann')",
+    )
+    .await;
+    let users = api(base, admin, "/api/users").await;
+    assert_eq!(users["items"][0]["username"], "ann", "{users}");
+    assert_eq!(users["items"][0]["role"], "operator", "{users}");
+    shot(c, "settings-users").await;
+
+    click(c, ".user button").await;
+    until(c, "the login page after signing out", "location.pathname === '/login'").await;
+    login_user(c, base, "ann", "not her password").await;
+    let err = visible(c, ".error").await;
+    assert!(err.contains("wrong password"), "{err}");
+    login_user(c, base, "ann", "line-two-operator").await;
+    // (the role is shown in capitals by the style sheet)
+    let who = visible(c, ".user").await.to_lowercase();
+    assert!(who.contains("ann") && who.contains("operator"), "{who}");
+
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    type_into(c, "#p-current", "line-two-operator").await;
+    type_into(c, "#p-new", "a-newer-password").await;
+    click(c, "#own-password button[type=submit]").await;
+    until(c, "back at the sign-in", "location.pathname === '/login'").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("next=/settings"), "{url}");
+    login_user(c, base, "ann", "a-newer-password").await;
+    until(c, "signed in again", "location.pathname === '/'").await;
 }
