@@ -6,14 +6,7 @@
 use detective_core::Role;
 use serde_json::{Value, json};
 
-use crate::common::{Kind, TestServer, client};
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+use crate::common::{Kind, TestServer, client, no_redirects};
 
 /// `application/x-www-form-urlencoded` of `fields`.
 fn form_body(fields: &[(&str, &str)]) -> String {

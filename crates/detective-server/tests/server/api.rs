@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use crate::common::{Kind, TestServer, client, part_jpeg, part_png};
+use crate::common::{Kind, TestServer, client, no_redirects, part_jpeg, part_png};
 use detective_core::Role;
 use serde_json::{Value, json};
 
@@ -1177,14 +1177,6 @@ on_both!(
         }
     }
 );
-
-/// A client that shows redirects instead of following them.
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// `POST /login` with `key`: the status and the session cookie it set, if any.
 async fn login(s: &TestServer, key: &str) -> (u16, Option<String>) {

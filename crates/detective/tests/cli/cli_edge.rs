@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{detective, free_port, key_of, run, start_server};
+use crate::common::{detective, field, free_port, key_of, run, start_server};
 
 /// `GET path` on the cloud at `port` with `key`, as JSON.
 fn get_json(port: u16, key: &str, path: &str) -> serde_json::Value {
@@ -26,14 +26,6 @@ fn get_json(port: u16, key: &str, path: &str) -> serde_json::Value {
 fn total(port: u16, key: &str) -> i64 {
     get_json(port, key, "/api/metrics")["predictions_total"]
         .as_i64()
-        .unwrap()
-}
-
-fn field(line: &str, name: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("{name} in {line}"))
-        .parse()
         .unwrap()
 }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::common::{detective, free_port, key_of, run, start_server_with, stderr};
+use crate::common::{detective, field, free_port, key_of, run, start_server_with, stderr};
 
 /// A CA, and a server certificate for 127.0.0.1 and localhost it signed:
 /// (CA certificate, server certificate, server key), PEM files in `dir`.
@@ -78,14 +78,6 @@ fn client_trusting(ca: &Path) -> reqwest::Client {
         .tls_certs_only(certs)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap()
-}
-
-fn field(line: &str, name: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("{name} in {line}"))
-        .parse()
         .unwrap()
 }
 

@@ -155,6 +155,14 @@ pub async fn bare_version(db: &Db, name: &str, task: detective_core::Task) {
     .unwrap();
 }
 
+/// A client that shows redirects instead of following them.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }

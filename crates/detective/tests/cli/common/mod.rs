@@ -56,6 +56,15 @@ pub fn shared_data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The number `name=N` in an agent's `key=value` summary line.
+pub fn field(line: &str, name: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+        .parse()
+        .unwrap()
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
