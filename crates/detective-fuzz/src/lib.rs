@@ -1,0 +1,71 @@
+//! Fuzz targets: every parser of outside input that needs no model, as a
+//! function of arbitrary bytes that must return (an error is fine) and never
+//! panic, hang or allocate without bound. `fuzz/` runs them coverage-guided
+//! under AFL++ (`scripts/fuzz.sh`); the tests here replay the committed corpus
+//! and the inputs of every crash found (`fuzz/corpus/<target>/`,
+//! `fuzz/regressions/<target>/`) on every test run.
+
+use std::path::Path;
+
+use detective_vision::DecodeLimits;
+
+/// A target: its name (the corpus folder) and the function.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
+    ("yolo_labels", yolo_labels),
+    ("data_yaml", data_yaml),
+    ("coco_json", coco_json),
+    ("log_batch", log_batch),
+    ("image_decode", image_decode),
+];
+
+/// The target named `name`.
+pub fn target(name: &str) -> Option<fn(&[u8])> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// A YOLO label file (`class cx cy w h` per line, or a polygon), as the
+/// dataset reader and the zip import read it.
+pub fn yolo_labels(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (labels, _issues) = detective_data::labels::parse_labels(&text);
+    for l in labels {
+        let _ = l.to_line();
+    }
+}
+
+/// A `data.yaml` of a YOLO (Ultralytics, Roboflow) dataset.
+pub fn data_yaml(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = detective_data::data_yaml::DataYaml::parse(text, Path::new("/dataset/data.yaml"));
+    }
+}
+
+/// A COCO JSON file, read and turned into YOLO labels for its own classes.
+pub fn coco_json(data: &[u8]) {
+    if let Ok(coco) = serde_json::from_slice::<detective_data::coco::CocoFile>(data) {
+        let names: Vec<String> = coco.categories.iter().map(|c| c.name.clone()).collect();
+        let _ = detective_data::coco::from_coco(&coco, &names);
+    }
+}
+
+/// The body of `POST /api/log` (the edge agent's wire format), parsed and checked.
+pub fn log_batch(data: &[u8]) {
+    if let Ok(batch) = serde_json::from_slice::<detective_core::LogBatch>(data) {
+        let _ = batch.validate();
+    }
+}
+
+/// An uploaded image (PNG, JPEG, BMP, WebP, TIFF…) decoded under limits: the
+/// header is checked before any pixel buffer is made.
+pub fn image_decode(data: &[u8]) {
+    let limits = DecodeLimits {
+        max_bytes: 8 * 1024 * 1024,
+        max_pixels: 4_000_000,
+    };
+    if let Ok(frame) = detective_vision::decode::decode_image(data, &limits) {
+        assert!(u64::from(frame.width()) * u64::from(frame.height()) <= limits.max_pixels);
+    }
+}
