@@ -8,6 +8,7 @@
 #   --keep       minimise what AFL++ found (afl-cmin) into fuzz/corpus/TARGET,
 #                to commit, so the next run and every test run start from it
 #   TARGET       some of: yolo_labels data_yaml coco_json log_batch image_decode
+#                dataset_zip
 #                (default: all)
 # Each target starts from fuzz/corpus/TARGET; the figures per target (executions,
 # executions per second, corpus, crashes, hangs) are printed at the end. A crash
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(yolo_labels data_yaml coco_json log_batch image_decode)
+[ ${#targets[@]} -gt 0 ] || targets=(yolo_labels data_yaml coco_json log_batch image_decode dataset_zip)
 
 if ! cargo afl --version >/dev/null 2>&1; then
   echo "installing cargo-afl (once; it builds AFL++ too)" >&2

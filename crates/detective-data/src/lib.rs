@@ -10,6 +10,7 @@ pub mod image_size;
 pub mod labels;
 pub mod split;
 pub mod stats;
+pub mod unzip;
 pub mod writer;
 
 pub use data_yaml::{DataYaml, SPLITS};

@@ -19,6 +19,7 @@ pub const TARGETS: &[Target] = &[
     ("coco_json", coco_json),
     ("log_batch", log_batch),
     ("image_decode", image_decode),
+    ("dataset_zip", dataset_zip),
 ];
 
 /// The target named `name`.
@@ -68,4 +69,39 @@ pub fn image_decode(data: &[u8]) {
     if let Ok(frame) = detective_vision::decode::decode_image(data, &limits) {
         assert!(u64::from(frame.width()) * u64::from(frame.height()) <= limits.max_pixels);
     }
+}
+
+/// A dataset zip (`POST /api/datasets/import`) unpacked into a temporary folder
+/// under the import's limits (here 1 MiB, 64 entries): no symlink is made, no
+/// more files than entries and no more bytes than the limit are written (names
+/// that would leave the folder are refused by the unpacker's path check).
+pub fn dataset_zip(data: &[u8]) {
+    const MAX_BYTES: u64 = 1024 * 1024;
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let _ = detective_data::unzip::unpack(std::io::Cursor::new(data), dir.path(), MAX_BYTES, 64);
+    let (mut files, mut bytes) = (0usize, 0u64);
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            assert!(
+                !meta.file_type().is_symlink(),
+                "a symlink was made: {}",
+                e.path().display()
+            );
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    assert!(files <= 64, "{files} files from at most 64 entries");
+    // The entry that crosses the limit may write one byte past it before it is refused.
+    assert!(bytes <= MAX_BYTES + 1, "{bytes} bytes written");
 }

@@ -7,7 +7,6 @@
 //! outside it), COCO is written out as YOLO there, and then the folder import
 //! checks it with the dataset checker before anything is stored.
 
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use detective_data::DatasetWriter;
@@ -73,48 +72,18 @@ pub async fn import_zip(
         .map_err(local)
 }
 
-/// Unpacks `zip` into `dest`: files only, each path inside `dest`, at most
-/// `max_bytes` in all (counted as read, not as the zip claims).
+/// Unpacks `zip` into `dest` with [`detective_data::unzip::unpack`]'s limits
+/// ([`MAX_ENTRIES`], `max_bytes` counted as read).
 fn unpack(zip: &Path, dest: &Path, max_bytes: u64) -> Result<(), OpsError> {
+    use detective_data::unzip::UnzipError;
     let file = std::fs::File::open(zip).map_err(|e| OpsError::io("zip", e))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| OpsError::invalid(format!("not a zip file: {e}")))?;
-    if archive.len() > MAX_ENTRIES {
-        return Err(OpsError::too_large(
-            format!("{} entries in the zip", archive.len()),
-            MAX_ENTRIES as u64,
-        ));
+    match detective_data::unzip::unpack(file, dest, max_bytes, MAX_ENTRIES) {
+        Ok(_) => Ok(()),
+        Err(e @ UnzipError::TooManyEntries { max, .. }) => Err(OpsError::too_large(e.to_string(), max as u64)),
+        Err(e @ UnzipError::TooLarge { max }) => Err(OpsError::too_large(e.to_string(), max)),
+        Err(UnzipError::Io { path, source }) => Err(OpsError::io(path.display(), source)),
+        Err(e) => Err(OpsError::invalid(e.to_string())),
     }
-    let mut total = 0u64;
-    for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| OpsError::invalid(format!("zip entry {i}: {e}")))?;
-        let name = entry.name().to_string();
-        let Some(rel) = entry.enclosed_name() else {
-            return Err(OpsError::invalid(format!(
-                "zip entry {name:?} would be written outside the dataset folder"
-            )));
-        };
-        if entry.is_dir() || name.starts_with("__MACOSX/") || entry.is_symlink() {
-            continue;
-        }
-        let path = dest.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| OpsError::io(parent.display(), e))?;
-        }
-        let mut out = std::fs::File::create(&path).map_err(|e| OpsError::io(path.display(), e))?;
-        let left = max_bytes.saturating_sub(total);
-        let copied = std::io::copy(&mut (&mut entry).take(left + 1), &mut out)
-            .map_err(|e| OpsError::invalid(format!("zip entry {name:?}: {e}")))?;
-        total += copied;
-        if total > max_bytes {
-            return Err(OpsError::too_large(
-                format!("the zip unpacks to more than {max_bytes} bytes"),
-                max_bytes,
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The folder to import from what was unpacked at `dir`: the one holding
