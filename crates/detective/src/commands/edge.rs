@@ -149,6 +149,9 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     if task != Task::Detect && !follow {
         bail!("--task segment or anomaly picks the Production model to follow: it goes with --model production");
     }
+    if args.cloud_ca.is_some() && !args.cloud.starts_with("https://") {
+        bail!("--cloud-ca is for an https:// cloud; --cloud {} is not one", args.cloud);
+    }
     let ca = args
         .cloud_ca
         .as_deref()

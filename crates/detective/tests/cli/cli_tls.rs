@@ -208,6 +208,28 @@ fn an_agent_delivers_over_https_to_a_cloud_whose_ca_it_was_given() {
 }
 
 #[test]
+fn an_agent_refuses_a_ca_for_a_plain_http_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, _, _) = private_ca(dir.path());
+    let o = run(detective(dir.path())
+        .args(["--data-dir", "edge", "edge", "--source", "synthetic://?fps=5"])
+        .args([
+            "--cloud",
+            "http://127.0.0.1:9",
+            "--key",
+            "k",
+            "--cloud-ca",
+            ca.to_str().unwrap(),
+        ]));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--cloud-ca is for an https:// cloud"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn serve_refuses_to_start_on_a_certificate_file_that_is_not_pem() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
