@@ -869,6 +869,8 @@ pub enum BenchCommand {
     },
     /// Load on a running server's POST /api/log: N clients send batches of B
     /// predictions (fresh ids) for S seconds; predictions/s and p50/p99 latency.
+    /// With --rate, a sustained line instead: each client a camera sending R
+    /// predictions a second, the dashboard's queries meanwhile, nothing lost.
     Ingest {
         /// Server base URL.
         #[arg(long, default_value = "http://127.0.0.1:8000")]
@@ -884,6 +886,18 @@ pub enum BenchCommand {
         /// Seconds to run.
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
+        /// Predictions per second per client, paced (e.g. 30 for a 30 FPS camera);
+        /// 0: as fast as the server answers. Paced runs read /api/metrics before
+        /// and after to count what was stored: the key must be operator or admin.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// Paced runs: seconds between the reader's queries of the Live list and
+        /// the analytics summary (0: no reader).
+        #[arg(long, default_value_t = 5.0)]
+        query_every: f64,
+        /// Paced runs: the server's process id, to sample its resident memory.
+        #[arg(long)]
+        server_pid: Option<u32>,
         #[arg(long)]
         json: bool,
     },

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use detective_ml::Detector;
 use detective_ml::bench::{bench_infer, bench_infer_segmenter, bench_train, bench_train_segmenter};
 use detective_ml::detect::Scale;
@@ -21,8 +21,28 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
             clients,
             batch,
             duration,
+            rate,
+            query_every,
+            server_pid,
             json,
         } => {
+            if rate > 0.0 {
+                super::bench_http::check(clients, duration)?;
+                if !(1..=1000).contains(&batch) {
+                    bail!("--batch must be within 1..=1000");
+                }
+                return super::bench_sustained::run(super::bench_sustained::Sustained {
+                    url,
+                    key: super::bench_http::key_or_bail(key)?,
+                    clients,
+                    rate,
+                    batch,
+                    duration,
+                    query_every,
+                    server_pid,
+                    json,
+                });
+            }
             return super::bench_http::ingest(&url, key, clients, batch, duration, json);
         }
         BenchCommand::Edge {

@@ -19,7 +19,7 @@ struct Outcome {
     first_error: Option<String>,
 }
 
-fn check(clients: usize, duration: f64) -> Result<()> {
+pub(crate) fn check(clients: usize, duration: f64) -> Result<()> {
     if clients == 0 || clients > 256 {
         bail!("--clients must be within 1..=256");
     }
@@ -86,7 +86,7 @@ async fn succeeded(r: reqwest::Result<reqwest::Response>) -> Result<(), String> 
     }
 }
 
-fn key_or_bail(key: Option<String>) -> Result<String> {
+pub(crate) fn key_or_bail(key: Option<String>) -> Result<String> {
     key.filter(|k| !k.is_empty())
         .context("give an API key with --key or DETECTIVE_KEY (a device or admin key)")
 }

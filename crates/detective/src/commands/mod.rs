@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_edge;
 pub mod bench_http;
+pub mod bench_sustained;
 pub mod config_show;
 pub mod dataset;
 pub mod db;

@@ -1,7 +1,7 @@
 //! `detective bench` through the real binary: the figures are printed and
 //! consistent (their size depends on the machine, so only their shape is checked).
 
-use crate::common::{detective, json_stdout, run, stderr};
+use crate::common::{detective, free_port, json_stdout, key_of, run, start_server, stderr};
 
 #[test]
 fn bench_infer_reports_the_serving_path_and_its_parts() {
@@ -81,4 +81,52 @@ fn bench_edge_runs_the_pipeline_end_to_end_and_reports_its_figures() {
     assert!(v["produced"].as_u64().unwrap() > 0);
     assert_eq!(v["delivered"], v["produced"], "{v}");
     assert!(v["peak_rss_mib"].as_f64().unwrap() > 0.0 && v["fps"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_paced_ingest_run_counts_what_was_stored_and_times_the_dashboards_reads() {
+    let d = tempfile::tempdir().unwrap();
+    let key = key_of(d.path(), "data", "admin");
+    let port = free_port();
+    let mut server = start_server(d.path(), "data", port);
+    let pid = server.id().to_string();
+    let o = run(detective(d.path())
+        .args(["bench", "ingest", "--url", &format!("http://127.0.0.1:{port}")])
+        .args([
+            "--key",
+            &key,
+            "--clients",
+            "3",
+            "--rate",
+            "20",
+            "--batch",
+            "10",
+            "--duration",
+            "3",
+            "--query-every",
+            "1",
+            "--server-pid",
+            &pid,
+            "--json",
+        ]));
+    let v = json_stdout(&o);
+    let sent = v["sent"].as_i64().unwrap();
+    // 3 cameras × 2 batches a second × 3 s, give or take a tick at the ends.
+    assert!((120..=240).contains(&sent), "{v}");
+    assert_eq!(v["stored"].as_i64(), Some(sent), "{v}");
+    assert_eq!((v["lost"].as_i64(), v["errors"].as_i64()), (Some(0), Some(0)), "{v}");
+    assert!(
+        v["live_queries"].as_u64().unwrap() >= 2 && v["analytics_queries"].as_u64().unwrap() >= 2,
+        "{v}"
+    );
+    assert!(v["rss_mib_peak"].as_f64().unwrap() > 0.0, "{v}");
+    // A device key cannot read what was stored: refused before any load.
+    let device = key_of(d.path(), "data", "device");
+    let o = run(detective(d.path())
+        .args(["bench", "ingest", "--url", &format!("http://127.0.0.1:{port}")])
+        .args(["--key", &device, "--rate", "10", "--duration", "1"]));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("operator or admin"), "{}", stderr(&o));
+    let _ = server.kill();
+    let _ = server.wait();
 }
