@@ -86,6 +86,21 @@ async fn succeeded(r: reqwest::Result<reqwest::Response>) -> Result<(), String> 
     }
 }
 
+/// Batch `n` of a client: `batch` predictions with one detection and three
+/// features each, captured now, with time-ordered UUIDv7 ids as the edge agent
+/// makes them.
+pub(crate) fn predictions(batch: usize, n: usize) -> Vec<serde_json::Value> {
+    let now = chrono::Utc::now().to_rfc3339();
+    (0..batch)
+        .map(|i| {
+            let conf = ((n * batch + i) % 100) as f64 / 100.0;
+            json!({"id": uuid::Uuid::now_v7().to_string(), "captured_at": now, "model_version": "bench@1",
+                   "features": {"brightness": 0.4, "contrast": 0.2, "blur": 100.0},
+                   "detections": [{"class": 0, "name": "scratch", "confidence": conf, "bbox": [10.0, 10.0, 40.0, 30.0]}]})
+        })
+        .collect()
+}
+
 pub(crate) fn key_or_bail(key: Option<String>) -> Result<String> {
     key.filter(|k| !k.is_empty())
         .context("give an API key with --key or DETECTIVE_KEY (a device or admin key)")
@@ -115,17 +130,8 @@ pub fn ingest(
             let key = key.clone();
             let run_id = run_id.clone();
             async move {
-                let now = chrono::Utc::now().to_rfc3339();
-                let preds: Vec<serde_json::Value> = (0..batch)
-                    .map(|i| {
-                        let conf = ((n * batch + i) % 100) as f64 / 100.0;
-                        // Time-ordered UUIDv7 ids, as the edge agent makes them.
-                        json!({"id": uuid::Uuid::now_v7().to_string(), "captured_at": now, "model_version": "bench@1",
-                               "features": {"brightness": 0.4, "contrast": 0.2, "blur": 100.0},
-                               "detections": [{"class": 0, "name": "scratch", "confidence": conf, "bbox": [10.0, 10.0, 40.0, 30.0]}]})
-                    })
-                    .collect();
-                let body = json!({"camera_id": format!("bench-{}-{c}", &run_id[..8]), "predictions": preds});
+                let body =
+                    json!({"camera_id": format!("bench-{}-{c}", &run_id[..8]), "predictions": predictions(batch, n)});
                 succeeded(http.post(&endpoint).bearer_auth(&key).json(&body).send().await).await
             }
         })

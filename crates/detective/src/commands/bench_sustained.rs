@@ -108,16 +108,7 @@ pub fn run(o: Sustained) -> Result<ExitCode> {
                     if Instant::now() >= end {
                         break;
                     }
-                    let now = chrono::Utc::now().to_rfc3339();
-                    let preds: Vec<serde_json::Value> = (0..batch)
-                        .map(|i| {
-                            let conf = ((n * batch + i) % 100) as f64 / 100.0;
-                            json!({"id": uuid::Uuid::now_v7().to_string(), "captured_at": now, "model_version": "bench@1",
-                                   "features": {"brightness": 0.4, "contrast": 0.2, "blur": 100.0},
-                                   "detections": [{"class": 0, "name": "scratch", "confidence": conf, "bbox": [10.0, 10.0, 40.0, 30.0]}]})
-                        })
-                        .collect();
-                    let body = json!({"camera_id": camera, "predictions": preds});
+                    let body = json!({"camera_id": camera, "predictions": super::bench_http::predictions(batch, n)});
                     let t = Instant::now();
                     let r = http.post(format!("{url}/api/log")).bearer_auth(&key).json(&body).send().await;
                     let took = ms(t);
