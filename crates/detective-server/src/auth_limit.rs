@@ -33,8 +33,13 @@ pub fn subjects(client: &str, key: &str) -> [String; 2] {
 /// user name tried (guesses at one account's password are limited however
 /// many addresses they come from).
 pub fn user_subjects(client: &str, username: &str) -> [String; 2] {
+    [client.to_string(), user_subject(username)]
+}
+
+/// What password guesses at one account count against, from any address.
+pub fn user_subject(username: &str) -> String {
     let name: String = username.trim().to_lowercase().chars().take(64).collect();
-    [client.to_string(), format!("user {name}")]
+    format!("user {name}")
 }
 
 /// 429 when one of `subjects` has used up its failures.

@@ -151,10 +151,7 @@ pub async fn set_password(db: &Db, id: &str, password_hash: &str) -> Result<User
     .execute(tx.conn())
     .await?;
     tx.commit().await?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::not_found(format!("user {id}")));
-    }
-    get(db, id).await
+    after_update(db, id, done.rows_affected()).await
 }
 
 /// Disables (or, with `false`, enables again) account `id`.
@@ -166,7 +163,12 @@ pub async fn set_disabled(db: &Db, id: &str, disabled: bool) -> Result<User, Sto
         .execute(tx.conn())
         .await?;
     tx.commit().await?;
-    if done.rows_affected() == 0 {
+    after_update(db, id, done.rows_affected()).await
+}
+
+/// Account `id` as an update that changed `rows` rows left it (none: there is no such account).
+async fn after_update(db: &Db, id: &str, rows: u64) -> Result<User, StoreError> {
+    if rows == 0 {
         return Err(StoreError::not_found(format!("user {id}")));
     }
     get(db, id).await

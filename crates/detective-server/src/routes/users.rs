@@ -114,8 +114,7 @@ pub async fn change_own(
         ));
     };
     // Guesses at the current password count against the account, as sign-ins do.
-    let [_, account] = crate::auth_limit::user_subjects("", &caller.key_name);
-    let account = [account];
+    let account = [crate::auth_limit::user_subject(&caller.key_name)];
     crate::auth_limit::refuse_if_limited(&st, &account).await?;
     match accounts::change_own_password(&st.db, id, &req.current, &req.new).await? {
         Some(user) => Ok(Json(json!({ "user": user }))),

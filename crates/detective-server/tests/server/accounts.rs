@@ -6,7 +6,7 @@
 use detective_core::Role;
 use serde_json::{Value, json};
 
-use crate::common::{Kind, TestServer, client, no_redirects};
+use crate::common::{Kind, TestServer, client, post_login};
 
 /// `application/x-www-form-urlencoded` of `fields`.
 fn form_body(fields: &[(&str, &str)]) -> String {
@@ -28,23 +28,8 @@ fn form_body(fields: &[(&str, &str)]) -> String {
 /// `POST /login` with a user name and password (from `from`, an
 /// `X-Forwarded-For` address): the status and the session cookie, if any.
 async fn sign_in(s: &TestServer, username: &str, password: &str, from: &str) -> (u16, Option<String>) {
-    let r = no_redirects()
-        .post(s.at("/login"))
-        .header("x-forwarded-for", from)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("username", username),
-            ("password", password),
-            ("next", "/settings"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-    (r.status().as_u16(), cookie)
+    let body = form_body(&[("username", username), ("password", password), ("next", "/settings")]);
+    post_login(s, body, Some(from)).await
 }
 
 async fn post_json(s: &TestServer, auth: (&str, &str), path: &str, body: &Value) -> (u16, Value) {
@@ -57,6 +42,18 @@ async fn post_json(s: &TestServer, auth: (&str, &str), path: &str, body: &Value)
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_json(s: &TestServer, auth: (&str, &str), path: &str) -> Value {
+    client()
+        .get(s.at(path))
+        .header(auth.0, auth.1)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn get_status(s: &TestServer, cookie: &str, path: &str) -> u16 {
@@ -143,15 +140,7 @@ on_both!(
             .await
             .unwrap();
         assert_eq!(r.status(), 403, "an operator may not change settings");
-        let audit: Value = client()
-            .get(s.at("/api/audit?actor=ann"))
-            .header(admin.0, admin.1)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let audit = get_json(&s, admin, "/api/audit?actor=ann").await;
         let entries = audit["entries"].as_array().unwrap();
         assert_eq!(entries.len(), 1, "{audit}");
         assert_eq!(entries[0]["action"], "PUT /api/rules");
@@ -221,15 +210,7 @@ on_both!(
             200
         );
         assert_eq!(sign_in(&s, "ann", "set-by-the-admin", "10.0.0.1").await.0, 303);
-        let list: Value = client()
-            .get(s.at("/api/users"))
-            .header(admin.0, admin.1)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&s, admin, "/api/users").await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         assert!(!list.to_string().contains("argon2"), "no hash is ever sent: {list}");
     }

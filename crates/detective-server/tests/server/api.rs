@@ -1180,19 +1180,8 @@ on_both!(
 
 /// `POST /login` with `key`: the status and the session cookie it set, if any.
 async fn login(s: &TestServer, key: &str) -> (u16, Option<String>) {
-    let r = no_redirects()
-        .post(s.at("/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        // Keys are letters, digits and '_': nothing to escape.
-        .body(format!("key={key}&next=%2Finspections"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-    (r.status().as_u16(), cookie)
+    // Keys are letters, digits and '_': nothing to escape.
+    crate::common::post_login(s, format!("key={key}&next=%2Finspections"), None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

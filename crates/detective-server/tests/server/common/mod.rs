@@ -163,6 +163,23 @@ pub fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+/// `POST /login` with the form `body`, from `from` (an `X-Forwarded-For`
+/// address) when given: the status and the session cookie it set, if any.
+pub async fn post_login(s: &TestServer, body: String, from: Option<&str>) -> (u16, Option<String>) {
+    let mut req = no_redirects()
+        .post(s.at("/login"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(from) = from {
+        req = req.header("x-forwarded-for", from);
+    }
+    let r = req.body(body).send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    (r.status().as_u16(), cookie)
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
