@@ -8,7 +8,7 @@
 #   --keep       minimise what AFL++ found (afl-cmin) into fuzz/corpus/TARGET,
 #                to commit, so the next run and every test run start from it
 #   TARGET       some of: yolo_labels data_yaml coco_json log_batch image_decode
-#                dataset_zip
+#                dataset_zip pickle torch_pt onnx_model multipart_upload v4l2_buffer
 #                (default: all)
 # Each target starts from fuzz/corpus/TARGET; the figures per target (executions,
 # executions per second, corpus, crashes, hangs) are printed at the end. A crash
@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(yolo_labels data_yaml coco_json log_batch image_decode dataset_zip)
+[ ${#targets[@]} -gt 0 ] || targets=(yolo_labels data_yaml coco_json log_batch image_decode dataset_zip \
+  pickle torch_pt onnx_model multipart_upload v4l2_buffer)
 
 if ! cargo afl --version >/dev/null 2>&1; then
   echo "installing cargo-afl (once; it builds AFL++ too)" >&2

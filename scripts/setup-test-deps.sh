@@ -44,6 +44,10 @@ fi
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   apt_need+=(prometheus)
 fi
+# faketime (libfaketime): the fault test of an edge agent whose clock is off.
+if ! command -v faketime >/dev/null 2>&1; then
+  apt_need+=(faketime)
+fi
 if [ ${#apt_need[@]} -gt 0 ]; then
   echo "installing ${apt_need[*]} (Debian packages)" >&2
   sudo_cmd=()

@@ -11,17 +11,28 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// One logged prediction, as analytics sees it.
+/// Predictions that share an hour, a camera and a set of classes: the unit
+/// analytics are computed from. The database aggregates the prediction log to
+/// cells, so a summary's memory grows with hours × cameras × class sets, not
+/// with the number of predictions.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    pub captured_ms: i64,
+pub struct Cell {
+    /// Start (UTC ms) of the hour; every bucket and shift boundary is on a whole hour.
+    pub hour_ms: i64,
     pub camera_id: String,
-    pub defective: bool,
-    pub uncertain: bool,
-    /// Highest detection confidence (0 without detections).
-    pub max_confidence: f64,
-    /// Class names present.
+    /// Class names present (empty: nothing detected).
     pub classes: Vec<String>,
+    pub total: u64,
+    pub defective: u64,
+    pub uncertain: u64,
+}
+
+/// Bins of the confidence histogram over 0..1.
+pub const CONFIDENCE_BINS: usize = 20;
+
+/// The histogram bin of a highest confidence: `floor(c × 20)`, clamped to 0..=19.
+pub fn confidence_bin(c: f64) -> usize {
+    ((c.clamp(0.0, 1.0) * CONFIDENCE_BINS as f64) as usize).min(CONFIDENCE_BINS - 1)
 }
 
 /// Time buckets of the rate series.
@@ -134,8 +145,9 @@ fn groups(map: BTreeMap<String, (u64, u64)>) -> Vec<Group> {
     v
 }
 
-/// Summarises `obs` of `[from_ms, to_ms)` with buckets of `bucket` (empty buckets kept, at most 2000).
-pub fn summarize(obs: &[Observation], from_ms: i64, to_ms: i64, bucket: Bucket) -> Summary {
+/// Summarises the `cells` of `[from_ms, to_ms)` with buckets of `bucket` (empty
+/// buckets kept, at most 2000); `histogram` is the period's confidence histogram.
+pub fn summarize(cells: &[Cell], histogram: Vec<u64>, from_ms: i64, to_ms: i64, bucket: Bucket) -> Summary {
     let mut series: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
     let mut t = bucket.start(from_ms);
     while t < to_ms && series.len() < 2000 {
@@ -150,34 +162,30 @@ pub fn summarize(obs: &[Observation], from_ms: i64, to_ms: i64, bucket: Bucket) 
     }
     let (mut cams, mut lines, mut shifts) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     let mut classes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    let mut hist = vec![0u64; 20];
-    let (mut defective, mut uncertain) = (0u64, 0u64);
-    for o in obs {
-        let d = u64::from(o.defective);
+    let (mut total, mut defective, mut uncertain) = (0u64, 0u64, 0u64);
+    for c in cells {
+        let (n, d) = (c.total, c.defective);
+        total += n;
         defective += d;
-        uncertain += u64::from(o.uncertain);
-        let e = series.entry(bucket.start(o.captured_ms)).or_insert((0, 0));
-        e.0 += 1;
+        uncertain += c.uncertain;
+        let e = series.entry(bucket.start(c.hour_ms)).or_insert((0, 0));
+        e.0 += n;
         e.1 += d;
         for (map, key) in [
-            (&mut cams, o.camera_id.as_str()),
-            (&mut lines, line_of(&o.camera_id)),
-            (&mut shifts, shift_of(o.captured_ms)),
+            (&mut cams, c.camera_id.as_str()),
+            (&mut lines, line_of(&c.camera_id)),
+            (&mut shifts, shift_of(c.hour_ms)),
         ] {
             let e = map.entry(key.to_string()).or_insert((0u64, 0u64));
-            e.0 += 1;
+            e.0 += n;
             e.1 += d;
         }
-        for c in &o.classes {
-            let e = classes.entry(c.clone()).or_insert((0, 0));
-            e.0 += 1;
+        for class in &c.classes {
+            let e = classes.entry(class.clone()).or_insert((0, 0));
+            e.0 += n;
             e.1 += d;
-        }
-        if !o.classes.is_empty() {
-            hist[((o.max_confidence.clamp(0.0, 1.0) * 20.0) as usize).min(19)] += 1;
         }
     }
-    let total = obs.len() as u64;
     let mut by_class: Vec<Group> = classes
         .into_iter()
         .map(|(key, (n, d))| Group {
@@ -188,6 +196,8 @@ pub fn summarize(obs: &[Observation], from_ms: i64, to_ms: i64, bucket: Bucket) 
         })
         .collect();
     by_class.sort_by(|a, b| b.total.cmp(&a.total).then(a.key.cmp(&b.key)));
+    let mut confidence_histogram = histogram;
+    confidence_histogram.resize(CONFIDENCE_BINS, 0);
     Summary {
         total,
         defective,
@@ -206,7 +216,7 @@ pub fn summarize(obs: &[Observation], from_ms: i64, to_ms: i64, bucket: Bucket) 
         by_camera: groups(cams),
         by_line: groups(lines),
         by_shift: groups(shifts),
-        confidence_histogram: hist,
+        confidence_histogram,
     }
 }
 
@@ -239,26 +249,27 @@ pub fn two_proportion_z(x1: u64, n1: u64, x0: u64, n0: u64) -> f64 {
 /// The groups whose defect rate (for classes: the share of predictions showing
 /// the class) rose from `before` to `now`, largest z first; groups with fewer
 /// than `min_n` predictions in either period are left out.
-pub fn root_causes(now: &[Observation], before: &[Observation], min_n: u64) -> Vec<Rise> {
+pub fn root_causes(now: &[Cell], before: &[Cell], min_n: u64) -> Vec<Rise> {
     type Counts = BTreeMap<(&'static str, String), (u64, u64)>;
-    fn count(obs: &[Observation]) -> (Counts, u64) {
+    fn count(cells: &[Cell]) -> (Counts, u64) {
         let mut m: Counts = BTreeMap::new();
-        for o in obs {
-            let d = u64::from(o.defective);
+        let mut total = 0;
+        for c in cells {
+            total += c.total;
             for (dim, key) in [
-                ("camera", o.camera_id.clone()),
-                ("line", line_of(&o.camera_id).to_string()),
-                ("shift", shift_of(o.captured_ms).to_string()),
+                ("camera", c.camera_id.clone()),
+                ("line", line_of(&c.camera_id).to_string()),
+                ("shift", shift_of(c.hour_ms).to_string()),
             ] {
                 let e = m.entry((dim, key)).or_insert((0, 0));
-                e.0 += 1;
-                e.1 += d;
+                e.0 += c.total;
+                e.1 += c.defective;
             }
-            for c in &o.classes {
-                m.entry(("class", c.clone())).or_insert((0, 0)).1 += 1;
+            for class in &c.classes {
+                m.entry(("class", class.clone())).or_insert((0, 0)).1 += c.total;
             }
         }
-        (m, obs.len() as u64)
+        (m, total)
     }
     let (now_c, now_total) = count(now);
     let (before_c, before_total) = count(before);
@@ -299,14 +310,15 @@ mod tests {
 
     const H: i64 = 3_600_000;
 
-    fn obs(t: i64, cam: &str, defective: bool, classes: &[&str], conf: f64) -> Observation {
-        Observation {
-            captured_ms: t,
+    /// One prediction at `t`, as the cell it makes alone.
+    fn obs(t: i64, cam: &str, defective: bool, classes: &[&str]) -> Cell {
+        Cell {
+            hour_ms: t.div_euclid(H) * H,
             camera_id: cam.into(),
-            defective,
-            uncertain: false,
-            max_confidence: conf,
             classes: classes.iter().map(|c| c.to_string()).collect(),
+            total: 1,
+            defective: u64::from(defective),
+            uncertain: 0,
         }
     }
 
@@ -331,12 +343,12 @@ mod tests {
     #[test]
     fn summary_counts_rates_per_bucket_group_and_histogram() {
         let o = vec![
-            obs(H / 2, "l1-c1", true, &["scratch"], 0.9),
-            obs(H / 2 + 1, "l1-c1", false, &[], 0.0),
-            obs(H + 10, "l1-c2", true, &["scratch", "spot"], 0.55),
-            obs(H + 20, "l2-c1", false, &["spot"], 0.3),
+            obs(H / 2, "l1-c1", true, &["scratch"]),
+            obs(H / 2 + 1, "l1-c1", false, &[]),
+            obs(H + 10, "l1-c2", true, &["scratch", "spot"]),
+            obs(H + 20, "l2-c1", false, &["spot"]),
         ];
-        let s = summarize(&o, 0, 3 * H, Bucket::Hour);
+        let s = summarize(&o, vec![1, 2], 0, 3 * H, Bucket::Hour);
         assert_eq!((s.total, s.defective), (4, 2));
         assert_eq!(s.defect_rate, 0.5);
         let series: Vec<(i64, u64, u64)> = s.series.iter().map(|p| (p.start_ms, p.total, p.defective)).collect();
@@ -346,10 +358,40 @@ mod tests {
         let l1 = s.by_line.iter().find(|g| g.key == "l1").unwrap();
         assert_eq!((l1.total, l1.defective), (3, 2));
         assert_eq!(s.by_camera[0].key, "l1-c2", "highest rate first");
-        assert_eq!(s.confidence_histogram.iter().sum::<u64>(), 3);
-        assert_eq!(s.confidence_histogram[18], 1);
-        assert_eq!(s.confidence_histogram[11], 1);
-        assert_eq!(s.confidence_histogram[6], 1);
+        assert_eq!(
+            s.confidence_histogram.len(),
+            CONFIDENCE_BINS,
+            "the histogram is padded to its bins"
+        );
+        assert_eq!(s.confidence_histogram[..3], [1, 2, 0]);
+    }
+
+    #[test]
+    fn a_cell_of_many_predictions_counts_like_the_predictions_one_by_one() {
+        let one_by_one: Vec<Cell> = (0..5).map(|i| obs(H + i, "l1-c1", i < 2, &["scratch"])).collect();
+        let merged = Cell {
+            total: 5,
+            defective: 2,
+            ..one_by_one[0].clone()
+        };
+        assert_eq!(
+            summarize(&one_by_one, vec![], 0, 2 * H, Bucket::Shift),
+            summarize(&[merged.clone()], vec![], 0, 2 * H, Bucket::Shift)
+        );
+        let before: Vec<Cell> = (0..5).map(|i| obs(i, "l1-c1", false, &[])).collect();
+        assert_eq!(root_causes(&one_by_one, &before, 1), root_causes(&[merged], &before, 1));
+    }
+
+    #[test]
+    fn confidence_bins_are_twentieths_clamped_to_the_range() {
+        assert_eq!(confidence_bin(0.0), 0);
+        assert_eq!(confidence_bin(0.049), 0);
+        assert_eq!(confidence_bin(0.05), 1);
+        assert_eq!(confidence_bin(0.55), 11);
+        assert_eq!(confidence_bin(0.999), 19);
+        assert_eq!(confidence_bin(1.0), 19, "a certain detection is in the last bin");
+        assert_eq!(confidence_bin(-0.5), 0);
+        assert_eq!(confidence_bin(7.0), 19);
     }
 
     #[test]
@@ -366,12 +408,12 @@ mod tests {
         let mut before = Vec::new();
         let mut now = Vec::new();
         for i in 0..100 {
-            before.push(obs(i, "l1-c1", i % 10 == 0, &[], 0.0));
-            before.push(obs(i, "l1-c2", i % 10 == 0, &[], 0.0));
-            now.push(obs(i, "l1-c1", i % 10 == 0, &[], 0.0));
+            before.push(obs(i, "l1-c1", i % 10 == 0, &[]));
+            before.push(obs(i, "l1-c2", i % 10 == 0, &[]));
+            now.push(obs(i, "l1-c1", i % 10 == 0, &[]));
             // c2 goes from 10 % to 40 % defective, all scratches.
             let bad = i % 10 < 4;
-            now.push(obs(i, "l1-c2", bad, if bad { &["scratch"] } else { &[] }, 0.8));
+            now.push(obs(i, "l1-c2", bad, if bad { &["scratch"] } else { &[] }));
         }
         let r = root_causes(&now, &before, 20);
         // The new class rose most (0 → 20 % of predictions), then the camera it came from.

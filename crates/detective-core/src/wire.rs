@@ -44,6 +44,11 @@ pub struct AgentStats {
     /// before inference was free). Older servers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped_frames: Option<u64>,
+    /// The agent's clock when it sent the batch (RFC 3339): the server compares
+    /// it with its own to tell a camera whose clock is off, since every
+    /// `captured_at` comes from that clock. Older servers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
 }
 
 /// One frame's prediction.
@@ -144,6 +149,14 @@ impl LogBatch {
             && !(s.fps.is_finite() && s.fps >= 0.0 && s.inference_ms.is_finite() && s.inference_ms >= 0.0)
         {
             return Err(whole("stats.fps and stats.inference_ms must be finite and >= 0".into()));
+        }
+        if let Some(t) = self.stats.as_ref().and_then(|s| s.sent_at.as_deref())
+            && chrono::DateTime::parse_from_rfc3339(t).is_err()
+        {
+            return Err(whole(format!(
+                "stats.sent_at {:?} is not an RFC 3339 time",
+                t.chars().take(40).collect::<String>()
+            )));
         }
         if self.predictions.is_empty() {
             return Err(whole("the batch has no predictions".into()));

@@ -558,6 +558,7 @@ pub fn run_agent(
                         inference_ms: inf.load(Ordering::Relaxed) as f64 / 100.0,
                         spool_percent: Some(100.0 * spooled.bytes() as f64 / quota as f64),
                         dropped_frames: Some(slot.dropped.load(Ordering::Relaxed)),
+                        sent_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
                     })
                 })
                 .await

@@ -6,7 +6,7 @@
 //! nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use detective_core::{LogBatch, wire::AgentStats};
@@ -48,6 +48,21 @@ pub struct Uploader {
     pub delivered: AtomicU64,
     /// Results the cloud refused as invalid (dropped so they cannot block the line).
     pub refused: AtomicU64,
+    /// Whether this agent has said yet that its clock is off from the cloud's.
+    skew_told: AtomicBool,
+}
+
+/// A clock further than this from the cloud's is reported in the agent's log.
+const SKEW_WARN: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// How far `local` is ahead of the time in an HTTP `Date` header (behind:
+/// negative); `None` without a readable header.
+fn skew_from_date(
+    date: Option<&reqwest::header::HeaderValue>,
+    local: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::TimeDelta> {
+    let cloud = chrono::DateTime::parse_from_rfc2822(date?.to_str().ok()?).ok()?;
+    Some(local - cloud.with_timezone(&chrono::Utc))
 }
 
 impl Uploader {
@@ -59,6 +74,7 @@ impl Uploader {
             http,
             delivered: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            skew_told: AtomicBool::new(false),
         })
     }
 
@@ -95,6 +111,20 @@ impl Uploader {
             Err(e) => return Ok(Attempt::Retry(format!("{url}: {e}"))),
         };
         let status = resp.status();
+        if let Some(skew) = skew_from_date(resp.headers().get(reqwest::header::DATE), chrono::Utc::now())
+            && skew.abs() > SKEW_WARN
+            && !self.skew_told.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "this agent's clock is {} s {} of the cloud's: every captured_at it sends is off as much (set the time, e.g. with NTP)",
+                skew.num_seconds().abs(),
+                if skew > chrono::TimeDelta::zero() {
+                    "ahead"
+                } else {
+                    "behind"
+                }
+            );
+        }
         if status.is_success() {
             self.ack(&items).await?;
             return Ok(Attempt::Delivered(items.len()));
@@ -168,5 +198,27 @@ impl Uploader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_skew_is_local_time_less_the_clouds_date_header() {
+        let date = reqwest::header::HeaderValue::from_static("Mon, 07 Dec 2026 20:00:00 GMT");
+        let local = chrono::DateTime::parse_from_rfc3339("2026-12-07T21:00:30Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            skew_from_date(Some(&date), local),
+            Some(chrono::TimeDelta::seconds(3630))
+        );
+        let behind = local - chrono::TimeDelta::hours(2);
+        assert!(skew_from_date(Some(&date), behind).unwrap() < -SKEW_WARN);
+        let junk = reqwest::header::HeaderValue::from_static("yesterday");
+        assert_eq!(skew_from_date(Some(&junk), local), None);
+        assert_eq!(skew_from_date(None, local), None);
     }
 }

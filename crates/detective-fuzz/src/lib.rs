@@ -1,4 +1,4 @@
-//! Fuzz targets: every parser of outside input that needs no model, as a
+//! Fuzz targets: every parser of outside input, as a
 //! function of arbitrary bytes that must return (an error is fine) and never
 //! panic, hang or allocate without bound. `fuzz/` runs them coverage-guided
 //! under AFL++ (`scripts/fuzz.sh`); the tests here replay the committed corpus
@@ -20,6 +20,11 @@ pub const TARGETS: &[Target] = &[
     ("log_batch", log_batch),
     ("image_decode", image_decode),
     ("dataset_zip", dataset_zip),
+    ("pickle", pickle),
+    ("torch_pt", torch_pt),
+    ("onnx_model", onnx_model),
+    ("multipart_upload", multipart_upload),
+    ("v4l2_buffer", v4l2_buffer),
 ];
 
 /// The target named `name`.
@@ -104,4 +109,76 @@ pub fn dataset_zip(data: &[u8]) {
     assert!(files <= 64, "{files} files from at most 64 entries");
     // The entry that crosses the limit may write one byte past it before it is refused.
     assert!(bytes <= MAX_BYTES + 1, "{bytes} bytes written");
+}
+
+/// The pickle of a PyTorch checkpoint, read into data without running anything.
+pub fn pickle(data: &[u8]) {
+    let _ = detective_ml::import::pickle::parse(data);
+}
+
+/// A whole PyTorch checkpoint (`.pt`, `POST /api/models/register`, `detective
+/// import`): the zip archive, its pickle, and every tensor read through its
+/// storage, sizes and strides.
+pub fn torch_pt(data: &[u8]) {
+    let _ = detective_ml::import::torch_pt::from_archive(std::io::Cursor::new(data));
+}
+
+/// An ONNX model file: the protobuf, its metadata (class names, image size,
+/// task) and its float initializers.
+pub fn onnx_model(data: &[u8]) {
+    let _ = detective_ml::import::onnx_weights::parse(data);
+}
+
+/// The multipart body of `POST /api/images/upload` (boundary `fuzz`), read by
+/// the server's own reader with a limit of 16 files.
+pub fn multipart_upload(data: &[u8]) {
+    use axum::extract::FromRequest;
+    thread_local! {
+        static RT: Option<tokio::runtime::Runtime> =
+            tokio::runtime::Builder::new_current_thread().build().ok();
+    }
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .header("content-type", "multipart/form-data; boundary=fuzz")
+        .body(axum::body::Body::from(data.to_vec()));
+    let Ok(req) = req else { return };
+    RT.with(|rt| {
+        let Some(rt) = rt else { return };
+        rt.block_on(async {
+            if let Ok(mut mp) = axum::extract::Multipart::from_request(req, &()).await
+                && let Ok(up) = detective_server::routes::images::read_upload(&mut mp, 16).await
+            {
+                assert!(up.images.len() + up.labels.len() + up.masks.len() + up.refused.len() <= 16);
+            }
+        });
+    });
+}
+
+/// A buffer from a V4L2 camera turned into a frame. The first 7 bytes choose
+/// what was negotiated — width, height, bytes per line (u16 each, little
+/// endian) and the format (even: YUYV, odd: MJPEG) — the rest is the buffer.
+pub fn v4l2_buffer(data: &[u8]) {
+    use detective_edge::v4l2::{Negotiated, PixelFormat, buffer_to_frame};
+    let Some((head, buffer)) = data.split_at_checked(7) else {
+        return;
+    };
+    let u16_at = |i: usize| u32::from(u16::from_le_bytes([head[i], head[i + 1]]));
+    let neg = Negotiated {
+        format: if head[6] % 2 == 0 {
+            PixelFormat::Yuyv
+        } else {
+            PixelFormat::Mjpeg
+        },
+        width: u16_at(0),
+        height: u16_at(2),
+    };
+    let limits = DecodeLimits {
+        max_bytes: 8 * 1024 * 1024,
+        max_pixels: 4_000_000,
+    };
+    if let Ok(frame) = buffer_to_frame(&neg, u16_at(4), buffer, &limits) {
+        let pixels = u64::from(frame.width()) * u64::from(frame.height());
+        // A YUYV frame is no larger than its buffer holds (2 bytes a pixel).
+        assert!(pixels <= limits.max_pixels.max(buffer.len() as u64 / 2));
+    }
 }

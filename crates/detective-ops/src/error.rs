@@ -42,6 +42,12 @@ pub enum OpsError {
 }
 
 impl OpsError {
+    /// The database or the object store could not be reached (see
+    /// [`detective_store::StoreError::is_unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, OpsError::Store(e) if e.is_unavailable())
+    }
+
     pub fn io(what: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
         OpsError::Io(format!("{what}: {e}"))
     }

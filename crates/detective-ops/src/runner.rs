@@ -107,7 +107,11 @@ pub async fn run_job(env: &RunnerEnv, job: Job, shutdown: Arc<AtomicBool>) -> Re
                 artifact_key: None,
                 error: Some(msg),
             };
-            Ok(if training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
+            let finished = patiently(job.id, "recording the failure", || async {
+                Ok(training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await?)
+            })
+            .await?;
+            Ok(if finished {
                 RunEnd::Finished(JobStatus::Failed)
             } else {
                 RunEnd::Lost
@@ -116,10 +120,37 @@ pub async fn run_job(env: &RunnerEnv, job: Job, shutdown: Arc<AtomicBool>) -> Re
     }
 }
 
+/// How long a runner keeps retrying a write while the database or the object
+/// store cannot be reached, before the job fails.
+const UNREACHABLE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Runs `op` again, every second, while it fails because the database or the
+/// object store is unreachable, for up to [`UNREACHABLE_PATIENCE`]: a restart
+/// of either pauses a training job's records instead of failing the job
+/// (training goes on meanwhile; its messages wait in a bounded channel).
+async fn patiently<T, F, Fut>(job_id: i64, what: &str, mut op: F) -> Result<T, OpsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OpsError>>,
+{
+    let start = Instant::now();
+    loop {
+        match op().await {
+            Err(e) if e.is_unavailable() && start.elapsed() < UNREACHABLE_PATIENCE => {
+                tracing::warn!(job = job_id, "{what}: {e}; trying again in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 async fn log(env: &RunnerEnv, job: &Job, line: &str) -> Result<(), OpsError> {
     tracing::info!(job = job.id, "{line}");
-    training_jobs::append_log(&env.db, job.id, &env.worker_id, line).await?;
-    Ok(())
+    patiently(job.id, "writing the job's log", || async {
+        Ok(training_jobs::append_log(&env.db, job.id, &env.worker_id, line).await?)
+    })
+    .await
 }
 
 async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool>) -> Result<RunEnd, OpsError> {
@@ -234,7 +265,11 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
                 Some(Progress::Log(line)) => log(env, job, &line).await?,
                 Some(Progress::Batch(p)) => progress = p,
                 Some(Progress::Epoch(epoch, row)) => {
-                    if training_jobs::record_epoch(&env.db, job.id, &env.worker_id, epoch, &row).await? == Beat::Lost {
+                    let beat = patiently(job.id, "recording the epoch", || async {
+                        Ok(training_jobs::record_epoch(&env.db, job.id, &env.worker_id, epoch, &row).await?)
+                    })
+                    .await?;
+                    if beat == Beat::Lost {
                         lost = true;
                         stop.store(true, Ordering::SeqCst);
                     } else {
@@ -289,7 +324,10 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
     }
     let summary = result?;
     let prefix = artifact_prefix(job.id);
-    upload_run(&env.objects, &out_dir, &prefix).await?;
+    patiently(job.id, "storing the run's files", || {
+        upload_run(&env.objects, &out_dir, &prefix)
+    })
+    .await?;
     let status = if summary.stopped {
         JobStatus::Stopped
     } else {
@@ -315,7 +353,11 @@ async fn run_in(env: &RunnerEnv, job: &Job, dir: &Path, shutdown: Arc<AtomicBool
         artifact_key: Some(prefix.clone()),
         error: None,
     };
-    if !training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await? {
+    let finished = patiently(job.id, "finishing the job", || async {
+        Ok(training_jobs::finish(&env.db, job.id, &env.worker_id, &out).await?)
+    })
+    .await?;
+    if !finished {
         return Ok(RunEnd::Lost);
     }
     crate::mlflow::hook(&env.db, "run end", async {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_caller;
 pub mod auth;
 pub mod auth_limit;
+pub mod body_limit;
 pub mod charts;
 pub mod client_addr;
 pub mod dashboard;
@@ -185,6 +186,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::refuse_announced_oversize,
+        ))
         .layer(axum::middleware::map_response(security_headers::add))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

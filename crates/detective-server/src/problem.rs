@@ -93,8 +93,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds a caller is asked to wait when the database or the object store is unreachable.
+const UNAVAILABLE_RETRY_AFTER: u32 = 5;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return ApiError::busy(format!("{e} (unreachable: try again shortly)"), UNAVAILABLE_RETRY_AFTER);
+        }
         match e {
             StoreError::NotFound { .. } => ApiError::not_found(format!("{e}")),
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),

@@ -135,7 +135,7 @@ pub fn exposition(s: &LogStats, c: &Counters, g: &Gauges, m: &Metrics) -> String
     );
     m.write(&mut out);
     type CameraFigure = fn(&CameraStatus) -> Option<f64>;
-    let per_camera: [(&str, &str, &str, CameraFigure); 4] = [
+    let per_camera: [(&str, &str, &str, CameraFigure); 5] = [
         (
             "detective_camera_fps",
             "gauge",
@@ -159,6 +159,12 @@ pub fn exposition(s: &LogStats, c: &Counters, g: &Gauges, m: &Metrics) -> String
             "counter",
             "Frames the camera agent's pipeline dropped since it started, as last reported.",
             |c| c.dropped_frames,
+        ),
+        (
+            "detective_camera_clock_skew_seconds",
+            "gauge",
+            "How far the camera agent's clock was ahead of the server's (behind: negative) at its last report.",
+            |c| c.clock_skew_s,
         ),
     ];
     for (name, kind, help, figure) in per_camera {

@@ -2,6 +2,17 @@
 import { api, el, num, ago, every } from "./common.js";
 
 const NAMES = { database: "Database", object_store: "Object store", model: "Model" };
+// An agent clock further off than this is named: its captured_at times are off as much.
+const SKEW_WARN_S = 30;
+
+function clock(skew) {
+  if (skew == null) return el("td", { class: "muted" }, "–");
+  const off = Math.abs(skew);
+  if (off < SKEW_WARN_S) return el("td", {}, "in sync");
+  const amount = off >= 3600 ? `${(off / 3600).toFixed(1)} h` : off >= 60 ? `${Math.round(off / 60)} min` : `${Math.round(off)} s`;
+  return el("td", { class: "clock-skew", title: "capture times from this agent are off by as much" },
+    `${amount} ${skew > 0 ? "ahead" : "behind"}`);
+}
 
 async function refresh() {
   // 503 still carries the report: read it without treating it as an error.
@@ -32,7 +43,8 @@ async function refresh() {
       el("td", {}, c.id),
       el("td", {}, c.fps == null ? "–" : c.fps.toFixed(1)),
       el("td", {}, c.inference_ms == null ? "–" : c.inference_ms.toFixed(1) + " ms"),
-      el("td", {}, c.last_seen ? ago(c.last_seen) : "–"))));
+      el("td", {}, c.last_seen ? ago(c.last_seen) : "–"),
+      clock(c.clock_skew_s))));
   }
 }
 

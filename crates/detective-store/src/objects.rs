@@ -19,7 +19,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::StoreError;
 
@@ -52,6 +52,17 @@ fn key_path(key: &str) -> Result<ObjPath, StoreError> {
         )));
     }
     ObjPath::parse(key).map_err(|e| StoreError::Invalid(format!("object key {key:?}: {e}")))
+}
+
+/// How S3 requests are retried: a few times within seconds, so a server that
+/// is down fails the request (503 to an API caller, a retry to a worker)
+/// instead of holding it for the library's default of up to three minutes.
+fn s3_retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(15),
+        ..RetryConfig::default()
+    }
 }
 
 impl Objects {
@@ -107,6 +118,7 @@ impl Objects {
             return Err(StoreError::Config("S3 object store: no bucket named".into()));
         }
         let mut b = AmazonS3Builder::from_env()
+            .with_retry(s3_retry())
             .with_bucket_name(cfg.bucket.clone())
             .with_region(cfg.region.clone().unwrap_or_else(|| "us-east-1".into()));
         if let Some(ep) = &cfg.endpoint {

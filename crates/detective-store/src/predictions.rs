@@ -200,6 +200,11 @@ pub async fn ingest(
         if let Some(d) = s.dropped_frames {
             figures.push(("dropped_frames", d as f64));
         }
+        // How far the agent's clock is ahead of ours (behind: negative), to
+        // the network's delay.
+        if let Some(t) = s.sent_at.as_deref() {
+            figures.push(("clock_skew_s", (parse_rfc3339_ms(t)? - received) as f64 / 1000.0));
+        }
     }
     // the model of the batch's latest prediction, bound last
     let model = batch.predictions.last().map(|p| p.model_version.as_str());
@@ -394,6 +399,10 @@ pub struct CameraStatus {
     /// The model (`name@version`) of its latest prediction.
     #[serde(default)]
     pub model: Option<String>,
+    /// How many seconds the agent's clock was ahead of the server's (behind:
+    /// negative) at its last report; its `captured_at` times carry the same error.
+    #[serde(default)]
+    pub clock_skew_s: Option<f64>,
 }
 
 /// The figures of `GET /api/metrics`.
@@ -431,7 +440,7 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
     let queue: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM labeling_queue WHERE status = 'pending'")
         .fetch_one(db.pool())
         .await?;
-    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms, spool_percent, dropped_frames, model FROM cameras ORDER BY id")
+    let cams = sqlx::query("SELECT id, project, last_seen, fps, inference_ms, spool_percent, dropped_frames, model, clock_skew_s FROM cameras ORDER BY id")
         .fetch_all(db.pool())
         .await?;
     let cameras = cams
@@ -446,6 +455,7 @@ pub async fn stats(db: &Db) -> Result<LogStats, StoreError> {
                 spool_percent: r.try_get("spool_percent")?,
                 dropped_frames: r.try_get("dropped_frames")?,
                 model: r.try_get("model")?,
+                clock_skew_s: r.try_get("clock_skew_s")?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -39,6 +39,42 @@ pub async fn fresh_postgres_url() -> Result<String, StoreError> {
     Ok(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
 }
 
+/// `s3s-fs` serving `root` on loopback `port`, once it accepts connections.
+fn spawn_s3s_fs(
+    root: &std::path::Path,
+    port: u16,
+    access_key: &str,
+    secret_key: &str,
+) -> Result<std::process::Child, String> {
+    let bin = s3s_fs_binary();
+    let mut child = std::process::Command::new(&bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", access_key, "--secret-key", secret_key])
+        .arg(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} ({e}); run ./scripts/setup-test-deps.sh to install it",
+                bin.display()
+            )
+        })?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("s3s-fs exited at start: {status}"));
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("s3s-fs did not listen within 10 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(child)
+}
+
 /// A real S3-protocol server (`s3s-fs`, installed by `scripts/setup-test-deps.sh`)
 /// on a free loopback port, storing into a temporary folder, with one bucket.
 /// Killed when dropped.
@@ -77,39 +113,35 @@ impl S3Server {
             .map_err(|e| e.to_string())?
             .port();
         let (access_key, secret_key) = ("detective".to_string(), "detective-secret".to_string());
-        let bin = s3s_fs_binary();
-        let child = std::process::Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", &access_key, "--secret-key", &secret_key])
-            .arg(root.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot start {} ({e}); run ./scripts/setup-test-deps.sh to install it",
-                    bin.display()
-                )
-            })?;
-        let mut server = S3Server {
+        let child = spawn_s3s_fs(root.path(), port, &access_key, &secret_key)?;
+        Ok(S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             bucket,
             access_key,
             secret_key,
             _root: root,
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("s3s-fs exited at start: {status}"));
-            }
-            if std::time::Instant::now() > deadline {
-                return Err("s3s-fs did not listen within 10 s".into());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        Ok(server)
+        })
+    }
+
+    /// Kills the server (its objects stay on disk): every request to it now
+    /// fails to connect.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and folder, after [`S3Server::stop`].
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        let port = self
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or("no port in the endpoint")?;
+        self.child = spawn_s3s_fs(self._root.path(), port, &self.access_key, &self.secret_key)?;
+        Ok(())
     }
 
     /// The configuration of an object store in this server's bucket under `prefix`.

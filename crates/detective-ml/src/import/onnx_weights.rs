@@ -29,8 +29,12 @@ pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| ImportError::Io(format!("{}: {e}", path.display())))?;
-    let model =
-        ModelProto::decode(bytes.as_slice()).map_err(|e| ImportError::Format(format!("not an ONNX model: {e}")))?;
+    parse(&bytes)
+}
+
+/// [`read`] of the bytes of an ONNX file.
+pub fn parse(bytes: &[u8]) -> Result<(Weights, SourceMeta), ImportError> {
+    let model = ModelProto::decode(bytes).map_err(|e| ImportError::Format(format!("not an ONNX model: {e}")))?;
     let graph = model
         .graph
         .ok_or_else(|| ImportError::Format("the ONNX model has no graph".into()))?;

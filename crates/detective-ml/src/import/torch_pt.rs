@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -21,6 +21,8 @@ use super::source::{ImportError, SourceMeta, Weights};
 const MAX_FILE: u64 = 2 << 30;
 /// Largest pickle read (YOLOv8n's is about 100 kB).
 const MAX_PICKLE: u64 = 256 << 20;
+/// Most bytes reserved ahead for one archive entry; it grows as it is read.
+const MAX_RESERVE: u64 = 16 << 20;
 
 /// Reads the tensors and metadata of a PyTorch checkpoint.
 pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
@@ -31,7 +33,12 @@ pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
             "{len} bytes is larger than the {MAX_FILE}-byte limit for a checkpoint"
         )));
     }
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+    from_archive(file)
+}
+
+/// [`read`] of a checkpoint already open (a file, or bytes in memory).
+pub fn from_archive<R: Read + Seek>(archive: R) -> Result<(Weights, SourceMeta), ImportError> {
+    let mut zip = zip::ZipArchive::new(archive).map_err(|e| {
         ImportError::Format(format!(
             "not a PyTorch zip checkpoint ({e}); files saved with the legacy format of torch < 1.6 are not read"
         ))
@@ -80,7 +87,7 @@ pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
             Some(b) => b.clone(),
             None => {
                 let entry = format!("{prefix}data/{}", t.storage.key);
-                let want = (t.storage.numel * t.storage.dtype.size()) as u64;
+                let want = t.storage.numel.saturating_mul(t.storage.dtype.size()) as u64;
                 let b = read_entry(&mut zip, &entry, want)?
                     .ok_or_else(|| ImportError::Format(format!("storage {entry} is missing")))?;
                 let b = Rc::new(b);
@@ -95,7 +102,11 @@ pub fn read(path: &Path) -> Result<(Weights, SourceMeta), ImportError> {
 }
 
 /// Reads one archive entry of at most `limit` bytes; `None` when it is absent.
-fn read_entry(zip: &mut zip::ZipArchive<File>, name: &str, limit: u64) -> Result<Option<Vec<u8>>, ImportError> {
+fn read_entry<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, ImportError> {
     let mut entry = match zip.by_name(name) {
         Ok(e) => e,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
@@ -107,7 +118,8 @@ fn read_entry(zip: &mut zip::ZipArchive<File>, name: &str, limit: u64) -> Result
             entry.size()
         )));
     }
-    let mut out = Vec::with_capacity(entry.size() as usize);
+    // The size is what the archive claims: reserve no more than a modest start.
+    let mut out = Vec::with_capacity(entry.size().min(MAX_RESERVE) as usize);
     (&mut entry)
         .take(limit)
         .read_to_end(&mut out)
@@ -234,7 +246,7 @@ fn walk_module(
 /// The tensor's elements as f32, in row-major order, read through its strides.
 fn gather(t: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>, String> {
     let StorageRef { dtype, numel, .. } = *t.storage;
-    if bytes.len() < numel * dtype.size() {
+    if bytes.len() < numel.saturating_mul(dtype.size()) {
         return Err(format!(
             "its storage holds {} bytes, fewer than {numel} elements",
             bytes.len()

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use detective_core::alerts::{Condition, RuleSpec, p_chart};
-use detective_core::insights::{Observation, line_of};
+use detective_core::insights::{Cell, line_of};
 use detective_store::Db;
 use detective_store::alerts::AlertRule;
 use serde_json::json;
@@ -17,44 +17,37 @@ use crate::OpsError;
 /// (defective, inspected) per group.
 type Counts = BTreeMap<String, (u64, u64)>;
 
-/// The group keys an observation counts in, with whether it is a defect of
-/// that group.
-fn groups(o: &Observation, by: &str) -> Vec<(String, bool)> {
-    match by {
-        "camera" => vec![(o.camera_id.clone(), o.defective)],
-        "line_class" => {
-            let line = line_of(&o.camera_id);
-            // Every class seen on the line counts this prediction; it is a
-            // defect of the classes it holds.
-            let mut v: Vec<(String, bool)> = o.classes.iter().map(|c| (format!("{line}/{c}"), o.defective)).collect();
-            v.push((format!("{line}/*"), false));
-            v
-        }
-        _ => vec![(line_of(&o.camera_id).to_string(), o.defective)],
-    }
-}
-
-fn count(obs: &[Observation], by: &str) -> Counts {
+/// (defective, inspected) per group of `by` (`camera`, `line` or
+/// `line_class`) over `cells`.
+fn count(cells: &[Cell], by: &str) -> Counts {
     let mut c = Counts::new();
-    let mut per_line: BTreeMap<String, u64> = BTreeMap::new();
-    for o in obs {
-        for (k, d) in groups(o, by) {
-            if by == "line_class"
-                && let Some(line) = k.strip_suffix("/*")
-            {
-                *per_line.entry(line.to_string()).or_default() += 1;
-                continue;
+    let mut per_line: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut add = |key: String, d: u64, n: u64| {
+        let e = c.entry(key).or_default();
+        e.0 += d;
+        e.1 += n;
+    };
+    for cell in cells {
+        let line = line_of(&cell.camera_id);
+        match by {
+            "camera" => add(cell.camera_id.clone(), cell.defective, cell.total),
+            // Every class seen on the line counts this cell's predictions as
+            // defects of the classes they hold.
+            "line_class" => {
+                for class in &cell.classes {
+                    add(format!("{line}/{class}"), cell.defective, cell.total);
+                }
+                *per_line.entry(line).or_default() += cell.total;
             }
-            let e = c.entry(k).or_default();
-            e.0 += d as u64;
-            e.1 += 1;
+            _ => add(line.to_string(), cell.defective, cell.total),
         }
     }
     // A class's rate is over every prediction of its line.
-    if by == "line_class" {
-        for (k, e) in c.iter_mut() {
-            let line = k.rsplit_once('/').map_or(k.as_str(), |(l, _)| l);
-            e.1 = per_line.get(line).copied().unwrap_or(e.1);
+    for (k, e) in c.iter_mut() {
+        if let Some((line, _)) = k.rsplit_once('/')
+            && let Some(n) = per_line.get(line)
+        {
+            e.1 = *n;
         }
     }
     c
@@ -74,9 +67,8 @@ async fn defect_rate(db: &Db, rule: &AlertRule, spec: &RuleSpec, now: i64) -> Re
     };
     let window_from = now - i64::from(*window_mins) * 60_000;
     let history_from = window_from - i64::from(*history_hours) * 3_600_000;
-    let (obs, _) = crate::analytics::observations(db, history_from, now).await?;
-    let (history, window): (Vec<Observation>, Vec<Observation>) =
-        obs.into_iter().partition(|o| o.captured_ms < window_from);
+    let (history, _) = crate::analytics::cells(db, history_from, window_from).await?;
+    let (window, _) = crate::analytics::cells(db, window_from, now).await?;
     let (h, w) = (count(&history, by), count(&window, by));
     let mut fired = 0;
     for (key, now_counts) in &w {
@@ -156,14 +148,14 @@ pub async fn evaluate(db: &Db, now: i64) -> Result<usize, OpsError> {
 mod tests {
     use super::*;
 
-    fn obs(camera: &str, defective: bool, classes: &[&str]) -> Observation {
-        Observation {
-            captured_ms: 0,
+    fn obs(camera: &str, defective: bool, classes: &[&str]) -> Cell {
+        Cell {
+            hour_ms: 0,
             camera_id: camera.into(),
-            defective,
-            uncertain: false,
-            max_confidence: 0.9,
             classes: classes.iter().map(|c| c.to_string()).collect(),
+            total: 1,
+            defective: u64::from(defective),
+            uncertain: 0,
         }
     }
 
@@ -180,5 +172,15 @@ mod tests {
         assert_eq!(count(&o, "camera")["l1-cam2"], (1, 2));
         let by_class = count(&o, "line_class");
         assert_eq!((by_class["l1/crack"], by_class["l1/spot"]), ((2, 3), (1, 3)));
+        let merged = Cell {
+            total: 3,
+            defective: 2,
+            ..obs("l1-cam1", false, &["crack"])
+        };
+        assert_eq!(
+            count(&[merged], "line_class")["l1/crack"],
+            (2, 3),
+            "a cell counts as its predictions"
+        );
     }
 }

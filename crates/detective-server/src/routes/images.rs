@@ -24,9 +24,11 @@ use crate::problem::{ApiError, ApiMultipart, ApiPath, ApiQuery, ApiResult};
 use crate::state::{AppState, Counters};
 
 /// Reads the multipart body: text fields anywhere, every file part an image or
-/// a `NAME.txt` label; at most `max_files` files.
-async fn read_upload(mp: &mut axum::extract::Multipart, max_files: usize) -> ApiResult<Upload> {
+/// a `NAME.txt` label; at most `max_files` files. (Public for its fuzz target.)
+pub async fn read_upload(mp: &mut axum::extract::Multipart, max_files: usize) -> ApiResult<Upload> {
     let mut up = Upload::default();
+    // every file part counts, also one refused for its name or sent twice
+    let mut files = 0usize;
     while let Some(field) = mp.next_field().await? {
         let name = field.name().unwrap_or("").to_string();
         match (name.as_str(), field.file_name().map(str::to_string)) {
@@ -42,11 +44,12 @@ async fn read_upload(mp: &mut axum::extract::Multipart, max_files: usize) -> Api
                     .collect();
             }
             (_, Some(file)) => {
-                if up.images.len() + up.labels.len() + up.masks.len() >= max_files {
+                if files >= max_files {
                     return Err(ApiError::too_large(format!(
                         "more than {max_files} files in one request"
                     )));
                 }
+                files += 1;
                 let bytes = field.bytes().await?;
                 match plain_file_name(&file) {
                     Err(reason) => up.refused.push((file, reason)),

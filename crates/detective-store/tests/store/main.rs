@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+mod analytics;
 mod objects;
 mod repositories;
 mod retention;

@@ -43,6 +43,9 @@ fn batch(camera: &str, preds: Vec<LoggedPrediction>) -> LogBatch {
             inference_ms: 6.1,
             spool_percent: Some(12.5),
             dropped_frames: Some(3),
+            sent_at: Some(detective_store::clock::to_rfc3339(
+                detective_store::clock::now_ms() + 3_600_000,
+            )),
         }),
         predictions: preds,
     }
@@ -106,6 +109,8 @@ on_both!(
         assert_eq!(stats.cameras.len(), 1);
         assert_eq!(stats.cameras[0].fps, Some(29.5));
         assert_eq!(stats.cameras[0].spool_percent, Some(12.5));
+        let skew = stats.cameras[0].clock_skew_s.unwrap();
+        assert!((3590.0..=3600.0).contains(&skew), "an agent an hour ahead: {skew}");
         let row = predictions::get(&db, &uuid(2)).await.unwrap();
         assert!(row.uncertain && !row.defective);
         assert!(row.detections[0].uncertain);

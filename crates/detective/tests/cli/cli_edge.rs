@@ -5,29 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{detective, field, free_port, key_of, run, start_server};
-
-/// `GET path` on the cloud at `port` with `key`, as JSON.
-fn get_json(port: u16, key: &str, path: &str) -> serde_json::Value {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
-}
-
-fn total(port: u16, key: &str) -> i64 {
-    get_json(port, key, "/api/metrics")["predictions_total"]
-        .as_i64()
-        .unwrap()
-}
+use crate::common::{detective, field, free_port, get_json, key_of, logged_ids, run, start_server, total};
 
 #[test]
 fn predictions_made_while_the_cloud_is_down_arrive_exactly_once_when_it_returns() {
@@ -79,39 +57,6 @@ fn predictions_made_while_the_cloud_is_down_arrive_exactly_once_when_it_returns(
     );
     let _ = server.kill();
     let _ = server.wait();
-}
-
-fn logged_ids(port: u16, key: &str) -> std::collections::BTreeSet<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let mut ids = std::collections::BTreeSet::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000");
-            if let Some(c) = &cursor {
-                url.push_str(&format!("&cursor={c}"));
-            }
-            let v: serde_json::Value = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for it in v["items"].as_array().unwrap() {
-                assert!(
-                    ids.insert(it["id"].as_str().unwrap().to_string()),
-                    "a prediction stored twice"
-                );
-            }
-            match v["next"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => return ids,
-            }
-        }
-    })
 }
 
 fn spooled_ids(path: &std::path::Path) -> std::collections::BTreeSet<String> {

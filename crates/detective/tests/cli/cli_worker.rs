@@ -13,7 +13,7 @@ use detective_store::{Db, Objects};
 use detective_vision::synth::{SynthConfig, generate};
 
 /// Twelve labelled 64×64 parts (8 train, 4 val) as dataset 1 of project `steel`.
-async fn seed(db: &Db, objects: &Objects) -> i64 {
+pub(crate) async fn seed(db: &Db, objects: &Objects) -> i64 {
     let cfg = SynthConfig {
         width: 64,
         height: 64,
@@ -65,7 +65,7 @@ async fn seed(db: &Db, objects: &Objects) -> i64 {
     .id
 }
 
-fn job(dataset: i64, epochs: i64) -> NewJob {
+pub(crate) fn job(dataset: i64, epochs: i64) -> NewJob {
     let params = serde_json::json!({"dataset_id": dataset, "dataset_version": 1, "model": "t", "epochs": epochs,
         "imgsz": 64, "batch": 4, "close_mosaic": 1, "model_name": "detector"});
     NewJob {

@@ -31,4 +31,5 @@ mod cli_val;
 mod cli_worker;
 mod dashboard;
 mod deploy;
+mod faults;
 mod mlops_loop;

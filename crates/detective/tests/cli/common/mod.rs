@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod pg_cluster;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -63,6 +65,63 @@ pub fn field(line: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} in {line}"))
         .parse()
         .unwrap()
+}
+
+/// `GET path` on the cloud at `port` with `key`, as JSON.
+pub fn get_json(port: u16, key: &str, path: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+/// `predictions_total` of the cloud's metrics.
+pub fn total(port: u16, key: &str) -> i64 {
+    get_json(port, key, "/api/metrics")["predictions_total"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The ids of every prediction the cloud stores, paged through; panics on one stored twice.
+pub fn logged_ids(port: u16, key: &str) -> std::collections::BTreeSet<String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let v: serde_json::Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for it in v["items"].as_array().unwrap() {
+                assert!(
+                    ids.insert(it["id"].as_str().unwrap().to_string()),
+                    "a prediction stored twice"
+                );
+            }
+            match v["next"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return ids,
+            }
+        }
+    })
 }
 
 /// A free TCP port on loopback.
