@@ -376,7 +376,7 @@ mod tests {
         };
         assert_eq!(
             summarize(&one_by_one, vec![], 0, 2 * H, Bucket::Shift),
-            summarize(&[merged.clone()], vec![], 0, 2 * H, Bucket::Shift)
+            summarize(std::slice::from_ref(&merged), vec![], 0, 2 * H, Bucket::Shift)
         );
         let before: Vec<Cell> = (0..5).map(|i| obs(i, "l1-c1", false, &[])).collect();
         assert_eq!(root_causes(&one_by_one, &before, 1), root_causes(&[merged], &before, 1));

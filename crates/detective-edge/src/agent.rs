@@ -302,6 +302,9 @@ pub struct AgentReport {
     pub pending: u64,
     pub refused: u64,
     pub evictions: Evictions,
+    /// Results that could not be written to the spool (its disk full or
+    /// failing): lost, each logged as it happened.
+    pub unspooled: u64,
     pub seconds: f64,
     pub inference_ms_p50: f64,
     pub inference_ms_p95: f64,
@@ -519,8 +522,10 @@ pub fn run_agent(
     };
 
     let mut last_preview: Option<Instant> = None;
+    let unspooled = Arc::new(AtomicU64::new(0));
     let writer = {
         let spool = spool.clone();
+        let unspooled = unspooled.clone();
         let rejects = rejects.clone();
         rt.spawn(async move {
             while let Some((p, frame, keep, defective)) = rx.recv().await {
@@ -537,7 +542,10 @@ pub fn run_agent(
                             tracing::error!("journal: {e}");
                         }
                     }
-                    Err(e) => tracing::error!("spool: {e}"),
+                    Err(e) => {
+                        let n = unspooled.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::error!("spool: result {} not kept ({n} so far): {e}", p.id);
+                    }
                 }
             }
         })
@@ -719,6 +727,7 @@ pub fn run_agent(
         pending,
         refused: uploader.refused.load(Ordering::Relaxed),
         evictions: spool.evictions(),
+        unspooled: unspooled.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
         inference_ms_p50: quantile(&times, 0.50).unwrap_or(0.0),
         inference_ms_p95: quantile(&times, 0.95).unwrap_or(0.0),

@@ -22,6 +22,49 @@ fn db_err(e: sqlx::Error) -> EdgeError {
     EdgeError::Spool(e.to_string())
 }
 
+/// SQLite's "database or disk is full" (SQLITE_FULL).
+fn is_disk_full(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("13"))
+}
+
+/// Bytes kept in a reserve file beside the spool. SQLite needs room in its
+/// write-ahead log to delete rows, so on a full disk even delivered results
+/// could not be removed and the spool would never drain; the reserve is given
+/// back then, and taken again once there is room.
+const RESERVE_BYTES: usize = 1 << 20;
+
+/// The reserve file and whether it is held now.
+struct Reserve {
+    path: std::path::PathBuf,
+    held: std::sync::atomic::AtomicBool,
+}
+
+impl Reserve {
+    /// Holds the reserve if it is not held; false when the disk has no room for it.
+    fn hold(&self) -> bool {
+        if self.held.load(Ordering::Relaxed) {
+            return true;
+        }
+        match std::fs::write(&self.path, vec![0u8; RESERVE_BYTES]) {
+            Ok(()) => {
+                self.held.store(true, Ordering::Relaxed);
+                true
+            }
+            Err(_) => {
+                let _ = std::fs::remove_file(&self.path);
+                false
+            }
+        }
+    }
+
+    /// Gives the reserve back to the disk; false when it was not held.
+    fn release(&self) -> bool {
+        let was = self.held.swap(false, Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.path);
+        was
+    }
+}
+
 /// One spooled result.
 #[derive(Debug, Clone)]
 pub struct SpoolItem {
@@ -48,6 +91,7 @@ pub struct Spool {
     evicted_clean: AtomicU64,
     evicted_frames: AtomicU64,
     evicted_results: AtomicU64,
+    reserve: Reserve,
 }
 
 impl Spool {
@@ -86,6 +130,16 @@ impl Spool {
             .fetch_one(&pool)
             .await
             .map_err(db_err)?;
+        let reserve = Reserve {
+            path: path.with_extension("reserve"),
+            held: std::sync::atomic::AtomicBool::new(false),
+        };
+        if !reserve.hold() {
+            tracing::warn!(
+                "no room for the spool's {RESERVE_BYTES}-byte reserve beside {}: the disk is full",
+                path.display()
+            );
+        }
         Ok(Spool {
             pool,
             quota_bytes,
@@ -93,6 +147,7 @@ impl Spool {
             evicted_clean: AtomicU64::new(0),
             evicted_frames: AtomicU64::new(0),
             evicted_results: AtomicU64::new(0),
+            reserve,
         })
     }
 
@@ -237,11 +292,18 @@ impl Spool {
         .fetch_one(&self.pool)
         .await
         .map_err(db_err)?;
-        sqlx::query(&format!("DELETE FROM spool WHERE seq IN ({list})"))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let delete = format!("DELETE FROM spool WHERE seq IN ({list})");
+        match sqlx::query(&delete).execute(&self.pool).await {
+            Ok(_) => {}
+            // The disk is full: give the reserve back and delete again.
+            Err(e) if is_disk_full(&e) && self.reserve.release() => {
+                tracing::warn!("the spool's disk is full: its reserve is given back to remove delivered results");
+                sqlx::query(&delete).execute(&self.pool).await.map_err(db_err)?;
+            }
+            Err(e) => return Err(db_err(e)),
+        }
         self.add_bytes(-freed);
+        self.reserve.hold();
         Ok(())
     }
 

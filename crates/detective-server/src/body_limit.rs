@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 pub async fn refuse_announced_oversize(State(st): State<AppState>, req: Request, next: Next) -> Response {
     // the limits of lib.rs's routes: uploads and logs, and a predicted image
-    let max = (st.settings.max_body_bytes as u64).max(st.settings.limits.max_bytes as u64 + 64 * 1024);
+    let max = (st.settings.max_body_bytes as u64).max(st.settings.limits.max_bytes + 64 * 1024);
     let announced = req
         .headers()
         .get(CONTENT_LENGTH)

@@ -240,7 +240,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
     let r = run_agent(cfg, model, target, stop)?;
     let ev = r.evictions;
     let line = format!(
-        "produced={} delivered={} pending={} captured={} dropped={} refused={} evicted_clean={} evicted_frames={} evicted_results={} \
+        "produced={} delivered={} pending={} captured={} dropped={} refused={} evicted_clean={} evicted_frames={} evicted_results={} unspooled={} \
          seconds={:.1} fps={:.1} fps_in={:.1} inference_ms_p50={:.1} inference_ms_p95={:.1} rejects_sent={} rejects_acked={} rejects_dropped={} model={}",
         r.produced,
         r.delivered,
@@ -251,6 +251,7 @@ pub fn run(args: &EdgeArgs, config: &Config) -> Result<ExitCode> {
         ev.clean_results,
         ev.frames,
         ev.results,
+        r.unspooled,
         r.seconds,
         r.produced as f64 / r.seconds.max(1e-9),
         r.captured as f64 / r.seconds.max(1e-9),

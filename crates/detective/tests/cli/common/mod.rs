@@ -92,36 +92,21 @@ pub fn total(port: u16, key: &str) -> i64 {
 
 /// The ids of every prediction the cloud stores, paged through; panics on one stored twice.
 pub fn logged_ids(port: u16, key: &str) -> std::collections::BTreeSet<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let mut ids = std::collections::BTreeSet::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = format!("http://127.0.0.1:{port}/api/inspection-logs?limit=1000");
-            if let Some(c) = &cursor {
-                url.push_str(&format!("&cursor={c}"));
-            }
-            let v: serde_json::Value = reqwest::Client::new()
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for it in v["items"].as_array().unwrap() {
-                assert!(
-                    ids.insert(it["id"].as_str().unwrap().to_string()),
-                    "a prediction stored twice"
-                );
-            }
-            match v["next"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => return ids,
-            }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut path = "/api/inspection-logs?limit=1000".to_string();
+    loop {
+        let v = get_json(port, key, &path);
+        for it in v["items"].as_array().unwrap() {
+            assert!(
+                ids.insert(it["id"].as_str().unwrap().to_string()),
+                "a prediction stored twice"
+            );
         }
-    })
+        match v["next"].as_str() {
+            Some(c) => path = format!("/api/inspection-logs?limit=1000&cursor={c}"),
+            None => return ids,
+        }
+    }
 }
 
 /// A free TCP port on loopback.
