@@ -67,20 +67,23 @@ pub fn field(line: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-/// `GET path` on the cloud at `port` with `key`, as JSON.
+/// `GET url` with `key`, as JSON.
+pub async fn fetch_json(url: &str, key: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `GET path` on the cloud at `port` with `key`, as JSON (blocking).
 pub fn get_json(port: u16, key: &str, path: &str) -> serde_json::Value {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
+    rt.block_on(fetch_json(&format!("http://127.0.0.1:{port}{path}"), key))
 }
 
 /// `predictions_total` of the cloud's metrics.

@@ -240,15 +240,7 @@ async fn login_answer(c: &Client) {
 }
 
 pub(super) async fn api(base: &str, key: &str, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::common::fetch_json(&format!("{base}{path}"), key).await
 }
 
 /// Twelve labelled synthetic 64×64 parts (8 train, 4 val) as dataset `line-parts`; its id.
