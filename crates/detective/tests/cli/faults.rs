@@ -211,7 +211,7 @@ fn postgresql_restarted_during_ingest_answers_503_meanwhile_and_loses_nothing() 
 }
 
 #[test]
-fn s3_stopped_refuses_uploads_and_model_pulls_with_503_and_writes_nothing() {
+fn s3_stopped_refuses_uploads_model_pulls_and_exports_with_503_and_writes_nothing() {
     let mut s3 =
         detective_store::testing::S3Server::start().expect("s3s-fs (./scripts/setup-test-deps.sh installs it)");
     let dir = tempfile::tempdir().unwrap();
@@ -238,6 +238,19 @@ fn s3_stopped_refuses_uploads_and_model_pulls_with_503_and_writes_nothing() {
             .bearer_auth(&ops)
             .multipart(image_form(1)),
     );
+    assert_eq!(status, 200, "{body}");
+    let image: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let dataset = serde_json::json!({"name": "parts", "project": "faults", "classes": ["scratch"],
+                                     "image_ids": [image["files"][0]["id"]]});
+    let (status, _, body) = call(
+        http.post(url(port, "/api/datasets/create"))
+            .bearer_auth(&ops)
+            .json(&dataset),
+    );
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let export = url(port, &format!("/api/datasets/{}/export", created["id"]));
+    let (status, _, body) = call(http.get(&export).bearer_auth(&ops));
     assert_eq!(status, 200, "{body}");
     let onnx = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/detector-t-320.onnx")).unwrap();
     let model_form = || {
@@ -278,6 +291,8 @@ fn s3_stopped_refuses_uploads_and_model_pulls_with_503_and_writes_nothing() {
             .multipart(model_form()),
     );
     assert_eq!(status, 503, "a model upload: {body}");
+    let (status, _, body) = call(http.get(&export).bearer_auth(&ops));
+    assert_eq!(status, 503, "a dataset export: {body}");
     assert!(
         t.elapsed() < Duration::from_secs(60),
         "refused within the bounded retries, not held"
@@ -299,6 +314,8 @@ fn s3_stopped_refuses_uploads_and_model_pulls_with_503_and_writes_nothing() {
     assert_eq!(image_count(port, &viewer), 2);
     let (status, _, _) = call(http.get(&pull).bearer_auth(&ops));
     assert_eq!(status, 200, "the model pulls again");
+    let (status, _, _) = call(http.get(&export).bearer_auth(&ops));
+    assert_eq!(status, 200, "the dataset exports again");
     kill(server);
 }
 
