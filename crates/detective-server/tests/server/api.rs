@@ -510,6 +510,8 @@ on_both!(
         let jpeg = part_jpeg(96, 64, 2);
         let mut truncated = jpeg.clone();
         truncated.truncate(jpeg.len() / 2);
+        let mut truncated_png = part_png(96, 64, 3);
+        truncated_png.truncate(truncated_png.len() / 2);
         // A PNG header claiming 10 000 × 10 000 pixels (100 MP) over a few bytes: a bomb.
         let mut bomb = part_png(32, 32, 0);
         bomb[16..20].copy_from_slice(&10_000u32.to_be_bytes());
@@ -523,6 +525,7 @@ on_both!(
             .part("file", file(b"0 0.5 0.5 0.25 0.25\n".to_vec(), "good.txt"))
             .part("file", file(jpeg.clone(), "part.jpg"))
             .part("file", file(truncated, "truncated.jpg"))
+            .part("file", file(truncated_png, "truncated.png"))
             .part("file", file(Vec::new(), "empty.png"))
             .part("file", file(b"<!doctype html><html></html>".to_vec(), "page.jpg"))
             .part("file", file(bomb, "bomb.png"))
@@ -564,6 +567,8 @@ on_both!(
             "{:?}",
             status["truncated.jpg"]
         );
+        assert_eq!(status["truncated.png"].0, "refused", "{:?}", status["truncated.png"]);
+        assert!(!status["truncated.png"].1.is_empty(), "a reason is given");
         assert!(status["empty.png"].1.contains("0 bytes"), "{:?}", status["empty.png"]);
         assert!(
             status["page.jpg"].1.contains("unrecognised"),
@@ -573,7 +578,7 @@ on_both!(
         assert!(status["bomb.png"].1.contains("pixels"), "{:?}", status["bomb.png"]);
         assert!(status["../../etc/evil.png"].1.contains("plain name"));
         assert!(status["/etc/passwd"].1.contains("plain name"));
-        assert_eq!((v["stored"].as_u64(), v["refused"].as_u64()), (Some(1), Some(7)));
+        assert_eq!((v["stored"].as_u64(), v["refused"].as_u64()), (Some(1), Some(8)));
         let sha = v["files"]
             .as_array()
             .unwrap()
