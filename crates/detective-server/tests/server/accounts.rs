@@ -6,7 +6,7 @@
 use detective_core::Role;
 use serde_json::{Value, json};
 
-use crate::common::{Kind, TestServer, client, post_login};
+use crate::common::{Kind, TestServer, client, get_json, post_login};
 
 /// `application/x-www-form-urlencoded` of `fields`.
 fn form_body(fields: &[(&str, &str)]) -> String {
@@ -42,18 +42,6 @@ async fn post_json(s: &TestServer, auth: (&str, &str), path: &str, body: &Value)
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_json(s: &TestServer, auth: (&str, &str), path: &str) -> Value {
-    client()
-        .get(s.at(path))
-        .header(auth.0, auth.1)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn get_status(s: &TestServer, cookie: &str, path: &str) -> u16 {

@@ -20,15 +20,7 @@ fn prediction(i: u32, minute: u32, conf: Option<f32>) -> Value {
 }
 
 async fn metrics(s: &TestServer, key: &str) -> Value {
-    client()
-        .get(s.at("/api/metrics"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::common::get_json(s, ("authorization", &format!("Bearer {key}")), "/api/metrics").await
 }
 
 on_both!(

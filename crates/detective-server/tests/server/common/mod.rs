@@ -184,6 +184,19 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET path` on `s` with one header (`authorization`, `cookie`), as JSON.
+pub async fn get_json(s: &TestServer, header: (&str, &str), path: &str) -> serde_json::Value {
+    client()
+        .get(s.at(path))
+        .header(header.0, header.1)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Sample `index` of seed 7: a synthetic part of `w×h` with defects.
 fn part(w: u32, h: u32, index: u64) -> detective_vision::Frame {
     let cfg = SynthConfig {
