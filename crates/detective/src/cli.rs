@@ -959,6 +959,27 @@ pub enum BenchCommand {
         #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]|auto")]
         device: String,
     },
+    /// One segmenter training batch written out for the side-by-side check against the
+    /// PyTorch reference (`scripts/seg-parity.py`): the first --batch images of --split
+    /// resized to --imgsz, a fresh UNetTiny's weights, and our logits, loss, gradients
+    /// and batch-norm statistics (docs/segmentation.md#parity-with-the-pytorch-reference).
+    Parity {
+        /// Dataset folder (data.yaml, images/, masks/).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[arg(long, default_value_t = 128)]
+        imgsz: u32,
+        #[arg(long, default_value_t = 8)]
+        batch: usize,
+        /// Seed of the network's initial weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Folder for parity.json and tensors.f32.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

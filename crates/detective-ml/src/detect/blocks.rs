@@ -7,7 +7,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 
-use crate::nn::bn_silu::batch_norm_silu;
+use crate::nn::bn_act::batch_norm_silu;
 use crate::nn::fast_conv::conv2d_fast;
 
 /// Batch-norm epsilon and momentum of Ultralytics' `Conv` (PyTorch momentum 0.03).

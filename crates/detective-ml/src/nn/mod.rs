@@ -1,10 +1,10 @@
 //! Building blocks of our networks that are not one task's: our own CPU kernels
 //! for convolution ([`fast_conv`], used by the detector and the segmenter) and
-//! batch norm + SiLU ([`bn_silu`]), initialisation helpers ([`init`]), the
+//! batch norm + activation ([`bn_act`]), initialisation helpers ([`init`]), the
 //! statistics of convolution outputs ([`conv_probe`]), and reading a loss value. They sit below `detect` and `segment` so that neither network
 //! imports the other's files.
 
-pub mod bn_silu;
+pub mod bn_act;
 pub mod conv_probe;
 pub mod fast_conv;
 pub mod init;

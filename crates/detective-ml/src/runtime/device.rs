@@ -265,7 +265,7 @@ pub fn inference_device() -> ComputeDevice {
 }
 
 /// True for Burn's Flex (CPU) backend, with or without autodiff: the devices our
-/// own kernels (`nn::fast_conv`, `nn::bn_silu`) run on.
+/// own kernels (`nn::fast_conv`, `nn::bn_act`) run on.
 pub fn is_flex(device: &Device) -> bool {
     matches!(
         device.clone().inner().as_dispatch(),

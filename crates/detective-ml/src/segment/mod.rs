@@ -2,7 +2,8 @@
 //! [`loss`]); what trains it ([`args`], [`loader`], per-class targets in
 //! [`classes`], [`trainer`], the first batch drawn by [`preview`]) and validates it ([`validate`], Dice/IoU); its
 //! probability maps ([`maps`]); and what serves it: the [`segmenter`] front over
-//! Burn or ONNX Runtime ([`onnx_segmenter`]).
+//! Burn or ONNX Runtime ([`onnx_segmenter`]). [`parity`] writes one training batch
+//! for the side-by-side check against the PyTorch reference.
 //!
 //! An anomaly model is a UNetTiny trained on good parts with pasted anomalies
 //! (`args.anomaly`); its regions' confidences are calibrated against its
@@ -19,6 +20,7 @@ pub mod loss;
 pub mod maps;
 pub mod model;
 pub mod onnx_segmenter;
+pub mod parity;
 pub mod preview;
 pub mod segmenter;
 pub mod trainer;

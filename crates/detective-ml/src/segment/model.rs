@@ -22,9 +22,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::nn::bn_act::batch_norm_relu;
 use crate::nn::fast_conv::conv2d_fast;
 
 /// Channels of the four levels, shallowest first.
@@ -94,7 +94,7 @@ impl ConvBnRelu {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = conv2d_fast(x, self.conv.weight.val(), None, [1, 1], [1, 1]);
-        relu(self.bn.forward(y))
+        batch_norm_relu(&self.bn, y)
     }
 }
 

@@ -128,6 +128,26 @@ pub fn run(cmd: BenchCommand, config: &Config) -> Result<ExitCode> {
                 );
             }
         }
+        BenchCommand::Parity {
+            data,
+            split,
+            imgsz,
+            batch,
+            seed,
+            out,
+        } => {
+            let cpu = detective_ml::runtime::device::ComputeDevice::Cpu.burn_device()?;
+            let d = detective_ml::segment::parity::write_parity_batch(&data, &split, imgsz, batch, seed, &cpu, &out)
+                .with_context(|| format!("parity batch of {}", data.display()))?;
+            println!(
+                "{} images of {split} at {imgsz}: BCE {:.6}, Dice loss {:.6}; {} tensors in {}",
+                d.images.len(),
+                d.bce,
+                d.dice,
+                d.tensors.len(),
+                out.join("tensors.f32").display()
+            );
+        }
         BenchCommand::Train {
             task,
             model,

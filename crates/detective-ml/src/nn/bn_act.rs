@@ -1,15 +1,17 @@
-//! Batch norm followed by SiLU as one operation with a hand-written backward pass,
-//! plugged into Burn's autodiff through a backend extension on `Flex` / `Autodiff<Flex>`.
+//! Batch norm followed by an activation (SiLU for the detector, ReLU for the
+//! segmenter) as one operation with a hand-written backward pass, plugged into Burn's
+//! autodiff through a backend extension on `Flex` / `Autodiff<Flex>`.
 //!
 //! Burn's generic batch norm transposes the activation to `[C, B·H·W]` for every
 //! statistic and every gradient, and its SiLU goes through scalar `expf`: together
 //! they were about a third of a YOLOv8n training step (profiled with `perf`). Here
 //! both work per `(image, channel)` plane of the NCHW tensor in place:
 //! - statistics: two passes (mean, then centred sum of squares), f64 across planes;
-//! - forward: one pass, `z = u·σ(u)` with `u = γ·(y − μ)·s + β`, `s = 1/√(σ² + ε)`;
-//! - backward: one pass for `du = dz·σ(u)·(1 + u·(1 − σ(u)))` and the per-channel sums
-//!   `Σdu`, `Σdu·ŷ`, one in place for `dy = γ·s·(du − mean(du) − ŷ·mean(du·ŷ))`
-//!   (the batch-statistics gradient; with running statistics it is `γ·s·du`).
+//! - forward: one pass, `z = act(u)` with `u = γ·(y − μ)·s + β`, `s = 1/√(σ² + ε)`;
+//! - backward: one pass for `du = dz·act'(u)` (SiLU: `σ(u)·(1 + u·(1 − σ(u)))`,
+//!   ReLU: `u > 0`) and the per-channel sums `Σdu`, `Σdu·ŷ`, one in place for
+//!   `dy = γ·s·(du − mean(du) − ŷ·mean(du·ŷ))` (the batch-statistics gradient; with
+//!   running statistics it is `γ·s·du`).
 //!
 //! `σ` uses a polynomial `exp` (relative error ≈ 1e-7) that the compiler vectorises;
 //! the plane kernels are compiled twice, for AVX2+FMA (chosen at run time) and the
@@ -27,28 +29,38 @@ use burn::nn::BatchNorm;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
 
-/// Backend extension: per-channel statistics and the fused batch norm + SiLU.
+/// The activation after the batch norm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// `u·σ(u)` (YOLOv8's blocks).
+    Silu,
+    /// `max(u, 0)` (the U-Net's blocks).
+    Relu,
+}
+
+/// Backend extension: per-channel statistics and the fused batch norm + activation.
 #[backend_extension(Flex, Autodiff)]
-pub trait BnSiluBackend: Backend {
+pub trait BnActBackend: Backend {
     /// Mean and biased variance per channel of `y: [B, C, H, W]`, as `[2, C]`.
-    /// Not differentiable (the statistics' gradient is part of `bn_silu`'s).
+    /// Not differentiable (the statistics' gradient is part of `bn_act`'s).
     fn channel_stats(y: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// `silu(γ·(y − μ)/√(σ² + ε) + β)` with `stats = [2, C]` (μ, σ²). With
+    /// `act(γ·(y − μ)/√(σ² + ε) + β)` with `stats = [2, C]` (μ, σ²). With
     /// `batch_stats` the statistics are `y`'s own (training) and the backward pass
     /// includes their dependence on `y`; otherwise they are constants.
-    fn bn_silu(
+    fn bn_act(
         y: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
         batch_stats: bool,
+        act: Act,
     ) -> FloatTensor<Self>;
 }
 
 fn f32_slice(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    assert_eq!(t.dtype(), DType::F32, "bn_silu supports f32 only");
+    assert_eq!(t.dtype(), DType::F32, "bn_act supports f32 only");
     match t.as_slice::<f32>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("contiguous").to_vec()),
@@ -62,7 +74,7 @@ fn flex_from(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
 /// `(channels, plane size)` of an NCHW (or `[B, C, …]`) tensor.
 fn planes(t: &FlexTensor) -> (usize, usize) {
     let s = t.layout().shape();
-    assert!(s.len() >= 2, "bn_silu: input must be at least 2-D");
+    assert!(s.len() >= 2, "bn_act: input must be at least 2-D");
     let c = s[1];
     let hw: usize = s[2..].iter().product();
     (c, hw)
@@ -153,7 +165,7 @@ multiversion! {
 
 multiversion! {
     /// `z = u·σ(u)`, `u = a·y + b`.
-    fn plane_forward(y: &[f32], z: &mut [f32], a: f32, b: f32) -> () {
+    fn plane_forward_silu(y: &[f32], z: &mut [f32], a: f32, b: f32) -> () {
         for (z, &y) in z.iter_mut().zip(y) {
             let u = a * y + b;
             *z = u * sigmoid(u);
@@ -162,41 +174,81 @@ multiversion! {
 }
 
 multiversion! {
-    /// `du = dz·σ'(u)` written into `du`; returns `(Σdu, Σdu·ŷ)` with `ŷ = (y − m)·s`.
-    fn plane_backward_du(y: &[f32], dz: &[f32], du: &mut [f32], a: f32, b: f32, m: f32, s: f32) -> (f64, f64) {
-        #[inline(always)]
-        fn grad(y: f32, dz: f32, a: f32, b: f32) -> f32 {
-            let u = a * y + b;
-            let sg = sigmoid(u);
-            dz * sg * (1.0 + u * (1.0 - sg))
+    /// `z = max(u, 0)`, `u = a·y + b`.
+    fn plane_forward_relu(y: &[f32], z: &mut [f32], a: f32, b: f32) -> () {
+        for (z, &y) in z.iter_mut().zip(y) {
+            *z = (a * y + b).max(0.0);
         }
-        let (mut sum_du, mut sum_dux) = (0.0f64, 0.0f64);
-        for ((yb, dzb), dub) in y.chunks(512).zip(dz.chunks(512)).zip(du.chunks_mut(512)) {
-            // Eight independent lanes so that the loop vectorises.
-            let (mut l_du, mut l_dux) = ([0.0f32; 8], [0.0f32; 8]);
-            let mut yc = yb.chunks_exact(8);
-            let mut dzc = dzb.chunks_exact(8);
-            let mut duc = dub.chunks_exact_mut(8);
-            for ((yv, dzv), duv) in (&mut yc).zip(&mut dzc).zip(&mut duc) {
-                for k in 0..8 {
-                    let g = grad(yv[k], dzv[k], a, b);
-                    duv[k] = g;
-                    l_du[k] += g;
-                    l_dux[k] += g * (yv[k] - m) * s;
-                }
-            }
-            let (mut t_du, mut t_dux) = (l_du.iter().sum::<f32>(), l_dux.iter().sum::<f32>());
-            for ((&y, &dz), du) in yc.remainder().iter().zip(dzc.remainder()).zip(duc.into_remainder()) {
-                let g = grad(y, dz, a, b);
-                *du = g;
-                t_du += g;
-                t_dux += g * (y - m) * s;
-            }
-            sum_du += t_du as f64;
-            sum_dux += t_dux as f64;
-        }
-        (sum_du, sum_dux)
     }
+}
+
+/// `du = dz·silu'(u)`, `u = a·y + b`.
+#[inline(always)]
+fn grad_silu(y: f32, dz: f32, a: f32, b: f32) -> f32 {
+    let u = a * y + b;
+    let sg = sigmoid(u);
+    dz * sg * (1.0 + u * (1.0 - sg))
+}
+
+/// `du = dz·relu'(u)`, `u = a·y + b`.
+#[inline(always)]
+fn grad_relu(y: f32, dz: f32, a: f32, b: f32) -> f32 {
+    if a * y + b > 0.0 { dz } else { 0.0 }
+}
+
+multiversion! {
+    /// SiLU's [`plane_backward_du`].
+    fn plane_backward_du_silu(y: &[f32], dz: &[f32], du: &mut [f32], a: f32, b: f32, m: f32, s: f32) -> (f64, f64) {
+        plane_backward_du(y, dz, du, a, b, m, s, grad_silu)
+    }
+}
+
+multiversion! {
+    /// ReLU's [`plane_backward_du`].
+    fn plane_backward_du_relu(y: &[f32], dz: &[f32], du: &mut [f32], a: f32, b: f32, m: f32, s: f32) -> (f64, f64) {
+        plane_backward_du(y, dz, du, a, b, m, s, grad_relu)
+    }
+}
+
+/// `du = grad(y, dz)` written into `du`; returns `(Σdu, Σdu·ŷ)` with `ŷ = (y − m)·s`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn plane_backward_du(
+    y: &[f32],
+    dz: &[f32],
+    du: &mut [f32],
+    a: f32,
+    b: f32,
+    m: f32,
+    s: f32,
+    grad: impl Fn(f32, f32, f32, f32) -> f32,
+) -> (f64, f64) {
+    let (mut sum_du, mut sum_dux) = (0.0f64, 0.0f64);
+    for ((yb, dzb), dub) in y.chunks(512).zip(dz.chunks(512)).zip(du.chunks_mut(512)) {
+        // Eight independent lanes so that the loop vectorises.
+        let (mut l_du, mut l_dux) = ([0.0f32; 8], [0.0f32; 8]);
+        let mut yc = yb.chunks_exact(8);
+        let mut dzc = dzb.chunks_exact(8);
+        let mut duc = dub.chunks_exact_mut(8);
+        for ((yv, dzv), duv) in (&mut yc).zip(&mut dzc).zip(&mut duc) {
+            for k in 0..8 {
+                let g = grad(yv[k], dzv[k], a, b);
+                duv[k] = g;
+                l_du[k] += g;
+                l_dux[k] += g * (yv[k] - m) * s;
+            }
+        }
+        let (mut t_du, mut t_dux) = (l_du.iter().sum::<f32>(), l_dux.iter().sum::<f32>());
+        for ((&y, &dz), du) in yc.remainder().iter().zip(dzc.remainder()).zip(duc.into_remainder()) {
+            let g = grad(y, dz, a, b);
+            *du = g;
+            t_du += g;
+            t_dux += g * (y - m) * s;
+        }
+        sum_du += t_du as f64;
+        sum_dux += t_dux as f64;
+    }
+    (sum_du, sum_dux)
 }
 
 multiversion! {
@@ -246,7 +298,14 @@ fn affine(gamma: &[f32], beta: &[f32], stats: &[f32], eps: f64) -> Vec<(f32, f32
         .collect()
 }
 
-fn forward_raw(y: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, stats: &FlexTensor, eps: f64) -> FlexTensor {
+fn forward_raw(
+    y: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    stats: &FlexTensor,
+    eps: f64,
+    act: Act,
+) -> FlexTensor {
     let (c, hw) = planes(y);
     let shape = y.layout().shape().to_vec();
     let ys = f32_slice(y);
@@ -258,7 +317,10 @@ fn forward_raw(y: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, stats: &Fl
             .enumerate()
             .for_each(|(i, (zp, yp))| {
                 let (a, b, _) = coef[i % c];
-                plane_forward(yp, zp, a, b);
+                match act {
+                    Act::Silu => plane_forward_silu(yp, zp, a, b),
+                    Act::Relu => plane_forward_relu(yp, zp, a, b),
+                }
             });
     }
     flex_from(z, &shape)
@@ -273,6 +335,7 @@ fn backward_raw(
     stats: &FlexTensor,
     eps: f64,
     batch_stats: bool,
+    act: Act,
     dz: &FlexTensor,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let (c, hw) = planes(y);
@@ -288,7 +351,11 @@ fn backward_raw(
         .enumerate()
         .map(|(i, (gp, (yp, dzp)))| {
             let (a, b, s) = coef[i % c];
-            plane_backward_du(yp, dzp, gp, a, b, st[i % c], s)
+            let du = match act {
+                Act::Silu => plane_backward_du_silu,
+                Act::Relu => plane_backward_du_relu,
+            };
+            du(yp, dzp, gp, a, b, st[i % c], s)
         })
         .collect();
     let (mut dbeta, mut dgamma) = (vec![0.0f64; c], vec![0.0f64; c]);
@@ -319,7 +386,7 @@ fn backward_raw(
     )
 }
 
-impl BnSiluBackend for Flex {
+impl BnActBackend for Flex {
     fn channel_stats(y: FlexTensor) -> FlexTensor {
         let (c, hw) = planes(&y);
         let (mut mean, var) = stats_raw(&f32_slice(&y), c, hw);
@@ -327,30 +394,32 @@ impl BnSiluBackend for Flex {
         flex_from(mean, &[2, c])
     }
 
-    fn bn_silu(
+    fn bn_act(
         y: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         stats: FlexTensor,
         epsilon: f64,
         _batch_stats: bool,
+        act: Act,
     ) -> FlexTensor {
-        forward_raw(&y, &gamma, &beta, &stats, epsilon)
+        forward_raw(&y, &gamma, &beta, &stats, epsilon, act)
     }
 }
 
 #[derive(Debug)]
-struct BnSiluBackward;
+struct BnActBackward;
 
-impl Backward<Flex, 3> for BnSiluBackward {
-    /// Forward inputs (O(1) Arc clones), epsilon and whether the statistics are the batch's.
-    type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor, f64, bool);
+impl Backward<Flex, 3> for BnActBackward {
+    /// Forward inputs (O(1) Arc clones), epsilon, whether the statistics are the
+    /// batch's, and the activation.
+    type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor, f64, bool, Act);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_y, node_gamma, node_beta] = ops.parents;
         let dz = grads.consume::<Flex>(&ops.node);
-        let (y, gamma, beta, stats, eps, batch_stats) = ops.state;
-        let (dy, dgamma, dbeta) = backward_raw(&y, &gamma, &beta, &stats, eps, batch_stats, &dz);
+        let (y, gamma, beta, stats, eps, batch_stats, act) = ops.state;
+        let (dy, dgamma, dbeta) = backward_raw(&y, &gamma, &beta, &stats, eps, batch_stats, act, &dz);
         if let Some(node) = node_y {
             grads.register::<Flex>(node.id, dy);
         }
@@ -363,21 +432,22 @@ impl Backward<Flex, 3> for BnSiluBackward {
     }
 }
 
-impl<C: CheckpointStrategy> BnSiluBackend for Autodiff<Flex, C> {
+impl<C: CheckpointStrategy> BnActBackend for Autodiff<Flex, C> {
     fn channel_stats(y: FloatTensor<Self>) -> FloatTensor<Self> {
-        FloatTensor::<Self>::new(<Flex as BnSiluBackend>::channel_stats(y.primitive().clone()))
+        FloatTensor::<Self>::new(<Flex as BnActBackend>::channel_stats(y.primitive().clone()))
     }
 
-    fn bn_silu(
+    fn bn_act(
         y: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         stats: FloatTensor<Self>,
         epsilon: f64,
         batch_stats: bool,
+        act: Act,
     ) -> FloatTensor<Self> {
         let sp = stats.primitive().clone();
-        match BnSiluBackward
+        match BnActBackward
             .prepare::<C>([y.node(), gamma.node(), beta.node()])
             .compute_bound()
             .stateful()
@@ -388,8 +458,8 @@ impl<C: CheckpointStrategy> BnSiluBackend for Autodiff<Flex, C> {
                     gamma.primitive().clone(),
                     beta.primitive().clone(),
                 );
-                let out = forward_raw(&yp, &gp, &bp, &sp, epsilon);
-                prep.finish((yp, gp, bp, sp, epsilon, batch_stats), out)
+                let out = forward_raw(&yp, &gp, &bp, &sp, epsilon, act);
+                prep.finish((yp, gp, bp, sp, epsilon, batch_stats, act), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(forward_raw(
                 y.primitive(),
@@ -397,25 +467,40 @@ impl<C: CheckpointStrategy> BnSiluBackend for Autodiff<Flex, C> {
                 beta.primitive(),
                 &sp,
                 epsilon,
+                act,
             )),
         }
     }
 }
 
-/// `silu(bn(y))` for a Burn [`BatchNorm`] layer, as Burn's `BatchNorm::forward`
-/// followed by `silu` computes it: batch statistics (and a running-statistics
+/// `silu(bn(y))` for a Burn [`BatchNorm`] layer: see [`batch_norm_act`].
+pub fn batch_norm_silu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
+    batch_norm_act(bn, y, Act::Silu)
+}
+
+/// `relu(bn(y))` for a Burn [`BatchNorm`] layer: see [`batch_norm_act`].
+pub fn batch_norm_relu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
+    batch_norm_act(bn, y, Act::Relu)
+}
+
+/// `act(bn(y))` for a Burn [`BatchNorm`] layer, as Burn's `BatchNorm::forward`
+/// followed by the activation computes it: batch statistics (and a running-statistics
 /// update with the layer's momentum) on an autodiff device with training enabled,
 /// running statistics otherwise. Our fused kernels on `Flex` and `Flex.autodiff()`
-/// devices; Burn's `BatchNorm` and `silu` themselves on any other backend.
-pub fn batch_norm_silu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
+/// devices; Burn's `BatchNorm` and activation themselves on any other backend.
+pub fn batch_norm_act(bn: &BatchNorm, y: Tensor<4>, act: Act) -> Tensor<4> {
     let device = y.device();
     if !crate::runtime::device::is_flex(&device) {
-        return burn::tensor::activation::silu(bn.forward(y));
+        let u = bn.forward(y);
+        return match act {
+            Act::Silu => burn::tensor::activation::silu(u),
+            Act::Relu => burn::tensor::activation::relu(u),
+        };
     }
     let c = y.dims()[1];
     let train = device.is_autodiff() && bn.training.is_enabled();
     let stats = if train {
-        let stats = Tensor::<2>::from_dispatch(<Dispatch as BnSiluBackend>::channel_stats(y.clone().into_dispatch()));
+        let stats = Tensor::<2>::from_dispatch(<Dispatch as BnActBackend>::channel_stats(y.clone().into_dispatch()));
         let mean = stats.clone().slice([0..1, 0..c]).reshape([c]);
         let var = stats.clone().slice([1..2, 0..c]).reshape([c]);
         let m = bn.momentum;
@@ -439,13 +524,14 @@ pub fn batch_norm_silu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
         let var = bn.running_var.value().to_device(&device);
         Tensor::stack::<2>(vec![mean, var], 0)
     };
-    Tensor::<4>::from_dispatch(<Dispatch as BnSiluBackend>::bn_silu(
+    Tensor::<4>::from_dispatch(<Dispatch as BnActBackend>::bn_act(
         y.into_dispatch(),
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
         stats.into_dispatch(),
         bn.epsilon,
         train,
+        act,
     ))
 }
 
@@ -453,7 +539,7 @@ pub fn batch_norm_silu(bn: &BatchNorm, y: Tensor<4>) -> Tensor<4> {
 mod tests {
     use super::*;
     use burn::nn::BatchNormConfig;
-    use burn::tensor::activation::silu;
+    use burn::tensor::activation::{relu, silu};
     use burn::tensor::{Device, Distribution};
 
     fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -483,10 +569,10 @@ mod tests {
         assert_eq!(sigmoid(1000.0), 1.0);
     }
 
-    /// Burn's `BatchNorm` + `silu` against ours: output, every gradient and the
-    /// running statistics, in training and in inference.
+    /// Burn's `BatchNorm` + `silu` / `relu` against ours: output, every gradient and
+    /// the running statistics, in training and in inference.
     #[test]
-    fn matches_burn_batch_norm_and_silu() {
+    fn matches_burn_batch_norm_and_its_activation() {
         let _serial = crate::burn_test_lock();
         let device = Device::flex().autodiff();
         // Seeded: unseeded draws once gave a running mean (0.03 × the batch mean
@@ -512,7 +598,12 @@ mod tests {
                     .with_momentum(0.03)
                     .init(&device)
             };
-            for train in [true, false] {
+            for (train, act) in [
+                (true, Act::Silu),
+                (false, Act::Silu),
+                (true, Act::Relu),
+                (false, Act::Relu),
+            ] {
                 let run = |fused: bool| {
                     let bn = fresh();
                     let bn = if train { bn } else { burn::module::Module::no_grad(bn) };
@@ -521,10 +612,10 @@ mod tests {
                         ..bn
                     };
                     let y = y0.clone().detach().require_grad();
-                    let z = if fused {
-                        batch_norm_silu(&bn, y.clone())
-                    } else {
-                        silu(bn.forward(y.clone()))
+                    let z = match (fused, act) {
+                        (true, _) => batch_norm_act(&bn, y.clone(), act),
+                        (false, Act::Silu) => silu(bn.forward(y.clone())),
+                        (false, Act::Relu) => relu(bn.forward(y.clone())),
                     };
                     let grads = (z.clone() * dz.clone()).sum().backward();
                     let dy = vec_of(y.grad(&grads).unwrap());
@@ -536,7 +627,7 @@ mod tests {
                 };
                 let (z1, dy1, dg1, db1, rm1, rv1) = run(true);
                 let (z2, dy2, dg2, db2, rm2, rv2) = run(false);
-                let case = (b, c, h, w, train);
+                let case = (b, c, h, w, train, act);
                 assert!(max_rel(z1, z2) < 1e-5, "output {case:?}");
                 assert!(max_rel(dy1, dy2) < 1e-4, "dy {case:?}");
                 if train {
@@ -556,7 +647,10 @@ mod tests {
         let bn = BatchNormConfig::new(4).with_epsilon(1e-3).init(&device);
         let y = Tensor::<4>::random([2, 4, 3, 3], Distribution::Normal(0.0, 1.0), &device);
         let a = vec_of(batch_norm_silu(&bn, y.clone()));
-        let b = vec_of(silu(bn.forward(y)));
+        let b = vec_of(silu(bn.forward(y.clone())));
+        assert!(max_rel(a, b) < 1e-5);
+        let a = vec_of(batch_norm_relu(&bn, y.clone()));
+        let b = vec_of(relu(bn.forward(y)));
         assert!(max_rel(a, b) < 1e-5);
     }
 }
