@@ -7,9 +7,9 @@
 //! - weight gradient: `dW = Σ_b dY_b × im2col(x_b)ᵀ`, accumulated with gemm as
 //!   `dWᵀ = colᵀ × dY_bᵀ` (gemm's AVX-512 kernels pack a left operand whose rows are
 //!   contiguous slowly: this layout made the weight gradients 4× faster than from the
-//!   plain im2col). Stride 1 needs no im2col at all ([`dw_stride1`]: one gemm per
-//!   kernel row on a pixel-major padded copy of `x_b`); other strides use a
-//!   transposed im2col (`[Ho·Wo, Cin·k·k]`);
+//!   plain im2col). Stride 1 (1×1 included) needs no im2col at all ([`dw_stride1`]:
+//!   one gemm per kernel row on a pixel-major padded copy of `x_b`); other strides
+//!   use a transposed im2col (`[Ho·Wo, Cin·k·k]`);
 //! - input gradient: `dcol_b = Wᵀ × dY_b` then col2im (a plain gemm for 1×1/stride-1/pad-0).
 //!
 //! Only `f32`, `groups = 1`, `dilation = 1`. The `#[ignore]` benchmark at the bottom
@@ -425,19 +425,13 @@ fn backward_raw(
         let xb = &x[b * x_img..(b + 1) * x_img];
         let dyb = &dy[b * dy_img..(b + 1) * dy_img];
         let (dw, col, dcol) = acc;
-        if need_dw && !g.pointwise() && g.sh == 1 && g.sw == 1 {
+        if need_dw && g.sh == 1 && g.sw == 1 {
+            // 1×1 convolutions too: their x_b is col, but contiguous along the reduction
             dw_stride1(g, xb, dyb, dw);
         } else if need_dw {
-            // col[K, HW] with its strides: x_b itself for a 1×1 convolution, else the
-            // transposed im2col
-            let (col, col_rs, col_cs): (&[f32], usize, usize) = if g.pointwise() {
-                (xb, hw, 1)
-            } else {
-                im2col_t(g, xb, col);
-                (col, 1, k)
-            };
-            // dWᵀ[K, Cout] += col[K, HW] × dY_bᵀ[HW, Cout], written into dW[Cout, K]
-            gemm_f32_strided(k, g.cout, hw, dw, 1, k, true, col, col_rs, col_cs, dyb, 1, hw);
+            im2col_t(g, xb, col);
+            // dWᵀ[K, Cout] += colᵀᵀ[K, HW] × dY_bᵀ[HW, Cout], written into dW[Cout, K]
+            gemm_f32_strided(k, g.cout, hw, dw, 1, k, true, col, 1, k, dyb, 1, hw);
         }
         if let Some(dxb) = dxb {
             if g.pointwise() {
