@@ -28,6 +28,7 @@ use super::classes::push_targets;
 use super::loader::{load_labelled, seg_samples};
 use super::loss::{DiceScope, weighted_segmentation_loss};
 use super::model::{UNET_DIVISOR, UNetConfig, UNetTiny};
+use crate::export::onnx::host;
 use crate::train::error::{TrainError, io_err};
 use crate::train::optimizer::gradients;
 use crate::train::params::{read_params, write_params};
@@ -90,13 +91,6 @@ impl TensorFile {
     }
 }
 
-fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| TrainError::Io(format!("parity: reading a tensor: {e:?}")))
-}
-
 /// Writes the parity batch of `data`'s `split` into `out` (created if needed).
 pub fn write_parity_batch(
     data: &Path,
@@ -151,7 +145,7 @@ pub fn write_parity_batch(
         file.push(format!("param:{}", info.path), &info.shape, v)?;
     }
 
-    let x = Tensor::<1>::from_data(TensorData::new(images.clone(), [images.len()]), &ad).reshape([n, 3, s, s]);
+    let x = Tensor::<1>::from_data(TensorData::new(images, [n * 3 * s * s]), &ad).reshape([n, 3, s, s]);
     let y = Tensor::<1>::from_data(TensorData::new(masks, [n * s * s]), &ad).reshape([n, 1, s, s]);
     let logits = model.forward(x.clone());
     file.push("logits_train", &[n, 1, s, s], &host(logits.clone().detach())?)?;
